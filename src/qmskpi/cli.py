@@ -1,0 +1,267 @@
+"""The ``qmskpi`` command: sample, validate, render, run, demo.
+
+Exit codes (for cron, systemd, Airflow): 0 success; 1 a pack failed to render
+(or, with ``validate --strict``, warnings); 2 bad usage, bad config or data
+that failed an ``error`` rule; 130 interrupted.
+
+Progress goes to stderr through rich, and only when stderr is a terminal;
+results go to stdout, plain when piped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from qmskpi import __version__
+from qmskpi.errors import QmsKpiError
+
+log = logging.getLogger("qmskpi")
+
+DEFAULT_CONFIG = "qmskpi.toml"
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(file=stream, highlight=False, soft_wrap=True, force_terminal=None)
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(console=_console(stderr=True), show_path=False, markup=False)
+        fmt = "%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
+    root = logging.getLogger("qmskpi")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _config_path(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("QMSKPI_CONFIG") or DEFAULT_CONFIG)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from qmskpi import synthetic
+
+    spec = synthetic.SyntheticSpec(
+        seed=args.seed,
+        sites=args.sites,
+        months=args.months,
+        end_month=args.end_month,
+        scale=args.scale,
+    )
+    paths = synthetic.sample(Path(args.out), spec, format=args.format)
+    out = _console()
+    for p in paths:
+        out.print(str(p))
+    log.info("wrote %d files to %s", len(paths), args.out)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from qmskpi import contracts, sources
+    from qmskpi.config import load_config
+    from qmskpi.periods import last_complete, parse_period
+
+    cfg = load_config(_config_path(args.config))
+    as_of = args.as_of or cfg.review.as_of or date.today()
+    period = (
+        parse_period(args.period) if args.period else last_complete(as_of, cfg.review.granularity)
+    )
+    loaded = sources.load_all(cfg, period=period)
+    report = contracts.validate(loaded, period=period, config=cfg, as_of=as_of)
+    if args.json:
+        sys.stdout.write(report.to_json())
+        sys.stdout.write("\n")
+    else:
+        table = Table(title=f"Validation of {cfg.organisation} for {period.label}")
+        for col in (
+            "dataset",
+            "rows in",
+            "used",
+            "quarantined",
+            "errors failed",
+            "warnings failed",
+        ):
+            table.add_column(col, justify="left" if col == "dataset" else "right")
+        for row in report.summary_rows():
+            table.add_row(*[str(v) for v in row])
+        out = _console()
+        out.print(table)
+        for ds in report.datasets.values():
+            for rule in ds.rules:
+                if not rule.success:
+                    out.print(
+                        f"{ds.dataset}: [{rule.severity}] {rule.rule_id}: "
+                        f"{rule.unexpected_count} row(s) - {rule.description}",
+                        markup=False,
+                    )
+    return int(report.exit_code(strict=args.strict))
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from qmskpi import pipeline
+
+    cfg = pipeline.as_config(_config_path(args.config))
+    if args.output:
+        cfg = cfg.with_reports_dir(Path(args.output))
+    scope = args.site or "all"
+    outcome = pipeline.run_review(
+        cfg, args.period, scope, force=args.force, pdf=False if args.no_pdf else None
+    )
+    _print_outcomes([outcome])
+    return pipeline.exit_code([outcome])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from qmskpi import pipeline
+
+    cfg = pipeline.as_config(_config_path(args.config))
+    if args.output:
+        cfg = cfg.with_reports_dir(Path(args.output))
+    notify = args.notify_url or (args.notify_cmd.split() if args.notify_cmd else None)
+    outcomes = pipeline.run_scheduled(
+        cfg, as_of=args.as_of, since=args.since, force=args.force, jobs=args.jobs, notify=notify
+    )
+    _print_outcomes(outcomes)
+    return pipeline.exit_code(outcomes)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from qmskpi import pipeline, synthetic
+
+    config_path = Path("sample_data") / "qmskpi.toml"
+    if not config_path.is_file():
+        target = Path(args.data)
+        log.info("no ./sample_data here: generating the sample data set into %s", target)
+        synthetic.sample(target)
+        config_path = target / "qmskpi.toml"
+    cfg = pipeline.as_config(config_path)
+    cfg = cfg.with_reports_dir(Path(args.output))
+    outcome = pipeline.run_review(cfg, args.period, "all", force=True)
+    _print_outcomes([outcome])
+    return pipeline.exit_code([outcome])
+
+
+def _print_outcomes(outcomes: Sequence[object]) -> None:
+    out = _console()
+    for o in outcomes:
+        status = getattr(o, "status", "?")
+        period = getattr(o, "period", "?")
+        scope = getattr(o, "scope", "?")
+        where = getattr(o, "html_path", None) or getattr(o, "pack_dir", None) or ""
+        line = f"{status:9} {period} {scope}"
+        if where:
+            line += f"  {where}"
+        error = getattr(o, "error", None)
+        if error:
+            line += f"  {error}"
+        out.print(line, markup=False)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="qmskpi",
+        description="ISO 9001 management-review input packs (clause 9.3) from quality records.",
+    )
+    p.add_argument("--version", action="version", version=f"qmskpi {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("sample", help="write a synthetic data set (any scale) and its qmskpi.toml")
+    s.add_argument("--out", default="sample_data", help="folder to write (default: sample_data)")
+    s.add_argument("--seed", type=int, default=9001)
+    s.add_argument("--sites", type=int, default=3)
+    s.add_argument("--months", type=int, default=36)
+    s.add_argument("--end-month", default="2026-10", help="last month of data, YYYY-MM")
+    s.add_argument("--scale", type=float, default=1.0, help="multiplies rows per month")
+    s.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    s.set_defaults(func=cmd_sample)
+
+    v = sub.add_parser("validate", help="check every source against its data contract")
+    v.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
+    v.add_argument("--period", help="review period, e.g. 2026-10 (default: last complete)")
+    v.add_argument("--as-of", type=_date, help="treat this date as today (YYYY-MM-DD)")
+    v.add_argument("--json", action="store_true", help="machine-readable report on stdout")
+    v.add_argument("--strict", action="store_true", help="exit 1 on warnings")
+    v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("render", help="render the management-review pack for one period and scope")
+    r.add_argument("--period", required=True, help="2026-10 (month), 2026-Q3 or 2026")
+    r.add_argument("--site", help="one site (default: the whole organisation)")
+    r.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
+    r.add_argument("--output", help="reports folder (default: outputs.reports_dir of the config)")
+    r.add_argument("--force", action="store_true", help="render even if published with same inputs")
+    r.add_argument("--no-pdf", action="store_true", help="HTML only")
+    r.set_defaults(func=cmd_render)
+
+    u = sub.add_parser("run", help="scheduled run: every scope, last complete period, catch-up")
+    u.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
+    u.add_argument("--output", help="reports folder (default: outputs.reports_dir of the config)")
+    u.add_argument("--as-of", type=_date, help="treat this date as today (YYYY-MM-DD)")
+    u.add_argument("--since", help="catch up every period from this one, e.g. 2026-07")
+    u.add_argument("--force", action="store_true", help="re-render even if inputs are unchanged")
+    u.add_argument("--jobs", type=int, default=1, help="scopes rendered in parallel")
+    u.add_argument("--notify-cmd", help="command run on failure (failure summary as JSON on stdin)")
+    u.add_argument("--notify-url", help="webhook URL POSTed the failure summary as JSON")
+    u.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="render the pack from the sample data, no set-up needed")
+    d.add_argument("--period", default="2026-10")
+    d.add_argument("--output", default="reports", help="reports folder (default: ./reports)")
+    d.add_argument(
+        "--data",
+        default="qmskpi-demo-data",
+        help="where to generate sample data if ./sample_data is absent",
+    )
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args))
+    except QmsKpiError as exc:
+        _console(stderr=True).print(f"qmskpi: error: {exc}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+__all__ = ["build_parser", "main"]
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,601 @@
+"""``qmskpi.toml``: organisation, scope, sources and their mappings, KPI settings, outputs.
+
+The file is checked on load: an unknown key, a wrong type or a missing source
+gives one :class:`~qmskpi.errors.ConfigError` naming the file and the key, with
+a did-you-mean hint. Relative paths are relative to the config file's folder.
+
+A minimal file::
+
+    [organisation]
+    name = "Acme Components Ltd"
+
+    [sources.complaints]
+    path = "complaints.csv"
+    date_formats = { received_date = "%d/%m/%Y", closed_date = "%d/%m/%Y" }
+
+See ``docs/configuration.md`` for every key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from qmskpi.datasets import DATASETS
+from qmskpi.errors import ConfigError, did_you_mean
+from qmskpi.periods import Granularity
+
+FileFormat = Literal["csv", "parquet", "excel"]
+ConstantValue = str | int | float | bool
+
+SITE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
+"""What a site name may look like: it becomes part of an output path."""
+
+WHOLE_SCOPE = "all"
+"""The scope id of the whole organisation (every site together)."""
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    """A database that SQL sources read from.
+
+    ``url`` may be given in the file only when it carries no password (for
+    example ``sqlite:///qms.db`` or ``duckdb:///qms.duckdb``); credentials come
+    from the environment variable named by ``url_env``.
+    """
+
+    name: str
+    url: str | None = None
+    url_env: str | None = None
+
+    def resolve_url(self, *, config_path: Path | None = None) -> str:
+        if self.url_env:
+            value = os.environ.get(self.url_env)
+            if not value:
+                raise ConfigError(
+                    f"environment variable {self.url_env} is not set",
+                    path=config_path,
+                    key=f"databases.{self.name}.url_env",
+                )
+            return value
+        assert self.url is not None
+        return self.url
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """Where one dataset comes from and how its columns map onto the canonical names."""
+
+    dataset: str
+    path: str | None = None
+    """File path or glob, relative to the config file."""
+    format: FileFormat | None = None
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quote_char: str = '"'
+    sheet: str | int | None = None
+    header_row: int = 1
+    """1-based row that holds the header; rows above it (a title block) are skipped."""
+    has_header: bool = True
+    skip_footer_rows: int = 0
+    columns: Mapping[str, str] = field(default_factory=dict)
+    """canonical name -> source header."""
+    positions: Mapping[str, int] = field(default_factory=dict)
+    """canonical name -> 1-based column position (files without a usable header)."""
+    date_formats: Mapping[str, str] = field(default_factory=dict)
+    """canonical date column -> strptime format; ``%Y%m%d`` for YYYYMMDD integers."""
+    value_maps: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """canonical column -> {source value: canonical value}."""
+    null_values: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """canonical column -> source values that mean 'no value' (e.g. placeholder dates)."""
+    na_values: tuple[str, ...] = ("",)
+    """Source values read as null in every column."""
+    true_values: tuple[str, ...] = ("true", "yes", "y", "1", "t")
+    false_values: tuple[str, ...] = ("false", "no", "n", "0", "f")
+    constants: Mapping[str, ConstantValue] = field(default_factory=dict)
+    """canonical column -> one value for every row (e.g. the site of a one-site export)."""
+    ignore_columns: tuple[str, ...] = ()
+    """Source headers present in the file that qmskpi should not read."""
+    surrogate_key: bool = False
+    """No ID column in the export: derive a stable key from the row's content."""
+    database: str | None = None
+    query: str | None = None
+    """SQL with bound parameters :period_start, :period_end, :site."""
+
+    @property
+    def kind(self) -> Literal["file", "sql"]:
+        return "sql" if self.query is not None else "file"
+
+
+@dataclass(frozen=True)
+class ScorecardConfig:
+    """Supplier scorecard: a weighted score out of 100 and A/B/C rating thresholds."""
+
+    otd_weight: float = 0.5
+    quality_weight: float = 0.5
+    ppm_zero_score: float = 10_000.0
+    """PPM at which the quality score reaches 0 (linear from 100 at 0 ppm)."""
+    rating_a_min: float = 90.0
+    rating_b_min: float = 75.0
+
+
+@dataclass(frozen=True)
+class KpiConfig:
+    complaint_close_target_days: int = 30
+    supplier_otd_tolerance_days: int = 0
+    repeat_window_days: int = 90
+    finding_due_days: int = 60
+    """Due date of an audit finding with no due date of its own: audit date + this."""
+    scorecard: ScorecardConfig = field(default_factory=ScorecardConfig)
+    targets: Mapping[str, float] = field(default_factory=dict)
+    """KPI id -> target, for KPIs that no objective targets."""
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    granularity: Granularity = "month"
+    trend_months: int = 24
+    as_of: date | None = None
+    clause_map: str = "iso9001_2015"
+    stale_after_days: int = 45
+    """An input whose newest record is older than this at period end is 'stale'."""
+
+
+@dataclass(frozen=True)
+class AnalystInputs:
+    """Markdown files written by the quality team for inputs the data cannot give."""
+
+    changes: str | None = None
+    """9.3.2 b) changes in external and internal issues."""
+    resources: str | None = None
+    """9.3.2 d) adequacy of resources."""
+    risks: str | None = None
+    """9.3.2 e) effectiveness of actions on risks and opportunities."""
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    reports_dir: str = "reports"
+    pdf: bool = True
+    xlsx: bool = True
+    notebook_timeout_s: int = 600
+    browser_timeout_s: int = 120
+
+
+@dataclass(frozen=True)
+class Config:
+    organisation: str
+    sites: tuple[str, ...]
+    sources: Mapping[str, SourceConfig]
+    databases: Mapping[str, DatabaseConfig] = field(default_factory=dict)
+    kpis: KpiConfig = field(default_factory=KpiConfig)
+    review: ReviewConfig = field(default_factory=ReviewConfig)
+    analyst_inputs: AnalystInputs = field(default_factory=AnalystInputs)
+    outputs: OutputConfig = field(default_factory=OutputConfig)
+    path: Path | None = None
+    """The file this config was read from (None when built in code)."""
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path is not None else Path.cwd()
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.resolve(self.outputs.reports_dir)
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """Every scope a run renders: the whole organisation, then each site."""
+        return (WHOLE_SCOPE, *self.sites)
+
+    def check_scope(self, scope: str) -> str:
+        """Return ``scope`` if it is the whole organisation or a configured site."""
+        if scope in self.scopes:
+            return scope
+        raise ConfigError(
+            f"unknown scope {scope!r}{did_you_mean(scope, self.scopes)}; "
+            f"known: {', '.join(self.scopes)}",
+            path=self.path,
+            key="organisation.sites",
+        )
+
+    def with_reports_dir(self, reports_dir: Path) -> Config:
+        """The same config writing its packs to ``reports_dir`` (CLI ``--output``)."""
+        outputs = replace(self.outputs, reports_dir=str(Path(reports_dir).resolve()))
+        return replace(self, outputs=outputs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly view (for the manifest)."""
+        d = asdict(self)
+        d["path"] = str(self.path) if self.path else None
+        out: dict[str, Any] = _jsonable(d)
+        return out
+
+    def digest(self) -> str:
+        """sha256 of the canonical JSON form of this config (path excluded)."""
+        d = self.to_dict()
+        d.pop("path", None)
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Reader:
+    """Typed access to one TOML table, remembering the dotted key for errors."""
+
+    def __init__(self, table: Mapping[str, Any], key: str, path: Path | None):
+        self.table = table
+        self.key = key
+        self.path = path
+
+    def _k(self, name: str) -> str:
+        return f"{self.key}.{name}" if self.key else name
+
+    def err(self, name: str, message: str) -> ConfigError:
+        return ConfigError(message, path=self.path, key=self._k(name))
+
+    def only(self, allowed: set[str]) -> None:
+        for name in self.table:
+            if name not in allowed:
+                raise ConfigError(
+                    f"unknown key{did_you_mean(name, allowed)}; allowed here: "
+                    f"{', '.join(sorted(allowed))}",
+                    path=self.path,
+                    key=self._k(name),
+                )
+
+    def sub(self, name: str) -> _Reader:
+        value = self.table.get(name, {})
+        if not isinstance(value, Mapping):
+            raise self.err(name, f"must be a table, got {type(value).__name__}")
+        return _Reader(value, self._k(name), self.path)
+
+    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        if name not in self.table:
+            return default
+        value = self.table[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            raise self.err(name, f"must be {_names(kinds)}, got a boolean")
+        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, kinds):
+            raise self.err(name, f"must be {_names(kinds)}, got {type(value).__name__} {value!r}")
+        return value
+
+    def str_list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.get(name, list, None)
+        if value is None:
+            return default
+        if not all(isinstance(v, str) for v in value):
+            raise self.err(name, "must be a list of strings")
+        return tuple(value)
+
+    def str_map(self, name: str) -> dict[str, str]:
+        table = self.get(name, dict, {})
+        out: dict[str, str] = {}
+        for k, v in table.items():
+            if not isinstance(v, str):
+                raise ConfigError(
+                    f"must be a string, got {v!r}", path=self.path, key=f"{self._k(name)}.{k}"
+                )
+            out[str(k)] = v
+        return out
+
+
+def _names(kinds: tuple[type, ...]) -> str:
+    words = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
+    return " or ".join(words.get(k, k.__name__) for k in kinds)
+
+
+def _check_columns(r: _Reader, name: str, keys: Any, dataset: str) -> None:
+    known = set(DATASETS[dataset].field_names)
+    for col in keys:
+        if col not in known:
+            raise ConfigError(
+                f"{col!r} is not a field of dataset '{dataset}'{did_you_mean(col, known)}; "
+                f"fields: {', '.join(DATASETS[dataset].field_names)}",
+                path=r.path,
+                key=f"{r._k(name)}.{col}",
+            )
+
+
+_SOURCE_KEYS = {
+    "path",
+    "format",
+    "encoding",
+    "delimiter",
+    "quote_char",
+    "sheet",
+    "header_row",
+    "has_header",
+    "skip_footer_rows",
+    "columns",
+    "positions",
+    "date_formats",
+    "value_maps",
+    "null_values",
+    "na_values",
+    "true_values",
+    "false_values",
+    "constants",
+    "ignore_columns",
+    "surrogate_key",
+    "database",
+    "query",
+}
+
+
+def _source(r: _Reader, dataset: str) -> SourceConfig:
+    r.only(_SOURCE_KEYS)
+    path = r.get("path", str)
+    query = r.get("query", str)
+    if (path is None) == (query is None):
+        raise r.err("path", "give exactly one of 'path' (a file) or 'query' (SQL)")
+    fmt = r.get("format", str)
+    if fmt is not None and fmt not in ("csv", "parquet", "excel"):
+        raise r.err(
+            "format",
+            f"must be csv, parquet or excel{did_you_mean(fmt, ['csv', 'parquet', 'excel'])}",
+        )
+    header_row = r.get("header_row", int, 1)
+    if header_row < 1:
+        raise r.err("header_row", "is 1-based: the first row of the file is 1")
+    columns = r.str_map("columns")
+    _check_columns(r, "columns", columns, dataset)
+    positions_raw = r.get("positions", dict, {})
+    positions: dict[str, int] = {}
+    for k, v in positions_raw.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ConfigError(
+                "must be a 1-based column number", path=r.path, key=f"{r._k('positions')}.{k}"
+            )
+        positions[k] = v
+    _check_columns(r, "positions", positions, dataset)
+    date_formats = r.str_map("date_formats")
+    _check_columns(r, "date_formats", date_formats, dataset)
+    for col in date_formats:
+        if DATASETS[dataset].field(col).type != "date":
+            raise ConfigError(
+                f"{col!r} is not a date field", path=r.path, key=f"{r._k('date_formats')}.{col}"
+            )
+    vm = r.sub("value_maps")
+    value_maps = {col: vm.str_map(col) for col in vm.table}
+    _check_columns(r, "value_maps", value_maps, dataset)
+    nv = r.sub("null_values")
+    null_values = {col: nv.str_list(col) for col in nv.table}
+    _check_columns(r, "null_values", null_values, dataset)
+    constants_raw = r.get("constants", dict, {})
+    _check_columns(r, "constants", constants_raw, dataset)
+    for k, v in constants_raw.items():
+        if not isinstance(v, str | int | float | bool):
+            raise ConfigError(
+                "must be a string, number or boolean", path=r.path, key=f"{r._k('constants')}.{k}"
+            )
+    database = r.get("database", str)
+    if query is not None and database is None:
+        raise r.err(
+            "database", "a 'query' source needs 'database', the name of a [databases.NAME] table"
+        )
+    sheet = r.get("sheet", (str, int))
+    return SourceConfig(
+        dataset=dataset,
+        path=path,
+        format=fmt,
+        encoding=r.get("encoding", str, "utf-8"),
+        delimiter=r.get("delimiter", str, ","),
+        quote_char=r.get("quote_char", str, '"'),
+        sheet=sheet,
+        header_row=header_row,
+        has_header=r.get("has_header", bool, True),
+        skip_footer_rows=r.get("skip_footer_rows", int, 0),
+        columns=columns,
+        positions=positions,
+        date_formats=date_formats,
+        value_maps=value_maps,
+        null_values=null_values,
+        na_values=r.str_list("na_values", ("",)),
+        true_values=r.str_list("true_values", SourceConfig.true_values),
+        false_values=r.str_list("false_values", SourceConfig.false_values),
+        constants=dict(constants_raw),
+        ignore_columns=r.str_list("ignore_columns"),
+        surrogate_key=r.get("surrogate_key", bool, False),
+        database=database,
+        query=query,
+    )
+
+
+_PASSWORD_IN_URL = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@", re.IGNORECASE)
+
+
+def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
+    """Build and check a :class:`Config` from parsed TOML."""
+    root = _Reader(data, "", path)
+    root.only(
+        {"organisation", "sources", "databases", "kpis", "review", "analyst_inputs", "outputs"}
+    )
+
+    org = root.sub("organisation")
+    org.only({"name", "sites"})
+    name = org.get("name", str)
+    if not name:
+        raise org.err("name", "is required: the organisation's name appears on the pack's cover")
+    sites = org.str_list("sites")
+    for s in sites:
+        if not SITE_PATTERN.match(s) or s == WHOLE_SCOPE:
+            raise org.err(
+                "sites",
+                f"site name {s!r} must be 1-64 letters, digits, space, _ . - "
+                f"(and not '{WHOLE_SCOPE}', which means the whole organisation)",
+            )
+    if len(set(sites)) != len(sites):
+        raise org.err("sites", "lists a site twice")
+
+    dbs = root.sub("databases")
+    databases: dict[str, DatabaseConfig] = {}
+    for db_name in dbs.table:
+        d = dbs.sub(db_name)
+        d.only({"url", "url_env"})
+        url, url_env = d.get("url", str), d.get("url_env", str)
+        if (url is None) == (url_env is None):
+            raise d.err("url", "give exactly one of 'url' (no credentials) or 'url_env'")
+        if url is not None and _PASSWORD_IN_URL.match(url):
+            raise d.err(
+                "url",
+                "carries a password; put the URL in an environment variable and name it in 'url_env'",
+            )
+        databases[db_name] = DatabaseConfig(db_name, url, url_env)
+
+    srcs = root.sub("sources")
+    for ds in srcs.table:
+        if ds not in DATASETS:
+            raise srcs.err(
+                ds, f"unknown dataset{did_you_mean(ds, DATASETS)}; known: {', '.join(DATASETS)}"
+            )
+    sources = {ds: _source(srcs.sub(ds), ds) for ds in srcs.table}
+    for ds, src in sources.items():
+        if src.database is not None and src.database not in databases:
+            raise ConfigError(
+                f"no [databases.{src.database}] table{did_you_mean(src.database, databases)}",
+                path=path,
+                key=f"sources.{ds}.database",
+            )
+    if not sources:
+        raise root.err("sources", "no [sources.DATASET] table: name at least one dataset to read")
+
+    k = root.sub("kpis")
+    k.only(
+        {
+            "complaint_close_target_days",
+            "supplier_otd_tolerance_days",
+            "repeat_window_days",
+            "finding_due_days",
+            "scorecard",
+            "targets",
+        }
+    )
+    sc = k.sub("scorecard")
+    sc.only({"otd_weight", "quality_weight", "ppm_zero_score", "rating_a_min", "rating_b_min"})
+    scorecard = ScorecardConfig(
+        otd_weight=sc.get("otd_weight", float, 0.5),
+        quality_weight=sc.get("quality_weight", float, 0.5),
+        ppm_zero_score=sc.get("ppm_zero_score", float, 10_000.0),
+        rating_a_min=sc.get("rating_a_min", float, 90.0),
+        rating_b_min=sc.get("rating_b_min", float, 75.0),
+    )
+    if abs(scorecard.otd_weight + scorecard.quality_weight - 1.0) > 1e-9:
+        raise sc.err("otd_weight", "otd_weight + quality_weight must add up to 1")
+    if not scorecard.rating_a_min >= scorecard.rating_b_min:
+        raise sc.err("rating_a_min", "must be at least rating_b_min")
+    tg = k.sub("targets")
+    targets: dict[str, float] = {}
+    for kpi_id in tg.table:
+        targets[kpi_id] = tg.get(kpi_id, float)
+    kpis = KpiConfig(
+        complaint_close_target_days=_nonneg(k, "complaint_close_target_days", 30),
+        supplier_otd_tolerance_days=_nonneg(k, "supplier_otd_tolerance_days", 0),
+        repeat_window_days=_nonneg(k, "repeat_window_days", 90),
+        finding_due_days=_nonneg(k, "finding_due_days", 60),
+        scorecard=scorecard,
+        targets=targets,
+    )
+
+    rv = root.sub("review")
+    rv.only({"granularity", "trend_months", "as_of", "clause_map", "stale_after_days"})
+    gran = rv.get("granularity", str, "month")
+    if gran not in ("month", "quarter", "year"):
+        raise rv.err(
+            "granularity",
+            f"must be month, quarter or year{did_you_mean(gran, ['month', 'quarter', 'year'])}",
+        )
+    as_of = rv.get("as_of", date)
+    trend = rv.get("trend_months", int, 24)
+    if not 3 <= trend <= 120:
+        raise rv.err("trend_months", "must be between 3 and 120")
+    review = ReviewConfig(
+        granularity=gran,
+        trend_months=trend,
+        as_of=as_of,
+        clause_map=rv.get("clause_map", str, "iso9001_2015"),
+        stale_after_days=_nonneg(rv, "stale_after_days", 45),
+    )
+
+    ai = root.sub("analyst_inputs")
+    ai.only({"changes", "resources", "risks"})
+    analyst = AnalystInputs(ai.get("changes", str), ai.get("resources", str), ai.get("risks", str))
+
+    out = root.sub("outputs")
+    out.only({"reports_dir", "pdf", "xlsx", "notebook_timeout_s", "browser_timeout_s"})
+    outputs = OutputConfig(
+        reports_dir=out.get("reports_dir", str, "reports"),
+        pdf=out.get("pdf", bool, True),
+        xlsx=out.get("xlsx", bool, True),
+        notebook_timeout_s=_nonneg(out, "notebook_timeout_s", 600),
+        browser_timeout_s=_nonneg(out, "browser_timeout_s", 120),
+    )
+    return Config(
+        organisation=name,
+        sites=sites,
+        sources=sources,
+        databases=databases,
+        kpis=kpis,
+        review=review,
+        analyst_inputs=analyst,
+        outputs=outputs,
+        path=path,
+    )
+
+
+def _nonneg(r: _Reader, name: str, default: int) -> int:
+    value: int = r.get(name, int, default)
+    if value < 0:
+        raise r.err(name, f"must be zero or more, got {value}")
+    return value
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and check ``qmskpi.toml``."""
+    p = Path(path).resolve()
+    if not p.is_file():
+        raise ConfigError("config file not found", path=p)
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", path=p) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not UTF-8 text", path=p) from None
+    return from_dict(data, path=p)

@@ -1,0 +1,106 @@
+"""One error family for everything qmskpi refuses to do.
+
+Every error names *where* the problem is (file, column, row, config key) and,
+where a near miss is likely, offers a "did you mean" hint. Catch
+:class:`QmsKpiError` to handle them all.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def did_you_mean(word: str, choices: Iterable[str], *, n: int = 1) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
+    pool = [c for c in choices if isinstance(c, str)]
+    close = difflib.get_close_matches(word, pool, n=n, cutoff=0.6)
+    if not close:
+        lowered = {c.lower().replace(" ", "_"): c for c in pool}
+        key = word.lower().strip().replace(" ", "_")
+        if key in lowered:
+            close = [lowered[key]]
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+class QmsKpiError(Exception):
+    """Base class of every error qmskpi raises on purpose."""
+
+
+class ConfigError(QmsKpiError):
+    """``qmskpi.toml`` is missing, unreadable, or a key is wrong."""
+
+    def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None):
+        self.path = Path(path) if path is not None else None
+        self.key = key
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if key:
+            where.append(f"key '{key}'")
+        prefix = ": ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class PeriodError(QmsKpiError, ValueError):
+    """A period string such as ``2026-10``, ``2026-Q3`` or ``2026`` is malformed."""
+
+
+class SourceError(QmsKpiError):
+    """A source file or query cannot be read into its dataset.
+
+    The message names the file, and the column and (1-based, as a spreadsheet
+    shows it) row when they are known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        dataset: str | None = None,
+        column: str | None = None,
+        row: int | None = None,
+    ):
+        self.path = str(path) if path is not None else None
+        self.dataset = dataset
+        self.column = column
+        self.row = row
+        parts = []
+        if path is not None:
+            parts.append(str(path))
+        if dataset:
+            parts.append(f"dataset '{dataset}'")
+        if column is not None:
+            parts.append(f"column '{column}'")
+        if row is not None:
+            parts.append(f"row {row}")
+        prefix = ", ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class HeaderError(SourceError):
+    """The raw header row is unusable: BOM junk, duplicate, blank or missing columns."""
+
+
+class ContractError(QmsKpiError):
+    """A data contract (``data_contracts/*.yaml``) is malformed."""
+
+
+class ValidationFailed(QmsKpiError):
+    """Data broke an ``error``-severity rule and the caller asked to stop."""
+
+
+class KpiError(QmsKpiError):
+    """A KPI cannot be computed as asked (unknown KPI, period beyond the data, ...)."""
+
+
+class RenderError(QmsKpiError):
+    """Executing a notebook, exporting HTML or printing the PDF failed."""
+
+
+class PublishError(QmsKpiError):
+    """A pack could not be staged or published atomically."""

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from qmskpi.config import WHOLE_SCOPE, from_dict, load_config
+from qmskpi.errors import ConfigError
+
+MINIMAL = """
+[organisation]
+name = "Acme Components Ltd"
+sites = ["North", "South"]
+
+[sources.complaints]
+path = "complaints.csv"
+date_formats = { received_date = "%d/%m/%Y" }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "qmskpi.toml"
+    p.write_text(textwrap.dedent(text), encoding="utf-8")
+    return p
+
+
+def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.organisation == "Acme Components Ltd"
+    assert cfg.scopes == (WHOLE_SCOPE, "North", "South")
+    src = cfg.sources["complaints"]
+    assert src.kind == "file"
+    assert src.date_formats == {"received_date": "%d/%m/%Y"}
+    assert cfg.kpis.complaint_close_target_days == 30
+    assert cfg.kpis.supplier_otd_tolerance_days == 0
+    assert cfg.review.trend_months == 24
+    assert cfg.resolve("complaints.csv") == tmp_path.resolve() / "complaints.csv"
+    assert cfg.reports_dir == tmp_path.resolve() / "reports"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "hint"),
+    [
+        ("[kpis]\ncomplaint_close_target_dys = 20\n", "kpis.complaint_close_target_dys",
+         "complaint_close_target_days"),
+        ("[reveiw]\ntrend_months = 12\n", "reveiw", "review"),
+        ("[sources.complaint]\npath = 'x.csv'\n", "sources.complaint", "complaints"),
+        ("[sources.receipts]\npath = 'r.csv'\ncolumns = { recieved_date = 'Date In' }\n",
+         "sources.receipts.columns.recieved_date", "received_date"),
+        ("[review]\ngranularity = 'monht'\n", "review.granularity", "month"),
+    ],
+)
+def test_unknown_key_names_key_file_and_hint(tmp_path: Path, extra: str, key: str, hint: str) -> None:
+    path = write(tmp_path, MINIMAL + extra)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert f"key '{key}'" in message
+    assert f"did you mean '{hint}'" in message
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "words"),
+    [
+        ("[kpis]\nrepeat_window_days = 'ninety'\n", "kpis.repeat_window_days", "an integer"),
+        ("[kpis]\nsupplier_otd_tolerance_days = -1\n", "kpis.supplier_otd_tolerance_days", "zero or more"),
+        ("[review]\ntrend_months = 2\n", "review.trend_months", "between 3 and 120"),
+        ("[kpis.scorecard]\notd_weight = 0.7\nquality_weight = 0.7\n", "kpis.scorecard.otd_weight", "add up to 1"),
+        ("[outputs]\npdf = 'yes'\n", "outputs.pdf", "true or false"),
+        ("[sources.capa]\npath = 'c.csv'\ndate_formats = { status = '%Y' }\n", "sources.capa.date_formats.status", "not a date field"),
+        ("[sources.capa]\npath = 'c.csv'\nheader_row = 0\n", "sources.capa.header_row", "1-based"),
+    ],
+)
+def test_wrong_values_name_the_key(tmp_path: Path, extra: str, key: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        load_config(write(tmp_path, MINIMAL + extra))
+    assert f"key '{key}'" in str(info.value)
+
+
+def test_site_names_become_paths_so_they_are_checked(tmp_path: Path) -> None:
+    for bad in ('"../etc"', '"a/b"', '"<script>"', '"all"', '""'):
+        text = MINIMAL.replace('sites = ["North", "South"]', f"sites = [{bad}]")
+        with pytest.raises(ConfigError, match="organisation.sites"):
+            load_config(write(tmp_path, text))
+
+
+def test_sql_source_needs_database_and_no_password_in_file(tmp_path: Path) -> None:
+    text = MINIMAL + """
+[databases.erp]
+url = "postgresql://qm:secret@db.example/qms"
+
+[sources.capa]
+database = "erp"
+query = "SELECT * FROM capa"
+"""
+    with pytest.raises(ConfigError, match="password") as info:
+        load_config(write(tmp_path, text))
+    assert "databases.erp.url" in str(info.value)
+    ok = text.replace('url = "postgresql://qm:secret@db.example/qms"', 'url_env = "QMS_DB_URL"')
+    cfg = load_config(write(tmp_path, ok))
+    assert cfg.sources["capa"].kind == "sql"
+    with pytest.raises(ConfigError, match="QMS_DB_URL is not set"):
+        cfg.databases["erp"].resolve_url()
+
+
+def test_unknown_database_and_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="did you mean 'erp'"):
+        load_config(write(tmp_path, MINIMAL + '[databases.erp]\nurl = "sqlite:///q.db"\n'
+                          '[sources.capa]\ndatabase = "epr"\nquery = "SELECT 1"\n'))
+    with pytest.raises(ConfigError, match="exactly one of 'path'"):
+        load_config(write(tmp_path, MINIMAL + "[sources.capa]\nencoding = 'cp1252'\n"))
+
+
+def test_missing_or_broken_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[organisation\nname="))
+
+
+def test_check_scope_and_digest_stability(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.check_scope("North") == "North"
+    with pytest.raises(ConfigError, match="did you mean 'North'"):
+        cfg.check_scope("Nort")
+    again = load_config(write(tmp_path, MINIMAL))
+    assert cfg.digest() == again.digest()
+    changed = from_dict({"organisation": {"name": "Other"}, "sources": {"complaints": {"path": "c.csv"}}})
+    assert changed.digest() != cfg.digest()
+    assert cfg.with_reports_dir(tmp_path / "out").reports_dir == (tmp_path / "out").resolve()
