@@ -1,0 +1,66 @@
+"""An installed wheel works without a git checkout: contracts, notebooks and templates ship inside it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.mark.slow
+def test_wheel_ships_contracts_notebooks_and_templates(tmp_path: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (wheel,) = tmp_path.glob("qmskpi-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for contract in (ROOT / "data_contracts").glob("*.yaml"):
+        assert f"qmskpi/data_contracts/{contract.name}" in names
+    for notebook in (ROOT / "notebooks").glob("*.ipynb"):
+        assert f"qmskpi/notebooks/{notebook.name}" in names
+    templates = ROOT / "src" / "qmskpi" / "templates"
+    for f in templates.rglob("*"):
+        if f.is_file():
+            assert f"qmskpi/templates/{f.relative_to(templates).as_posix()}" in names
+    assert "qmskpi/py.typed" in names
+    assert any(n.endswith("entry_points.txt") for n in names)
+    assert len(list((ROOT / "data_contracts").glob("*.yaml"))) == 11
+
+
+def test_python_dash_m_and_console_script_show_help() -> None:
+    for cmd in (
+        [sys.executable, "-m", "qmskpi", "--help"],
+        [str(Path(sys.executable).parent / "qmskpi"), "--help"],
+    ):
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True)
+        for word in ("sample", "validate", "render", "run", "demo"):
+            assert word in done.stdout
+
+
+def test_import_is_light() -> None:
+    """`import qmskpi` loads no heavy dependency: they load when a stage needs them."""
+    code = (
+        "import sys, qmskpi; heavy = [m for m in ('great_expectations', 'plotly', 'papermill', "
+        "'nbconvert', 'playwright', 'pandas') if m in sys.modules]; print(','.join(heavy))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
