@@ -42,16 +42,24 @@ def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "key", "hint"),
     [
-        ("[kpis]\ncomplaint_close_target_dys = 20\n", "kpis.complaint_close_target_dys",
-         "complaint_close_target_days"),
+        (
+            "[kpis]\ncomplaint_close_target_dys = 20\n",
+            "kpis.complaint_close_target_dys",
+            "complaint_close_target_days",
+        ),
         ("[reveiw]\ntrend_months = 12\n", "reveiw", "review"),
         ("[sources.complaint]\npath = 'x.csv'\n", "sources.complaint", "complaints"),
-        ("[sources.receipts]\npath = 'r.csv'\ncolumns = { recieved_date = 'Date In' }\n",
-         "sources.receipts.columns.recieved_date", "received_date"),
+        (
+            "[sources.receipts]\npath = 'r.csv'\ncolumns = { recieved_date = 'Date In' }\n",
+            "sources.receipts.columns.recieved_date",
+            "received_date",
+        ),
         ("[review]\ngranularity = 'monht'\n", "review.granularity", "month"),
     ],
 )
-def test_unknown_key_names_key_file_and_hint(tmp_path: Path, extra: str, key: str, hint: str) -> None:
+def test_unknown_key_names_key_file_and_hint(
+    tmp_path: Path, extra: str, key: str, hint: str
+) -> None:
     path = write(tmp_path, MINIMAL + extra)
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -65,11 +73,23 @@ def test_unknown_key_names_key_file_and_hint(tmp_path: Path, extra: str, key: st
     ("extra", "key", "words"),
     [
         ("[kpis]\nrepeat_window_days = 'ninety'\n", "kpis.repeat_window_days", "an integer"),
-        ("[kpis]\nsupplier_otd_tolerance_days = -1\n", "kpis.supplier_otd_tolerance_days", "zero or more"),
+        (
+            "[kpis]\nsupplier_otd_tolerance_days = -1\n",
+            "kpis.supplier_otd_tolerance_days",
+            "zero or more",
+        ),
         ("[review]\ntrend_months = 2\n", "review.trend_months", "between 3 and 120"),
-        ("[kpis.scorecard]\notd_weight = 0.7\nquality_weight = 0.7\n", "kpis.scorecard.otd_weight", "add up to 1"),
+        (
+            "[kpis.scorecard]\notd_weight = 0.7\nquality_weight = 0.7\n",
+            "kpis.scorecard.otd_weight",
+            "add up to 1",
+        ),
         ("[outputs]\npdf = 'yes'\n", "outputs.pdf", "true or false"),
-        ("[sources.capa]\npath = 'c.csv'\ndate_formats = { status = '%Y' }\n", "sources.capa.date_formats.status", "not a date field"),
+        (
+            "[sources.capa]\npath = 'c.csv'\ndate_formats = { status = '%Y' }\n",
+            "sources.capa.date_formats.status",
+            "not a date field",
+        ),
         ("[sources.capa]\npath = 'c.csv'\nheader_row = 0\n", "sources.capa.header_row", "1-based"),
     ],
 )
@@ -87,7 +107,9 @@ def test_site_names_become_paths_so_they_are_checked(tmp_path: Path) -> None:
 
 
 def test_sql_source_needs_database_and_no_password_in_file(tmp_path: Path) -> None:
-    text = MINIMAL + """
+    text = (
+        MINIMAL
+        + """
 [databases.erp]
 url = "postgresql://qm:secret@db.example/qms"
 
@@ -95,6 +117,7 @@ url = "postgresql://qm:secret@db.example/qms"
 database = "erp"
 query = "SELECT * FROM capa"
 """
+    )
     with pytest.raises(ConfigError, match="password") as info:
         load_config(write(tmp_path, text))
     assert "databases.erp.url" in str(info.value)
@@ -107,8 +130,13 @@ query = "SELECT * FROM capa"
 
 def test_unknown_database_and_missing_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="did you mean 'erp'"):
-        load_config(write(tmp_path, MINIMAL + '[databases.erp]\nurl = "sqlite:///q.db"\n'
-                          '[sources.capa]\ndatabase = "epr"\nquery = "SELECT 1"\n'))
+        load_config(
+            write(
+                tmp_path,
+                MINIMAL + '[databases.erp]\nurl = "sqlite:///q.db"\n'
+                '[sources.capa]\ndatabase = "epr"\nquery = "SELECT 1"\n',
+            )
+        )
     with pytest.raises(ConfigError, match="exactly one of 'path'"):
         load_config(write(tmp_path, MINIMAL + "[sources.capa]\nencoding = 'cp1252'\n"))
 
@@ -127,6 +155,8 @@ def test_check_scope_and_digest_stability(tmp_path: Path) -> None:
         cfg.check_scope("Nort")
     again = load_config(write(tmp_path, MINIMAL))
     assert cfg.digest() == again.digest()
-    changed = from_dict({"organisation": {"name": "Other"}, "sources": {"complaints": {"path": "c.csv"}}})
+    changed = from_dict(
+        {"organisation": {"name": "Other"}, "sources": {"complaints": {"path": "c.csv"}}}
+    )
     assert changed.digest() != cfg.digest()
     assert cfg.with_reports_dir(tmp_path / "out").reports_dir == (tmp_path / "out").resolve()

@@ -9,8 +9,17 @@ from qmskpi.errors import QmsKpiError
 
 def test_the_eleven_datasets_of_the_design() -> None:
     assert set(DATASETS) == {
-        "complaints", "shipments", "suppliers", "receipts", "inspections", "objectives",
-        "objective_results", "capa", "audit_findings", "review_actions", "surveys",
+        "complaints",
+        "shipments",
+        "suppliers",
+        "receipts",
+        "inspections",
+        "objectives",
+        "objective_results",
+        "capa",
+        "audit_findings",
+        "review_actions",
+        "surveys",
     }
 
 

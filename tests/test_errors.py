@@ -14,7 +14,9 @@ def test_did_you_mean_finds_near_miss_and_case_variants() -> None:
 
 
 def test_source_error_names_file_column_and_row() -> None:
-    err = SourceError("'31/02/2026' is not a date", path="data/c.csv", column="received_date", row=17)
+    err = SourceError(
+        "'31/02/2026' is not a date", path="data/c.csv", column="received_date", row=17
+    )
     assert str(err) == "data/c.csv, column 'received_date', row 17: '31/02/2026' is not a date"
     assert (err.path, err.column, err.row) == ("data/c.csv", "received_date", 17)
 

@@ -28,12 +28,16 @@ from qmskpi.periods import (
         ("2026", date(2026, 1, 1), date(2026, 12, 31), "year", "2026"),
     ],
 )
-def test_parse_period_bounds(text: str, start: date, end: date, granularity: str, label: str) -> None:
+def test_parse_period_bounds(
+    text: str, start: date, end: date, granularity: str, label: str
+) -> None:
     p = parse_period(text)
     assert (p.start, p.end, p.granularity, p.label) == (start, end, granularity, label)
 
 
-@pytest.mark.parametrize("bad", ["2026-13", "2026-00", "26-10", "2026-Q5", "2026/10", "", "Oct 2026"])
+@pytest.mark.parametrize(
+    "bad", ["2026-13", "2026-00", "26-10", "2026-Q5", "2026/10", "", "Oct 2026"]
+)
 def test_parse_period_rejects_malformed(bad: str) -> None:
     with pytest.raises(PeriodError, match="2026-Q3"):
         parse_period(bad)

@@ -7,19 +7,34 @@ call on plain data; every stage module knows nothing of the ones after it.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
+import multiprocessing
 import os
+import platform
+import shlex
+import shutil
+import signal
+import subprocess
 import time
-from collections.abc import Iterator, Mapping
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any, Literal, Protocol
 
 import polars as pl
 
-from qmskpi import contracts, kpis, review, sources
+from qmskpi import __version__, archive, contracts, kpis, render, review, sources
 from qmskpi.config import Config, load_config
-from qmskpi.periods import Period, parse_period
+from qmskpi.errors import ConfigError, PeriodError, PublishError, QmsKpiError
+from qmskpi.periods import Period, last_complete, parse_period
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,14 +93,20 @@ def prepare(
     scope: str = "all",
     *,
     as_of: date | None = None,
+    loaded: sources.LoadedData | None = None,
 ) -> Prepared:
-    """Load, validate and compute the review for one period and scope."""
+    """Load, validate and compute the review for one period and scope.
+
+    ``loaded`` reuses data already read by :func:`sources.load_all` (the
+    scheduled run reads once to decide whether a pack is up to date).
+    """
     cfg = as_config(config)
     p = parse_period(period)
     cfg.check_scope(scope)
     t = Timings()
-    with t.stage("load"):
-        loaded = sources.load_all(cfg, period=p)
+    if loaded is None:
+        with t.stage("load"):
+            loaded = sources.load_all(cfg, period=p)
     with t.stage("validate"):
         validation = contracts.validate(loaded, period=p, config=cfg, as_of=as_of)
     with t.stage("compute"):
@@ -120,3 +141,776 @@ def review_for(
     if review_inputs:
         return review.ReviewModel.from_json(Path(review_inputs))
     return prepare(config_path, period, scope).review
+
+
+# =========================================================================== one pack
+
+Status = Literal["published", "restated", "skipped", "failed"]
+"""What a run did with one period and scope.
+
+``published``: a new pack is visible; ``restated``: a new pack is visible and
+some KPI values differ from the pack it superseded (kept, listed in the
+manifest and the index); ``skipped``: the published pack already has the same
+inputs; ``failed``: nothing changed for readers (the previous pack, if any,
+is still the published one).
+"""
+
+EXIT_OK = 0
+"""Every pack published or skipped."""
+EXIT_FAILED = 1
+"""At least one pack failed to render or publish (the others are published)."""
+EXIT_USAGE = 2
+"""Bad usage or configuration: nothing can be rendered until it is fixed."""
+
+USAGE_ERRORS = frozenset({"ConfigError", "PeriodError"})
+"""Error types that make :func:`exit_code` return :data:`EXIT_USAGE`."""
+
+STAGES = (
+    "start",
+    "loaded",
+    "prepared",
+    "staged",
+    "exported",
+    "compared",
+    "rendered",
+    "manifest",
+    "packed",
+    "flipped",
+    "published",
+)
+"""Steps a run reports to ``on_stage``, in order (``packed``/``flipped`` come from the archive)."""
+
+PACK_FILES = (
+    "kpis.csv",
+    "kpis.xlsx",
+    "review-inputs.json",
+    "quarantine.csv",
+    "validation.json",
+    "restatement.csv",
+    "restatement.json",
+)
+"""Files a run writes beside the rendered notebook, HTML and PDF."""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """The result of rendering one period and scope (see :data:`Status`)."""
+
+    period: str
+    scope: str
+    status: Status
+    pack_dir: Path | None = None
+    """The visible folder ``<reports>/<period>/<scope>`` (a link to the pack)."""
+    pack_id: str | None = None
+    html_path: Path | None = None
+    pdf_path: Path | None = None
+    error: str | None = None
+    error_type: str | None = None
+    restated_kpis: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "scope": self.scope,
+            "status": self.status,
+            "pack_dir": str(self.pack_dir) if self.pack_dir else None,
+            "pack_id": self.pack_id,
+            "html_path": str(self.html_path) if self.html_path else None,
+            "pdf_path": str(self.pdf_path) if self.pdf_path else None,
+            "error": self.error,
+            "error_type": self.error_type,
+            "restated_kpis": self.restated_kpis,
+            "seconds": self.seconds,
+        }
+
+
+class Renderer(Protocol):
+    """What :func:`run_review` calls to render a staged pack (``render.render_pack`` by default)."""
+
+    def __call__(
+        self,
+        stage_dir: Path,
+        /,
+        *,
+        parameters: Mapping[str, object],
+        title: str,
+        pdf: bool,
+        timeout_s: int,
+        browser: render.PdfPrinter | None,
+    ) -> render.RenderResult: ...
+
+
+StageHook = Callable[[str], None]
+"""Called with each step name of :data:`STAGES` (progress, fault injection in tests)."""
+
+_KERNEL_START_FAILURES = (
+    "address already in use",
+    "eaddrinuse",
+    "kernel didn't respond",
+    "kernel died before replying to kernel_info",
+    "zmqerror",
+)
+
+
+def _is_kernel_start_failure(exc: BaseException) -> bool:
+    """A kernel that never started (a port or socket clash): worth one retry.
+
+    A failure inside a cell (``cell_index`` set) is the notebook's fault and is
+    not retried.
+    """
+    if getattr(exc, "cell_index", None) is not None:
+        return False
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = f"{type(seen).__name__}: {seen}".lower()
+        if any(marker in text for marker in _KERNEL_START_FAILURES):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _render_with_retry(renderer: Renderer, stage_dir: Path, **kwargs: Any) -> render.RenderResult:
+    try:
+        return renderer(stage_dir, **kwargs)
+    except Exception as exc:
+        if not _is_kernel_start_failure(exc):
+            raise
+        log.warning("kernel failed to start (%s); retrying once", exc)
+        return renderer(stage_dir, **kwargs)
+
+
+def _children() -> set[int]:
+    """Pids of this process's descendants (Linux /proc; empty elsewhere)."""
+    found: set[int] = set()
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                kids = {int(k) for k in task.read_text().split()}
+            except (OSError, ValueError):
+                continue
+            new = kids - found
+            found |= new
+            todo.extend(new)
+    return found
+
+
+def _reap(before: set[int], *, grace_s: float = 3.0) -> list[int]:
+    """Terminate descendants started since ``before`` (a kernel or browser left by a failure)."""
+    stray = sorted(_children() - before)
+    for pid in stray:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    alive = list(stray)
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _alive(pid)]
+        if alive:
+            time.sleep(0.05)
+    for pid in alive:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in stray:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+    if stray:
+        log.warning("terminated %d process(es) left behind by a failed render", len(stray))
+    return stray
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return False
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _input_records(
+    cfg: Config,
+    loaded: Mapping[str, sources.LoadedDataset],
+    validation: contracts.ValidationReport | None = None,
+) -> list[archive.InputRecord]:
+    out = []
+    for name, ds in sorted(loaded.items()):
+        src = cfg.sources.get(name)
+        used = quarantined = None
+        if validation is not None and name in validation.datasets:
+            used = int(validation.datasets[name].rows_used)
+            quarantined = int(validation.datasets[name].rows_quarantined)
+        out.append(
+            archive.InputRecord(
+                dataset=name,
+                origin=str(ds.origin),
+                sha256=str(ds.sha256),
+                rows_in=int(ds.rows_in),
+                rows_used=used,
+                rows_quarantined=quarantined,
+                query=src.query if src is not None else None,
+                files=tuple(
+                    {"path": f.path, "sha256": f.sha256, "rows_in": f.rows_in} for f in ds.files
+                ),
+            )
+        )
+    return out
+
+
+def _wanted_outputs(*, pdf: bool, xlsx: bool) -> tuple[str, ...]:
+    names = ["management-review.html", "kpis.csv", "review-inputs.json"]
+    if pdf:
+        names.append("management-review.pdf")
+    if xlsx:
+        names.append("kpis.xlsx")
+    return tuple(names)
+
+
+def _outcome_for(pack: archive.Pack, link: Path, status: Status, **extra: Any) -> RunOutcome:
+    outputs = pack.manifest.get("outputs", {})
+    return RunOutcome(
+        period=pack.period,
+        scope=pack.scope,
+        status=status,
+        pack_dir=link,
+        pack_id=pack.id,
+        html_path=link / "management-review.html" if "management-review.html" in outputs else None,
+        pdf_path=link / "management-review.pdf" if "management-review.pdf" in outputs else None,
+        **extra,
+    )
+
+
+def run_review(
+    config: Config | str | os.PathLike[str],
+    period: Period | str,
+    scope: str = "all",
+    *,
+    as_of: date | None = None,
+    force: bool = False,
+    pdf: bool | None = None,
+    browser: render.PdfPrinter | None = None,
+    renderer: Renderer | None = None,
+    on_stage: StageHook | None = None,
+) -> RunOutcome:
+    """Render, record and publish the pack of one period and scope.
+
+    Prepare (load, validate, compute), stage ``kpis.csv``, ``kpis.xlsx``,
+    ``review-inputs.json``, ``quarantine.csv``, ``validation.json`` (and
+    ``restatement.csv``/``.json`` when published KPIs change), render the
+    notebook, HTML and PDF, write ``manifest.json``, then publish atomically
+    into ``<reports>/<period>/<scope>``. Skipped when the published pack has the
+    same inputs digest and is intact, unless ``force``.
+
+    Bad arguments (unknown scope, malformed period) raise
+    :class:`~qmskpi.errors.ConfigError` / :class:`~qmskpi.errors.PeriodError`;
+    any failure after that returns a ``failed`` outcome and leaves the
+    published pack as it was. ``pdf`` overrides ``outputs.pdf``; ``browser``
+    reuses a running :class:`render.PdfPrinter`; ``renderer`` replaces
+    :func:`render.render_pack`; ``on_stage`` is called with each of :data:`STAGES`.
+    """
+    cfg = as_config(config)
+    p = parse_period(period)
+    slug = archive.check_scope(cfg, scope)
+    started = time.perf_counter()
+    hook: StageHook = on_stage or (lambda _step: None)
+    before = _children()
+    try:
+        arch = archive.Archive(cfg.reports_dir)
+        with arch.pack_lock(p.label, slug):
+            arch.clean_stale()
+            outcome = _run_locked(
+                cfg,
+                p,
+                scope,
+                slug,
+                arch,
+                as_of=as_of if as_of is not None else cfg.review.as_of,
+                force=force,
+                pdf=cfg.outputs.pdf if pdf is None else pdf,
+                browser=browser,
+                renderer=renderer or render.render_pack,
+                hook=hook,
+            )
+    except Exception as exc:
+        _reap(before)
+        if isinstance(exc, QmsKpiError):
+            log.error("%s/%s failed: %s", p.label, scope, exc)
+        else:
+            log.exception("%s/%s failed", p.label, scope)
+        return RunOutcome(
+            p.label,
+            scope,
+            "failed",
+            error=f"{type(exc).__name__}: {exc}" if not isinstance(exc, QmsKpiError) else str(exc),
+            error_type=type(exc).__name__,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+    if outcome.status != "skipped":
+        try:
+            arch.write_index(cfg.organisation)
+        except OSError as exc:  # the pack is published; the next run rewrites the index
+            log.warning("could not rewrite %s: %s", arch.root / archive.INDEX, exc)
+    return replace(outcome, seconds=round(time.perf_counter() - started, 3))
+
+
+def _run_locked(
+    cfg: Config,
+    p: Period,
+    scope: str,
+    slug: str,
+    arch: archive.Archive,
+    *,
+    as_of: date | None,
+    force: bool,
+    pdf: bool,
+    browser: render.PdfPrinter | None,
+    renderer: Renderer,
+    hook: StageHook,
+) -> RunOutcome:
+    hook("start")
+    t = Timings()
+    with t.stage("load"):
+        loaded = sources.load_all(cfg, period=p)
+    hook("loaded")
+    config_digest = cfg.digest()
+    digest = archive.inputs_digest(
+        _input_records(cfg, loaded),
+        config_digest=config_digest,
+        version=__version__,
+        period=p.label,
+        scope=scope,
+    )
+    link = arch.link_path(p.label, slug)
+    current = arch.current(p.label, slug)
+    if current is not None and not force and current.inputs_digest == digest:
+        problems = current.verify()
+        missing = [
+            n
+            for n in _wanted_outputs(pdf=pdf, xlsx=cfg.outputs.xlsx)
+            if not current.file(n).is_file()
+        ]
+        if not problems and not missing:
+            log.info("%s/%s is up to date (%s): skipped", p.label, scope, current.id)
+            return _outcome_for(current, link, "skipped")
+        log.warning(
+            "%s/%s: published pack %s has the same inputs but %s; rendering again",
+            p.label,
+            scope,
+            current.id,
+            "; ".join(problems) or "lacks " + ", ".join(missing),
+        )
+
+    prepared = prepare(cfg, p, scope, as_of=as_of, loaded=loaded)
+    for name, seconds in prepared.timings.items():
+        t.seconds[name] = seconds
+    inputs = _input_records(cfg, loaded, prepared.validation)
+    hook("prepared")
+
+    with arch.stage(p.label, scope) as st:
+        hook("staged")
+        with t.stage("exports"):
+            render.write_csv(prepared.kpis, st.file("kpis.csv"))
+            if cfg.outputs.xlsx:
+                render.write_xlsx({"kpis": prepared.kpis}, st.file("kpis.xlsx"))
+            st.file("review-inputs.json").write_bytes(prepared.review.to_json().encode("utf-8"))
+            contracts.write_quarantine_csv(prepared.validation, st.file("quarantine.csv"))
+            contracts.write_validation_json(prepared.validation, st.file("validation.json"))
+        hook("exported")
+
+        cmp = _restatement(st, current, inputs, config_digest=config_digest)
+        hook("compared")
+
+        parameters = {
+            "period": p.label,
+            "scope": scope,
+            "config_path": str(cfg.path) if cfg.path is not None else "",
+            "review_inputs": str(st.file("review-inputs.json")),
+        }
+        title = f"{cfg.organisation} — management review inputs {p.label} ({scope})"
+        with t.stage("render"):
+            result = _render_with_retry(
+                renderer,
+                st.path,
+                parameters=parameters,
+                title=title,
+                pdf=pdf,
+                timeout_s=cfg.outputs.notebook_timeout_s,
+                browser=browser,
+            )
+        for step, seconds in result.timings.items():
+            t.seconds[f"render.{step}"] = seconds
+        hook("rendered")
+
+        status: Status = "restated" if cmp.supersede else "published"
+        manifest = archive.build_manifest(
+            st,
+            organisation=cfg.organisation,
+            inputs=inputs,
+            inputs_digest=digest,
+            config_digest=config_digest,
+            config_path=str(cfg.path) if cfg.path is not None else None,
+            # The notebook read the staged copy; the manifest names the pack's own file.
+            parameters={**parameters, "review_inputs": "review-inputs.json"},
+            timings=t.seconds,
+            outcome=status,
+            supersedes=cmp.supersedes,
+            replaces=cmp.replaces,
+            restatement=cmp.restatement,
+        )
+        st.write_manifest(manifest)
+        hook("manifest")
+        pack = arch.publish(st, keep_previous=cmp.supersede, hook=hook)
+        hook("published")
+    changed = int(cmp.restatement["changed_kpis"]) if cmp.supersede and cmp.restatement else 0
+    return _outcome_for(pack, link, status, restated_kpis=changed)
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    """How a new pack relates to the published one (for the manifest and the publish)."""
+
+    supersede: bool = False
+    """KPI values changed: keep the published pack as superseded."""
+    restatement: dict[str, Any] | None = None
+    supersedes: list[dict[str, Any]] = field(default_factory=list)
+    replaces: dict[str, Any] | None = None
+
+
+def _restatement(
+    st: archive.Stage,
+    current: archive.Pack | None,
+    inputs: Sequence[archive.InputRecord],
+    *,
+    config_digest: str,
+) -> _Comparison:
+    """Compare the staged KPIs with the published pack's; stage the restatement files.
+
+    When KPI values differ, the published pack is superseded (kept under
+    ``.packs/``) and ``restatement.csv`` / ``restatement.json`` list each
+    changed KPI with its old and new value and the inputs whose sha256 changed.
+    When they do not, the published pack is replaced (removed once the new one
+    is visible): its superseded packs, and a restatement it carried (still true
+    of the same figures), are carried on.
+    """
+    if current is None:
+        return _Comparison()
+    old_csv = current.file("kpis.csv")
+    if not old_csv.is_file():
+        raise PublishError(f"published pack {current.id} has no kpis.csv to compare with")
+    changes = archive.compare_kpis(old_csv, st.file("kpis.csv"))
+    old_ref = {"id": current.id, "created_at": current.created_at}
+    if changes.height == 0:
+        carried = current.manifest.get("restatement")
+        if carried:
+            for name in ("restatement.csv", "restatement.json"):
+                if current.file(name).is_file():
+                    shutil.copyfile(current.file(name), st.file(name))
+            carried = {**carried, "carried_from": current.id}
+        return _Comparison(
+            restatement=carried,
+            supersedes=current.superseded,
+            replaces={**old_ref, "kpis_changed": False},
+        )
+    changed_inputs = archive.changed_inputs(current.manifest, inputs)
+    old_config = current.manifest.get("config", {}).get("digest")
+    old_version = current.manifest.get("versions", {}).get("qmskpi")
+    detail = {
+        "superseded": old_ref,
+        "period": st.period,
+        "scope": st.scope,
+        "changed_inputs": changed_inputs,
+        "config_changed": old_config != config_digest,
+        "old_config_digest": old_config,
+        "new_config_digest": config_digest,
+        "qmskpi_changed": old_version != __version__,
+        "old_qmskpi": old_version,
+        "new_qmskpi": __version__,
+        "kpis": changes.to_dicts(),
+    }
+    datasets = ";".join(c["dataset"] for c in changed_inputs)
+    table = changes.with_columns(
+        pl.lit(current.id).alias("superseded_pack"),
+        pl.lit(current.created_at).alias("superseded_created_at"),
+        pl.lit(datasets).alias("changed_inputs"),
+    )
+    render.write_csv(table, st.file("restatement.csv"))
+    render.write_json(detail, st.file("restatement.json"))
+    return _Comparison(
+        supersede=True,
+        restatement={
+            "changed_kpis": changes.height,
+            "superseded": old_ref,
+            "changed_inputs": changed_inputs,
+            "config_changed": detail["config_changed"],
+            "files": ["restatement.csv", "restatement.json"],
+        },
+        supersedes=[{**old_ref, "reason": "restatement"}, *current.superseded],
+    )
+
+
+# =========================================================================== scheduled run
+
+
+def exit_code(outcomes: Sequence[RunOutcome]) -> int:
+    """The process exit code for cron, systemd and Airflow.
+
+    :data:`EXIT_OK` (0) when every pack was published or skipped;
+    :data:`EXIT_USAGE` (2) when a run failed on configuration or usage
+    (:data:`USAGE_ERRORS`); else :data:`EXIT_FAILED` (1) when any run failed.
+    """
+    failed = [o for o in outcomes if o.status == "failed"]
+    if any(o.error_type in USAGE_ERRORS for o in failed):
+        return EXIT_USAGE
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def plan_periods(
+    config: Config,
+    *,
+    as_of: date | None = None,
+    since: Period | str | None = None,
+) -> dict[str, list[Period]]:
+    """The periods each scope needs, oldest first.
+
+    The last complete period (``review.granularity``) as of ``as_of`` (default:
+    ``review.as_of``, else today); with ``since``, every period from ``since`` to
+    that one. Without it, a scope that has published packs also catches up the
+    periods between its newest published pack and the last complete period
+    (runs the timer missed). Raises :class:`~qmskpi.errors.PeriodError` when
+    ``since`` is not of the configured granularity or is after the last complete period.
+    """
+    today = as_of or config.review.as_of or date.today()
+    gran = config.review.granularity
+    last = last_complete(today, gran)
+    first: Period | None = None
+    if since is not None:
+        first = parse_period(since)
+        if first.granularity != gran:
+            raise PeriodError(
+                f"--since {first.label} is a {first.granularity}; this config reviews by {gran}"
+            )
+        if first > last:
+            raise PeriodError(
+                f"--since {first.label} is after the last complete {gran} ({last.label}) "
+                f"as of {today.isoformat()}"
+            )
+    arch = archive.Archive(config.reports_dir)
+    newest: dict[str, Period] = {}
+    if first is None:
+        for pack in arch.published():
+            try:
+                pp = parse_period(pack.period)
+            except PeriodError:
+                continue
+            if pp.granularity == gran and (pack.scope not in newest or pp > newest[pack.scope]):
+                newest[pack.scope] = pp
+    plan: dict[str, list[Period]] = {}
+    for scope in config.scopes:
+        archive.check_scope(config, scope)
+        start = first
+        if start is None:
+            seen = newest.get(scope)
+            start = seen.next() if seen is not None and seen < last else last
+        periods = [start]
+        while periods[-1] < last:
+            periods.append(periods[-1].next())
+        plan[scope] = periods
+    return plan
+
+
+def _run_one(
+    config: Config,
+    period: str,
+    scope: str,
+    as_of: date | None,
+    force: bool,
+    renderer: Renderer | None,
+) -> RunOutcome:
+    """One pack in a worker process (module level so a process pool can pickle it)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    try:
+        return run_review(config, period, scope, as_of=as_of, force=force, renderer=renderer)
+    except QmsKpiError as exc:
+        return RunOutcome(period, scope, "failed", error=str(exc), error_type=type(exc).__name__)
+
+
+def run_scheduled(
+    config: Config | str | os.PathLike[str],
+    *,
+    as_of: date | None = None,
+    since: Period | str | None = None,
+    force: bool = False,
+    jobs: int = 1,
+    notify: str | Sequence[str] | None = None,
+    renderer: Renderer | None = None,
+) -> list[RunOutcome]:
+    """What ``qmskpi run`` does: every scope, last complete period, catch-up; one outcome each.
+
+    Periods come from :func:`plan_periods` and are rendered oldest first; the
+    scopes of one period run in ``jobs`` worker processes. A pack already
+    published with the same inputs is skipped unless ``force``. When any run
+    fails and ``notify`` is set, the failure summary is sent (see
+    :func:`notify_failure`). Configuration or usage errors found before any
+    rendering raise :class:`~qmskpi.errors.QmsKpiError` (exit code 2).
+    """
+    cfg = as_config(config)
+    if jobs < 1:
+        raise ConfigError(f"jobs must be 1 or more, got {jobs}", key="jobs")
+    as_of = as_of or cfg.review.as_of
+    plan = plan_periods(cfg, as_of=as_of, since=since)
+    by_period: dict[Period, list[str]] = {}
+    for scope, periods in plan.items():
+        for pp in periods:
+            by_period.setdefault(pp, []).append(scope)
+    arch = archive.Archive(cfg.reports_dir)
+    arch.clean_stale()
+    outcomes: list[RunOutcome] = []
+    if jobs == 1:
+        printer = render.PdfPrinter() if renderer is None else None
+        try:
+            for pp in sorted(by_period):
+                for scope in by_period[pp]:
+                    o = run_review(
+                        cfg,
+                        pp,
+                        scope,
+                        as_of=as_of,
+                        force=force,
+                        browser=printer,
+                        renderer=renderer,
+                    )
+                    if o.status == "failed" and printer is not None:
+                        printer.close()  # a browser that crashed is started afresh
+                    outcomes.append(o)
+        finally:
+            if printer is not None:
+                printer.close()
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            for pp in sorted(by_period):
+                futures = [
+                    (scope, pool.submit(_run_one, cfg, pp.label, scope, as_of, force, renderer))
+                    for scope in by_period[pp]
+                ]
+                for scope, future in futures:
+                    try:
+                        outcomes.append(future.result())
+                    except Exception as exc:  # a worker died (killed, out of memory)
+                        log.error("%s/%s: worker failed: %s", pp.label, scope, exc)
+                        outcomes.append(
+                            RunOutcome(
+                                pp.label,
+                                scope,
+                                "failed",
+                                error=f"{type(exc).__name__}: {exc}",
+                                error_type=type(exc).__name__,
+                            )
+                        )
+    try:
+        arch.write_index(cfg.organisation)
+    except OSError as exc:
+        log.warning("could not rewrite %s: %s", arch.root / archive.INDEX, exc)
+    if notify and any(o.status == "failed" for o in outcomes):
+        notify_failure(notify, outcomes, organisation=cfg.organisation)
+    return outcomes
+
+
+def failure_summary(outcomes: Sequence[RunOutcome], *, organisation: str = "") -> dict[str, Any]:
+    """The JSON a notification carries: what failed, what else happened, the exit code."""
+    return {
+        "event": "qmskpi.run.failed",
+        "organisation": organisation,
+        "host": platform.node(),
+        "qmskpi": __version__,
+        "exit_code": exit_code(outcomes),
+        "failed": [o.to_dict() for o in outcomes if o.status == "failed"],
+        "outcomes": [o.to_dict() for o in outcomes],
+    }
+
+
+def notify_failure(
+    notify: str | Sequence[str],
+    outcomes: Sequence[RunOutcome],
+    *,
+    organisation: str = "",
+    timeout_s: float = 30.0,
+) -> bool:
+    """Send the failure summary; return True when the receiver accepted it.
+
+    ``notify`` is a webhook URL (``http://`` or ``https://``; the summary is
+    POSTed as JSON) or a command (an argv list, or a string split like a shell
+    would but run without one): it gets the summary as JSON on stdin, and no
+    data is ever put on its command line. A failing notification is logged,
+    never raised: it must not hide the run's own exit code.
+    """
+    body = json.dumps(failure_summary(outcomes, organisation=organisation), sort_keys=True).encode()
+    if isinstance(notify, str) and notify.lower().startswith(("http://", "https://")):
+        request = urllib.request.Request(  # noqa: S310 - scheme checked above
+            notify,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "User-Agent": f"qmskpi/{__version__}"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+                ok = 200 <= int(response.status) < 300
+        except (OSError, ValueError) as exc:
+            log.error("failure notification to %s failed: %s", notify, exc)
+            return False
+        if not ok:
+            log.error("failure notification to %s: HTTP %s", notify, response.status)
+        return ok
+    argv = shlex.split(notify) if isinstance(notify, str) else [str(a) for a in notify]
+    if not argv:
+        log.error("failure notification: empty command")
+        return False
+    try:
+        done = subprocess.run(argv, input=body, capture_output=True, timeout=timeout_s, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        log.error("failure notification command %s failed: %s", argv[0], exc)
+        return False
+    if done.returncode != 0:
+        log.error(
+            "failure notification command %s exited %d: %s",
+            argv[0],
+            done.returncode,
+            done.stderr.decode(errors="replace").strip()[:500],
+        )
+    return done.returncode == 0
+
+
+def outcomes_frame(outcomes: Sequence[RunOutcome]) -> pl.DataFrame:
+    """One row per outcome (period, scope, status, pack, error): for a notebook or a log."""
+    schema = {
+        "period": pl.String,
+        "scope": pl.String,
+        "status": pl.String,
+        "pack_id": pl.String,
+        "restated_kpis": pl.Int64,
+        "seconds": pl.Float64,
+        "error": pl.String,
+    }
+    rows = [{k: v for k, v in o.to_dict().items() if k in schema} for o in outcomes]
+    return pl.DataFrame(rows, schema=schema)
+
+
+def require_success(outcomes: Sequence[RunOutcome]) -> list[RunOutcome]:
+    """Return ``outcomes``, or raise :class:`~qmskpi.errors.PublishError` naming each failure.
+
+    For schedulers that judge a job by an exception rather than an exit code
+    (a jupyter-scheduler notebook job).
+    """
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        lines = "; ".join(f"{o.period}/{o.scope}: {o.error}" for o in failed)
+        raise PublishError(f"{len(failed)} of {len(outcomes)} pack(s) failed: {lines}")
+    return list(outcomes)
