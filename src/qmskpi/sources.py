@@ -1,0 +1,1452 @@
+"""Reading sources: files and SQL queries mapped onto the canonical datasets.
+
+Every source named in ``[sources.DATASET]`` of ``qmskpi.toml`` is read here and
+mapped onto the canonical schema of :mod:`qmskpi.datasets`::
+
+    from qmskpi import config, sources
+    cfg = config.load_config("qmskpi.toml")
+    complaints = sources.load_dataset(cfg, "complaints", period="2026-10")
+    complaints.frame      # canonical columns + source_row, canonical dtypes
+    complaints.rejects    # values that could not be parsed, one row per bad value
+
+How a source is read, in order (``docs/sources.md`` has every mapping key):
+
+1. The bytes are hashed (``sha256``) before anything parses them.
+2. The file is read as text only: CSV by polars with every column a string
+   (the :mod:`csv` module takes over for rows polars refuses), Parquet and
+   Excel cells and SQL values are rendered as text in the form the mapping
+   expects (a native date in the column's declared date format, a native
+   boolean as the first of ``true_values``/``false_values``).
+3. The raw header is checked before any library can rename a column: BOM
+   residue, blank and duplicate headers, required fields with no column,
+   and headers that are neither mapped, canonical nor ignored all raise
+   :class:`~qmskpi.errors.HeaderError` with a did-you-mean hint.
+4. Values are trimmed; ``na_values`` and per-column ``null_values`` become
+   null; ``value_maps`` apply; then each column is parsed to its canonical
+   type. Dates are parsed only with the format declared for the column (ISO
+   ``%Y-%m-%d`` when none is declared): day-first versus month-first is never
+   guessed.
+5. A row with any value that cannot be parsed is removed from ``frame`` and
+   each bad value is listed in ``rejects`` (``on_bad_value="quarantine"``), or
+   the first one raises :class:`~qmskpi.errors.SourceError`
+   (``on_bad_value="raise"``). Nothing is dropped silently: ``rows_in ==
+   frame.height + rows_rejected`` always.
+
+Rows that are entirely empty (every cell blank) are not records: they are
+skipped and not counted in ``rows_in``, but they keep their place in the
+``source_row`` numbering, which follows the rows a spreadsheet shows.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import decimal
+import fnmatch
+import glob
+import hashlib
+import io
+import json
+import math
+import re
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from qmskpi.config import Config, SourceConfig
+from qmskpi.datasets import DATASETS, SOURCE_ROW, Dataset, Field, empty_frame
+from qmskpi.errors import ConfigError, HeaderError, SourceError, did_you_mean
+from qmskpi.periods import Period, parse_period, trailing_months
+
+__all__ = [
+    "REJECT_SCHEMA",
+    "SOURCE_FILE",
+    "LoadedData",
+    "LoadedDataset",
+    "OnBadValue",
+    "SourceFile",
+    "load_all",
+    "load_dataset",
+    "sql_window",
+]
+
+OnBadValue = Literal["quarantine", "raise"]
+"""What a value that cannot be parsed does: quarantine its row, or raise."""
+
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    SOURCE_ROW: pl.Int64(),
+    "column": pl.String(),
+    "value": pl.String(),
+    "rule": pl.String(),
+    "message": pl.String(),
+    "file": pl.String(),
+}
+"""Columns of :attr:`LoadedDataset.rejects`, one row per bad value.
+
+``column`` is the canonical column, ``rule`` is ``type:<column>`` for a value
+that is not of the column's type (``shape:fields`` for a CSV row with more
+fields than the header), ``file`` the file the row came from (``sql:NAME`` for
+a query): with a glob, ``source_row`` counts per file.
+"""
+
+SOURCE_FILE = "source_file"
+"""Extra frame column of a glob source: the file each row came from (``source_row`` counts per file)."""
+
+SURROGATE_PREFIX = "sk-"
+"""Prefix of derived keys (``surrogate_key = true``): ``sk-`` + 16 hex digits."""
+
+_CANONICAL_TRUE = "true"
+_CANONICAL_FALSE = "false"
+_MAX_VALUE_CHARS = 200
+_FORMATS: dict[str, Literal["csv", "parquet", "excel"]] = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "csv",
+    ".tab": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".xlsx": "excel",
+    ".xlsm": "excel",
+}
+_BOM_RESIDUE = ("\ufeff", "ï»¿", "ÿþ", "þÿ")
+_BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
+"""Bind parameters as SQLAlchemy's ``text()`` finds them."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file read for a dataset (a glob reads several)."""
+
+    path: str
+    """Display path: relative to the config file's folder when inside it."""
+    sha256: str
+    """sha256 of the file's bytes, taken before parsing."""
+    rows_in: int
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """One dataset read from its source and mapped onto the canonical schema."""
+
+    dataset: str
+    frame: pl.DataFrame
+    """Canonical columns (``DATASETS`` order, canonical dtypes) + ``source_row``.
+
+    A glob source adds ``source_file`` (the file of each row), since ``source_row``
+    then counts within each file.
+    """
+    rejects: pl.DataFrame
+    """One row per value that could not be parsed (:data:`REJECT_SCHEMA`)."""
+    origin: str
+    """Where the data came from: a path relative to the config, a glob with its files, or ``sql:NAME``."""
+    sha256: str
+    rows_in: int
+    """Data records read (title, header, footer and entirely blank rows excluded)."""
+    files: tuple[SourceFile, ...] = ()
+    """Each file read, with its own hash and row count (empty for SQL)."""
+
+    @property
+    def rows_rejected(self) -> int:
+        """Records removed from ``frame`` because a value could not be parsed.
+
+        ``rows_in == frame.height + rows_rejected`` always. For one file (or a
+        query) this is ``rejects["source_row"].n_unique()``; for a glob, rows
+        are told apart by ``file`` too.
+        """
+        if self.rejects.is_empty():
+            return 0
+        return self.rejects.select(pl.struct("file", SOURCE_ROW).n_unique()).item()  # type: ignore[no-any-return]
+
+
+LoadedData = dict[str, LoadedDataset]
+"""Every configured dataset, by name (what :func:`load_all` returns)."""
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def load_dataset(
+    config: Config,
+    dataset: str,
+    *,
+    period: Period | str | None = None,
+    trend_months: int | None = None,
+    lookback_days: int | None = None,
+    site: str | None = None,
+    on_bad_value: OnBadValue = "quarantine",
+) -> LoadedDataset:
+    """Read the source of ``dataset`` and map it onto the canonical schema.
+
+    Files are read whole. For a SQL source, ``period`` sets the window the
+    query pulls (see :func:`sql_window`): ``:period_start`` is bound to the
+    first day of the trend window (``trend_months`` months ending with the
+    period's last month, default ``[review] trend_months``) minus
+    ``lookback_days`` (default ``[kpis] repeat_window_days``, 90), and
+    ``:period_end`` to the period's last day. ``:site`` is bound to ``site``
+    (``None`` for the whole organisation). Only the parameters the query
+    names are passed, always bound, never formatted into the SQL.
+    """
+    if on_bad_value not in ("quarantine", "raise"):
+        raise ValueError(f"on_bad_value must be 'quarantine' or 'raise', got {on_bad_value!r}")
+    if dataset not in config.sources:
+        raise ConfigError(
+            f"no [sources.{dataset}] table{did_you_mean(dataset, config.sources)}; "
+            f"configured: {', '.join(config.sources) or 'none'}",
+            path=config.path,
+            key=f"sources.{dataset}",
+        )
+    src = config.sources[dataset]
+    ds = DATASETS[dataset]
+    _check_source(config, src, ds)
+    if src.kind == "sql":
+        return _load_sql(
+            config,
+            src,
+            ds,
+            period=period,
+            trend_months=trend_months,
+            lookback_days=lookback_days,
+            site=site,
+            on_bad_value=on_bad_value,
+        )
+    return _load_files(config, src, ds, on_bad_value=on_bad_value)
+
+
+def load_all(
+    config: Config,
+    *,
+    period: Period | str | None = None,
+    site: str | None = None,
+    on_bad_value: OnBadValue = "quarantine",
+) -> LoadedData:
+    """Every dataset in ``config.sources``, in the order the config lists them."""
+    return {
+        name: load_dataset(config, name, period=period, site=site, on_bad_value=on_bad_value)
+        for name in config.sources
+    }
+
+
+def sql_window(
+    period: Period | str, *, trend_months: int = 24, lookback_days: int = 90
+) -> tuple[dt.date, dt.date]:
+    """The dates a SQL source pulls for ``period``: ``(:period_start, :period_end)``.
+
+    The start is the first day of the trend window (the ``trend_months``
+    calendar months ending with the period's last month) minus
+    ``lookback_days`` (for the repeat-complaint look-back); the end is the
+    period's last day.
+
+    >>> sql_window("2026-10", trend_months=24, lookback_days=90)
+    (datetime.date(2024, 8, 3), datetime.date(2026, 10, 31))
+    """
+    p = parse_period(period)
+    if lookback_days < 0:
+        raise ValueError(f"lookback_days must be zero or more, got {lookback_days}")
+    first = trailing_months(p, trend_months)[0].start
+    return first - dt.timedelta(days=lookback_days), p.end
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _config_error(src: SourceConfig, key: str, message: str, config: Config) -> ConfigError:
+    return ConfigError(message, path=config.path, key=f"sources.{src.dataset}.{key}")
+
+
+def _check_source(config: Config, src: SourceConfig, ds: Dataset) -> None:
+    """Mapping rules that need the dataset and the source kind together."""
+    for name in ds.field_names:
+        ways = [
+            k
+            for k, m in (
+                ("columns", src.columns),
+                ("positions", src.positions),
+                ("constants", src.constants),
+            )
+            if name in m
+        ]
+        if len(ways) > 1:
+            raise _config_error(
+                src,
+                ways[1],
+                f"'{name}' is mapped twice ({' and '.join(ways)}): map it once",
+                config,
+            )
+    if src.surrogate_key and len(ds.key) != 1:
+        raise _config_error(
+            src,
+            "surrogate_key",
+            f"dataset '{ds.name}' is keyed by ({', '.join(ds.key)}): "
+            "a surrogate key only replaces a single ID column",
+            config,
+        )
+    if src.skip_footer_rows < 0:
+        raise _config_error(src, "skip_footer_rows", "must be zero or more", config)
+    if src.kind == "sql":
+        return
+    if not src.has_header and src.columns:
+        raise _config_error(
+            src,
+            "columns",
+            "has_header = false: a file without a header maps columns with positions",
+            config,
+        )
+    if len(src.delimiter) != 1:
+        raise _config_error(src, "delimiter", 'must be one character ("\\t" for a tab)', config)
+    if len(src.quote_char) > 1:
+        raise _config_error(src, "quote_char", 'must be one character, or "" for none', config)
+    if isinstance(src.sheet, int) and src.sheet < 1:
+        raise _config_error(src, "sheet", "sheet numbers are 1-based: 1 is the first sheet", config)
+    try:
+        codecs.lookup(src.encoding)
+    except LookupError:
+        raise _config_error(
+            src,
+            "encoding",
+            f"unknown encoding {src.encoding!r}; use utf-8, utf-8-sig, cp1252 or latin-1",
+            config,
+        ) from None
+
+
+# --------------------------------------------------------------------------- raw tables
+
+_Column = pl.Series | list[Any]
+
+
+@dataclass
+class _Table:
+    """A source as read: raw header, raw columns (text or native), row numbers."""
+
+    display: str
+    headers: list[str] | None
+    columns: list[_Column]
+    source_row: pl.Series
+    problems: dict[int, tuple[str, str]] = field(default_factory=dict)
+    """row index -> (rule, message) for rows broken as a whole (CSV field count)."""
+
+    @property
+    def height(self) -> int:
+        return len(self.source_row)
+
+
+def _header_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime) and value.time() == dt.time():
+        return value.date().isoformat()
+    return _cell_text(value, None) or ""
+
+
+def _norm_header(name: str) -> str:
+    """Header as matched: surrounding whitespace removed, inner runs as one space."""
+    return " ".join(name.split())
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+class _Lines:
+    """Line iterator over a text that remembers how many characters it handed out."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.consumed = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        text, pos = self.text, self.consumed
+        if pos >= len(text):
+            raise StopIteration
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end + 1
+        self.consumed = end
+        return text[pos:end]
+
+
+def _decode(data: bytes, src: SourceConfig, display: str) -> str:
+    enc = codecs.lookup(src.encoding).name
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") and not enc.startswith("utf-16"):
+        raise HeaderError(
+            'the file starts with a UTF-16 byte-order mark; set encoding = "utf-16"',
+            path=display,
+            dataset=src.dataset,
+        )
+    try:
+        return data.decode(src.encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        hint = (
+            'the file may be Windows-1252: set encoding = "cp1252"'
+            if enc.startswith("utf-8")
+            else "check the file's encoding"
+        )
+        raise SourceError(
+            f"byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line}) is not valid "
+            f"{src.encoding}; {hint}",
+            path=display,
+            dataset=src.dataset,
+        ) from None
+
+
+def _csv_kwargs(src: SourceConfig) -> dict[str, Any]:
+    if src.quote_char:
+        return {"delimiter": src.delimiter, "quotechar": src.quote_char, "doublequote": True}
+    return {"delimiter": src.delimiter, "quoting": csv.QUOTE_NONE}
+
+
+def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
+    text = _decode(data, src, display)
+    if not text.strip():
+        raise SourceError("empty file", path=display, dataset=src.dataset)
+    if text.startswith(_BOM_RESIDUE):
+        raise HeaderError(
+            f"the file starts with byte-order-mark residue "
+            f"{next(b for b in _BOM_RESIDUE if text.startswith(b))!r} (read as {src.encoding}); "
+            'set encoding = "utf-8-sig"',
+            path=display,
+            dataset=src.dataset,
+        )
+    if "\r" in text:  # CRLF and CR-only line endings (and line breaks inside quotes) become \n
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    kwargs = _csv_kwargs(src)
+    lines = _Lines(text)
+    reader = csv.reader(lines, **kwargs)
+    skip = src.header_row if src.has_header else src.header_row - 1
+    head: list[list[str]] = []
+    try:
+        for _ in range(skip):
+            head.append(next(reader))
+    except StopIteration:
+        raise SourceError(
+            f"header row {src.header_row} not found: the file has only {len(head)} rows",
+            path=display,
+            dataset=src.dataset,
+        ) from None
+    except csv.Error as exc:
+        raise SourceError(
+            f"cannot read CSV row {len(head) + 1}: {exc}", path=display, dataset=src.dataset
+        ) from None
+    headers = head[-1] if src.has_header else None
+    if headers is not None and not any(h.strip() for h in headers):
+        raise HeaderError(
+            f"header row {src.header_row} is empty; set header_row to the row that holds the "
+            "column names",
+            path=display,
+            dataset=src.dataset,
+        )
+    offset = lines.consumed
+    body = text[offset:]
+    first_row = skip + 1
+    if headers is not None:
+        ncols = len(headers)
+    else:
+        first = next(csv.reader(_Lines(body), **kwargs), [])
+        ncols = max(len(first), 1)
+    table = _read_csv_body_polars(body, ncols, src, display, first_row, headers)
+    if table is None:
+        table = _read_csv_body_python(body, ncols, src, display, first_row, headers)
+    return table
+
+
+def _read_csv_body_polars(
+    body: str,
+    ncols: int,
+    src: SourceConfig,
+    display: str,
+    first_row: int,
+    headers: list[str] | None,
+) -> _Table | None:
+    """The fast path; ``None`` when polars refuses the text (ragged or odd quoting)."""
+    if not body.strip():
+        return _Table(display, headers, [pl.Series([], dtype=pl.String)] * ncols, _rows(0, 0))
+    if not src.delimiter.isascii() or not src.quote_char.isascii():
+        return None
+    if src.quote_char and body.count(src.quote_char) % 2:
+        return None  # an unclosed quote: polars may drop the last record, the csv module keeps it
+    names = [f"c{j}" for j in range(ncols)]
+    try:
+        frame = pl.read_csv(
+            io.BytesIO(body.encode("utf-8")),
+            has_header=False,
+            infer_schema=False,
+            schema=dict.fromkeys(names, pl.String()),
+            separator=src.delimiter,
+            quote_char=src.quote_char or None,
+            eol_char="\n",
+            raise_if_empty=False,
+            truncate_ragged_lines=False,
+        )
+    except Exception:  # ragged rows or quoting polars will not read: the csv module decides
+        return None
+    return _Table(
+        display,
+        headers,
+        [frame.get_column(n) for n in names],
+        _rows(first_row, frame.height),
+    )
+
+
+def _read_csv_body_python(
+    body: str,
+    ncols: int,
+    src: SourceConfig,
+    display: str,
+    first_row: int,
+    headers: list[str] | None,
+) -> _Table:
+    records: list[list[str]] = []
+    try:
+        records.extend(csv.reader(io.StringIO(body), **_csv_kwargs(src)))
+    except csv.Error as exc:
+        raise SourceError(
+            f"cannot read CSV near row {first_row + len(records)}: {exc}; "
+            "look for an unclosed quote",
+            path=display,
+            dataset=src.dataset,
+        ) from None
+    problems: dict[int, tuple[str, str]] = {}
+    if headers is None:
+        ncols = max([ncols, *(len(r) for r in records)])
+    else:
+        for i, r in enumerate(records):
+            if len(r) > ncols and any(v.strip() for v in r[ncols:]):
+                problems[i] = (
+                    "shape:fields",
+                    f"row has {len(r)} fields, the header has {ncols}",
+                )
+    columns: list[_Column] = [
+        pl.Series([r[j] if j < len(r) else None for r in records], dtype=pl.String)
+        for j in range(ncols)
+    ]
+    return _Table(display, headers, columns, _rows(first_row, len(records)), problems)
+
+
+def _rows(first: int, n: int) -> pl.Series:
+    return pl.Series(SOURCE_ROW, range(first, first + n), dtype=pl.Int64)
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _read_parquet(data: bytes, src: SourceConfig, display: str) -> _Table:
+    import pyarrow.parquet as pq
+
+    if not data:
+        raise SourceError("empty file", path=display, dataset=src.dataset)
+    try:
+        table = pq.read_table(io.BytesIO(data))
+        columns: list[_Column] = [
+            pl.Series(pl.from_arrow(table.column(j))) for j in range(table.num_columns)
+        ]
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(
+            f"not a readable Parquet file (truncated or corrupt?): {first}",
+            path=display,
+            dataset=src.dataset,
+        ) from None
+    # A Parquet file has no header row of its own; rows are numbered as the same
+    # data exported to CSV would be (column names in row 1, first record in row 2).
+    return _Table(display, list(table.column_names), columns, _rows(2, table.num_rows))
+
+
+# --------------------------------------------------------------------------- Excel
+
+
+def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
+    import openpyxl
+
+    if not data:
+        raise SourceError("empty file", path=display, dataset=src.dataset)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # openpyxl's notes on styles and extensions
+            wb = openpyxl.load_workbook(io.BytesIO(data), data_only=True, read_only=False)
+    except Exception as exc:
+        raise SourceError(
+            f"not a readable .xlsx workbook ({type(exc).__name__}: {exc}); "
+            "an old .xls must be saved as .xlsx",
+            path=display,
+            dataset=src.dataset,
+        ) from None
+    try:
+        names = list(wb.sheetnames)
+        if src.sheet is None:
+            ws = wb.worksheets[0]
+        elif isinstance(src.sheet, int):
+            if src.sheet > len(names):
+                raise SourceError(
+                    f"sheet {src.sheet} not found: the workbook has {len(names)} sheet(s): "
+                    f"{', '.join(names)}",
+                    path=display,
+                    dataset=src.dataset,
+                )
+            ws = wb.worksheets[src.sheet - 1]
+        else:
+            if src.sheet not in names:
+                raise SourceError(
+                    f"sheet {src.sheet!r} not found{did_you_mean(src.sheet, names)}; "
+                    f"sheets: {', '.join(names)}",
+                    path=display,
+                    dataset=src.dataset,
+                )
+            ws = wb[src.sheet]
+        grid = [list(r) for r in ws.iter_rows(values_only=True)]
+        for rng in ws.merged_cells.ranges:  # a merged cell's value fills every cell it spans
+            value = grid[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(grid) else None
+            for r in range(rng.min_row - 1, min(rng.max_row, len(grid))):
+                row = grid[r]
+                for c in range(rng.min_col - 1, rng.max_col):
+                    if c < len(row):
+                        row[c] = value
+    finally:
+        wb.close()
+    while grid and all(v is None or (isinstance(v, str) and not v.strip()) for v in grid[-1]):
+        grid.pop()
+    if not grid:
+        raise SourceError("empty sheet", path=display, dataset=src.dataset)
+    skip = src.header_row if src.has_header else src.header_row - 1
+    if len(grid) < skip:
+        raise SourceError(
+            f"header row {src.header_row} not found: the sheet has only {len(grid)} rows",
+            path=display,
+            dataset=src.dataset,
+        )
+    ncols = max(len(r) for r in grid)
+    headers = None
+    if src.has_header:
+        hrow = grid[src.header_row - 1]
+        headers = [_header_text(hrow[j] if j < len(hrow) else None) for j in range(ncols)]
+        if not any(h.strip() for h in headers):
+            raise HeaderError(
+                f"header row {src.header_row} is empty; set header_row to the row that holds "
+                "the column names",
+                path=display,
+                dataset=src.dataset,
+            )
+    body = grid[skip:]
+    columns: list[_Column] = [[r[j] if j < len(r) else None for r in body] for j in range(ncols)]
+    return _Table(display, headers, columns, _rows(skip + 1, len(body)))
+
+
+# --------------------------------------------------------------------------- values as text
+
+
+def _cell_text(value: Any, fld: Field | None, src: SourceConfig | None = None) -> str | None:
+    """A native cell (Excel, SQL) as the text the mapping expects for ``fld``."""
+    if value is None or isinstance(value, str):
+        return value
+    kind = fld.type if fld is not None else None
+    if isinstance(value, bool):
+        if kind == "bool" and src is not None:
+            pool = src.true_values if value else src.false_values
+            return pool[0] if pool else (_CANONICAL_TRUE if value else _CANONICAL_FALSE)
+        return _CANONICAL_TRUE if value else _CANONICAL_FALSE
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, decimal.Decimal):
+        if value.is_finite() and value == value.to_integral_value():
+            return str(int(value))
+        return str(value)
+    if isinstance(value, dt.date):
+        stamp = value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time())
+        if kind == "date" and fld is not None and src is not None:
+            return stamp.strftime(src.date_formats.get(fld.name, "%Y-%m-%d"))
+        if fld is not None and fld.name == "month":
+            return stamp.strftime("%Y-%m")
+        if stamp.time() == dt.time():
+            return stamp.date().isoformat()
+        return stamp.isoformat(sep=" ")
+    if isinstance(value, dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _list_text(values: list[Any], fld: Field | None, src: SourceConfig) -> pl.Series:
+    if all(v is None or type(v) is str for v in values):
+        return pl.Series(values, dtype=pl.String)
+    return pl.Series([_cell_text(v, fld, src) for v in values], dtype=pl.String)
+
+
+def _series_text(
+    s: pl.Series, fld: Field | None, src: SourceConfig, display: str, header: str
+) -> pl.Series:
+    """A typed column (Parquet) as the text the mapping expects for ``fld``."""
+    dtype = s.dtype
+    kind = fld.type if fld is not None else None
+    if dtype == pl.String:
+        return s
+    if dtype == pl.Null:
+        return pl.Series(s.name, [None] * len(s), dtype=pl.String)
+    if isinstance(dtype, pl.Categorical | pl.Enum) or dtype.is_integer() or dtype.is_decimal():
+        if dtype.is_decimal():
+            return pl.Series([_cell_text(v, fld, src) for v in s.to_list()], dtype=pl.String)
+        return s.cast(pl.String)
+    if dtype.is_float():
+        whole = s.is_finite() & (s == s.round(0)) & (s.abs() < 2**53)
+        return (
+            pl.select(
+                pl.when(whole)
+                .then(s.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(s.cast(pl.String))
+            )
+            .to_series()
+            .rename(s.name)
+        )
+    if dtype == pl.Boolean:
+        t, f = _CANONICAL_TRUE, _CANONICAL_FALSE
+        if kind == "bool":
+            t = src.true_values[0] if src.true_values else t
+            f = src.false_values[0] if src.false_values else f
+        return (
+            pl.select(pl.when(s).then(pl.lit(t)).otherwise(pl.lit(f)))
+            .to_series()
+            .rename(s.name)
+            .set(
+                s.is_null(),
+                None,  # type: ignore[arg-type]
+            )
+        )
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        if kind == "date" and fld is not None:
+            fmt = src.date_formats.get(fld.name, "%Y-%m-%d")
+        elif fld is not None and fld.name == "month":
+            fmt = "%Y-%m"
+        elif dtype == pl.Date:
+            fmt = "%Y-%m-%d"
+        else:
+            fmt = "%Y-%m-%d %H:%M:%S"
+        return s.dt.to_string(fmt)
+    if dtype == pl.Time:
+        return s.cast(pl.String)
+    raise SourceError(
+        f"column {header!r} holds {dtype} values, which qmskpi cannot read as a field",
+        path=display,
+        dataset=src.dataset,
+        column=fld.name if fld is not None else header,
+    )
+
+
+def _column_text(
+    col: _Column, fld: Field | None, src: SourceConfig, display: str, header: str
+) -> pl.Series:
+    if isinstance(col, pl.Series):
+        return _series_text(col, fld, src, display, header)
+    return _list_text(col, fld, src)
+
+
+def _blank_mask(col: _Column) -> pl.Series:
+    if isinstance(col, pl.Series):
+        if col.dtype == pl.String:
+            return col.is_null() | (col.str.strip_chars() == "")
+        return col.is_null()
+    return pl.Series(
+        [v is None or (isinstance(v, str) and not v.strip()) for v in col], dtype=pl.Boolean
+    )
+
+
+# --------------------------------------------------------------------------- header check
+
+
+def _is_ignored(name: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _drop_trailing_blank(table: _Table) -> None:
+    """Trailing columns with no header and no value (a trailing delimiter, Excel formatting)."""
+    if table.headers is None:
+        return
+    while (
+        table.columns
+        and not table.headers[len(table.columns) - 1].strip()
+        and bool(_blank_mask(table.columns[-1]).all())
+    ):
+        table.columns.pop()
+        table.headers = table.headers[: len(table.columns)]
+
+
+def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
+    """Check the raw header and map canonical fields to column indices.
+
+    Fields filled by a constant, a surrogate key or (optional, absent) nulls
+    are not in the result.
+    """
+    where: dict[str, Any] = {"path": table.display, "dataset": ds.name}
+    ncols = len(table.columns)
+    raw = table.headers
+    for h in raw or ():
+        if h.startswith(_BOM_RESIDUE) or "\ufeff" in h:
+            raise HeaderError(
+                f"header {h!r} carries byte-order-mark residue (the file was read as "
+                f'{src.encoding}); set encoding = "utf-8-sig"',
+                column=h,
+                **where,
+            )
+    positional: dict[str, int] = {}
+    for name, pos in src.positions.items():
+        if pos > ncols:
+            raise HeaderError(
+                f"positions.{name} = {pos}, but the file has {ncols} column(s)",
+                column=name,
+                **where,
+            )
+        positional[name] = pos - 1
+    pos_cols = set(positional.values())
+    mapping: dict[str, int] = dict(positional)
+    if raw is None:
+        missing = [
+            f.name
+            for f in ds.fields
+            if f.required
+            and f.name not in positional
+            and f.name not in src.constants
+            and not _surrogate(src, ds, f.name)
+        ]
+        if missing:
+            raise HeaderError(
+                "no position for required field(s) "
+                + ", ".join(repr(m) for m in missing)
+                + "; a file without a header maps every required field in positions",
+                column=missing[0],
+                **where,
+            )
+        return mapping
+    names = [_norm_header(h) for h in raw]
+    for j, n in enumerate(names):
+        if not n and j not in pos_cols:
+            raise HeaderError(
+                f"column {j + 1} has a blank header; name it in the export, or map it by "
+                f"position (positions = {{ FIELD = {j + 1} }})",
+                column=f"#{j + 1}",
+                **where,
+            )
+    wanted = {_norm_header(v): k for k, v in src.columns.items()}
+    by_name_fields = {
+        f.name
+        for f in ds.fields
+        if f.name not in src.columns and f.name not in positional and f.name not in src.constants
+    }
+    counts = Counter(n for j, n in enumerate(names) if j not in pos_cols)
+    for n, c in counts.items():
+        if c < 2:
+            continue
+        read = n in wanted or n in by_name_fields
+        if read or not _is_ignored(n, src.ignore_columns):
+            cols = [str(j + 1) for j, m in enumerate(names) if m == n and j not in pos_cols]
+            raise HeaderError(
+                f"duplicate header {n!r} (columns {', '.join(cols)}); rename one in the export, "
+                "or map them by position",
+                column=n,
+                **where,
+            )
+    index = {n: j for j, n in enumerate(names) if j not in pos_cols}
+    used_names: set[str] = set()
+    missing_msgs: list[tuple[str, str]] = []
+    for f in ds.fields:
+        if f.name in positional or f.name in src.constants:
+            continue
+        if f.name in src.columns:
+            h = _norm_header(src.columns[f.name])
+            if h in index:
+                mapping[f.name] = index[h]
+                used_names.add(h)
+                continue
+            missing_msgs.append(
+                (f.name, f"missing column {h!r} (mapped to '{f.name}'){did_you_mean(h, names)}")
+            )
+            continue
+        if f.name in index:
+            mapping[f.name] = index[f.name]
+            used_names.add(f.name)
+            continue
+        if _surrogate(src, ds, f.name) or not f.required:
+            continue
+        unused = [n for n in names if n not in used_names and n not in ds.field_names] or names
+        hint = did_you_mean(f.name, unused)
+        extra = (
+            " (or set surrogate_key = true: the export has no ID column)"
+            if f.name in ds.key and len(ds.key) == 1
+            else ""
+        )
+        missing_msgs.append(
+            (
+                f.name,
+                f"missing column '{f.name}'{hint}; map the file's column in "
+                f'[sources.{ds.name}] columns = {{ {f.name} = "..." }}{extra}',
+            )
+        )
+    if missing_msgs:
+        raise HeaderError("; ".join(m for _, m in missing_msgs), column=missing_msgs[0][0], **where)
+    unknown = [
+        n
+        for j, n in enumerate(names)
+        if j not in pos_cols
+        and n not in wanted
+        and n not in ds.field_names
+        and not _is_ignored(n, src.ignore_columns)
+    ]
+    if unknown:
+        listed = ", ".join(f"{n!r}{did_you_mean(n, ds.field_names)}" for n in unknown)
+        raise HeaderError(
+            f"unexpected column{'s' if len(unknown) > 1 else ''} {listed}: map "
+            f"{'them' if len(unknown) > 1 else 'it'} in [sources.{ds.name}] columns, or list "
+            f'{"them" if len(unknown) > 1 else "it"} in ignore_columns (ignore_columns = ["*"] '
+            "accepts any extra column)",
+            column=unknown[0],
+            **where,
+        )
+    return mapping
+
+
+def _surrogate(src: SourceConfig, ds: Dataset, name: str) -> bool:
+    return src.surrogate_key and len(ds.key) == 1 and name == ds.key[0]
+
+
+# --------------------------------------------------------------------------- parsing
+
+_DIRECTIVE = re.compile(r"%(.)")
+_FLEX = {"m", "d", "H", "I", "e"}
+_FIXED: dict[str, str] = {
+    "Y": r"\d{4}",
+    "y": r"\d{2}",
+    "M": r"\d{2}",
+    "S": r"\d{2}",
+    "f": r"\d{1,9}",
+    "j": r"\d{1,3}",
+    "b": r"[A-Za-z]{3}",
+    "h": r"[A-Za-z]{3}",
+    "a": r"[A-Za-z]{3}",
+    "B": r"[A-Za-z]+",
+    "A": r"[A-Za-z]+",
+    "p": r"[AaPp][Mm]",
+    "z": r"(?:Z|[+-]\d{2}:?\d{2})",
+    "Z": r"[A-Za-z]+",
+    "T": r"\d{2}:\d{2}:\d{2}",
+    "F": r"\d{4}-\d{2}-\d{2}",
+    "D": r"\d{2}/\d{2}/\d{2}",
+    "%": "%",
+}
+
+
+def _date_pattern(fmt: str) -> str:
+    """A regex the text must match for ``fmt``: stricter than strptime.
+
+    ``%Y`` wants four digits (no ``26`` for 2026); ``%m``/``%d`` may drop the
+    leading zero only between separators, so ``%Y%m%d`` wants exactly eight
+    digits (``2026105`` is refused rather than guessed).
+    """
+    tokens: list[tuple[bool, str]] = []  # (is_directive, text)
+    pos = 0
+    for m in _DIRECTIVE.finditer(fmt):
+        if m.start() > pos:
+            tokens.append((False, fmt[pos : m.start()]))
+        tokens.append((True, m.group(1)))
+        pos = m.end()
+    if pos < len(fmt):
+        tokens.append((False, fmt[pos:]))
+    out = []
+    for i, (is_dir, tok) in enumerate(tokens):
+        if not is_dir:
+            out.append(re.escape(tok))
+        elif tok in _FLEX:
+            before = i == 0 or not tokens[i - 1][0]
+            after = i == len(tokens) - 1 or not tokens[i + 1][0]
+            out.append(r"\d{1,2}" if before and after else r"\d{2}")
+        else:
+            out.append(_FIXED.get(tok, ".+?"))
+    return "^" + "".join(out) + "$"
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    value: pl.Expr
+    ok: pl.Expr
+    message: str
+    """Text after the quoted value in a reject message."""
+
+
+def _parser(fld: Field, src: SourceConfig, e: pl.Expr) -> _Parsed:
+    if fld.type == "str":
+        return _Parsed(e, pl.lit(True), "")
+    if fld.type == "date":
+        fmt = src.date_formats.get(fld.name, "%Y-%m-%d")
+        parsed = e.str.strptime(pl.Date, fmt, strict=False)
+        ok = e.str.contains(_date_pattern(fmt)) & parsed.is_not_null()
+        declared = "" if fld.name in src.date_formats else " (no date_formats entry: ISO only)"
+        return _Parsed(parsed, ok, f" is not a date in format {fmt}{declared}")
+    if fld.type == "int":
+        ok_text = e.str.contains(r"^[+-]?\d+(?:\.0*)?$")
+        parsed = e.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)
+        return _Parsed(parsed, ok_text & parsed.is_not_null(), " is not a whole number")
+    if fld.type == "float":
+        parsed = e.cast(pl.Float64, strict=False)
+        return _Parsed(parsed, parsed.is_finite().fill_null(False), " is not a number")
+    trues = sorted({v.lower() for v in (*src.true_values, _CANONICAL_TRUE)})
+    falses = sorted({v.lower() for v in (*src.false_values, _CANONICAL_FALSE)} - set(trues))
+    low = e.str.to_lowercase()
+    parsed = pl.when(low.is_in(trues)).then(True).when(low.is_in(falses)).then(False)
+    return _Parsed(
+        parsed,
+        low.is_in(trues) | low.is_in(falses),
+        f" is not a true value ({', '.join(trues)}) or a false value ({', '.join(falses)})",
+    )
+
+
+def _cleaned(name: str, src: SourceConfig) -> pl.Expr:
+    """Trim, nulls (na_values, null_values, blank), value map (a map to "" means null)."""
+    e = pl.col(name).str.strip_chars()
+    nulls = [*src.na_values, *src.null_values.get(name, ())]
+    if nulls:
+        e = pl.when(e.is_in(nulls)).then(None).otherwise(e)
+    vmap = src.value_maps.get(name)
+    if vmap:
+        e = e.replace(dict(vmap))
+    return pl.when(e == "").then(None).otherwise(e)
+
+
+def _typed_constant(name: str, value: Any, fld: Field, src: SourceConfig, config: Config) -> Any:
+    text = _CANONICAL_TRUE if value is True else _CANONICAL_FALSE if value is False else str(value)
+    p = _parser(fld, src, pl.col("v"))
+    row = pl.DataFrame({"v": [text]}).select(p.value.alias("value"), p.ok.alias("ok")).row(0)
+    if not row[1]:
+        raise _config_error(src, f"constants.{name}", f"{text!r}{p.message}", config)
+    return row[0]
+
+
+def _map_table(
+    table: _Table, src: SourceConfig, ds: Dataset, config: Config, on_bad_value: OnBadValue
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """One table -> (frame without derived keys, rejects, rows_in)."""
+    _drop_trailing_blank(table)
+    mapping = _plan(table, src, ds)
+    headers = table.headers
+    # which rows are records: not entirely blank, not footer
+    if table.columns:
+        blank = pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
+    else:
+        blank = pl.Series([True] * table.height, dtype=pl.Boolean)
+    problem = pl.Series([False] * table.height, dtype=pl.Boolean)
+    problem_rule = [""] * table.height
+    problem_msg = [""] * table.height
+    if table.problems:
+        problem = problem.scatter(list(table.problems), True)
+        for i, (rule, msg) in table.problems.items():
+            problem_rule[i], problem_msg[i] = rule, msg
+    keep = ~blank | problem  # a row whose only values lie beyond the header is still a record
+    if src.skip_footer_rows:
+        footer = keep.arg_true().tail(src.skip_footer_rows)
+        keep = keep.scatter(footer, False) if len(footer) else keep
+    rows_in = int(keep.sum())
+    text_cols: dict[str, pl.Series] = {}
+    for name, j in mapping.items():
+        header = headers[j] if headers is not None else f"#{j + 1}"
+        text_cols[name] = _column_text(
+            table.columns[j], ds.field(name), src, table.display, header
+        ).rename(name)
+    raw = pl.DataFrame(
+        [
+            table.source_row,
+            *text_cols.values(),
+            problem.rename("_problem"),
+            pl.Series("_problem_rule", problem_rule, dtype=pl.String),
+            pl.Series("_problem_msg", problem_msg, dtype=pl.String),
+        ]
+    ).filter(keep)
+    parsers: dict[str, _Parsed] = {}
+    exprs: list[pl.Expr] = []
+    for name in (f.name for f in ds.fields if f.name in mapping):  # canonical order
+        cleaned = _cleaned(name, src)
+        p = _parser(ds.field(name), src, pl.col(f"_clean_{name}"))
+        parsers[name] = p
+        exprs.append(cleaned.alias(f"_clean_{name}"))
+    work = raw.with_columns(exprs) if exprs else raw
+    bad_exprs = []
+    val_exprs = []
+    for name, p in parsers.items():
+        c = pl.col(f"_clean_{name}")
+        bad_exprs.append((c.is_not_null() & ~p.ok.fill_null(False)).alias(f"_bad_{name}"))
+        val_exprs.append(p.value.alias(f"_val_{name}"))
+    work = work.with_columns(bad_exprs + val_exprs) if parsers else work
+    rejects = _rejects(work, parsers, table.display)
+    bad_any = [pl.col(f"_bad_{n}") for n in parsers] + [pl.col("_problem")]
+    good = work.filter(~pl.any_horizontal(bad_any))
+    if on_bad_value == "raise" and not rejects.is_empty():
+        first = rejects.row(0, named=True)
+        col = first["column"] if first["column"] != "(row)" else None
+        label = ""
+        if col is not None and col in mapping and headers is not None:
+            header = _norm_header(headers[mapping[col]])
+            label = f" (file column {header!r})" if header != col else ""
+        raise SourceError(
+            f"{first['message']}{label}",
+            path=table.display,
+            dataset=ds.name,
+            column=col,
+            row=first[SOURCE_ROW],
+        )
+    cols: list[pl.Expr] = []
+    for f in ds.fields:
+        if f.name in parsers:
+            cols.append(pl.col(f"_val_{f.name}").cast(f.dtype).alias(f.name))
+        elif f.name in src.constants:
+            value = _typed_constant(f.name, src.constants[f.name], f, src, config)
+            cols.append(pl.lit(value, dtype=f.dtype).alias(f.name))
+        else:
+            cols.append(pl.lit(None, dtype=f.dtype).alias(f.name))
+    cols.append(pl.col(SOURCE_ROW))
+    frame = good.select(cols)
+    return frame, rejects, rows_in
+
+
+def _rejects(work: pl.DataFrame, parsers: Mapping[str, _Parsed], display: str) -> pl.DataFrame:
+    """One row per bad value, ordered by source row, then canonical column order."""
+    parts: list[pl.DataFrame] = []
+    for k, (name, p) in enumerate(parsers.items()):
+        raw_value = pl.col(name).str.strip_chars()
+        mapped = pl.col(f"_clean_{name}")
+        shown = (
+            pl.when(raw_value == mapped)
+            .then(pl.concat_str([pl.lit("'"), mapped, pl.lit("'")]))
+            .otherwise(
+                pl.concat_str(
+                    [pl.lit("'"), raw_value, pl.lit("' (mapped to '"), mapped, pl.lit("')")]
+                )
+            )
+        )
+        part = work.filter(pl.col(f"_bad_{name}")).select(
+            pl.col(SOURCE_ROW),
+            pl.lit(name).alias("column"),
+            raw_value.str.slice(0, _MAX_VALUE_CHARS).alias("value"),
+            pl.lit(f"type:{name}").alias("rule"),
+            pl.concat_str([shown, pl.lit(p.message)]).alias("message"),
+            pl.lit(display).alias("file"),
+            pl.lit(k + 1, dtype=pl.Int64).alias("_order"),
+        )
+        parts.append(part)
+    parts.append(
+        work.filter(pl.col("_problem")).select(
+            pl.col(SOURCE_ROW),
+            pl.lit("(row)").alias("column"),
+            pl.lit(None, dtype=pl.String).alias("value"),
+            pl.col("_problem_rule").alias("rule"),
+            pl.col("_problem_msg").alias("message"),
+            pl.lit(display).alias("file"),
+            pl.lit(0, dtype=pl.Int64).alias("_order"),
+        )
+    )
+    out = pl.concat(parts, how="vertical") if parts else pl.DataFrame()
+    return out.sort(SOURCE_ROW, "_order").drop("_order").cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def _with_surrogate(
+    frame: pl.DataFrame, src: SourceConfig, ds: Dataset, has_key: bool
+) -> pl.DataFrame:
+    """Fill a missing single-column key with ``sk-`` + 16 hex digits of the row's content.
+
+    The content is every other canonical column, as text (dates ISO, nulls
+    marked), in the canonical order; a second identical row gets ``-2``, a
+    third ``-3`` (in source order). The same rows give the same keys on every
+    run; a row whose content changes gets a new key.
+    """
+    if has_key or not _surrogate(src, ds, ds.key[0]):
+        return frame
+    key = ds.key[0]
+    others = [f.name for f in ds.fields if f.name != key]
+    parts = frame.select(
+        pl.concat_str(
+            [pl.col(c).cast(pl.String).fill_null("\x00") for c in others], separator="\x1f"
+        ).alias("content")
+    ).with_columns((pl.int_range(pl.len()).over("content") + 1).alias("n"))
+    content, nth = parts.get_column("content"), parts.get_column("n")
+    ids = [
+        SURROGATE_PREFIX
+        + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        + ("" if n == 1 else f"-{n}")
+        for text, n in zip(content.to_list(), nth.to_list(), strict=True)
+    ]
+    return frame.with_columns(pl.Series(key, ids, dtype=pl.String))
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _format_of(path: Path, src: SourceConfig, display: str) -> str:
+    if src.format is not None:
+        return src.format
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SourceError(
+            f"cannot tell the format from the suffix {path.suffix!r}; set format = "
+            '"csv", "parquet" or "excel"',
+            path=display,
+            dataset=src.dataset,
+        )
+    return fmt
+
+
+def _load_files(
+    config: Config, src: SourceConfig, ds: Dataset, *, on_bad_value: OnBadValue
+) -> LoadedDataset:
+    assert src.path is not None
+    pattern = src.path
+    is_glob = any(ch in pattern for ch in "*?[")
+    if is_glob:
+        full = str(config.resolve(pattern))
+        paths = sorted(
+            (Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file()),
+            key=lambda p: _display(p, config.base_dir),
+        )
+        if not paths:
+            raise SourceError(
+                f"no file matches {pattern!r} (in {config.base_dir})",
+                path=pattern,
+                dataset=ds.name,
+            )
+    else:
+        paths = [config.resolve(pattern)]
+    frames: list[pl.DataFrame] = []
+    rejects: list[pl.DataFrame] = []
+    files: list[SourceFile] = []
+    rows_in = 0
+    has_key = True
+    for path in paths:
+        display = _display(path, config.base_dir)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise SourceError("file not found", path=display, dataset=ds.name) from None
+        except OSError as exc:
+            raise SourceError(
+                f"cannot read the file: {exc.strerror}", path=display, dataset=ds.name
+            ) from None
+        sha = hashlib.sha256(data).hexdigest()
+        fmt = _format_of(path, src, display)
+        if fmt == "csv":
+            table = _read_csv(data, src, display)
+        elif fmt == "parquet":
+            table = _read_parquet(data, src, display)
+        else:
+            table = _read_excel(data, src, display)
+        del data
+        frame, rej, n = _map_table(table, src, ds, config, on_bad_value)
+        if is_glob:
+            frame = frame.with_columns(pl.lit(display, dtype=pl.String).alias(SOURCE_FILE))
+        has_key = has_key and _key_mapped(table, src, ds)
+        frames.append(frame)
+        rejects.append(rej)
+        files.append(SourceFile(display, sha, n))
+        rows_in += n
+    frame = pl.concat(frames, how="vertical") if frames else empty_frame(ds.name)
+    frame = _with_surrogate(frame, src, ds, has_key)
+    if is_glob:
+        blob = "".join(f"{f.path}\t{f.sha256}\n" for f in files).encode("utf-8")
+        sha256 = hashlib.sha256(blob).hexdigest()
+        origin = f"{pattern} [{', '.join(f.path for f in files)}]"
+    else:
+        sha256 = files[0].sha256
+        origin = files[0].path
+    return LoadedDataset(
+        dataset=ds.name,
+        frame=frame,
+        rejects=pl.concat(rejects, how="vertical") if rejects else _empty_rejects(),
+        origin=origin,
+        sha256=sha256,
+        rows_in=rows_in,
+        files=tuple(files),
+    )
+
+
+def _key_mapped(table: _Table, src: SourceConfig, ds: Dataset) -> bool:
+    """Did the source provide the (single) key column itself?"""
+    if len(ds.key) != 1:
+        return True
+    key = ds.key[0]
+    if key in src.positions or key in src.constants:
+        return True
+    if table.headers is None:
+        return False
+    names = {_norm_header(h) for h in table.headers}
+    if key in src.columns:
+        return _norm_header(src.columns[key]) in names
+    return key in names
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def _db_url(config: Config, name: str) -> Any:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    db = config.databases[name]
+    raw = db.resolve_url(config_path=config.path)
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(
+            "not a database URL (expected e.g. sqlite:///qms.db, duckdb:///qms.duckdb, "
+            "postgresql+psycopg://user@host/db)",
+            path=config.path,
+            key=f"databases.{name}.{'url_env' if db.url_env else 'url'}",
+        ) from None
+    backend = url.get_backend_name()
+    database = url.database
+    if (
+        backend in ("sqlite", "duckdb")
+        and database
+        and database != ":memory:"
+        and not database.startswith("file:")
+        and not Path(database).is_absolute()
+    ):
+        url = url.set(database=str(config.base_dir / database))
+    if url.drivername == "postgresql":
+        try:
+            import psycopg2  # type: ignore[import-not-found,import-untyped,unused-ignore]  # noqa: F401
+        except ImportError:
+            url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def _load_sql(
+    config: Config,
+    src: SourceConfig,
+    ds: Dataset,
+    *,
+    period: Period | str | None,
+    trend_months: int | None,
+    lookback_days: int | None,
+    site: str | None,
+    on_bad_value: OnBadValue,
+) -> LoadedDataset:
+    from sqlalchemy import Date, String, bindparam, create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    assert src.query is not None
+    assert src.database is not None
+    origin = f"sql:{src.database}"
+    query = src.query
+    named = list(dict.fromkeys(_BIND.findall(query)))
+    available = ("period_start", "period_end", "site")
+    unknown = [n for n in named if n not in available]
+    if unknown:
+        raise ConfigError(
+            f"the query names :{unknown[0]}{did_you_mean(unknown[0], available)}; "
+            f"qmskpi binds :period_start, :period_end and :site",
+            path=config.path,
+            key=f"sources.{ds.name}.query",
+        )
+    params: dict[str, Any] = {}
+    if "period_start" in named or "period_end" in named:
+        if period is None:
+            raise SourceError(
+                "the query uses :period_start/:period_end: give a period",
+                path=origin,
+                dataset=ds.name,
+            )
+        start, end = sql_window(
+            period,
+            trend_months=trend_months if trend_months is not None else config.review.trend_months,
+            lookback_days=lookback_days
+            if lookback_days is not None
+            else config.kpis.repeat_window_days,
+        )
+        if "period_start" in named:
+            params["period_start"] = start
+        if "period_end" in named:
+            params["period_end"] = end
+    if "site" in named:
+        params["site"] = None if site in (None, "all") else site
+    url = _db_url(config, src.database)
+    connect_args: dict[str, Any] = {}
+    if url.get_backend_name() == "duckdb":
+        connect_args["read_only"] = True
+    # Typed binds: PostgreSQL can then type ":site IS NULL", SQLite gets ISO date text.
+    types: dict[str, Any] = {"period_start": Date(), "period_end": Date(), "site": String()}
+    statement = text(query).bindparams(*(bindparam(k, type_=types[k]) for k in params))
+    try:
+        engine = create_engine(url, connect_args=connect_args)
+    except Exception as exc:
+        raise SourceError(
+            f"cannot open database '{src.database}': {type(exc).__name__}: {exc}",
+            path=origin,
+            dataset=ds.name,
+        ) from None
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(statement, params)
+            headers = [str(k) for k in result.keys()]  # noqa: SIM118
+            rows = [tuple(r) for r in result.fetchall()]
+            conn.rollback()
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise SourceError(
+            f"query failed: {detail[0] if detail else type(exc).__name__}",
+            path=origin,
+            dataset=ds.name,
+        ) from None
+    finally:
+        engine.dispose()
+    sha256 = _sql_digest(query, params, headers, rows)
+    columns: list[_Column] = [[r[j] for r in rows] for j in range(len(headers))]
+    table = _Table(origin, headers, columns, _rows(1, len(rows)))
+    frame, rejects, rows_in = _map_table(table, src, ds, config, on_bad_value)
+    frame = _with_surrogate(frame, src, ds, _key_mapped(table, src, ds))
+    return LoadedDataset(
+        dataset=ds.name,
+        frame=frame,
+        rejects=rejects,
+        origin=origin,
+        sha256=sha256,
+        rows_in=rows_in,
+    )
+
+
+def _sql_digest(
+    query: str, params: Mapping[str, Any], headers: list[str], rows: list[tuple[Any, ...]]
+) -> str:
+    """sha256 of the query, its bound parameters and the result as canonical CSV."""
+    h = hashlib.sha256()
+    h.update(query.encode("utf-8"))
+    h.update(b"\n")
+    h.update(
+        json.dumps({k: _cell_text(v, None) for k, v in params.items()}, sort_keys=True).encode(
+            "utf-8"
+        )
+    )
+    h.update(b"\n")
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(headers)
+    for i, r in enumerate(rows):
+        writer.writerow(["" if v is None else _cell_text(v, None) for v in r])
+        if i % 10_000 == 9_999:
+            h.update(buf.getvalue().encode("utf-8"))
+            buf.seek(0)
+            buf.truncate()
+    h.update(buf.getvalue().encode("utf-8"))
+    return h.hexdigest()

@@ -1,0 +1,1049 @@
+"""qmskpi.sources: reading files and queries, mapping, header checks, quarantine.
+
+Fixture files live in ``tests/fixtures/sources/`` (byte-exact: see the
+``.gitattributes`` there); workbooks, Parquet files and databases are made in
+``tmp_path``. The PostgreSQL test needs ``QMSKPI_TEST_PG_URL`` (set by ``.ci/run``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import os
+import re
+import tempfile
+import tomllib
+import uuid
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from qmskpi import sources
+from qmskpi.config import Config, from_dict
+from qmskpi.datasets import DATASETS, SOURCE_ROW
+from qmskpi.errors import ConfigError, HeaderError, SourceError
+from qmskpi.sources import REJECT_SCHEMA, LoadedDataset, load_all, load_dataset, sql_window
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "sources"
+D = dt.date
+
+
+def _config(toml: str, base: Path = FIX) -> Config:
+    data = tomllib.loads('[organisation]\nname = "Test Ltd"\nsites = ["Leeds", "York"]\n' + toml)
+    return from_dict(data, path=base / "qmskpi.toml")
+
+
+def _load(toml: str, dataset: str = "complaints", base: Path = FIX, **kw: Any) -> LoadedDataset:
+    return load_dataset(_config(toml, base), dataset, **kw)
+
+
+def _ledger(r: LoadedDataset) -> None:
+    assert r.rows_in == r.frame.height + r.rejects[SOURCE_ROW].n_unique()
+    assert r.rows_in == r.frame.height + r.rows_rejected
+
+
+def _canonical(r: LoadedDataset, *, glob: bool = False) -> None:
+    ds = DATASETS[r.dataset]
+    schema = {**ds.schema, SOURCE_ROW: pl.Int64()}
+    if glob:
+        schema[sources.SOURCE_FILE] = pl.String()
+    assert r.frame.schema == pl.Schema(schema)
+    assert r.rejects.schema == pl.Schema(REJECT_SCHEMA)
+    _ledger(r)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- CSV basics
+
+
+def test_canonical_csv_loads_with_canonical_dtypes_and_source_rows() -> None:
+    r = _load('[sources.complaints]\npath = "complaints_basic.csv"')
+    _canonical(r)
+    assert r.origin == "complaints_basic.csv"
+    assert r.sha256 == _sha(FIX / "complaints_basic.csv")
+    assert r.rows_in == 3
+    assert r.rejects.is_empty()
+    assert r.frame[SOURCE_ROW].to_list() == [2, 3, 4]
+    assert r.frame["received_date"].to_list() == [D(2026, 10, 1), D(2026, 10, 3), D(2026, 10, 5)]
+    assert r.frame["closed_date"].to_list() == [D(2026, 10, 15), None, None]
+    # values are trimmed; "12.0" is a whole number; blanks are null
+    assert r.frame["customer"].to_list() == ["Acme Retail", "Beta Ltd", "Acme Retail"]
+    assert r.frame["units_affected"].to_list() == [3, None, 12]
+    assert r.frame["description"].to_list() == ["Box dented", "Wrong label", None]
+    assert r.files == (sources.SourceFile("complaints_basic.csv", r.sha256, 3),)
+
+
+def test_optional_fields_absent_from_the_file_are_null_columns() -> None:
+    r = _load('[sources.complaints]\npath = "cp1252.csv"\nencoding = "cp1252"')
+    _canonical(r)
+    for name in ("closed_date", "root_cause", "capa_id", "units_affected"):
+        assert r.frame[name].null_count() == 1
+    assert r.frame["closed_date"].dtype == pl.Date
+    assert r.frame["units_affected"].dtype == pl.Int64
+
+
+def test_erp_export_with_title_block_footer_semicolons_and_value_maps() -> None:
+    r = _load(
+        """
+[sources.complaints]
+path = "erp_title_block.csv"
+delimiter = ";"
+header_row = 4
+skip_footer_rows = 1
+date_formats = { received_date = "%d/%m/%Y", closed_date = "%d/%m/%Y" }
+columns = { complaint_id = "Complaint No", received_date = "Date Received", closed_date = "Date Closed", site = "Plant", customer = "Customer Name", product = "Item", category = "Complaint Type", severity = "Severity", status = "Status", description = "Details" }
+[sources.complaints.value_maps]
+status = { Closed = "closed", "Closed - verified" = "closed", "In progress" = "open", New = "open" }
+severity = { Minor = "minor", Major = "major", Critical = "critical" }
+"""
+    )
+    _canonical(r)
+    assert r.rows_in == 4  # title rows, header and the "Total" footer are not records
+    assert r.frame[SOURCE_ROW].to_list() == [5, 6, 7, 8]
+    assert r.frame["complaint_id"].to_list() == ["CC-1001", "CC-1002", "CC-1003", "CC-1004"]
+    assert r.frame["received_date"].to_list() == [
+        D(2026, 10, 1),
+        D(2026, 10, 3),
+        D(2026, 10, 12),
+        D(2026, 10, 28),
+    ]
+    assert r.frame["status"].to_list() == ["closed", "open", "open", "closed"]
+    assert r.frame["severity"].to_list() == ["minor", "major", "critical", "minor"]
+    assert r.frame["description"][2] == "Leak; see photo"  # quoted delimiter
+
+
+def test_header_row_beyond_the_file_is_a_source_error() -> None:
+    with pytest.raises(SourceError, match="header row 40 not found: the file has only 4 rows"):
+        _load('[sources.complaints]\npath = "complaints_basic.csv"\nheader_row = 40')
+
+
+def test_us_and_day_first_dates_are_declared_per_column_and_never_guessed() -> None:
+    r = _load(
+        '[sources.complaints]\npath = "us_and_dayfirst_dates.csv"\n'
+        'date_formats = { received_date = "%m/%d/%Y", closed_date = "%d/%m/%Y" }'
+    )
+    _canonical(r)
+    assert r.frame["complaint_id"].to_list() == ["C-101", "C-102"]
+    assert r.frame["received_date"].to_list() == [D(2026, 10, 5), D(2025, 12, 31)]
+    assert r.frame["closed_date"].to_list() == [D(2026, 10, 20), D(2026, 1, 2)]
+    assert r.rejects.drop("file").rows() == [
+        (
+            4,
+            "received_date",
+            "25/10/2026",
+            "type:received_date",
+            "'25/10/2026' is not a date in format %m/%d/%Y",
+        ),
+        (
+            5,
+            "closed_date",
+            "31/02/2026",
+            "type:closed_date",
+            "'31/02/2026' is not a date in format %d/%m/%Y",
+        ),
+    ]
+    assert r.rejects["file"].unique().to_list() == ["us_and_dayfirst_dates.csv"]
+
+
+def test_undeclared_date_column_accepts_iso_only() -> None:
+    r = _load('[sources.complaints]\npath = "us_and_dayfirst_dates.csv"')
+    assert r.frame.is_empty()
+    assert r.rejects.filter(pl.col("column") == "received_date")["message"][0] == (
+        "'10/5/2026' is not a date in format %Y-%m-%d (no date_formats entry: ISO only)"
+    )
+    _ledger(r)
+
+
+def test_raise_mode_names_file_column_row_value_and_format() -> None:
+    with pytest.raises(SourceError) as info:
+        _load(
+            '[sources.complaints]\npath = "us_and_dayfirst_dates.csv"\n'
+            'date_formats = { received_date = "%m/%d/%Y", closed_date = "%d/%m/%Y" }',
+            on_bad_value="raise",
+        )
+    err = info.value
+    assert (err.path, err.dataset, err.column, err.row) == (
+        "us_and_dayfirst_dates.csv",
+        "complaints",
+        "received_date",
+        4,
+    )
+    assert str(err) == (
+        "us_and_dayfirst_dates.csv, dataset 'complaints', column 'received_date', row 4: "
+        "'25/10/2026' is not a date in format %m/%d/%Y"
+    )
+
+
+_ERP = """
+[sources.complaints]
+path = "erp_title_block.csv"
+delimiter = ";"
+header_row = 4
+skip_footer_rows = 1
+date_formats = { received_date = "%d/%m/%Y", closed_date = "%d/%m/%Y" }
+columns = { complaint_id = "Complaint No", received_date = "Date Received", closed_date = "Date Closed", site = "Plant", customer = "Customer Name", product = "Item", category = "Complaint Type", severity = "Severity", status = "Status", description = "Details" }
+"""
+
+
+def test_raise_mode_names_the_file_header_when_it_differs() -> None:
+    # received_date wrongly declared month-first: 01/10, 03/10 and 12/10 parse (as
+    # January, March, December); 28/10/2026 in row 8 cannot.
+    month_first = _ERP.replace('received_date = "%d/%m/%Y"', 'received_date = "%m/%d/%Y"')
+    with pytest.raises(SourceError) as info:
+        _load(month_first, on_bad_value="raise")
+    assert str(info.value) == (
+        "erp_title_block.csv, dataset 'complaints', column 'received_date', row 8: "
+        "'28/10/2026' is not a date in format %m/%d/%Y (file column 'Date Received')"
+    )
+
+
+def test_yyyymmdd_integers_and_placeholder_dates() -> None:
+    r = _load(
+        '[sources.complaints]\npath = "yyyymmdd.csv"\n'
+        'date_formats = { received_date = "%Y%m%d", closed_date = "%Y%m%d" }\n'
+        'null_values = { closed_date = ["19010101", "9999"] }'
+    )
+    _canonical(r)
+    assert r.frame["received_date"].to_list() == [D(2026, 10, 5), D(2026, 10, 6), D(2026, 10, 7)]
+    assert r.frame["closed_date"].to_list() == [D(2026, 10, 20), None, None]
+    # seven digits are not guessed into a date
+    assert r.rejects.select("source_row", "value", "message").rows() == [
+        (5, "2026107", "'2026107' is not a date in format %Y%m%d")
+    ]
+
+
+def test_placeholder_dates_are_rejected_when_not_declared_null() -> None:
+    r = _load(
+        '[sources.complaints]\npath = "yyyymmdd.csv"\n'
+        'date_formats = { received_date = "%Y%m%d", closed_date = "%Y%m%d" }'
+    )
+    # 19010101 is a real date (kept); 9999 is not
+    assert r.frame["closed_date"].to_list() == [D(2026, 10, 20), D(1901, 1, 1)]
+    assert r.rejects.select("source_row", "column", "value").rows() == [
+        (4, "closed_date", "9999"),
+        (5, "received_date", "2026107"),
+    ]
+    _ledger(r)
+
+
+def test_value_maps_and_thousands_separators() -> None:
+    r = _load(
+        """
+[sources.inspections]
+path = "inspections_value_maps.csv"
+[sources.inspections.value_maps]
+result = { "-1" = "pass", "0" = "fail" }
+stage = { "Incoming Inspection" = "incoming", "In-process" = "in_process", Final = "final" }
+""",
+        "inspections",
+    )
+    _canonical(r)
+    assert r.frame["stage"].to_list() == ["incoming", "in_process", "final"]
+    assert r.frame["result"].to_list() == ["pass", "fail", "pass"]
+    assert r.frame["qty_inspected"].to_list() == [50, 50, 40]
+    assert r.rejects.drop("file").rows() == [
+        (5, "qty_inspected", "1,234", "type:qty_inspected", "'1,234' is not a whole number")
+    ]
+
+
+def test_tab_separated_file_without_header_maps_by_position_with_constants() -> None:
+    r = _load(
+        """
+[sources.complaints]
+path = "no_header.tsv"
+delimiter = "\\t"
+has_header = false
+positions = { complaint_id = 1, received_date = 2, customer = 3, product = 4, category = 5, severity = 6, status = 7 }
+date_formats = { received_date = "%d/%m/%Y" }
+constants = { site = "Leeds" }
+value_maps = { status = { Open = "open", Closed = "closed" } }
+"""
+    )
+    _canonical(r)
+    assert r.frame[SOURCE_ROW].to_list() == [1, 2]
+    assert r.frame.select("complaint_id", "received_date", "site", "status").rows() == [
+        ("C-301", D(2026, 10, 5), "Leeds", "open"),
+        ("C-302", D(2026, 10, 6), "Leeds", "closed"),
+    ]
+
+
+def test_no_header_needs_a_position_for_every_required_field() -> None:
+    with pytest.raises(HeaderError, match="no position for required field\\(s\\) 'site'"):
+        _load(
+            '[sources.complaints]\npath = "no_header.tsv"\ndelimiter = "\\t"\nhas_header = false\n'
+            "positions = { complaint_id = 1, received_date = 2, customer = 3, product = 4, "
+            "category = 5, severity = 6, status = 7 }"
+        )
+
+
+def test_position_beyond_the_last_column_is_a_header_error() -> None:
+    with pytest.raises(
+        HeaderError, match=re.escape("positions.site = 12, but the file has 8 column")
+    ) as info:
+        _load(
+            '[sources.complaints]\npath = "no_header.tsv"\ndelimiter = "\\t"\nhas_header = false\n'
+            "positions = { complaint_id = 1, received_date = 2, customer = 3, product = 4, "
+            "category = 5, severity = 6, status = 7, site = 12 }"
+        )
+    assert info.value.column == "site"
+
+
+def test_cr_only_line_endings_and_quoted_line_breaks() -> None:
+    assert b"\r" in (FIX / "cr_only.csv").read_bytes()
+    assert b"\n" not in (FIX / "cr_only.csv").read_bytes()
+    r = _load('[sources.complaints]\npath = "cr_only.csv"')
+    _canonical(r)
+    assert r.frame[SOURCE_ROW].to_list() == [2, 3]
+    assert r.frame["description"].to_list() == ["line one\nline two", "plain"]
+
+
+def test_crlf_multiline_fields_count_as_one_row_and_formula_text_is_kept_verbatim() -> None:
+    assert b"\r\n" in (FIX / "multiline_formulas.csv").read_bytes()
+    r = _load('[sources.complaints]\npath = "multiline_formulas.csv"')
+    _canonical(r)
+    assert r.frame[SOURCE_ROW].to_list() == [2, 3, 4]
+    assert r.frame["description"].to_list() == [
+        'Customer wrote:\n"arrived wet"\n\nsee photos',
+        "+cmd|' /C calc'!A0",
+        "-2+3",
+    ]
+    assert r.frame["customer"].to_list() == [
+        "Acme",
+        '=HYPERLINK("http://evil.example","click")',
+        "@SUM(1+1)",
+    ]
+    assert r.frame["root_cause"].to_list() == [None, None, "=1+1"]
+
+
+def test_not_captured_in_date_and_number_columns_is_quarantined_with_the_rule() -> None:
+    r = _load('[sources.complaints]\npath = "not_captured.csv"')
+    _canonical(r)
+    assert r.rows_in == 5
+    assert r.frame["complaint_id"].to_list() == ["C-601", "C-605"]
+    assert r.rejects.select("source_row", "column", "value", "rule").rows() == [
+        (3, "received_date", "Not captured", "type:received_date"),
+        (3, "units_affected", "Not captured", "type:units_affected"),
+        (4, "units_affected", "1,234", "type:units_affected"),
+        (5, "units_affected", "12.5", "type:units_affected"),
+    ]
+    assert r.rejects["message"][1] == "'Not captured' is not a whole number"
+    assert r.rows_rejected == 3
+
+
+def test_na_values_make_not_captured_a_null() -> None:
+    r = _load('[sources.complaints]\npath = "not_captured.csv"\nna_values = ["", "Not captured"]')
+    assert r.frame["complaint_id"].to_list() == ["C-601", "C-602", "C-605"]
+    assert r.frame["received_date"][1] is None
+    _ledger(r)
+
+
+def test_value_map_to_empty_string_means_null() -> None:
+    r = _load(
+        '[sources.complaints]\npath = "not_captured.csv"\n'
+        'value_maps = { units_affected = { "Not captured" = "" } }'
+    )
+    assert r.rejects.filter(pl.col(SOURCE_ROW) == 3)["column"].to_list() == ["received_date"]
+
+
+# --------------------------------------------------------------------------- surrogate keys
+
+_NO_ID = (
+    '[sources.complaints]\npath = "no_id.csv"\nsurrogate_key = true\nconstants = { site = "Leeds" }'
+)
+
+
+def test_surrogate_key_is_stable_and_counts_identical_rows(tmp_path: Path) -> None:
+    r1 = _load(_NO_ID)
+    r2 = _load(_NO_ID)
+    _canonical(r1)
+    ids = r1.frame["complaint_id"].to_list()
+    assert ids == r2.frame["complaint_id"].to_list()
+    assert all(re.fullmatch(r"sk-[0-9a-f]{16}(-\d+)?", i) for i in ids)
+    assert ids[2] == ids[0] + "-2"  # row 4 repeats row 2
+    assert ids[1] != ids[0]
+    # the key comes from content, not position: reorder the rows and the ids follow them
+    lines = (FIX / "no_id.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "no_id.csv").write_text(lines[0] + lines[2] + lines[1] + lines[3])
+    r3 = _load(_NO_ID, base=tmp_path)
+    assert r3.frame["complaint_id"].to_list() == [ids[1], ids[0], ids[2]]
+    assert r3.sha256 != r1.sha256
+
+
+def test_missing_id_column_hints_at_surrogate_key() -> None:
+    with pytest.raises(HeaderError, match=r"missing column 'complaint_id'.*surrogate_key = true"):
+        _load('[sources.complaints]\npath = "no_id.csv"\nconstants = { site = "Leeds" }')
+
+
+def test_surrogate_key_needs_a_single_column_key() -> None:
+    with pytest.raises(ConfigError, match="keyed by \\(site, product, month\\)"):
+        _load('[sources.shipments]\npath = "no_id.csv"\nsurrogate_key = true', "shipments")
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def test_cp1252_file() -> None:
+    r = _load('[sources.complaints]\npath = "cp1252.csv"\nencoding = "cp1252"')
+    assert r.frame["customer"].to_list() == ["Société Générale"]
+    assert r.frame["description"].to_list() == ["Müller – 5 € short"]
+
+
+def test_cp1252_read_as_utf8_suggests_the_encoding() -> None:
+    with pytest.raises(SourceError, match=r'line 2\) is not valid utf-8.*encoding = "cp1252"'):
+        _load('[sources.complaints]\npath = "cp1252.csv"')
+
+
+def test_bom_file_reads_with_utf8_sig() -> None:
+    r = _load('[sources.complaints]\npath = "bom.csv"\nencoding = "utf-8-sig"')
+    assert r.frame["complaint_id"].to_list() == ["C-801"]
+
+
+@pytest.mark.parametrize(("encoding", "residue"), [("utf-8", "\\\\ufeff"), ("cp1252", "ï»¿")])
+def test_bom_residue_is_a_header_error_suggesting_utf8_sig(encoding: str, residue: str) -> None:
+    with pytest.raises(HeaderError, match=f"residue '{residue}'.*encoding = \"utf-8-sig\""):
+        _load(f'[sources.complaints]\npath = "bom.csv"\nencoding = "{encoding}"')
+
+
+def test_bom_left_inside_a_header_name_is_caught(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("complaint_id,\ufeffreceived_date\nC-1,2026-10-01\n")
+    with pytest.raises(HeaderError, match="byte-order-mark residue"):
+        _load('[sources.complaints]\npath = "x.csv"\nignore_columns = ["*"]', base=tmp_path)
+
+
+# --------------------------------------------------------------------------- header errors
+
+
+def test_duplicate_header() -> None:
+    with pytest.raises(HeaderError) as info:
+        _load('[sources.complaints]\npath = "duplicate_header.csv"')
+    assert info.value.column == "customer"
+    assert "duplicate header 'customer' (columns 4, 9)" in str(info.value)
+    assert str(info.value).startswith("duplicate_header.csv, dataset 'complaints'")
+
+
+def test_duplicate_of_an_ignored_column_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text(
+        "complaint_id,received_date,site,customer,product,category,severity,status,Notes,Notes\n"
+        "C-1,2026-10-01,Leeds,Acme,P-1,packaging,minor,open,a,b\n"
+    )
+    r = _load('[sources.complaints]\npath = "x.csv"\nignore_columns = ["Notes"]', base=tmp_path)
+    assert r.frame.height == 1
+
+
+def test_blank_header() -> None:
+    with pytest.raises(HeaderError, match="column 4 has a blank header") as info:
+        _load('[sources.complaints]\npath = "blank_header.csv"')
+    assert info.value.column == "#4"
+
+
+def test_missing_required_column_with_did_you_mean_over_the_file_headers() -> None:
+    with pytest.raises(HeaderError) as info:
+        _load('[sources.complaints]\npath = "misspelled_header.csv"')
+    err = info.value
+    assert (err.path, err.dataset, err.column) == (
+        "misspelled_header.csv",
+        "complaints",
+        "received_date",
+    )
+    assert "missing column 'received_date' (did you mean 'recieved_date'?)" in str(err)
+
+
+def test_missing_mapped_column_names_the_mapping() -> None:
+    with pytest.raises(
+        HeaderError, match="missing column 'Recieved' \\(mapped to 'received_date'\\)"
+    ):
+        _load(
+            '[sources.complaints]\npath = "complaints_basic.csv"\ncolumns = { received_date = "Recieved" }'
+        )
+
+
+def test_unknown_columns_with_did_you_mean_over_canonical_names() -> None:
+    with pytest.raises(HeaderError) as info:
+        _load('[sources.complaints]\npath = "unknown_column.csv"')
+    msg = str(info.value)
+    assert info.value.column == "Priority"
+    assert "unexpected columns 'Priority', 'severty' (did you mean 'severity'?)" in msg
+    assert "ignore_columns" in msg
+
+
+@pytest.mark.parametrize("ignore", ['["*"]', '["Priority", "severty"]', '["Prio*", "sev?rty"]'])
+def test_ignore_columns_accepts_extra_headers(ignore: str) -> None:
+    r = _load(f'[sources.complaints]\npath = "unknown_column.csv"\nignore_columns = {ignore}')
+    assert r.frame["complaint_id"].to_list() == ["C-1"]
+
+
+def test_empty_file_is_a_source_error() -> None:
+    with pytest.raises(SourceError, match=re.escape("empty.csv, dataset 'complaints': empty file")):
+        _load('[sources.complaints]\npath = "empty.csv"')
+
+
+def test_header_only_file_is_a_valid_empty_frame() -> None:
+    r = _load('[sources.complaints]\npath = "header_only.csv"')
+    _canonical(r)
+    assert r.rows_in == 0
+    assert r.frame.is_empty()
+
+
+def test_trailing_delimiter_and_blank_rows_are_not_records() -> None:
+    r = _load('[sources.complaints]\npath = "trailing_delimiter.csv"')
+    _canonical(r)
+    assert r.rows_in == 2
+    assert r.frame[SOURCE_ROW].to_list() == [2, 4]
+
+
+def test_row_with_extra_fields_is_quarantined() -> None:
+    r = _load('[sources.complaints]\npath = "ragged.csv"')
+    _canonical(r)
+    assert r.frame["complaint_id"].to_list() == ["C-1", "C-3"]
+    assert r.rejects.drop("file").rows() == [
+        (3, "(row)", None, "shape:fields", "row has 9 fields, the header has 8")
+    ]
+    with pytest.raises(SourceError, match="row 3: row has 9 fields"):
+        _load('[sources.complaints]\npath = "ragged.csv"', on_bad_value="raise")
+
+
+def test_row_with_values_only_beyond_the_header_is_not_skipped_as_blank(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text(
+        "complaint_id,received_date,site,customer,product,category,severity,status\n"
+        "C-1,2026-10-01,Leeds,Acme,P-1,packaging,minor,open\n"
+        ",,,,,,,,stray value\n"
+    )
+    r = _load('[sources.complaints]\npath = "x.csv"', base=tmp_path)
+    assert r.rows_in == 2
+    assert r.rejects.select(SOURCE_ROW, "rule").rows() == [(3, "shape:fields")]
+    _ledger(r)
+
+
+def test_missing_file_and_empty_glob() -> None:
+    with pytest.raises(
+        SourceError, match=re.escape("nope.csv, dataset 'complaints': file not found")
+    ):
+        _load('[sources.complaints]\npath = "nope.csv"')
+    with pytest.raises(SourceError, match=re.escape("no file matches 'none/*.csv'")):
+        _load('[sources.complaints]\npath = "none/*.csv"')
+
+
+def test_unknown_suffix_asks_for_format(tmp_path: Path) -> None:
+    (tmp_path / "x.dat").write_text("a\n")
+    with pytest.raises(SourceError, match='set format = "csv"'):
+        _load('[sources.complaints]\npath = "x.dat"', base=tmp_path)
+
+
+# --------------------------------------------------------------------------- globs
+
+
+def test_glob_concatenates_sorted_files_with_per_file_rows() -> None:
+    r = _load('[sources.complaints]\npath = "glob/*.csv"')
+    _canonical(r, glob=True)
+    names = ["glob/complaints-2026-09.csv", "glob/complaints-2026-10.csv"]
+    assert r.origin == f"glob/*.csv [{', '.join(names)}]"
+    assert [f.path for f in r.files] == names
+    assert [f.rows_in for f in r.files] == [2, 1]
+    blob = "".join(f"{n}\t{_sha(FIX / n)}\n" for n in names).encode()
+    assert r.sha256 == hashlib.sha256(blob).hexdigest()
+    assert r.frame.select("complaint_id", SOURCE_ROW, "source_file").rows() == [
+        ("C-901", 2, names[0]),
+        ("C-903", 2, names[1]),
+    ]
+    assert r.rejects.select("source_row", "value", "file").rows() == [
+        (3, "31/09/2026", "glob/complaints-2026-09.csv")
+    ]
+    assert r.rows_in == 3
+
+
+# --------------------------------------------------------------------------- booleans
+
+
+def test_booleans_use_declared_true_false_values_case_insensitively() -> None:
+    r = _load(
+        """
+[sources.suppliers]
+path = "suppliers_flags.csv"
+true_values = ["Y"]
+false_values = ["N"]
+columns = { supplier_id = "Supplier Code", name = "Supplier Name", category = "Commodity", critical = "Critical?", approval_status = "Approval", last_evaluation_date = "Last Eval", next_evaluation_due = "Next Eval" }
+value_maps = { approval_status = { Approved = "approved", Conditional = "conditional" } }
+""",
+        "suppliers",
+    )
+    _canonical(r)
+    assert r.frame.select("supplier_id", "critical", "approval_status").rows() == [
+        ("S-1", True, "approved"),
+        ("S-2", False, "conditional"),
+    ]
+    assert r.rejects["message"].to_list() == [
+        "'maybe' is not a true value (true, y) or a false value (false, n)"
+    ]
+
+
+# --------------------------------------------------------------------------- Excel
+
+
+def _workbook(path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Export"
+    ws["A1"] = "Complaints register - FY2026"
+    ws.merge_cells("A1:H1")
+    ws["A2"] = "Complaint"
+    ws.merge_cells("A2:B2")
+    ws["C2"] = "Dates"
+    ws.merge_cells("C2:D2")
+    ws.append(["ID", "Customer", "Received", "Closed", "Product", None, "Severity", "Status"])
+    ws.merge_cells("E3:F3")  # "Product" spans code and name
+    ws.append(
+        [
+            "X-1",
+            "Acme",
+            dt.datetime(2026, 10, 5, 14, 30),
+            20261020,
+            "P-1",
+            "Widget",
+            "minor",
+            "closed",
+        ]
+    )
+    ws.append([17, "Beta", dt.date(2026, 10, 6), None, "P-2", "Gadget", "major", "open"])
+    ws.append(["X-3", "Gamma", "Not captured", None, "P-3", "Thing", "minor", "open"])
+    ws.append([None] * 8)
+    ws["J12"].number_format = "0.00"  # formatting only: no data, no column
+    wb.create_sheet("Notes")["A1"] = "nothing here"
+    wb.save(path)
+
+
+_XLSX = """
+[sources.complaints]
+path = "export.xlsx"
+header_row = 3
+constants = { site = "Leeds", category = "general" }
+columns = { complaint_id = "ID", customer = "Customer", received_date = "Received", closed_date = "Closed", severity = "Severity", status = "Status" }
+positions = { product = 5 }
+ignore_columns = ["Product"]
+date_formats = { closed_date = "%Y%m%d" }
+"""
+
+
+def test_excel_with_title_block_merged_headers_and_native_dates(tmp_path: Path) -> None:
+    _workbook(tmp_path / "export.xlsx")
+    r = _load(_XLSX, base=tmp_path)
+    _canonical(r)
+    assert r.sha256 == _sha(tmp_path / "export.xlsx")
+    assert r.rows_in == 3
+    assert r.frame.select(
+        "complaint_id", "received_date", "closed_date", "product", "site", SOURCE_ROW
+    ).rows() == [
+        ("X-1", D(2026, 10, 5), D(2026, 10, 20), "P-1", "Leeds", 4),
+        ("17", D(2026, 10, 6), None, "P-2", "Leeds", 5),
+    ]
+    assert r.rejects.select("source_row", "column", "value").rows() == [
+        (6, "received_date", "Not captured")
+    ]
+
+
+def test_excel_sheet_by_name_and_1_based_index(tmp_path: Path) -> None:
+    _workbook(tmp_path / "export.xlsx")
+    assert _load(_XLSX + 'sheet = "Export"', base=tmp_path).rows_in == 3
+    assert _load(_XLSX + "sheet = 1", base=tmp_path).rows_in == 3
+    with pytest.raises(SourceError, match="sheet 'Exprt' not found \\(did you mean 'Export'\\?\\)"):
+        _load(_XLSX + 'sheet = "Exprt"', base=tmp_path)
+    with pytest.raises(SourceError, match="sheet 3 not found: the workbook has 2 sheet"):
+        _load(_XLSX + "sheet = 3", base=tmp_path)
+    with pytest.raises(ConfigError, match="1-based"):
+        _load(_XLSX + "sheet = 0", base=tmp_path)
+
+
+def test_excel_merged_header_cell_fills_every_column_it_spans(tmp_path: Path) -> None:
+    _workbook(tmp_path / "export.xlsx")
+    without_positions = _XLSX.replace("positions = { product = 5 }\n", "").replace(
+        'status = "Status"', 'status = "Status", product = "Product"'
+    )
+    with pytest.raises(HeaderError, match="duplicate header 'Product' \\(columns 5, 6\\)"):
+        _load(without_positions, base=tmp_path)
+
+
+def test_corrupt_workbook_is_a_source_error(tmp_path: Path) -> None:
+    (tmp_path / "export.xlsx").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(
+        SourceError, match=re.escape("export.xlsx, dataset 'complaints': not a readable .xlsx")
+    ):
+        _load(_XLSX, base=tmp_path)
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+def _parquet(path: Path) -> None:
+    table = pa.table(
+        {
+            "complaint_id": ["P-1", "P-2", "P-3"],
+            "received_date": pa.array([20261005, 20261006, 19010101], pa.int64()),
+            "closed_date": pa.array([D(2026, 10, 9), None, D(2026, 10, 12)]),
+            "site": ["Leeds", "Leeds", "York"],
+            "customer": ["A", "B", "C"],
+            "product": ["P", "P", "P"],
+            "category": ["c", "c", "c"],
+            "severity": ["minor", "minor", "major"],
+            "status": pa.array(["open", "open", "closed"]).dictionary_encode(),
+            "units_affected": pa.array([3.0, None, 2.5]),
+        }
+    )
+    pq.write_table(table, path)
+
+
+def test_parquet_native_types_map_like_text(tmp_path: Path) -> None:
+    _parquet(tmp_path / "c.parquet")
+    r = _load(
+        '[sources.complaints]\npath = "c.parquet"\ndate_formats = { received_date = "%Y%m%d", '
+        'closed_date = "%d/%m/%Y" }\nnull_values = { received_date = ["19010101"] }',
+        base=tmp_path,
+    )
+    _canonical(r)
+    assert r.sha256 == _sha(tmp_path / "c.parquet")
+    assert r.frame.select(
+        "complaint_id", "received_date", "closed_date", "units_affected", SOURCE_ROW
+    ).rows() == [
+        ("P-1", D(2026, 10, 5), D(2026, 10, 9), 3, 2),
+        ("P-2", D(2026, 10, 6), None, None, 3),
+    ]
+    assert r.rejects.select("source_row", "column", "value").rows() == [
+        (4, "units_affected", "2.5")
+    ]
+
+
+def test_truncated_parquet_is_a_source_error_naming_the_file(tmp_path: Path) -> None:
+    _parquet(tmp_path / "c.parquet")
+    data = (tmp_path / "c.parquet").read_bytes()
+    (tmp_path / "c.parquet").write_bytes(data[: len(data) // 2])
+    with pytest.raises(
+        SourceError, match=re.escape("c.parquet, dataset 'complaints': not a readable Parquet")
+    ):
+        _load('[sources.complaints]\npath = "c.parquet"', base=tmp_path)
+
+
+# --------------------------------------------------------------------------- odds and ends
+
+
+def test_date_format_with_a_time_part_keeps_the_date(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text(
+        "complaint_id,received_date,site,customer,product,category,severity,status\n"
+        "C-1,05/10/2026 14:32,Leeds,Acme,P-1,packaging,minor,open\n"
+        "C-2,05/10/2026,Leeds,Acme,P-1,packaging,minor,open\n"
+    )
+    r = _load(
+        '[sources.complaints]\npath = "x.csv"\ndate_formats = { received_date = "%d/%m/%Y %H:%M" }',
+        base=tmp_path,
+    )
+    assert r.frame["received_date"].to_list() == [D(2026, 10, 5)]
+    assert r.rejects[SOURCE_ROW].to_list() == [3]
+
+
+def test_bad_constant_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=re.escape("sources.complaints.constants.units_affected")):
+        _load(
+            '[sources.complaints]\npath = "complaints_basic.csv"\nconstants = { units_affected = "many" }'
+        )
+
+
+@pytest.mark.parametrize(
+    ("extra", "key"),
+    [
+        ('delimiter = ";;"', "delimiter"),
+        ('encoding = "klingon"', "encoding"),
+        ('columns = { site = "Plant" }\npositions = { site = 4 }', "positions"),
+        ('has_header = false\ncolumns = { site = "Plant" }', "columns"),
+    ],
+)
+def test_mapping_mistakes_are_config_errors(extra: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        _load(f'[sources.complaints]\npath = "complaints_basic.csv"\n{extra}')
+    assert info.value.key == f"sources.complaints.{key}"
+
+
+def test_dataset_not_configured() -> None:
+    with pytest.raises(
+        ConfigError, match=re.escape("no [sources.complaint] table (did you mean 'complaints'?)")
+    ):
+        _load('[sources.complaints]\npath = "complaints_basic.csv"', "complaint")
+
+
+def test_load_all_reads_every_configured_dataset_in_order() -> None:
+    cfg = _config(
+        '[sources.inspections]\npath = "inspections_value_maps.csv"\n'
+        'value_maps = { result = { "-1" = "pass", "0" = "fail" } }\n'
+        '[sources.complaints]\npath = "complaints_basic.csv"'
+    )
+    data = load_all(cfg)
+    assert list(data) == ["inspections", "complaints"]
+    assert data["complaints"].rows_in == 3
+
+
+def test_load_all_on_the_sample_data(sample_config_path: Path) -> None:
+    if not sample_config_path.exists():
+        pytest.skip("sample_data/ not generated yet")
+    from qmskpi.config import load_config
+
+    data = load_all(load_config(sample_config_path))
+    for r in data.values():
+        _canonical(r)
+        assert r.rejects.is_empty(), r.rejects.head()
+        assert r.rows_in > 0
+
+
+def _doc_example(doc: Path, name: str) -> str:
+    """The fenced block after ``<!-- example: NAME -->`` in a doc page."""
+    text = doc.read_text(encoding="utf-8")
+    m = re.search(rf"<!-- example: {re.escape(name)} -->\n```\w*\n(.*?)```", text, re.DOTALL)
+    assert m, f"no example {name!r} in {doc}"
+    return m.group(1)
+
+
+def test_bring_your_own_data_worked_example_works_as_documented(tmp_path: Path) -> None:
+    doc = FIX.parents[2] / "docs" / "bring-your-own-data.md"
+    (tmp_path / "exports").mkdir()
+    export = _doc_example(doc, "exports/complaints.csv").replace("\n", "\r\n")
+    (tmp_path / "exports" / "complaints.csv").write_bytes(export.encode("cp1252"))
+    (tmp_path / "qmskpi.toml").write_text(_doc_example(doc, "qmskpi.toml"), encoding="utf-8")
+    from qmskpi.config import load_config
+
+    c = load_dataset(load_config(tmp_path / "qmskpi.toml"), "complaints")
+    _canonical(c)
+    assert (c.rows_in, c.frame.height, c.rows_rejected) == (4, 3, 1)
+    assert c.frame.select(
+        "complaint_id", "received_date", "closed_date", "customer", "status", SOURCE_ROW
+    ).rows() == [
+        ("CC-1001", D(2026, 10, 1), D(2026, 10, 15), "Société Générale", "closed", 5),
+        ("CC-1002", D(2026, 10, 3), None, "Beta Ltd", "open", 6),
+        ("CC-1004", D(2026, 10, 28), D(2026, 10, 30), "Gamma plc", "closed", 8),
+    ]
+    assert c.frame["category"].to_list() == ["packaging", "labelling", "delivery"]
+    assert c.frame["units_affected"].to_list() == [3, None, 1]
+    assert c.rejects.drop("file").rows() == [
+        (
+            7,
+            "received_date",
+            "Not captured",
+            "type:received_date",
+            "'Not captured' is not a date in format %d/%m/%Y",
+        )
+    ]
+
+
+# --------------------------------------------------------------------------- SQL
+
+_SQL_ROWS = [
+    # (id, received, closed, site, units)
+    ("C-1", D(2026, 10, 5), D(2026, 10, 20), "Leeds", 3),
+    ("C-2", D(2024, 8, 2), None, "Leeds", 1),  # one day before the window
+    ("C-3", D(2024, 8, 3), None, "York", None),  # first day of the window
+    ("C-4", D(2026, 11, 1), None, "Leeds", 2),  # after the period
+    ("C-5", D(2026, 10, 31), None, "York", 7),
+]
+
+
+def _seed(url: str | sa.URL, table: str = "complaints") -> None:
+    engine = sa.create_engine(url)
+    md = sa.MetaData()
+    t = sa.Table(
+        table,
+        md,
+        sa.Column("id", sa.String(20)),
+        sa.Column("recv", sa.Date),
+        sa.Column("closed", sa.Date),
+        sa.Column("site", sa.String(40)),
+        sa.Column("customer", sa.String(40)),
+        sa.Column("product", sa.String(40)),
+        sa.Column("category", sa.String(40)),
+        sa.Column("severity", sa.String(20)),
+        sa.Column("status", sa.String(20)),
+        sa.Column("units", sa.Integer),
+    )
+    md.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            t.insert(),
+            [
+                {
+                    "id": i,
+                    "recv": rd,
+                    "closed": cd,
+                    "site": s,
+                    "customer": "Acme",
+                    "product": "P-1",
+                    "category": "packaging",
+                    "severity": "minor",
+                    "status": "closed" if cd else "open",
+                    "units": u,
+                }
+                for i, rd, cd, s, u in _SQL_ROWS
+            ],
+        )
+    engine.dispose()
+
+
+def _sql_toml(db: str, table: str = "complaints") -> str:
+    return f"""
+{db}
+[sources.complaints]
+database = "qms"
+query = \"\"\"
+SELECT id, recv, closed, site, customer, product, category, severity, status, units
+FROM {table}
+WHERE recv BETWEEN :period_start AND :period_end
+  AND (:site IS NULL OR site = :site)
+ORDER BY id
+\"\"\"
+columns = {{ complaint_id = "id", received_date = "recv", closed_date = "closed", units_affected = "units" }}
+"""
+
+
+def test_sql_window() -> None:
+    assert sql_window("2026-10") == (D(2024, 8, 3), D(2026, 10, 31))
+    assert sql_window("2026-Q3", trend_months=12, lookback_days=0) == (
+        D(2025, 10, 1),
+        D(2026, 9, 30),
+    )
+
+
+@pytest.fixture(params=["sqlite", "duckdb"])
+def file_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A SQLite or DuckDB file in tmp_path, named relative to the config's folder."""
+    name = "qms.db" if request.param == "sqlite" else "qms.duckdb"
+    _seed(f"{request.param}:///{tmp_path / name}")
+    return f'[databases.qms]\nurl = "{request.param}:///{name}"'
+
+
+def test_sql_pulls_only_the_window_with_bound_parameters(file_db: str, tmp_path: Path) -> None:
+    r = _load(_sql_toml(file_db), base=tmp_path, period="2026-10")
+    _canonical(r)
+    assert r.origin == "sql:qms"
+    assert r.files == ()
+    assert r.frame.select(
+        "complaint_id", "received_date", "closed_date", "units_affected", SOURCE_ROW
+    ).rows() == [
+        ("C-1", D(2026, 10, 5), D(2026, 10, 20), 3, 1),
+        ("C-3", D(2024, 8, 3), None, None, 2),
+        ("C-5", D(2026, 10, 31), None, 7, 3),
+    ]
+    # one site, and a shorter window
+    r = _load(
+        _sql_toml(file_db),
+        base=tmp_path,
+        period="2026-10",
+        site="York",
+        trend_months=3,
+        lookback_days=0,
+    )
+    assert r.frame["complaint_id"].to_list() == ["C-5"]
+
+
+def test_sql_hash_covers_query_params_and_rows(file_db: str, tmp_path: Path) -> None:
+    a = _load(_sql_toml(file_db), base=tmp_path, period="2026-10")
+    b = _load(_sql_toml(file_db), base=tmp_path, period="2026-10")
+    c = _load(_sql_toml(file_db), base=tmp_path, period="2026-09")
+    assert a.sha256 == b.sha256
+    assert a.sha256 != c.sha256
+
+
+def test_sql_site_is_bound_not_executed(file_db: str, tmp_path: Path) -> None:
+    evil = "'; DROP TABLE complaints; --"
+    r = _load(_sql_toml(file_db), base=tmp_path, period="2026-10", site=evil)
+    assert r.rows_in == 0
+    assert _load(_sql_toml(file_db), base=tmp_path, period="2026-10").rows_in == 3
+
+
+def test_sql_query_needs_a_period_and_known_parameters(file_db: str, tmp_path: Path) -> None:
+    with pytest.raises(
+        SourceError, match="sql:qms, dataset 'complaints': the query uses :period_start"
+    ):
+        _load(_sql_toml(file_db), base=tmp_path)
+    with pytest.raises(ConfigError, match="the query names :plant"):
+        _load(_sql_toml(file_db).replace(":site", ":plant"), base=tmp_path, period="2026-10")
+
+
+def test_sql_errors_are_source_errors(tmp_path: Path) -> None:
+    _seed(f"sqlite:///{tmp_path / 'qms.db'}")
+    toml = _sql_toml('[databases.qms]\nurl = "sqlite:///qms.db"', table="no_such_table")
+    with pytest.raises(
+        SourceError, match="sql:qms, dataset 'complaints': query failed: no such table"
+    ):
+        _load(toml, base=tmp_path, period="2026-10")
+
+
+def test_sql_header_checks_apply(tmp_path: Path) -> None:
+    _seed(f"sqlite:///{tmp_path / 'qms.db'}")
+    toml = _sql_toml('[databases.qms]\nurl = "sqlite:///qms.db"').replace(
+        'received_date = "recv", ', ""
+    )
+    with pytest.raises(HeaderError, match=r"sql:qms.*missing column 'received_date'"):
+        _load(toml, base=tmp_path, period="2026-10")
+
+
+@pytest.mark.postgres
+def test_postgresql_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    url = os.environ.get("QMSKPI_TEST_PG_URL")
+    if not url:
+        pytest.skip("QMSKPI_TEST_PG_URL is not set (.ci/run starts PostgreSQL and sets it)")
+    table = f"qmskpi_test_{uuid.uuid4().hex[:12]}"
+    engine_url = sa.make_url(url)
+    if engine_url.drivername == "postgresql":
+        engine_url = engine_url.set(drivername="postgresql+psycopg")
+    _seed(engine_url, table)
+    try:
+        toml = _sql_toml('[databases.qms]\nurl_env = "QMSKPI_TEST_PG_URL"', table=table)
+        r = _load(toml, base=tmp_path, period="2026-10")
+        _canonical(r)
+        assert r.origin == "sql:qms"
+        assert r.frame.select("complaint_id", "received_date", "units_affected").rows() == [
+            ("C-1", D(2026, 10, 5), 3),
+            ("C-3", D(2024, 8, 3), None),
+            ("C-5", D(2026, 10, 31), 7),
+        ]
+        assert _load(toml, base=tmp_path, period="2026-10", site="Leeds").frame[
+            "complaint_id"
+        ].to_list() == ["C-1"]
+        evil = f"'; DROP TABLE {table}; --"
+        assert _load(toml, base=tmp_path, period="2026-10", site=evil).rows_in == 0
+        assert _load(toml, base=tmp_path, period="2026-10").rows_in == 3
+    finally:
+        engine = sa.create_engine(engine_url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        engine.dispose()
+
+
+# --------------------------------------------------------------------------- the ledger
+
+_CELL = st.one_of(
+    st.text(alphabet='ab1-2/ ,."\n\r:', max_size=12),
+    st.sampled_from(["2026-10-05", "31/02/2026", "7", "7.0", "7.5", "", "  ", "Not captured"]),
+)
+_SURVEY_HEADER = ["response_id", "response_date", "site", "customer", "score", "scale_max"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.lists(_CELL, min_size=6, max_size=6), max_size=12))
+def test_ledger_always_balances(rows: list[list[str]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        with (base / "surveys.csv").open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(_SURVEY_HEADER)
+            writer.writerows(rows)
+        r = _load('[sources.surveys]\npath = "surveys.csv"', "surveys", base=base)
+    _canonical(r)
+    expected_rows = {i + 2 for i, row in enumerate(rows) if any(c.strip() for c in row)}
+    assert r.rows_in == len(expected_rows)
+    assert set(r.frame[SOURCE_ROW]) | set(r.rejects[SOURCE_ROW]) == expected_rows
+    assert not set(r.frame[SOURCE_ROW]) & set(r.rejects[SOURCE_ROW])
