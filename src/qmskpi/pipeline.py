@@ -490,8 +490,16 @@ def _run_locked(
     )
     link = arch.link_path(p.label, slug)
     current = arch.current(p.label, slug)
+    problems = current.verify() if current is not None else []
+    if problems:
+        log.warning(
+            "%s/%s: published pack %s fails verification: %s",
+            p.label,
+            scope,
+            current.id if current else "?",
+            "; ".join(problems),
+        )
     if current is not None and not force and current.inputs_digest == digest:
-        problems = current.verify()
         missing = [
             n
             for n in _wanted_outputs(pdf=pdf, xlsx=cfg.outputs.xlsx)
@@ -525,7 +533,7 @@ def _run_locked(
             contracts.write_validation_json(prepared.validation, st.file("validation.json"))
         hook("exported")
 
-        cmp = _restatement(st, current, inputs, config_digest=config_digest)
+        cmp = _restatement(st, current, inputs, config_digest=config_digest, problems=problems)
         hook("compared")
 
         parameters = {
@@ -549,7 +557,7 @@ def _run_locked(
             t.seconds[f"render.{step}"] = seconds
         hook("rendered")
 
-        status: Status = "restated" if cmp.supersede else "published"
+        status: Status = "restated" if cmp.supersede and cmp.restatement else "published"
         manifest = archive.build_manifest(
             st,
             organisation=cfg.organisation,
@@ -590,6 +598,7 @@ def _restatement(
     inputs: Sequence[archive.InputRecord],
     *,
     config_digest: str,
+    problems: Sequence[str] = (),
 ) -> _Comparison:
     """Compare the staged KPIs with the published pack's; stage the restatement files.
 
@@ -598,15 +607,22 @@ def _restatement(
     changed KPI with its old and new value and the inputs whose sha256 changed.
     When they do not, the published pack is replaced (removed once the new one
     is visible): its superseded packs, and a restatement it carried (still true
-    of the same figures), are carried on.
+    of the same figures), are carried on. A published pack that fails
+    verification (``problems``: a file changed or missing) cannot be compared
+    with; it is kept as superseded, as evidence, with the problems as the reason.
     """
     if current is None:
         return _Comparison()
+    old_ref = {"id": current.id, "created_at": current.created_at}
+    if problems:
+        reason = "failed verification: " + "; ".join(problems)
+        return _Comparison(
+            supersede=True, supersedes=[{**old_ref, "reason": reason}, *current.superseded]
+        )
     old_csv = current.file("kpis.csv")
     if not old_csv.is_file():
         raise PublishError(f"published pack {current.id} has no kpis.csv to compare with")
     changes = archive.compare_kpis(old_csv, st.file("kpis.csv"))
-    old_ref = {"id": current.id, "created_at": current.created_at}
     if changes.height == 0:
         carried = current.manifest.get("restatement")
         if carried:
