@@ -32,7 +32,9 @@ DEFAULT_CONFIG = "qmskpi.toml"
 
 def _console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
-    return Console(file=stream, highlight=False, soft_wrap=True, force_terminal=None)
+    # Piped output (cron mail, CI logs) gets a wide fixed width so no name is cut.
+    width = None if stream.isatty() else 160
+    return Console(file=stream, highlight=False, soft_wrap=True, width=width)
 
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:

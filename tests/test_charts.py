@@ -1,0 +1,285 @@
+"""Charts and pack HTML: pinned figure specs, plotly.js once, escaping everywhere."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from qmskpi import charts, review
+from test_review import (  # the hand-made data set of the review tests
+    ANALYST,
+    PERIOD,
+    XSS,
+    fake_validation,
+    make_config,
+    make_data,
+)
+
+PLOTLYJS = re.compile(r"<script[^>]*>\s*/\*\*\s*\*\s*plotly\.js v[\s\S]*?</script>")
+
+
+@pytest.fixture
+def json_snapshot(snapshot: Any) -> Any:
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.fixture(scope="module")
+def model() -> review.ReviewModel:
+    data = make_data()
+    return review.build(
+        data,
+        period=PERIOD,
+        scope="all",
+        config=make_config(),
+        validation=fake_validation(data, set()),
+        analyst_inputs=ANALYST,
+    )
+
+
+@pytest.fixture(scope="module")
+def evil_html() -> str:
+    """The whole pack of a model whose every free-text field is hostile."""
+    data = make_data(evil=True)
+    evil_md = "\n".join(
+        [
+            f"# Heading {XSS[0]}",
+            "",
+            f"Paragraph with **bold {XSS[1]}** and *{XSS[2]}*.",
+            "",
+            f"- item {XSS[0]}",
+            "- [click](javascript:alert(1))",
+            '<a href="javascript:alert(1)">raw link</a>',
+        ]
+    )
+    m = review.build(
+        data,
+        period=PERIOD,
+        scope="all",
+        config=make_config(sites=()),
+        validation=fake_validation(data, {"capa"}),
+        analyst_inputs={"changes": evil_md, "resources": XSS[1], "risks": XSS[2]},
+    )
+    return charts.Pack(m).everything().html
+
+
+def _trend() -> review.Trend:
+    months = tuple(f"2025-{m:02d}" for m in range(1, 13))
+    values: tuple[float | None, ...] = (5, 6, 5, 7, 6, 5, 6, 5, 6, 7, 6, 12)
+    return review.Trend(
+        id="x",
+        kpi="defect_ppm",
+        scope="South <b>",
+        title="Defect <i>ppm</i>",
+        section="c3",
+        unit="ppm",
+        direction="lower_is_better",
+        kind="rate",
+        chart="u",
+        months=months,
+        values=values,
+        center=(6.0,) * 12,
+        ucl=(9.0,) * 12,
+        lcl=(3.0,) * 12,
+        signals=((),) * 11 + (("beyond_limits",),),
+        classes=("none",) * 11 + ("concern",),
+        variation="concern_high",
+        assurance="inconsistent",
+        target=7.0,
+        rebase=(6,),
+        sound=True,
+        explanation=("2025-12: 12 ppm.",),
+    )
+
+
+def _pareto() -> review.Table:
+    return review.Table(
+        id="defect_pareto",
+        title="Defects",
+        columns=(
+            review.Column("defect_code", "Defect code"),
+            review.Column("count", "Count", "int"),
+            review.Column("cumulative_share", "Cumulative", "share"),
+            review.Column("vital_few", "Vital few", "bool"),
+        ),
+        rows=(("SCRATCH", 8, 0.5, True), ("<b>DENT</b>", 6, 0.875, True), ("BURR", 2, 1.0, False)),
+    )
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_spc_figure_spec(json_snapshot: Any) -> None:
+    fig = charts.spc_figure(_trend())
+    spec = charts.figure_spec(fig)
+    assert spec["layout"]["template"] == "qmskpi"
+    names = [t["name"] for t in spec["data"]]
+    assert names[:4] == ["Upper limit", "Lower limit", "Average", "Target"]
+    last = spec["data"][-1]
+    assert last["marker"]["color"][-1] == charts.COLOURS["concern"]
+    assert last["name"] == "Defect &lt;i&gt;ppm&lt;/i&gt;"
+    assert "<b>" not in spec["layout"]["title"]["text"].replace("<span", "")
+    assert spec == json_snapshot
+
+
+def test_pareto_figure_spec(json_snapshot: Any) -> None:
+    spec = charts.figure_spec(charts.pareto_figure(_pareto()))
+    assert spec["data"][0]["x"][1] == "&lt;b&gt;DENT&lt;/b&gt;"
+    assert spec["data"][2]["y"] == [80.0, 80.0, 80.0]
+    assert spec == json_snapshot
+
+
+def test_scorecard_and_objectives_figures(model: review.ReviewModel) -> None:
+    score = model.table("supplier_scorecard")
+    objectives = model.table("objective_attainment")
+    assert score is not None
+    assert objectives is not None
+    s = charts.figure_spec(charts.scorecard_figure(score))
+    assert s["data"][0]["orientation"] == "h"
+    o = charts.figure_spec(charts.objectives_figure(objectives))
+    assert [d["type"] for d in o["data"]] == ["indicator"] * len(objectives.rows)
+
+
+def test_div_ids_are_pinned_and_sanitised() -> None:
+    assert charts.div_id("c5", "defect_ppm", "South <b>") == "c5-defect-ppm-south-b"
+    doc = charts.Document()
+    a = charts.figure_html(charts.spc_figure(_trend()), doc, "c5-defect_ppm-all")
+    b = charts.figure_html(charts.spc_figure(_trend()), doc, "c5-defect_ppm-all")
+    assert 'id="c5-defect-ppm-all"' in a
+    assert 'id="c5-defect-ppm-all-2"' in b
+
+
+# ---------------------------------------------------------------- documents
+
+
+def test_plotlyjs_is_inlined_exactly_once_per_document(model: review.ReviewModel) -> None:
+    pack = charts.Pack(model)
+    fragments = [pack.section(s).html for s in model.section_ids]
+    html = "\n".join(fragments)
+    assert len(PLOTLYJS.findall(html)) == 1
+    first = next(i for i, f in enumerate(fragments) if "plotly-graph-div" in f)
+    assert "plotly.js v" in fragments[first]
+    assert all("plotly.js v" not in f for f in fragments[first + 1 :])
+    ids = re.findall(r'<div id="([^"]+)" class="plotly-graph-div"', html)
+    assert len(ids) == len(set(ids)) > 10
+    assert all(re.fullmatch(r"[a-z0-9-]+", i) for i in ids)
+    assert "c3-defect-pareto" in ids
+    assert "c5-defect-ppm-all" in ids
+    # a second pack is a second document
+    again = charts.Pack(model).section("c3").html
+    assert len(PLOTLYJS.findall(again)) == 1
+    # no network: no CDN, no remote script or image
+    assert "cdn." not in PLOTLYJS.sub("", html).lower()
+    assert not re.search(r"""(src|href)=["']?https?:""", PLOTLYJS.sub("", html))
+
+
+def test_pack_is_deterministic(model: review.ReviewModel) -> None:
+    a = charts.Pack(model).everything().html
+    b = charts.Pack(review.ReviewModel.from_json(model.to_json())).everything().html
+    assert a == b
+
+
+def test_fragments_display_in_notebooks(model: review.ReviewModel) -> None:
+    pack = charts.Pack(model)
+    cover = pack.cover()
+    assert cover._repr_html_() == cover.html
+    assert "Hand-made Ltd" in cover.html
+    assert "exceptions need attention" in cover.html
+    summary = pack.summary().html
+    # exceptions first: the in-brief box comes before the tiles
+    assert summary.index("qk-exceptions") < summary.index("qk-tiles")
+    tiles = re.findall(r'<div class="(qk-tile(?: [^"]*)?)"', summary)
+    flags = ["qk-exception" in t for t in tiles]
+    assert flags == sorted(flags, reverse=True)
+    assert "<svg" in summary  # MDC icons drawn inline
+    assert "<img" not in summary
+    with pytest.raises(review.QmsKpiError, match="did you mean 'c1'"):
+        pack.section("C1")
+    assert charts.show(model, "c1").html.startswith("<section")
+
+
+def test_values_limits_and_signals_are_visible_text(model: review.ReviewModel) -> None:
+    html = charts.Pack(model).section("c5").html
+    visible = PLOTLYJS.sub("", html)
+    visible = re.sub(r"<script[\s\S]*?</script>", "", visible)
+    assert "process limits" in visible
+    assert "rose above its upper limit in 2026-10" in visible
+    assert "Variation in the latest month, by measure and site" in visible
+
+
+# ---------------------------------------------------------------- escaping
+
+
+def _without_plotlyjs(html: str) -> str:
+    return PLOTLYJS.sub("", html)
+
+
+def test_hostile_text_is_escaped_everywhere(evil_html: str) -> None:
+    html = _without_plotlyjs(evil_html)
+    assert "<script>alert" not in html
+    assert not re.search(r"<[^>]*\sonerror\s*=", html)
+    assert not re.search(r"<[^>]*\sonload\s*=", html)
+    assert "<svg onload" not in html
+    assert "<img src=x" not in html
+    assert 'href="javascript:' not in html
+    # ... and they are there, escaped, for the reader to see
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "&quot;&#x27;&gt;&lt;svg onload=alert(1)&gt;" in html
+
+
+def test_hostile_text_inside_plotly_figures_is_escaped(evil_html: str) -> None:
+    scripts = re.findall(r"Plotly\.newPlot\([\s\S]*?</script>", evil_html)
+    assert scripts
+    for s in scripts:
+        assert "<script" not in s.replace("</script>", "")
+        assert "<img" not in s
+        assert "<svg" not in s
+
+
+def test_safe_markdown_subset() -> None:
+    out = charts.safe_markdown(
+        "# Title\n\nSome **bold** and *italic* and `code`.\n\n- one\n- two\n\n1. first\n2. second"
+    )
+    assert out == (
+        "<h3>Title</h3>\n"
+        "<p>Some <strong>bold</strong> and <em>italic</em> and <code>code</code>.</p>\n"
+        "<ul><li>one</li><li>two</li></ul>\n"
+        "<ol><li>first</li><li>second</li></ol>"
+    )
+
+
+@pytest.mark.parametrize("attack", [*XSS, '<a href="javascript:alert(1)">x</a>'])
+def test_safe_markdown_escapes_html(attack: str) -> None:
+    out = charts.safe_markdown(f"{attack}\n\n**{attack}**\n\n- {attack}")
+    assert "<script" not in out
+    assert "<img" not in out
+    assert "<svg" not in out
+    assert "<a " not in out
+    assert out.count("&lt;") >= 3
+
+
+def test_safe_markdown_pipe_tables() -> None:
+    out = charts.safe_markdown(f"| Area | Note |\n|---|---|\n| QA | **ok** {XSS[0]} |\n\nAfter.")
+    assert out == (
+        '<table class="qk-table"><thead><tr><th>Area</th><th>Note</th></tr></thead>'
+        "<tbody><tr><td>QA</td><td><strong>ok</strong> "
+        "&lt;script&gt;alert(1)&lt;/script&gt;</td></tr></tbody></table>\n<p>After.</p>"
+    )
+
+
+def test_safe_markdown_links_are_text() -> None:
+    out = charts.safe_markdown("See [the plan](javascript:alert(1)) and [docs](https://x.example).")
+    assert "<a" not in out
+    assert "the plan (javascript:alert(1))" in out
+
+
+def test_frame_html_escapes() -> None:
+    import polars as pl
+
+    frag = charts.frame_html(pl.DataFrame({"name<": [XSS[0]], "n": [1.23456]}), title=XSS[1])
+    assert "<script>" not in frag.html
+    assert "&lt;img" in frag.html
+    assert "1.235" in frag.html

@@ -1,0 +1,645 @@
+"""The review model: 9.3.2 order, coverage, exceptions, narrative, JSON round-trip.
+
+Built from a small hand-made data set (two sites, 30 months ending 2026-10)
+with known signals planted in it:
+
+- defect ppm at South jumps far above its upper limit in 2026-10;
+- supplier on-time delivery at North runs below its average for the last 9 months;
+- the audit findings stop in 2026-06 (stale at period end);
+- there are no survey responses (missing) and, in one case, CAPA data failed
+  validation (failed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+from qmskpi import review
+from qmskpi.config import AnalystInputs, Config, KpiConfig, ReviewConfig, SourceConfig
+from qmskpi.datasets import DATASETS, SOURCE_ROW
+from qmskpi.periods import month, trailing_months
+
+PERIOD = "2026-10"
+SITES = ("North", "South")
+MONTHS = list(trailing_months(PERIOD, 30))
+
+XSS = (
+    "<script>alert(1)</script>",
+    "<img src=x onerror=alert(1)>",
+    "\"'><svg onload=alert(1)>",
+)
+
+
+# ---------------------------------------------------------------- a hand-made data set
+
+
+def _frame(name: str, rows: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = dict(DATASETS[name].schema)
+    full = [{**dict.fromkeys(schema), **r} for r in rows]
+    f = pl.DataFrame(full, schema=schema, orient="row")
+    return f.with_columns(pl.int_range(2, f.height + 2, dtype=pl.Int64).alias(SOURCE_ROW))
+
+
+def _wobble(i: int, amp: int) -> int:
+    """A deterministic, patternless-looking offset in [-amp, amp]."""
+    return ((i * 7919) % (2 * amp + 1)) - amp
+
+
+def make_data(*, evil: bool = False) -> dict[str, pl.DataFrame]:
+    """Two sites, 30 months. ``evil`` puts script-like text in every free-text field."""
+    bad = XSS if evil else ("", "", "")
+    site_names = tuple(f"{s}{bad[2]}" if evil else s for s in SITES)
+    complaints, shipments, receipts, inspections = [], [], [], []
+    capa, findings = [], []
+    n = len(MONTHS)
+    for mi, m in enumerate(MONTHS):
+        for si, site in enumerate(site_names):
+            shipments.append(
+                {"site": site, "product": "P1", "month": m.label, "units_shipped": 20_000}
+            )
+            # complaints: 3-5 a month per site, closed after 10-25 days
+            for k in range(3 + (mi + si) % 3):
+                rd = m.start + timedelta(days=2 + 5 * k)
+                closed = rd + timedelta(days=10 + (k * 5 + mi) % 16)
+                is_last = mi == n - 1
+                complaints.append(
+                    {
+                        "complaint_id": f"C-{site[:1]}-{mi:02d}-{k}",
+                        "received_date": rd,
+                        "closed_date": None if is_last and k == 0 else closed,
+                        "site": site,
+                        "customer": f"Customer {k % 2}{bad[1] if evil else ''}",
+                        "product": f"P1{bad[0] if evil and k == 1 else ''}",
+                        "category": "packaging",
+                        "severity": ("critical", "major", "minor")[k % 3] if is_last else "minor",
+                        "status": "open" if is_last and k == 0 else "closed",
+                        "description": f"Damaged carton {k}{bad[0]}{bad[1]}",
+                    }
+                )
+            # receipts: 10 a month; North late from month n-9 on
+            for k in range(10):
+                late = site.startswith("North") and mi >= n - 9 and k < 4
+                late = late or (k == 9 and (mi + si) % 2 == 0)
+                promised = m.start + timedelta(days=1 + 2 * k)
+                receipts.append(
+                    {
+                        "receipt_id": f"R-{site[:1]}-{mi:02d}-{k}",
+                        "supplier_id": f"S{k % 3}",
+                        "site": site,
+                        "promised_date": promised,
+                        "received_date": promised + timedelta(days=3 if late else 0),
+                        "qty_received": 500,
+                        "qty_rejected": (k + mi) % 3,
+                    }
+                )
+            # inspections: 20 a month; South's defects jump in the last month
+            for k in range(20):
+                spike = site.startswith("South") and mi == n - 1
+                defective = 30 if spike and k < 10 else (1 if (k + mi) % 5 == 0 else 0)
+                inspections.append(
+                    {
+                        "inspection_id": f"I-{site[:1]}-{mi:02d}-{k}",
+                        "inspection_date": m.start + timedelta(days=k),
+                        "site": site,
+                        "product": "P1",
+                        "stage": ("incoming", "in_process", "final")[k % 3],
+                        "qty_inspected": 1000,
+                        "qty_defective": defective,
+                        "defect_code": (
+                            None if defective == 0 else f"D{k % 4}{bad[2] if evil else ''}"
+                        ),
+                        "result": "fail" if defective else "pass",
+                    }
+                )
+            # CAPA: one a month per site, 60 days due; a few stay open
+            od = m.start + timedelta(days=3)
+            closed_c = None if mi in (n - 6, n - 2) else od + timedelta(days=40)
+            capa.append(
+                {
+                    "capa_id": f"CA-{site[:1]}-{mi:02d}",
+                    "source": "complaint",
+                    "site": site,
+                    "opened_date": od,
+                    "due_date": od + timedelta(days=60),
+                    "closed_date": closed_c
+                    if closed_c and closed_c <= month(2026, 10).end
+                    else None,
+                    "status": "closed" if closed_c and closed_c <= month(2026, 10).end else "open",
+                    "effectiveness_verified": True if closed_c else None,
+                }
+            )
+            # audit findings: quarterly, none after 2026-06 (stale at period end)
+            if m.start.month % 3 == 0 and m.start <= date(2026, 6, 30):
+                findings.append(
+                    {
+                        "finding_id": f"F-{site[:1]}-{mi:02d}",
+                        "audit_id": f"A-{mi:02d}",
+                        "audit_date": m.start + timedelta(days=10),
+                        "site": site,
+                        "clause": "8.5.1",
+                        "type": "minor_nc",
+                        "status": "closed" if mi < n - 5 else "open",
+                        "closed_date": m.start + timedelta(days=30) if mi < n - 5 else None,
+                    }
+                )
+    suppliers = [
+        {
+            "supplier_id": f"S{i}",
+            "name": f"Supplier {i}{bad[i % 3]}",
+            "category": "resin",
+            "critical": i == 0,
+            "approval_status": "approved",
+            "last_evaluation_date": date(2026, 3, 1),
+            "next_evaluation_due": date(2027, 3, 1) if i else date(2026, 9, 1),
+        }
+        for i in range(3)
+    ]
+    objectives = [
+        {
+            "objective_id": "OBJ-1",
+            "name": f"First-pass yield{bad[0]}",
+            "clause": "8.6",
+            "owner": "Quality",
+            "unit": "share",
+            "direction": "higher_is_better",
+            "target": 0.95,
+            "kpi": "fpy_share",
+        },
+        {
+            "objective_id": "OBJ-2",
+            "name": "Training hours",
+            "clause": "7.2",
+            "owner": "HR",
+            "unit": "hours",
+            "direction": "higher_is_better",
+            "target": 20.0,
+            "kpi": None,
+        },
+    ]
+    objective_results = [
+        {"objective_id": "OBJ-2", "month": m.label, "actual": 18.0 + (i % 4)}
+        for i, m in enumerate(MONTHS)
+    ]
+    review_actions = [
+        {
+            "action_id": "RA-1",
+            "review_date": date(2026, 4, 20),
+            "description": f"Re-train packers{bad[0]}",
+            "owner": f"Ops{bad[1]}",
+            "due_date": date(2026, 7, 31),
+            "status": "open",
+        },
+        {
+            "action_id": "RA-2",
+            "review_date": date(2026, 7, 20),
+            "description": "Second carton supplier",
+            "owner": "Purchasing",
+            "due_date": date(2026, 12, 31),
+            "status": "open",
+        },
+        {
+            "action_id": "RA-3",
+            "review_date": date(2026, 7, 20),
+            "description": "New gauge",
+            "owner": "Quality",
+            "due_date": date(2026, 10, 15),
+            "status": "closed",
+            "closed_date": date(2026, 10, 10),
+        },
+    ]
+    return {
+        "complaints": _frame("complaints", complaints),
+        "shipments": _frame("shipments", shipments),
+        "suppliers": _frame("suppliers", suppliers),
+        "receipts": _frame("receipts", receipts),
+        "inspections": _frame("inspections", inspections),
+        "objectives": _frame("objectives", objectives),
+        "objective_results": _frame("objective_results", objective_results),
+        "capa": _frame("capa", capa),
+        "audit_findings": _frame("audit_findings", findings),
+        "review_actions": _frame("review_actions", review_actions),
+    }
+
+
+def make_config(*, sites: tuple[str, ...] = SITES, analyst: AnalystInputs | None = None) -> Config:
+    configured = [n for n in DATASETS if n != "surveys"]
+    return Config(
+        organisation="Hand-made Ltd",
+        sites=sites,
+        sources={n: SourceConfig(dataset=n, path=f"{n}.csv") for n in configured},
+        kpis=KpiConfig(targets={"supplier_otd_share": 0.95, "defect_ppm": 800.0}),
+        review=ReviewConfig(stale_after_days=45, trend_months=24),
+        analyst_inputs=analyst or AnalystInputs(changes="changes.md"),
+    )
+
+
+@dataclass(frozen=True)
+class FakeDatasetValidation:
+    rows_in: int
+    rows_used: int
+    rows_quarantined: int
+    rules: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class FakeRule:
+    rule_id: str
+    description: str
+    column: str
+    severity: str
+    success: bool
+    unexpected_count: int
+    sample_values: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class FakeValidation:
+    """Duck-types the parts of contracts.ValidationReport that review reads."""
+
+    datasets: dict[str, FakeDatasetValidation]
+    unsound_datasets: frozenset[str] = field(default_factory=frozenset)
+
+
+def fake_validation(data: dict[str, pl.DataFrame], unsound: set[str]) -> Any:
+    ds = {}
+    for name, f in data.items():
+        rules: tuple[Any, ...] = ()
+        q = 0
+        if name in unsound:
+            q = 2
+            rules = (
+                FakeRule(
+                    "closed_after_opened",
+                    "closed_date on or after opened_date",
+                    "closed_date",
+                    "error",
+                    False,
+                    2,
+                    ("x",),
+                ),
+            )
+        ds[name] = FakeDatasetValidation(f.height + q, f.height, q, rules)
+    return FakeValidation(ds, frozenset(unsound))
+
+
+ANALYST = {
+    "changes": "## Market\n\nNew **competitor** in the north.\n\n- tariff change\n- *new* standard",
+}
+
+
+@pytest.fixture(scope="module")
+def data() -> dict[str, pl.DataFrame]:
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def model(data: dict[str, pl.DataFrame]) -> review.ReviewModel:
+    return review.build(
+        data,
+        period=PERIOD,
+        scope="all",
+        config=make_config(),
+        validation=fake_validation(data, set()),
+        analyst_inputs=ANALYST,
+    )
+
+
+# ---------------------------------------------------------------- structure
+
+
+def test_sections_follow_iso_9001_9_3_2_order(model: review.ReviewModel) -> None:
+    assert model.section_ids == (
+        "cover",
+        "summary",
+        "a",
+        "b",
+        "c1",
+        "c2",
+        "c3",
+        "c4",
+        "c5",
+        "c6",
+        "c7",
+        "d",
+        "e",
+        "f",
+        "decisions",
+        "coverage",
+        "appendix",
+    )
+    refs = [s.ref for s in model.sections if s.role == "input"]
+    assert refs == [
+        "9.3.2 a)",
+        "9.3.2 b)",
+        "9.3.2 c) 1)",
+        "9.3.2 c) 2)",
+        "9.3.2 c) 3)",
+        "9.3.2 c) 4)",
+        "9.3.2 c) 5)",
+        "9.3.2 c) 6)",
+        "9.3.2 c) 7)",
+        "9.3.2 d)",
+        "9.3.2 e)",
+        "9.3.2 f)",
+    ]
+    assert model.section("decisions").ref == "9.3.3"
+    assert [c.section for c in model.coverage] == [
+        s.id for s in model.sections if s.role == "input"
+    ]
+
+
+def test_the_clause_map_is_data_and_a_second_map_can_be_added() -> None:
+    base = review.clause_map("iso9001_2015")
+    draft = replace(base, id="iso9001_2026_draft", title="ISO/DIS 9001 (provisional)")
+    review.register_clause_map(draft)
+    try:
+        assert review.clause_map("iso9001_2026_draft").entries == base.entries
+    finally:
+        del review.CLAUSE_MAPS["iso9001_2026_draft"]
+    with pytest.raises(review.QmsKpiError, match="did you mean"):
+        review.clause_map("iso9001_2051")
+
+
+def test_kpis_are_assigned_to_their_sections(model: review.ReviewModel) -> None:
+    assert "complaint_rate_ppm" in model.section("c1").kpis
+    assert "defect_ppm" in model.section("c3").kpis
+    assert "supplier_otd_share" in model.section("c7").kpis
+    assert "capa_open_overdue" in model.section("c4").kpis
+    assert "review_actions_overdue" in model.section("a").kpis
+    assert "audit_findings_open_overdue" in model.section("c6").kpis
+    c5 = model.section("c5")
+    assert c5.trends
+    assert all(model.trend(t) is not None for t in c5.trends)
+
+
+def test_kpi_values_are_formatted_by_unit(model: review.ReviewModel) -> None:
+    otd = model.kpi("supplier_otd_share")
+    assert otd is not None
+    assert otd.display.endswith(" %")
+    ppm = model.kpi("defect_ppm")
+    assert ppm is not None
+    assert ppm.display.endswith(" ppm")
+    assert ppm.target == 800.0
+    assert ppm.target_display == "800 ppm"
+    assert review.format_value(None, "share") == "n/a"
+    assert review.format_value(0.9345, "share") == "93.5 %"
+    assert review.format_value(1234.4, "ppm") == "1,234 ppm"
+    assert review.format_value(12.0, "CAPAs") == "12"
+    assert review.format_value(-12.0, "NPS points") == "-12"
+
+
+# ---------------------------------------------------------------- coverage
+
+
+def _coverage(model: review.ReviewModel) -> dict[str, str]:
+    return {c.section: c.status for c in model.coverage}
+
+
+def test_coverage_evidenced_missing_stale(model: review.ReviewModel) -> None:
+    cov = _coverage(model)
+    assert cov["a"] == "evidenced"
+    assert cov["c3"] == "evidenced"
+    assert cov["c7"] == "evidenced"
+    assert cov["c1"] == "missing"  # no survey source configured, no rows
+    c1 = next(c for c in model.coverage if c.section == "c1")
+    surveys = next(d for d in c1.evidence if d.dataset == "surveys")
+    assert surveys.status == "missing"
+    assert "no source configured" in surveys.detail
+    assert cov["c6"] == "stale"  # newest finding 2026-06, period end 2026-10-31
+    c6 = next(c for c in model.coverage if c.section == "c6")
+    assert "2026-06-11" in c6.detail
+    assert cov["b"] == "evidenced"  # analyst markdown given
+    assert cov["d"] == "missing"
+    assert cov["e"] == "missing"
+    assert cov["f"] == "evidenced"
+
+
+def test_coverage_failed_validation(data: dict[str, pl.DataFrame]) -> None:
+    m = review.build(
+        data,
+        period=PERIOD,
+        scope="all",
+        config=make_config(),
+        validation=fake_validation(data, {"capa"}),
+        analyst_inputs={},
+    )
+    assert _coverage(m)["c4"] == "failed"
+    assert _coverage(m)["b"] == "missing"
+    assert m.exceptions[0].kind == "unsound"
+    assert "capa" in m.exceptions[0].text
+    capa = m.kpi("capa_open_overdue")
+    assert capa is not None
+    assert capa.sound is False
+    tile = next(t for t in m.tiles if t.kpi == "capa_open_overdue")
+    assert tile.exception
+    assert not tile.sound
+    ledger = m.table("ledger")
+    assert ledger is not None
+    rec = next(r for r in ledger.records() if r["dataset"] == "capa")
+    assert rec["rows_in"] == rec["rows_used"] + rec["rows_quarantined"]
+    assert rec["sound"] is False
+    failed = m.table("failed_rules")
+    assert failed is not None
+    assert failed.records()[0]["rule"] == "closed_after_opened"
+
+
+def test_coverage_missing_when_no_rows(data: dict[str, pl.DataFrame]) -> None:
+    d = dict(data)
+    d["review_actions"] = d["review_actions"].clear()
+    m = review.build(
+        d, period=PERIOD, scope="all", config=make_config(), validation=None, analyst_inputs={}
+    )
+    a = next(c for c in m.coverage if c.section == "a")
+    assert a.status == "missing"
+    assert "no records" in a.detail
+    assert m.meta.validated is False
+
+
+# ---------------------------------------------------------------- signals in words
+
+
+def test_exceptions_come_first_and_are_ranked(model: review.ReviewModel) -> None:
+    ranks = [e.rank for e in model.exceptions]
+    assert ranks == sorted(ranks)
+    kinds = {e.kind for e in model.exceptions}
+    assert {"concern", "overdue", "coverage"} <= kinds
+    # tiles: every exception tile before every other tile
+    flags = [t.exception for t in model.tiles]
+    assert flags == sorted(flags, reverse=True)
+    assert any(flags)
+    assert not all(flags)
+
+
+def test_narrative_names_the_planted_signals(model: review.ReviewModel) -> None:
+    text = "\n".join(model.narrative)
+    assert (
+        "Defects per million inspected rose above its upper limit in 2026-10 (also at site South)."
+        in model.narrative
+    )
+    assert (
+        "Supplier on-time delivery has run below its average for 9 months (also at site North)."
+        in model.narrative
+    )
+    assert (
+        "Overdue at period end: 1 review action, 2 CAPAs, 2 audit findings and "
+        "1 supplier re-evaluation." in model.narrative
+    )
+    assert text.endswith("stale for 9.3.2 c) 6) (see the coverage matrix).")
+    # the same facts, one per line, in the exceptions
+    concern = next(e for e in model.exceptions if e.kpi == "supplier_otd_share")
+    assert concern.kind == "concern"
+    assert concern.rank == 1
+    assert concern.scope == "all"
+
+
+def test_signal_sentences_for_a_site_trend(model: review.ReviewModel) -> None:
+    t = model.trend("supplier-otd-share-north")
+    assert t is not None
+    said = review.signal_sentences(t)
+    assert said[0] == (
+        "concern",
+        "Supplier on-time delivery at site North has run below its average for 9 months.",
+    )
+
+
+def test_opportunities_come_from_concerns(model: review.ReviewModel) -> None:
+    texts = [o.text for o in model.opportunities]
+    assert "Find and remove the special cause behind defects per million inspected." in texts
+    assert "Reduce the vital few defect codes (D0, D1, D3)." in texts
+    assert any(t.startswith("Plan how to reach the objective 'First-pass yield'") for t in texts)
+    assert all(o.basis for o in model.opportunities)
+
+
+def test_spc_trends_have_24_months_and_signal_classes(model: review.ReviewModel) -> None:
+    t = model.trend("defect-ppm-south")
+    assert t is not None
+    assert len(t.months) == 24
+    assert t.months[-1] == "2026-10"
+    assert t.classes[-1] == "concern"
+    assert "beyond_limits" in t.signals[-1]
+    assert t.variation == "concern_high"
+    assert any("upper limit" in x for x in t.explanation)
+    whole = model.trend("defect-ppm-all")
+    assert whole is not None
+    assert whole.chart == "u"
+    otd = model.trend("supplier-otd-share-all")
+    assert otd is not None
+    assert otd.chart in ("p", "laney_p")
+    assert otd.target == 0.95
+    assert otd.assurance in ("inconsistent", "consistent_fail")
+
+
+def test_period_tables(model: review.ReviewModel) -> None:
+    crit = model.table("critical_complaints")
+    assert crit is not None
+    sev = crit.column("severity")
+    assert set(sev) == {"critical", "major"}
+    assert sev == tuple(sorted(sev))
+    actions = model.table("review_actions")
+    assert actions is not None
+    recs = actions.records()
+    assert recs[0]["action_id"] == "RA-1"
+    assert recs[0]["overdue"] is True
+    assert {r["action_id"] for r in recs} == {"RA-1", "RA-2", "RA-3"}
+    decisions = model.table("decisions")
+    assert decisions is not None
+    assert [c.id for c in decisions.columns] == [
+        "topic",
+        "decision",
+        "owner",
+        "due_date",
+        "resources",
+    ]
+    assert all(r[1:] == ("", "", "", "") for r in decisions.rows)
+    for tid in ("supplier_scorecard", "defect_pareto", "objective_attainment", "complaint_ageing"):
+        assert model.table(tid) is not None, tid
+    defs = model.table("kpi_definitions")
+    assert defs is not None
+    assert "complaint_rate_ppm" in defs.column("kpi")
+
+
+def test_untrusted_text_is_kept_as_plain_strings() -> None:
+    d = make_data(evil=True)
+    cfg = make_config(sites=tuple(f"{s}" for s in SITES))
+    cfg = replace(cfg, sites=())
+    m = review.build(d, period=PERIOD, scope="all", config=cfg, validation=None)
+    crit = m.table("critical_complaints")
+    assert crit is not None
+    assert any(XSS[0] in str(v) for v in crit.column("description"))
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def test_json_round_trip_is_exact(model: review.ReviewModel, tmp_path: Path) -> None:
+    text = model.to_json()
+    again = review.ReviewModel.from_json(text)
+    assert again == model
+    assert again.to_json() == text
+    path = tmp_path / "review-inputs.json"
+    path.write_text(text, encoding="utf-8")
+    assert review.ReviewModel.from_json(path) == model
+    assert review.ReviewModel.from_json(str(path)) == model
+    parsed = json.loads(text)
+    assert list(parsed) == sorted(parsed)
+    assert parsed["schema"] == review.SCHEMA
+
+
+def test_build_is_deterministic(data: dict[str, pl.DataFrame]) -> None:
+    kw: dict[str, Any] = {
+        "period": PERIOD,
+        "scope": "all",
+        "config": make_config(),
+        "validation": fake_validation(data, set()),
+        "analyst_inputs": ANALYST,
+    }
+    a = review.build(data, **kw).to_json()
+    shuffled = {k: v.sample(fraction=1.0, seed=3, shuffle=True) for k, v in reversed(data.items())}
+    b = review.build(shuffled, **kw).to_json()
+    assert a == b
+    assert "T00:00" not in a  # no timestamps
+
+
+def test_from_json_refuses_other_formats() -> None:
+    with pytest.raises(review.QmsKpiError, match="format"):
+        review.ReviewModel.from_json('{"schema": "something/9"}')
+
+
+def test_site_scope(data: dict[str, pl.DataFrame]) -> None:
+    m = review.build(
+        data, period=PERIOD, scope="South", config=make_config(), validation=None, analyst_inputs={}
+    )
+    assert m.meta.scope == "South"
+    assert m.meta.scope_label == "Site South"
+    assert {k.scope for k in m.kpis} == {"South"}
+    assert m.table("site_signals") is None
+    assert (
+        "Defects per million inspected at site South rose above its upper limit in 2026-10."
+        in m.narrative
+    )
+
+
+# ---------------------------------------------------------------- the sample data set
+
+SAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "sample_data" / "qmskpi.toml"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SAMPLE_CONFIG.is_file(), reason="sample data not there yet")
+def test_sample_model_snapshot(snapshot: Any) -> None:
+    """The review model of the committed sample, 2026-10, whole organisation: the content truth."""
+    from syrupy.extensions.json import JSONSnapshotExtension
+
+    from qmskpi import pipeline
+
+    model = pipeline.prepare(SAMPLE_CONFIG, "2026-10", "all").review
+    assert model.meta.period == "2026-10"
+    assert review.ReviewModel.from_json(model.to_json()) == model
+    assert json.loads(model.to_json()) == snapshot.use_extension(JSONSnapshotExtension)
