@@ -1,0 +1,248 @@
+"""KPIs of DESIGN §4, computed exactly from the canonical datasets (polars, lazy).
+
+Public API::
+
+    from qmskpi import kpis
+    kpis.REGISTRY["complaint_rate_ppm"]            # KpiDef: title, clause, unit, kind, definition
+    kpis.compute_kpis(data, "2026-Q3", "all")      # tidy frame: one row per KPI x scope
+    kpis.kpi_series(data, "2026-10", months=24)    # the same, per trailing month
+
+and the pack's tables: :func:`supplier_scorecard`, :func:`defect_pareto`,
+:func:`complaint_ageing`, :func:`repeat_complaints`,
+:func:`objective_attainment`, :func:`objective_trend`,
+:func:`capa_effectiveness`, :func:`overdue_items`.
+
+The tidy frame has exactly the columns ``kpi`` (str), ``scope`` (str),
+``period`` (str label), ``value`` (f64, null when undefined), ``numerator``
+(f64, null when not applicable), ``denominator`` (f64, null when not
+applicable), ``unit`` (str), ``sound`` (bool: no input dataset failed
+validation), ``note`` (str: why a value is null or unsound, else null).
+Rows are sorted by registry order, then scope (``all`` first, then sites in
+sorted order), then period. Conventions are in ``docs/kpis.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import date
+
+import polars as pl
+
+from qmskpi.config import WHOLE_SCOPE, KpiConfig
+from qmskpi.datasets import DATASETS
+from qmskpi.errors import KpiError, did_you_mean
+from qmskpi.kpis import actions, audits, capa, conformity, customers, suppliers
+from qmskpi.kpis._common import (
+    ROW_SCHEMA,
+    Context,
+    DataProfile,
+    Direction,
+    Group,
+    Kind,
+    KpiDef,
+    make_context,
+)
+from qmskpi.kpis.actions import overdue_items
+from qmskpi.kpis.capa import capa_effectiveness
+from qmskpi.kpis.conformity import defect_pareto
+from qmskpi.kpis.customers import complaint_ageing, repeat_complaints
+from qmskpi.kpis.objectives import objective_attainment, objective_trend
+from qmskpi.kpis.suppliers import supplier_scorecard
+from qmskpi.periods import Period, parse_period, trailing_months
+
+__all__ = [
+    "COLUMNS",
+    "REGISTRY",
+    "Direction",
+    "Kind",
+    "KpiDef",
+    "capa_effectiveness",
+    "complaint_ageing",
+    "compute_kpis",
+    "defect_pareto",
+    "kpi_series",
+    "objective_attainment",
+    "objective_trend",
+    "overdue_items",
+    "repeat_complaints",
+    "supplier_scorecard",
+]
+
+_AREAS = (customers, suppliers, conformity, capa, audits, actions)
+
+REGISTRY: dict[str, KpiDef] = {k.id: k for area in _AREAS for k in area.KPIS}
+"""Every KPI by id, in the pack's order (DESIGN §4)."""
+
+_GROUPS: tuple[Group, ...] = tuple(g for area in _AREAS for g in area.GROUPS)
+
+COLUMNS: dict[str, pl.DataType] = {
+    "kpi": pl.String(),
+    "scope": pl.String(),
+    "period": pl.String(),
+    "value": pl.Float64(),
+    "numerator": pl.Float64(),
+    "denominator": pl.Float64(),
+    "unit": pl.String(),
+    "sound": pl.Boolean(),
+    "note": pl.String(),
+}
+"""The tidy frame's columns and types, in order."""
+
+
+def compute_kpis(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str = WHOLE_SCOPE,
+    *,
+    config: KpiConfig | None = None,
+    unsound: Collection[str] = (),
+) -> pl.DataFrame:
+    """Every KPI of :data:`REGISTRY` for one period (month, quarter or year).
+
+    ``data``: canonical frames by dataset name (``datasets.DATASETS``); a
+    dataset left out gives its KPIs null values with note ``no data: <name>``.
+    ``scope``: ``"all"`` gives the whole scope and every site found in the
+    data; a site name gives that site only. ``unsound``: datasets that failed
+    an ``error`` rule; KPIs reading them get ``sound=False``.
+
+    Quarter and year values are recomputed from the rows of the whole period,
+    never averaged from months. Raises :class:`~qmskpi.errors.KpiError` for a
+    period that starts after the newest record, or an unknown scope.
+    """
+    p = parse_period(period)
+    return _compute(data, [p], scope, config, unsound, asked=p)
+
+
+def kpi_series(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str = WHOLE_SCOPE,
+    *,
+    months: int = 24,
+    config: KpiConfig | None = None,
+    unsound: Collection[str] = (),
+) -> pl.DataFrame:
+    """The :func:`compute_kpis` frame for each of the trailing ``months`` months.
+
+    The months end with the last month of ``period``; the ``period`` column
+    holds month labels. Each KPI's months come from one group-by over the rows,
+    not one call per month. A month inside a dataset's range with no rows is a
+    zero (or a null ratio with its reason); a month ending before a dataset's
+    first date is null with note ``before data: ...``.
+    """
+    p = parse_period(period)
+    return _compute(data, trailing_months(p, months), scope, config, unsound, asked=p)
+
+
+def _compute(
+    data: Mapping[str, pl.DataFrame],
+    periods: list[Period],
+    scope: str,
+    config: KpiConfig | None,
+    unsound: Collection[str],
+    *,
+    asked: Period,
+) -> pl.DataFrame:
+    bad = {unsound} if isinstance(unsound, str) else set(unsound)
+    for name in sorted(bad - set(DATASETS)):
+        raise KpiError(f"unsound names an unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
+    ctx, prof = make_context(data, periods, scope, config, asked=asked)
+    parts = [
+        g.compute(ctx).select(list(ROW_SCHEMA))
+        for g in _GROUPS
+        if all(d in ctx.frames for d in g.datasets)
+    ]
+    computed = (
+        pl.concat(parts, how="vertical_relaxed").collect()
+        if parts
+        else pl.DataFrame(schema=ROW_SCHEMA)
+    )
+    return _assemble(ctx, prof, computed, bad)
+
+
+def _assemble(
+    ctx: Context, prof: DataProfile, computed: pl.DataFrame, unsound: set[str]
+) -> pl.DataFrame:
+    """Join computed rows onto the full KPI x scope x period grid; add notes, units, soundness."""
+    periods = ctx.buckets.periods
+    scopes = ctx.scopes
+    grid_rows: dict[str, list[object]] = {
+        k: [] for k in ("kpi", "scope", "key", "period", "unit", "sound", "override", "extra")
+    }
+    for kpi in REGISTRY.values():
+        missing = [d for d in kpi.datasets if d not in ctx.frames]
+        failed = sorted(set(kpi.datasets) & unsound)
+        extra = f"inputs failed validation: {', '.join(failed)}" if failed else None
+        for s in scopes:
+            for key, per in enumerate(periods):
+                override = None
+                if missing:
+                    override = f"no data: {', '.join(missing)}"
+                elif not kpi.per_site and s != WHOLE_SCOPE:
+                    sources = ", ".join(d for d in kpi.datasets if not DATASETS[d].site_level)
+                    override = f"not split by site: {sources} has no site"
+                else:
+                    override = _before_data(kpi, per, prof)
+                grid_rows["kpi"].append(kpi.id)
+                grid_rows["scope"].append(s)
+                grid_rows["key"].append(key)
+                grid_rows["period"].append(per.label)
+                grid_rows["unit"].append(kpi.unit)
+                grid_rows["sound"].append(not failed)
+                grid_rows["override"].append(override)
+                grid_rows["extra"].append(extra)
+    grid = pl.DataFrame(
+        grid_rows,
+        schema={
+            "kpi": pl.String(),
+            "scope": pl.String(),
+            "key": pl.Int32(),
+            "period": pl.String(),
+            "unit": pl.String(),
+            "sound": pl.Boolean(),
+            "override": pl.String(),
+            "extra": pl.String(),
+        },
+    ).with_row_index("_order")
+    hits = computed.with_columns(_hit=pl.lit(True))
+    joined = grid.join(hits, on=["kpi", "scope", "key"], how="left")
+    blank = pl.col("override").is_not_null() | pl.col("_hit").is_null()
+    base_note = (
+        pl.when(pl.col("override").is_not_null())
+        .then(pl.col("override"))
+        .when(pl.col("_hit").is_null())
+        .then(pl.lit("not computed"))
+        .otherwise(pl.col("note"))
+    )
+    note = pl.concat_str([base_note, pl.col("extra")], separator="; ", ignore_nulls=True)
+    return (
+        joined.sort("_order")
+        .select(
+            "kpi",
+            "scope",
+            "period",
+            *[
+                pl.when(blank).then(pl.lit(None, pl.Float64())).otherwise(pl.col(c)).alias(c)
+                for c in ("value", "numerator", "denominator")
+            ],
+            "unit",
+            "sound",
+            pl.when(note == "").then(pl.lit(None, pl.String())).otherwise(note).alias("note"),
+        )
+        .cast(COLUMNS)  # type: ignore[arg-type]
+    )
+
+
+def _before_data(kpi: KpiDef, per: Period, prof: DataProfile) -> str | None:
+    late = [
+        (name, first)
+        for name in kpi.datasets
+        if (first := prof.first.get(name)) is not None and per.end < first
+    ]
+    if not late:
+        return None
+    return "before data: " + ", ".join(f"{n} starts {_iso(d)}" for n, d in late)
+
+
+def _iso(d: date) -> str:
+    return d.isoformat()

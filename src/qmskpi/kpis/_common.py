@@ -1,0 +1,523 @@
+"""Shared machinery of :mod:`qmskpi.kpis`: KPI definitions, period buckets, scopes, roll-ups.
+
+Every KPI is computed on *buckets*: either one :class:`~qmskpi.periods.Period`
+(``compute_kpis``) or a run of consecutive months (``kpi_series``). A row is put
+in a bucket by the date its definition names, with one vectorised expression,
+so a 24-month series costs one group-by, not 24 calls.
+
+Scopes: per-site values come from a group-by on ``(bucket, site)``; the
+whole-scope value is recomputed from the pooled rows: additive numerators and
+denominators are summed over every row (the same sum as adding the per-site
+sums), and the ratio is taken of those totals, never a mean of site values.
+Order statistics (median, p90) are computed from the pooled rows directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import polars as pl
+
+from qmskpi.config import WHOLE_SCOPE, KpiConfig
+from qmskpi.datasets import DATASETS
+from qmskpi.errors import KpiError, PeriodError, did_you_mean
+from qmskpi.periods import Period, month, parse_period
+
+Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
+"""Which way a KPI improves; ``neutral`` when neither way is better."""
+
+Kind = Literal["proportion", "rate", "count", "continuous"]
+"""Tells SPC which chart fits: proportion -> p/p' (numerator over denominator),
+rate -> u (numerator count over denominator units, e.g. ppm), count -> c,
+continuous -> XmR."""
+
+PPM = 1_000_000.0
+
+
+@dataclass(frozen=True)
+class KpiDef:
+    """The definition of one KPI, as the pack's appendix prints it."""
+
+    id: str
+    title: str
+    iso_clause: str
+    unit: str
+    direction: Direction
+    kind: Kind
+    datasets: tuple[str, ...]
+    """Input datasets; the KPI is unsound when any of them failed validation."""
+    definition: str
+    """The exact definition (also in the docstring of the function computing it)."""
+    numerator: str | None = None
+    """What the ``numerator`` column holds, or ``None`` when it is always null."""
+    denominator: str | None = None
+    """What the ``denominator`` column holds, or ``None`` when it is always null."""
+    per_site: bool = True
+    """False for KPIs of site-less datasets: whole-scope values only."""
+
+
+# The tidy internal row every group computation returns; ``key`` is the bucket index.
+ROW_SCHEMA: dict[str, pl.DataType] = {
+    "kpi": pl.String(),
+    "scope": pl.String(),
+    "key": pl.Int32(),
+    "value": pl.Float64(),
+    "numerator": pl.Float64(),
+    "denominator": pl.Float64(),
+    "note": pl.String(),
+}
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+def _month_index(d: date) -> int:
+    return d.year * 12 + d.month - 1
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """Consecutive periods: one period of any granularity, or a run of months."""
+
+    periods: tuple[Period, ...]
+
+    def __post_init__(self) -> None:
+        if not self.periods:
+            raise KpiError("no period to compute")
+        if len(self.periods) > 1:
+            for a, b in zip(self.periods, self.periods[1:], strict=False):
+                if a.granularity != "month" or b.granularity != "month" or b != a.next():
+                    raise KpiError("a series must be consecutive calendar months")
+
+    @property
+    def start(self) -> date:
+        return self.periods[0].start
+
+    @property
+    def end(self) -> date:
+        return self.periods[-1].end
+
+    @property
+    def labels(self) -> list[str]:
+        return [p.label for p in self.periods]
+
+    @property
+    def ends(self) -> list[date]:
+        return [p.end for p in self.periods]
+
+    def contains(self, d: pl.Expr) -> pl.Expr:
+        """True where the date falls in some bucket."""
+        return d.is_between(self.start, self.end, closed="both")
+
+    def key(self, d: pl.Expr) -> pl.Expr:
+        """Bucket index (Int32) of a date; valid only on rows where :meth:`contains` holds.
+
+        A look-up table with one entry per day of the buckets, gathered by the
+        day offset: several times faster than ``dt.year``/``dt.month`` on
+        millions of rows. Use :meth:`assign`, which filters first.
+        """
+        if len(self.periods) == 1:
+            return pl.lit(0, dtype=pl.Int32)
+        return pl.lit(self._day_lut()).gather((d - pl.lit(self.start)).dt.total_days())
+
+    def _day_lut(self) -> pl.Series:
+        keys: list[int] = []
+        for i, p in enumerate(self.periods):
+            keys.extend([i] * p.days)
+        return pl.Series("bucket", keys, dtype=pl.Int32())
+
+    def assign(self, lf: pl.LazyFrame, date_col: str) -> pl.LazyFrame:
+        """Rows whose ``date_col`` falls in a bucket, with their bucket index as ``key``."""
+        d = pl.col(date_col)
+        return lf.filter(self.contains(d)).with_columns(key=self.key(d))
+
+    def month_contains(self, m: pl.Expr) -> pl.Expr:
+        """True where a ``YYYY-MM`` string names a month inside the buckets."""
+        first = month(self.start.year, self.start.month).label
+        last = month(self.end.year, self.end.month).label
+        return (m >= first) & (m <= last)
+
+    def month_key(self, m: pl.Expr) -> pl.Expr:
+        """Bucket index of a ``YYYY-MM`` string."""
+        if len(self.periods) == 1:
+            return pl.lit(0, dtype=pl.Int32)
+        base = _month_index(self.start)
+        y = m.str.slice(0, 4).cast(pl.Int32)
+        mo = m.str.slice(5, 2).cast(pl.Int32)
+        return y * 12 + mo - (base + 1)
+
+    def ends_frame(self) -> pl.LazyFrame:
+        return pl.LazyFrame(
+            {"key": list(range(len(self.periods))), "end": self.ends},
+            schema={"key": pl.Int32(), "end": pl.Date()},
+        )
+
+    def open_at_ends(self, lf: pl.LazyFrame, start: str, close: str) -> pl.LazyFrame:
+        """One row per (item, bucket end) at which the item is open.
+
+        Open at ``end`` means ``start <= end`` and (``close`` is null or
+        ``close > end``). Adds columns ``key`` and ``end``. Cost is the number
+        of (item, end) pairs that are open, not items x buckets.
+        """
+        ends = pl.Series("ends", self.ends, dtype=pl.Date())
+        n = len(self.periods)
+        lo = pl.lit(ends).search_sorted(pl.col(start), side="left").cast(pl.Int32)
+        hi = (
+            pl.when(pl.col(close).is_null())
+            .then(pl.lit(n, dtype=pl.Int32))
+            .otherwise(pl.lit(ends).search_sorted(pl.col(close), side="left").cast(pl.Int32))
+        )
+        return (
+            lf.filter(pl.col(start).is_not_null() & (pl.col(start) <= self.end))
+            .with_columns(_lo=lo, _hi=hi)
+            .filter(pl.col("_lo") < pl.col("_hi"))
+            .with_columns(key=pl.int_ranges("_lo", "_hi", dtype=pl.Int32))
+            .explode("key")
+            .drop("_lo", "_hi")
+            .join(self.ends_frame(), on="key", how="inner")
+        )
+
+
+# --------------------------------------------------------------------------- data
+
+
+def prepare(data: Mapping[str, pl.DataFrame | pl.LazyFrame]) -> dict[str, pl.LazyFrame]:
+    """Canonical lazy frames of the datasets in ``data`` (``source_row`` and extras dropped).
+
+    A missing optional column is added as nulls; a missing required column or a
+    column of the wrong type raises :class:`KpiError` naming dataset and column.
+    """
+    out: dict[str, pl.LazyFrame] = {}
+    for name, frame in data.items():
+        if name not in DATASETS:
+            raise KpiError(
+                f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}; "
+                f"known: {', '.join(DATASETS)}"
+            )
+        ds = DATASETS[name]
+        lf = frame.lazy()
+        schema = lf.collect_schema()
+        exprs: list[pl.Expr] = []
+        for f in ds.fields:
+            if f.name not in schema:
+                if f.required:
+                    raise KpiError(
+                        f"dataset {name!r} has no column {f.name!r}"
+                        f"{did_you_mean(f.name, schema.names())}; "
+                        f"required: {', '.join(ds.required_fields)}"
+                    )
+                exprs.append(pl.lit(None, dtype=f.dtype).alias(f.name))
+            elif schema[f.name] != f.dtype:
+                if not _castable(schema[f.name], f.dtype):
+                    raise KpiError(
+                        f"dataset {name!r} column {f.name!r} is {schema[f.name]}, "
+                        f"expected {f.dtype}"
+                    )
+                exprs.append(pl.col(f.name).cast(f.dtype).alias(f.name))
+            else:
+                exprs.append(pl.col(f.name))
+        out[name] = lf.select(exprs)
+    return out
+
+
+def _castable(got: pl.DataType, want: pl.DataType) -> bool:
+    if want == pl.Date():
+        return isinstance(got, pl.Date | pl.Datetime) or got == pl.Null()
+    if want == pl.String():
+        return got in (pl.String(), pl.Categorical(), pl.Null()) or isinstance(got, pl.Enum)
+    if want in (pl.Int64(), pl.Float64()):
+        return got.is_numeric() or got == pl.Null()
+    if want == pl.Boolean():
+        return got in (pl.Boolean(), pl.Null())
+    return False
+
+
+@dataclass(frozen=True)
+class DataProfile:
+    """What the data covers: its sites, each dataset's first date, the newest record date."""
+
+    sites: tuple[str, ...]
+    first: Mapping[str, date]
+    """First date of each dated, non-empty dataset (its period field)."""
+    newest: date | None
+    """Newest event date over every dataset (period fields and closed dates)."""
+
+
+def profile(frames: Mapping[str, pl.LazyFrame]) -> DataProfile:
+    """Sites, first dates and the newest date, in one pass per dataset."""
+    names: list[str] = []
+    queries: list[pl.LazyFrame] = []
+    for name, lf in frames.items():
+        ds = DATASETS[name]
+        exprs: list[pl.Expr] = []
+        pf = ds.period_field
+        if pf is not None:
+            exprs += [pl.col(pf).min().alias("first"), pl.col(pf).max().alias("last")]
+        if "closed_date" in ds.field_names:
+            exprs.append(pl.col("closed_date").max().alias("last_closed"))
+        if ds.site_level:
+            exprs.append(pl.col("site").drop_nulls().unique().implode().alias("sites"))
+        if exprs:
+            names.append(name)
+            queries.append(lf.select(exprs))
+    sites: set[str] = set()
+    first: dict[str, date] = {}
+    newest: date | None = None
+    for name, res in zip(names, pl.collect_all(queries), strict=True):
+        row = res.row(0, named=True)
+        sites.update(row.get("sites") or [])
+        lo, hi = row.get("first"), row.get("last")
+        if isinstance(lo, str):  # a YYYY-MM month column
+            lo, hi = _month_date(lo, end=False), _month_date(hi, end=True)
+        if lo is not None:
+            first[name] = lo
+        for d in (hi, row.get("last_closed")):
+            if d is not None and (newest is None or d > newest):
+                newest = d
+    return DataProfile(tuple(sorted(sites)), first, newest)
+
+
+def _month_date(label: str | None, *, end: bool) -> date | None:
+    if label is None:
+        return None
+    try:
+        p = parse_period(label)
+    except PeriodError:  # a malformed month: contracts report it; it places no row
+        return None
+    return p.end if end else p.start
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a group computation needs: frames, buckets, scopes, settings."""
+
+    frames: Mapping[str, pl.LazyFrame]
+    buckets: Buckets
+    sites: tuple[str, ...]
+    """Sites to report (all sites of the data for scope "all", else the one site)."""
+    include_all: bool
+    """Whether to report the whole scope ("all")."""
+    config: KpiConfig
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return ((WHOLE_SCOPE,) if self.include_all else ()) + self.sites
+
+    def frame(self, name: str) -> pl.LazyFrame:
+        return self.frames[name]
+
+    def in_scope(self, lf: pl.LazyFrame) -> pl.LazyFrame:
+        """Rows of the reported sites only (no filter for the whole scope)."""
+        if self.include_all:
+            return lf
+        return lf.filter(pl.col("site").is_in(list(self.sites)))
+
+    def grid(self, *, per_site: bool = True) -> pl.LazyFrame:
+        """Every (scope, key) the output needs, for left-joining aggregates onto."""
+        scopes = list(self.scopes) if per_site else ([WHOLE_SCOPE] if self.include_all else [])
+        n = len(self.buckets.periods)
+        return pl.LazyFrame(
+            {
+                "scope": [s for s in scopes for _ in range(n)],
+                "key": [k for _ in scopes for k in range(n)],
+            },
+            schema={"scope": pl.String(), "key": pl.Int32()},
+        )
+
+
+def resolve_scope(scope: str, sites: Sequence[str]) -> tuple[tuple[str, ...], bool]:
+    """(sites to report, include whole scope) for ``scope``; unknown site -> KpiError."""
+    if scope == WHOLE_SCOPE:
+        return tuple(sites), True
+    if scope in sites:
+        return (scope,), False
+    known = [WHOLE_SCOPE, *sites]
+    raise KpiError(
+        f"unknown scope {scope!r}{did_you_mean(scope, known)}; "
+        f"known: {', '.join(known)} (sites are those found in the data)"
+    )
+
+
+def check_period(period: Period, newest: date | None) -> None:
+    """A period starting after the newest record is a mistake, not a run of zeros."""
+    if newest is not None and period.start > newest:
+        latest = month(newest.year, newest.month).label
+        raise KpiError(
+            f"period {period.label} starts after the newest data ({newest.isoformat()}); "
+            f"the latest month with data is {latest}"
+        )
+
+
+def make_context(
+    data: Mapping[str, pl.DataFrame | pl.LazyFrame],
+    periods: Sequence[Period],
+    scope: str,
+    config: KpiConfig | None,
+    *,
+    asked: Period,
+) -> tuple[Context, DataProfile]:
+    """Prepare frames, check scope and the ``asked`` period, build the computation context."""
+    frames = prepare(data)
+    prof = profile(frames)
+    buckets = Buckets(tuple(periods))
+    check_period(asked, prof.newest)
+    sites, include_all = resolve_scope(scope, prof.sites)
+    ctx = Context(frames, buckets, sites, include_all, config or KpiConfig())
+    return ctx, prof
+
+
+# --------------------------------------------------------------------------- roll-ups
+
+
+def _names(aggs: Iterable[pl.Expr]) -> list[str]:
+    return [a.meta.output_name() for a in aggs]
+
+
+def rollup(ctx: Context, lf: pl.LazyFrame, aggs: Sequence[pl.Expr]) -> pl.LazyFrame:
+    """Additive aggregates per (scope, key), zero-filled over the output grid.
+
+    ``lf`` carries ``key`` and ``site``; ``aggs`` must be sums or counts. Site
+    rows come from a group-by on (key, site); the whole scope sums every row
+    (via the per-site sums, which is the same sum). Columns are Float64.
+    """
+    names = _names(aggs)
+    by_site = ctx.in_scope(lf).group_by("key", "site").agg(aggs).cache()
+    parts = [by_site.rename({"site": "scope"})]
+    if ctx.include_all:
+        parts.append(
+            by_site.group_by("key")
+            .agg(pl.col(names).sum())
+            .with_columns(scope=pl.lit(WHOLE_SCOPE, dtype=pl.String()))
+        )
+    return _fill(ctx.grid(), _concat(parts, names), names)
+
+
+def rollup_whole(ctx: Context, lf: pl.LazyFrame, aggs: Sequence[pl.Expr]) -> pl.LazyFrame:
+    """Additive aggregates per key for a site-less dataset: scope "all" only."""
+    names = _names(aggs)
+    agg = lf.group_by("key").agg(aggs).with_columns(scope=pl.lit(WHOLE_SCOPE, dtype=pl.String()))
+    return _fill(ctx.grid(per_site=False), agg, names)
+
+
+def pooled(ctx: Context, lf: pl.LazyFrame, aggs: Sequence[pl.Expr]) -> pl.LazyFrame:
+    """Non-additive aggregates (median, quantiles) per (scope, key) from pooled rows.
+
+    The whole-scope row is aggregated from all rows at once, never from site
+    results. Missing groups stay null.
+    """
+    names = _names(aggs)
+    scoped = ctx.in_scope(lf)
+    parts = [scoped.group_by("key", "site").agg(aggs).rename({"site": "scope"})]
+    if ctx.include_all:
+        parts.append(
+            scoped.group_by("key").agg(aggs).with_columns(scope=pl.lit(WHOLE_SCOPE, pl.String()))
+        )
+    return ctx.grid().join(_concat(parts, names), on=["scope", "key"], how="left")
+
+
+def _concat(parts: list[pl.LazyFrame], names: list[str]) -> pl.LazyFrame:
+    cols = [pl.col("scope").cast(pl.String()), pl.col("key").cast(pl.Int32()), *names]
+    return pl.concat([p.select(cols) for p in parts], how="vertical_relaxed")
+
+
+def _fill(grid: pl.LazyFrame, agg: pl.LazyFrame, names: list[str]) -> pl.LazyFrame:
+    return grid.join(
+        agg.select("scope", pl.col("key").cast(pl.Int32()), *names), on=["scope", "key"], how="left"
+    ).with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
+
+
+# --------------------------------------------------------------------------- KPI rows
+
+
+def _rows(
+    kpi: str,
+    value: pl.Expr,
+    numerator: pl.Expr,
+    denominator: pl.Expr,
+    note: pl.Expr,
+) -> list[pl.Expr]:
+    return [
+        pl.lit(kpi, dtype=pl.String()).alias("kpi"),
+        pl.col("scope").cast(pl.String()),
+        pl.col("key").cast(pl.Int32()),
+        value.cast(pl.Float64()).alias("value"),
+        numerator.cast(pl.Float64()).alias("numerator"),
+        denominator.cast(pl.Float64()).alias("denominator"),
+        note.cast(pl.String()).alias("note"),
+    ]
+
+
+_NULL = pl.lit(None, dtype=pl.Float64())
+_NO_NOTE = pl.lit(None, dtype=pl.String())
+
+
+def count_rows(kpi: str, frame: pl.LazyFrame, col: str) -> pl.LazyFrame:
+    """A count KPI: value = numerator = the count; no denominator."""
+    return frame.select(_rows(kpi, pl.col(col), pl.col(col), _NULL, _NO_NOTE))
+
+
+def ratio_rows(
+    kpi: str,
+    frame: pl.LazyFrame,
+    num: str,
+    den: str,
+    *,
+    empty_note: str,
+    scale: float = 1.0,
+) -> pl.LazyFrame:
+    """value = num / den x scale, null with ``empty_note`` where den is 0 (never inf/NaN)."""
+    ok = pl.col(den) > 0
+    value = pl.when(ok).then(pl.col(num) / pl.col(den) * scale)
+    note = pl.when(ok).then(_NO_NOTE).otherwise(pl.lit(empty_note))
+    return frame.select(_rows(kpi, value, pl.col(num), pl.col(den), note))
+
+
+def stat_rows(
+    kpi: str, frame: pl.LazyFrame, value: str, n: str, *, empty_note: str
+) -> pl.LazyFrame:
+    """A statistic over n items: value, numerator null, denominator = n."""
+    ok = pl.col(n).fill_null(0) > 0
+    note = pl.when(ok).then(_NO_NOTE).otherwise(pl.lit(empty_note))
+    return frame.select(
+        _rows(kpi, pl.when(ok).then(pl.col(value)), _NULL, pl.col(n).fill_null(0), note)
+    )
+
+
+def days_between(start: str, end: str) -> pl.Expr:
+    """Whole calendar days from ``start`` to ``end``."""
+    return (pl.col(end) - pl.col(start)).dt.total_days()
+
+
+@dataclass(frozen=True)
+class Group:
+    """KPIs computed together, by one function, from the same input datasets."""
+
+    kpis: tuple[KpiDef, ...]
+    compute: Callable[[Context], pl.LazyFrame]
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for k in self.kpis:
+            seen.update(dict.fromkeys(k.datasets))
+        return tuple(seen)
+
+
+def group(*kpis: KpiDef) -> Callable[[Callable[[Context], pl.LazyFrame]], Group]:
+    """Register a computing function for ``kpis``; their definitions join its docstring.
+
+    The definition text lives once, in the :class:`KpiDef`; the decorator appends
+    it to the function's docstring so ``help()`` and the docs show the same words.
+    """
+
+    def wrap(fn: Callable[[Context], pl.LazyFrame]) -> Group:
+        lines = [(fn.__doc__ or "").rstrip(), "", "Definitions:", ""]
+        for k in kpis:
+            lines.append(f"- ``{k.id}`` (ISO 9001 {k.iso_clause}): {k.definition}")
+        fn.__doc__ = "\n".join(lines)
+        return Group(tuple(kpis), fn)
+
+    return wrap

@@ -1,0 +1,510 @@
+"""Customer KPIs (ISO 9001 9.1.2): complaints, their closure and ageing, satisfaction, NPS.
+
+Tables for the pack: :func:`complaint_ageing` and :func:`repeat_complaints`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import polars as pl
+
+from qmskpi.config import KpiConfig
+from qmskpi.kpis._common import (
+    PPM,
+    Context,
+    KpiDef,
+    count_rows,
+    days_between,
+    group,
+    make_context,
+    pooled,
+    ratio_rows,
+    rollup,
+    stat_rows,
+)
+from qmskpi.periods import Period, parse_period
+
+_C = ("complaints",)
+
+COMPLAINTS_RECEIVED = KpiDef(
+    id="complaints_received",
+    title="Complaints received",
+    iso_clause="9.1.2",
+    unit="complaints",
+    direction="lower_is_better",
+    kind="count",
+    datasets=_C,
+    definition="Number of complaints whose received_date falls in the period.",
+    numerator="complaints received in the period",
+)
+COMPLAINT_RATE_PPM = KpiDef(
+    id="complaint_rate_ppm",
+    title="Complaint rate",
+    iso_clause="9.1.2",
+    unit="ppm",
+    direction="lower_is_better",
+    kind="rate",
+    datasets=("complaints", "shipments"),
+    definition=(
+        "Complaints received in the period / units_shipped in the period's months x 1e6; "
+        "null when no units were shipped."
+    ),
+    numerator="complaints received in the period",
+    denominator="units shipped in the period's months",
+)
+DAYS_MEDIAN = KpiDef(
+    id="complaint_days_to_close_median",
+    title="Days to close a complaint (median)",
+    iso_clause="9.1.2",
+    unit="days",
+    direction="lower_is_better",
+    kind="continuous",
+    datasets=_C,
+    definition=(
+        "Median of closed_date - received_date in days over complaints whose closed_date "
+        "falls in the period (mean of the two middle values for an even count); null when "
+        "none closed."
+    ),
+    denominator="complaints closed in the period",
+)
+DAYS_P90 = KpiDef(
+    id="complaint_days_to_close_p90",
+    title="Days to close a complaint (90th percentile)",
+    iso_clause="9.1.2",
+    unit="days",
+    direction="lower_is_better",
+    kind="continuous",
+    datasets=_C,
+    definition=(
+        "90th percentile of closed_date - received_date in days over complaints whose "
+        "closed_date falls in the period, by linear interpolation between order statistics "
+        "(numpy's default 'linear' method: position 0.9 x (n - 1) in the sorted values); "
+        "null when none closed."
+    ),
+    denominator="complaints closed in the period",
+)
+ON_TIME = KpiDef(
+    id="complaints_closed_on_time_share",
+    title="Complaints closed on time",
+    iso_clause="9.1.2",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=_C,
+    definition=(
+        "Complaints closed in the period with closed_date - received_date <= "
+        "complaint_close_target_days (config, default 30) / complaints closed in the period."
+    ),
+    numerator="complaints closed in the period within the target days",
+    denominator="complaints closed in the period",
+)
+_OPEN_DEF = (
+    "Complaints open at the period's end: received_date <= end and (closed_date is null "
+    "or closed_date > end); the status column is not read."
+)
+COMPLAINTS_OPEN = KpiDef(
+    id="complaints_open",
+    title="Complaints open at period end",
+    iso_clause="9.1.2",
+    unit="complaints",
+    direction="lower_is_better",
+    kind="count",
+    datasets=_C,
+    definition=_OPEN_DEF,
+    numerator="complaints open at period end",
+)
+AGE_BUCKETS: tuple[tuple[str, str, int, int | None], ...] = (
+    ("complaints_open_age_0_30", "0-30", 0, 30),
+    ("complaints_open_age_31_60", "31-60", 31, 60),
+    ("complaints_open_age_61_90", "61-90", 61, 90),
+    ("complaints_open_age_over_90", ">90", 91, None),
+)
+"""(KPI id, bucket label, lowest age, highest age or None) of the open-complaint ageing."""
+
+OPEN_AGE = tuple(
+    KpiDef(
+        id=kpi_id,
+        title=f"Complaints open at period end, aged {label} days",
+        iso_clause="9.1.2",
+        unit="complaints",
+        direction="lower_is_better",
+        kind="count",
+        datasets=_C,
+        definition=(
+            f"{_OPEN_DEF} Counted when their age, period end - received_date in days, is "
+            + (f"from {lo} to {hi}." if hi is not None else f"{lo} or more.")
+        ),
+        numerator=f"complaints open at period end aged {label} days",
+    )
+    for kpi_id, label, lo, hi in AGE_BUCKETS
+)
+REPEAT = KpiDef(
+    id="complaints_repeat_share",
+    title="Repeat complaints",
+    iso_clause="9.1.2",
+    unit="share",
+    direction="lower_is_better",
+    kind="proportion",
+    datasets=_C,
+    definition=(
+        "Complaints received in the period for which another complaint with the same "
+        "customer, product and category (any site) was received 1 to repeat_window_days "
+        "(config, default 90) days before / complaints received in the period. Same-day "
+        "complaints are not repeats of each other; a repeat counts at the site receiving it."
+    ),
+    numerator="repeat complaints received in the period",
+    denominator="complaints received in the period",
+)
+SATISFACTION = KpiDef(
+    id="satisfaction_mean",
+    title="Customer satisfaction (mean, 0-1)",
+    iso_clause="9.1.2",
+    unit="share of scale",
+    direction="higher_is_better",
+    kind="continuous",
+    datasets=("surveys",),
+    definition=(
+        "Mean of score / scale_max over survey responses whose response_date falls in the "
+        "period (each response normalised to 0-1 of its own scale, so 4 of 5 and 8 of 10 "
+        "both count 0.8); responses with scale_max <= 0 are left out."
+    ),
+    numerator="sum of score / scale_max",
+    denominator="survey responses in the period",
+)
+NPS = KpiDef(
+    id="nps",
+    title="Net promoter score",
+    iso_clause="9.1.2",
+    unit="NPS points",
+    direction="higher_is_better",
+    kind="continuous",
+    datasets=("surveys",),
+    definition=(
+        "100 x (promoters - detractors) / responses, over survey responses in the period "
+        "with scale_max = 10: promoters score >= 9, detractors score <= 6 (passives in "
+        "between); from -100 to 100. Responses on other scales are left out."
+    ),
+    numerator="promoters - detractors",
+    denominator="survey responses on a 0-10 scale in the period",
+)
+
+KPIS: tuple[KpiDef, ...] = (
+    COMPLAINTS_RECEIVED,
+    COMPLAINT_RATE_PPM,
+    DAYS_MEDIAN,
+    DAYS_P90,
+    ON_TIME,
+    COMPLAINTS_OPEN,
+    *OPEN_AGE,
+    REPEAT,
+    SATISFACTION,
+    NPS,
+)
+
+_KEYS = ["customer", "product", "category"]
+
+
+def _repeat_flags(ctx: Context) -> pl.LazyFrame:
+    """Complaints received in the buckets, with a boolean ``repeat`` column.
+
+    One sort by (customer, product, category, received_date) over complaints
+    of every site from ``repeat_window_days`` before the first bucket: a row
+    repeats when the latest strictly earlier date of its group is at most the
+    window before it. Rows on the same day share that earlier date, so
+    same-day complaints are not repeats of each other.
+    """
+    window = ctx.config.repeat_window_days
+    b = ctx.buckets
+    d = pl.col("received_date")
+    same_group = pl.all_horizontal(
+        [(pl.col(k) == pl.col(k).shift(1)).fill_null(False) for k in _KEYS]
+    )
+    run_start = ~(same_group & (d == d.shift(1)).fill_null(False))
+    # at the first row of a (group, day) run the row above, if in the group, is the latest
+    # strictly earlier day; spread it over the run (a sentinel stands for "none")
+    none = pl.lit(date(1, 1, 1))
+    earlier = pl.when(run_start).then(pl.when(same_group).then(d.shift(1)).otherwise(none))
+    prev = earlier.forward_fill()
+    repeat = pl.when(prev != none).then((d - prev).dt.total_days() <= window).otherwise(False)
+    lookback = ctx.frame("complaints").filter(
+        d.is_between(pl.lit(b.start) - pl.duration(days=window), pl.lit(b.end), closed="both")
+    )
+    flagged = (
+        lookback.select(*_KEYS, "received_date", "site")
+        .sort(*_KEYS, "received_date")
+        .with_columns(repeat=repeat.fill_null(False))
+    )
+    return b.assign(ctx.in_scope(flagged), "received_date")
+
+
+def _received(ctx: Context) -> pl.LazyFrame:
+    return rollup(
+        ctx,
+        _repeat_flags(ctx),
+        [pl.len().alias("received"), pl.col("repeat").sum().alias("repeats")],
+    )
+
+
+@group(COMPLAINTS_RECEIVED, DAYS_MEDIAN, DAYS_P90, ON_TIME, REPEAT)
+def complaint_flow(ctx: Context) -> pl.LazyFrame:
+    """Complaints received and closed in each period, per site and for the whole scope."""
+    b = ctx.buckets
+    target = ctx.config.complaint_close_target_days
+    received = _received(ctx)
+    closed = b.assign(ctx.in_scope(ctx.frame("complaints")), "closed_date").with_columns(
+        days=days_between("received_date", "closed_date")
+    )
+    counts = rollup(
+        ctx, closed, [pl.len().alias("closed"), (pl.col("days") <= target).sum().alias("on_time")]
+    )
+    stats = pooled(
+        ctx,
+        closed,
+        [
+            pl.col("days").median().alias("median"),
+            pl.col("days").quantile(0.9, interpolation="linear").alias("p90"),
+            pl.len().alias("n"),
+        ],
+    )
+    none_closed = "no complaints closed in period"
+    return pl.concat(
+        [
+            count_rows(COMPLAINTS_RECEIVED.id, received, "received"),
+            stat_rows(DAYS_MEDIAN.id, stats, "median", "n", empty_note=none_closed),
+            stat_rows(DAYS_P90.id, stats, "p90", "n", empty_note=none_closed),
+            ratio_rows(
+                ON_TIME.id,
+                counts,
+                "on_time",
+                "closed",
+                empty_note=none_closed + ": share undefined",
+            ),
+            ratio_rows(
+                REPEAT.id,
+                received,
+                "repeats",
+                "received",
+                empty_note="no complaints received in period: share undefined",
+            ),
+        ]
+    )
+
+
+@group(COMPLAINT_RATE_PPM)
+def complaint_rate(ctx: Context) -> pl.LazyFrame:
+    """Complaints per million units shipped."""
+    b = ctx.buckets
+    complaints = rollup(
+        ctx,
+        b.assign(ctx.frame("complaints"), "received_date"),
+        [pl.len().alias("received")],
+    )
+    shipped = rollup(
+        ctx,
+        ctx.frame("shipments")
+        .filter(b.month_contains(pl.col("month")))
+        .with_columns(key=b.month_key(pl.col("month"))),
+        [pl.col("units_shipped").sum().alias("units")],
+    )
+    both = complaints.join(shipped, on=["scope", "key"], how="left")
+    return ratio_rows(
+        COMPLAINT_RATE_PPM.id,
+        both,
+        "received",
+        "units",
+        scale=PPM,
+        empty_note="no shipments in period: rate undefined",
+    )
+
+
+def _open_with_age(ctx: Context) -> pl.LazyFrame:
+    return ctx.buckets.open_at_ends(
+        ctx.in_scope(ctx.frame("complaints")), "received_date", "closed_date"
+    ).with_columns(age=days_between("received_date", "end"))
+
+
+def _in_bucket(age: pl.Expr, lo: int, hi: int | None) -> pl.Expr:
+    return (age >= lo) if hi is None else age.is_between(lo, hi, closed="both")
+
+
+@group(COMPLAINTS_OPEN, *OPEN_AGE)
+def complaints_open(ctx: Context) -> pl.LazyFrame:
+    """Complaints open at each period end, and their age at that end."""
+    aggs = [pl.len().alias("open")] + [
+        _in_bucket(pl.col("age"), lo, hi).sum().alias(kpi_id) for kpi_id, _, lo, hi in AGE_BUCKETS
+    ]
+    counts = rollup(ctx, _open_with_age(ctx), aggs)
+    return pl.concat(
+        [count_rows(COMPLAINTS_OPEN.id, counts, "open")]
+        + [count_rows(kpi_id, counts, kpi_id) for kpi_id, *_ in AGE_BUCKETS]
+    )
+
+
+@group(SATISFACTION, NPS)
+def satisfaction(ctx: Context) -> pl.LazyFrame:
+    """Survey responses in each period: mean normalised score and NPS.
+
+    Responses are first counted per distinct (scale_max, score); sums run over
+    those counts in sorted order, so the result does not depend on row order.
+    """
+    b = ctx.buckets
+    counts = (
+        b.assign(ctx.in_scope(ctx.frame("surveys")), "response_date")
+        .filter(pl.col("scale_max") > 0)
+        .group_by("key", "site", "scale_max", "score")
+        .agg(n=pl.len().cast(pl.Int64()))
+        .cache()
+    )
+    parts = [counts.rename({"site": "scope"})]
+    if ctx.include_all:
+        parts.append(
+            counts.group_by("key", "scale_max", "score")
+            .agg(pl.col("n").sum())
+            .with_columns(scope=pl.lit("all", pl.String()))
+        )
+    cols = ["scope", "key", "scale_max", "score", "n"]
+    ten = pl.col("scale_max") == 10
+    sums = (
+        pl.concat([p.select(cols) for p in parts])
+        .sort("scope", "key", "scale_max", "score")
+        .group_by("scope", "key", maintain_order=True)
+        .agg(
+            responses=pl.col("n").sum(),
+            score_sum=(pl.col("n") * pl.col("score") / pl.col("scale_max")).sum(),
+            nps_n=pl.col("n").filter(ten).sum(),
+            net=pl.col("n").filter(ten & (pl.col("score") >= 9)).sum()
+            - pl.col("n").filter(ten & (pl.col("score") <= 6)).sum(),
+        )
+    )
+    names = ["responses", "score_sum", "nps_n", "net"]
+    frame = (
+        ctx.grid()
+        .join(sums, on=["scope", "key"], how="left")
+        .with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
+    )
+    return pl.concat(
+        [
+            ratio_rows(
+                SATISFACTION.id,
+                frame,
+                "score_sum",
+                "responses",
+                empty_note="no survey responses in period",
+            ),
+            ratio_rows(
+                NPS.id,
+                frame,
+                "net",
+                "nps_n",
+                scale=100.0,
+                empty_note="no survey responses on a 0-10 scale in period",
+            ),
+        ]
+    )
+
+
+GROUPS = (complaint_flow, complaint_rate, complaints_open, satisfaction)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def complaint_ageing(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str = "all",
+    *,
+    config: KpiConfig | None = None,
+) -> pl.DataFrame:
+    """Complaints open at the period's end by age bucket, per scope.
+
+    Columns: ``scope`` (``all`` first, then sites), ``bucket`` (``0-30``,
+    ``31-60``, ``61-90``, ``>90`` days since received_date at period end),
+    ``lowest_days``, ``highest_days`` (null for ``>90``), ``open`` (Int64),
+    ``share`` (of the scope's open complaints; null when none are open). The
+    ``open`` counts equal the ``complaints_open_age_*`` KPIs.
+    """
+    p = parse_period(period)
+    ctx, _ = make_context(data, [p], scope, config, asked=p)
+    aggs = [pl.len().alias("open")] + [
+        _in_bucket(pl.col("age"), lo, hi).sum().alias(label) for _, label, lo, hi in AGE_BUCKETS
+    ]
+    counts = rollup(ctx, _open_with_age(ctx), aggs).collect()
+    order = {s: i for i, s in enumerate(ctx.scopes)}
+    rows = []
+    for r in sorted(counts.iter_rows(named=True), key=lambda r: order[r["scope"]]):
+        for _, label, lo, hi in AGE_BUCKETS:
+            rows.append(
+                {
+                    "scope": r["scope"],
+                    "bucket": label,
+                    "lowest_days": lo,
+                    "highest_days": hi,
+                    "open": int(r[label]),
+                    "share": r[label] / r["open"] if r["open"] else None,
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "scope": pl.String(),
+            "bucket": pl.String(),
+            "lowest_days": pl.Int64(),
+            "highest_days": pl.Int64(),
+            "open": pl.Int64(),
+            "share": pl.Float64(),
+        },
+    )
+
+
+def repeat_complaints(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str = "all",
+    *,
+    config: KpiConfig | None = None,
+) -> pl.DataFrame:
+    """Complaints received in the period that repeat an earlier one (``complaints_repeat_share``).
+
+    Columns: ``complaint_id``, ``received_date``, ``site``, ``customer``,
+    ``product``, ``category``, ``severity``, ``previous_complaint_id`` (the
+    latest earlier complaint with the same customer, product and category; the
+    greatest id among several that day), ``previous_received_date``,
+    ``previous_site``, ``days_since_previous``. Sorted by received_date, then
+    complaint_id.
+    """
+    p = parse_period(period)
+    ctx, _ = make_context(data, [p], scope, config, asked=p)
+    window = ctx.config.repeat_window_days
+    lf = ctx.frame("complaints")
+    current = ctx.in_scope(lf).filter(ctx.buckets.contains(pl.col("received_date")))
+    since = pl.lit(p.start) - pl.duration(days=window)
+    earlier = lf.filter(pl.col("received_date").is_between(since, pl.lit(p.end))).select(
+        *_KEYS,
+        previous_complaint_id=pl.col("complaint_id"),
+        previous_received_date=pl.col("received_date"),
+        previous_site=pl.col("site"),
+    )
+    return (
+        current.join(earlier, on=_KEYS, how="inner")
+        .with_columns(days_since_previous=days_between("previous_received_date", "received_date"))
+        .filter(pl.col("days_since_previous").is_between(1, window, closed="both"))
+        .sort("complaint_id", "previous_received_date", "previous_complaint_id")
+        .group_by("complaint_id", maintain_order=True)
+        .last()
+        .select(
+            "complaint_id",
+            "received_date",
+            "site",
+            *_KEYS,
+            "severity",
+            "previous_complaint_id",
+            "previous_received_date",
+            "previous_site",
+            "days_since_previous",
+        )
+        .sort("received_date", "complaint_id")
+        .collect()
+    )

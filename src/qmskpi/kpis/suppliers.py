@@ -1,0 +1,243 @@
+"""External-provider KPIs (ISO 9001 8.4): on-time delivery, supplier PPM, overdue evaluations.
+
+Receipts carry a site, so OTD and PPM are split by the site that received the
+goods. The supplier list has no site: ``supplier_evaluations_overdue`` is a
+whole-scope value only. Table for the pack: :func:`supplier_scorecard`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from qmskpi.config import KpiConfig
+from qmskpi.kpis._common import (
+    PPM,
+    Context,
+    KpiDef,
+    count_rows,
+    group,
+    make_context,
+    ratio_rows,
+    rollup,
+    rollup_whole,
+)
+from qmskpi.periods import Period, parse_period
+
+OTD = KpiDef(
+    id="supplier_otd_share",
+    title="Supplier on-time delivery",
+    iso_clause="8.4",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=("receipts",),
+    definition=(
+        "Receipts whose received_date falls in the period with received_date <= "
+        "promised_date + supplier_otd_tolerance_days (config, default 0) / receipts whose "
+        "received_date falls in the period."
+    ),
+    numerator="receipts on time",
+    denominator="receipts in the period",
+)
+SUPPLIER_PPM = KpiDef(
+    id="supplier_ppm",
+    title="Supplier rejects",
+    iso_clause="8.4",
+    unit="ppm",
+    direction="lower_is_better",
+    kind="rate",
+    datasets=("receipts",),
+    definition=(
+        "Sum of qty_rejected / sum of qty_received x 1e6 over receipts whose received_date "
+        "falls in the period; null when nothing was received."
+    ),
+    numerator="quantity rejected",
+    denominator="quantity received",
+)
+EVALUATIONS_OVERDUE = KpiDef(
+    id="supplier_evaluations_overdue",
+    title="Supplier evaluations overdue",
+    iso_clause="8.4",
+    unit="suppliers",
+    direction="lower_is_better",
+    kind="count",
+    datasets=("suppliers",),
+    definition=(
+        "Suppliers with approval_status 'approved' and next_evaluation_due < the period's "
+        "end (the supplier list as given: a snapshot, so past periods use today's statuses "
+        "and due dates). Whole scope only: the supplier list has no site."
+    ),
+    numerator="approved suppliers whose evaluation is overdue at period end",
+    per_site=False,
+)
+
+KPIS: tuple[KpiDef, ...] = (OTD, SUPPLIER_PPM, EVALUATIONS_OVERDUE)
+
+
+def _on_time(ctx: Context) -> pl.Expr:
+    tolerance = pl.duration(days=ctx.config.supplier_otd_tolerance_days)
+    return pl.col("received_date") <= pl.col("promised_date") + tolerance
+
+
+@group(OTD, SUPPLIER_PPM)
+def receipts(ctx: Context) -> pl.LazyFrame:
+    """Goods receipts in each period: on-time share and rejects per million."""
+    b = ctx.buckets
+    lf = b.assign(ctx.frame("receipts"), "received_date")
+    sums = rollup(
+        ctx,
+        lf,
+        [
+            pl.len().alias("receipts"),
+            _on_time(ctx).sum().alias("on_time"),
+            pl.col("qty_received").sum().alias("qty_received"),
+            pl.col("qty_rejected").sum().alias("qty_rejected"),
+        ],
+    )
+    return pl.concat(
+        [
+            ratio_rows(
+                OTD.id,
+                sums,
+                "on_time",
+                "receipts",
+                empty_note="no receipts in period: share undefined",
+            ),
+            ratio_rows(
+                SUPPLIER_PPM.id,
+                sums,
+                "qty_rejected",
+                "qty_received",
+                scale=PPM,
+                empty_note="no quantity received in period: rate undefined",
+            ),
+        ]
+    )
+
+
+@group(EVALUATIONS_OVERDUE)
+def evaluations(ctx: Context) -> pl.LazyFrame:
+    """Approved suppliers whose next evaluation was due before each period end."""
+    lf = (
+        ctx.frame("suppliers")
+        .filter(
+            (pl.col("approval_status") == "approved") & pl.col("next_evaluation_due").is_not_null()
+        )
+        .join(ctx.buckets.ends_frame(), how="cross")
+        .filter(pl.col("next_evaluation_due") < pl.col("end"))
+    )
+    counts = rollup_whole(ctx, lf, [pl.len().alias("overdue")])
+    return count_rows(EVALUATIONS_OVERDUE.id, counts, "overdue")
+
+
+GROUPS = (receipts, evaluations)
+
+
+# --------------------------------------------------------------------------- scorecard
+
+
+def supplier_scorecard(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str = "all",
+    *,
+    config: KpiConfig | None = None,
+) -> pl.DataFrame:
+    """Per-supplier scorecard over the receipts of ``period`` (and ``scope``'s sites).
+
+    One row per supplier of the supplier list, plus any supplier that only
+    appears in receipts (name etc. null). Scores, with ``sc = config.scorecard``:
+
+    - ``otd_score = 100 x otd_share``
+    - ``quality_score = clip(100 x (1 - ppm / sc.ppm_zero_score), 0, 100)``
+      (100 at 0 ppm, 0 at ``ppm_zero_score`` ppm and beyond)
+    - ``score = sc.otd_weight x otd_score + sc.quality_weight x quality_score``
+    - ``rating``: ``A`` when score >= ``sc.rating_a_min``, ``B`` when
+      >= ``sc.rating_b_min``, else ``C``; null (like the scores) without receipts.
+
+    Columns: supplier_id, name, category, critical, approval_status,
+    next_evaluation_due, evaluation_overdue (approved and next_evaluation_due <
+    period end, as ``supplier_evaluations_overdue`` counts), receipts,
+    on_time_receipts, qty_received, qty_rejected (Int64), otd_share, ppm,
+    otd_score, quality_score, score (Float64), rating. Sorted by supplier_id.
+    """
+    p = parse_period(period)
+    ctx, _ = make_context(data, [p], scope, config, asked=p)
+    sc = ctx.config.scorecard
+    b = ctx.buckets
+    supplier_cols = {
+        "supplier_id": pl.String(),
+        "name": pl.String(),
+        "category": pl.String(),
+        "critical": pl.Boolean(),
+        "approval_status": pl.String(),
+        "next_evaluation_due": pl.Date(),
+    }
+    if "suppliers" in ctx.frames:
+        suppliers = ctx.frame("suppliers").select(list(supplier_cols))
+    else:
+        suppliers = pl.LazyFrame(schema=supplier_cols)
+    if "receipts" in ctx.frames:
+        rec = ctx.in_scope(ctx.frame("receipts")).filter(b.contains(pl.col("received_date")))
+    else:
+        rec = pl.LazyFrame(
+            schema={
+                "supplier_id": pl.String(),
+                "received_date": pl.Date(),
+                "promised_date": pl.Date(),
+                "qty_received": pl.Int64(),
+                "qty_rejected": pl.Int64(),
+            }
+        )
+    sums = rec.group_by("supplier_id").agg(
+        receipts=pl.len().cast(pl.Int64()),
+        on_time_receipts=_on_time(ctx).sum().cast(pl.Int64()),
+        qty_received=pl.col("qty_received").sum().cast(pl.Int64()),
+        qty_rejected=pl.col("qty_rejected").sum().cast(pl.Int64()),
+    )
+    n = pl.col("receipts")
+    otd = pl.when(n > 0).then(pl.col("on_time_receipts") / n)
+    ppm = pl.when(pl.col("qty_received") > 0).then(
+        pl.col("qty_rejected") / pl.col("qty_received") * PPM
+    )
+    quality = (100.0 * (1.0 - pl.col("ppm") / sc.ppm_zero_score)).clip(0.0, 100.0)
+    score = sc.otd_weight * pl.col("otd_score") + sc.quality_weight * pl.col("quality_score")
+    rating = (
+        pl.when(pl.col("score").is_null())
+        .then(pl.lit(None, pl.String()))
+        .when(pl.col("score") >= sc.rating_a_min)
+        .then(pl.lit("A"))
+        .when(pl.col("score") >= sc.rating_b_min)
+        .then(pl.lit("B"))
+        .otherwise(pl.lit("C"))
+    )
+    count_cols = ["receipts", "on_time_receipts", "qty_received", "qty_rejected"]
+    return (
+        suppliers.join(sums, on="supplier_id", how="full", coalesce=True)
+        .with_columns(pl.col(count_cols).fill_null(0))
+        .with_columns(
+            evaluation_overdue=(
+                (pl.col("approval_status") == "approved") & (pl.col("next_evaluation_due") < p.end)
+            ).fill_null(False),
+            otd_share=otd,
+            ppm=ppm,
+        )
+        .with_columns(otd_score=100.0 * pl.col("otd_share"), quality_score=quality)
+        .with_columns(score=score)
+        .with_columns(rating=rating)
+        .select(
+            *supplier_cols,
+            "evaluation_overdue",
+            *count_cols,
+            "otd_share",
+            "ppm",
+            "otd_score",
+            "quality_score",
+            "score",
+            "rating",
+        )
+        .sort("supplier_id")
+        .collect()
+    )

@@ -1,0 +1,64 @@
+"""Audit KPIs (9.2): expected values worked out by hand (conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+import pytest
+
+from qmskpi import kpis
+from qmskpi.config import KpiConfig
+
+Row = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def march(data: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return kpis.compute_kpis(data, "2026-03")
+
+
+def test_audit_findings_and_by_type(march: pl.DataFrame, kpi_row: Row) -> None:
+    # dated in March: North F1 major_nc, F2 minor_nc; South F3 observation, F4 ofi
+    expected = {
+        "audit_findings": (2, 2, 4),
+        "audit_findings_major_nc": (1, 0, 1),
+        "audit_findings_minor_nc": (1, 0, 1),
+        "audit_findings_observation": (0, 1, 1),
+        "audit_findings_ofi": (0, 1, 1),
+    }
+    for kpi, (north, south, total) in expected.items():
+        assert kpi_row(march, kpi, "North")["value"] == north
+        assert kpi_row(march, kpi, "South")["value"] == south
+        assert kpi_row(march, kpi)["value"] == total
+
+
+def test_findings_open_overdue(data: dict[str, pl.DataFrame], kpi_row: Row) -> None:
+    # at 03-31, open and past due (due_date, else audit_date + 60 days):
+    #   F5 North open, due 01-10 + 60 = 03-11 < 03-31 -> overdue
+    #   F3 South open, due 03-20 -> overdue; F6 South closed 04-01 > end, due 01-31 -> overdue
+    #   F1 due 03-05 + 60 = 05-04, F4 due 03-12 + 60 = 05-11: not yet; F2 closed 03-25
+    march = kpis.compute_kpis(data, "2026-03")
+    assert kpi_row(march, "audit_findings_open_overdue", "North")["value"] == 1
+    assert kpi_row(march, "audit_findings_open_overdue", "South")["value"] == 2
+    assert kpi_row(march, "audit_findings_open_overdue")["value"] == 3
+    # at 02-28: F5 (due 03-11) not yet; F6 (due 01-31) overdue -> 1
+    feb = kpis.compute_kpis(data, "2026-02")
+    assert kpi_row(feb, "audit_findings_open_overdue")["value"] == 1
+
+
+def test_finding_due_days_fallback_is_configurable(
+    data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    # finding_due_days 20: F1 due 03-25, F4 due 04-01, F5 due 01-30 -> F1 joins F3, F5, F6 -> 4
+    out = kpis.compute_kpis(data, "2026-03", config=KpiConfig(finding_due_days=20))
+    assert kpi_row(out, "audit_findings_open_overdue")["value"] == 4
+
+
+def test_findings_without_due_date_column(data: dict[str, pl.DataFrame], kpi_row: Row) -> None:
+    # an export without the optional due_date column: every finding falls back to audit_date + 60
+    # F3 then is due 03-12 + 60 = 05-11 -> not overdue; F6 due 2025-12-15 + 60 = 2026-02-13 -> overdue
+    frames = dict(data, audit_findings=data["audit_findings"].drop("due_date"))
+    out = kpis.compute_kpis(frames, "2026-03")
+    assert kpi_row(out, "audit_findings_open_overdue")["value"] == 2  # F5, F6

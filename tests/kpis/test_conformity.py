@@ -1,0 +1,108 @@
+"""Conformity KPIs (8.6) and the defect Pareto: expected values worked out by hand (conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+import pytest
+
+from qmskpi import kpis
+
+Row = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def march(data: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return kpis.compute_kpis(data, "2026-03")
+
+
+def test_fpy_overall(march: pl.DataFrame, kpi_row: Row) -> None:
+    # North i01 pass, i02 fail, i03 pass, i04 pass, i05 fail, i06 pass -> 4/6
+    # South i07 fail, i08 pass, i09 pass, i10 pass, i11 fail -> 3/5; all 7/11 (i12 is February)
+    north = kpi_row(march, "fpy_share", "North")
+    assert (north["numerator"], north["denominator"]) == (4, 6)
+    assert kpi_row(march, "fpy_share", "South")["value"] == pytest.approx(0.6)
+    assert kpi_row(march, "fpy_share")["value"] == pytest.approx(7 / 11)
+
+
+def test_fpy_per_stage(march: pl.DataFrame, kpi_row: Row) -> None:
+    # incoming: North i01 pass, i02 fail -> 1/2; South none -> null; all 1/2
+    assert kpi_row(march, "fpy_share_incoming", "North")["value"] == 0.5
+    south = kpi_row(march, "fpy_share_incoming", "South")
+    assert south["value"] is None
+    assert south["note"] == "no incoming inspections in period: share undefined"
+    assert kpi_row(march, "fpy_share_incoming")["value"] == 0.5
+    # in_process: North i03, i04 pass -> 2/2; South i07 fail, i08 pass -> 1/2; all 3/4
+    assert kpi_row(march, "fpy_share_in_process", "North")["value"] == 1.0
+    assert kpi_row(march, "fpy_share_in_process", "South")["value"] == 0.5
+    assert kpi_row(march, "fpy_share_in_process")["value"] == 0.75
+    # final: North i05 fail, i06 pass -> 1/2; South i09, i10 pass, i11 fail -> 2/3; all 3/5
+    assert kpi_row(march, "fpy_share_final", "North")["value"] == 0.5
+    assert kpi_row(march, "fpy_share_final", "South")["value"] == pytest.approx(2 / 3)
+    assert kpi_row(march, "fpy_share_final")["value"] == pytest.approx(0.6)
+
+
+def test_defect_ppm(march: pl.DataFrame, kpi_row: Row) -> None:
+    # North defective 0 + 5 + 0 + 1 + 2 + 0 = 8 of 100 + 100 + 200 + 200 + 50 + 50 = 700 -> 11 428.57 ppm
+    # South 10 + 0 + 0 + 0 + 4 = 14 of 500 -> 28 000 ppm; all 22 / 1200 x 1e6 = 18 333.33 ppm
+    north = kpi_row(march, "defect_ppm", "North")
+    assert (north["numerator"], north["denominator"]) == (8, 700)
+    assert north["value"] == pytest.approx(8 / 700 * 1e6)
+    assert kpi_row(march, "defect_ppm", "South")["value"] == pytest.approx(28_000.0)
+    assert kpi_row(march, "defect_ppm")["value"] == pytest.approx(22 / 1200 * 1e6)
+
+
+def test_rty(march: pl.DataFrame, kpi_row: Row) -> None:
+    # North 0.5 (incoming) x 1.0 (in-process) x 0.5 (final) = 0.25
+    # South: no incoming stage (left out) x 0.5 x 2/3 = 1/3
+    # all 0.5 x 0.75 x 0.6 = 0.225 (from pooled stage yields, not from site RTYs)
+    assert kpi_row(march, "rty_share", "North")["value"] == pytest.approx(0.25)
+    assert kpi_row(march, "rty_share", "South")["value"] == pytest.approx(1 / 3)
+    row = kpi_row(march, "rty_share")
+    assert row["value"] == pytest.approx(0.225)
+    assert (row["numerator"], row["denominator"]) == (None, None)
+
+
+def test_month_without_inspections(data: dict[str, pl.DataFrame], kpi_row: Row) -> None:
+    # January 2026 ends before the first inspection (i12, 2026-02-20): null, "before data"
+    # (complaints do cover January, so this is a per-dataset coverage, not the whole data's)
+    jan = kpis.compute_kpis(data, "2026-01")
+    assert kpi_row(jan, "fpy_share")["note"] == "before data: inspections starts 2026-02-20"
+    # February has only i12 (North final pass): South has none -> null with reason, never NaN
+    feb = kpis.compute_kpis(data, "2026-02")
+    assert kpi_row(feb, "fpy_share", "North")["value"] == 1.0
+    south = kpi_row(feb, "fpy_share", "South")
+    assert (south["value"], south["numerator"], south["denominator"]) == (None, 0, 0)
+    assert south["note"] == "no inspections in period: share undefined"
+    assert kpi_row(feb, "rty_share", "South")["note"] == "no inspections in period: yield undefined"
+    assert (
+        kpi_row(feb, "defect_ppm", "South")["note"]
+        == "no quantity inspected in period: rate undefined"
+    )
+
+
+def test_defect_pareto_by_inspections(data: dict[str, pl.DataFrame]) -> None:
+    table = kpis.defect_pareto(data, "2026-03")
+    # coded inspections: D1 i02, i05, i11 = 3 (qty 5 + 2 + 4 = 11); D3 i07 = 1 (qty 10); D2 i04 = 1 (qty 1)
+    # D3 and D2 tie on count; D3 first by qty_defective 10 > 1
+    assert table["defect_code"].to_list() == ["D1", "D3", "D2"]
+    assert table["count"].to_list() == [3, 1, 1]
+    assert table["qty_defective"].to_list() == [11, 10, 1]
+    assert table["share"].to_list() == pytest.approx([0.6, 0.2, 0.2])  # of 5
+    assert table["cumulative_share"].to_list() == pytest.approx([0.6, 0.8, 1.0])
+    # D1 (0 before) and D3 (0.6 before, reaches exactly 0.8) are the vital few; D2 starts at 0.8
+    assert table["vital_few"].to_list() == [True, True, False]
+    assert table["rank"].to_list() == [1, 2, 3]
+
+
+def test_defect_pareto_by_quantity(data: dict[str, pl.DataFrame]) -> None:
+    table = kpis.defect_pareto(data, "2026-03", measure="qty_defective")
+    # D1 11, D3 10, D2 1 of 22: cumulative 0.5, 0.9545, 1.0 -> D3 crosses 80 % and is included
+    assert table["defect_code"].to_list() == ["D1", "D3", "D2"]
+    assert table["cumulative_share"].to_list() == pytest.approx([0.5, 21 / 22, 1.0])
+    assert table["vital_few"].to_list() == [True, True, False]
+    # South only: D3 10 of 14, D1 4 -> 10/14 = 0.714 < 0.8, so D1 is needed too
+    south = kpis.defect_pareto(data, "2026-03", "South", measure="qty_defective")
+    assert south["vital_few"].to_list() == [True, True]

@@ -1,0 +1,133 @@
+"""Supplier KPIs (8.4) and the scorecard: expected values worked out by hand (conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import polars as pl
+import pytest
+
+from qmskpi import kpis
+from qmskpi.config import KpiConfig, ScorecardConfig
+
+Row = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def march(data: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return kpis.compute_kpis(data, "2026-03")
+
+
+def test_otd_share(march: pl.DataFrame, kpi_row: Row) -> None:
+    # March receipts: North R1 on time, R2 2 days late, R5 2 days late -> 1/3
+    # South R3 early, R4 same day, R7 early -> 3/3; all 4/6 (R6 is February)
+    north = kpi_row(march, "supplier_otd_share", "North")
+    assert (north["numerator"], north["denominator"]) == (1, 3)
+    assert kpi_row(march, "supplier_otd_share", "South")["value"] == 1.0
+    assert kpi_row(march, "supplier_otd_share")["value"] == pytest.approx(4 / 6)
+
+
+def test_otd_tolerance(data: dict[str, pl.DataFrame], kpi_row: Row) -> None:
+    # tolerance 2 days: R2 and R5 (2 days late) become on time -> all 6/6
+    out = kpis.compute_kpis(data, "2026-03", config=KpiConfig(supplier_otd_tolerance_days=2))
+    assert kpi_row(out, "supplier_otd_share")["value"] == 1.0
+    # tolerance 1 day: still late -> 4/6
+    out = kpis.compute_kpis(data, "2026-03", config=KpiConfig(supplier_otd_tolerance_days=1))
+    assert kpi_row(out, "supplier_otd_share")["numerator"] == 4
+
+
+def test_supplier_ppm(march: pl.DataFrame, kpi_row: Row) -> None:
+    # North rejected 0 + 5 + 20 = 25 of 1000 + 500 + 1000 = 2500 -> 10 000 ppm
+    # South 10 + 0 + 1 = 11 of 2000 + 500 + 10 000 = 12 500 -> 880 ppm
+    # all 36 / 15 000 x 1e6 = 2400 ppm
+    north = kpi_row(march, "supplier_ppm", "North")
+    assert (north["value"], north["numerator"], north["denominator"]) == (10_000.0, 25, 2500)
+    assert kpi_row(march, "supplier_ppm", "South")["value"] == pytest.approx(880.0)
+    assert kpi_row(march, "supplier_ppm")["value"] == pytest.approx(2400.0)
+
+
+def test_evaluations_overdue(data: dict[str, pl.DataFrame], kpi_row: Row) -> None:
+    # approved with next_evaluation_due < end: S1 (03-15) at 2026-03-31 -> 1
+    # S2 due 03-31 is not < 03-31; S3 is conditional; S4 has no due date; S5 due in June
+    march = kpis.compute_kpis(data, "2026-03")
+    row = kpi_row(march, "supplier_evaluations_overdue")
+    assert (row["value"], row["numerator"]) == (1, 1)
+    # the supplier list has no site: per-site rows are null with the reason
+    site = kpi_row(march, "supplier_evaluations_overdue", "North")
+    assert site["value"] is None
+    assert site["note"] == "not split by site: suppliers has no site"
+    # Feb end 02-28: none; April end 04-30: S1 and S2 -> 2
+    series = kpis.kpi_series(data, "2026-04", months=3).filter(
+        (pl.col("kpi") == "supplier_evaluations_overdue") & (pl.col("scope") == "all")
+    )
+    assert series["value"].to_list() == [0, 1, 2]
+
+
+def test_scorecard(data: dict[str, pl.DataFrame]) -> None:
+    card = kpis.supplier_scorecard(data, "2026-03")
+    assert card["supplier_id"].to_list() == ["S1", "S2", "S3", "S4", "S5"]
+    rows = {r["supplier_id"]: r for r in card.iter_rows(named=True)}
+    # S1: R1 on time, R2 late -> otd 0.5 -> 50; 5 / 1500 x 1e6 = 3333.33 ppm
+    #     quality 100 x (1 - 3333.33 / 10 000) = 66.67; score 0.5 x 50 + 0.5 x 66.67 = 58.33 -> C
+    s1 = rows["S1"]
+    assert (s1["receipts"], s1["on_time_receipts"], s1["qty_received"], s1["qty_rejected"]) == (
+        2,
+        1,
+        1500,
+        5,
+    )
+    assert s1["ppm"] == pytest.approx(5 / 1500 * 1e6)
+    assert s1["quality_score"] == pytest.approx(200 / 3)
+    assert s1["score"] == pytest.approx(25 + 100 / 3)
+    assert s1["rating"] == "C"
+    assert s1["critical"] is True
+    assert s1["evaluation_overdue"] is True  # approved, due 03-15 < 03-31
+    # S2: R3, R4 both on time -> 100; 10 / 2500 = 4000 ppm -> quality 60; score 50 + 30 = 80 -> B
+    assert (
+        rows["S2"]["otd_score"],
+        rows["S2"]["quality_score"],
+        rows["S2"]["score"],
+    ) == pytest.approx((100.0, 60.0, 80.0))
+    assert rows["S2"]["rating"] == "B"
+    assert rows["S2"]["evaluation_overdue"] is False  # due 03-31 is not < 03-31
+    # S3: R5 late -> 0; 20 / 1000 = 20 000 ppm -> quality clipped at 0; score 0 -> C
+    assert (rows["S3"]["quality_score"], rows["S3"]["score"], rows["S3"]["rating"]) == (
+        0.0,
+        0.0,
+        "C",
+    )
+    assert rows["S3"]["evaluation_overdue"] is False  # conditional, not approved
+    # S5: R7 early -> 100; 1 / 10 000 = 100 ppm -> quality 99; score 50 + 49.5 = 99.5 -> A
+    assert rows["S5"]["score"] == pytest.approx(99.5)
+    assert rows["S5"]["rating"] == "A"
+    # S4: no receipts -> no scores, no rating
+    assert rows["S4"]["receipts"] == 0
+    assert (rows["S4"]["otd_share"], rows["S4"]["score"], rows["S4"]["rating"]) == (
+        None,
+        None,
+        None,
+    )
+    # the overdue flags add up to the KPI
+    assert card["evaluation_overdue"].sum() == 1
+
+
+def test_scorecard_weights_and_thresholds(data: dict[str, pl.DataFrame]) -> None:
+    # otd weight 0.8: S2 = 0.8 x 100 + 0.2 x 60 = 92 -> A at a_min 90
+    sc = ScorecardConfig(otd_weight=0.8, quality_weight=0.2)
+    card = kpis.supplier_scorecard(data, "2026-03", config=KpiConfig(scorecard=sc))
+    s2 = card.filter(pl.col("supplier_id") == "S2").row(0, named=True)
+    assert s2["score"] == pytest.approx(92.0)
+    assert s2["rating"] == "A"
+    # ppm_zero_score 5000: S1 quality = 100 x (1 - 3333.33 / 5000) = 33.33
+    sc = ScorecardConfig(ppm_zero_score=5000.0)
+    card = kpis.supplier_scorecard(data, "2026-03", config=KpiConfig(scorecard=sc))
+    assert card.filter(pl.col("supplier_id") == "S1")["quality_score"].item() == pytest.approx(
+        100 / 3
+    )
+
+
+def test_scorecard_one_site(data: dict[str, pl.DataFrame]) -> None:
+    # South receipts only: S2 (R3, R4) and S5 (R7); S1 and S3 have none there
+    card = kpis.supplier_scorecard(data, "2026-03", "South")
+    assert card.filter(pl.col("receipts") > 0)["supplier_id"].to_list() == ["S2", "S5"]
