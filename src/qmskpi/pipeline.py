@@ -180,17 +180,6 @@ STAGES = (
 )
 """Steps a run reports to ``on_stage``, in order (``packed``/``flipped`` come from the archive)."""
 
-PACK_FILES = (
-    "kpis.csv",
-    "kpis.xlsx",
-    "review-inputs.json",
-    "quarantine.csv",
-    "validation.json",
-    "restatement.csv",
-    "restatement.json",
-)
-"""Files a run writes beside the rendered notebook, HTML and PDF."""
-
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -267,7 +256,8 @@ def _is_kernel_start_failure(exc: BaseException) -> bool:
         return False
     seen: BaseException | None = exc
     while seen is not None:
-        text = f"{type(seen).__name__}: {seen}".lower()
+        detail = (getattr(seen, "ename", ""), getattr(seen, "evalue", ""))
+        text = f"{type(seen).__name__}: {seen} {detail}".lower()
         if any(marker in text for marker in _KERNEL_START_FAILURES):
             return True
         seen = seen.__cause__ or seen.__context__
@@ -438,6 +428,7 @@ def run_review(
                 browser=browser,
                 renderer=renderer or render.render_pack,
                 hook=hook,
+                before=before,
             )
     except Exception as exc:
         _reap(before)
@@ -474,6 +465,7 @@ def _run_locked(
     browser: render.PdfPrinter | None,
     renderer: Renderer,
     hook: StageHook,
+    before: set[int],
 ) -> RunOutcome:
     hook("start")
     t = Timings()
@@ -543,6 +535,11 @@ def _run_locked(
             "review_inputs": str(st.file("review-inputs.json")),
         }
         title = f"{cfg.organisation} — management review inputs {p.label} ({scope})"
+        if browser is not None and pdf:
+            # The caller's browser is the caller's: start it now, so that the
+            # clean-up after a failure does not take it for a leftover.
+            browser.start()
+            before.update(_children())
         with t.stage("render"):
             result = _render_with_retry(
                 renderer,
@@ -579,6 +576,22 @@ def _run_locked(
         hook("published")
     changed = int(cmp.restatement["changed_kpis"]) if cmp.supersede and cmp.restatement else 0
     return _outcome_for(pack, link, status, restated_kpis=changed)
+
+
+def restatement_for(review_inputs: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The restatement staged beside ``review_inputs`` (``restatement.json``), or None.
+
+    For the notebook: a scheduled run stages ``restatement.json`` next to
+    ``review-inputs.json`` before the kernel starts, when the KPIs of an already
+    published period changed; the pack can then show what changed and why.
+    """
+    if not str(review_inputs):
+        return None
+    path = Path(review_inputs).with_name("restatement.json")
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
 
 
 @dataclass(frozen=True)
@@ -804,11 +817,13 @@ def run_scheduled(
                         renderer=renderer,
                     )
                     if o.status == "failed" and printer is not None:
-                        printer.close()  # a browser that crashed is started afresh
+                        with contextlib.suppress(Exception):  # it may have crashed
+                            printer.close()  # started afresh by the next pack
                     outcomes.append(o)
         finally:
             if printer is not None:
-                printer.close()
+                with contextlib.suppress(Exception):
+                    printer.close()
     else:
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
