@@ -51,7 +51,9 @@ def test_missing_config_names_the_file(tmp_path: Path) -> None:
 
 
 def test_validate_sample_data_is_clean_and_json_balances(tmp_path: Path) -> None:
-    done = run_cli("validate", "--config", str(SAMPLE_DATA / "qmskpi.toml"), "--period", "2026-10", "--json")
+    done = run_cli(
+        "validate", "--config", str(SAMPLE_DATA / "qmskpi.toml"), "--period", "2026-10", "--json"
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report  # the JSON form is checked in detail by test_contracts
@@ -81,7 +83,15 @@ def test_validate_exit_code_2_when_an_error_rule_fails(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("site", ["../../etc", "North/../x", "<script>"])
 def test_render_refuses_unsafe_or_unknown_site(site: str) -> None:
-    done = run_cli("render", "--config", str(SAMPLE_DATA / "qmskpi.toml"), "--period", "2026-10",
-                   "--site", site, "--no-pdf")
+    done = run_cli(
+        "render",
+        "--config",
+        str(SAMPLE_DATA / "qmskpi.toml"),
+        "--period",
+        "2026-10",
+        "--site",
+        site,
+        "--no-pdf",
+    )
     assert done.returncode == 2
     assert "unknown scope" in done.stderr

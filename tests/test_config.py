@@ -102,7 +102,7 @@ def test_wrong_values_name_the_key(tmp_path: Path, extra: str, key: str, words: 
 def test_site_names_become_paths_so_they_are_checked(tmp_path: Path) -> None:
     for bad in ('"../etc"', '"a/b"', '"<script>"', '"all"', '""'):
         text = MINIMAL.replace('sites = ["North", "South"]', f"sites = [{bad}]")
-        with pytest.raises(ConfigError, match="organisation.sites"):
+        with pytest.raises(ConfigError, match=r"organisation\.sites"):
             load_config(write(tmp_path, text))
 
 
