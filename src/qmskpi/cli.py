@@ -146,7 +146,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = pipeline.as_config(_config_path(args.config))
     if args.output:
         cfg = cfg.with_reports_dir(Path(args.output))
-    notify = args.notify_url or (args.notify_cmd.split() if args.notify_cmd else None)
+    notify = args.notify_url or args.notify_cmd
     outcomes = pipeline.run_scheduled(
         cfg, as_of=args.as_of, since=args.since, force=args.force, jobs=args.jobs, notify=notify
     )

@@ -70,23 +70,6 @@ def as_config(config: Config | str | os.PathLike[str]) -> Config:
     return config if isinstance(config, Config) else load_config(config)
 
 
-def read_analyst_inputs(config: Config) -> dict[str, str]:
-    """The quality team's markdown for 9.3.2 b), d) and e), keyed changes/resources/risks.
-
-    A configured file that does not exist is reported as missing by the review
-    (coverage matrix), not as an error: the pack still renders.
-    """
-    out: dict[str, str] = {}
-    for key in ("changes", "resources", "risks"):
-        rel = getattr(config.analyst_inputs, key)
-        if rel is None:
-            continue
-        path = config.resolve(rel)
-        if path.is_file():
-            out[key] = path.read_text(encoding="utf-8")
-    return out
-
-
 def prepare(
     config: Config | str | os.PathLike[str],
     period: Period | str,
@@ -119,7 +102,7 @@ def prepare(
             scope=scope,
             config=cfg,
             validation=validation,
-            analyst_inputs=read_analyst_inputs(cfg),
+            analyst_inputs=review.read_analyst_inputs(cfg),
         )
     return Prepared(cfg, p, scope, loaded, validation, table, model, dict(t.seconds))
 

@@ -1,0 +1,892 @@
+"""Keeping packs as quality records: staging, one atomic publish, manifest, index.
+
+A run writes its pack into a hidden staging folder, seals it (fsync), moves it
+into ``.packs/`` under a fresh id and then makes it visible with **one**
+``rename(2)``: a new relative symlink is renamed onto ``<period>/<scope>``.
+Readers therefore see either the previous pack or the new one, never a mix and
+never a half-written file, whatever happens to the run (SIGKILL, a failing
+cell, a browser crash, a full disk). The layout of the reports folder::
+
+    reports/
+      index.html                       every published pack (rewritten atomically)
+      2026-10/
+        all -> ../.packs/2026-10--all--20261101T060000Z--3f9a2c
+        plant-a -> ../.packs/2026-10--plant-a--20261101T060012Z--b81e07
+      .packs/<pack id>/                immutable packs: current and superseded
+      .staging/<period>--<slug>--<random>/   runs in progress (each holds .stage.lock)
+      .locks/<period>--<slug>.lock     one run per period and scope at a time
+      .lock                            short critical sections (stage, publish, clean, index)
+
+Everything hidden (a name starting with ``.``) is machinery; everything visible
+is complete. :meth:`Archive.clean_stale` removes what a killed run left behind:
+staging folders whose owner no longer holds their lock, temporary links and
+index files, and packs no link or manifest refers to.
+
+This module knows nothing of the stages before it: the pipeline hands it files
+and plain records. See ``docs/scheduling.md`` for the operator's view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import html
+import json
+import logging
+import os
+import platform
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import polars as pl
+
+from qmskpi.config import SITE_PATTERN, WHOLE_SCOPE, Config
+from qmskpi.errors import ConfigError, PublishError
+from qmskpi.periods import Period, parse_period
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "manifest.json"
+MANIFEST_SCHEMA = "qmskpi.manifest/1"
+INDEX = "index.html"
+PACKS_DIR = ".packs"
+STAGING_DIR = ".staging"
+LOCKS_DIR = ".locks"
+GLOBAL_LOCK = ".lock"
+STAGE_LOCK = ".stage.lock"
+
+VERSIONED_PACKAGES = (
+    "qmskpi",
+    "polars",
+    "pandas",
+    "great-expectations",
+    "papermill",
+    "nbconvert",
+    "plotly",
+)
+"""Distributions whose versions every manifest records (plus ``python``)."""
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_PACK_ID = re.compile(
+    r"^(?P<period>\d{4}(?:-\d{2}|-Q[1-4])?)--(?P<slug>[a-z0-9][a-z0-9._-]{0,63})"
+    r"--\d{8}T\d{6}Z--[0-9a-f]{6}$"
+)
+_STAGE_NAME = re.compile(r"^(?P<key>.+)--[0-9a-f]{12}$")
+
+StageHook = Callable[[str], None]
+"""Called with a step name as publishing progresses (fault injection, progress)."""
+
+
+# --------------------------------------------------------------------------- names
+
+
+def period_label(period: Period | str) -> str:
+    """The canonical label of ``period``; raises :class:`~qmskpi.errors.PeriodError`."""
+    return parse_period(period).label
+
+
+def scope_slug(scope: str) -> str:
+    """The path component of a scope: ``all`` or a site name, lower-cased, ``-`` for spaces.
+
+    >>> scope_slug("Plant A")
+    'plant-a'
+    """
+    if scope != WHOLE_SCOPE and not SITE_PATTERN.match(scope):
+        raise ConfigError(
+            f"scope {scope!r} is not a valid site name (1-64 letters, digits, space, _ . -)",
+            key="organisation.sites",
+        )
+    slug = re.sub(r"[^a-z0-9._-]+", "-", scope.lower())
+    if not _SLUG.match(slug):  # pragma: no cover - SITE_PATTERN makes this unreachable
+        raise ConfigError(f"scope {scope!r} gives no usable folder name", key="organisation.sites")
+    return slug
+
+
+def check_scope(config: Config, scope: str) -> str:
+    """Validate ``scope`` against the config and return its slug.
+
+    Raises :class:`~qmskpi.errors.ConfigError` for an unknown scope or when two
+    configured scopes would share a folder (``Plant A`` and ``plant-a``).
+    """
+    config.check_scope(scope)
+    slug = scope_slug(scope)
+    for other in config.scopes:
+        if other != scope and scope_slug(other) == slug:
+            raise ConfigError(
+                f"scopes {scope!r} and {other!r} would share the folder {slug!r}; rename one",
+                path=config.path,
+                key="organisation.sites",
+            )
+    return slug
+
+
+# --------------------------------------------------------------------------- files
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a hidden temporary file, fsync and ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with tmp.open("xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON as every qmskpi record file is written: sorted keys, 2-space indent."""
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One input of a run, as the manifest lists it.
+
+    ``origin`` is the file path or ``sql:<database>``; ``query`` the SQL text of
+    a query source. ``sha256`` was taken before the input was read (for a query:
+    of the query, its bound parameters and the result).
+    """
+
+    dataset: str
+    origin: str
+    sha256: str
+    rows_in: int
+    rows_used: int | None = None
+    rows_quarantined: int | None = None
+    query: str | None = None
+    files: tuple[Mapping[str, Any], ...] = ()
+    """Each file read (path, sha256, rows_in): several for a glob, none for a query."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "origin": self.origin,
+            "query": self.query,
+            "files": [dict(f) for f in self.files],
+            "sha256": self.sha256,
+            "rows_in": self.rows_in,
+            "rows_used": self.rows_used,
+            "rows_quarantined": self.rows_quarantined,
+        }
+
+
+def inputs_digest(
+    inputs: Sequence[InputRecord], *, config_digest: str, version: str, period: str, scope: str
+) -> str:
+    """sha256 over what decides a pack's content: input hashes, config, qmskpi version, period, scope.
+
+    A published pack with the same digest need not be rendered again.
+    """
+    blob = {
+        "inputs": sorted([i.dataset, i.sha256] for i in inputs),
+        "config": config_digest,
+        "qmskpi": version,
+        "period": period,
+        "scope": scope,
+    }
+    return hashlib.sha256(
+        json.dumps(blob, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of the packages that shape a pack (None when one is not installed)."""
+    out: dict[str, str | None] = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    out["python"] = platform.python_version()
+    return out
+
+
+def utc_now() -> datetime:
+    """The current time in UTC, to the second (the only clock a pack records)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- restatement
+
+
+RESTATEMENT_COLUMNS = (
+    "kpi",
+    "scope",
+    "period",
+    "old_value",
+    "new_value",
+    "old_sound",
+    "new_sound",
+)
+
+
+def _read_kpis(path: Path) -> pl.DataFrame:
+    frame = pl.read_csv(path, infer_schema=False)
+    missing = {"kpi", "scope", "period", "value"} - set(frame.columns)
+    if missing:
+        raise PublishError(f"{path}: not a kpis.csv (missing {', '.join(sorted(missing))})")
+    sound = (
+        pl.col("sound").str.to_lowercase().is_in(["true", "1"])
+        if "sound" in frame.columns
+        else pl.lit(None, dtype=pl.Boolean)
+    )
+    return frame.select(
+        pl.col("kpi"),
+        pl.col("scope"),
+        pl.col("period"),
+        pl.col("value").cast(pl.Float64, strict=False).alias("value"),
+        sound.alias("sound"),
+    )
+
+
+def compare_kpis(old_csv: Path, new_csv: Path) -> pl.DataFrame:
+    """Rows of ``kpis.csv`` whose value or soundness differs, matched by kpi + scope + period.
+
+    A row present on one side only appears with a null on the other. The result
+    has :data:`RESTATEMENT_COLUMNS`, sorted by kpi, scope and period.
+    """
+    key = ["kpi", "scope", "period"]
+    old = _read_kpis(old_csv).rename({"value": "old_value", "sound": "old_sound"})
+    new = _read_kpis(new_csv).rename({"value": "new_value", "sound": "new_sound"})
+    joined = old.join(new, on=key, how="full", coalesce=True, nulls_equal=True)
+    value_changed = (pl.col("old_value").is_null() != pl.col("new_value").is_null()) | (
+        pl.col("old_value") != pl.col("new_value")
+    ).fill_null(False)
+    sound_changed = (pl.col("old_sound") != pl.col("new_sound")).fill_null(False) | (
+        pl.col("old_sound").is_null() != pl.col("new_sound").is_null()
+    )
+    return (
+        joined.filter(value_changed | sound_changed)
+        .select(RESTATEMENT_COLUMNS)
+        .sort(key, nulls_last=True)
+    )
+
+
+def changed_inputs(
+    old_manifest: Mapping[str, Any], new_inputs: Sequence[InputRecord]
+) -> list[dict[str, Any]]:
+    """Inputs whose sha256 differs between a published pack and a new run (added/removed too)."""
+    old = {str(i["dataset"]): i for i in old_manifest.get("inputs", [])}
+    new = {i.dataset: i for i in new_inputs}
+    out: list[dict[str, Any]] = []
+    for name in sorted(set(old) | set(new)):
+        o, n = old.get(name), new.get(name)
+        old_sha = o.get("sha256") if o else None
+        new_sha = n.sha256 if n else None
+        if old_sha != new_sha:
+            out.append(
+                {
+                    "dataset": name,
+                    "old_sha256": old_sha,
+                    "new_sha256": new_sha,
+                    "old_rows_in": o.get("rows_in") if o else None,
+                    "new_rows_in": n.rows_in if n else None,
+                }
+            )
+    return out
+
+
+# --------------------------------------------------------------------------- packs
+
+
+@dataclass(frozen=True)
+class Pack:
+    """A pack in ``.packs/``: its id, folder and manifest."""
+
+    id: str
+    path: Path
+    manifest: Mapping[str, Any]
+
+    @property
+    def period(self) -> str:
+        return str(self.manifest.get("period", ""))
+
+    @property
+    def scope(self) -> str:
+        return str(self.manifest.get("scope", ""))
+
+    @property
+    def created_at(self) -> str:
+        return str(self.manifest.get("created_at", ""))
+
+    @property
+    def inputs_digest(self) -> str | None:
+        value = self.manifest.get("inputs_digest")
+        return str(value) if value is not None else None
+
+    @property
+    def superseded(self) -> list[dict[str, Any]]:
+        """Packs this one superseded (restatements), newest first."""
+        return list(self.manifest.get("supersedes", []))
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def verify(self) -> list[str]:
+        """Problems with the pack's files against its manifest (empty when intact)."""
+        problems: list[str] = []
+        outputs = self.manifest.get("outputs", {})
+        for name, meta in sorted(outputs.items()):
+            p = self.path / name
+            if not p.is_file():
+                problems.append(f"{name}: missing")
+            elif sha256_file(p) != meta.get("sha256"):
+                problems.append(f"{name}: sha256 differs from the manifest")
+        return problems
+
+
+@dataclass
+class Stage:
+    """A pack being written: a hidden folder under ``.staging/`` that only this run touches."""
+
+    archive: Archive
+    period: str
+    scope: str
+    slug: str
+    path: Path
+    pack_id: str
+    created_at: datetime
+    _lock_fd: int | None = field(default=None, repr=False)
+    published: Pack | None = None
+
+    def file(self, name: str) -> Path:
+        """The path of output ``name`` inside the stage (a plain file name, checked)."""
+        if not _FILE_NAME.match(name):
+            raise PublishError(f"not an output file name: {name!r}")
+        p = self.path / name
+        self.archive.check_inside(p)
+        return p
+
+    def outputs(self) -> dict[str, dict[str, Any]]:
+        """sha256 and size of every file staged so far (manifest and lock excluded)."""
+        out: dict[str, dict[str, Any]] = {}
+        for p in _files(self.path):
+            rel = p.relative_to(self.path).as_posix()
+            if rel in (MANIFEST, STAGE_LOCK):
+                continue
+            out[rel] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        return out
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> Path:
+        """Write ``manifest.json`` last: a stage with a manifest is complete."""
+        path = self.file(MANIFEST)
+        path.write_text(dumps(manifest), encoding="utf-8")
+        return path
+
+
+def build_manifest(
+    stage: Stage,
+    *,
+    organisation: str,
+    inputs: Sequence[InputRecord],
+    inputs_digest: str,
+    config_digest: str,
+    config_path: str | None,
+    parameters: Mapping[str, Any],
+    timings: Mapping[str, float],
+    outcome: str,
+    supersedes: Sequence[Mapping[str, Any]] = (),
+    replaces: Mapping[str, Any] | None = None,
+    restatement: Mapping[str, Any] | None = None,
+    versions: Mapping[str, str | None] | None = None,
+) -> dict[str, Any]:
+    """The manifest of ``stage``: every output's sha256 is computed here, from the staged files."""
+    return {
+        "schema": MANIFEST_SCHEMA,
+        "pack_id": stage.pack_id,
+        "organisation": organisation,
+        "period": stage.period,
+        "scope": stage.scope,
+        "outcome": outcome,
+        "created_at": iso_utc(stage.created_at),
+        "inputs_digest": inputs_digest,
+        "inputs": [i.to_dict() for i in sorted(inputs, key=lambda i: i.dataset)],
+        "config": {"digest": config_digest, "path": config_path},
+        "parameters": dict(parameters),
+        "versions": dict(versions if versions is not None else package_versions()),
+        "timings": dict(timings),
+        "outputs": stage.outputs(),
+        "supersedes": [dict(s) for s in supersedes],
+        "replaces": dict(replaces) if replaces is not None else None,
+        "restatement": dict(restatement) if restatement is not None else None,
+    }
+
+
+# --------------------------------------------------------------------------- archive
+
+
+class Archive:
+    """The reports folder: stage, publish, find, clean and index packs.
+
+    Every path it touches is checked to stay inside the (resolved) reports folder.
+    """
+
+    def __init__(self, reports_dir: Path | str):
+        root = Path(reports_dir)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise PublishError(f"cannot create the reports folder {root}: {exc}") from exc
+        self.root = root.resolve()
+        for name in (PACKS_DIR, STAGING_DIR, LOCKS_DIR):
+            (self.root / name).mkdir(exist_ok=True)
+
+    # -- paths ----------------------------------------------------------------
+
+    @property
+    def packs_dir(self) -> Path:
+        return self.root / PACKS_DIR
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / STAGING_DIR
+
+    def check_inside(self, path: Path) -> Path:
+        """``path`` (resolved) if it lies inside the reports folder, else :class:`PublishError`."""
+        resolved = path.resolve()
+        if resolved != self.root and self.root not in resolved.parents:
+            raise PublishError(f"{path} is outside the reports folder {self.root}")
+        return resolved
+
+    def link_path(self, period: str, slug: str) -> Path:
+        """The visible path of a pack: ``<reports>/<period>/<slug>``."""
+        if period_label(period) != period or not _SLUG.match(slug):
+            raise PublishError(f"not a valid period/scope folder: {period!r}/{slug!r}")
+        link = self.root / period / slug
+        self.check_inside(link.parent)
+        return link
+
+    # -- locks ----------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def global_lock(self) -> Iterator[None]:
+        """Serialise the short critical sections of every process using this folder."""
+        fd = os.open(self.root / GLOBAL_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def pack_lock(self, period: str, slug: str) -> Iterator[None]:
+        """Hold the lock of one period and scope for a whole run; fail fast when another run has it."""
+        self.link_path(period, slug)
+        path = self.root / LOCKS_DIR / f"{period}--{slug}.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                raise PublishError(
+                    f"{period}/{slug} is being rendered by another run (pid {holder}); "
+                    "try again when it has finished"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- staging --------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def stage(
+        self, period: str, scope: str, *, created_at: datetime | None = None
+    ) -> Iterator[Stage]:
+        """A fresh staging folder for one pack; removed on exit unless it was published.
+
+        The folder holds ``.stage.lock``, locked by this process for as long as
+        the stage lives: a run killed with SIGKILL loses the lock, and the next
+        :meth:`clean_stale` removes its folder.
+        """
+        slug = scope_slug(scope)
+        self.link_path(period, slug)
+        moment = created_at or utc_now()
+        pack_id = f"{period}--{slug}--{moment:%Y%m%dT%H%M%SZ}--{secrets.token_hex(3)}"
+        path = self.staging_dir / f"{period}--{slug}--{secrets.token_hex(6)}"
+        with self.global_lock():
+            path.mkdir()
+            fd = os.open(path / STAGE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        st = Stage(self, period, scope, slug, path, pack_id, moment, fd)
+        try:
+            yield st
+        finally:
+            if st.published is None:
+                shutil.rmtree(path, ignore_errors=True)
+            if st._lock_fd is not None:
+                os.close(st._lock_fd)
+                st._lock_fd = None
+
+    # -- reading --------------------------------------------------------------
+
+    def _pack_at(self, path: Path) -> Pack | None:
+        try:
+            manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(manifest, dict):
+            return None
+        return Pack(path.name, path, manifest)
+
+    def pack(self, pack_id: str) -> Pack | None:
+        """A pack in ``.packs/`` by id (None when absent or without a readable manifest)."""
+        if not _PACK_ID.match(pack_id):
+            return None
+        return self._pack_at(self.packs_dir / pack_id)
+
+    def _link_target(self, link: Path) -> str | None:
+        """The pack id a visible link points at; PublishError for anything we did not make."""
+        if not link.is_symlink():
+            if link.exists():
+                raise PublishError(
+                    f"{link} is not a link made by qmskpi; move it away so the pack can be published"
+                )
+            return None
+        target = os.readlink(link)
+        prefix = f"../{PACKS_DIR}/"
+        pack_id = target[len(prefix) :] if target.startswith(prefix) else ""
+        if not _PACK_ID.match(pack_id):
+            raise PublishError(f"{link} points at {target!r}, not at a qmskpi pack")
+        return pack_id
+
+    def current(self, period: str, slug: str) -> Pack | None:
+        """The published pack of a period and scope, or None."""
+        pack_id = self._link_target(self.link_path(period, slug))
+        return self.pack(pack_id) if pack_id else None
+
+    def published(self) -> list[Pack]:
+        """Every currently published pack, by period (newest first) then scope ("all" first)."""
+        found: list[Pack] = []
+        for period_dir in self.root.iterdir():
+            if period_dir.name.startswith(".") or not period_dir.is_dir():
+                continue
+            try:
+                if period_label(period_dir.name) != period_dir.name:
+                    continue
+            except ValueError:
+                continue
+            for link in period_dir.iterdir():
+                if link.name.startswith(".") or not _SLUG.match(link.name):
+                    continue
+                try:
+                    pack_id = self._link_target(link)
+                except PublishError:
+                    continue
+                pack = self.pack(pack_id) if pack_id else None
+                if pack is not None:
+                    found.append(pack)
+        found.sort(key=lambda p: (p.scope != WHOLE_SCOPE, p.scope.lower()))
+        found.sort(key=lambda p: parse_period(p.period), reverse=True)
+        return found
+
+    # -- publishing -----------------------------------------------------------
+
+    def publish(self, stage: Stage, *, keep_previous: bool, hook: StageHook | None = None) -> Pack:
+        """Make ``stage`` the visible pack of its period and scope, atomically.
+
+        1. fsync every staged file and the folder; 2. rename the folder to
+        ``.packs/<id>`` (hidden, same filesystem); 3. create a temporary relative
+        symlink beside the visible path and ``os.replace`` it onto
+        ``<period>/<slug>`` — the one step readers can observe, and rename(2)
+        swaps it atomically even when a previous link exists. The previous pack
+        stays in ``.packs/`` when ``keep_previous`` (a restatement keeps what
+        was approved); otherwise it is removed once nothing points at it.
+        """
+        if stage.published is not None:
+            raise PublishError(f"stage {stage.pack_id} is already published")
+        if not (stage.path / MANIFEST).is_file():
+            raise PublishError(f"stage {stage.path} has no manifest: refusing to publish")
+        link = self.link_path(stage.period, stage.slug)
+        target = self.packs_dir / stage.pack_id
+        self.check_inside(target)
+        with self.global_lock():
+            previous = self._link_target(link)
+            for p in _files(stage.path):
+                if p.name == STAGE_LOCK:
+                    continue
+                p.chmod(0o444)
+                fd = os.open(p, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            for d in [*_dirs(stage.path), stage.path]:
+                _fsync_dir(d)
+            (stage.path / STAGE_LOCK).unlink()
+            os.rename(stage.path, target)
+            flipped = False
+            try:
+                _fsync_dir(self.packs_dir)
+                _fsync_dir(self.staging_dir)
+                if hook:
+                    hook("packed")
+                link.parent.mkdir(exist_ok=True)
+                tmp = link.with_name(f".{link.name}.{secrets.token_hex(6)}.tmp")
+                os.symlink(f"../{PACKS_DIR}/{stage.pack_id}", tmp)
+                try:
+                    os.replace(tmp, link)
+                except OSError as exc:
+                    tmp.unlink(missing_ok=True)
+                    if exc.errno in (errno.EISDIR, errno.ENOTEMPTY, errno.EEXIST):
+                        raise PublishError(
+                            f"{link} is a folder, not a link made by qmskpi; move it away"
+                        ) from exc
+                    raise
+                flipped = True
+            finally:
+                if not flipped:  # never visible: do not leave it for the next clean
+                    shutil.rmtree(target, ignore_errors=True)
+            _fsync_dir(link.parent)
+            pack = self._pack_at(target)
+            assert pack is not None
+            stage.published = pack
+            if hook:
+                hook("flipped")
+            if previous and previous != stage.pack_id and not keep_previous:
+                shutil.rmtree(self.packs_dir / previous, ignore_errors=True)
+        log.info("published %s/%s as %s", stage.period, stage.scope, stage.pack_id)
+        return pack
+
+    # -- cleaning -------------------------------------------------------------
+
+    def clean_stale(self) -> list[str]:
+        """Remove what killed runs left behind; return the removed paths (relative).
+
+        * staging folders whose ``.stage.lock`` no live process holds (flock is
+          released by the kernel when its owner dies, even by SIGKILL);
+        * hidden temporary links and index files (written only under the global lock);
+        * packs in ``.packs/`` that no visible link and no current manifest's
+          ``supersedes`` refers to (a run killed between the two renames).
+
+        Staging of a concurrently running process is never touched: it holds its lock.
+        """
+        removed: list[str] = []
+        with self.global_lock():
+            for d in sorted(self.staging_dir.iterdir()):
+                if not d.is_dir() or d.is_symlink():
+                    d.unlink(missing_ok=True)
+                    removed.append(str(d.relative_to(self.root)))
+                    continue
+                if _stage_is_live(d):
+                    continue
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(str(d.relative_to(self.root)))
+            for tmp in self.root.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp.name)
+            keep: set[str] = set()
+            for period_dir in self.root.iterdir():
+                if period_dir.name.startswith(".") or not period_dir.is_dir():
+                    continue
+                for entry in period_dir.iterdir():
+                    if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                        entry.unlink(missing_ok=True)
+                        removed.append(str(entry.relative_to(self.root)))
+                        continue
+                    try:
+                        pack_id = self._link_target(entry)
+                    except PublishError:
+                        continue
+                    if pack_id:
+                        keep.add(pack_id)
+                        pack = self.pack(pack_id)
+                        if pack is not None:
+                            keep.update(str(s.get("id")) for s in pack.superseded)
+            for d in sorted(self.packs_dir.iterdir()):
+                if d.name not in keep:
+                    if d.is_dir() and not d.is_symlink():
+                        shutil.rmtree(d, ignore_errors=True)
+                    else:
+                        d.unlink(missing_ok=True)
+                    removed.append(str(d.relative_to(self.root)))
+        if removed:
+            log.info("removed %d stale item(s) from %s", len(removed), self.root)
+        return removed
+
+    # -- index ----------------------------------------------------------------
+
+    def write_index(self, organisation: str) -> Path:
+        """Rewrite ``index.html`` (atomically) from the published packs' manifests."""
+        with self.global_lock():
+            packs = self.published()
+            page = render_index(organisation, packs, self)
+            path = self.root / INDEX
+            write_bytes_atomic(path, page.encode("utf-8"))
+        return path
+
+
+def _files(root: Path) -> list[Path]:
+    """Regular files under ``root`` (symlinks are not followed), sorted."""
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())
+
+
+def _stage_is_live(stage_dir: Path) -> bool:
+    """True when a live process holds the stage's lock (caller holds the global lock)."""
+    lock = stage_dir / STAGE_LOCK
+    try:
+        fd = os.open(lock, os.O_RDWR)
+    except FileNotFoundError:
+        return False  # created and locked under the global lock: a missing lock is a dead run
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        return False
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- index page
+
+_INDEX_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1f2933}
+h1{font-size:1.5rem;margin-bottom:.2rem}p.sub{color:#52606d;margin-top:0}
+table{border-collapse:collapse;width:100%;margin-bottom:2rem}
+th,td{border-bottom:1px solid #d9e2ec;padding:.4rem .6rem;text-align:left;vertical-align:top}
+th{background:#f0f4f8;font-weight:600}
+.restated{color:#8d2b0b;font-weight:600}.old{color:#616e7c;font-size:.9em}
+a{color:#0b5cad}
+"""
+
+
+def _href(*parts: str) -> str:
+    """A relative link from index.html; every component percent-encoded, then HTML-escaped."""
+    return html.escape("/".join(quote(p, safe="") for p in parts), quote=True)
+
+
+def _links(base: Sequence[str], files: Mapping[str, Any]) -> str:
+    out = []
+    for name, label in (("management-review.html", "HTML"), ("management-review.pdf", "PDF")):
+        if name in files:
+            out.append(f'<a href="{_href(*base, name)}">{label}</a>')
+    return " · ".join(out) if out else "—"
+
+
+def render_index(organisation: str, packs: Sequence[Pack], archive: Archive) -> str:
+    """The offline index page: no script, no external resource, every string escaped."""
+    e = html.escape
+    rows: list[str] = []
+    for pack in packs:
+        m = pack.manifest
+        outputs = m.get("outputs", {})
+        outcome = str(m.get("outcome", ""))
+        restated = m.get("restatement") or None
+        status = e(outcome)
+        if restated:
+            n = int(restated.get("changed_kpis", 0))
+            status = f'<span class="restated">{e(outcome)} ({n} KPI value(s) changed)</span>'
+        old_items = []
+        for s in pack.superseded:
+            sid = str(s.get("id", ""))
+            old = archive.pack(sid)
+            links = _links((PACKS_DIR, sid), old.manifest.get("outputs", {})) if old else "—"
+            old_items.append(
+                f'<li class="old">{e(str(s.get("created_at", "")))} '
+                f"<code>{e(sid)}</code> {links}</li>"
+            )
+        superseded = f"<ul>{''.join(old_items)}</ul>" if old_items else ""
+        slug = scope_slug(pack.scope)
+        rows.append(
+            "<tr>"
+            f"<td>{e(pack.period)}</td>"
+            f"<td>{e(pack.scope)}</td>"
+            f"<td>{_links((pack.period, slug), outputs)}</td>"
+            f"<td>{e(pack.created_at)}</td>"
+            f"<td>{status}</td>"
+            f"<td>{superseded}</td>"
+            "</tr>"
+        )
+    body = (
+        "<table><thead><tr><th>Period</th><th>Scope</th><th>Pack</th><th>Created (UTC)</th>"
+        "<th>Outcome</th><th>Superseded packs</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+        if rows
+        else "<p>No pack has been published yet.</p>"
+    )
+    title = f"{organisation} — management-review packs"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{e(title)}</title><style>{_INDEX_CSS}</style></head><body>"
+        f"<h1>{e(title)}</h1>"
+        '<p class="sub">ISO 9001:2015 clause 9.3 management-review input packs, by period and '
+        "scope. Superseded packs are kept as records of what was reviewed.</p>"
+        f"{body}</body></html>\n"
+    )
+
+
+__all__ = [
+    "INDEX",
+    "MANIFEST",
+    "RESTATEMENT_COLUMNS",
+    "Archive",
+    "InputRecord",
+    "Pack",
+    "Stage",
+    "build_manifest",
+    "changed_inputs",
+    "check_scope",
+    "compare_kpis",
+    "dumps",
+    "inputs_digest",
+    "iso_utc",
+    "package_versions",
+    "period_label",
+    "scope_slug",
+    "sha256_file",
+    "utc_now",
+    "write_bytes_atomic",
+]

@@ -1,0 +1,598 @@
+"""archive: staging, one atomic publish, locks, stale clean-up, restatement diff, index.
+
+These tests use cheap fake pack contents: they are about the archive, not the
+render. The pipeline's end-to-end and fault-injection tests are in
+``test_pipeline.py``.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import html
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from browser import offline_page
+from qmskpi import archive
+from qmskpi.archive import Archive, InputRecord
+from qmskpi.config import Config, SourceConfig
+from qmskpi.errors import ConfigError, PeriodError, PublishError
+from qmskpi.render import PdfPrinter
+
+KPIS_HEADER = "kpi,scope,period,value,numerator,denominator,unit,sound\n"
+
+
+def make_config(tmp_path: Path, *, organisation: str = "Acme", sites=("Plant A", "B2")) -> Config:
+    return Config(
+        organisation=organisation,
+        sites=tuple(sites),
+        sources={"complaints": SourceConfig("complaints", path="c.csv")},
+        path=tmp_path / "qmskpi.toml",
+    )
+
+
+def stage_pack(
+    arch: Archive,
+    period: str = "2026-10",
+    scope: str = "all",
+    *,
+    kpis: str = "complaints_received,all,2026-10,12,,,count,true\n",
+    extra: dict[str, bytes] | None = None,
+    created_at: datetime | None = None,
+    supersedes: list[dict[str, object]] | None = None,
+    restatement: dict[str, object] | None = None,
+    keep_previous: bool = False,
+) -> archive.Pack:
+    """Stage a fake pack and publish it."""
+    with arch.stage(period, scope, created_at=created_at) as st:
+        st.file("kpis.csv").write_text(KPIS_HEADER + kpis)
+        st.file("management-review.html").write_text("<html>pack</html>")
+        st.file("management-review.pdf").write_bytes(b"%PDF-1.7 fake")
+        for name, data in (extra or {}).items():
+            st.file(name).write_bytes(data)
+        st.write_manifest(
+            archive.build_manifest(
+                st,
+                organisation="Acme",
+                inputs=[InputRecord("complaints", "c.csv", "ab" * 32, 3, 3, 0)],
+                inputs_digest="d" * 64,
+                config_digest="c" * 64,
+                config_path=None,
+                parameters={"period": period, "scope": scope},
+                timings={"render": 1.0},
+                outcome="restated" if restatement else "published",
+                supersedes=supersedes or [],
+                restatement=restatement,
+                versions={"qmskpi": "0.1.0", "python": "3.11"},
+            )
+        )
+        return arch.publish(st, keep_previous=keep_previous)
+
+
+def visible(root: Path) -> list[str]:
+    """Every path a reader sees (nothing hidden), following the pack links."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if not name.startswith("."):
+                out.append(str(Path(dirpath, name).relative_to(root)))
+    return sorted(out)
+
+
+@pytest.fixture
+def arch(tmp_path: Path) -> Archive:
+    return Archive(tmp_path / "reports")
+
+
+# --------------------------------------------------------------------------- names
+
+
+def test_scope_slug() -> None:
+    assert archive.scope_slug("all") == "all"
+    assert archive.scope_slug("Plant A") == "plant-a"
+    assert archive.scope_slug("Site_3.north") == "site_3.north"
+
+
+@pytest.mark.parametrize("scope", ["../etc", "", ".hidden", "a/b", "x" * 65, "<b>"])
+def test_scope_slug_refuses_what_is_not_a_site(scope: str) -> None:
+    with pytest.raises(ConfigError):
+        archive.scope_slug(scope)
+
+
+def test_check_scope_refuses_unknown_and_colliding_scopes(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+    assert archive.check_scope(cfg, "Plant A") == "plant-a"
+    with pytest.raises(ConfigError, match="unknown scope"):
+        archive.check_scope(cfg, "Plant C")
+    clash = make_config(tmp_path, sites=("Plant A", "plant-a"))
+    with pytest.raises(ConfigError, match="share the folder"):
+        archive.check_scope(clash, "Plant A")
+
+
+@pytest.mark.parametrize(
+    ("period", "slug"),
+    [("2026-13", "all"), ("..", "all"), ("2026-10", ".."), ("2026-10", "a/b"), ("26-10", "all")],
+)
+def test_link_path_refuses_bad_components(arch: Archive, period: str, slug: str) -> None:
+    with pytest.raises((PublishError, PeriodError)):
+        arch.link_path(period, slug)
+
+
+def test_link_path_stays_inside_reports_even_through_a_symlink(
+    arch: Archive, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (arch.root / "2026-10").symlink_to(outside)
+    with pytest.raises(PublishError, match="outside the reports folder"):
+        arch.link_path("2026-10", "all")
+
+
+def test_stage_file_names_are_checked(arch: Archive) -> None:
+    with arch.stage("2026-10", "all") as st:
+        for bad in ("../x", "/etc/passwd", ".hidden", "a/b", ""):
+            with pytest.raises(PublishError):
+                st.file(bad)
+
+
+# --------------------------------------------------------------------------- publish
+
+
+def test_publish_makes_a_complete_immutable_pack_visible(arch: Archive) -> None:
+    pack = stage_pack(arch)
+    link = arch.root / "2026-10" / "all"
+    assert link.is_symlink()
+    assert os.readlink(link) == f"../.packs/{pack.id}"
+    assert re.fullmatch(r"2026-10--all--\d{8}T\d{6}Z--[0-9a-f]{6}", pack.id)
+    manifest = json.loads((link / "manifest.json").read_text())
+    assert manifest["pack_id"] == pack.id
+    assert manifest["schema"] == "qmskpi.manifest/1"
+    assert set(manifest["outputs"]) == {
+        "kpis.csv",
+        "management-review.html",
+        "management-review.pdf",
+    }
+    for name, meta in manifest["outputs"].items():
+        assert archive.sha256_file(link / name) == meta["sha256"]
+        assert (link / name).stat().st_mode & 0o222 == 0  # read-only
+    assert not (link / ".stage.lock").exists()
+    assert list(arch.staging_dir.iterdir()) == []
+    assert arch.current("2026-10", "all") == pack
+    assert pack.verify() == []
+
+
+def test_publish_over_a_previous_pack_flips_the_link(arch: Archive) -> None:
+    old = stage_pack(arch, kpis="complaints_received,all,2026-10,12,,,count,true\n")
+    new = stage_pack(arch, kpis="complaints_received,all,2026-10,13,,,count,true\n")
+    link = arch.root / "2026-10" / "all"
+    assert os.readlink(link) == f"../.packs/{new.id}"
+    assert "13" in (link / "kpis.csv").read_text()
+    assert not old.path.exists()  # replaced, not kept
+    kept = stage_pack(arch, keep_previous=True)
+    assert new.path.is_dir()  # superseded packs are kept
+    assert arch.current("2026-10", "all") == kept
+    # No temporary link or file left beside the visible one.
+    assert sorted(p.name for p in (arch.root / "2026-10").iterdir()) == ["all"]
+
+
+def test_failure_while_staging_leaves_the_published_pack_and_no_trace(arch: Archive) -> None:
+    old = stage_pack(arch)
+    before = visible(arch.root)
+
+    def half_written_then_failing_cell() -> None:
+        with arch.stage("2026-10", "all") as st:
+            st.file("kpis.csv").write_text("half")
+            raise RuntimeError("cell 7 raised")
+
+    with pytest.raises(RuntimeError, match="cell 7"):
+        half_written_then_failing_cell()
+    assert visible(arch.root) == before
+    assert arch.current("2026-10", "all") == old
+    assert old.verify() == []
+    assert list(arch.staging_dir.iterdir()) == []
+
+
+def test_publish_refuses_a_stage_without_manifest(arch: Archive) -> None:
+    with arch.stage("2026-10", "all") as st:
+        st.file("kpis.csv").write_text("x")
+        with pytest.raises(PublishError, match="no manifest"):
+            arch.publish(st, keep_previous=False)
+    assert not (arch.root / "2026-10" / "all").exists()
+
+
+def test_publish_refuses_to_replace_a_folder_it_did_not_make(arch: Archive) -> None:
+    foreign = arch.root / "2026-10" / "all"
+    foreign.mkdir(parents=True)
+    (foreign / "mine.txt").write_text("someone's file")
+    with pytest.raises(PublishError, match="not a link made by qmskpi"):
+        stage_pack(arch)
+    assert (foreign / "mine.txt").read_text() == "someone's file"
+    assert list(arch.packs_dir.iterdir()) == []
+    assert list(arch.staging_dir.iterdir()) == []
+
+
+def test_verify_detects_a_tampered_pack(arch: Archive) -> None:
+    pack = stage_pack(arch)
+    target = pack.path / "kpis.csv"
+    target.chmod(0o644)
+    target.write_text(KPIS_HEADER + "complaints_received,all,2026-10,1,,,count,true\n")
+    (pack.path / "management-review.pdf").unlink()
+    assert pack.verify() == [
+        "kpis.csv: sha256 differs from the manifest",
+        "management-review.pdf: missing",
+    ]
+
+
+# --------------------------------------------------------------------------- locks and cleaning
+
+
+HOLD_STAGE = textwrap.dedent(
+    """
+    import sys, time
+    from qmskpi.archive import Archive
+    arch = Archive(sys.argv[1])
+    with arch.pack_lock("2026-10", "all"), arch.stage("2026-10", "all") as st:
+        st.file("kpis.csv").write_text("in progress")
+        print(st.path, flush=True)
+        sys.stdin.read()
+    """
+)
+
+
+@pytest.fixture
+def live_run(arch: Archive) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+    """Another process in the middle of a run: holds the pack lock and a staging folder."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD_STAGE, str(arch.root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    stage_dir = Path(proc.stdout.readline().strip())
+    try:
+        yield proc, stage_dir
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_pack_lock_is_exclusive_and_names_the_holder(
+    arch: Archive, live_run: tuple[subprocess.Popen[str], Path]
+) -> None:
+    proc, _ = live_run
+    with (
+        pytest.raises(PublishError, match=rf"another run \(pid {proc.pid}\)"),
+        arch.pack_lock("2026-10", "all"),
+    ):
+        pass
+    with arch.pack_lock("2026-10", "plant-a"):  # other scopes are free
+        pass
+
+
+def test_clean_stale_keeps_a_live_stage_and_removes_it_once_its_owner_is_killed(
+    arch: Archive, live_run: tuple[subprocess.Popen[str], Path]
+) -> None:
+    proc, stage_dir = live_run
+    assert stage_dir.parent == arch.staging_dir
+    assert arch.clean_stale() == []
+    assert (stage_dir / "kpis.csv").read_text() == "in progress"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert arch.clean_stale() == [f".staging/{stage_dir.name}"]
+    assert list(arch.staging_dir.iterdir()) == []
+    with arch.pack_lock("2026-10", "all"):  # the kernel released the dead run's lock
+        pass
+
+
+def test_clean_stale_removes_orphans_and_temporaries_but_keeps_superseded(
+    arch: Archive,
+) -> None:
+    first = stage_pack(arch)
+    second = stage_pack(
+        arch,
+        keep_previous=True,
+        supersedes=[{"id": first.id, "created_at": first.created_at}],
+        restatement={"changed_kpis": 1},
+    )
+    orphan = arch.packs_dir / "2026-09--all--20261001T000000Z--abcdef"
+    orphan.mkdir()
+    (orphan / "manifest.json").write_text("{}")
+    stray_link = arch.root / "2026-10" / ".all.0123456789ab.tmp"
+    stray_link.symlink_to("../.packs/x")
+    stray_index = arch.root / ".index.html.0123456789ab.tmp"
+    stray_index.write_text("half")
+    no_lock = arch.staging_dir / "2026-10--all--0123456789ab"
+    no_lock.mkdir()
+    removed = arch.clean_stale()
+    assert sorted(removed) == sorted(
+        [
+            f".packs/{orphan.name}",
+            "2026-10/.all.0123456789ab.tmp",
+            ".index.html.0123456789ab.tmp",
+            f".staging/{no_lock.name}",
+        ]
+    )
+    assert first.path.is_dir()
+    assert second.path.is_dir()
+    assert arch.current("2026-10", "all") == second
+
+
+KILL_IN_PUBLISH = textwrap.dedent(
+    """
+    import os, signal, sys
+    from qmskpi import archive
+    arch = archive.Archive(sys.argv[1])
+    step = sys.argv[2]
+    def hook(name):
+        if name == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+    with arch.pack_lock("2026-10", "all"), arch.stage("2026-10", "all") as st:
+        st.file("kpis.csv").write_text("new")
+        st.write_manifest(archive.build_manifest(
+            st, organisation="Acme", inputs=[], inputs_digest="n", config_digest="c",
+            config_path=None, parameters={}, timings={}, outcome="published",
+            versions={}))
+        arch.publish(st, keep_previous=False, hook=hook)
+    """
+)
+
+
+@pytest.mark.parametrize("step", ["packed", "flipped"])
+def test_sigkill_inside_publish(arch: Archive, step: str) -> None:
+    """Killed between the two renames: the old pack stays; killed after the flip: the new one."""
+    old = stage_pack(arch)
+    proc = subprocess.run([sys.executable, "-c", KILL_IN_PUBLISH, str(arch.root), step])
+    assert proc.returncode == -signal.SIGKILL
+    current = arch.current("2026-10", "all")
+    assert current is not None
+    if step == "packed":
+        assert current == old
+        assert old.verify() == []
+    else:
+        assert current.id != old.id
+        assert (arch.root / "2026-10" / "all" / "kpis.csv").read_text() == "new"
+    removed = arch.clean_stale()
+    if step == "packed":
+        assert len(removed) == 1  # the pack that never became visible
+        assert removed[0].startswith(".packs/")
+    else:
+        assert removed == [f".packs/{old.id}"]  # killed before removing the replaced pack
+    assert {p.name for p in arch.packs_dir.iterdir()} == {current.id}
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 512 KiB tmpfs (root only; skipped elsewhere: the pipeline tests simulate ENOSPC too)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_while_staging_leaves_the_published_pack(tiny_disk: Path) -> None:
+    arch = Archive(tiny_disk / "reports")
+    old = stage_pack(arch)
+    before = visible(arch.root)
+
+    def fill_the_disk() -> None:
+        with arch.stage("2026-10", "all") as st, st.file("management-review.pdf").open("wb") as fh:
+            for _ in range(64):
+                fh.write(os.urandom(16 * 1024))
+
+    with pytest.raises(OSError, match="No space left on device") as info:
+        fill_the_disk()
+    assert info.value.errno == errno.ENOSPC
+    assert visible(arch.root) == before
+    assert arch.current("2026-10", "all") == old
+    assert old.verify() == []
+    assert list(arch.staging_dir.iterdir()) == []
+    # The index can still be rewritten once the space is back.
+    assert arch.write_index("Acme").is_file()
+
+
+# --------------------------------------------------------------------------- restatement diff
+
+
+def write_kpis(path: Path, rows: str) -> Path:
+    path.write_text(KPIS_HEADER + rows)
+    return path
+
+
+def test_compare_kpis_lists_changed_added_removed_and_soundness(tmp_path: Path) -> None:
+    old = write_kpis(
+        tmp_path / "old.csv",
+        "a,all,2026-03,10,,,count,true\n"
+        "b,all,2026-03,0.5,1,2,share,true\n"
+        "c,all,2026-03,,,,count,false\n"
+        "d,all,2026-03,7,,,count,true\n"
+        "e,all,2026-03,3,,,count,true\n",
+    )
+    new = write_kpis(
+        tmp_path / "new.csv",
+        "a,all,2026-03,10,,,count,true\n"  # unchanged
+        "b,all,2026-03,0.25,1,4,share,true\n"  # value changed
+        "c,all,2026-03,,,,count,false\n"  # both null: unchanged
+        "d,all,2026-03,7,,,count,false\n"  # soundness changed
+        "f,all,2026-03,1,,,count,true\n",  # added; e removed
+    )
+    diff = archive.compare_kpis(old, new)
+    assert diff.columns == list(archive.RESTATEMENT_COLUMNS)
+    assert diff.rows() == [
+        ("b", "all", "2026-03", 0.5, 0.25, True, True),
+        ("d", "all", "2026-03", 7.0, 7.0, True, False),
+        ("e", "all", "2026-03", 3.0, None, True, None),
+        ("f", "all", "2026-03", None, 1.0, None, True),
+    ]
+    assert archive.compare_kpis(old, old).height == 0
+
+
+def test_changed_inputs_names_each_dataset_with_both_hashes() -> None:
+    old_manifest = {
+        "inputs": [
+            {"dataset": "complaints", "sha256": "1" * 64, "rows_in": 10},
+            {"dataset": "receipts", "sha256": "2" * 64, "rows_in": 5},
+            {"dataset": "capa", "sha256": "3" * 64, "rows_in": 4},
+        ]
+    }
+    new = [
+        InputRecord("complaints", "c.csv", "1" * 64, 10),
+        InputRecord("receipts", "r.csv", "9" * 64, 6),
+        InputRecord("surveys", "s.csv", "8" * 64, 2),
+    ]
+    assert archive.changed_inputs(old_manifest, new) == [
+        {
+            "dataset": "capa",
+            "old_sha256": "3" * 64,
+            "new_sha256": None,
+            "old_rows_in": 4,
+            "new_rows_in": None,
+        },
+        {
+            "dataset": "receipts",
+            "old_sha256": "2" * 64,
+            "new_sha256": "9" * 64,
+            "old_rows_in": 5,
+            "new_rows_in": 6,
+        },
+        {
+            "dataset": "surveys",
+            "old_sha256": None,
+            "new_sha256": "8" * 64,
+            "old_rows_in": None,
+            "new_rows_in": 2,
+        },
+    ]
+
+
+def test_inputs_digest_covers_inputs_config_version_period_and_scope() -> None:
+    a = InputRecord("complaints", "c.csv", "1" * 64, 10)
+    b = InputRecord("receipts", "r.csv", "2" * 64, 5)
+    base = {"config_digest": "c", "version": "0.1.0", "period": "2026-10", "scope": "all"}
+    d = archive.inputs_digest([a, b], **base)
+    assert archive.inputs_digest([b, a], **base) == d  # order does not matter
+    # Row counts and origin do not decide; content does.
+    assert archive.inputs_digest([InputRecord("complaints", "x.csv", "1" * 64, 0), b], **base) == d
+    for key, value in [
+        ("config_digest", "c2"),
+        ("version", "0.2.0"),
+        ("period", "2026-09"),
+        ("scope", "B2"),
+    ]:
+        assert archive.inputs_digest([a, b], **{**base, key: value}) != d
+    changed = InputRecord("complaints", "c.csv", "3" * 64, 10)
+    assert archive.inputs_digest([changed, b], **base) != d
+
+
+def test_manifest_records_versions_and_timestamps_only_in_created_at(arch: Archive) -> None:
+    moment = datetime(2026, 11, 1, 6, 0, 5, tzinfo=UTC)
+    pack = stage_pack(arch, created_at=moment)
+    m = pack.manifest
+    assert m["created_at"] == "2026-11-01T06:00:05Z"
+    assert pack.id.startswith("2026-10--all--20261101T060005Z--")
+    versions = archive.package_versions()
+    assert set(versions) == {*archive.VERSIONED_PACKAGES, "python"}
+    assert versions["qmskpi"] is not None
+
+
+# --------------------------------------------------------------------------- index
+
+
+def test_index_lists_packs_escaped_offline_and_with_relative_links(tmp_path: Path) -> None:
+    arch = Archive(tmp_path / "reports")
+    first = stage_pack(arch, "2026-09", "all")
+    stage_pack(arch, "2026-10", "all")
+    stage_pack(arch, "2026-10", "Plant A", kpis="x,Plant A,2026-10,1,,,count,true\n")
+    stage_pack(
+        arch,
+        "2026-09",
+        "all",
+        keep_previous=True,
+        supersedes=[{"id": first.id, "created_at": first.created_at}],
+        restatement={"changed_kpis": 2},
+    )
+    evil = '<script>alert("x")</script> & "Co" <img src=x onerror=alert(1)>'
+    path = arch.write_index(evil)
+    page = path.read_text()
+    assert html.escape(evil, quote=True) in page
+    assert "<script" not in page
+    assert "<img" not in page
+    assert "onerror=alert" not in page.replace(html.escape("onerror=alert"), "")
+    hrefs = re.findall(r'(?:href|src)="([^"]*)"', page)
+    assert hrefs, "links expected"
+    for href in hrefs:
+        assert "://" not in href
+        assert not href.startswith(("/", "javascript:"))
+        target = (path.parent / html.unescape(href).replace("%20", " ")).resolve()
+        assert target.is_file(), href
+    assert "2026-10/plant-a/management-review.html" in page
+    assert f".packs/{first.id}/management-review.pdf" in page  # superseded pack linked
+    assert "2 KPI value(s) changed" in page
+    # Newest period first, "all" before sites.
+    assert page.index("2026-10/all/") < page.index("2026-10/plant-a/") < page.index("2026-09/all/")
+    assert not [p for p in arch.root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_index_of_an_empty_archive(arch: Archive) -> None:
+    assert "No pack has been published yet" in arch.write_index("Acme").read_text()
+
+
+def test_archive_lock_files_do_not_block_unrelated_processes(arch: Archive) -> None:
+    # The global lock is released after each critical section.
+    with arch.global_lock():
+        pass
+    fd = os.open(arch.root / ".lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.browser
+def test_index_in_a_real_browser_runs_nothing_and_fetches_nothing(tmp_path: Path) -> None:
+    arch = Archive(tmp_path / "reports")
+    first = stage_pack(arch, "2026-09", "Plant A")
+    stage_pack(
+        arch,
+        "2026-09",
+        "Plant A",
+        keep_previous=True,
+        supersedes=[{"id": first.id, "created_at": first.created_at}],
+        restatement={"changed_kpis": 1},
+    )
+    evil = '<img src=x onerror=alert("img")><script>alert("script")</script> & Co'
+    path = arch.write_index(evil)
+    with PdfPrinter() as printer, offline_page(printer.browser, path) as (page, report):
+        assert report.problems() == []
+        assert page.locator("h1").inner_text() == f"{evil} — management-review packs"
+        assert page.locator("script, img, iframe, object").count() == 0
+        hrefs = page.eval_on_selector_all("a", "els => els.map(e => e.href)")
+        assert len(hrefs) == 4  # HTML + PDF of the current and of the superseded pack
+        for href in hrefs:
+            assert href.startswith(arch.root.as_uri() + "/")
+            assert Path(href.removeprefix("file://").replace("%20", " ")).is_file()

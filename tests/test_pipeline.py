@@ -1,0 +1,1322 @@
+"""pipeline: run_review, the scheduled run, restatements, fault injection, scheduling examples.
+
+Most tests drive :func:`pipeline.run_review` with the real load / validate /
+compute stages on a copy of ``sample_data/`` and a small fake renderer (the
+render is not what they test). The tests marked ``notebook`` / ``browser`` use
+the real render: one pack per module, plus the failures that need a real
+kernel or browser.
+"""
+
+from __future__ import annotations
+
+import ast
+import errno
+import hashlib
+import html
+import http.server
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import psutil
+import pytest
+
+from qmskpi import archive, pipeline, render
+from qmskpi.cli import build_parser
+from qmskpi.config import load_config
+from qmskpi.errors import ConfigError, PeriodError, PublishError
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+SAMPLE = ROOT / "sample_data"
+EXAMPLES = ROOT / "docs" / "examples"
+PERIOD = "2026-10"
+AS_OF = date(2026, 11, 5)
+PACK_FILES = {
+    "kpis.csv",
+    "kpis.xlsx",
+    "review-inputs.json",
+    "quarantine.csv",
+    "validation.json",
+    "management-review.ipynb",
+    "management-review.html",
+    "management-review.pdf",
+}
+VOLATILE = {"created_at", "pack_id", "timings", "replaces"}
+"""Manifest keys that may differ between two runs of the same inputs."""
+
+
+# =========================================================================== fake renderers
+# Module level, so worker processes (jobs=2) and the SIGKILL subprocesses can use them.
+
+
+def fake_render(
+    stage_dir: Path,
+    /,
+    *,
+    parameters: Mapping[str, object],
+    title: str,
+    pdf: bool,
+    timeout_s: int,
+    browser: object,
+) -> render.RenderResult:
+    """Writes a deterministic notebook, HTML and PDF; logs what it saw next to the config."""
+    stage_dir = Path(stage_dir)
+    review_inputs = Path(str(parameters["review_inputs"]))
+    seen = {
+        "period": parameters["period"],
+        "scope": parameters["scope"],
+        "review_inputs_in_stage": review_inputs.parent == stage_dir and review_inputs.is_file(),
+        "restatement_staged": (stage_dir / "restatement.json").is_file(),
+        "pid": os.getpid(),
+    }
+    log = Path(str(parameters["config_path"])).parent / "renders.jsonl"
+    with log.open("a") as fh:
+        fh.write(json.dumps(seen, sort_keys=True) + "\n")
+    digest = hashlib.sha256(review_inputs.read_bytes()).hexdigest()
+    nb = stage_dir / "management-review.ipynb"
+    nb.write_text(json.dumps({"period": parameters["period"], "scope": parameters["scope"]}))
+    page = stage_dir / "management-review.html"
+    page.write_text(f"<html><title>{html.escape(title)}</title><p>{digest}</p></html>")
+    pdf_path = None
+    if pdf:
+        pdf_path = stage_dir / "management-review.pdf"
+        pdf_path.write_bytes(b"%PDF-1.7 fake " + digest.encode())
+    return render.RenderResult(nb, page, pdf_path, {"execute": 0.0, "html": 0.0, "pdf": 0.0})
+
+
+def failing_cell_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """A notebook cell raises after the HTML was half written."""
+    (Path(stage_dir) / "management-review.html").write_text("<html><p>half")
+    raise render.NotebookCellError(
+        "management_review.ipynb: cell 5 raised ZeroDivisionError: division by zero",
+        notebook=Path(stage_dir) / "management-review.ipynb",
+        cell_index=5,
+        ename="ZeroDivisionError",
+        evalue="division by zero",
+    )
+
+
+def enospc_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """The disk fills up while the PDF is written."""
+    with (Path(stage_dir) / "management-review.pdf").open("wb") as fh:
+        fh.write(b"%PDF-1.7 half")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def flaky_kernel_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """The first kernel fails to start (a socket clash); the retry works."""
+    marker = Path(stage_dir) / "kernel-attempt"
+    if not marker.exists():
+        marker.write_text("1")
+        raise render.NotebookCellError(
+            "management_review.ipynb: cell None failed: RuntimeError: "
+            "Kernel died before replying to kernel_info",
+            notebook=Path(stage_dir) / "management-review.ipynb",
+            cell_index=None,
+            ename="RuntimeError",
+            evalue="Kernel died before replying to kernel_info",
+        )
+    marker.unlink()
+    return fake_render(stage_dir, **kwargs)
+
+
+LEAKED: list[subprocess.Popen[bytes]] = []
+
+
+def leaking_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """Starts a process (as a kernel or browser would) and fails without stopping it."""
+    proc = subprocess.Popen(["sleep", "300"])
+    LEAKED.append(proc)
+    (Path(stage_dir).parent.parent / "leaked.pid").write_text(str(proc.pid))
+    raise render.RenderError("Chromium crashed while printing")
+
+
+def killing_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """SIGKILLed in the middle of writing the HTML."""
+    with (Path(stage_dir) / "management-review.html").open("w") as fh:
+        fh.write("<html><p>half")
+        fh.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    raise AssertionError("unreachable")
+
+
+def crashing_chromium_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """The real render with a Chromium that dies as it starts (after the notebook ran)."""
+    printer = render.PdfPrinter(executable=Path(os.environ["QMSKPI_TEST_CHROMIUM"]))
+    try:
+        return render.render_pack(Path(stage_dir), **{**kwargs, "browser": printer})
+    finally:
+        printer.close()
+
+
+def printing_then_failing_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """Uses the caller's browser, then fails."""
+    printer = kwargs["browser"]
+    assert printer is not None
+    assert printer.browser.is_connected()
+    raise render.RenderError("failed after printing")
+
+
+def broken_notebook_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """The real render, with review inputs that make the notebook's first data cell raise."""
+    params = dict(kwargs.pop("parameters"))
+    params["review_inputs"] = str(Path(stage_dir) / "no-such-review-inputs.json")
+    return render.render_pack(Path(stage_dir), parameters=params, **kwargs)
+
+
+# =========================================================================== helpers
+
+
+def copy_sample(
+    dest: Path, *, sites: tuple[str, ...] | None = None, organisation: str = ""
+) -> Path:
+    """A private copy of sample_data/ (optionally fewer sites / another name); returns the config."""
+    shutil.copytree(SAMPLE, dest, ignore=shutil.ignore_patterns("reports"))
+    cfg = dest / "qmskpi.toml"
+    text = cfg.read_text()
+    if sites is not None:
+        text = re.sub(r"(?m)^sites = .*$", f"sites = {json.dumps(list(sites))}", text)
+    if organisation:
+        text = re.sub(r"(?m)^name = .*$", f"name = {json.dumps(organisation)}", text)
+    cfg.write_text(text)
+    return cfg
+
+
+def reports(cfg_path: Path) -> Path:
+    return cfg_path.parent / "reports"
+
+
+def visible_tree(root: Path) -> dict[str, str]:
+    """What a reader sees: every non-hidden path (links followed) -> sha256."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if not name.startswith("."):
+                p = Path(dirpath, name)
+                out[str(p.relative_to(root))] = archive.sha256_file(p)
+    return out
+
+
+def renders(cfg_path: Path) -> list[dict[str, Any]]:
+    log = cfg_path.parent / "renders.jsonl"
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def stray_children() -> list[psutil.Process]:
+    """Descendants of this test process still running.
+
+    Zombies are excluded, and so is multiprocessing's resource tracker, which a
+    process pool starts once and which lives as long as this process does.
+    """
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if "multiprocessing.resource_tracker" in " ".join(p.cmdline()):
+                continue
+            out.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def without_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in manifest.items() if k not in VOLATILE}
+
+
+def assert_pack_intact(pack: archive.Pack | None) -> None:
+    assert pack is not None
+    assert pack.verify() == []
+
+
+# =========================================================================== fixtures
+
+
+@pytest.fixture
+def cfg_path(tmp_path: Path) -> Path:
+    return copy_sample(tmp_path / "data")
+
+
+@pytest.fixture
+def small_cfg_path(tmp_path: Path) -> Path:
+    """Two scopes only ("all" and North): for the tests that render every scope."""
+    return copy_sample(tmp_path / "data", sites=("North",))
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pipeline.RunOutcome]:
+    """One pack published with the fake renderer, shared by read-only tests."""
+    cfg = copy_sample(
+        tmp_path_factory.mktemp("published") / "data",
+        organisation='Acme <script>alert("x")</script> & "Co"',
+    )
+    outcome = pipeline.run_review(cfg, PERIOD, "all", as_of=AS_OF, renderer=fake_render)
+    return cfg, outcome
+
+
+# =========================================================================== one pack
+
+
+def test_run_review_publishes_a_complete_pack(published: tuple[Path, pipeline.RunOutcome]) -> None:
+    cfg_file, outcome = published
+    root = reports(cfg_file)
+    assert outcome.status == "published", outcome.error
+    assert outcome.pack_dir == root / PERIOD / "all"
+    assert outcome.html_path == outcome.pack_dir / "management-review.html"
+    assert outcome.pdf_path == outcome.pack_dir / "management-review.pdf"
+    assert {p.name for p in outcome.pack_dir.iterdir()} == PACK_FILES | {"manifest.json"}
+    assert (root / PERIOD / "all").is_symlink()
+    # The notebook got the staged review inputs, inside the stage, before publishing.
+    (seen,) = renders(cfg_file)
+    assert seen["review_inputs_in_stage"] is True
+    assert seen["restatement_staged"] is False
+    assert list((root / ".staging").iterdir()) == []
+
+
+def test_manifest_records_inputs_config_versions_timings_and_outputs(
+    published: tuple[Path, pipeline.RunOutcome],
+) -> None:
+    cfg_file, outcome = published
+    assert outcome.pack_dir is not None
+    m = json.loads((outcome.pack_dir / "manifest.json").read_text())
+    cfg = load_config(cfg_file)
+    assert m["schema"] == "qmskpi.manifest/1"
+    assert (m["period"], m["scope"], m["outcome"]) == (PERIOD, "all", "published")
+    assert m["pack_id"] == outcome.pack_id
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", m["created_at"])
+    assert m["config"] == {"digest": cfg.digest(), "path": str(cfg_file.resolve())}
+    assert m["parameters"] == {
+        "period": PERIOD,
+        "scope": "all",
+        "config_path": str(cfg_file.resolve()),
+        "review_inputs": "review-inputs.json",
+    }
+    datasets = [i["dataset"] for i in m["inputs"]]
+    assert datasets == sorted(cfg.sources)
+    for item in m["inputs"]:
+        source = cfg_file.parent / f"{item['dataset']}.csv"
+        assert item["origin"] == f"{item['dataset']}.csv"
+        assert item["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert item["query"] is None
+        data_rows = len(source.read_bytes().splitlines()) - 1
+        assert item["rows_in"] <= data_rows  # (a quoted field may span lines)
+        assert item["rows_in"] == item["rows_used"] + item["rows_quarantined"]
+    assert set(m["versions"]) == {
+        "qmskpi",
+        "polars",
+        "pandas",
+        "great-expectations",
+        "papermill",
+        "nbconvert",
+        "plotly",
+        "python",
+    }
+    assert all(m["versions"].values())
+    assert {"load", "validate", "compute", "exports", "render", "render.execute"} <= set(
+        m["timings"]
+    )
+    assert set(m["outputs"]) == PACK_FILES
+    for name, meta in m["outputs"].items():
+        data = (outcome.pack_dir / name).read_bytes()
+        assert meta == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    assert m["supersedes"] == []
+    assert m["replaces"] is None
+    assert m["restatement"] is None
+    assert m["inputs_digest"] == archive.inputs_digest(
+        [archive.InputRecord(i["dataset"], i["origin"], i["sha256"], 0) for i in m["inputs"]],
+        config_digest=cfg.digest(),
+        version=m["versions"]["qmskpi"],
+        period=PERIOD,
+        scope="all",
+    )
+
+
+def test_a_sql_source_is_recorded_with_its_database_and_query(tmp_path: Path) -> None:
+    import sqlite3
+
+    cfg_file = copy_sample(tmp_path / "data")
+    complaints = pl.read_csv(cfg_file.parent / "complaints.csv", infer_schema=False)
+    with sqlite3.connect(cfg_file.parent / "qms.db") as db:
+        db.execute(f"CREATE TABLE complaints ({', '.join(complaints.columns)})")
+        db.executemany(
+            f"INSERT INTO complaints VALUES ({', '.join('?' * complaints.width)})",
+            complaints.rows(),
+        )
+    db.close()
+    query = "SELECT * FROM complaints WHERE received_date <= :period_end"
+    text = cfg_file.read_text()
+    text = re.sub(
+        r'(?ms)^\[sources\.complaints\]\npath = "complaints.csv"\nformat = "csv"\n',
+        f'[databases.qms]\nurl = "sqlite:///qms.db"\n\n'
+        f'[sources.complaints]\ndatabase = "qms"\nquery = {json.dumps(query)}\n',
+        text,
+    )
+    assert "sqlite:///qms.db" in text
+    cfg_file.write_text(text)
+    out = pipeline.run_review(cfg_file, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert out.status == "published", out.error
+    assert out.pack_dir is not None
+    m = json.loads((out.pack_dir / "manifest.json").read_text())
+    (item,) = [i for i in m["inputs"] if i["dataset"] == "complaints"]
+    assert item["origin"] == "sql:qms"
+    assert item["query"] == query
+    assert item["files"] == []
+    assert re.fullmatch(r"[0-9a-f]{64}", item["sha256"])
+    assert item["rows_in"] == complaints.height
+
+
+def test_exports_are_the_tables_the_pack_shows(published: tuple[Path, pipeline.RunOutcome]) -> None:
+    _, outcome = published
+    assert outcome.pack_dir is not None
+    kpis = pl.read_csv(outcome.pack_dir / "kpis.csv")
+    assert kpis.columns[:8] == [
+        "kpi",
+        "scope",
+        "period",
+        "value",
+        "numerator",
+        "denominator",
+        "unit",
+        "sound",
+    ]
+    assert set(kpis["period"]) == {PERIOD}
+    assert {"all", "North", "South", "East"} <= set(kpis["scope"])
+    review = json.loads((outcome.pack_dir / "review-inputs.json").read_text())
+    assert review["meta"]["period"] == PERIOD
+    validation = json.loads((outcome.pack_dir / "validation.json").read_text())
+    assert validation
+    assert (outcome.pack_dir / "quarantine.csv").read_text().startswith("dataset")
+
+
+def test_index_escapes_the_organisation_and_links_the_pack(
+    published: tuple[Path, pipeline.RunOutcome],
+) -> None:
+    cfg_file, _ = published
+    page = (reports(cfg_file) / "index.html").read_text()
+    assert "<script>" not in page
+    assert html.escape('Acme <script>alert("x")</script> & "Co"') in page
+    assert 'href="2026-10/all/management-review.html"' in page
+    assert 'href="2026-10/all/management-review.pdf"' in page
+
+
+def test_second_run_is_skipped_and_force_renders_again(cfg_path: Path) -> None:
+    first = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert first.status == "published"
+    again = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert again.status == "skipped"
+    assert again.pack_id == first.pack_id
+    assert len(renders(cfg_path)) == 1
+    forced = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=fake_render)
+    assert forced.status == "published"
+    assert forced.pack_id != first.pack_id
+    assert len(renders(cfg_path)) == 2
+    root = reports(cfg_path)
+    # Same KPIs: the old pack is replaced (not kept as superseded) and recorded as such.
+    m = json.loads((root / PERIOD / "all" / "manifest.json").read_text())
+    assert m["replaces"]["id"] == first.pack_id
+    assert m["replaces"]["kpis_changed"] is False
+    assert m["supersedes"] == []
+    assert [p.name for p in (root / ".packs").iterdir()] == [forced.pack_id]
+
+
+def test_a_tampered_or_incomplete_pack_is_not_skipped(cfg_path: Path) -> None:
+    first = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, pdf=False, renderer=fake_render)
+    assert first.status == "published"
+    assert first.pdf_path is None
+    # Asking for the PDF now: the published pack lacks it.
+    with_pdf = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, pdf=True, renderer=fake_render)
+    assert with_pdf.status == "published"
+    assert with_pdf.pdf_path is not None
+    # A file changed behind qmskpi's back.
+    assert with_pdf.pack_dir is not None
+    target = with_pdf.pack_dir / "kpis.csv"
+    target.chmod(0o644)
+    target.write_text("kpi,scope,period,value\n")
+    repaired = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert repaired.status == "published"
+    assert repaired.pack_id != with_pdf.pack_id
+    # The tampered pack is kept as evidence, not compared with.
+    assert repaired.pack_dir is not None
+    m = json.loads((repaired.pack_dir / "manifest.json").read_text())
+    assert m["restatement"] is None
+    (kept,) = m["supersedes"]
+    assert kept["id"] == with_pdf.pack_id
+    assert kept["reason"] == "failed verification: kpis.csv: sha256 differs from the manifest"
+    assert (reports(cfg_path) / ".packs" / str(with_pdf.pack_id)).is_dir()
+
+
+def test_identical_inputs_give_byte_identical_tables_and_manifests(cfg_path: Path) -> None:
+    first = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert first.pack_dir is not None
+    keep = {name: (first.pack_dir / name).read_bytes() for name in (*PACK_FILES, "manifest.json")}
+    second = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=fake_render)
+    assert second.pack_dir is not None
+    for name in (
+        "kpis.csv",
+        "review-inputs.json",
+        "quarantine.csv",
+        "validation.json",
+        "kpis.xlsx",
+    ):
+        assert (second.pack_dir / name).read_bytes() == keep[name], name
+    m1 = json.loads(keep["manifest.json"])
+    m2 = json.loads((second.pack_dir / "manifest.json").read_text())
+    assert m1["created_at"] <= m2["created_at"]
+    assert without_volatile(m1) == without_volatile(m2)
+    assert set(m1["timings"]) == set(m2["timings"])
+
+
+# =========================================================================== restatement
+
+
+def drop_one_complaint(cfg_file: Path, *, month: str, site: str) -> str:
+    """Delete one complaint received in ``month`` at ``site``; return its id."""
+    path = cfg_file.parent / "complaints.csv"
+    frame = pl.read_csv(path, infer_schema=False)
+    victim = frame.filter(
+        pl.col("received_date").str.starts_with(month) & (pl.col("site") == site)
+    )["complaint_id"][0]
+    frame.filter(pl.col("complaint_id") != victim).write_csv(path)
+    return str(victim)
+
+
+def received(cfg_file: Path, month: str, site: str | None = None) -> int:
+    """complaints_received counted straight from the CSV (the KPI's definition)."""
+    frame = pl.read_csv(cfg_file.parent / "complaints.csv", infer_schema=False)
+    frame = frame.filter(pl.col("received_date").str.starts_with(month))
+    if site is not None:
+        frame = frame.filter(pl.col("site") == site)
+    return frame.height
+
+
+def test_restatement_keeps_the_approved_pack_and_lists_each_changed_kpi(cfg_path: Path) -> None:
+    root = reports(cfg_path)
+    before_all, before_north = received(cfg_path, PERIOD), received(cfg_path, PERIOD, "North")
+    approved = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert approved.status == "published"
+    old_manifest = json.loads((root / PERIOD / "all" / "manifest.json").read_text())
+    old_sha = {i["dataset"]: i["sha256"] for i in old_manifest["inputs"]}
+
+    drop_one_complaint(cfg_path, month=PERIOD, site="North")
+    restated = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+
+    assert restated.status == "restated", restated.error
+    assert restated.restated_kpis > 0
+    assert restated.pack_dir is not None
+    assert os.readlink(root / PERIOD / "all") == f"../.packs/{restated.pack_id}"
+    # The approved pack is kept, intact, as superseded.
+    old = archive.Archive(root).pack(str(approved.pack_id))
+    assert_pack_intact(old)
+    m = json.loads((restated.pack_dir / "manifest.json").read_text())
+    assert m["outcome"] == "restated"
+    assert m["supersedes"] == [
+        {"id": approved.pack_id, "created_at": old_manifest["created_at"], "reason": "restatement"}
+    ]
+    assert m["restatement"]["changed_kpis"] == restated.restated_kpis
+    new_sha = hashlib.sha256((cfg_path.parent / "complaints.csv").read_bytes()).hexdigest()
+    assert m["restatement"]["changed_inputs"] == [
+        {
+            "dataset": "complaints",
+            "old_sha256": old_sha["complaints"],
+            "new_sha256": new_sha,
+            "old_rows_in": next(
+                i["rows_in"] for i in old_manifest["inputs"] if i["dataset"] == "complaints"
+            ),
+            "new_rows_in": next(i["rows_in"] for i in m["inputs"] if i["dataset"] == "complaints"),
+        }
+    ]
+    assert m["restatement"]["config_changed"] is False
+    # restatement.csv: each changed KPI with old and new values, worked out from the CSV.
+    table = pl.read_csv(restated.pack_dir / "restatement.csv")
+    assert table.columns == [
+        *archive.RESTATEMENT_COLUMNS,
+        "superseded_pack",
+        "superseded_created_at",
+        "changed_inputs",
+    ]
+    rows = {
+        (r["kpi"], r["scope"]): r
+        for r in table.filter(pl.col("kpi") == "complaints_received").to_dicts()
+    }
+    assert rows[("complaints_received", "all")]["old_value"] == before_all
+    assert rows[("complaints_received", "all")]["new_value"] == before_all - 1
+    assert rows[("complaints_received", "North")]["old_value"] == before_north
+    assert rows[("complaints_received", "North")]["new_value"] == before_north - 1
+    assert ("complaints_received", "South") not in rows
+    assert set(table["superseded_pack"]) == {approved.pack_id}
+    assert set(table["changed_inputs"]) == {"complaints"}
+    # Every listed row really differs between the two kpis.csv.
+    diff = archive.compare_kpis(old.file("kpis.csv"), restated.pack_dir / "kpis.csv")
+    assert diff.height == table.height == restated.restated_kpis
+    detail = json.loads((restated.pack_dir / "restatement.json").read_text())
+    assert detail["superseded"]["id"] == approved.pack_id
+    assert len(detail["kpis"]) == table.height
+    # Staged before the notebook ran, so the pack can show it.
+    assert renders(cfg_path)[-1]["restatement_staged"] is True
+    assert pipeline.restatement_for(restated.pack_dir / "review-inputs.json") == detail
+    assert pipeline.restatement_for(old.file("review-inputs.json")) is None
+    assert pipeline.restatement_for("") is None
+    # The index lists the superseded pack with its links.
+    page = (root / "index.html").read_text()
+    assert f".packs/{approved.pack_id}/management-review.html" in page
+    assert "restated" in page
+
+    # A later run with the same KPIs (forced) carries the restatement and the superseded pack on.
+    restatement_csv = (restated.pack_dir / "restatement.csv").read_bytes()
+    later = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=fake_render)
+    assert later.status == "published"
+    assert later.pack_dir is not None
+    m3 = json.loads((later.pack_dir / "manifest.json").read_text())
+    assert m3["supersedes"] == m["supersedes"]
+    assert m3["restatement"]["carried_from"] == restated.pack_id
+    assert (later.pack_dir / "restatement.csv").read_bytes() == restatement_csv
+    assert not (root / ".packs" / str(restated.pack_id)).exists()  # replaced
+    assert_pack_intact(archive.Archive(root).pack(str(approved.pack_id)))  # still kept
+    assert archive.Archive(root).clean_stale() == []
+
+
+# =========================================================================== failures
+
+
+def test_failing_notebook_cell_leaves_the_published_pack(cfg_path: Path) -> None:
+    old = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    root = reports(cfg_path)
+    before = visible_tree(root)
+    out = pipeline.run_review(
+        cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=failing_cell_render
+    )
+    assert out.status == "failed"
+    assert out.error_type == "NotebookCellError"
+    assert "cell 5 raised ZeroDivisionError" in str(out.error)
+    assert visible_tree(root) == before
+    assert_pack_intact(archive.Archive(root).current(PERIOD, "all"))
+    assert archive.Archive(root).current(PERIOD, "all").id == old.pack_id  # type: ignore[union-attr]
+    assert list((root / ".staging").iterdir()) == []
+    assert pipeline.exit_code([old, out]) == pipeline.EXIT_FAILED
+
+
+def test_full_disk_simulated_leaves_the_published_pack(cfg_path: Path) -> None:
+    pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    root = reports(cfg_path)
+    before = visible_tree(root)
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=enospc_render)
+    assert out.status == "failed"
+    assert out.error_type == "OSError"
+    assert "No space left on device" in str(out.error)
+    assert visible_tree(root) == before
+    assert list((root / ".staging").iterdir()) == []
+
+
+@pytest.fixture
+def tiny_reports(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MiB tmpfs for the reports folder (root only)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def big_pdf_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """fake_render plus a 1.6 MB PDF: one pack fits on the tiny disk, two do not."""
+    result = fake_render(stage_dir, **kwargs)
+    assert result.pdf_path is not None
+    with result.pdf_path.open("ab") as fh:
+        fh.write(os.urandom(1_600_000))
+    return result
+
+
+def test_real_full_disk_leaves_the_published_pack(cfg_path: Path, tiny_reports: Path) -> None:
+    cfg = load_config(cfg_path).with_reports_dir(tiny_reports / "reports")
+    first = pipeline.run_review(cfg, PERIOD, as_of=AS_OF, renderer=big_pdf_render)
+    assert first.status == "published", first.error
+    before = visible_tree(tiny_reports / "reports")
+    out = pipeline.run_review(cfg, PERIOD, as_of=AS_OF, force=True, renderer=big_pdf_render)
+    assert out.status == "failed"
+    assert "No space left on device" in str(out.error)
+    assert visible_tree(tiny_reports / "reports") == before
+    assert_pack_intact(archive.Archive(tiny_reports / "reports").current(PERIOD, "all"))
+    assert list((tiny_reports / "reports" / ".staging").iterdir()) == []
+
+
+def test_no_process_outlives_a_failed_render(cfg_path: Path) -> None:
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=leaking_render)
+    assert out.status == "failed"
+    assert "Chromium crashed" in str(out.error)
+    pid = int((reports(cfg_path) / "leaked.pid").read_text())
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert stray_children() == []
+    (proc,) = LEAKED
+    assert proc.pid == pid
+    proc.wait(timeout=5)  # already reaped by the pipeline: returns at once
+
+
+def test_a_kernel_that_fails_to_start_is_retried_once(cfg_path: Path) -> None:
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=flaky_kernel_render)
+    assert out.status == "published", out.error
+    assert out.pack_dir is not None
+    assert not (out.pack_dir / "kernel-attempt").exists()
+
+
+def test_a_failing_cell_is_not_retried() -> None:
+    cell = render.NotebookCellError(
+        "cell 3 raised",
+        notebook=Path("x"),
+        cell_index=3,
+        ename="E",
+        evalue="Address already in use",
+    )
+    start = render.NotebookCellError(
+        "management_review.ipynb: the kernel failed to start",
+        notebook=Path("x"),
+        cell_index=None,
+        ename="ZMQError",
+        evalue="Address already in use (addr='tcp://127.0.0.1:52311')",
+    )
+    assert not pipeline._is_kernel_start_failure(cell)
+    assert pipeline._is_kernel_start_failure(start)
+    assert not pipeline._is_kernel_start_failure(render.RenderError("Chromium crashed"))
+
+
+def test_a_concurrent_run_of_the_same_pack_fails_fast(cfg_path: Path) -> None:
+    root = reports(cfg_path)
+    arch = archive.Archive(root)
+    with arch.pack_lock(PERIOD, "all"):
+        out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert out.status == "failed"
+    assert out.error_type == "PublishError"
+    assert f"pid {os.getpid()}" in str(out.error)
+    assert pipeline.exit_code([out]) == pipeline.EXIT_FAILED
+
+
+def test_bad_arguments_are_usage_errors(cfg_path: Path) -> None:
+    with pytest.raises(PeriodError):
+        pipeline.run_review(cfg_path, "2026-13", renderer=fake_render)
+    with pytest.raises(ConfigError, match="unknown scope"):
+        pipeline.run_review(cfg_path, PERIOD, "../../etc", renderer=fake_render)
+    with pytest.raises(ConfigError, match="unknown scope"):
+        pipeline.run_review(cfg_path, PERIOD, "Nowhere", renderer=fake_render)
+    with pytest.raises(PeriodError, match="is a quarter"):
+        pipeline.run_scheduled(cfg_path, as_of=AS_OF, since="2026-Q2", renderer=fake_render)
+    with pytest.raises(PeriodError, match="after the last complete"):
+        pipeline.run_scheduled(cfg_path, as_of=AS_OF, since="2026-11", renderer=fake_render)
+    with pytest.raises(ConfigError, match="jobs"):
+        pipeline.run_scheduled(cfg_path, as_of=AS_OF, jobs=0, renderer=fake_render)
+    assert not (reports(cfg_path) / PERIOD).exists()
+
+
+def test_cli_maps_usage_errors_to_exit_code_2(cfg_path: Path) -> None:
+    from qmskpi.cli import main
+
+    assert main(["render", "--config", str(cfg_path), "--period", "2026-13"]) == 2
+    assert main(["run", "--config", str(cfg_path), "--since", "2026-Q1"]) == 2
+
+
+# --------------------------------------------------------------------------- SIGKILL at each stage
+
+KILL_AT = textwrap.dedent(
+    """
+    import os, signal, sys
+    sys.path.insert(0, {tests!r})
+    from test_pipeline import fake_render, killing_render
+    from qmskpi import pipeline
+    from datetime import date
+    cfg, step = sys.argv[1], sys.argv[2]
+    def hook(name):
+        if name == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+    out = pipeline.run_review(
+        cfg, "2026-10", "all", as_of=date(2026, 11, 5), force=True,
+        renderer=killing_render if step == "rendering" else fake_render, on_stage=hook,
+    )
+    print(out.status, out.error)
+    """
+).format(tests=str(TESTS))
+
+KILL_STEPS = [s for s in pipeline.STAGES if s != "published"] + ["rendering"]
+
+
+@pytest.fixture(scope="module")
+def killed_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A published pack that runs killed at each step try to replace."""
+    cfg = copy_sample(tmp_path_factory.mktemp("killed") / "data")
+    first = pipeline.run_review(cfg, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert first.status == "published"
+    return cfg
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", KILL_STEPS)
+def test_sigkill_at_each_stage_leaves_a_complete_pack_visible(killed_runs: Path, step: str) -> None:
+    root = reports(killed_runs)
+    arch = archive.Archive(root)
+    old = arch.current(PERIOD, "all")
+    assert_pack_intact(old)
+    before = visible_tree(root)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT, str(killed_runs), step],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    now = arch.current(PERIOD, "all")
+    assert_pack_intact(now)
+    assert now is not None
+    assert old is not None
+    if step == "flipped":
+        # Killed after the link flip: the new, complete pack is what readers see.
+        assert now.id != old.id
+    else:
+        assert now.id == old.id
+        assert visible_tree(root) == before
+    assert (root / "index.html").is_file()
+    # Nothing half-written anywhere a reader looks.
+    for path in root.rglob("*"):
+        if not any(part.startswith(".") for part in path.relative_to(root).parts):
+            assert ".tmp" not in path.name
+    # The next run cleans what the killed one left.
+    arch.clean_stale()
+    assert list((root / ".staging").iterdir()) == []
+    assert {p.name for p in (root / ".packs").iterdir()} == {now.id}
+    assert stray_children() == []
+
+
+@pytest.mark.slow
+def test_the_next_run_after_a_kill_cleans_stale_staging(cfg_path: Path) -> None:
+    pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    proc = subprocess.run(
+        [sys.executable, "-c", KILL_AT, str(cfg_path), "exported"], capture_output=True, timeout=240
+    )
+    assert proc.returncode == -signal.SIGKILL
+    root = reports(cfg_path)
+    assert len(list((root / ".staging").iterdir())) == 1  # the killed run's
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=fake_render)
+    assert out.status == "published"
+    assert list((root / ".staging").iterdir()) == []
+
+
+# =========================================================================== scheduled run
+
+
+def test_exit_codes() -> None:
+    ok = pipeline.RunOutcome("2026-10", "all", "published")
+    skipped = pipeline.RunOutcome("2026-10", "North", "skipped")
+    restated = pipeline.RunOutcome("2026-10", "South", "restated")
+    failed = pipeline.RunOutcome("2026-10", "East", "failed", error="x", error_type="RenderError")
+    config = pipeline.RunOutcome("2026-10", "East", "failed", error="x", error_type="ConfigError")
+    assert pipeline.exit_code([]) == 0
+    assert pipeline.exit_code([ok, skipped, restated]) == 0
+    assert pipeline.exit_code([ok, failed]) == 1
+    assert pipeline.exit_code([ok, failed, config]) == 2
+
+
+def test_plan_last_complete_period_and_catch_up(small_cfg_path: Path) -> None:
+    cfg = load_config(small_cfg_path)
+    plan = pipeline.plan_periods(cfg, as_of=date(2026, 11, 1))
+    assert {s: [p.label for p in ps] for s, ps in plan.items()} == {
+        "all": ["2026-10"],
+        "North": ["2026-10"],
+    }
+    assert [p.label for p in pipeline.plan_periods(cfg, as_of=date(2026, 10, 31))["all"]] == [
+        "2026-09"
+    ]
+    since = pipeline.plan_periods(cfg, as_of=AS_OF, since="2026-08")
+    assert [p.label for p in since["North"]] == ["2026-08", "2026-09", "2026-10"]
+
+
+def test_scheduled_run_catches_up_missed_months_in_order_then_skips(
+    small_cfg_path: Path,
+) -> None:
+    outcomes = pipeline.run_scheduled(
+        small_cfg_path, as_of=AS_OF, since="2026-08", renderer=fake_render
+    )
+    assert [(o.period, o.scope, o.status) for o in outcomes] == [
+        ("2026-08", "all", "published"),
+        ("2026-08", "North", "published"),
+        ("2026-09", "all", "published"),
+        ("2026-09", "North", "published"),
+        ("2026-10", "all", "published"),
+        ("2026-10", "North", "published"),
+    ]
+    assert [(r["period"], r["scope"]) for r in renders(small_cfg_path)] == [
+        (o.period, o.scope) for o in outcomes
+    ]
+    root = reports(small_cfg_path)
+    for o in outcomes:
+        assert_pack_intact(archive.Archive(root).current(o.period, archive.scope_slug(o.scope)))
+    assert pipeline.exit_code(outcomes) == 0
+    page = (root / "index.html").read_text()
+    for month in ("2026-08", "2026-09", "2026-10"):
+        assert f'href="{month}/north/management-review.html"' in page
+    # Next day: nothing changed, everything skipped, nothing rendered.
+    again = pipeline.run_scheduled(small_cfg_path, as_of=AS_OF, renderer=fake_render)
+    assert [(o.period, o.status) for o in again] == [("2026-10", "skipped")] * 2
+    assert len(renders(small_cfg_path)) == 6
+
+
+def test_scheduled_run_catches_up_from_the_newest_published_pack(small_cfg_path: Path) -> None:
+    first = pipeline.run_review(small_cfg_path, "2026-08", "all", renderer=fake_render)
+    assert first.status == "published"
+    outcomes = pipeline.run_scheduled(small_cfg_path, as_of=AS_OF, renderer=fake_render)
+    assert [(o.period, o.scope) for o in outcomes] == [
+        ("2026-09", "all"),
+        ("2026-10", "all"),
+        ("2026-10", "North"),
+    ]
+
+
+@pytest.mark.slow
+def test_parallel_scopes_render_every_scope_in_worker_processes(small_cfg_path: Path) -> None:
+    outcomes = pipeline.run_scheduled(small_cfg_path, as_of=AS_OF, jobs=2, renderer=fake_render)
+    assert sorted((o.scope, o.status) for o in outcomes) == [
+        ("North", "published"),
+        ("all", "published"),
+    ]
+    root = reports(small_cfg_path)
+    for o in outcomes:
+        pack = archive.Archive(root).current(PERIOD, archive.scope_slug(o.scope))
+        assert_pack_intact(pack)
+        assert pack is not None
+        assert pack.scope == o.scope
+        kpis = pl.read_csv(pack.file("kpis.csv"))
+        assert set(kpis["scope"]) == ({"all", "North"} if o.scope == "all" else {"North"})
+    pids = {r["pid"] for r in renders(small_cfg_path)}
+    assert os.getpid() not in pids
+    assert stray_children() == []
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+def test_notify_command_gets_the_summary_on_stdin_and_no_data_in_argv(tmp_path: Path) -> None:
+    sink = tmp_path / "summary.json"
+    argv_file = tmp_path / "argv.json"
+    script = tmp_path / "alert.py"
+    script.write_text(
+        "import json, sys\n"
+        f"open({str(sink)!r}, 'w').write(sys.stdin.read())\n"
+        f"json.dump(sys.argv[1:], open({str(argv_file)!r}, 'w'))\n"
+    )
+    evil = pipeline.RunOutcome(
+        "2026-10", "North", "failed", error="$(touch /tmp/pwned); `id`", error_type="RenderError"
+    )
+    ok = pipeline.RunOutcome("2026-10", "all", "published")
+    assert pipeline.notify_failure(
+        [sys.executable, str(script), "--channel", "quality"], [ok, evil], organisation="Acme"
+    )
+    summary = json.loads(sink.read_text())
+    assert summary["event"] == "qmskpi.run.failed"
+    assert summary["exit_code"] == 1
+    assert summary["organisation"] == "Acme"
+    assert [f["scope"] for f in summary["failed"]] == ["North"]
+    assert summary["failed"][0]["error"] == "$(touch /tmp/pwned); `id`"
+    assert len(summary["outcomes"]) == 2
+    assert json.loads(argv_file.read_text()) == ["--channel", "quality"]
+    # A string command is split like a shell would, but run without one.
+    line = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))} --channel 'a b'"
+    assert pipeline.notify_failure(line, [evil])
+    assert json.loads(argv_file.read_text()) == ["--channel", "a b"]
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_notify_failure_is_logged_not_raised(tmp_path: Path) -> None:
+    failed = [pipeline.RunOutcome("2026-10", "all", "failed", error="x", error_type="E")]
+    assert pipeline.notify_failure([str(tmp_path / "missing-command")], failed) is False
+    assert pipeline.notify_failure(["false"], failed) is False
+    assert pipeline.notify_failure("http://127.0.0.1:9/unreachable", failed, timeout_s=2) is False
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A local HTTP receiver on 127.0.0.1 that records JSON POSTs."""
+    received: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(
+                {
+                    "path": self.path,
+                    "content_type": self.headers["Content-Type"],
+                    "body": json.loads(self.rfile.read(length)),
+                }
+            )
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hooks/qmskpi", received
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_scheduled_run_posts_failures_to_a_webhook(
+    small_cfg_path: Path, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = webhook
+    outcomes = pipeline.run_scheduled(
+        small_cfg_path, as_of=AS_OF, renderer=failing_cell_render, notify=url
+    )
+    assert [o.status for o in outcomes] == ["failed", "failed"]
+    assert pipeline.exit_code(outcomes) == 1
+    (post,) = received
+    assert post["path"] == "/hooks/qmskpi"
+    assert post["content_type"] == "application/json"
+    assert post["body"]["exit_code"] == 1
+    assert [f["scope"] for f in post["body"]["failed"]] == ["all", "North"]
+    assert "ZeroDivisionError" in post["body"]["failed"][0]["error"]
+    # No notification when everything succeeds.
+    ok = pipeline.run_scheduled(small_cfg_path, as_of=AS_OF, renderer=fake_render, notify=url)
+    assert pipeline.exit_code(ok) == 0
+    assert len(received) == 1
+
+
+def test_require_success_and_outcomes_frame() -> None:
+    ok = pipeline.RunOutcome("2026-10", "all", "published", pack_id="p")
+    bad = pipeline.RunOutcome("2026-10", "North", "failed", error="boom", error_type="E")
+    assert pipeline.require_success([ok]) == [ok]
+    with pytest.raises(PublishError, match=r"1 of 2 pack\(s\) failed: 2026-10/North: boom"):
+        pipeline.require_success([ok, bad])
+    frame = pipeline.outcomes_frame([ok, bad])
+    assert frame["status"].to_list() == ["published", "failed"]
+    assert frame.columns == [
+        "period",
+        "scope",
+        "status",
+        "pack_id",
+        "restated_kpis",
+        "seconds",
+        "error",
+    ]
+
+
+# =========================================================================== scheduling examples
+
+
+def cli_accepts(argv: list[str]) -> None:
+    """The qmskpi part of a scheduler's command line parses with the real CLI parser."""
+    assert Path(argv[0]).name == "qmskpi", argv
+    args = build_parser().parse_args(argv[1:])
+    assert args.command == "run"
+
+
+def test_crontab_example_calls_qmskpi_run() -> None:
+    lines = [
+        ln
+        for ln in (EXAMPLES / "crontab").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#") and "=" not in ln.split()[0]
+    ]
+    (entry,) = lines
+    fields = entry.split(None, 5)
+    minute, hour, dom, month, dow, command = fields
+    assert (minute, hour, dom, month, dow) == ("15", "6", "2", "*", "*")
+    qmskpi_part = command.split("&&", 1)[1].split(">>", 1)[0]
+    cli_accepts(shlex.split(qmskpi_part))
+
+
+def test_systemd_units_verify(tmp_path: Path) -> None:
+    service = (EXAMPLES / "qmskpi-run.service").read_text()
+    timer = (EXAMPLES / "qmskpi-run.timer").read_text()
+    exec_start = next(ln for ln in service.splitlines() if ln.startswith("ExecStart="))
+    cli_accepts(shlex.split(exec_start.removeprefix("ExecStart=")))
+    assert "Type=oneshot" in service
+    assert "Persistent=true" in timer
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed")
+    # verify checks that ExecStart exists: point it at this venv's qmskpi.
+    qmskpi_bin = Path(sys.executable).with_name("qmskpi")
+    (tmp_path / "qmskpi-run.service").write_text(
+        service.replace("/srv/qmskpi/.venv/bin/qmskpi", str(qmskpi_bin))
+    )
+    (tmp_path / "qmskpi-run.timer").write_text(timer)
+    done = subprocess.run(
+        [tool, "verify", str(tmp_path / "qmskpi-run.service"), str(tmp_path / "qmskpi-run.timer")],
+        capture_output=True,
+        text=True,
+    )
+    problems = [
+        ln
+        for ln in (done.stdout + done.stderr).splitlines()
+        if "qmskpi-run" in ln and "Documentation" not in ln
+    ]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert problems == []
+    calendar = re.search(r"(?m)^OnCalendar=(.+)$", timer)
+    assert calendar is not None
+    check = subprocess.run([tool, "calendar", calendar.group(1)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+
+
+def test_airflow_dag_parses_and_calls_qmskpi_run() -> None:
+    source = (EXAMPLES / "airflow_qmskpi_dag.py").read_text()
+    tree = ast.parse(source)
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "BashOperator"
+    ]
+    (call,) = calls
+    kwargs = {k.arg: k.value for k in call.keywords}
+    command = "".join(ast.literal_eval(kwargs["bash_command"]))
+    rendered = command.replace("{{ params.home }}", "/srv/qmskpi").replace(
+        "{{ data_interval_end | ds }}", "2026-11-02"
+    )
+    assert "{{" not in rendered
+    cli_accepts(shlex.split(rendered))
+    assert "--as-of" in rendered
+
+
+def test_jupyter_scheduler_notebook_is_a_thin_view_over_the_pipeline() -> None:
+    nb = json.loads((EXAMPLES / "scheduled_run.ipynb").read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c["outputs"] for c in code)
+    params = [c for c in code if "parameters" in c["metadata"].get("tags", [])]
+    assert len(params) == 1
+    names: dict[str, Any] = {}
+    exec("".join(params[0]["source"]), {}, names)  # literals only
+    assert set(names) == {"config_path", "since", "force", "jobs"}
+    calls = set()
+    for cell in code:
+        tree = ast.parse("".join(cell["source"]))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                mods = (
+                    [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                )
+                assert mods == ["qmskpi"]
+            assert not isinstance(node, ast.FunctionDef | ast.For | ast.While)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Attribute):
+                calls.add(node.attr)
+    assert {"run_scheduled", "outcomes_frame", "require_success"} <= calls
+    for name in calls:
+        assert hasattr(pipeline, name)
+
+
+# =========================================================================== the real render
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pipeline.RunOutcome]:
+    """One pack rendered for real (kernel, nbconvert, Chromium) from the sample data."""
+    cfg = copy_sample(tmp_path_factory.mktemp("real") / "data")
+    outcome = pipeline.run_review(cfg, PERIOD, "all", as_of=AS_OF)
+    return cfg, outcome
+
+
+@pytest.mark.notebook
+@pytest.mark.browser
+def test_real_pack_end_to_end(real: tuple[Path, pipeline.RunOutcome]) -> None:
+    cfg_file, outcome = real
+    assert outcome.status == "published", outcome.error
+    assert outcome.pack_dir is not None
+    assert {p.name for p in outcome.pack_dir.iterdir()} == PACK_FILES | {"manifest.json"}
+    assert_pack_intact(archive.Archive(reports(cfg_file)).current(PERIOD, "all"))
+    assert (outcome.pack_dir / "management-review.pdf").read_bytes().startswith(b"%PDF")
+    page = (outcome.pack_dir / "management-review.html").read_text()
+    assert "Acme Components Ltd" in page
+    m = json.loads((outcome.pack_dir / "manifest.json").read_text())
+    assert {"render.execute", "render.html", "render.pdf"} <= set(m["timings"])
+    # The kernel got the staged review inputs (papermill's injected parameters).
+    nb = json.loads((outcome.pack_dir / "management-review.ipynb").read_text())
+    injected = "".join(
+        "".join(c["source"])
+        for c in nb["cells"]
+        if "injected-parameters" in c["metadata"].get("tags", [])
+    )
+    assert "/.staging/2026-10--all--" in injected
+    assert "review-inputs.json" in injected
+    assert stray_children() == []
+
+
+@pytest.mark.notebook
+@pytest.mark.browser
+def test_real_pack_is_skipped_then_reproduced_byte_identically(
+    real: tuple[Path, pipeline.RunOutcome],
+) -> None:
+    cfg_file, first = real
+    assert first.pack_dir is not None
+    skipped = pipeline.run_review(cfg_file, PERIOD, "all", as_of=AS_OF)
+    assert skipped.status == "skipped"
+    assert skipped.pack_id == first.pack_id
+    old = {p.name: p.read_bytes() for p in first.pack_dir.iterdir()}
+    again = pipeline.run_review(cfg_file, PERIOD, "all", as_of=AS_OF, force=True)
+    assert again.status == "published", again.error
+    assert again.pack_dir is not None
+    for name in (
+        "kpis.csv",
+        "review-inputs.json",
+        "quarantine.csv",
+        "validation.json",
+        "kpis.xlsx",
+    ):
+        assert (again.pack_dir / name).read_bytes() == old[name], name
+    m1 = json.loads(old["manifest.json"])
+    m2 = json.loads((again.pack_dir / "manifest.json").read_text())
+    differing = {k for k in set(m1) | set(m2) if k not in VOLATILE and m1.get(k) != m2.get(k)}
+    assert differing <= {"outputs"}
+    changed_outputs = {
+        name for name in m1["outputs"] if m1["outputs"][name] != m2["outputs"].get(name)
+    }
+    # Only the executed notebook (run times, staging path) and the PDF (creation date) vary;
+    # the HTML is byte-identical.
+    assert changed_outputs <= {"management-review.ipynb", "management-review.pdf"}
+    assert (again.pack_dir / "management-review.html").read_bytes() == old["management-review.html"]
+
+
+@pytest.mark.notebook
+def test_real_failing_notebook_cell_leaves_the_pack_and_no_kernel(
+    real: tuple[Path, pipeline.RunOutcome],
+) -> None:
+    cfg_file, _ = real
+    root = reports(cfg_file)
+    before = visible_tree(root)
+    out = pipeline.run_review(
+        cfg_file, PERIOD, "all", as_of=AS_OF, force=True, renderer=broken_notebook_render
+    )
+    assert out.status == "failed"
+    assert out.error_type == "NotebookCellError", out.error
+    assert visible_tree(root) == before
+    assert list((root / ".staging").iterdir()) == []
+    assert stray_children() == []
+
+
+@pytest.fixture
+def dead_chromium(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An executable that crashes like a Chromium that cannot start."""
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'chromium: Segmentation fault' >&2\nkill -SEGV $$\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("QMSKPI_TEST_CHROMIUM", str(fake))
+    return fake
+
+
+@pytest.mark.notebook
+@pytest.mark.browser
+def test_real_chromium_crash_leaves_the_pack_and_no_process(
+    real: tuple[Path, pipeline.RunOutcome], dead_chromium: Path
+) -> None:
+    cfg_file, _ = real
+    root = reports(cfg_file)
+    before = visible_tree(root)
+    out = pipeline.run_review(
+        cfg_file, PERIOD, "all", as_of=AS_OF, force=True, renderer=crashing_chromium_render
+    )
+    assert out.status == "failed"
+    assert out.error_type == "RenderError", out.error
+    assert "cannot start Chromium" in str(out.error)
+    assert visible_tree(root) == before
+    assert list((root / ".staging").iterdir()) == []
+    assert stray_children() == []
+
+
+@pytest.mark.browser
+def test_a_callers_browser_that_cannot_start_fails_before_the_kernel_runs(
+    cfg_path: Path, dead_chromium: Path
+) -> None:
+    pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    before = visible_tree(reports(cfg_path))
+    printer = render.PdfPrinter(executable=dead_chromium)
+    try:
+        out = pipeline.run_review(
+            cfg_path, PERIOD, as_of=AS_OF, force=True, browser=printer, renderer=fake_render
+        )
+    finally:
+        printer.close()
+    assert out.status == "failed"
+    assert "cannot start Chromium" in str(out.error)
+    assert len(renders(cfg_path)) == 1  # the render never started
+    assert visible_tree(reports(cfg_path)) == before
+    assert stray_children() == []
+
+
+@pytest.mark.browser
+def test_a_callers_browser_survives_a_failed_run(cfg_path: Path) -> None:
+    """The clean-up after a failure stops what the run started, not the caller's browser."""
+    printer = render.PdfPrinter()  # not started yet: the run starts it
+    try:
+        out = pipeline.run_review(
+            cfg_path, PERIOD, as_of=AS_OF, browser=printer, renderer=printing_then_failing_render
+        )
+        assert out.status == "failed"
+        assert "after printing" in str(out.error)
+        assert printer.browser.is_connected()
+        with printer.page() as page:
+            assert page.evaluate("1 + 1") == 2
+    finally:
+        printer.close()
+    assert stray_children() == []
+
+
+REAL_KILL = textwrap.dedent(
+    """
+    import sys
+    from datetime import date
+    from qmskpi import pipeline
+    out = pipeline.run_review(sys.argv[1], "2026-10", "all", as_of=date(2026, 11, 5), force=True)
+    print(out.status, out.error)
+    """
+)
+
+
+@pytest.mark.notebook
+def test_real_sigkill_during_render_leaves_no_kernel_and_the_pack(
+    real: tuple[Path, pipeline.RunOutcome],
+) -> None:
+    cfg_file, _ = real
+    root = reports(cfg_file)
+    before = visible_tree(root)
+    proc = subprocess.Popen([sys.executable, "-c", REAL_KILL, str(cfg_file)])
+    runner = psutil.Process(proc.pid)
+    kernel: psutil.Process | None = None
+    deadline = time.monotonic() + 180
+    while kernel is None and time.monotonic() < deadline and proc.poll() is None:
+        for child in runner.children(recursive=True):
+            try:
+                if "ipykernel" in " ".join(child.cmdline()):
+                    kernel = child
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.1)
+    assert kernel is not None, "the kernel never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs([kernel], timeout=15)
+    assert alive == [], "the kernel outlived the killed run"
+    assert visible_tree(root) == before
+    removed = archive.Archive(root).clean_stale()
+    assert [r for r in removed if r.startswith(".staging/")], removed
+    assert list((root / ".staging").iterdir()) == []
