@@ -1,0 +1,1124 @@
+"""Render the management-review pack: execute the notebook, export HTML, print the PDF.
+
+Three steps, each usable alone, chained by :func:`render_pack`:
+
+1. :func:`execute_notebook` runs a notebook with papermill on the venv's
+   ``python3`` kernel, over local IPC sockets (no TCP port is opened), with a
+   timeout per cell. A failing cell raises :class:`NotebookCellError` naming the
+   cell; the executed notebook, error cell included, is kept for diagnosis.
+2. :func:`export_html` turns the executed notebook into one self-contained HTML
+   file with the ``qmskpi`` nbconvert template (no code, no prompts, nothing
+   fetched from the network, plotly.js inlined once by the first chart, print CSS
+   and ``pack.css`` inlined). Identical notebooks give identical bytes.
+3. :func:`print_pdf` prints that HTML to A4 with the system Chromium through
+   playwright, after every chart has drawn, with every non-``file:`` request
+   aborted. :class:`PdfPrinter` keeps one browser open for many packs.
+
+The exports that sit beside the pack (``kpis.csv``, ``kpis.xlsx``,
+``review-inputs.json``, ...) are written by :func:`write_csv`, :func:`write_xlsx`
+and :func:`write_json`: deterministic bytes, formula injection neutralised, no
+hyperlinks.
+
+papermill, nbconvert, nbclient and playwright are imported here and nowhere else
+in the package (and lazily, so ``import qmskpi.render`` stays cheap).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import datetime as dt
+import enum
+import functools
+import hashlib
+import html
+import importlib.resources
+import io
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path, PurePath
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+import polars as pl
+
+from qmskpi.errors import RenderError
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, PdfMargins, Playwright
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "CHROMIUM_PATH",
+    "ChartsNotDrawnError",
+    "NotebookCellError",
+    "PdfPrinter",
+    "RenderResult",
+    "block_network",
+    "execute_notebook",
+    "export_html",
+    "neutralise_formula",
+    "open_for_print",
+    "packaged_notebook",
+    "print_loaded_page",
+    "print_pdf",
+    "render_pack",
+    "write_csv",
+    "write_json",
+    "write_xlsx",
+]
+
+log = logging.getLogger(__name__)
+
+KERNEL_NAME: Final = "python3"
+CHROMIUM_PATH: Final = Path(os.environ.get("QMSKPI_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS: Final = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+TEMPLATE_DIR: Final = Path(__file__).with_name("templates")
+NBCONVERT_TEMPLATES: Final = TEMPLATE_DIR / "nbconvert"
+TEMPLATE_NAME: Final = "qmskpi"
+PACK_CSS: Final = TEMPLATE_DIR / "pack.css"
+PACK_STEM: Final = "management-review"
+
+# A4 in CSS pixels (96 px per inch) and the printed margins. The page is laid
+# out at the printable width so that charts are drawn at the size they print.
+_MM_PX: Final = 96 / 25.4
+A4_WIDTH_MM: Final = 210.0
+A4_HEIGHT_MM: Final = 297.0
+MARGIN_MM: Final = {"top": 16.0, "right": 14.0, "bottom": 16.0, "left": 14.0}
+PRINT_WIDTH_PX: Final = int((A4_WIDTH_MM - MARGIN_MM["left"] - MARGIN_MM["right"]) * _MM_PX)
+PRINT_HEIGHT_PX: Final = int((A4_HEIGHT_MM - MARGIN_MM["top"] - MARGIN_MM["bottom"]) * _MM_PX)
+
+_PAPERMILL_TAGS: Final = ("injected-parameters", "papermill-error-cell-tag")
+_REMOVE_CELL_TAGS: Final = frozenset({"remove-cell", "remove_cell"})
+_REMOVE_OUTPUT_TAGS: Final = frozenset({"remove-output", "remove_output"})
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class NotebookCellError(RenderError):
+    """A notebook cell raised, timed out, or the kernel died while running it.
+
+    ``cell_index`` is the 0-based index of the cell in the *executed* notebook
+    (papermill inserts an ``injected-parameters`` cell after the ``parameters``
+    cell); ``notebook`` is the executed notebook, kept with the error output.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        notebook: Path,
+        cell_index: int | None,
+        ename: str,
+        evalue: str,
+        source: str = "",
+        traceback: str = "",
+    ) -> None:
+        self.notebook = notebook
+        self.cell_index = cell_index
+        self.ename = ename
+        self.evalue = evalue
+        self.source = source
+        self.traceback = traceback
+        super().__init__(message)
+
+
+class ChartsNotDrawnError(RenderError):
+    """Some ``.plotly-graph-div`` never became a drawn ``.js-plotly-plot`` in time."""
+
+    def __init__(self, message: str, *, chart_ids: tuple[str, ...], page_errors: tuple[str, ...]):
+        self.chart_ids = chart_ids
+        self.page_errors = page_errors
+        super().__init__(message)
+
+
+# --------------------------------------------------------------------------- execute
+
+
+def _kernel_manager_class(socket_dir: Path) -> type[Any]:
+    """An ``AsyncKernelManager`` that talks to the kernel over IPC sockets in ``socket_dir``.
+
+    Over IPC no TCP port is opened (no clash between parallel runs) and
+    ipykernel does not warn "Kernel is running over TCP without encryption".
+    The caller owns ``socket_dir`` (a short private temp dir: unix socket paths
+    are limited to ~100 bytes) and removes it, sockets and all, even when the
+    kernel was killed.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import CaselessStrEnum
+
+    class IpcKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
+
+        def _ip_default(self) -> str:
+            return str(socket_dir / "kernel")
+
+    return IpcKernelManager
+
+
+_ENGINE_NAME: Final = "qmskpi"
+
+
+@functools.cache
+def _register_engine() -> str:
+    """Register (once) the papermill engine that saves the notebook at the end only.
+
+    papermill's default engine rewrites the whole output notebook after every
+    cell; a pack's notebook carries megabytes of chart HTML, so that costs
+    seconds. This engine saves when the run starts, every 30 s during a long
+    cell, and when it ends, also after a failure or a timeout (so the notebook
+    as far as it ran is always kept).
+    """
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    class SaveAtEndManager(NotebookExecutionManager):  # type: ignore[misc]
+        _skip_save = False
+
+        def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
+            self._skip_save = True
+            try:
+                super().cell_complete(cell, cell_index=cell_index, **kwargs)
+            finally:
+                self._skip_save = False
+
+        def save(self, **kwargs: Any) -> None:
+            if not self._skip_save:
+                super().save(**kwargs)
+
+    class SaveAtEndEngine(NBClientEngine):  # type: ignore[misc]
+        @classmethod
+        def execute_notebook(
+            cls,
+            nb: Any,
+            kernel_name: str,
+            output_path: str | None = None,
+            progress_bar: bool = False,
+            log_output: bool = False,
+            autosave_cell_every: int = 30,
+            **kwargs: Any,
+        ) -> Any:
+            nb_man = SaveAtEndManager(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(_ENGINE_NAME, SaveAtEndEngine)
+    return _ENGINE_NAME
+
+
+_SOCKET_DIR_PREFIX: Final = "qmskpi-kernel-"
+
+
+def _sweep_stale_socket_dirs(base: Path, *, min_age_s: float = 300) -> list[Path]:
+    """Remove kernel socket dirs that runs killed with SIGKILL left in ``base``; return them.
+
+    A dir counts as stale when it is older than ``min_age_s`` and none of its
+    sockets is bound by a live process (Linux ``/proc/net/unix``; elsewhere
+    nothing is removed).
+    """
+    try:
+        bound = Path("/proc/net/unix").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    removed = []
+    now = time.time()
+    for d in base.glob(f"{_SOCKET_DIR_PREFIX}*"):
+        try:
+            if not d.is_dir() or now - d.stat().st_mtime < min_age_s or f"{d}/" in bound:
+                continue
+            shutil.rmtree(d)
+            removed.append(d)
+        except OSError:
+            continue
+    return removed
+
+
+def _jsonish(value: object) -> object:
+    """Parameters papermill can write as Python literals (paths and dates as str)."""
+    if isinstance(value, PurePath):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _jsonish(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonish(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise RenderError(
+        f"notebook parameter value {value!r} of type {type(value).__name__} cannot be passed; "
+        "use str, int, float, bool, None, list, dict, Path or date"
+    )
+
+
+def _read_notebook(path: Path) -> Any:
+    import nbformat
+
+    read: Any = nbformat.read
+    return read(str(path), as_version=4)
+
+
+def _running_cell(executed: Path) -> tuple[int | None, str]:
+    """Index and source of the last cell papermill started in ``executed``."""
+    try:
+        nb = _read_notebook(executed)
+    except (OSError, ValueError):
+        return None, ""
+    index: int | None = None
+    for i, cell in enumerate(nb.cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("start_time"):
+            index = i
+    if index is None:
+        return None, ""
+    return index, str(nb.cells[index].source)
+
+
+def execute_notebook(
+    notebook: Path,
+    output: Path,
+    parameters: Mapping[str, object],
+    *,
+    cwd: Path,
+    timeout_s: int,
+) -> Path:
+    """Execute ``notebook`` with ``parameters`` into ``output`` and return ``output``.
+
+    Runs on the ``python3`` kernel of this venv, in working directory ``cwd``,
+    with ``timeout_s`` as the limit for each cell (kernel start-up gets at most
+    60 s of it). Raises :class:`NotebookCellError` (a :class:`RenderError`) when
+    a cell raises or times out, or the kernel dies; ``output`` then holds the
+    notebook as far as it ran, error cell included. The kernel is shut down in
+    every case.
+    """
+    import papermill
+    from jupyter_client.kernelspec import NoSuchKernel
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.exceptions import PapermillException, PapermillExecutionError
+
+    notebook, output, cwd = Path(notebook), Path(output), Path(cwd)
+    if not notebook.is_file():
+        raise RenderError(f"notebook not found: {notebook}")
+    if not cwd.is_dir():
+        raise RenderError(f"working directory not found: {cwd}")
+    if timeout_s <= 0:
+        raise RenderError(f"timeout_s must be positive, got {timeout_s}")
+    params = {str(k): _jsonish(v) for k, v in parameters.items()}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_socket_dirs(Path(tempfile.gettempdir()))
+    sockets = tempfile.TemporaryDirectory(prefix=_SOCKET_DIR_PREFIX)
+    try:
+        papermill.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=params,
+            engine_name=_register_engine(),
+            kernel_name=KERNEL_NAME,
+            language="python",
+            progress_bar=False,
+            log_output=False,
+            start_timeout=min(timeout_s, 60),
+            execution_timeout=timeout_s,
+            kernel_manager_class=_kernel_manager_class(Path(sockets.name)),
+            # The kernel starts in cwd; papermill's own ``cwd=`` would chdir
+            # this whole process instead.
+            resources={"metadata": {"path": str(cwd.resolve())}},
+            shutdown_kernel="immediate",
+        )
+    except PapermillExecutionError as exc:
+        tb = _strip_ansi("\n".join(exc.traceback))
+        raise NotebookCellError(
+            f"{notebook.name}: cell {exc.cell_index} raised {exc.ename}: {exc.evalue} "
+            f"(executed notebook kept at {output})",
+            notebook=output,
+            cell_index=int(exc.cell_index),
+            ename=str(exc.ename),
+            evalue=str(exc.evalue),
+            source=str(exc.source),
+            traceback=tb,
+        ) from exc
+    except (CellTimeoutError, DeadKernelError, TimeoutError, RuntimeError) as exc:
+        index, source = _running_cell(output)
+        what = "timed out" if isinstance(exc, CellTimeoutError | TimeoutError) else "failed"
+        where = f"cell {index} {what}" if index is not None else f"kernel start {what}"
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise NotebookCellError(
+            f"{notebook.name}: {where}: {type(exc).__name__}: {first_line} "
+            f"(executed notebook kept at {output})",
+            notebook=output,
+            cell_index=index,
+            ename=type(exc).__name__,
+            evalue=str(exc),
+            source=source,
+        ) from exc
+    except (PapermillException, NoSuchKernel, ValueError) as exc:
+        raise RenderError(f"{notebook.name}: cannot execute: {type(exc).__name__}: {exc}") from exc
+    finally:
+        sockets.cleanup()
+    return output
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _stable_id(text: object) -> str:
+    return hashlib.sha256(str(text).encode("utf-8")).hexdigest()[:12]
+
+
+def _normalise_notebook(nb: Any, *, title: str) -> list[str]:
+    """Make an executed notebook render deterministically; return its stderr texts.
+
+    papermill gives its own cells random ids and stamps times and kernel details
+    into the metadata; none of that belongs in the pack.
+    """
+    stderr: list[str] = []
+    keep = {"kernelspec", "language_info"}
+    for key in list(nb.metadata):
+        if key not in keep:
+            del nb.metadata[key]
+    nb.metadata["title"] = title
+    nb.metadata.get("language_info", {}).pop("version", None)
+    for index, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        for tag in _PAPERMILL_TAGS:
+            if tag in tags:
+                cell["id"] = f"{tag}-{index}"
+        cell.get("metadata", {}).pop("papermill", None)
+        cell.get("metadata", {}).pop("execution", None)
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                stderr.append(str(out.get("text", "")))
+    return stderr
+
+
+_PLOTLYJS = re.compile(r"<script[^>]*>\s*/\*\*\s*\*\s*plotly\.js v[\s\S]*?</script>")
+
+
+def _lift_plotlyjs(nb: Any) -> dict[str, str]:
+    """Replace each inlined plotly.js bundle by a short token; return token -> script.
+
+    nbconvert parses and re-serialises the whole page with BeautifulSoup, which
+    costs about a second per megabyte; plotly.js is ~4.8 MB and goes through
+    untouched, so it is set aside and put back afterwards.
+    """
+    lifted: dict[str, str] = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = data.get("text/html")
+            if not text:
+                continue
+            joined = "".join(text) if isinstance(text, list) else str(text)
+            if "plotly.js v" not in joined:
+                continue
+
+            def _swap(match: re.Match[str]) -> str:
+                token = f"<!--qmskpi-plotlyjs-{len(lifted)}-{uuid.uuid4().hex}-->"
+                lifted[token] = match.group(0)
+                return token
+
+            data["text/html"] = _PLOTLYJS.sub(_swap, joined)
+    return lifted
+
+
+@functools.cache
+def _html_exporter() -> Any:
+    """The pack's HTMLExporter (one per process: compiling the template takes ~0.4 s).
+
+    It skips the BeautifulSoup pass of nbconvert's ``HTMLExporter``, which
+    re-parses and re-serialises the whole page to add ``alt`` text to images
+    without one and ``tabindex`` to output areas: ~0.7 s for a pack, for
+    nothing a printed pack uses (its charts and icons are inline SVG).
+    """
+    import nbconvert
+    import nbconvert.exporters.templateexporter
+    import nbconvert.filters.highlight
+    import nbconvert.filters.widgetsdatatypefilter
+    import nbconvert.preprocessors
+
+    # nbconvert is only partly typed: handle it as Any.
+    html_exporter: Any = nbconvert.HTMLExporter
+    template_exporter: Any = nbconvert.exporters.templateexporter.TemplateExporter
+    highlight2html: Any = nbconvert.filters.highlight.Highlight2HTML
+    widgets_filter: Any = nbconvert.filters.widgetsdatatypefilter.WidgetsDataTypeFilter
+    tag_remove: Any = nbconvert.preprocessors.TagRemovePreprocessor
+
+    class PackExporter(html_exporter):  # type: ignore[misc]
+        def from_notebook_node(
+            self, nb: Any, resources: dict[str, Any] | None = None, **kw: Any
+        ) -> tuple[str, dict[str, Any]]:
+            # HTMLExporter.from_notebook_node (nbconvert 7.17) without the soup pass.
+            langinfo = nb.metadata.get("language_info", {})
+            lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
+            highlight_code = self.filters.get(
+                "highlight_code", highlight2html(pygments_lexer=lexer, parent=self)
+            )
+            resources = self._init_resources(resources)
+            filter_data_type = widgets_filter(
+                notebook_metadata=self._nb_metadata, parent=self, resources=resources
+            )
+            self.register_filter("highlight_code", highlight_code)
+            self.register_filter("filter_data_type", filter_data_type)
+            html_text, out = template_exporter.from_notebook_node(self, nb, resources, **kw)
+            return str(html_text), out
+
+    exporter = PackExporter(
+        template_name=TEMPLATE_NAME,
+        extra_template_basedirs=[str(NBCONVERT_TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        theme="light",
+        language_code="en",
+        embed_images=False,
+        sanitize_html=False,
+    )
+    exporter.register_filter("qmskpi_stable_id", _stable_id)
+    exporter.register_preprocessor(
+        tag_remove(
+            remove_cell_tags=set(_REMOVE_CELL_TAGS),
+            remove_all_outputs_tags=set(_REMOVE_OUTPUT_TAGS),
+        ),
+        enabled=True,
+    )
+    return exporter
+
+
+def export_html(executed: Path, output: Path, *, title: str) -> Path:
+    """Export the executed notebook to one offline HTML file and return ``output``.
+
+    No code and no prompts; nothing is fetched from the network (the stock
+    template's require.js, MathJax, mermaid and widget loaders are removed);
+    print CSS and ``templates/pack.css`` are inlined; ``<title>`` is ``title``,
+    escaped. Cells tagged ``remove-cell`` are dropped, outputs of cells tagged
+    ``remove-output`` too; stderr output (warnings) is logged, not shown.
+    """
+    executed, output = Path(executed), Path(output)
+    try:
+        nb = _read_notebook(executed)
+    except (OSError, ValueError) as exc:
+        raise RenderError(f"cannot read executed notebook {executed}: {exc}") from exc
+    for text in _normalise_notebook(nb, title=title):
+        log.warning("%s wrote to stderr: %s", executed.name, text.strip()[:2000])
+    lifted = _lift_plotlyjs(nb)
+    pack_css = PACK_CSS.read_text(encoding="utf-8") if PACK_CSS.is_file() else ""
+    resources = {
+        "metadata": {"name": PACK_STEM, "path": str(executed.parent)},
+        "qmskpi": {"pack_css": pack_css},
+    }
+    body, _ = _html_exporter().from_notebook_node(nb, resources=resources)
+    for token, script in lifted.items():
+        if body.count(token) != 1:
+            raise RenderError(f"plotly.js placeholder lost while exporting {executed}")
+        body = body.replace(token, script)
+    _write_atomic(output, body.encode("utf-8"))
+    return output
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+_CHARTS_DRAWN_JS: Final = """() => Array.from(document.querySelectorAll('.plotly-graph-div'))
+    .every(el => el.classList.contains('js-plotly-plot'))"""
+_CHARTS_NOT_DRAWN_JS: Final = """() => Array.from(document.querySelectorAll('.plotly-graph-div'))
+    .filter(el => !el.classList.contains('js-plotly-plot')).map(el => el.id || '(no id)')"""
+_PRINT_TEXT_STYLE: Final = (
+    "font-family: sans-serif; font-size: 7.5pt; color: #555; width: 100%; "
+    f"margin: 0 {MARGIN_MM['left']:g}mm; display: flex; justify-content: space-between;"
+)
+
+
+def _header_template(title: str) -> str:
+    return (
+        f'<div style="{_PRINT_TEXT_STYLE}"><span>{html.escape(title)}</span>'
+        "<span>ISO 9001 &#167;9.3 management review input</span></div>"
+    )
+
+
+def _footer_template() -> str:
+    return (
+        f'<div style="{_PRINT_TEXT_STYLE} justify-content: flex-end;">'
+        '<span>Page <span class="pageNumber"></span> of <span class="totalPages"></span></span>'
+        "</div>"
+    )
+
+
+def block_network(page: Page) -> list[str]:
+    """Abort every request that is not ``file:`` (or ``data:``/``blob:``); return their URLs."""
+    blocked: list[str] = []
+
+    def _route(route: Any) -> None:
+        url = str(route.request.url)
+        if url.startswith(("file:", "data:", "blob:")):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    page.route("**/*", _route)
+    return blocked
+
+
+def open_for_print(page: Page, html_path: Path, *, timeout_s: float) -> list[str]:
+    """Load ``html_path`` in print media at the printed width; wait for every chart.
+
+    Returns the page errors seen. Raises :class:`ChartsNotDrawnError` naming the
+    charts that did not draw within ``timeout_s``.
+    """
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page_errors: list[str] = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    page.emulate_media(media="print")
+    timeout_ms = timeout_s * 1000
+    try:
+        page.goto(Path(html_path).resolve().as_uri(), wait_until="load", timeout=timeout_ms)
+    except PlaywrightError as exc:
+        raise RenderError(f"Chromium could not load {html_path}: {exc}") from exc
+    try:
+        page.wait_for_function(_CHARTS_DRAWN_JS, timeout=timeout_ms)
+    except PlaywrightTimeout as exc:
+        missing = tuple(str(i) for i in page.evaluate(_CHARTS_NOT_DRAWN_JS))
+        raise ChartsNotDrawnError(
+            f"{html_path}: {len(missing)} chart(s) not drawn after {timeout_s:g} s: "
+            + ", ".join(missing)
+            + (f"; page errors: {'; '.join(page_errors)}" if page_errors else ""),
+            chart_ids=missing,
+            page_errors=tuple(page_errors),
+        ) from exc
+    # Let plotly finish the frame it is drawing (text measured, axes placed).
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return page_errors
+
+
+def print_loaded_page(page: Page, pdf: Path, *, title: str, bookmarks: bool = True) -> Path:
+    """Print a page opened with :func:`open_for_print` to an A4 PDF at ``pdf``.
+
+    ``bookmarks`` makes a tagged (accessible) PDF with an outline from the
+    headings; Chromium builds the outline from the tags, so it is both or
+    neither. It costs ~0.6 s and doubles the file size for the sample pack.
+    """
+    pdf = Path(pdf)
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    margin: PdfMargins = {
+        "top": f"{MARGIN_MM['top']:g}mm",
+        "right": f"{MARGIN_MM['right']:g}mm",
+        "bottom": f"{MARGIN_MM['bottom']:g}mm",
+        "left": f"{MARGIN_MM['left']:g}mm",
+    }
+    data = page.pdf(
+        format="A4",
+        print_background=True,
+        margin=margin,
+        display_header_footer=True,
+        header_template=_header_template(title),
+        footer_template=_footer_template(),
+        outline=bookmarks,
+        tagged=bookmarks,
+    )
+    _write_atomic(pdf, data)
+    return pdf
+
+
+_driver = threading.local()
+
+
+def _acquire_driver() -> Playwright:
+    """The playwright driver of this thread, started on first use and shared.
+
+    playwright's sync API refuses a second ``sync_playwright()`` in a thread
+    whose first one is still running, so every :class:`PdfPrinter` of a thread
+    shares one driver (each with its own browser); the last one out stops it.
+    """
+    state: list[Any] | None = getattr(_driver, "state", None)
+    if state is None:
+        from playwright.sync_api import sync_playwright
+
+        state = [sync_playwright().start(), 0]
+        _driver.state = state
+    state[1] += 1
+    playwright: Playwright = state[0]
+    return playwright
+
+
+def _release_driver() -> None:
+    state: list[Any] | None = getattr(_driver, "state", None)
+    if state is None:
+        return
+    state[1] -= 1
+    if state[1] <= 0:
+        _driver.state = None
+        state[0].stop()
+
+
+class PdfPrinter:
+    """One headless Chromium (the system one) for printing many packs.
+
+    Use as a context manager; the browser is closed on exit, also after an
+    error (and the playwright driver once no other printer of this thread
+    needs it)::
+
+        with PdfPrinter() as printer:
+            for scope in scopes:
+                printer.print(html, pdf, timeout_s=60)
+
+    Without ``with``, the browser starts on first use and :meth:`close` ends
+    it; a closed printer starts a fresh browser when used again. A printer
+    belongs to the thread that started it (playwright's sync API).
+    """
+
+    def __init__(
+        self,
+        *,
+        executable: Path = CHROMIUM_PATH,
+        launch_timeout_s: float = 60,
+        bookmarks: bool = True,
+    ) -> None:
+        self.executable = Path(executable)
+        self.launch_timeout_s = launch_timeout_s
+        self.bookmarks = bookmarks
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+
+    def __enter__(self) -> PdfPrinter:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def browser(self) -> Browser:
+        """The running browser (started on first use)."""
+        if self._browser is None:
+            self.start()
+        assert self._browser is not None
+        return self._browser
+
+    def start(self) -> None:
+        """Launch Chromium (no-op when already running)."""
+        if self._browser is not None:
+            return
+        if not self.executable.is_file():
+            raise RenderError(
+                f"Chromium not found at {self.executable}; install the Debian package "
+                "'chromium' or set QMSKPI_CHROMIUM"
+            )
+        from playwright.sync_api import Error as PlaywrightError
+
+        self._playwright = _acquire_driver()
+        try:
+            self._browser = self._playwright.chromium.launch(
+                executable_path=str(self.executable),
+                args=list(CHROMIUM_ARGS),
+                headless=True,
+                timeout=self.launch_timeout_s * 1000,
+            )
+        except PlaywrightError as exc:
+            self.close()
+            raise RenderError(f"cannot start Chromium {self.executable}: {exc}") from exc
+
+    def close(self) -> None:
+        """Close the browser (and the driver when no other printer uses it)."""
+        browser, self._browser = self._browser, None
+        pw, self._playwright = self._playwright, None
+        try:
+            if browser is not None:
+                with contextlib.suppress(Exception):
+                    browser.close()
+        finally:
+            if pw is not None:
+                _release_driver()
+
+    @contextlib.contextmanager
+    def page(self, *, timeout_s: float = 60) -> Iterator[Page]:
+        """A fresh page at the printed width with the network cut off; closed after use."""
+        context = self.browser.new_context(
+            viewport={"width": PRINT_WIDTH_PX, "height": PRINT_HEIGHT_PX},
+            java_script_enabled=True,
+            offline=True,
+            service_workers="block",
+        )
+        context.set_default_timeout(timeout_s * 1000)
+        try:
+            page = context.new_page()
+            block_network(page)
+            yield page
+        finally:
+            context.close()
+
+    def print(self, html_path: Path, pdf: Path, *, timeout_s: float, title: str = "") -> Path:
+        """Print ``html_path`` to ``pdf`` (A4) once every chart has drawn; return ``pdf``."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        try:
+            with self.page(timeout_s=timeout_s) as page:
+                open_for_print(page, Path(html_path), timeout_s=timeout_s)
+                return print_loaded_page(
+                    page, Path(pdf), title=title or page.title(), bookmarks=self.bookmarks
+                )
+        except PlaywrightError as exc:
+            raise RenderError(f"Chromium failed to print {html_path}: {exc}") from exc
+
+
+def print_pdf(html: Path, pdf: Path, *, timeout_s: int, printer: PdfPrinter | None = None) -> Path:
+    """Print ``html`` to an A4 ``pdf`` with the system Chromium and return ``pdf``.
+
+    Every request that is not ``file:`` is aborted; printing waits for the page
+    to load and for every ``.plotly-graph-div`` to be drawn (``js-plotly-plot``),
+    else raises :class:`ChartsNotDrawnError` naming the charts. The header shows
+    the page title, the footer "Page n of N". Pass ``printer`` to reuse a
+    running :class:`PdfPrinter`; otherwise one is started and always closed.
+    """
+    if printer is not None:
+        return printer.print(Path(html), Path(pdf), timeout_s=timeout_s)
+    with PdfPrinter() as own:
+        return own.print(Path(html), Path(pdf), timeout_s=timeout_s)
+
+
+# --------------------------------------------------------------------------- pack
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderResult:
+    """Where :func:`render_pack` put the pack, and how long each step took (seconds)."""
+
+    notebook_path: Path
+    html_path: Path
+    pdf_path: Path | None
+    timings: dict[str, float]
+
+
+def packaged_notebook(name: str) -> Path:
+    """Path of the notebook ``name`` shipped in ``qmskpi/notebooks``."""
+    base = importlib.resources.files("qmskpi") / "notebooks"
+    resource = base / f"{name}.ipynb"
+    if not resource.is_file():
+        available = sorted(
+            p.name.removesuffix(".ipynb") for p in base.iterdir() if p.name.endswith(".ipynb")
+        )
+        from qmskpi.errors import did_you_mean
+
+        raise RenderError(
+            f"no packaged notebook {name!r}{did_you_mean(name, available)}; "
+            f"available: {', '.join(available) or 'none'}"
+        )
+    return Path(str(resource))
+
+
+def render_pack(
+    stage_dir: Path,
+    *,
+    notebook: str = "management_review",
+    parameters: Mapping[str, object],
+    title: str,
+    pdf: bool = True,
+    timeout_s: int = 600,
+    browser: PdfPrinter | None = None,
+    cwd: Path | None = None,
+) -> RenderResult:
+    """Execute, export and print the pack into ``stage_dir``.
+
+    Writes ``management-review.ipynb`` (executed), ``management-review.html``
+    and, with ``pdf=True``, ``management-review.pdf``. ``timeout_s`` bounds each
+    notebook cell and the wait for charts. ``browser`` reuses a running
+    :class:`PdfPrinter`. The kernel runs in ``cwd`` (default ``stage_dir``).
+    ``timings`` has the seconds of ``execute``, ``html`` and ``pdf``.
+    """
+    stage_dir = Path(stage_dir)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    source = packaged_notebook(notebook)
+    timings: dict[str, float] = {}
+    executed = stage_dir / f"{PACK_STEM}.ipynb"
+    html_path = stage_dir / f"{PACK_STEM}.html"
+    pdf_path = stage_dir / f"{PACK_STEM}.pdf"
+
+    own = _BackgroundPrinter() if pdf and browser is None else None
+    try:
+        with _timed(timings, "execute"):
+            execute_notebook(
+                source,
+                executed,
+                parameters,
+                cwd=Path(cwd) if cwd else stage_dir,
+                timeout_s=timeout_s,
+            )
+        with _timed(timings, "html"):
+            export_html(executed, html_path, title=title)
+        if not pdf:
+            return RenderResult(executed, html_path, None, timings)
+        with _timed(timings, "pdf"):
+            printer = own if own is not None else browser
+            assert printer is not None
+            printer.print(html_path, pdf_path, timeout_s=timeout_s, title=title)
+    finally:
+        if own is not None:
+            own.close()
+    return RenderResult(executed, html_path, pdf_path, timings)
+
+
+class _BackgroundPrinter:
+    """A :class:`PdfPrinter` in a thread of its own, launched at once.
+
+    :func:`render_pack` without a ``browser`` starts Chromium while the kernel
+    runs (~0.6 s off the critical path). playwright's sync objects never leave
+    that thread.
+    """
+
+    def __init__(self) -> None:
+        if not CHROMIUM_PATH.is_file():  # fail before the kernel runs, not after
+            raise RenderError(
+                f"Chromium not found at {CHROMIUM_PATH}; install the Debian package "
+                "'chromium' or set QMSKPI_CHROMIUM"
+            )
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qmskpi-pdf")
+        self._printer = PdfPrinter()
+        self._started = self._pool.submit(self._printer.start)
+
+    def print(self, html_path: Path, pdf: Path, *, timeout_s: float, title: str) -> Path:
+        self._started.result()
+        job = self._pool.submit(
+            self._printer.print, html_path, pdf, timeout_s=timeout_s, title=title
+        )
+        return job.result()
+
+    def close(self) -> None:
+        try:
+            self._pool.submit(self._printer.close).result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], step: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[step] = round(time.perf_counter() - start, 3)
+
+
+# --------------------------------------------------------------------------- exports
+
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(text: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would run as a formula (``= + - @``, tab, CR)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _safe_frame(frame: pl.DataFrame) -> pl.DataFrame:
+    """Neutralise formula-looking strings (headers too); leave numbers alone."""
+    text_types = (pl.String, pl.Categorical, pl.Enum)
+    exprs = []
+    for name, dtype in frame.schema.items():
+        col = pl.col(name)
+        if isinstance(dtype, text_types):
+            s = col.cast(pl.String)
+            exprs.append(
+                pl.when(s.str.contains(r"^[=+\-@\t\r]"))
+                .then(pl.lit("'") + s)
+                .otherwise(s)
+                .alias(neutralise_formula(name))
+            )
+        else:
+            exprs.append(col.alias(neutralise_formula(name)))
+    return frame.select(exprs)
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> Path:
+    """Write ``frame`` as UTF-8 CSV (``\\n`` line ends, ISO dates) with formulas neutralised.
+
+    Same frame, same bytes. Numeric columns stay numeric; a string cell starting
+    with ``= + - @``, tab or CR gets a leading ``'``.
+    """
+    buffer = io.BytesIO()
+    _safe_frame(frame).write_csv(
+        buffer, include_header=True, line_terminator="\n", date_format="%Y-%m-%d"
+    )
+    _write_atomic(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+_SHEET_NAME_BAD: Final = re.compile(r"[\[\]:*?/\\]")
+_FIXED_TIME: Final = dt.datetime(2000, 1, 1)  # Excel times are naive
+_ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
+
+
+def _xlsx_value(value: object) -> object:
+    if isinstance(value, str):
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+        return neutralise_formula(ILLEGAL_CHARACTERS_RE.sub("", value))
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds() / 86400
+    if isinstance(value, list | dict | tuple):
+        return neutralise_formula(json.dumps(value, sort_keys=True, default=str))
+    return value
+
+
+def write_xlsx(sheets: Mapping[str, pl.DataFrame], path: Path) -> Path:
+    """Write one worksheet per frame (header row bold and frozen) to ``path``.
+
+    Cells hold plain values: numbers as numbers, dates as dates, text with
+    formulas neutralised (leading ``'``) and characters Excel refuses removed;
+    no formulas, no hyperlinks. Workbook times and zip entry times are fixed, so
+    the same frames give the same bytes.
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+    from openpyxl.writer.excel import ExcelWriter
+
+    if not sheets:
+        raise RenderError(f"{path}: no sheets to write")
+    wb = Workbook(write_only=True)
+    wb.properties.creator = "qmskpi"
+    wb.properties.created = _FIXED_TIME
+    wb.properties.modified = _FIXED_TIME
+    bold = Font(bold=True)
+    for name, frame in sheets.items():
+        if not name or len(name) > 31 or _SHEET_NAME_BAD.search(name):
+            raise RenderError(
+                f"{path}: invalid sheet name {name!r} (1-31 characters, none of []:*?/\\)"
+            )
+        ws = wb.create_sheet(title=name)
+        ws.freeze_panes = "A2"
+        for i, column in enumerate(frame.columns, start=1):
+            width = max([len(column), *(len(str(v)) for v in frame[column].head(200))])
+            ws.column_dimensions[get_column_letter(i)].width = min(max(width + 2, 8), 60)
+        header = []
+        for column in frame.columns:
+            cell = WriteOnlyCell(ws, value=_xlsx_value(column))
+            cell.font = bold
+            header.append(cell)
+        ws.append(header)
+        for row in frame.iter_rows():
+            ws.append([_xlsx_value(v) for v in row])
+    buffer = io.BytesIO()
+    # ExcelWriter directly: Workbook.save() would stamp "modified" with the clock.
+    ExcelWriter(wb, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
+    _write_atomic(Path(path), _fix_zip_times(buffer.getvalue()))
+    return Path(path)
+
+
+def _fix_zip_times(data: bytes) -> bytes:
+    """Re-pack a zip with every entry stamped 1980-01-01, in the same order."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as src,
+        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst,
+    ):
+        for info in src.infolist():
+            fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+            fixed.compress_type = zipfile.ZIP_DEFLATED
+            fixed.external_attr = 0o600 << 16
+            dst.writestr(fixed, src.read(info.filename))
+    return out.getvalue()
+
+
+def _to_json(value: object) -> object:
+    """Plain JSON data from dataclasses, frames, dates, paths, sets, enums, numpy scalars."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, set | frozenset):
+        items = [_to_json(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, pl.DataFrame):
+        return [_to_json(row) for row in value.to_dicts()]
+    if isinstance(value, pl.Series):
+        return [_to_json(v) for v in value.to_list()]
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, PurePath):
+        return value.as_posix()
+    if isinstance(value, enum.Enum):
+        return _to_json(value.value)
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        return _to_json(item())
+    tolist = getattr(value, "tolist", None)  # numpy arrays
+    if callable(tolist):
+        return _to_json(tolist())
+    raise RenderError(f"cannot write {type(value).__name__} as JSON: {value!r}")
+
+
+def write_json(obj: object, path: Path) -> Path:
+    """Write ``obj`` as deterministic JSON: sorted keys, UTF-8, 2-space indent, final newline.
+
+    Dataclasses, polars frames, dates, paths, sets (sorted) and enums are
+    converted; NaN and infinities become ``null`` (JSON has no NaN).
+    """
+    text = json.dumps(_to_json(obj), sort_keys=True, ensure_ascii=False, indent=2, allow_nan=False)
+    _write_atomic(Path(path), (text + "\n").encode("utf-8"))
+    return Path(path)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file and a rename (no half-written file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
