@@ -148,14 +148,21 @@ def div_id(*parts: str) -> str:
 # ============================================================== documents and fragments
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Fragment:
-    """A piece of the pack as HTML; notebooks display it (``_repr_html_``)."""
+    """A piece of the pack as HTML; notebooks display it (``_repr_html_``).
+
+    The text repr is short on purpose: Jupyter stores it beside the HTML in every
+    output, and the HTML can hold all of plotly.js.
+    """
 
     html: str
 
     def _repr_html_(self) -> str:
         return self.html
+
+    def __repr__(self) -> str:
+        return f"<qmskpi pack fragment: {len(self.html):,} characters of HTML>"
 
     def __str__(self) -> str:
         return self.html
