@@ -95,3 +95,14 @@ def test_render_refuses_unsafe_or_unknown_site(site: str) -> None:
     )
     assert done.returncode == 2
     assert "unknown scope" in done.stderr
+
+
+def test_quiet_under_cron_unless_verbose(tmp_path: Path) -> None:
+    """Not on a terminal (cron mails any output), progress is silent; results go to stdout."""
+    args = ("sample", "--sites", "1", "--months", "3", "--scale", "0.1")
+    done = run_cli(*args, "--out", str(tmp_path / "a"))
+    assert done.returncode == 0
+    assert done.stderr == ""
+    assert str(tmp_path / "a" / "qmskpi.toml") in done.stdout
+    loud = run_cli("-v", *args, "--out", str(tmp_path / "b"))
+    assert "wrote" in loud.stderr

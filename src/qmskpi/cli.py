@@ -4,8 +4,9 @@ Exit codes (for cron, systemd, Airflow): 0 success; 1 a pack failed to render
 (or, with ``validate --strict``, warnings); 2 bad usage, bad config or data
 that failed an ``error`` rule; 130 interrupted.
 
-Progress goes to stderr through rich, and only when stderr is a terminal;
-results go to stdout, plain when piped.
+Progress goes to stderr through rich, and only when stderr is a terminal
+(``-v`` shows it anywhere, ``-q`` hides it); results go to stdout, plain when
+piped.
 """
 
 from __future__ import annotations
@@ -38,9 +39,17 @@ def _console(stderr: bool = False) -> Console:
 
 
 def _setup_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    # On a terminal, progress shows; under cron, systemd or Airflow only warnings
+    # and errors do (cron mails any output), unless -v asks for more.
+    interactive = sys.stderr.isatty()
+    if verbose:
+        level = logging.DEBUG
+    elif quiet or not interactive:
+        level = logging.WARNING
+    else:
+        level = logging.INFO
     handler: logging.Handler
-    if sys.stderr.isatty():
+    if interactive:
         handler = RichHandler(console=_console(stderr=True), show_path=False, markup=False)
         fmt = "%(message)s"
     else:
