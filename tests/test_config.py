@@ -100,7 +100,7 @@ def test_wrong_values_name_the_key(tmp_path: Path, extra: str, key: str, words: 
 
 
 def test_site_names_become_paths_so_they_are_checked(tmp_path: Path) -> None:
-    for bad in ('"../etc"', '"a/b"', '"<script>"', '"all"', '""'):
+    for bad in ('"../etc"', '"a/b"', '"<script>"', '"all"', '"ALL"', '""', '"North\\n"'):
         text = MINIMAL.replace('sites = ["North", "South"]', f"sites = [{bad}]")
         with pytest.raises(ConfigError, match=r"organisation\.sites"):
             load_config(write(tmp_path, text))

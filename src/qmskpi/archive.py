@@ -102,7 +102,7 @@ def scope_slug(scope: str) -> str:
     >>> scope_slug("Plant A")
     'plant-a'
     """
-    if scope != WHOLE_SCOPE and not SITE_PATTERN.match(scope):
+    if scope != WHOLE_SCOPE and not SITE_PATTERN.fullmatch(scope):
         raise ConfigError(
             f"scope {scope!r} is not a valid site name (1-64 letters, digits, space, _ . -)",
             key="organisation.sites",

@@ -36,8 +36,8 @@ from qmskpi.periods import Granularity
 FileFormat = Literal["csv", "parquet", "excel"]
 ConstantValue = str | int | float | bool
 
-SITE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}$")
-"""What a site name may look like: it becomes part of an output path."""
+SITE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
+"""What a site name may look like (use ``fullmatch``): it becomes part of an output path."""
 
 WHOLE_SCOPE = "all"
 """The scope id of the whole organisation (every site together)."""
@@ -456,7 +456,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         raise org.err("name", "is required: the organisation's name appears on the pack's cover")
     sites = org.str_list("sites")
     for s in sites:
-        if not SITE_PATTERN.match(s) or s == WHOLE_SCOPE:
+        if not SITE_PATTERN.fullmatch(s) or s.casefold() == WHOLE_SCOPE:
             raise org.err(
                 "sites",
                 f"site name {s!r} must be 1-64 letters, digits, space, _ . - "
