@@ -624,6 +624,13 @@ def test_site_scope(data: dict[str, pl.DataFrame]) -> None:
         "Defects per million inspected at site South rose above its upper limit in 2026-10."
         in m.narrative
     )
+    # Review actions belong to the organisation, not to a site: no empty "n/a" tile.
+    tile_kpis = {t.kpi for t in m.tiles}
+    assert "review_actions_overdue" not in tile_kpis
+    whole = review.build(
+        data, period=PERIOD, scope="all", config=make_config(), validation=None, analyst_inputs={}
+    )
+    assert "review_actions_overdue" in {t.kpi for t in whole.tiles}
 
 
 # ---------------------------------------------------------------- the sample data set

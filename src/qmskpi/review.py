@@ -1494,6 +1494,8 @@ def _tiles(
         v = by_kpi.get(kpi_id)
         if v is None:
             continue
+        if ctx.scope != WHOLE_SCOPE and not kpis.REGISTRY[kpi_id].per_site:
+            continue  # e.g. review actions: the organisation's, not a site's (shown in a)
         t = by_trend.get(kpi_id)
         exception = (
             kpi_id in flagged
