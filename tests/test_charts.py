@@ -283,3 +283,44 @@ def test_frame_html_escapes() -> None:
     assert "<script>" not in frag.html
     assert "&lt;img" in frag.html
     assert "1.235" in frag.html
+
+
+def test_restatement_shows_what_changed_escaped(model: review.ReviewModel) -> None:
+    """A restated pack says which figures moved, from what to what, and why — all as text."""
+    pack = charts.Pack(model)
+    assert pack.restatement(None).html == ""
+    detail = {
+        "superseded": {"id": "old<pack>", "created_at": "2026-11-02T06:00:00Z"},
+        "changed_inputs": [
+            {"dataset": "complaints<script>", "old_rows_in": 1200, "new_rows_in": 1199}
+        ],
+        "config_changed": True,
+        "qmskpi_changed": False,
+        "kpis": [
+            {
+                "kpi": "complaints_received",
+                "scope": "all",
+                "period": "2026-10",
+                "old_value": "83.0",
+                "new_value": "82.0",
+                "old_sound": "true",
+                "new_sound": "true",
+            },
+            {
+                "kpi": "x<img src=x onerror=alert(1)>",
+                "scope": "North",
+                "period": "2026-10",
+                "old_value": None,
+                "new_value": "0.5",
+                "old_sound": "true",
+                "new_sound": "false",
+            },
+        ],
+    }
+    html = pack.restatement(detail).html
+    assert "Restatement: 2 figures differ from the pack published 2026-11-02T06:00:00Z" in html
+    assert "supersedes pack old&lt;pack&gt;" in html
+    assert "complaints&lt;script&gt; (rows 1,200 → 1,199); the configuration changed" in html
+    assert '<td class="qk-f-float">83</td><td class="qk-f-float">82</td>' in html
+    assert "true → false" in html
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html

@@ -10,6 +10,7 @@ papermill on the sample data.
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import nbformat
@@ -212,6 +213,25 @@ def test_management_review_runs_from_review_inputs(tmp_path: Path) -> None:
     model = pipeline.prepare(SAMPLE_CONFIG, "2026-10", "all").review
     inputs = tmp_path / "review-inputs.json"
     inputs.write_text(model.to_json(), encoding="utf-8")
+    # A restated period: the scheduled run stages restatement.json beside the inputs.
+    restatement = {
+        "superseded": {"id": "2026-10--all--20261102T060000Z--abc123", "created_at": "2026-11-02"},
+        "changed_inputs": [{"dataset": "complaints", "old_rows_in": 5000, "new_rows_in": 4999}],
+        "config_changed": False,
+        "qmskpi_changed": False,
+        "kpis": [
+            {
+                "kpi": "complaints_received",
+                "scope": "all",
+                "period": "2026-10",
+                "old_value": "83.0",
+                "new_value": "82.0",
+                "old_sound": "true",
+                "new_sound": "true",
+            }
+        ],
+    }
+    (tmp_path / "restatement.json").write_text(json.dumps(restatement), encoding="utf-8")
     out = tmp_path / "management_review.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOK_DIR / "management_review.ipynb"),
@@ -231,3 +251,6 @@ def test_management_review_runs_from_review_inputs(tmp_path: Path) -> None:
         if o.get("output_type") == "display_data"
     )
     assert model.meta.organisation in texts
+    assert "Restatement: 1 figure differs from the pack published 2026-11-02" in texts
+    assert "2026-10--all--20261102T060000Z--abc123" in texts
+    assert "complaints (rows 5,000 → 4,999)" in texts

@@ -26,7 +26,7 @@ from __future__ import annotations
 import html
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -791,6 +791,29 @@ def frame_html(frame: pl.DataFrame, *, title: str = "", max_rows: int = 200) -> 
     )
 
 
+def _rows_change(old: Any, new: Any) -> str:
+    def rows(x: Any) -> str:
+        return f"{int(x):,}" if _num(x) is not None else "none"
+
+    return f"rows {rows(old)} → {rows(new)}"
+
+
+def _restated_value(value: Any) -> str:
+    """A value of ``kpis.csv`` (text there) shown as a number where it is one."""
+    if value is None or value == "":
+        return "—"
+    try:
+        return esc(_g(float(value)))
+    except (TypeError, ValueError):
+        return esc(value)
+
+
+def _sound_change(old: Any, new: Any) -> str:
+    if str(old) == str(new):
+        return esc(old if old is not None else "")
+    return f"{esc(old)} → {esc(new)}"
+
+
 # ============================================================== pack pieces
 
 
@@ -953,6 +976,56 @@ class Pack:
     def table(self, table_id: str) -> Fragment:
         t = self.model.table(table_id)
         return Fragment(table_html(t) if t is not None else "")
+
+    def restatement(self, detail: Mapping[str, Any] | None) -> Fragment:
+        """What this pack restates, when a published period was re-rendered with other figures.
+
+        ``detail`` is the ``restatement.json`` a scheduled run stages beside
+        ``review-inputs.json`` (``pipeline.restatement_for``); None gives nothing.
+        Every value shows as text, so a director can answer "why is this month's
+        figure not what we approved?" from the pack itself.
+        """
+        if not detail:
+            return Fragment("")
+        titles = {v.kpi: v.title for v in self.model.kpis}
+        old = detail.get("superseded") or {}
+        changed = [
+            f"{esc(c.get('dataset'))} ({_rows_change(c.get('old_rows_in'), c.get('new_rows_in'))})"
+            for c in detail.get("changed_inputs") or []
+        ]
+        reasons = []
+        if changed:
+            reasons.append("changed inputs: " + ", ".join(changed))
+        if detail.get("config_changed"):
+            reasons.append("the configuration changed")
+        if detail.get("qmskpi_changed"):
+            reasons.append(
+                f"qmskpi {esc(detail.get('old_qmskpi'))} → {esc(detail.get('new_qmskpi'))}"
+            )
+        why = "; ".join(reasons) if reasons else "no input, configuration or version change"
+        rows = []
+        for k in detail.get("kpis") or []:
+            kpi = str(k.get("kpi"))
+            rows.append(
+                "<tr>"
+                f"<td>{esc(titles.get(kpi, kpi))}</td><td>{esc(k.get('scope'))}</td>"
+                f"<td>{esc(k.get('period'))}</td>"
+                f'<td class="qk-f-float">{_restated_value(k.get("old_value"))}</td>'
+                f'<td class="qk-f-float">{_restated_value(k.get("new_value"))}</td>'
+                f"<td>{_sound_change(k.get('old_sound'), k.get('new_sound'))}</td>"
+                "</tr>"
+            )
+        n = len(rows)
+        return Fragment(
+            '<section class="qk-block qk-restatement" id="section-restatement">'
+            f"<h2>Restatement: {n} figure{'s differ' if n != 1 else ' differs'} from the pack "
+            f"published {esc(old.get('created_at'))}</h2>"
+            f"<p>This pack supersedes pack {esc(old.get('id'))}, which is kept unchanged as a "
+            f"record. Why the figures moved: {why}.</p>"
+            '<table class="qk-table"><thead><tr><th>Measure</th><th>Scope</th><th>Period</th>'
+            '<th class="qk-f-float">Approved</th><th class="qk-f-float">Restated</th>'
+            f"<th>Sound</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+        )
 
     # ------------------------------------------------------------ pieces
 
