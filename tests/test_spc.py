@@ -405,6 +405,51 @@ def test_xmr_antifreeze() -> None:
     assert abs(c.ucl[0] - 3.108068) < 2e-4
 
 
+# Wheeler, *Understanding Statistical Process Control*, 3rd ed. (Wheeler & Chambers), p. 386:
+# sixteen monthly values as quoted in the test data of the public spctools_py project.
+# The book's printed limits were not available to us; the expected values below are
+# worked by hand from Wheeler's formulas (average ± 2.66 × average moving range).
+WHEELER_P386 = [
+    5045,
+    4350,
+    4350,
+    3975,
+    4290,
+    4430,
+    4485,
+    4285,
+    3980,
+    3925,
+    3645,
+    3760,
+    3300,
+    3685,
+    3463,
+    5200,
+]
+
+
+def test_xmr_wheeler_understanding_spc_p386() -> None:
+    # Sum = 66168 -> average = 66168 / 16 = 4135.5.
+    # Moving ranges: 695, 0, 375, 315, 140, 55, 200, 305, 55, 280, 115, 460, 385, 222, 1737;
+    # sum 5339 -> MR̄ = 5339 / 15 = 355.9333...
+    # UNPL = 4135.5 + 2.66 × 355.9333 = 5082.2827; LNPL = 4135.5 − 946.7827 = 3188.7173.
+    # URL (moving ranges) = 3.267 × 355.9333 = 1162.8342.
+    c = spc.xmr(WHEELER_P386)
+    assert c.center[0] == pytest.approx(4135.5)
+    assert c.ucl[0] == pytest.approx(4135.5 + 2.66 * 5339 / 15)
+    assert c.ucl[0] == pytest.approx(5082.2827, abs=1e-4)
+    assert c.lcl[0] == pytest.approx(3188.7173, abs=1e-4)
+    # Only the last value (5200) lies beyond a limit.
+    beyond = [i for i, s in enumerate(c.signals) if "beyond_limits" in s]
+    assert beyond == [15]
+    # Values 9 to 15 (3980 ... 3463) are all below 4135.5 and value 8 (4285) is above:
+    # a run of 7 on one side, so MDC flags every point of it (0-based 8..14).
+    assert [i for i, s in enumerate(c.signals) if "shift" in s] == list(range(8, 15))
+    assert c.mr_chart is not None
+    assert c.mr_chart.ucl[1] == pytest.approx(1162.8342, abs=1e-4)
+
+
 def test_xmr_outlier_screening_as_nhsr() -> None:
     # NHSRplotthedots ptd_spc_standard: drop moving ranges >= 3.267 × MR̄, recompute once.
     # By hand: MRs 1,1,1,1,20,20,1,1,1 -> MR̄ = 47/9 = 5.222222; 3.267 × 5.222222 = 17.06
