@@ -681,6 +681,54 @@ def test_corrupt_workbook_is_a_source_error(tmp_path: Path) -> None:
         _load(_XLSX, base=tmp_path)
 
 
+def _sheet_xml(path: Path, edit: Any) -> None:
+    """Rewrite the first worksheet's XML of a workbook (as Excel would have saved it)."""
+    import zipfile
+
+    parts = {}
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            parts[name] = z.read(name)
+    parts["xl/worksheets/sheet1.xml"] = edit(parts["xl/worksheets/sheet1.xml"])
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in parts.items():
+            z.writestr(name, data)
+
+
+def test_excel_formula_without_a_saved_result_is_an_error_not_a_blank(tmp_path: Path) -> None:
+    # openpyxl (like some ERP exports) writes formulas with no calculated value.
+    # Read as blank, row 3 lost its ID and row 4 (all formulas) vanished from
+    # rows_in altogether: rows_in was 2 for 3 records, and no reject said why.
+    header = ["complaint_id", "received_date", "site", "customer", "product", "category"]
+    header += ["severity", "status"]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(header)
+    ws.append(["C-1", dt.date(2026, 10, 1), "Leeds", "Acme", "P-1", "noise", "minor", "open"])
+    ws.append(['="C-"&2', dt.date(2026, 10, 2), "Leeds", "Acme", "P-1", "noise", "minor", "open"])
+    ws.append(['="C-"&3', "=B3", "=C3", "=D3", "=E3", "=F3", "=G3", "=H3"])
+    wb.save(tmp_path / "export.xlsx")
+    toml = '[sources.complaints]\npath = "export.xlsx"\n'
+    with pytest.raises(SourceError, match=r"export.xlsx, .*cell A3 holds a formula with no saved"):
+        _load(toml, base=tmp_path)
+
+    # Saved by Excel, the same cells carry their results: a text result, and an
+    # empty-string result (t="str", <v></v>) that is a blank, not an error.
+    def saved(xml: bytes) -> bytes:
+        xml = xml.replace(b'<c r="A3"><f>"C-"&amp;2</f><v /></c>', b'<c r="A3" t="str"><f>"C-"&amp;2</f><v>C-2</v></c>')  # fmt: skip
+        xml = xml.replace(b'<c r="A4"><f>"C-"&amp;3</f><v /></c>', b'<c r="A4" t="str"><f>IF(1,"","")</f><v></v></c>')  # fmt: skip
+        return re.sub(rb'<c r="([B-H])4"><f>(\w+)</f><v ?/>', rb'<c r="\g<1>4"><f>\2</f><v>0</v>', xml)  # fmt: skip
+
+    _sheet_xml(tmp_path / "export.xlsx", saved)
+    r = _load(toml, base=tmp_path)
+    _ledger(r)
+    assert r.rows_in == 3
+    assert r.frame.select("complaint_id", SOURCE_ROW).rows() == [("C-1", 2), ("C-2", 3)]
+    # row 4 is a record: its blank ID is for the contract; its date result 0 is not a date
+    assert r.rejects.select(SOURCE_ROW, "column", "value").rows() == [(4, "received_date", "0")]
+
+
 # --------------------------------------------------------------------------- Parquet
 
 

@@ -600,6 +600,15 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
                 )
             ws = wb[src.sheet]
         grid = [list(r) for r in ws.iter_rows(values_only=True)]
+        cell = _uncached_formula(data, ws, src.header_row)
+        if cell is not None:
+            raise SourceError(
+                f"cell {cell} holds a formula with no saved result (the workbook was written "
+                "by a program and never calculated), so its value cannot be read; open the "
+                "file in Excel and save it, or export values instead of formulas",
+                path=display,
+                dataset=src.dataset,
+            )
         for rng in ws.merged_cells.ranges:  # a merged cell's value fills every cell it spans
             value = grid[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(grid) else None
             for r in range(rng.min_row - 1, min(rng.max_row, len(grid))):
@@ -635,6 +644,39 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
     body = grid[skip:]
     columns: list[_Column] = [[r[j] if j < len(r) else None for r in body] for j in range(ncols)]
     return _Table(display, headers, columns, _rows(skip + 1, len(body)))
+
+
+def _uncached_formula(data: bytes, ws: Any, first_row: int) -> str | None:
+    """The first formula cell (from ``first_row`` on) with no saved result, else None.
+
+    With ``data_only=True`` openpyxl gives a formula's last calculated value; a
+    workbook written by a program (openpyxl, some ERP exports) and never opened
+    in Excel has none, and the cell reads as empty, which would silently null
+    a value or drop an all-formula row. Such a cell is a value-less numeric
+    cell (``t="n"``); a formula whose saved result is an empty string is
+    ``t="str"`` and is fine. Only when such value-less cells exist is the
+    workbook read again (read-only) for its formulas.
+    """
+    import openpyxl
+
+    suspects = {
+        (r, c)
+        for (r, c), cell in ws._cells.items()  # openpyxl has no public map of stored cells
+        if r >= first_row and cell.value is None and cell.data_type == "n"
+    }
+    if not suspects:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wb = openpyxl.load_workbook(io.BytesIO(data), data_only=False, read_only=True)
+    try:
+        for row in wb[ws.title].iter_rows(min_row=first_row):
+            for cell in row:
+                if getattr(cell, "data_type", None) == "f" and (cell.row, cell.column) in suspects:
+                    return str(cell.coordinate)
+    finally:
+        wb.close()
+    return None
 
 
 # --------------------------------------------------------------------------- values as text
