@@ -513,8 +513,98 @@ def test_opportunities_come_from_concerns(model: review.ReviewModel) -> None:
     texts = [o.text for o in model.opportunities]
     assert "Find and remove the special cause behind defects per million inspected." in texts
     assert "Reduce the vital few defect codes (D0, D1, D3)." in texts
+    # 2026-10 inspections with a code: D0 5, D1 4, D3 4, D2 3 of 16; the top three 13/16
+    vital = next(o for o in model.opportunities if o.text.startswith("Reduce the vital few"))
+    assert vital.basis == (
+        "They account for 81 % of the inspections recording a defect code in the period."
+    )
     assert any(t.startswith("Plan how to reach the objective 'First-pass yield'") for t in texts)
     assert all(o.basis for o in model.opportunities)
+
+
+def _hand_trend(scope: str, values: list[float], signals: list[tuple[str, ...]]) -> review.Trend:
+    """Three months of a lower-is-better count: average 10, limits 0 to 20."""
+    classes: tuple[Any, ...] = tuple("concern" if s else "none" for s in signals)
+    return review.Trend(
+        id=f"complaints-received-{scope.lower()}",
+        kpi="complaints_received",
+        scope=scope,
+        title="Complaints received",
+        section="c1",
+        unit="complaints",
+        direction="lower_is_better",
+        kind="count",
+        chart="c",
+        months=("2026-08", "2026-09", "2026-10"),
+        values=tuple(values),
+        center=(10.0, 10.0, 10.0),
+        ucl=(20.0, 20.0, 20.0),
+        lcl=(0.0, 0.0, 0.0),
+        signals=tuple(signals),
+        classes=classes,
+        variation="concern_high",
+        assurance=None,
+        target=None,
+        rebase=(),
+        sound=True,
+        explanation=(),
+    )
+
+
+def test_also_at_sites_names_only_sites_where_the_same_sentence_holds() -> None:
+    """Whole scope and North above the upper limit in 2026-10; South only in 2026-09
+    (its 2026-10 point, 18, is a 2-of-3 signal inside the limits). "(also at ...)" must
+    not claim South rose above its limit in 2026-10: South is said on its own."""
+    whole = _hand_trend("all", [12, 15, 25], [(), (), ("beyond_limits",)])
+    north = _hand_trend("North", [12, 15, 26], [(), (), ("beyond_limits",)])
+    south = _hand_trend(
+        "South", [12, 24, 18], [(), ("beyond_limits", "two_of_three"), ("two_of_three",)]
+    )
+    ctx: Any = type("Ctx", (), {"scope": "all"})()
+    said = review._signals(ctx, [whole, north, south], "concern")
+    assert [(s.trend.scope, s.text) for s in said] == [
+        ("all", "Complaints received rose above its upper limit in 2026-10 (also at site North)."),
+        ("South", "Complaints received at site South rose above its upper limit in 2026-09."),
+    ]
+
+
+def test_objective_actual_never_prints_like_its_target(data: dict[str, pl.DataFrame]) -> None:
+    """OBJ-2 (hours, higher is better, target 20) at 19.96 is not met: it must not read
+    "19.96 -> 20 against target 20"; one more digit tells them apart."""
+    results = data["objective_results"].with_columns(
+        pl.when((pl.col("objective_id") == "OBJ-2") & (pl.col("month") == PERIOD))
+        .then(19.96)
+        .otherwise(pl.col("actual"))
+        .alias("actual")
+    )
+    m = review.build(
+        {**data, "objective_results": results},
+        period=PERIOD,
+        scope="all",
+        config=make_config(),
+        validation=None,
+        analyst_inputs={},
+    )
+    table = m.table("objective_attainment")
+    assert table is not None
+    row = next(r for r in table.records() if r["objective_id"] == "OBJ-2")
+    assert row["met"] is False
+    assert (row["actual_display"], row["target_display"]) == ("19.96", "20")
+    opp = next(o for o in m.opportunities if "'Training hours'" in o.text)
+    assert opp.basis == "Actual 19.96 against target 20."
+    # the rule: just enough digits to tell different numbers apart, no more
+    assert review.format_pair(1.52, 1.5, "percent") == ("1.52 %", "1.50 %")
+    assert review.format_pair(0.92047, 0.92, "share") == ("92.05 %", "92.00 %")
+    assert review.format_pair(500.4, 500.0, "ppm") == ("500.4 ppm", "500.0 ppm")
+    assert review.format_pair(546.0, 500.0, "ppm") == ("546 ppm", "500 ppm")
+    assert review.format_pair(1.5, 1.5, "percent") == ("1.5 %", "1.5 %")
+    assert review.format_pair(None, 1.5, "percent") == ("n/a", "1.5 %")
+
+
+def test_nps_is_shown_as_signed_whole_points() -> None:
+    assert review.format_value(17.7778, "NPS points") == "+18"
+    assert review.format_value(-8.3333, "NPS points") == "-8"
+    assert review.format_value(0.797, "NPS points") == "+1"
 
 
 def test_spc_trends_have_24_months_and_signal_classes(model: review.ReviewModel) -> None:
@@ -624,6 +714,12 @@ def test_site_scope(data: dict[str, pl.DataFrame]) -> None:
         "Defects per million inspected at site South rose above its upper limit in 2026-10."
         in m.narrative
     )
+    # Objectives are the organisation's: a site pack must not read their actuals as the site's.
+    objective_ops = [o for o in m.opportunities if o.text.startswith("Plan how to reach")]
+    assert objective_ops
+    for o in objective_ops:
+        assert o.scope == "all"
+        assert o.basis.endswith(" for the whole organisation.")
     # Review actions belong to the organisation, not to a site: no empty "n/a" tile.
     tile_kpis = {t.kpi for t in m.tiles}
     assert "review_actions_overdue" not in tile_kpis

@@ -700,28 +700,45 @@ def _normalise(model: ReviewModel) -> ReviewModel:
 _UNIT_SUFFIX = {"ppm": " ppm", "days": " d", "day": " d"}
 
 
-def format_value(value: float | None, unit: str) -> str:
-    """A KPI value as a reader sees it, by unit: ``share`` -> ``"93.4 %"``, ``ppm`` -> ``"1,250 ppm"``."""
+def format_value(value: float | None, unit: str, *, extra: int = 0) -> str:
+    """A KPI value as a reader sees it, by unit: ``share`` -> ``"93.4 %"``, ``ppm`` -> ``"1,250 ppm"``.
+
+    ``extra`` adds that many digits (see :func:`format_pair`).
+    """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
     u = unit.lower()
+    d = max(0, extra)
     if u in ("fraction", "proportion", "ratio") or u.startswith("share"):
-        return f"{value * 100:.1f} %"
+        return f"{value * 100:.{1 + d}f} %"
     if u in ("percent", "%", "pct"):
-        return f"{value:.1f} %"
+        return f"{value:.{1 + d}f} %"
     if u == "ppm":
-        return f"{value:,.0f} ppm"
+        return f"{value:,.{d}f} ppm"
     if u in ("count", "number", "n", "items"):
-        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.{1 + d}f}"
     if u in ("days", "day", "d"):
-        return f"{value:,.1f} d"
-    if u == "nps":
-        return f"{value:+.0f}"
+        return f"{value:,.{1 + d}f} d"
+    if u in ("nps", "nps points"):
+        return f"{value:+.{d}f}"
     if u in ("score", "mean", "points"):
-        return f"{value:,.2f}"
+        return f"{value:,.{2 + d}f}"
     if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:,.3g}"
+        return f"{value:,.{d}f}"
+    return f"{value:,.{3 + d}g}"
+
+
+def format_pair(value: float | None, target: float | None, unit: str) -> tuple[str, str]:
+    """A value and its target, with just enough digits that different numbers never read the same.
+
+    ``(1.52, 1.5, "percent")`` -> ``("1.52 %", "1.50 %")``, not ``("1.5 %", "1.5 %")``
+    beside "not met".
+    """
+    for extra in range(7):
+        a, b = format_value(value, unit, extra=extra), format_value(target, unit, extra=extra)
+        if a != b or value is None or target is None or value == target:
+            return a, b
+    return a, b
 
 
 def _float(x: Any) -> float | None:
@@ -1340,7 +1357,7 @@ class _Signal:
     trend: Trend
     sentence: str
     sites: tuple[str, ...]
-    """Sites with the same class of signal (when ``trend`` is the scope's own)."""
+    """Sites where the same sentence holds (when ``trend`` is the scope's own)."""
 
     @property
     def text(self) -> str:
@@ -1375,11 +1392,15 @@ def _signals(ctx: _Context, trends: Sequence[Trend], cls: SignalClass) -> list[_
         if own:
             t = own[0]
             sentence = next(s for c, s in signal_sentences(t) if c == cls)
-            out.append(_Signal(kpi_id, t.section, t, sentence, tuple(x.scope for x in sites)))
-        else:
-            for t in sites:
-                sentence = next(s for c, s in signal_sentences(t) if c == cls)
-                out.append(_Signal(kpi_id, t.section, t, sentence, ()))
+            # "(also at site X)" repeats the sentence's claim for X: only sites where it holds
+            # (same rule, same month, same run length); the others are said on their own.
+            claim = sentence[len(_where(t)) :]
+            same = [x for x in sites if (cls, _where(x) + claim) in signal_sentences(x)]
+            out.append(_Signal(kpi_id, t.section, t, sentence, tuple(x.scope for x in same)))
+            sites = [x for x in sites if x not in same]
+        for t in sites:
+            sentence = next(s for c, s in signal_sentences(t) if c == cls)
+            out.append(_Signal(kpi_id, t.section, t, sentence, ()))
     return out
 
 
@@ -1626,20 +1647,24 @@ def _opportunities(
                     None,
                     ctx.scope,
                     f"Reduce the vital few defect codes ({codes}).",
-                    f"They account for {share * 100:.0f} % of defects in the period.",
+                    f"They account for {share * 100:.0f} % of the inspections recording a defect "
+                    "code in the period.",
                 )
             )
     objectives = by_id.get("objective_attainment")
     if objectives is not None:
+        # objectives are the organisation's: in a site pack their actuals are not the site's
+        whole = "" if ctx.scope == WHOLE_SCOPE else " for the whole organisation"
         for r in objectives.records():
             if r.get("met") is False:
                 out.append(
                     Opportunity(
                         "c2",
                         None,
-                        ctx.scope,
+                        WHOLE_SCOPE,
                         f"Plan how to reach the objective '{r.get('name')}'.",
-                        f"Actual {r.get('actual_display')} against target {r.get('target_display')}.",
+                        f"Actual {r.get('actual_display')} against target "
+                        f"{r.get('target_display')}{whole}.",
                     )
                 )
     suppliers = by_id.get("supplier_scorecard")
@@ -2241,6 +2266,8 @@ def _objective_attainment(ctx: _Context) -> Table | None:
     rows: list[tuple[Scalar, ...]] = []
     for r in f.iter_rows(named=True):
         unit = str(r.get("unit") or "")
+        target, ytd = _float(r.get("target")), _float(r.get("ytd_actual"))
+        actual_display, target_display = format_pair(_float(r.get("actual")), target, unit)
         rows.append(
             (
                 _scalar(r.get("objective_id")),
@@ -2252,9 +2279,9 @@ def _objective_attainment(ctx: _Context) -> Table | None:
                 _float(r.get("target")),
                 _float(r.get("actual")),
                 _float(r.get("ytd_actual")),
-                format_value(_float(r.get("target")), unit),
-                format_value(_float(r.get("actual")), unit),
-                format_value(_float(r.get("ytd_actual")), unit),
+                target_display,
+                actual_display,
+                format_pair(ytd, target, unit)[0],
                 _scalar(r.get("met")),
                 _scalar(r.get("ytd_met")),
                 bool(r.get("sound", True)),
