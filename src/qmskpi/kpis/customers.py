@@ -159,7 +159,7 @@ REPEAT = KpiDef(
 )
 SATISFACTION = KpiDef(
     id="satisfaction_mean",
-    title="Customer satisfaction (mean, 0-1)",
+    title="Customer satisfaction (mean share of scale)",
     iso_clause="9.1.2",
     unit="share of scale",
     direction="higher_is_better",
