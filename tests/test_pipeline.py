@@ -34,10 +34,10 @@ import polars as pl
 import psutil
 import pytest
 
-from qmskpi import archive, pipeline, render
+from qmskpi import archive, contracts, pipeline, render
 from qmskpi.cli import build_parser
 from qmskpi.config import load_config
-from qmskpi.errors import ConfigError, PeriodError, PublishError
+from qmskpi.errors import ConfigError, PeriodError, PublishError, ValidationFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -675,6 +675,57 @@ def test_no_process_outlives_a_failed_render(cfg_path: Path) -> None:
     proc.wait(timeout=5)  # already reaped by the pipeline: returns at once
 
 
+def kernel_children() -> list[psutil.Process]:
+    out = []
+    for p in stray_children():
+        try:
+            if "ipykernel" in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def test_validation_failing_after_the_kernel_was_pre_started_leaves_no_kernel(
+    cfg_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[int] = []
+
+    def failing_validate(*args: Any, **kwargs: Any) -> Any:
+        seen.extend(p.pid for p in kernel_children())  # started before validation
+        raise ValidationFailed("complaints broke an error rule")
+
+    monkeypatch.setattr(contracts, "validate", failing_validate)
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, pdf=False)
+    assert out.status == "failed"
+    assert out.error_type == "ValidationFailed"
+    assert len(seen) == 1
+    assert (
+        not psutil.pid_exists(seen[0]) or psutil.Process(seen[0]).status() == psutil.STATUS_ZOMBIE
+    )
+    assert stray_children() == []
+
+
+@pytest.mark.notebook
+def test_a_pre_started_kernel_that_died_falls_back_to_a_fresh_one(
+    cfg_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    validate = contracts.validate
+
+    def validate_and_kill_the_kernel(*args: Any, **kwargs: Any) -> Any:
+        for p in kernel_children():
+            p.kill()
+            p.wait(timeout=10)
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(contracts, "validate", validate_and_kill_the_kernel)
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, pdf=False)
+    assert out.status == "published", out.error
+    assert out.html_path is not None
+    assert out.html_path.is_file()
+    assert stray_children() == []
+
+
 def test_a_kernel_that_fails_to_start_is_retried_once(cfg_path: Path) -> None:
     out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=flaky_kernel_render)
     assert out.status == "published", out.error
@@ -1293,30 +1344,40 @@ REAL_KILL = textwrap.dedent(
 
 
 @pytest.mark.notebook
+@pytest.mark.parametrize("phase", ["validate", "render"])
 def test_real_sigkill_during_render_leaves_no_kernel_and_the_pack(
-    real: tuple[Path, pipeline.RunOutcome],
+    real: tuple[Path, pipeline.RunOutcome], phase: str
 ) -> None:
+    """Killed while the pre-started kernel waits (validate) or runs the notebook (render)."""
     cfg_file, _ = real
     root = reports(cfg_file)
     before = visible_tree(root)
     proc = subprocess.Popen([sys.executable, "-c", REAL_KILL, str(cfg_file)])
     runner = psutil.Process(proc.pid)
     kernel: psutil.Process | None = None
+
+    def staged() -> bool:  # the notebook runs once the staged review inputs exist
+        return any((root / ".staging").glob("*/review-inputs.json"))
+
     deadline = time.monotonic() + 180
-    while kernel is None and time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None:
         for child in runner.children(recursive=True):
             try:
                 if "ipykernel" in " ".join(child.cmdline()):
                     kernel = child
             except psutil.NoSuchProcess:
                 continue
-        time.sleep(0.1)
+        if kernel is not None and (phase == "validate" or staged()):
+            break
+        time.sleep(0.05)
     assert kernel is not None, "the kernel never started"
+    assert staged() == (phase == "render"), phase
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     _, alive = psutil.wait_procs([kernel], timeout=15)
     assert alive == [], "the kernel outlived the killed run"
     assert visible_tree(root) == before
     removed = archive.Archive(root).clean_stale()
-    assert [r for r in removed if r.startswith(".staging/")], removed
+    if phase == "render":
+        assert [r for r in removed if r.startswith(".staging/")], removed
     assert list((root / ".staging").iterdir()) == []

@@ -286,6 +286,66 @@ def test_failing_cell_raises_with_cell_index_and_keeps_the_notebook(tmp_path: Pa
 
 
 @pytest.mark.notebook
+def test_a_pre_started_kernel_runs_the_notebook_as_a_fresh_one_and_is_gone(
+    tmp_path: Path,
+) -> None:
+    """Warmed up and moved to cwd silently: same counts, cwd and namespace as a fresh kernel."""
+    source = make_notebook(
+        tmp_path / "pre.ipynb",
+        ("code", "n = 1", ["parameters"]),
+        (
+            "code",
+            "import os, sys\nprint(os.getcwd(), n, 'qmskpi' in dir(), 'qmskpi.charts' in sys.modules)",
+        ),
+    )
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    kernel = render.start_kernel()
+    assert kernel is not None
+    assert len(kernel_processes()) == 1
+    out = render.execute_notebook(
+        source, tmp_path / "out.ipynb", {"n": 7}, cwd=cwd, timeout_s=60, kernel=kernel
+    )
+    assert kernel.closed
+    assert kernel_processes() == []
+    cells = nbformat.read(out, as_version=4).cells
+    assert [c.execution_count for c in cells] == [1, 2, 3]
+    assert cells[2].outputs[0]["text"] == f"{cwd.resolve()} 7 False True\n"
+
+
+@pytest.mark.notebook
+def test_a_failing_cell_in_a_pre_started_kernel_leaves_no_kernel(tmp_path: Path) -> None:
+    source = make_notebook(
+        tmp_path / "fail.ipynb",
+        ("code", "n = 1", ["parameters"]),
+        ("code", "raise ValueError(f'boom {n}')"),
+    )
+    kernel = render.start_kernel(warm_up=False)
+    assert kernel is not None
+    with pytest.raises(render.NotebookCellError) as info:
+        render.execute_notebook(
+            source, tmp_path / "out.ipynb", {"n": 7}, cwd=tmp_path, timeout_s=60, kernel=kernel
+        )
+    assert info.value.cell_index == 2
+    assert kernel_processes() == []
+
+
+@pytest.mark.notebook
+def test_a_dead_pre_started_kernel_falls_back_to_a_fresh_one(tmp_path: Path) -> None:
+    source = make_notebook(tmp_path / "ok.ipynb", ("code", "n = 1", ["parameters"]), ("code", "n"))
+    kernel = render.start_kernel()
+    assert kernel is not None
+    (proc,) = kernel_processes()
+    proc.kill()
+    proc.wait(timeout=10)
+    out = render.execute_notebook(
+        source, tmp_path / "out.ipynb", {"n": 7}, cwd=tmp_path, timeout_s=60, kernel=kernel
+    )
+    assert nbformat.read(out, as_version=4).cells[2].outputs[0]["data"]["text/plain"] == "7"
+    assert kernel_processes() == []
+
+
+@pytest.mark.notebook
 def test_cell_timeout_raises_and_kills_the_kernel_and_its_children(tmp_path: Path) -> None:
     source = make_notebook(
         tmp_path / "slow.ipynb",

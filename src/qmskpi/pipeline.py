@@ -274,6 +274,24 @@ def _children() -> set[int]:
     return found
 
 
+def _kernel_family(kernel: render.StartedKernel | None) -> set[int]:
+    """The pre-started kernel's pid and its descendants' (never mistaken for the caller's)."""
+    pid = kernel.pid if kernel is not None else None
+    if pid is None:
+        return set()
+    family = {pid}
+    todo = [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                kids = {int(k) for k in task.read_text().split()} - family
+            except (OSError, ValueError):
+                continue
+            family |= kids
+            todo.extend(kids)
+    return family
+
+
 def _reap(before: set[int], *, grace_s: float = 3.0) -> list[int]:
     """Terminate descendants started since ``before`` (a kernel or browser left by a failure)."""
     stray = sorted(_children() - before)
@@ -491,74 +509,83 @@ def _run_locked(
             "; ".join(problems) or "lacks " + ", ".join(missing),
         )
 
-    prepared = prepare(cfg, p, scope, as_of=as_of, loaded=loaded)
-    for name, seconds in prepared.timings.items():
-        t.seconds[name] = seconds
-    inputs = _input_records(cfg, loaded, prepared.validation)
-    hook("prepared")
+    # The default renderer gets a kernel started now: its process start and its
+    # imports run on the other core while this one validates and computes.
+    kernel = render.start_kernel() if renderer is render.render_pack else None
+    try:
+        prepared = prepare(cfg, p, scope, as_of=as_of, loaded=loaded)
+        for name, seconds in prepared.timings.items():
+            t.seconds[name] = seconds
+        inputs = _input_records(cfg, loaded, prepared.validation)
+        hook("prepared")
 
-    with arch.stage(p.label, scope) as st:
-        hook("staged")
-        with t.stage("exports"):
-            render.write_csv(prepared.kpis, st.file("kpis.csv"))
-            if cfg.outputs.xlsx:
-                render.write_xlsx({"kpis": prepared.kpis}, st.file("kpis.xlsx"))
-            st.file("review-inputs.json").write_bytes(prepared.review.to_json().encode("utf-8"))
-            contracts.write_quarantine_csv(prepared.validation, st.file("quarantine.csv"))
-            contracts.write_validation_json(prepared.validation, st.file("validation.json"))
-        hook("exported")
+        with arch.stage(p.label, scope) as st:
+            hook("staged")
+            with t.stage("exports"):
+                render.write_csv(prepared.kpis, st.file("kpis.csv"))
+                if cfg.outputs.xlsx:
+                    render.write_xlsx({"kpis": prepared.kpis}, st.file("kpis.xlsx"))
+                st.file("review-inputs.json").write_bytes(prepared.review.to_json().encode("utf-8"))
+                contracts.write_quarantine_csv(prepared.validation, st.file("quarantine.csv"))
+                contracts.write_validation_json(prepared.validation, st.file("validation.json"))
+            hook("exported")
 
-        cmp = _restatement(st, current, inputs, config_digest=config_digest, problems=problems)
-        hook("compared")
+            cmp = _restatement(st, current, inputs, config_digest=config_digest, problems=problems)
+            hook("compared")
 
-        parameters = {
-            "period": p.label,
-            "scope": scope,
-            "config_path": str(cfg.path) if cfg.path is not None else "",
-            "review_inputs": str(st.file("review-inputs.json")),
-        }
-        title = f"{cfg.organisation} — management review inputs {p.label} ({scope})"
-        if browser is not None and pdf:
-            # The caller's browser is the caller's: start it now, so that the
-            # clean-up after a failure does not take it for a leftover.
-            browser.start()
-            before.update(_children())
-        with t.stage("render"):
-            result = _render_with_retry(
-                renderer,
-                st.path,
-                parameters=parameters,
-                title=title,
-                pdf=pdf,
-                timeout_s=cfg.outputs.notebook_timeout_s,
-                browser=browser,
+            parameters = {
+                "period": p.label,
+                "scope": scope,
+                "config_path": str(cfg.path) if cfg.path is not None else "",
+                "review_inputs": str(st.file("review-inputs.json")),
+            }
+            title = f"{cfg.organisation} — management review inputs {p.label} ({scope})"
+            if browser is not None and pdf:
+                # The caller's browser is the caller's: start it now, so that the
+                # clean-up after a failure does not take it for a leftover.
+                browser.start()
+                before.update(_children() - _kernel_family(kernel))
+            extra: dict[str, Any] = {"kernel": kernel} if kernel is not None else {}
+            with t.stage("render"):
+                result = _render_with_retry(
+                    renderer,
+                    st.path,
+                    parameters=parameters,
+                    title=title,
+                    pdf=pdf,
+                    timeout_s=cfg.outputs.notebook_timeout_s,
+                    browser=browser,
+                    **extra,
+                )
+            for step, seconds in result.timings.items():
+                t.seconds[f"render.{step}"] = seconds
+            hook("rendered")
+
+            status: Status = "restated" if cmp.supersede and cmp.restatement else "published"
+            manifest = archive.build_manifest(
+                st,
+                organisation=cfg.organisation,
+                inputs=inputs,
+                inputs_digest=digest,
+                config_digest=config_digest,
+                config_path=str(cfg.path) if cfg.path is not None else None,
+                # The notebook read the staged copy; the manifest names the pack's own file.
+                parameters={**parameters, "review_inputs": "review-inputs.json"},
+                timings=t.seconds,
+                outcome=status,
+                supersedes=cmp.supersedes,
+                replaces=cmp.replaces,
+                restatement=cmp.restatement,
             )
-        for step, seconds in result.timings.items():
-            t.seconds[f"render.{step}"] = seconds
-        hook("rendered")
-
-        status: Status = "restated" if cmp.supersede and cmp.restatement else "published"
-        manifest = archive.build_manifest(
-            st,
-            organisation=cfg.organisation,
-            inputs=inputs,
-            inputs_digest=digest,
-            config_digest=config_digest,
-            config_path=str(cfg.path) if cfg.path is not None else None,
-            # The notebook read the staged copy; the manifest names the pack's own file.
-            parameters={**parameters, "review_inputs": "review-inputs.json"},
-            timings=t.seconds,
-            outcome=status,
-            supersedes=cmp.supersedes,
-            replaces=cmp.replaces,
-            restatement=cmp.restatement,
-        )
-        st.write_manifest(manifest)
-        hook("manifest")
-        pack = arch.publish(st, keep_previous=cmp.supersede, hook=hook)
-        hook("published")
-    changed = int(cmp.restatement["changed_kpis"]) if cmp.supersede and cmp.restatement else 0
-    return _outcome_for(pack, link, status, restated_kpis=changed)
+            st.write_manifest(manifest)
+            hook("manifest")
+            pack = arch.publish(st, keep_previous=cmp.supersede, hook=hook)
+            hook("published")
+        changed = int(cmp.restatement["changed_kpis"]) if cmp.supersede and cmp.restatement else 0
+        return _outcome_for(pack, link, status, restated_kpis=changed)
+    finally:
+        if kernel is not None:
+            kernel.shutdown()  # used by the render or not: never outlives the run
 
 
 def restatement_for(review_inputs: str | os.PathLike[str]) -> dict[str, Any] | None:

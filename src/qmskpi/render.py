@@ -6,6 +6,8 @@ Three steps, each usable alone, chained by :func:`render_pack`:
    ``python3`` kernel, over local IPC sockets (no TCP port is opened), with a
    timeout per cell. A failing cell raises :class:`NotebookCellError` naming the
    cell; the executed notebook, error cell included, is kept for diagnosis.
+   :func:`start_kernel` starts (and warms up) that kernel ahead of time, so
+   that its start-up overlaps the caller's own work (validation).
 2. :func:`export_html` turns the executed notebook into one self-contained HTML
    file with the ``qmskpi`` nbconvert template (no code, no prompts, nothing
    fetched from the network, plotly.js inlined once by the first chart, print CSS
@@ -65,6 +67,7 @@ __all__ = [
     "NotebookCellError",
     "PdfPrinter",
     "RenderResult",
+    "StartedKernel",
     "block_network",
     "execute_notebook",
     "export_html",
@@ -74,6 +77,7 @@ __all__ = [
     "print_loaded_page",
     "print_pdf",
     "render_pack",
+    "start_kernel",
     "write_csv",
     "write_json",
     "write_xlsx",
@@ -302,6 +306,177 @@ def _running_cell(executed: Path) -> tuple[int | None, str]:
     return index, str(nb.cells[index].source)
 
 
+_WARM_UP: Final = "__import__('qmskpi.charts'); __import__('qmskpi.pipeline')"
+"""What a pre-started kernel imports while it waits (binds no name in the user namespace)."""
+_HIST_FILE_ARG: Final = "--HistoryManager.hist_file=:memory:"  # what nbclient passes
+
+
+class StartedKernel:
+    """A ``python3`` kernel started ahead of its notebook: see :func:`start_kernel`.
+
+    Used once, by :func:`execute_notebook` (``kernel=``), which shuts it down
+    whatever happens; whoever started it calls :meth:`shutdown` too, in a
+    ``finally`` (it is idempotent), for the paths where the notebook never runs.
+    The kernel also exits by itself when this process dies (ipykernel's parent
+    poller), so a SIGKILL leaves no kernel behind.
+    """
+
+    def __init__(
+        self,
+        km: Any,
+        client: Any,
+        clients: list[Any],
+        sockets: tempfile.TemporaryDirectory[str],
+        pending: list[str],
+    ) -> None:
+        self._km = km
+        self._client = client
+        self._clients = clients
+        self._sockets = sockets
+        self._pending = pending
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def manager(self) -> Any:
+        """The ``jupyter_client`` kernel manager (for nbclient's ``km=``)."""
+        return self._km
+
+    @property
+    def pid(self) -> int | None:
+        process = getattr(getattr(self._km, "provisioner", None), "process", None)
+        pid = getattr(process, "pid", None)
+        return int(pid) if pid is not None else None
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _alive(self) -> bool:
+        from jupyter_core.utils import run_sync
+
+        try:
+            return bool(run_sync(self._km.is_alive)())
+        except Exception:
+            return False
+
+    def ready_in(self, cwd: Path, *, timeout_s: float) -> bool:
+        """Move the kernel to ``cwd`` and wait for the warm-up; False if it cannot be used.
+
+        Both run as silent executions (no execution count, no history, no
+        output, no name bound), so the notebook then runs as in a fresh kernel
+        started in ``cwd`` whose modules are already imported.
+        """
+        from jupyter_core.utils import run_sync
+
+        if self._closed or not self._alive():
+            return False
+        try:
+            code = f"__import__('os').chdir({str(Path(cwd).resolve())!r})"
+            pending = [*self._pending, self._client.execute(code, silent=True, store_history=False)]
+            get_reply = run_sync(self._client.get_shell_msg)
+            deadline = time.monotonic() + timeout_s
+            while pending:
+                if time.monotonic() > deadline:
+                    log.warning("pre-started kernel not ready after %.0f s", timeout_s)
+                    return False
+                try:
+                    reply = get_reply(timeout=0.5)
+                except Exception:  # queue.Empty on timeout
+                    if not self._alive():
+                        log.warning("pre-started kernel died before the notebook ran")
+                        return False
+                    continue
+                parent = reply.get("parent_header", {}).get("msg_id")
+                if parent not in pending:
+                    continue
+                pending.remove(parent)
+                if reply.get("content", {}).get("status") != "ok":
+                    content = reply.get("content", {})
+                    log.warning(
+                        "pre-started kernel: warm-up failed: %s: %s",
+                        content.get("ename"),
+                        content.get("evalue"),
+                    )
+                    return False
+        except Exception as exc:
+            log.warning("pre-started kernel cannot be used: %s: %s", type(exc).__name__, exc)
+            return False
+        self._pending = []
+        return True
+
+    def shutdown(self) -> None:
+        """Stop the kernel, close every client, remove its sockets (idempotent, never raises)."""
+        from jupyter_core.utils import run_sync
+
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            for kc in self._clients:
+                with contextlib.suppress(Exception):
+                    kc.stop_channels()
+            with contextlib.suppress(Exception):
+                run_sync(self._km.shutdown_kernel)(now=True)
+            with contextlib.suppress(Exception):
+                run_sync(self._km.cleanup_resources)()
+        finally:
+            self._sockets.cleanup()
+
+    def __enter__(self) -> StartedKernel:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.shutdown()
+
+
+def start_kernel(*, warm_up: bool = True, timeout_s: float = 60) -> StartedKernel | None:
+    """Start the ``python3`` kernel now, for a notebook that runs later; None if it fails.
+
+    The kernel process starts and imports on another core while this process
+    goes on (validation, KPIs); with ``warm_up`` it also imports
+    ``qmskpi.charts`` and ``qmskpi.pipeline`` (silently). Same kernel spec, IPC
+    transport and arguments as :func:`execute_notebook` uses. A kernel that
+    cannot be started is cleaned up and logged, and None is returned: the
+    caller then renders the normal way.
+    """
+    from jupyter_core.utils import run_sync
+
+    _sweep_stale_socket_dirs(Path(tempfile.gettempdir()))
+    sockets = tempfile.TemporaryDirectory(prefix=_SOCKET_DIR_PREFIX)
+    clients: list[Any] = []
+    km: Any = None
+    try:
+        base = _kernel_manager_class(Path(sockets.name))
+
+        class StartedKernelManager(base):  # type: ignore[misc,valid-type]
+            def client(self, **kwargs: Any) -> Any:
+                kc = super().client(**kwargs)
+                clients.append(kc)  # closed by StartedKernel.shutdown (nbclient does not own them)
+                return kc
+
+        km = StartedKernelManager(kernel_name=KERNEL_NAME)
+        # In the private socket dir until ready_in() moves it to the notebook's cwd.
+        run_sync(km.start_kernel)(extra_arguments=[_HIST_FILE_ARG], cwd=sockets.name)
+        kc = km.client()
+        kc.start_channels()
+        pending = [kc.execute(_WARM_UP, silent=True, store_history=False)] if warm_up else []
+    except Exception as exc:
+        log.warning("could not pre-start the kernel (%s: %s)", type(exc).__name__, exc)
+        if km is not None:
+            StartedKernel(km, None, clients, sockets, []).shutdown()
+        else:
+            sockets.cleanup()
+        return None
+    return StartedKernel(km, kc, clients, sockets, pending)
+
+
 def execute_notebook(
     notebook: Path,
     output: Path,
@@ -309,6 +484,7 @@ def execute_notebook(
     *,
     cwd: Path,
     timeout_s: int,
+    kernel: StartedKernel | None = None,
 ) -> Path:
     """Execute ``notebook`` with ``parameters`` into ``output`` and return ``output``.
 
@@ -318,21 +494,38 @@ def execute_notebook(
     a cell raises or times out, or the kernel dies; ``output`` then holds the
     notebook as far as it ran, error cell included. The kernel is shut down in
     every case.
+
+    ``kernel`` is a kernel from :func:`start_kernel` to run the notebook in
+    (it is shut down here, used or not); one that died or failed its warm-up
+    is dropped and a fresh kernel is started instead.
     """
     import papermill
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillException, PapermillExecutionError
 
-    notebook, output, cwd = Path(notebook), Path(output), Path(cwd)
-    if not notebook.is_file():
-        raise RenderError(f"notebook not found: {notebook}")
-    if not cwd.is_dir():
-        raise RenderError(f"working directory not found: {cwd}")
-    if timeout_s <= 0:
-        raise RenderError(f"timeout_s must be positive, got {timeout_s}")
-    params = {str(k): _jsonish(v) for k, v in parameters.items()}
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        notebook, output, cwd = Path(notebook), Path(output), Path(cwd)
+        if not notebook.is_file():
+            raise RenderError(f"notebook not found: {notebook}")
+        if not cwd.is_dir():
+            raise RenderError(f"working directory not found: {cwd}")
+        if timeout_s <= 0:
+            raise RenderError(f"timeout_s must be positive, got {timeout_s}")
+        params = {str(k): _jsonish(v) for k, v in parameters.items()}
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except BaseException:
+        if kernel is not None:
+            kernel.shutdown()
+        raise
+    extra: dict[str, Any] = {}
+    if kernel is not None:
+        if kernel.ready_in(cwd, timeout_s=min(timeout_s, 60)):
+            extra["km"] = kernel.manager  # nbclient does not own it: shut down below
+        else:
+            kernel.shutdown()
+            log.warning("%s: pre-started kernel not usable; starting a fresh one", notebook.name)
+            kernel = None
     _sweep_stale_socket_dirs(Path(tempfile.gettempdir()))
     sockets = tempfile.TemporaryDirectory(prefix=_SOCKET_DIR_PREFIX)
     try:
@@ -352,6 +545,7 @@ def execute_notebook(
             # this whole process instead.
             resources={"metadata": {"path": str(cwd.resolve())}},
             shutdown_kernel="immediate",
+            **extra,
         )
     except PapermillExecutionError as exc:
         tb = _strip_ansi("\n".join(exc.traceback))
@@ -382,6 +576,8 @@ def execute_notebook(
     except (PapermillException, NoSuchKernel, ValueError) as exc:
         raise RenderError(f"{notebook.name}: cannot execute: {type(exc).__name__}: {exc}") from exc
     finally:
+        if kernel is not None:
+            kernel.shutdown()
         sockets.cleanup()
     return output
 
@@ -857,6 +1053,7 @@ def render_pack(
     timeout_s: int = 600,
     browser: PdfPrinter | None = None,
     cwd: Path | None = None,
+    kernel: StartedKernel | None = None,
 ) -> RenderResult:
     """Execute, export and print the pack into ``stage_dir``.
 
@@ -865,17 +1062,20 @@ def render_pack(
     notebook cell and the wait for charts. ``browser`` reuses a running
     :class:`PdfPrinter`. The kernel runs in ``cwd`` (default ``stage_dir``).
     ``timings`` has the seconds of ``execute``, ``html`` and ``pdf``.
+    ``kernel`` is a kernel from :func:`start_kernel` to run the notebook in;
+    it is shut down before this returns or raises.
     """
     stage_dir = Path(stage_dir)
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    source = packaged_notebook(notebook)
     timings: dict[str, float] = {}
     executed = stage_dir / f"{PACK_STEM}.ipynb"
     html_path = stage_dir / f"{PACK_STEM}.html"
     pdf_path = stage_dir / f"{PACK_STEM}.pdf"
 
-    own = _BackgroundPrinter() if pdf and browser is None else None
+    own: _BackgroundPrinter | None = None
     try:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        source = packaged_notebook(notebook)
+        own = _BackgroundPrinter() if pdf and browser is None else None
         with _timed(timings, "execute"):
             execute_notebook(
                 source,
@@ -883,6 +1083,7 @@ def render_pack(
                 parameters,
                 cwd=Path(cwd) if cwd else stage_dir,
                 timeout_s=timeout_s,
+                kernel=kernel,
             )
         with _timed(timings, "html"):
             export_html(executed, html_path, title=title)
@@ -893,6 +1094,8 @@ def render_pack(
             assert printer is not None
             printer.print(html_path, pdf_path, timeout_s=timeout_s, title=title)
     finally:
+        if kernel is not None:
+            kernel.shutdown()
         if own is not None:
             own.close()
     return RenderResult(executed, html_path, pdf_path, timings)
