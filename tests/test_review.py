@@ -484,7 +484,7 @@ def test_narrative_names_the_planted_signals(model: review.ReviewModel) -> None:
         in model.narrative
     )
     assert (
-        "Supplier on-time delivery has run below its average for 9 months (also at site North)."
+        "Supplier on-time delivery ran below its average for the last 9 months (also at site North)."
         in model.narrative
     )
     assert (
@@ -505,7 +505,7 @@ def test_signal_sentences_for_a_site_trend(model: review.ReviewModel) -> None:
     said = review.signal_sentences(t)
     assert said[0] == (
         "concern",
-        "Supplier on-time delivery at site North has run below its average for 9 months.",
+        "Supplier on-time delivery at site North ran below its average for the last 9 months.",
     )
 
 

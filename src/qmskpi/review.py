@@ -1215,7 +1215,11 @@ RECENT_MONTHS = 3
 
 
 def signal_sentences(t: Trend) -> list[tuple[SignalClass, str]]:
-    """Deterministic sentences for the current signals of one trend, most serious first."""
+    """Deterministic sentences for the current signals of one trend, most serious first.
+
+    Worded without number agreement ("ran", "rose", "came close"), since the subject
+    is a measure's title, singular or plural ("Complaints received", "Complaint rate").
+    """
     last = _last_index(t)
     if last is None:
         return []
@@ -1235,18 +1239,18 @@ def signal_sentences(t: Trend) -> list[tuple[SignalClass, str]]:
     if "shift" in t.signals[last]:
         n, side = _run_length(t, last)
         word = "above" if side > 0 else "below"
-        out.append((t.classes[last], f"{where} has run {word} its average for {n} months."))
+        out.append((t.classes[last], f"{where} ran {word} its average for the last {n} months."))
     if "trend" in t.signals[last]:
         n, step = _trend_length(t, last)
-        word = "risen" if step > 0 else "fallen"
-        out.append((t.classes[last], f"{where} has {word} for {n} months in a row."))
+        word = "rose" if step > 0 else "fell"
+        out.append((t.classes[last], f"{where} {word} for {n} months in a row."))
     if "two_of_three" in t.signals[last] and not out:
         v, c = t.values[last], t.center[last]
         word = "upper" if v is not None and c is not None and v > c else "lower"
         out.append(
             (
                 t.classes[last],
-                f"{where} has been close to its {word} limit in 2 of the last 3 months.",
+                f"{where} came close to its {word} limit in 2 of the last 3 months.",
             )
         )
     return out
