@@ -448,6 +448,71 @@ def test_blank_header() -> None:
     assert info.value.column == "#4"
 
 
+_EMPTY_COLUMNS_CSV = (
+    ",complaint_id,received_date,,site,customer,product,category,severity,status,\n"
+    ",C-1,2026-10-01,,Leeds,Acme,P-1,packaging,minor,open,\n"
+    ",,,,,,,,,,\n"
+    ",C-2,2026-10-02, ,York,Beta,P-2,labelling,major,open,\n"
+)
+
+
+@pytest.mark.parametrize("extra", ["", 'ignore_columns = ["*"]'])
+def test_empty_columns_anywhere_are_not_columns(tmp_path: Path, extra: str) -> None:
+    # Columns 1 and 4 (and the trailing 12th) have no header and no value in any row.
+    (tmp_path / "x.csv").write_text(_EMPTY_COLUMNS_CSV)
+    r = _load(f'[sources.complaints]\npath = "x.csv"\n{extra}', base=tmp_path)
+    _canonical(r)
+    assert r.rows_in == 2
+    assert r.frame.select("complaint_id", "received_date", "site", SOURCE_ROW).rows() == [
+        ("C-1", D(2026, 10, 1), "Leeds", 2),
+        ("C-2", D(2026, 10, 2), "York", 4),
+    ]
+
+
+def test_positions_count_the_file_columns_empty_ones_included(tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text(_EMPTY_COLUMNS_CSV)
+    r = _load(
+        '[sources.complaints]\npath = "x.csv"\npositions = { customer = 6, description = 1 }\n'
+        'ignore_columns = ["customer"]',
+        base=tmp_path,
+    )
+    assert r.frame.select("customer", "site", "description").rows() == [
+        ("Acme", "Leeds", None),
+        ("Beta", "York", None),
+    ]
+
+
+def test_blank_header_over_data_in_the_middle_or_first_column_still_raises(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "x.csv").write_text(_EMPTY_COLUMNS_CSV.replace(",C-2,2026-10-02, ,", ",C-2,2026-10-02,x,"))
+    with pytest.raises(HeaderError, match="column 4 has a blank header") as info:
+        _load('[sources.complaints]\npath = "x.csv"\nignore_columns = ["*"]', base=tmp_path)
+    assert (info.value.path, info.value.column) == ("x.csv", "#4")
+    (tmp_path / "x.csv").write_text(_EMPTY_COLUMNS_CSV.replace(",,,,,,,,,,", "7,,,,,,,,,,"))
+    with pytest.raises(HeaderError, match="column 1 has a blank header") as info:
+        _load('[sources.complaints]\npath = "x.csv"', base=tmp_path)
+    assert info.value.column == "#1"
+
+
+def test_excel_empty_column_between_columns_is_not_a_column(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["complaint_id", None, "received_date", "site", "customer", "product"])
+    ws.append(["C-1", None, dt.date(2026, 10, 1), "Leeds", "Acme", "P-1"])
+    ws["B3"].number_format = "0.00"  # formatting only, no value
+    ws["G1"] = None
+    wb.save(tmp_path / "x.xlsx")
+    r = _load(
+        '[sources.complaints]\npath = "x.xlsx"\npositions = { product = 6 }\n'
+        'constants = { category = "general", severity = "minor", status = "open" }',
+        base=tmp_path,
+    )
+    assert r.frame.select("complaint_id", "received_date", "product").rows() == [
+        ("C-1", D(2026, 10, 1), "P-1")
+    ]
+
+
 def test_missing_required_column_with_did_you_mean_over_the_file_headers() -> None:
     with pytest.raises(HeaderError) as info:
         _load('[sources.complaints]\npath = "misspelled_header.csv"')

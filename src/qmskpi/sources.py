@@ -868,8 +868,16 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
             )
         return mapping
     names = [_norm_header(h) for h in raw]
+    # A column with no header and no value anywhere (an empty column, as a trailing
+    # one is) is not a column; it keeps its place so positions still count the file's.
+    empty_cols = {
+        j
+        for j, n in enumerate(names)
+        if not n and j not in pos_cols and bool(_blank_mask(table.columns[j]).all())
+    }
+    skipped = pos_cols | empty_cols  # not checked by name
     for j, n in enumerate(names):
-        if not n and j not in pos_cols:
+        if not n and j not in skipped:
             raise HeaderError(
                 f"column {j + 1} has a blank header; name it in the export, or map it by "
                 f"position (positions = {{ FIELD = {j + 1} }})",
@@ -882,20 +890,20 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
         for f in ds.fields
         if f.name not in src.columns and f.name not in positional and f.name not in src.constants
     }
-    counts = Counter(n for j, n in enumerate(names) if j not in pos_cols)
+    counts = Counter(n for j, n in enumerate(names) if j not in skipped)
     for n, c in counts.items():
         if c < 2:
             continue
         read = n in wanted or n in by_name_fields
         if read or not _is_ignored(n, src.ignore_columns):
-            cols = [str(j + 1) for j, m in enumerate(names) if m == n and j not in pos_cols]
+            cols = [str(j + 1) for j, m in enumerate(names) if m == n and j not in skipped]
             raise HeaderError(
                 f"duplicate header {n!r} (columns {', '.join(cols)}); rename one in the export, "
                 "or map them by position",
                 column=n,
                 **where,
             )
-    index = {n: j for j, n in enumerate(names) if j not in pos_cols}
+    index = {n: j for j, n in enumerate(names) if j not in skipped}
     used_names: set[str] = set()
     missing_msgs: list[tuple[str, str]] = []
     for f in ds.fields:
@@ -936,7 +944,7 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
     unknown = [
         n
         for j, n in enumerate(names)
-        if j not in pos_cols
+        if j not in skipped
         and n not in wanted
         and n not in ds.field_names
         and not _is_ignored(n, src.ignore_columns)
