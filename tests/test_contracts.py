@@ -1018,6 +1018,114 @@ def test_reference_to_a_dataset_not_supplied_is_skipped_not_failed() -> None:
     assert (site.success, site.checked) == (True, False)  # no config: no sites to check against
 
 
+def test_a_reference_matches_only_rows_the_other_dataset_uses() -> None:
+    # S-1 breaks approval_status_known, O-1 direction_known, CA-1 status_known:
+    # each is quarantined, so the rows naming it fail the reference rule.
+    data = {
+        "suppliers": loaded(
+            "suppliers", [supplier("0"), supplier("1") | {"approval_status": "bogus"}]
+        ),
+        "receipts": loaded(
+            "receipts",
+            [
+                receipt("1") | {"supplier_id": "S-0"},
+                receipt("2") | {"supplier_id": "S-1"},
+                receipt("3") | {"supplier_id": "S-9"},
+            ],
+        ),
+        "objectives": loaded(
+            "objectives", [objective("0"), objective("1") | {"direction": "sideways"}]
+        ),
+        "objective_results": loaded(
+            "objective_results",
+            [
+                objective_result("base-1") | {"objective_id": "O-0"},
+                objective_result("base-2") | {"objective_id": "O-1"},
+            ],
+        ),
+        "capa": loaded("capa", [capa("0"), capa("1") | {"status": "weird"}]),
+        "complaints": loaded(
+            "complaints",
+            [complaint("1") | {"capa_id": "CA-0"}, complaint("2") | {"capa_id": "CA-1"}],
+        ),
+    }
+    report = run(data)
+    summary = {n: (d.rows_in, d.rows_used, d.rows_quarantined) for n, d in report.datasets.items()}
+    assert summary == {
+        "complaints": (2, 2, 0),  # capa_exists is a warning: the complaint still counts
+        "suppliers": (2, 1, 1),
+        "receipts": (3, 1, 2),
+        "objectives": (2, 1, 1),
+        "objective_results": (2, 1, 1),
+        "capa": (2, 1, 1),
+    }
+    assert rules_of(report, "receipts", 2) == set()
+    assert rules_of(report, "receipts", 3) == {"supplier_exists"}
+    assert rules_of(report, "receipts", 4) == {"supplier_exists"}
+    assert is_quarantined(report, "receipts", 3)
+    assert is_quarantined(report, "receipts", 4)
+    assert rules_of(report, "objective_results", 3) == {"objective_exists"}
+    assert is_quarantined(report, "objective_results", 3)
+    assert rules_of(report, "complaints", 3) == {"capa_exists"}
+    assert not is_quarantined(report, "complaints", 3)
+    assert report.datasets["receipts"].rule("supplier_exists").unexpected_count == 2
+    assert report.clean["receipts"]["receipt_id"].to_list() == ["R-1"]
+    messages = dict(
+        report.findings.filter(pl.col("rule") == "supplier_exists")
+        .select(SOURCE_ROW, "message")
+        .iter_rows()
+    )
+    assert messages[3].endswith(
+        "(suppliers.supplier_id 'S-1' is only on suppliers rows that were quarantined)"
+    )
+    assert messages[4].endswith("(suppliers.supplier_id 'S-9' is missing from suppliers)")
+    assert messages[4].startswith("The supplier is on the approved supplier list.")
+
+
+def test_references_in_a_cycle_are_judged_until_nothing_changes(tmp_path: Path) -> None:
+    # A contract where every supplier must have a receipt: suppliers <-> receipts.
+    folder = mutate(
+        tmp_path,
+        "suppliers",
+        "  - id: next_evaluation_after_last",
+        "  - id: has_receipt\n"
+        "    description: The supplier has a receipt.\n"
+        "    check: reference\n"
+        "    field: supplier_id\n"
+        "    in: receipts.supplier_id\n"
+        "    severity: error\n\n"
+        "  - id: next_evaluation_after_last",
+    )
+    data = {
+        "suppliers": loaded(
+            "suppliers",
+            [supplier("A") | {"approval_status": "bogus"}, supplier("B"), supplier("C")],
+        ),
+        "receipts": loaded(
+            "receipts",
+            [
+                receipt("1") | {"supplier_id": "S-A"},  # its supplier is quarantined
+                receipt("2") | {"supplier_id": "S-B"},
+                receipt("3") | {"supplier_id": "S-C", "qty_rejected": 101},  # quarantined
+            ],
+        ),
+    }
+    report = run(data, contracts_dir=folder)
+    # S-A is quarantined, so its receipt (row 2) is, so S-A has no used receipt
+    # either. S-C's only receipt (row 4) is quarantined, so S-C has no receipt
+    # and is quarantined; then row 4 also names a supplier that is not used.
+    assert rules_of(report, "suppliers", 2) == {"approval_status_known", "has_receipt"}
+    assert rules_of(report, "suppliers", 3) == set()
+    assert rules_of(report, "suppliers", 4) == {"has_receipt"}
+    assert rules_of(report, "receipts", 2) == {"supplier_exists"}
+    assert rules_of(report, "receipts", 3) == set()
+    assert rules_of(report, "receipts", 4) == {"rejected_not_above_received", "supplier_exists"}
+    assert report.clean["suppliers"]["supplier_id"].to_list() == ["S-B"]
+    assert report.clean["receipts"]["receipt_id"].to_list() == ["R-2"]
+    assert report.datasets["suppliers"].rows_quarantined == 2
+    assert report.datasets["receipts"].rows_quarantined == 2
+
+
 def test_mostly_passes_the_rule_but_still_quarantines_failing_rows(tmp_path: Path) -> None:
     folder = tmp_path / "contracts"
     shutil.copytree(CONTRACTS, folder)

@@ -472,8 +472,7 @@ def test_empty_columns_anywhere_are_not_columns(tmp_path: Path, extra: str) -> N
 def test_positions_count_the_file_columns_empty_ones_included(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text(_EMPTY_COLUMNS_CSV)
     r = _load(
-        '[sources.complaints]\npath = "x.csv"\npositions = { customer = 6, description = 1 }\n'
-        'ignore_columns = ["customer"]',
+        '[sources.complaints]\npath = "x.csv"\npositions = { customer = 6, description = 1 }',
         base=tmp_path,
     )
     assert r.frame.select("customer", "site", "description").rows() == [
@@ -485,7 +484,9 @@ def test_positions_count_the_file_columns_empty_ones_included(tmp_path: Path) ->
 def test_blank_header_over_data_in_the_middle_or_first_column_still_raises(
     tmp_path: Path,
 ) -> None:
-    (tmp_path / "x.csv").write_text(_EMPTY_COLUMNS_CSV.replace(",C-2,2026-10-02, ,", ",C-2,2026-10-02,x,"))
+    (tmp_path / "x.csv").write_text(
+        _EMPTY_COLUMNS_CSV.replace(",C-2,2026-10-02, ,", ",C-2,2026-10-02,x,")
+    )
     with pytest.raises(HeaderError, match="column 4 has a blank header") as info:
         _load('[sources.complaints]\npath = "x.csv"\nignore_columns = ["*"]', base=tmp_path)
     assert (info.value.path, info.value.column) == ("x.csv", "#4")
@@ -501,7 +502,6 @@ def test_excel_empty_column_between_columns_is_not_a_column(tmp_path: Path) -> N
     ws.append(["complaint_id", None, "received_date", "site", "customer", "product"])
     ws.append(["C-1", None, dt.date(2026, 10, 1), "Leeds", "Acme", "P-1"])
     ws["B3"].number_format = "0.00"  # formatting only, no value
-    ws["G1"] = None
     wb.save(tmp_path / "x.xlsx")
     r = _load(
         '[sources.complaints]\npath = "x.xlsx"\npositions = { product = 6 }\n'
@@ -727,6 +727,47 @@ def test_excel_sheet_by_name_and_1_based_index(tmp_path: Path) -> None:
         _load(_XLSX + "sheet = 3", base=tmp_path)
     with pytest.raises(ConfigError, match="1-based"):
         _load(_XLSX + "sheet = 0", base=tmp_path)
+
+
+def test_excel_sheet_numbers_count_chart_sheets_in_tab_order(tmp_path: Path) -> None:
+    from openpyxl.chart import BarChart, Reference
+
+    wb = openpyxl.Workbook()
+    header = ["complaint_id", "received_date", "site", "customer", "product", "category"]
+    first = wb.active
+    first.title = "First"
+    first.append(header)
+    first.append(["C-1", dt.date(2026, 10, 1), "Leeds", "Acme", "P-1", "packaging"])
+    second = wb.create_sheet("Second")
+    second.append(header)
+    second.append(["C-2", dt.date(2026, 10, 2), "York", "Beta", "P-2", "labelling"])
+    chart = BarChart()
+    chart.add_data(Reference(first, min_col=1, min_row=1, max_row=2))
+    wb.create_chartsheet("Chart", 0).add_chart(chart)  # tabs: Chart, First, Second
+    wb.save(tmp_path / "x.xlsx")
+    toml = (
+        '[sources.complaints]\npath = "x.xlsx"\n'
+        'constants = { severity = "minor", status = "open" }\n'
+    )
+
+    def ids(sheet: str) -> list[str]:
+        return _load(toml + sheet, base=tmp_path).frame["complaint_id"].to_list()
+
+    assert ids("") == ["C-1"]  # the default: the first worksheet
+    assert ids("sheet = 2") == ["C-1"]
+    assert ids("sheet = 3") == ["C-2"]
+    assert ids('sheet = "Second"') == ["C-2"]
+    with pytest.raises(
+        SourceError,
+        match=re.escape(
+            "sheet 1 ('Chart') is a chart sheet, not a table of data; worksheets: First, Second"
+        ),
+    ):
+        ids("sheet = 1")
+    with pytest.raises(SourceError, match="sheet 'Chart' is a chart sheet"):
+        ids('sheet = "Chart"')
+    with pytest.raises(SourceError, match="sheet 4 not found: the workbook has 3 sheet"):
+        ids("sheet = 4")
 
 
 def test_excel_merged_header_cell_fills_every_column_it_spans(tmp_path: Path) -> None:

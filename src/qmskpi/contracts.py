@@ -963,6 +963,8 @@ class _Outcome:
     observed: str | None = None
     mask: str | None = None
     """Column of the mask frame that flags the rule's failing rows."""
+    message: pl.Expr | None = None
+    """Per-row finding message (reference rules); else the rule's description."""
 
 
 def validate(
@@ -998,14 +1000,10 @@ def validate(
     }
 
     gx_outcomes, engine = _run_gx(prepared, run)
-    results: dict[str, DatasetValidation] = {}
-    clean: dict[str, pl.DataFrame] = {}
-    findings_parts: list[pl.DataFrame] = []
-    for name, prep in prepared.items():
-        dv, used, found = _judge(prep, gx_outcomes[name], prepared, run)
-        results[name] = dv
-        clean[name] = used
-        findings_parts.append(found)
+    judged = _judge_all(prepared, gx_outcomes, run)
+    results: dict[str, DatasetValidation] = {n: judged[n][0] for n in prepared}
+    clean: dict[str, pl.DataFrame] = {n: judged[n][1] for n in prepared}
+    findings_parts: list[pl.DataFrame] = [judged[n][2] for n in prepared]
     configured = tuple(config.sources) if config is not None else ()
     for name in DATASETS:
         if name in configured and name not in data:
@@ -1030,6 +1028,49 @@ def validate(
         unsound_datasets=unsound,
         engine=engine,
     )
+
+
+def _referenced(prep: _Prepared) -> list[str]:
+    """Datasets ``prep``'s reference rules point at."""
+    return [r.target[0] for r in prep.contract.rules if r.check == "reference" and r.target]
+
+
+def _judge_all(
+    prepared: Mapping[str, _Prepared], gx: Mapping[str, Mapping[str, _GxResult]], run: _Run
+) -> dict[str, tuple[DatasetValidation, pl.DataFrame, pl.DataFrame]]:
+    """Judge every dataset; a reference matches only the rows the other dataset USES.
+
+    A row quarantined in the referenced dataset (a supplier with an unknown
+    approval status) is not there for its referrers (the receipts naming it).
+    Referenced datasets are judged first; a dataset whose used rows shrink
+    after a referrer was judged (a cycle of references) has that referrer
+    judged again. Used rows only ever shrink, so this ends.
+    """
+    order: list[str] = []
+
+    def visit(name: str, seen: set[str]) -> None:
+        if name in seen or name not in prepared:
+            return
+        seen.add(name)
+        for target in _referenced(prepared[name]):
+            visit(target, seen)
+        order.append(name)
+
+    seen: set[str] = set()
+    for name in prepared:
+        visit(name, seen)
+    referrers = {n: [m for m in prepared if n in _referenced(prepared[m])] for n in prepared}
+    used: dict[str, pl.DataFrame] = {n: p.frame for n, p in prepared.items()}
+    judged: dict[str, tuple[DatasetValidation, pl.DataFrame, pl.DataFrame]] = {}
+    pending = list(order)
+    while pending:
+        name = pending.pop(0)
+        judged[name] = _judge(prepared[name], gx[name], prepared, used, run)
+        rows_used = judged[name][1]
+        if rows_used.height != used[name].height:
+            used[name] = rows_used
+            pending.extend(m for m in referrers[name] if m in judged and m not in pending)
+    return judged
 
 
 def _missing_dataset(name: str, contract: Contract) -> DatasetValidation:
@@ -1293,7 +1334,10 @@ def _value_expr(columns: Sequence[str]) -> pl.Expr:
 
 
 def _reference_outcome(
-    rule: Rule, prep: _Prepared, prepared: Mapping[str, _Prepared]
+    rule: Rule,
+    prep: _Prepared,
+    prepared: Mapping[str, _Prepared],
+    used: Mapping[str, pl.DataFrame],
 ) -> tuple[_Outcome, pl.Expr | None]:
     assert rule.target is not None
     target_ds, target_col = rule.target
@@ -1305,9 +1349,19 @@ def _reference_outcome(
         return _skipped(rule, f"not checked: dataset '{target_ds}' was not supplied"), None
     if target_col in target.missing:
         return _not_checked(rule, f"column '{target_ds}.{target_col}' is missing"), None
-    known = target.frame.get_column(target_col).drop_nulls().unique()
+    # Only the rows the other dataset uses count: a quarantined row is not there.
+    known = used[target_ds].get_column(target_col).drop_nulls().unique()
+    every = target.frame.get_column(target_col).drop_nulls().unique()
     expr = pl.col(col).is_not_null() & ~pl.col(col).is_in(known.implode())
-    return _Outcome(rule, True, 0, 0.0, mask=rule.id), expr.fill_null(False)
+    value = pl.col(col).cast(pl.String)
+    message = pl.concat_str(
+        pl.lit(f"{rule.description} ({target_ds}.{target_col} '"),
+        value,
+        pl.when(pl.col(col).is_in(every.implode()))
+        .then(pl.lit(f"' is only on {target_ds} rows that were quarantined)"))
+        .otherwise(pl.lit(f"' is missing from {target_ds})")),
+    )
+    return _Outcome(rule, True, 0, 0.0, mask=rule.id, message=message), expr.fill_null(False)
 
 
 def _not_checked(rule: Rule, why: str) -> _Outcome:
@@ -1325,6 +1379,7 @@ def _judge(
     prep: _Prepared,
     gx: Mapping[str, _GxResult],
     prepared: Mapping[str, _Prepared],
+    used_rows: Mapping[str, pl.DataFrame],
     run: _Run,
 ) -> tuple[DatasetValidation, pl.DataFrame, pl.DataFrame]:
     """Row masks + GX results -> rule results, clean rows, findings; checks the ledger."""
@@ -1333,7 +1388,7 @@ def _judge(
     masks: dict[str, pl.Expr] = {}
     for rule in prep.contract.rules:
         if rule.check == "reference":
-            outcome, expr = _reference_outcome(rule, prep, prepared)
+            outcome, expr = _reference_outcome(rule, prep, prepared, used_rows)
             if expr is not None:
                 masks[rule.id] = expr
             outcomes.append(outcome)
@@ -1430,7 +1485,9 @@ def _judge(
                 pl.lit(",".join(o.rule.columns)).alias("column"),
                 _value_expr(o.rule.columns).alias("value"),
                 pl.lit(o.rule.severity).alias("severity"),
-                pl.lit(o.rule.description).alias("message"),
+                (o.message if o.message is not None else pl.lit(o.rule.description)).alias(
+                    "message"
+                ),
                 pl.col("_quarantined").alias("quarantined"),
             )
         )

@@ -578,8 +578,16 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
             dataset=src.dataset,
         ) from None
     try:
+        # Sheet numbers count every sheet in tab order (chart and hidden sheets too),
+        # as Excel's tabs and Sheets(N) do; the default is the first worksheet.
         names = list(wb.sheetnames)
         if src.sheet is None:
+            if not wb.worksheets:
+                raise SourceError(
+                    f"the workbook has no worksheet, only chart sheets: {', '.join(names)}",
+                    path=display,
+                    dataset=src.dataset,
+                )
             ws = wb.worksheets[0]
         elif isinstance(src.sheet, int):
             if src.sheet > len(names):
@@ -589,7 +597,7 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
                     path=display,
                     dataset=src.dataset,
                 )
-            ws = wb.worksheets[src.sheet - 1]
+            ws = wb[names[src.sheet - 1]]
         else:
             if src.sheet not in names:
                 raise SourceError(
@@ -599,6 +607,14 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
                     dataset=src.dataset,
                 )
             ws = wb[src.sheet]
+        if ws not in wb.worksheets:
+            label = f"{src.sheet} ({ws.title!r})" if isinstance(src.sheet, int) else repr(ws.title)
+            raise SourceError(
+                f"sheet {label} is a chart sheet, not a table of data; "
+                f"worksheets: {', '.join(w.title for w in wb.worksheets) or 'none'}",
+                path=display,
+                dataset=src.dataset,
+            )
         grid = [list(r) for r in ws.iter_rows(values_only=True)]
         cell = _uncached_formula(data, ws, src.header_row)
         if cell is not None:
