@@ -13,6 +13,7 @@ with known signals planted in it:
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
@@ -746,3 +747,31 @@ def test_sample_model_snapshot(snapshot: Any) -> None:
     assert model.meta.period == "2026-10"
     assert review.ReviewModel.from_json(model.to_json()) == model
     assert json.loads(model.to_json()) == snapshot.use_extension(JSONSnapshotExtension)
+
+
+@pytest.mark.slow
+def test_limits_shown_within_what_the_measure_can_be() -> None:
+    """A median of days has no negative limit and a share none above 100 %: XmR limits are
+    shown at the measure's natural bound, while signals are judged on the raw limits."""
+    from qmskpi import pipeline, spc
+
+    model = pipeline.prepare(SAMPLE_CONFIG, "2026-10", "all", as_of=date(2026, 11, 5)).review
+
+    bounded = 0
+    for t in model.trends:
+        if t.kind != "continuous":
+            continue
+        raw = spc.xmr([math.nan if v is None else v for v in t.values])
+        for shown, lo_raw, hi_raw in zip(
+            zip(t.lcl, t.ucl, strict=True), raw.lcl, raw.ucl, strict=True
+        ):
+            lo, hi = shown
+            if t.unit == "days":
+                # max(raw LCL, 0) by hand; UCL untouched
+                assert lo == pytest.approx(max(lo_raw, 0.0), abs=1e-5)
+                assert hi == pytest.approx(hi_raw, abs=1e-5)
+                bounded += lo_raw < 0
+            if t.unit in ("share", "share of scale"):
+                assert lo == pytest.approx(min(max(lo_raw, 0.0), 1.0), abs=1e-5)
+                assert hi == pytest.approx(min(max(hi_raw, 0.0), 1.0), abs=1e-5)
+    assert bounded > 0, "the sample has days charts whose raw LCL is below 0 (CAPA days to close)"

@@ -1096,6 +1096,7 @@ def _trend(
     target = ctx.target(kpi_id)
     signals = tuple(tuple(sorted(s)) for s in chart.signals)
     starts = tuple(ph.start for ph in chart.phases[1:])
+    low, high = _NATURAL_BOUNDS.get(unit.lower(), (None, None))
     t = Trend(
         id=_slug(kpi_id, scope),
         kpi=kpi_id,
@@ -1109,8 +1110,8 @@ def _trend(
         months=tuple(months),
         values=_opt(chart.values),
         center=_opt(chart.center),
-        ucl=_opt(chart.ucl),
-        lcl=_opt(chart.lcl),
+        ucl=_bounded(chart.ucl, low, high),
+        lcl=_bounded(chart.lcl, low, high),
         signals=signals,
         classes=classes,
         variation=str(spc.variation(chart, direction)),  # type: ignore[arg-type]
@@ -1121,6 +1122,28 @@ def _trend(
         explanation=(),
     )
     return dataclasses.replace(t, explanation=tuple(explain(t)))
+
+
+_NATURAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "days": (0.0, None),
+    "share": (0.0, 1.0),
+    "share of scale": (0.0, 1.0),
+    "nps points": (-100.0, 100.0),
+}
+"""What a measure can be at all, by unit. An XmR limit beyond it (a median of
+-1.2 days) is shown at the bound, as attribute charts already floor and cap
+theirs; signals and icons are judged on the unbounded limits."""
+
+
+def _bounded(a: Iterable[float], low: float | None, high: float | None) -> tuple[float | None, ...]:
+    out = []
+    for x in _opt(a):
+        if x is not None and low is not None:
+            x = max(x, low)
+        if x is not None and high is not None:
+            x = min(x, high)
+        out.append(x)
+    return tuple(out)
 
 
 def _nan(x: Any) -> float:
