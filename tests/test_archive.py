@@ -13,7 +13,6 @@ import html
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from browser import offline_page
+from conftest import mounted_tmpfs
 from qmskpi import archive
 from qmskpi.archive import Archive, InputRecord
 from qmskpi.config import Config, SourceConfig
@@ -380,19 +380,8 @@ def test_sigkill_inside_publish(arch: Archive, step: str) -> None:
 @pytest.fixture
 def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     """A 512 KiB tmpfs (root only; skipped elsewhere: the pipeline tests simulate ENOSPC too)."""
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(mnt)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "tiny", "512k") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_full_disk_while_staging_leaves_the_published_pack(tiny_disk: Path) -> None:

@@ -34,6 +34,7 @@ import polars as pl
 import psutil
 import pytest
 
+from conftest import mounted_tmpfs
 from qmskpi import archive, contracts, pipeline, render
 from qmskpi.cli import build_parser
 from qmskpi.config import load_config
@@ -55,6 +56,14 @@ PACK_FILES = {
     "management-review.html",
     "management-review.pdf",
 }
+DETERMINISTIC_FILES = (
+    "kpis.csv",
+    "review-inputs.json",
+    "quarantine.csv",
+    "validation.json",
+    "kpis.xlsx",
+)
+"""Pack files that are byte-identical for identical inputs."""
 VOLATILE = {"created_at", "pack_id", "timings", "replaces"}
 """Manifest keys that may differ between two runs of the same inputs."""
 
@@ -467,13 +476,7 @@ def test_identical_inputs_give_byte_identical_tables_and_manifests(cfg_path: Pat
     keep = {name: (first.pack_dir / name).read_bytes() for name in (*PACK_FILES, "manifest.json")}
     second = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=fake_render)
     assert second.pack_dir is not None
-    for name in (
-        "kpis.csv",
-        "review-inputs.json",
-        "quarantine.csv",
-        "validation.json",
-        "kpis.xlsx",
-    ):
+    for name in DETERMINISTIC_FILES:
         assert (second.pack_dir / name).read_bytes() == keep[name], name
     m1 = json.loads(keep["manifest.json"])
     m2 = json.loads((second.pack_dir / "manifest.json").read_text())
@@ -626,19 +629,8 @@ def test_full_disk_simulated_leaves_the_published_pack(cfg_path: Path) -> None:
 @pytest.fixture
 def tiny_reports(tmp_path: Path) -> Iterator[Path]:
     """A 3 MiB tmpfs for the reports folder (root only)."""
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr.decode().strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "tiny", "3m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def big_pdf_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
@@ -1227,13 +1219,7 @@ def test_real_pack_is_skipped_then_reproduced_byte_identically(
     again = pipeline.run_review(cfg_file, PERIOD, "all", as_of=AS_OF, force=True)
     assert again.status == "published", again.error
     assert again.pack_dir is not None
-    for name in (
-        "kpis.csv",
-        "review-inputs.json",
-        "quarantine.csv",
-        "validation.json",
-        "kpis.xlsx",
-    ):
+    for name in DETERMINISTIC_FILES:
         assert (again.pack_dir / name).read_bytes() == old[name], name
     m1 = json.loads(old["manifest.json"])
     m2 = json.loads((again.pack_dir / "manifest.json").read_text())
