@@ -34,6 +34,7 @@ import polars as pl
 
 from qmskpi import contracts
 from qmskpi.config import from_dict
+from qmskpi.contracts import gx as contracts_gx
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.sources import REJECT_SCHEMA, LoadedDataset
 
@@ -126,7 +127,7 @@ def gx_run(frame: pl.DataFrame, result_format: Any) -> Any:
     suite = ctx.suites.add(suite)
     vd = ctx.validation_definitions.add(gx.ValidationDefinition(name="b", data=bd, suite=suite))
     return vd.run(
-        batch_parameters={"dataframe": contracts._for_gx(frame)}, result_format=result_format
+        batch_parameters={"dataframe": contracts_gx._for_gx(frame)}, result_format=result_format
     )
 
 
@@ -156,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         csv_path.unlink()
         pq_path.unlink()
 
-    timed("import great_expectations (once per process)", contracts._import_gx)
+    timed("import great_expectations (once per process)", contracts_gx._import_gx)
     loaded = LoadedDataset(
         dataset="inspections",
         frame=frame.with_columns(

@@ -29,6 +29,8 @@ from hypothesis import strategies as st
 from qmskpi import contracts
 from qmskpi.config import Config, from_dict
 from qmskpi.contracts import ValidationReport, validate
+from qmskpi.contracts import gx as contracts_gx
+from qmskpi.contracts import report as contracts_report
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import ContractError, HeaderError, QmsKpiError, SourceError
 from qmskpi.sources import REJECT_SCHEMA, LoadedDataset, load_all, load_dataset
@@ -903,10 +905,10 @@ def test_formula_strings_stay_text_and_the_quarantine_csv_neutralises_them(tmp_p
     assert list(rows[0]) == list(contracts.QUARANTINE_SCHEMA)
     assert all(not v.startswith(("=", "+", "-", "@", "\t", "\r")) for r in rows for v in r.values())
     # sources trims the tab; a tab or CR kept in a value is neutralised too
-    assert contracts._neutralise("\tx") == "'\tx"
-    assert contracts._neutralise("\rx") == "'\rx"
-    assert contracts._neutralise(-1) == -1
-    assert contracts._neutralise("a=b") == "a=b"
+    assert contracts_report._neutralise("\tx") == "'\tx"
+    assert contracts_report._neutralise("\rx") == "'\rx"
+    assert contracts_report._neutralise(-1) == -1
+    assert contracts_report._neutralise("a=b") == "a=b"
 
 
 def test_a_glob_of_files_keeps_rows_apart_though_source_rows_repeat(tmp_path: Path) -> None:
@@ -981,10 +983,12 @@ def test_gx_exception_info_in_both_shapes() -> None:
         },
         "MetricConfigurationID(metric_name='table.row_count', ...)": {"raised_exception": False},
     }
-    assert contracts._gx_exception(flat) == "boom"
-    assert contracts._gx_exception(keyed) == 'Error: The column "x" in BatchData does not exist.'
-    assert contracts._gx_exception({"raised_exception": False, "exception_message": None}) is None
-    assert contracts._gx_exception({}) is None
+    assert contracts_gx._gx_exception(flat) == "boom"
+    assert contracts_gx._gx_exception(keyed) == 'Error: The column "x" in BatchData does not exist.'
+    assert (
+        contracts_gx._gx_exception({"raised_exception": False, "exception_message": None}) is None
+    )
+    assert contracts_gx._gx_exception({}) is None
 
 
 def test_missing_configured_dataset_is_unsound() -> None:

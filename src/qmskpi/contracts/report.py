@@ -1,0 +1,285 @@
+"""What validation found: rule results, each dataset's row ledger, the report and its files.
+
+:class:`ValidationReport` is what :func:`qmskpi.contracts.validate` returns;
+:func:`write_quarantine_csv` and :func:`write_validation_json` write it out
+(atomically; the CSV safe to open in a spreadsheet).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from qmskpi.contracts.schema import RuleSource, Severity
+from qmskpi.datasets import DATASETS, SOURCE_ROW
+from qmskpi.errors import QmsKpiError, did_you_mean
+from qmskpi.periods import Period
+
+MAX_VALUE_CHARS = 200
+"""An offending value is cut to this many characters in the quarantine."""
+
+QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
+    "dataset": pl.String(),
+    "file": pl.String(),
+    SOURCE_ROW: pl.Int64(),
+    "rule": pl.String(),
+    "column": pl.String(),
+    "value": pl.String(),
+    "severity": pl.String(),
+    "message": pl.String(),
+}
+"""Columns of :attr:`ValidationReport.quarantine` (and of ``quarantine.csv``).
+
+``file`` is the file the row came from (the reader's ``file`` for a value it
+could not parse, else the dataset's origin); ``column`` is the column the rule
+looks at (``a,b`` for a rule over two columns); ``value`` the offending value as
+text (``a=...; b=...`` for two columns).
+"""
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The outcome of one rule on one dataset."""
+
+    rule_id: str
+    description: str
+    columns: tuple[str, ...]
+    severity: Severity
+    success: bool
+    unexpected_count: int
+    """Rows that broke the rule (0 for a rule on the whole table, such as freshness)."""
+    unexpected_share: float
+    """unexpected_count / rows the rule looked at (rows with a value, rows meeting ``when``), 0-1."""
+    sample_values: tuple[str, ...]
+    """Up to five offending values, as text, in source-row order."""
+    source: RuleSource
+    check: str = ""
+    mostly: float | None = None
+    checked: bool = True
+    """False when the rule could not be applied (a column missing, no sites configured, ...)."""
+    observed: str | None = None
+    """What a table-level rule saw (e.g. the newest date), or why a rule was not checked."""
+
+    @property
+    def column(self) -> str:
+        """The column(s) as one text (``a,b`` for a pair)."""
+        return ",".join(self.columns)
+
+    @property
+    def failed_error(self) -> bool:
+        return not self.success and self.severity == "error"
+
+    @property
+    def failed_warning(self) -> bool:
+        return not self.success and self.severity == "warn"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "description": self.description,
+            "columns": list(self.columns),
+            "severity": self.severity,
+            "success": self.success,
+            "unexpected_count": self.unexpected_count,
+            "unexpected_share": self.unexpected_share,
+            "sample_values": list(self.sample_values),
+            "source": self.source,
+            "check": self.check,
+            "mostly": self.mostly,
+            "checked": self.checked,
+            "observed": self.observed,
+        }
+
+
+@dataclass(frozen=True)
+class DatasetValidation:
+    """The ledger and rule results of one dataset."""
+
+    dataset: str
+    origin: str
+    rows_in: int
+    rows_used: int
+    rows_quarantined: int
+    rules: tuple[RuleResult, ...]
+    sha256: str | None = None
+    contract_sha256: str | None = None
+    loaded: bool = True
+    """False when the dataset is configured but was not supplied to :func:`validate`."""
+
+    @property
+    def errors_failed(self) -> int:
+        return sum(r.failed_error for r in self.rules)
+
+    @property
+    def warnings_failed(self) -> int:
+        return sum(r.failed_warning for r in self.rules)
+
+    @property
+    def sound(self) -> bool:
+        """No ``error`` rule failed (and the dataset was supplied)."""
+        return self.loaded and self.errors_failed == 0
+
+    def rule(self, rule_id: str) -> RuleResult:
+        for r in self.rules:
+            if r.rule_id == rule_id:
+                return r
+        raise KeyError(f"{self.dataset}: no rule {rule_id!r}{did_you_mean(rule_id, self.rule_ids)}")
+
+    @property
+    def rule_ids(self) -> tuple[str, ...]:
+        return tuple(r.rule_id for r in self.rules)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "origin": self.origin,
+            "sha256": self.sha256,
+            "contract_sha256": self.contract_sha256,
+            "loaded": self.loaded,
+            "rows_in": self.rows_in,
+            "rows_used": self.rows_used,
+            "rows_quarantined": self.rows_quarantined,
+            "sound": self.sound,
+            "errors_failed": self.errors_failed,
+            "warnings_failed": self.warnings_failed,
+            "rules": [r.to_dict() for r in self.rules],
+        }
+
+
+SummaryRow = tuple[str, int, int, int, int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class ValidationReport:
+    """Everything :func:`validate` found, for the KPIs, the pack and ``validation.json``.
+
+    The KPI layer uses :attr:`unsound_datasets` (or :meth:`sound`) to mark every
+    KPI computed from an unsound dataset ``sound=False``: its rows failed an
+    ``error`` rule (beyond its ``mostly`` allowance) or the dataset is missing.
+    """
+
+    period: Period
+    as_of: date
+    datasets: dict[str, DatasetValidation]
+    """By dataset name, in canonical order."""
+    clean: dict[str, pl.DataFrame]
+    """Rows used, per dataset: canonical columns (canonical dtypes) + ``source_row``."""
+    quarantine: pl.DataFrame
+    """Quarantined rows (:data:`QUARANTINE_SCHEMA`), one line per broken rule per row, sorted."""
+    findings: pl.DataFrame
+    """Every broken row-level rule, kept rows included (:data:`QUARANTINE_SCHEMA` + ``quarantined``)."""
+    unsound_datasets: frozenset[str]
+    engine: str = ""
+    """The checking engine and its version, e.g. ``great_expectations 1.24.1``."""
+
+    def sound(self, dataset: str) -> bool:
+        """Was ``dataset`` supplied and did it pass every ``error`` rule?"""
+        if dataset not in DATASETS:
+            raise QmsKpiError(f"unknown dataset {dataset!r}{did_you_mean(dataset, DATASETS)}")
+        return dataset in self.datasets and dataset not in self.unsound_datasets
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(d.rows_quarantined for d in self.datasets.values())
+
+    def summary_rows(self) -> list[SummaryRow]:
+        """Per dataset: (dataset, rows in, used, quarantined, errors failed, warnings failed)."""
+        return [
+            (
+                d.dataset,
+                d.rows_in,
+                d.rows_used,
+                d.rows_quarantined,
+                d.errors_failed,
+                d.warnings_failed,
+            )
+            for d in self.datasets.values()
+        ]
+
+    def exit_code(self, strict: bool = False) -> int:
+        """0 clean; 2 when an ``error`` rule failed; 1 when only warnings failed and ``strict``."""
+        if self.unsound_datasets:
+            return 2
+        if strict and any(d.warnings_failed for d in self.datasets.values()):
+            return 1
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": "qmskpi.validation/1",
+            "period": self.period.label,
+            "as_of": self.as_of.isoformat(),
+            "engine": self.engine,
+            "sound": not self.unsound_datasets,
+            "unsound_datasets": sorted(self.unsound_datasets),
+            "rows_quarantined": self.rows_quarantined,
+            "quarantine_entries": self.quarantine.height,
+            "datasets": {name: d.to_dict() for name, d in self.datasets.items()},
+        }
+
+    def to_json(self) -> str:
+        """Deterministic JSON: sorted keys, no timestamps, no GX run ids."""
+        return json.dumps(
+            self.to_dict(), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False
+        )
+
+
+# --------------------------------------------------------------------------- validate
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _neutralise(cell: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_quarantine_csv(report: ValidationReport, path: Path | str) -> Path:
+    """Write ``report.quarantine`` as CSV (UTF-8), safe to open in a spreadsheet.
+
+    Every text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+    return gets a leading apostrophe, so it shows as text and never runs. The
+    file is written to a temporary name and renamed into place.
+    """
+    target = Path(path)
+    frame = report.quarantine
+
+    def write(fh: Any) -> None:
+        out = csv.writer(fh, lineterminator="\n")
+        out.writerow(frame.columns)
+        for row in frame.iter_rows():
+            out.writerow(["" if v is None else _neutralise(v) for v in row])
+
+    _atomic_write(target, write)
+    return target
+
+
+def write_validation_json(report: ValidationReport, path: Path | str) -> Path:
+    """Write ``report.to_json()`` (deterministic) to ``path``, atomically."""
+    target = Path(path)
+    text = report.to_json() + "\n"
+    _atomic_write(target, lambda fh: fh.write(text))
+    return target

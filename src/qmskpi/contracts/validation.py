@@ -1,0 +1,85 @@
+"""validate(): load the contracts, conform the data, run GX, judge, build the report."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from qmskpi.contracts.gx import run_gx
+from qmskpi.contracts.judge import FINDINGS_SCHEMA, judge_all, missing_dataset
+from qmskpi.contracts.loader import load_contracts
+from qmskpi.contracts.prepare import LoadedLike, prepare
+from qmskpi.contracts.report import DatasetValidation, ValidationReport
+from qmskpi.contracts.schema import DEFAULT_STALE_DAYS, Run
+from qmskpi.datasets import DATASETS, SOURCE_ROW
+from qmskpi.errors import QmsKpiError, did_you_mean
+from qmskpi.periods import Period, parse_period
+
+if TYPE_CHECKING:
+    from qmskpi.config import Config
+
+
+def validate(
+    data: Mapping[str, LoadedLike],
+    *,
+    period: Period | str,
+    config: Config | None = None,
+    as_of: date | None = None,
+    contracts_dir: Path | None = None,
+) -> ValidationReport:
+    """Check every loaded dataset against its contract; quarantine what breaks ``error`` rules.
+
+    ``as_of`` (default ``config.review.as_of``, else today) is the day the data
+    was taken: no event may be dated after it. Rows dated after the period end
+    but not after ``as_of`` are fine (a later extract of the same records).
+    ``config`` supplies the sites (``values: sites``), the default freshness
+    window (``[review] stale_after_days``) and the configured datasets: one
+    configured but missing from ``data`` is reported and unsound.
+    """
+    p = parse_period(period)
+    run = Run(
+        period=p,
+        as_of=as_of or (config.review.as_of if config is not None else None) or date.today(),
+        sites=tuple(config.sites) if config is not None else (),
+        stale_days=config.review.stale_after_days if config is not None else DEFAULT_STALE_DAYS,
+    )
+    for name in data:
+        if name not in DATASETS:
+            raise QmsKpiError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
+    contracts = load_contracts(contracts_dir)
+    prepared = {
+        name: prepare(name, data[name], contracts[name]) for name in DATASETS if name in data
+    }
+
+    gx_outcomes, engine = run_gx(prepared, run)
+    judged = judge_all(prepared, gx_outcomes, run)
+    results: dict[str, DatasetValidation] = {n: judged[n][0] for n in prepared}
+    clean: dict[str, pl.DataFrame] = {n: judged[n][1] for n in prepared}
+    findings_parts: list[pl.DataFrame] = [judged[n][2] for n in prepared]
+    configured = tuple(config.sources) if config is not None else ()
+    for name in DATASETS:
+        if name in configured and name not in data:
+            results[name] = missing_dataset(name, contracts[name])
+    results = {n: results[n] for n in DATASETS if n in results}
+
+    findings = (
+        pl.concat(findings_parts, how="vertical")
+        if findings_parts
+        else pl.DataFrame(schema=FINDINGS_SCHEMA)
+    ).sort("dataset", "file", SOURCE_ROW, "rule", "column")
+    quarantine = findings.filter(pl.col("quarantined")).drop("quarantined")
+    unsound = frozenset(n for n, d in results.items() if not d.sound)
+    return ValidationReport(
+        period=p,
+        as_of=run.as_of,
+        datasets=results,
+        clean=clean,
+        quarantine=quarantine,
+        findings=findings,
+        unsound_datasets=unsound,
+        engine=engine,
+    )
