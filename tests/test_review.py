@@ -26,6 +26,7 @@ from qmskpi import review
 from qmskpi.config import AnalystInputs, Config, KpiConfig, ReviewConfig, SourceConfig
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.periods import month, trailing_months
+from qmskpi.review.signals import current_signals
 
 PERIOD = "2026-10"
 SITES = ("North", "South")
@@ -562,7 +563,7 @@ def test_also_at_sites_names_only_sites_where_the_same_sentence_holds() -> None:
         "South", [12, 24, 18], [(), ("beyond_limits", "two_of_three"), ("two_of_three",)]
     )
     ctx: Any = type("Ctx", (), {"scope": "all"})()
-    said = review._signals(ctx, [whole, north, south], "concern")
+    said = current_signals(ctx, [whole, north, south], "concern")
     assert [(s.trend.scope, s.text) for s in said] == [
         ("all", "Complaints received rose above its upper limit in 2026-10 (also at site North)."),
         ("South", "Complaints received at site South rose above its upper limit in 2026-09."),

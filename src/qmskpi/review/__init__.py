@@ -1,0 +1,116 @@
+"""The management-review model: everything the ISO 9001:2015 9.3 input pack shows.
+
+:func:`build` turns validated data into a :class:`ReviewModel`: frozen
+dataclasses, JSON-serialisable (``to_json()`` is deterministic: sorted keys,
+floats rounded to :data:`FLOAT_DIGITS` decimals, no timestamps) and read back
+exactly by :meth:`ReviewModel.from_json`. ``charts`` and the notebooks only
+present it; nothing here knows about HTML or plotly.
+
+Sections follow ISO 9001:2015 9.3.2 (inputs) and 9.3.3 (outputs) from a clause
+map held as data (:data:`CLAUSE_MAPS`, chosen by ``config.review.clause_map``);
+a second map (e.g. a provisional ISO 9001:2026 one) is added with
+:func:`register_clause_map`.
+
+Untrusted text (complaint descriptions, names, codes, analyst markdown) is kept
+as plain strings: escaping is the presenter's job (``charts``).
+
+The modules, in the order they import each other (import-linter enforces it):
+
+- :mod:`~qmskpi.review.assemble`: :func:`build` and :func:`trends` put it together;
+- :mod:`~qmskpi.review.narrative` (exceptions, tiles, narrative),
+  :mod:`~qmskpi.review.opportunities` (9.3.2 f), :mod:`~qmskpi.review.tables`
+  (section tables), :mod:`~qmskpi.review.appendix` (ledger, rules, definitions,
+  methods), :mod:`~qmskpi.review.coverage` (the coverage matrix),
+  :mod:`~qmskpi.review.measures` (KPI values and SPC series);
+- :mod:`~qmskpi.review.signals`: SPC signals in words;
+- :mod:`~qmskpi.review.context`: what every part shares;
+- :mod:`~qmskpi.review.clauses` (clause maps) and :mod:`~qmskpi.review.formatting`;
+- :mod:`~qmskpi.review.model`: the dataclasses and their JSON.
+"""
+
+from __future__ import annotations
+
+from qmskpi.errors import QmsKpiError
+from qmskpi.review.appendix import method_notes
+from qmskpi.review.assemble import build, read_analyst_inputs, trends
+from qmskpi.review.clauses import (
+    CLAUSE_MAPS,
+    ISO9001_2015,
+    ClauseEntry,
+    ClauseMap,
+    clause_map,
+    register_clause_map,
+)
+from qmskpi.review.context import Frames
+from qmskpi.review.coverage import COVERAGE_ORDER
+from qmskpi.review.formatting import format_pair, format_value, scope_phrase
+from qmskpi.review.model import (
+    FLOAT_DIGITS,
+    SCHEMA,
+    AnalystInput,
+    AnalystKey,
+    Column,
+    CoverageRow,
+    CoverageStatus,
+    DatasetCoverage,
+    ExceptionItem,
+    ExceptionKind,
+    KpiTile,
+    KpiValue,
+    Meta,
+    Opportunity,
+    ReviewModel,
+    Role,
+    Scalar,
+    Section,
+    SignalClass,
+    Table,
+    Trend,
+)
+from qmskpi.review.narrative import MAX_ATTENTION, MAX_IMPROVEMENTS
+from qmskpi.review.signals import RECENT_MONTHS, explain, signal_sentences
+
+__all__ = [
+    "CLAUSE_MAPS",
+    "COVERAGE_ORDER",
+    "FLOAT_DIGITS",
+    "ISO9001_2015",
+    "MAX_ATTENTION",
+    "MAX_IMPROVEMENTS",
+    "RECENT_MONTHS",
+    "SCHEMA",
+    "AnalystInput",
+    "AnalystKey",
+    "ClauseEntry",
+    "ClauseMap",
+    "Column",
+    "CoverageRow",
+    "CoverageStatus",
+    "DatasetCoverage",
+    "ExceptionItem",
+    "ExceptionKind",
+    "Frames",
+    "KpiTile",
+    "KpiValue",
+    "Meta",
+    "Opportunity",
+    "QmsKpiError",
+    "ReviewModel",
+    "Role",
+    "Scalar",
+    "Section",
+    "SignalClass",
+    "Table",
+    "Trend",
+    "build",
+    "clause_map",
+    "explain",
+    "format_pair",
+    "format_value",
+    "method_notes",
+    "read_analyst_inputs",
+    "register_clause_map",
+    "scope_phrase",
+    "signal_sentences",
+    "trends",
+]

@@ -1,0 +1,85 @@
+"""What every part of the build shares: config, period, scope, clause map and data.
+
+:class:`Context` also assigns each KPI to the section of the clause map that
+shows it (``kpi_section``, ``section_kpis``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from qmskpi import kpis
+from qmskpi.config import WHOLE_SCOPE, Config
+from qmskpi.periods import Period
+from qmskpi.review.clauses import ClauseMap
+from qmskpi.review.formatting import as_float
+from qmskpi.review.model import KpiValue
+
+Frames = Mapping[str, pl.DataFrame]
+
+
+@dataclass
+class Context:
+    """The inputs of one build and the KPI-to-section assignment derived from the clause map."""
+
+    config: Config
+    period: Period
+    scope: str
+    cmap: ClauseMap
+    unsound: frozenset[str]
+    data: Frames
+    section_kpis: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    kpi_section: dict[str, str] = field(default_factory=dict)
+    section_order: dict[str, int] = field(default_factory=dict)
+    values: tuple[KpiValue, ...] = ()
+
+    def __post_init__(self) -> None:
+        self.section_order = {e.id: i for i, e in enumerate(self.cmap.entries)}
+        registry = kpis.REGISTRY
+        for e in self.cmap.entries:
+            ids = [k for k in e.kpis if k in registry and self.cmap.listed(k)]
+            ids += [
+                k
+                for k, d in registry.items()
+                if _clause_key(d.iso_clause) in {_clause_key(c) for c in e.kpi_clauses}
+                and k not in ids
+                and k not in self.kpi_section
+                and self.cmap.listed(k)
+            ]
+            for k in ids:
+                self.kpi_section.setdefault(k, e.id)
+            if ids:
+                self.section_kpis[e.id] = tuple(ids)
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The scope itself, then (for the whole organisation) each site."""
+        if self.scope == WHOLE_SCOPE:
+            return (WHOLE_SCOPE, *self.config.sites)
+        return (self.scope,)
+
+    def frame(self, name: str) -> pl.DataFrame | None:
+        f = self.data.get(name)
+        if f is None:
+            return None
+        if self.scope != WHOLE_SCOPE and "site" in f.columns:
+            f = f.filter(pl.col("site") == self.scope)
+        return f
+
+    def target(self, kpi_id: str) -> float | None:
+        t = self.config.kpis.targets.get(kpi_id)
+        if t is not None:
+            return float(t)
+        obj = self.data.get("objectives")
+        if obj is not None and "kpi" in obj.columns and obj.height:
+            hit = obj.filter(pl.col("kpi") == kpi_id)
+            if hit.height:
+                return as_float(hit.sort("objective_id")["target"][0])
+        return None
+
+
+def _clause_key(clause: str) -> str:
+    return clause.replace(" ", "").replace(")", "").lower()

@@ -1,0 +1,202 @@
+"""The measures: each KPI's value for the period and its monthly SPC series.
+
+:func:`measure_values` computes the KPIs of the scope and its sites
+(``kpis.compute_kpis``); :func:`measure_trends` charts each over the trend
+window (``kpis.kpi_series`` and ``spc``), with the signals explained in words.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from qmskpi import kpis, spc
+from qmskpi.periods import trailing_months
+from qmskpi.review.context import Context
+from qmskpi.review.formatting import as_float, format_value, slug
+from qmskpi.review.model import KpiValue, SignalClass, Trend
+from qmskpi.review.signals import explain
+
+
+def _direction(kpi_id: str) -> str:
+    d = kpis.REGISTRY[kpi_id].direction
+    return d if d in ("higher_is_better", "lower_is_better") else "neutral"
+
+
+def measure_values(ctx: Context) -> tuple[KpiValue, ...]:
+    frame = kpis.compute_kpis(
+        ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis, unsound=ctx.unsound
+    )
+    scope_rank = {s: i for i, s in enumerate(ctx.scopes)}
+    out: list[KpiValue] = []
+    for row in frame.iter_rows(named=True):
+        kpi_id = str(row["kpi"])
+        if kpi_id not in kpis.REGISTRY or row["scope"] not in scope_rank:
+            continue
+        d = kpis.REGISTRY[kpi_id]
+        unit = str(row.get("unit") or d.unit)
+        value = as_float(row["value"])
+        target = ctx.target(kpi_id)
+        out.append(
+            KpiValue(
+                kpi=kpi_id,
+                scope=str(row["scope"]),
+                title=d.title,
+                section=ctx.kpi_section.get(kpi_id, ""),
+                value=value,
+                numerator=as_float(row.get("numerator")),
+                denominator=as_float(row.get("denominator")),
+                unit=unit,
+                display=format_value(value, unit),
+                target=target,
+                target_display=format_value(target, unit) if target is not None else "",
+                direction=_direction(kpi_id),
+                sound=bool(row.get("sound", True)),
+                note=str(row.get("note") or ""),
+            )
+        )
+    order = {k: i for i, k in enumerate(kpis.REGISTRY)}
+    out.sort(key=lambda v: (order[v.kpi], scope_rank[v.scope]))
+    return tuple(out)
+
+
+_SCALE = {"ppm": 1e6}
+
+
+def measure_trends(ctx: Context) -> tuple[Trend, ...]:
+    """One SPC series per KPI and scope (the scope, then each site for the whole organisation)."""
+    months = [m.label for m in trailing_months(ctx.period, ctx.config.review.trend_months)]
+    series = kpis.kpi_series(
+        ctx.data,
+        ctx.period,
+        ctx.scope,
+        months=ctx.config.review.trend_months,
+        config=ctx.config.kpis,
+        unsound=ctx.unsound,
+    )
+    out: list[Trend] = []
+    for kpi_id, d in kpis.REGISTRY.items():
+        if kpi_id not in ctx.kpi_section or not ctx.cmap.trended(kpi_id):
+            continue
+        rows = series.filter(pl.col("kpi") == kpi_id)
+        if rows.height == 0:
+            continue
+        for s in ctx.scopes:
+            t = _trend(ctx, kpi_id, d, s, months, rows.filter(pl.col("scope") == s))
+            if t is not None:
+                out.append(t)
+    return tuple(out)
+
+
+def _trend(
+    ctx: Context,
+    kpi_id: str,
+    d: kpis.KpiDef,
+    scope: str,
+    months: list[str],
+    rows: pl.DataFrame,
+) -> Trend | None:
+    if rows.height == 0:
+        return None
+    by_month = {str(r["period"]): r for r in rows.iter_rows(named=True)}
+    values = np.array([_nan(by_month.get(m, {}).get("value")) for m in months])
+    nums = np.array([_nan(by_month.get(m, {}).get("numerator")) for m in months])
+    dens = np.array([_nan(by_month.get(m, {}).get("denominator")) for m in months])
+    sound = all(bool(by_month[m].get("sound", True)) for m in months if m in by_month)
+    unit = str(rows["unit"][0]) if "unit" in rows.columns and rows["unit"][0] else d.unit
+    kind = str(d.kind)
+    direction = _direction(kpi_id)
+    chart = _chart(kind, unit, values, nums, dens)
+    if chart is None:
+        return None
+    labels = spc.classify(chart, direction)  # type: ignore[arg-type]
+    classes: tuple[SignalClass, ...] = tuple(lab if lab is not None else "none" for lab in labels)
+    target = ctx.target(kpi_id)
+    signals = tuple(tuple(sorted(s)) for s in chart.signals)
+    starts = tuple(ph.start for ph in chart.phases[1:])
+    low, high = _NATURAL_BOUNDS.get(unit.lower(), (None, None))
+    t = Trend(
+        id=slug(kpi_id, scope),
+        kpi=kpi_id,
+        scope=scope,
+        title=d.title,
+        section=ctx.kpi_section.get(kpi_id, ""),
+        unit=unit,
+        direction=direction,
+        kind=kind,
+        chart="laney_p" if chart.chart == "p'" else str(chart.chart),
+        months=tuple(months),
+        values=_opt(chart.values),
+        center=_opt(chart.center),
+        ucl=_bounded(chart.ucl, low, high),
+        lcl=_bounded(chart.lcl, low, high),
+        signals=signals,
+        classes=classes,
+        variation=str(spc.variation(chart, direction)),  # type: ignore[arg-type]
+        assurance=_opt_str(spc.assurance(chart, target, direction)),  # type: ignore[arg-type]
+        target=target,
+        rebase=starts,
+        sound=sound,
+        explanation=(),
+    )
+    return dataclasses.replace(t, explanation=tuple(explain(t)))
+
+
+_NATURAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {
+    "days": (0.0, None),
+    "share": (0.0, 1.0),
+    "share of scale": (0.0, 1.0),
+    "nps points": (-100.0, 100.0),
+}
+"""What a measure can be at all, by unit. An XmR limit beyond it (a median of
+-1.2 days) is shown at the bound, as attribute charts already floor and cap
+theirs; signals and icons are judged on the unbounded limits."""
+
+
+def _bounded(a: Iterable[float], low: float | None, high: float | None) -> tuple[float | None, ...]:
+    out = []
+    for x in _opt(a):
+        if x is not None and low is not None:
+            x = max(x, low)
+        if x is not None and high is not None:
+            x = min(x, high)
+        out.append(x)
+    return tuple(out)
+
+
+def _nan(x: Any) -> float:
+    f = as_float(x)
+    return math.nan if f is None else f
+
+
+def _opt(a: Iterable[float]) -> tuple[float | None, ...]:
+    return tuple(as_float(x) for x in a)
+
+
+def _opt_str(x: str | None) -> str | None:
+    return None if x is None else str(x)
+
+
+def _chart(
+    kind: str, unit: str, values: np.ndarray, nums: np.ndarray, dens: np.ndarray
+) -> spc.ControlChart | None:
+    if np.all(np.isnan(values)):
+        return None
+    try:
+        if kind in ("rate", "proportion") and not np.all(np.isnan(dens)):
+            return spc.auto_chart(
+                kind,  # type: ignore[arg-type]
+                numerators=np.nan_to_num(nums, nan=0.0),
+                denominators=np.nan_to_num(dens, nan=0.0),
+                scale=_SCALE.get(unit.lower(), 1.0),
+            )
+        if kind == "count":
+            return spc.auto_chart("count", values=values)
+        return spc.auto_chart("continuous", values=values)
+    except spc.SpcError:
+        return None

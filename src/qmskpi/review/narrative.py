@@ -1,0 +1,264 @@
+"""The executive summary: exceptions, headline tiles and the narrative, in words.
+
+Everything here is written from the KPI values, the trends (their current
+signals, :mod:`qmskpi.review.signals`) and the coverage matrix; deterministic,
+most serious first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from qmskpi import kpis
+from qmskpi.config import WHOLE_SCOPE
+from qmskpi.datasets import DATASETS
+from qmskpi.review.context import Context
+from qmskpi.review.formatting import format_value, join_words, lower_first
+from qmskpi.review.model import CoverageRow, ExceptionItem, KpiTile, KpiValue, Trend
+from qmskpi.review.signals import current_signals, is_current, measure_phrase
+
+
+def _sort_key(ctx: Context) -> Callable[[ExceptionItem], tuple[int, int, int, int, str]]:
+    kpi_order = {k: i for i, k in enumerate(kpis.REGISTRY)}
+    scope_order = {s: i for i, s in enumerate(ctx.scopes)}
+
+    def key(e: ExceptionItem) -> tuple[int, int, int, int, str]:
+        return (
+            e.rank,
+            ctx.section_order.get(e.section, 99),
+            kpi_order.get(e.kpi or "", -1),
+            scope_order.get(e.scope or "", -1),
+            e.text,
+        )
+
+    return key
+
+
+_NOUNS = {
+    "capa_open_overdue": (
+        "CAPA is",
+        "CAPAs are",
+        "open past its due date",
+        "open past their due date",
+    ),
+    "audit_findings_open_overdue": (
+        "audit finding is",
+        "audit findings are",
+        "open past its due date",
+        "open past their due date",
+    ),
+    "review_actions_overdue": (
+        "management-review action is",
+        "management-review actions are",
+        "open past its due date",
+        "open past their due date",
+    ),
+    "supplier_evaluations_overdue": (
+        "approved supplier is",
+        "approved suppliers are",
+        "overdue for re-evaluation",
+        "overdue for re-evaluation",
+    ),
+}
+
+
+def exception_items(
+    ctx: Context,
+    values: Sequence[KpiValue],
+    trends: Sequence[Trend],
+    coverage: Sequence[CoverageRow],
+) -> tuple[ExceptionItem, ...]:
+    """Everything that needs attention, most serious first.
+
+    Rank 0: data that failed validation; 1: a concerning signal or a target the
+    process cannot meet, at the scope; 2: the same at a site only, and overdue
+    items; 3: gaps in the evidence (missing or stale inputs).
+    """
+    out: list[ExceptionItem] = []
+    for ds in sorted(ctx.unsound):
+        title = DATASETS[ds].title if ds in DATASETS else ds
+        out.append(
+            ExceptionItem(
+                "unsound",
+                0,
+                _dataset_section(ctx, ds),
+                None,
+                None,
+                f"{title} ({ds}) failed validation: measures that use it are not sound.",
+            )
+        )
+    for sig in current_signals(ctx, trends, "concern"):
+        rank = 1 if sig.trend.scope == ctx.scope else 2
+        out.append(ExceptionItem("concern", rank, sig.section, sig.kpi, sig.trend.scope, sig.text))
+    for t in trends:
+        if t.assurance == "consistent_fail" and t.target is not None:
+            out.append(
+                ExceptionItem(
+                    "assurance_fail",
+                    1 if t.scope == ctx.scope else 2,
+                    t.section,
+                    t.kpi,
+                    t.scope,
+                    f"{measure_phrase(t)} will not meet its target of {format_value(t.target, t.unit)} "
+                    "as the process runs now.",
+                )
+            )
+    for v in values:
+        if v.kpi in _NOUNS and v.scope == ctx.scope and v.value:
+            out.append(
+                ExceptionItem(
+                    "overdue", 2, v.section, v.kpi, v.scope, _overdue_text(v.kpi, v.value)
+                )
+            )
+    for c in coverage:
+        if c.status in ("missing", "stale"):
+            out.append(
+                ExceptionItem(
+                    "coverage",
+                    3,
+                    c.section,
+                    None,
+                    None,
+                    f"{c.ref} {c.title}: {c.status} ({c.detail}).",
+                )
+            )
+    out.sort(key=_sort_key(ctx))
+    return tuple(out)
+
+
+_SHORT = {
+    "capa_open_overdue": ("CAPA", "CAPAs"),
+    "audit_findings_open_overdue": ("audit finding", "audit findings"),
+    "review_actions_overdue": ("review action", "review actions"),
+    "supplier_evaluations_overdue": ("supplier re-evaluation", "supplier re-evaluations"),
+}
+
+
+def _short_overdue(ctx: Context, kpi_id: str) -> str:
+    n = 0
+    for v in ctx.values:
+        if v.kpi == kpi_id and v.scope == ctx.scope and v.value:
+            n = int(v.value)
+    one, many = _SHORT[kpi_id]
+    return f"{n} {one if n == 1 else many}"
+
+
+def _overdue_text(kpi_id: str, value: float) -> str:
+    one, many, verb1, verbn = _NOUNS[kpi_id]
+    n = int(value)
+    return f"{n} {one} {verb1}." if n == 1 else f"{n} {many} {verbn}."
+
+
+def _dataset_section(ctx: Context, dataset: str) -> str:
+    for e in ctx.cmap.entries:
+        if e.role == "input" and e.coverage_rule == "all" and dataset in e.datasets:
+            return e.id
+    for e in ctx.cmap.entries:
+        if dataset in e.datasets:
+            return e.id
+    return "appendix"
+
+
+def headline_tiles(
+    ctx: Context,
+    values: Sequence[KpiValue],
+    trends: Sequence[Trend],
+    exceptions: Sequence[ExceptionItem],
+) -> tuple[KpiTile, ...]:
+    by_kpi = {v.kpi: v for v in values if v.scope == ctx.scope}
+    by_trend = {t.kpi: t for t in trends if t.scope == ctx.scope}
+    flagged = {e.kpi for e in exceptions if e.kpi is not None and e.scope == ctx.scope}
+    tiles: list[KpiTile] = []
+    for kpi_id in ctx.cmap.headline_kpis:
+        v = by_kpi.get(kpi_id)
+        if v is None:
+            continue
+        if ctx.scope != WHOLE_SCOPE and not kpis.REGISTRY[kpi_id].per_site:
+            continue  # e.g. review actions: the organisation's, not a site's (shown in a)
+        t = by_trend.get(kpi_id)
+        exception = (
+            kpi_id in flagged
+            or not v.sound
+            or (t is not None and (is_current(t, "concern") or t.assurance == "consistent_fail"))
+        )
+        tiles.append(
+            KpiTile(
+                kpi=kpi_id,
+                scope=ctx.scope,
+                title=v.title,
+                section=v.section,
+                value=v.value,
+                display=v.display,
+                unit=v.unit,
+                target=v.target,
+                target_display=v.target_display,
+                variation=t.variation if t is not None else None,
+                assurance=t.assurance if t is not None else None,
+                sound=v.sound,
+                exception=exception,
+                note=v.note,
+            )
+        )
+    # exceptions first; otherwise the clause map's order (stable sort)
+    tiles.sort(key=lambda tile: not tile.exception)
+    return tuple(tiles)
+
+
+MAX_ATTENTION = 6
+"""Concern and target sentences in the narrative before the rest are summed up."""
+
+
+MAX_IMPROVEMENTS = 3
+
+
+def narrative_lines(
+    ctx: Context, trends: Sequence[Trend], exceptions: Sequence[ExceptionItem]
+) -> tuple[str, ...]:
+    """A short, deterministic text: what needs attention, then what improved.
+
+    One sentence per item, in this order: unsound data; concerning signals and
+    targets the process cannot meet (scope first, then sites); overdue items in
+    one sentence; improvements; gaps in the evidence in one sentence.
+    """
+    lines: list[str] = [e.text for e in exceptions if e.kind == "unsound"]
+    attention = [e.text for e in exceptions if e.kind in ("concern", "assurance_fail")]
+    if len(attention) > MAX_ATTENTION:
+        more = len(attention) - MAX_ATTENTION + 1
+        attention = [
+            *attention[: MAX_ATTENTION - 1],
+            f"{more} further concerns are listed in the exceptions.",
+        ]
+    lines += attention
+    if not attention:
+        lines.append("No measure shows a concerning special cause or a target it cannot meet.")
+    overdue = [e for e in exceptions if e.kind == "overdue" and e.kpi is not None]
+    if overdue:
+        parts = [_short_overdue(ctx, e.kpi) for e in overdue if e.kpi is not None]
+        lines.append(f"Overdue at period end: {join_words(parts)}.")
+    improvements = [
+        f"Improvement: {lower_first(sig.text)}"
+        for sig in current_signals(ctx, trends, "improvement")
+    ]
+    if len(improvements) > MAX_IMPROVEMENTS:
+        more = len(improvements) - MAX_IMPROVEMENTS + 1
+        improvements = [
+            *improvements[: MAX_IMPROVEMENTS - 1],
+            f"{more} further measures show improvement (see c) 5)).",
+        ]
+    lines += improvements
+    gaps = [e for e in exceptions if e.kind == "coverage"]
+    if gaps:
+        by_status: dict[str, list[str]] = {}
+        for e in gaps:
+            status = "stale" if ": stale (" in e.text else "missing"
+            by_status.setdefault(status, []).append(_ref_of(ctx, e.section))
+        said = [f"{st} for {join_words(refs)}" for st, refs in sorted(by_status.items())]
+        lines.append(f"Evidence is {'; '.join(said)} (see the coverage matrix).")
+    return tuple(lines)
+
+
+def _ref_of(ctx: Context, section_id: str) -> str:
+    for e in ctx.cmap.entries:
+        if e.id == section_id:
+            return e.ref or e.id
+    return section_id

@@ -1,0 +1,398 @@
+"""The tables of the 9.3.2 input sections and 9.3.3, from the records of the period.
+
+Each builder reads the scope's frames (or a ``kpis`` table) and returns a
+:class:`Table` (or None when its dataset is absent). Table builders show
+records and figures only: they never write narrative (import-linter enforces it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from qmskpi import kpis
+from qmskpi.config import WHOLE_SCOPE
+from qmskpi.periods import Period
+from qmskpi.review.context import Context
+from qmskpi.review.formatting import as_float, as_scalar, format_pair, slug
+from qmskpi.review.model import Column, Scalar, Table, Trend
+
+
+def section_tables(ctx: Context, trends: Sequence[Trend]) -> tuple[Table, ...]:
+    """The tables of sections a) to 9.3.3 that have data, in the order the pack shows them."""
+    out: list[Table | None] = [
+        _review_actions(ctx),
+        _critical_complaints(ctx),
+        _complaint_ageing(ctx),
+        _objective_attainment(ctx),
+        _defect_pareto(ctx),
+        *_overdue(ctx),
+        _site_signals(ctx, trends),
+        _findings_by_type(ctx),
+        _supplier_scorecard(ctx),
+        _decisions(),
+    ]
+    return tuple(t for t in out if t is not None)
+
+
+def _in_period(col: str, p: Period) -> pl.Expr:
+    return pl.col(col).is_between(p.start, p.end)
+
+
+def _open_at(p: Period, opened: str) -> pl.Expr:
+    """Open at period end: opened by then and not closed by then."""
+    return (pl.col(opened) <= p.end) & (
+        pl.col("closed_date").is_null() | (pl.col("closed_date") > p.end)
+    )
+
+
+def _rows(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[tuple[Scalar, ...], ...]:
+    cols = list(columns)
+    return tuple(tuple(as_scalar(v) for v in row) for row in frame.select(cols).iter_rows())
+
+
+def _frame_table(
+    table_id: str,
+    title: str,
+    frame: pl.DataFrame,
+    spec: Sequence[tuple[str, str, str]],
+    *,
+    note: str = "",
+    empty_text: str = "None.",
+) -> Table:
+    """A model table from a frame: ``spec`` is (column, label, format); absent columns are skipped."""
+    present = [s for s in spec if s[0] in frame.columns]
+    return Table(
+        id=table_id,
+        title=title,
+        columns=tuple(Column(c, label, fmt) for c, label, fmt in present),
+        rows=_rows(frame, [c for c, _, _ in present]),
+        note=note,
+        empty_text=empty_text,
+    )
+
+
+def _review_actions(ctx: Context) -> Table | None:
+    f = ctx.frame("review_actions")
+    if f is None:
+        return None
+    p = ctx.period
+    f = f.filter(_open_at(p, "review_date") | _in_period("closed_date", p).fill_null(False))
+    f = f.with_columns(
+        status_at_end=pl.when(pl.col("closed_date").is_null() | (pl.col("closed_date") > p.end))
+        .then(pl.lit("open"))
+        .otherwise(pl.lit("closed")),
+    ).with_columns(
+        overdue=(pl.col("status_at_end") == "open") & (pl.col("due_date") < p.end),
+    )
+    f = f.sort(["overdue", "due_date", "action_id"], descending=[True, False, False])
+    return _frame_table(
+        "review_actions",
+        "Actions from previous management reviews: open at period end or closed in the period",
+        f,
+        [
+            ("action_id", "Action", "text"),
+            ("review_date", "Raised", "date"),
+            ("description", "Description", "longtext"),
+            ("owner", "Owner", "text"),
+            ("due_date", "Due", "date"),
+            ("status_at_end", "Status", "text"),
+            ("closed_date", "Closed", "date"),
+            ("overdue", "Overdue", "bool"),
+        ],
+        empty_text="No actions from previous reviews are open or were closed in the period.",
+    )
+
+
+_SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2}
+
+
+def _critical_complaints(ctx: Context) -> Table | None:
+    f = ctx.frame("complaints")
+    if f is None:
+        return None
+    f = f.filter(
+        _in_period("received_date", ctx.period) & pl.col("severity").is_in(["critical", "major"])
+    )
+    f = f.with_columns(
+        _rank=pl.col("severity").replace_strict(_SEVERITY_RANK, default=9, return_dtype=pl.Int64)
+    ).sort(["_rank", "received_date", "complaint_id"])
+    return _frame_table(
+        "critical_complaints",
+        f"Critical and major complaints received in {ctx.period.label}",
+        f,
+        [
+            ("complaint_id", "Complaint", "text"),
+            ("received_date", "Received", "date"),
+            ("severity", "Severity", "text"),
+            ("site", "Site", "text"),
+            ("customer", "Customer", "text"),
+            ("product", "Product", "text"),
+            ("category", "Category", "text"),
+            ("status", "Status", "text"),
+            ("description", "Description", "longtext"),
+        ],
+        empty_text="No critical or major complaints were received in the period.",
+    )
+
+
+def _complaint_ageing(ctx: Context) -> Table | None:
+    if ctx.data.get("complaints") is None:
+        return None
+    f = kpis.complaint_ageing(ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis)
+    buckets = list(dict.fromkeys(f["bucket"].to_list()))
+    rows: list[tuple[Scalar, ...]] = []
+    for s in ctx.scopes:
+        g = f.filter(pl.col("scope") == s)
+        if g.height == 0:
+            continue
+        counts = dict(zip(g["bucket"].to_list(), g["open"].to_list(), strict=True))
+        total = sum(int(v or 0) for v in counts.values())
+        rows.append(
+            (
+                "All sites" if s == WHOLE_SCOPE else s,
+                *(int(counts.get(b) or 0) for b in buckets),
+                total,
+            )
+        )
+    return Table(
+        "complaint_ageing",
+        "Complaints open at period end, by days since received",
+        (
+            Column("scope", "Scope"),
+            *(Column(slug("age", b), f"{b} days", "int") for b in buckets),
+            Column("open", "Open", "int"),
+        ),
+        tuple(rows),
+        empty_text="No complaint is open at period end.",
+    )
+
+
+def _objective_attainment(ctx: Context) -> Table | None:
+    if ctx.data.get("objectives") is None:
+        return None
+    f = kpis.objective_attainment(ctx.data, ctx.period, config=ctx.config.kpis, unsound=ctx.unsound)
+    rows: list[tuple[Scalar, ...]] = []
+    for r in f.iter_rows(named=True):
+        unit = str(r.get("unit") or "")
+        target, ytd = as_float(r.get("target")), as_float(r.get("ytd_actual"))
+        actual_display, target_display = format_pair(as_float(r.get("actual")), target, unit)
+        rows.append(
+            (
+                as_scalar(r.get("objective_id")),
+                as_scalar(r.get("name")),
+                as_scalar(r.get("clause")),
+                as_scalar(r.get("owner")),
+                as_scalar(r.get("direction")),
+                as_scalar(unit),
+                as_float(r.get("target")),
+                as_float(r.get("actual")),
+                as_float(r.get("ytd_actual")),
+                target_display,
+                actual_display,
+                format_pair(ytd, target, unit)[0],
+                as_scalar(r.get("met")),
+                as_scalar(r.get("ytd_met")),
+                bool(r.get("sound", True)),
+                as_scalar(r.get("note")) or "",
+            )
+        )
+    note = "Objectives are set for the whole organisation." if ctx.scope != WHOLE_SCOPE else ""
+    return Table(
+        "objective_attainment",
+        f"Quality objectives in {ctx.period.label}: actual against target",
+        (
+            Column("objective_id", "Objective"),
+            Column("name", "Name"),
+            Column("clause", "Clause"),
+            Column("owner", "Owner"),
+            Column("direction", "Better"),
+            Column("unit", "Unit"),
+            Column("target", "Target value", "float"),
+            Column("actual", "Actual value", "float"),
+            Column("ytd_actual", "YTD value", "float"),
+            Column("target_display", "Target", "value"),
+            Column("actual_display", "Actual", "value"),
+            Column("ytd_display", "Year to date", "value"),
+            Column("met", "Met", "bool"),
+            Column("ytd_met", "Met YTD", "bool"),
+            Column("sound", "Sound", "bool"),
+            Column("note", "Note", "longtext"),
+        ),
+        tuple(rows),
+        note=note,
+        empty_text="No quality objectives are defined.",
+    )
+
+
+def _defect_pareto(ctx: Context) -> Table | None:
+    if ctx.data.get("inspections") is None:
+        return None
+    f = kpis.defect_pareto(ctx.data, ctx.period, ctx.scope)
+    return _frame_table(
+        "defect_pareto",
+        f"Defect codes in {ctx.period.label} (Pareto: inspections recording each code)",
+        f,
+        [
+            ("rank", "#", "int"),
+            ("defect_code", "Defect code", "text"),
+            ("count", "Inspections with the code", "int"),
+            ("qty_defective", "Defective units", "int"),
+            ("share", "Share", "share"),
+            ("cumulative_share", "Cumulative", "share"),
+            ("vital_few", "Vital few", "bool"),
+        ],
+        note="Vital few: the top codes that together make up 80 % of the count.",
+        empty_text="No defect code was recorded in the period.",
+    )
+
+
+_OVERDUE_TITLES = {
+    "capa": ("overdue_capa", "Corrective actions open past their due date at period end"),
+    "audit_finding": ("overdue_findings", "Audit findings open past their due date at period end"),
+    "review_action": ("overdue_actions", "Review actions open past their due date at period end"),
+}
+
+
+def _overdue(ctx: Context) -> list[Table]:
+    if not any(ctx.data.get(n) is not None for n in ("capa", "audit_findings", "review_actions")):
+        return []
+    f = kpis.overdue_items(ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis)
+    out = []
+    for item_type, (table_id, title) in _OVERDUE_TITLES.items():
+        g = f.filter(pl.col("item_type") == item_type)
+        out.append(
+            _frame_table(
+                table_id,
+                title,
+                g,
+                [
+                    ("item_id", "Item", "text"),
+                    ("site", "Site", "text"),
+                    ("owner", "Owner", "text"),
+                    ("detail", "Detail", "longtext"),
+                    ("opened_date", "Opened", "date"),
+                    ("due_date", "Due", "date"),
+                    ("days_overdue", "Days overdue", "int"),
+                ]
+                if item_type == "review_action"
+                else [
+                    ("item_id", "Item", "text"),
+                    ("site", "Site", "text"),
+                    ("detail", "Detail", "longtext"),
+                    ("opened_date", "Opened", "date"),
+                    ("due_date", "Due", "date"),
+                    ("days_overdue", "Days overdue", "int"),
+                ],
+                empty_text="None overdue.",
+            )
+        )
+    return out
+
+
+def _site_signals(ctx: Context, trends: Sequence[Trend]) -> Table | None:
+    if ctx.scope != WHOLE_SCOPE or not ctx.config.sites:
+        return None
+    grid: dict[str, dict[str, str]] = {}
+    titles: dict[str, str] = {}
+    for t in trends:
+        grid.setdefault(t.kpi, {})[t.scope] = t.variation or ""
+        titles[t.kpi] = t.title
+    rows = tuple((titles[k], *(grid[k].get(s, "") for s in ctx.scopes)) for k in grid)
+    return Table(
+        "site_signals",
+        "Variation in the latest month, by measure and site",
+        (
+            Column("kpi", "Measure"),
+            *(Column(slug(s), "All sites" if s == WHOLE_SCOPE else s, "icon") for s in ctx.scopes),
+        ),
+        rows,
+        note="Icons as in NHS Making Data Count: grey = common cause; blue = improvement; "
+        "orange = concern; H/L = high/low.",
+    )
+
+
+_FINDING_TYPES = ("major_nc", "minor_nc", "observation", "ofi")
+
+
+def _findings_by_type(ctx: Context) -> Table | None:
+    f = ctx.frame("audit_findings")
+    if f is None:
+        return None
+    f = f.filter(_in_period("audit_date", ctx.period))
+    sites = sorted(set(f["site"].to_list())) if f.height else []
+    rows: list[tuple[Scalar, ...]] = []
+    for s in sites:
+        g = f.filter(pl.col("site") == s)
+        rows.append((s, *(int((g["type"] == t).sum()) for t in _FINDING_TYPES), g.height))
+    if len(sites) > 1:
+        rows.append(("All sites", *(int((f["type"] == t).sum()) for t in _FINDING_TYPES), f.height))
+    return Table(
+        "findings_by_type",
+        f"Audit findings dated in {ctx.period.label}, by type",
+        (
+            Column("site", "Site"),
+            Column("major_nc", "Major NC", "int"),
+            Column("minor_nc", "Minor NC", "int"),
+            Column("observation", "Observation", "int"),
+            Column("ofi", "OFI", "int"),
+            Column("total", "Total", "int"),
+        ),
+        tuple(rows),
+        empty_text="No audit findings are dated in the period.",
+    )
+
+
+def _supplier_scorecard(ctx: Context) -> Table | None:
+    if ctx.data.get("receipts") is None and ctx.data.get("suppliers") is None:
+        return None
+    f = kpis.supplier_scorecard(ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis)
+    if "receipts" in f.columns:
+        f = f.filter(pl.col("receipts") > 0)
+    if "score" in f.columns:
+        f = f.sort(["score", "supplier_id"], descending=[False, False], nulls_last=True)
+    sc = ctx.config.kpis.scorecard
+    return _frame_table(
+        "supplier_scorecard",
+        f"Supplier scorecard, receipts in {ctx.period.label} (lowest score first)",
+        f,
+        [
+            ("supplier_id", "Supplier", "text"),
+            ("name", "Name", "text"),
+            ("category", "Category", "text"),
+            ("critical", "Critical", "bool"),
+            ("approval_status", "Approval", "text"),
+            ("receipts", "Receipts", "int"),
+            ("otd_share", "On time", "share"),
+            ("ppm", "Rejects", "ppm"),
+            ("score", "Score", "float"),
+            ("rating", "Rating", "text"),
+            ("evaluation_overdue", "Evaluation overdue", "bool"),
+        ],
+        note=f"Score = {sc.otd_weight:g} x on-time score + {sc.quality_weight:g} x quality score "
+        f"(100 at 0 ppm, 0 at {sc.ppm_zero_score:,.0f} ppm); A >= {sc.rating_a_min:g}, "
+        f"B >= {sc.rating_b_min:g}, else C. Suppliers with receipts in the period.",
+        empty_text="No receipts in the period.",
+    )
+
+
+def _decisions() -> Table:
+    topics = (
+        ("9.3.3 a) opportunities for improvement", 3),
+        ("9.3.3 b) changes to the quality management system", 2),
+        ("9.3.3 c) resource needs", 2),
+    )
+    rows = tuple((topic, "", "", "", "") for topic, n in topics for _ in range(n))
+    return Table(
+        "decisions",
+        "Decisions and actions (to be minuted at the review)",
+        (
+            Column("topic", "ISO 9001 9.3.3"),
+            Column("decision", "Decision / action", "longtext"),
+            Column("owner", "Owner"),
+            Column("due_date", "Due date"),
+            Column("resources", "Resources"),
+        ),
+        rows,
+    )
