@@ -1,10 +1,15 @@
 # qmskpi: two commands do all the set-up on a fresh machine.
-#   make demo   create the venv, install, render the pack from sample_data/, print where it is
-#   make test   create the venv, install, run lint and the whole test suite
+#   make demo   create the venv, install, find (or install) Chromium, render the pack from
+#               sample_data/, print where it is (HTML only, and why, when no Chromium can be had)
+#   make test   create the venv, install, find (or install) Chromium, poppler-utils, PostgreSQL,
+#               run lint and the whole suite against a throwaway PostgreSQL, then remove it
+# scripts/system-deps provides the system parts (it installs them as root with apt-get,
+# otherwise prints the command for this platform); .ci/run uses it too.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SYSTEM := scripts/system-deps
 export TZ := UTC
 export GX_ANALYTICS_ENABLED := False
 
@@ -19,6 +24,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install
+	@$(SYSTEM) demo
 	$(BIN)/qmskpi demo
 
 lint: install
@@ -32,7 +38,8 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@$(SYSTEM) test
+	$(SYSTEM) with-postgres $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 benchmark: install
 	$(BIN)/python benchmarks/run_all.py

@@ -429,8 +429,13 @@ def build_manifest(
     replaces: Mapping[str, Any] | None = None,
     restatement: Mapping[str, Any] | None = None,
     versions: Mapping[str, str | None] | None = None,
+    missing_outputs: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The manifest of ``stage``: every output's sha256 is computed here, from the staged files."""
+    """The manifest of ``stage``: every output's sha256 is computed here, from the staged files.
+
+    ``missing_outputs`` names each usual file the pack lacks, with why (a PDF
+    that was optional and had no browser to print it).
+    """
     return {
         "schema": MANIFEST_SCHEMA,
         "pack_id": stage.pack_id,
@@ -446,6 +451,7 @@ def build_manifest(
         "versions": dict(versions if versions is not None else package_versions()),
         "timings": dict(timings),
         "outputs": stage.outputs(),
+        "missing_outputs": dict(missing_outputs or {}),
         "supersedes": [dict(s) for s in supersedes],
         "replaces": dict(replaces) if replaces is not None else None,
         "restatement": dict(restatement) if restatement is not None else None,

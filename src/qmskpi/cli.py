@@ -143,7 +143,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         cfg = cfg.with_reports_dir(Path(args.output))
     scope = args.site or "all"
     outcome = pipeline.run_review(
-        cfg, args.period, scope, force=args.force, pdf=False if args.no_pdf else None
+        cfg, args.period, scope, force=args.force, pdf="off" if args.no_pdf else None
     )
     _print_outcomes([outcome])
     return pipeline.exit_code([outcome])
@@ -165,6 +165,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from qmskpi import pipeline, synthetic
+    from qmskpi.config import PdfPolicy
 
     config_path = Path("sample_data") / "qmskpi.toml"
     if not config_path.is_file():
@@ -174,7 +175,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config_path = target / "qmskpi.toml"
     cfg = pipeline.as_config(config_path)
     cfg = cfg.with_reports_dir(Path(args.output))
-    outcome = pipeline.run_review(cfg, args.period, "all", force=True)
+    # The demo shows the pack even where no browser can be had: HTML, exports, and why no PDF.
+    pdf: PdfPolicy = "off" if cfg.outputs.pdf == "off" else "optional"
+    outcome = pipeline.run_review(cfg, args.period, "all", force=True, pdf=pdf)
     _print_outcomes([outcome])
     return pipeline.exit_code([outcome])
 
@@ -193,6 +196,14 @@ def _print_outcomes(outcomes: Sequence[object]) -> None:
         if error:
             line += f"  {error}"
         out.print(line, markup=False)
+    # Said once, however many packs lacked it.
+    for reason in dict.fromkeys(getattr(o, "pdf_skipped", None) for o in outcomes):
+        if reason:
+            out.print(
+                f"PDF skipped: {reason}. The HTML pack and every other file are published; "
+                "the manifest records the missing PDF. Run again once a browser is there.",
+                markup=False,
+            )
 
 
 # --------------------------------------------------------------------------- parser

@@ -34,6 +34,10 @@ from qmskpi.errors import ConfigError, did_you_mean
 from qmskpi.periods import Granularity
 
 FileFormat = Literal["csv", "parquet", "excel"]
+PdfPolicy = Literal["required", "optional", "off"]
+"""``[outputs] pdf``: no browser fails the run / publishes without the PDF (the manifest
+says why) / never print. ``true`` means ``"required"``, ``false`` means ``"off"``."""
+PDF_POLICIES: tuple[PdfPolicy, ...] = ("required", "optional", "off")
 ConstantValue = str | int | float | bool
 
 SITE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
@@ -164,7 +168,7 @@ class AnalystInputs:
 @dataclass(frozen=True)
 class OutputConfig:
     reports_dir: str = "reports"
-    pdf: bool = True
+    pdf: PdfPolicy = "required"
     xlsx: bool = True
     notebook_timeout_s: int = 600
     browser_timeout_s: int = 120
@@ -562,7 +566,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     out.only({"reports_dir", "pdf", "xlsx", "notebook_timeout_s", "browser_timeout_s"})
     outputs = OutputConfig(
         reports_dir=out.get("reports_dir", str, "reports"),
-        pdf=out.get("pdf", bool, True),
+        pdf=_pdf_policy(out),
         xlsx=out.get("xlsx", bool, True),
         notebook_timeout_s=_nonneg(out, "notebook_timeout_s", 600),
         browser_timeout_s=_nonneg(out, "browser_timeout_s", 120),
@@ -577,6 +581,20 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         analyst_inputs=analyst,
         outputs=outputs,
         path=path,
+    )
+
+
+def _pdf_policy(r: _Reader) -> PdfPolicy:
+    value = r.get("pdf", (str, bool), "required")
+    if isinstance(value, bool):
+        return "required" if value else "off"
+    for policy in PDF_POLICIES:
+        if value == policy:
+            return policy
+    raise r.err(
+        "pdf",
+        f'must be "required", "optional", "off", true or false, got {value!r}'
+        f"{did_you_mean(value, list(PDF_POLICIES))}",
     )
 
 

@@ -30,7 +30,7 @@ from typing import Any, Literal, Protocol
 import polars as pl
 
 from qmskpi import __version__, archive, contracts, kpis, render, review, sources
-from qmskpi.config import Config, load_config
+from qmskpi.config import Config, PdfPolicy, load_config
 from qmskpi.errors import ConfigError, PeriodError, PublishError, QmsKpiError
 from qmskpi.periods import Period, last_complete, parse_period
 
@@ -180,6 +180,9 @@ class RunOutcome:
     error_type: str | None = None
     restated_kpis: int = 0
     seconds: float = 0.0
+    pdf_skipped: str | None = None
+    """Why the pack was published without its PDF (``outputs.pdf = "optional"`` and no
+    browser); None when it has one or none was asked for."""
 
     @property
     def ok(self) -> bool:
@@ -198,6 +201,7 @@ class RunOutcome:
             "error_type": self.error_type,
             "restated_kpis": self.restated_kpis,
             "seconds": self.seconds,
+            "pdf_skipped": self.pdf_skipped,
         }
 
 
@@ -359,10 +363,31 @@ def _input_records(
 def _wanted_outputs(*, pdf: bool, xlsx: bool) -> tuple[str, ...]:
     names = ["management-review.html", "kpis.csv", "review-inputs.json"]
     if pdf:
-        names.append("management-review.pdf")
+        names.append(PDF_NAME)
     if xlsx:
         names.append("kpis.xlsx")
     return tuple(names)
+
+
+PDF_NAME = "management-review.pdf"
+_PDF_OFF = 'not asked for (outputs.pdf = "off" or --no-pdf)'
+
+
+def _pdf_policy(pdf: bool | PdfPolicy | None, cfg: Config) -> PdfPolicy:
+    if pdf is None:
+        return cfg.outputs.pdf
+    if isinstance(pdf, bool):
+        return "required" if pdf else "off"
+    return pdf
+
+
+def _why_no_pdf(policy: PdfPolicy, browser: render.PdfPrinter | None) -> str | None:
+    """Why the pack cannot have its PDF (no browser, or none asked for); None: print it."""
+    if policy == "off":
+        return _PDF_OFF
+    if browser is not None and browser.executable is not None:
+        return None
+    return None if render.find_chromium() is not None else render.chromium_missing()
 
 
 def _outcome_for(pack: archive.Pack, link: Path, status: Status, **extra: Any) -> RunOutcome:
@@ -374,7 +399,7 @@ def _outcome_for(pack: archive.Pack, link: Path, status: Status, **extra: Any) -
         pack_dir=link,
         pack_id=pack.id,
         html_path=link / "management-review.html" if "management-review.html" in outputs else None,
-        pdf_path=link / "management-review.pdf" if "management-review.pdf" in outputs else None,
+        pdf_path=link / PDF_NAME if PDF_NAME in outputs else None,
         **extra,
     )
 
@@ -386,7 +411,7 @@ def run_review(
     *,
     as_of: date | None = None,
     force: bool = False,
-    pdf: bool | None = None,
+    pdf: bool | PdfPolicy | None = None,
     browser: render.PdfPrinter | None = None,
     renderer: Renderer | None = None,
     on_stage: StageHook | None = None,
@@ -403,7 +428,10 @@ def run_review(
     Bad arguments (unknown scope, malformed period) raise
     :class:`~qmskpi.errors.ConfigError` / :class:`~qmskpi.errors.PeriodError`;
     any failure after that returns a ``failed`` outcome and leaves the
-    published pack as it was. ``pdf`` overrides ``outputs.pdf``; ``browser``
+    published pack as it was. ``pdf`` overrides ``outputs.pdf`` (``True`` is
+    ``"required"``, ``False`` is ``"off"``): without a browser, ``"required"``
+    fails (nothing published), ``"optional"`` publishes the pack without its PDF
+    and says why (``pdf_skipped``, the manifest's ``missing_outputs``); ``browser``
     reuses a running :class:`render.PdfPrinter`; ``renderer`` replaces
     :func:`render.render_pack`; ``on_stage`` is called with each of :data:`STAGES`.
     """
@@ -425,7 +453,7 @@ def run_review(
                 arch,
                 as_of=as_of if as_of is not None else cfg.review.as_of,
                 force=force,
-                pdf=cfg.outputs.pdf if pdf is None else pdf,
+                pdf=_pdf_policy(pdf, cfg),
                 browser=browser,
                 renderer=renderer or render.render_pack,
                 hook=hook,
@@ -462,7 +490,7 @@ def _run_locked(
     *,
     as_of: date | None,
     force: bool,
-    pdf: bool,
+    pdf: PdfPolicy,
     browser: render.PdfPrinter | None,
     renderer: Renderer,
     hook: StageHook,
@@ -492,10 +520,11 @@ def _run_locked(
             current.id if current else "?",
             "; ".join(problems),
         )
+    no_pdf = _why_no_pdf(pdf, browser)
     if current is not None and not force and current.inputs_digest == digest:
         missing = [
             n
-            for n in _wanted_outputs(pdf=pdf, xlsx=cfg.outputs.xlsx)
+            for n in _wanted_outputs(pdf=no_pdf is None or pdf == "required", xlsx=cfg.outputs.xlsx)
             if not current.file(n).is_file()
         ]
         if not problems and not missing:
@@ -508,6 +537,13 @@ def _run_locked(
             current.id,
             "; ".join(problems) or "lacks " + ", ".join(missing),
         )
+
+    if no_pdf is not None and pdf == "required":  # fail before anything is staged
+        raise render.ChromiumNotFoundError(
+            f'PDF required but {no_pdf}; or set [outputs] pdf = "optional" to publish without it'
+        )
+    if no_pdf is not None and pdf == "optional":
+        log.debug("%s/%s: publishing without the PDF: %s", p.label, scope, no_pdf)
 
     # The default renderer gets a kernel started now: its process start and its
     # imports run on the other core while this one validates and computes.
@@ -540,7 +576,7 @@ def _run_locked(
                 "review_inputs": str(st.file("review-inputs.json")),
             }
             title = f"{cfg.organisation} — management review inputs {p.label} ({scope})"
-            if browser is not None and pdf:
+            if browser is not None and no_pdf is None:
                 # The caller's browser is the caller's: start it now, so that the
                 # clean-up after a failure does not take it for a leftover.
                 browser.start()
@@ -552,7 +588,7 @@ def _run_locked(
                     st.path,
                     parameters=parameters,
                     title=title,
-                    pdf=pdf,
+                    pdf=no_pdf is None,
                     timeout_s=cfg.outputs.notebook_timeout_s,
                     browser=browser,
                     **extra,
@@ -576,13 +612,15 @@ def _run_locked(
                 supersedes=cmp.supersedes,
                 replaces=cmp.replaces,
                 restatement=cmp.restatement,
+                missing_outputs={PDF_NAME: no_pdf} if no_pdf is not None else None,
             )
             st.write_manifest(manifest)
             hook("manifest")
             pack = arch.publish(st, keep_previous=cmp.supersede, hook=hook)
             hook("published")
         changed = int(cmp.restatement["changed_kpis"]) if cmp.supersede and cmp.restatement else 0
-        return _outcome_for(pack, link, status, restated_kpis=changed)
+        skipped = no_pdf if pdf == "optional" else None
+        return _outcome_for(pack, link, status, restated_kpis=changed, pdf_skipped=skipped)
     finally:
         if kernel is not None:
             kernel.shutdown()  # used by the render or not: never outlives the run

@@ -14,7 +14,9 @@ Three steps, each usable alone, chained by :func:`render_pack`:
    and ``pack.css`` inlined). Identical notebooks give identical bytes.
 3. :func:`print_pdf` prints that HTML to A4 with the system Chromium through
    playwright, after every chart has drawn, with every non-``file:`` request
-   aborted. :class:`PdfPrinter` keeps one browser open for many packs.
+   aborted. :class:`PdfPrinter` keeps one browser open for many packs;
+   :func:`find_chromium` says which browser that is (the order
+   ``scripts/system-deps`` uses too).
 
 The exports that sit beside the pack (``kpis.csv``, ``kpis.xlsx``,
 ``review-inputs.json``, ...) are written by :func:`write_csv`, :func:`write_xlsx`
@@ -41,8 +43,10 @@ import json
 import logging
 import math
 import os
+import platform
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -62,21 +66,27 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHROMIUM_ARGS",
-    "CHROMIUM_PATH",
+    "CHROMIUM_ENV",
+    "CHROMIUM_NAMES",
     "ChartsNotDrawnError",
+    "ChromiumNotFoundError",
     "NotebookCellError",
     "PdfPrinter",
     "RenderResult",
     "StartedKernel",
     "block_network",
+    "chromium_missing",
     "execute_notebook",
     "export_html",
+    "find_chromium",
+    "install_command",
     "neutralise_formula",
     "open_for_print",
     "packaged_notebook",
     "print_loaded_page",
     "print_pdf",
     "render_pack",
+    "require_chromium",
     "start_kernel",
     "write_csv",
     "write_json",
@@ -86,7 +96,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 KERNEL_NAME: Final = "python3"
-CHROMIUM_PATH: Final = Path(os.environ.get("QMSKPI_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ENV: Final = "QMSKPI_CHROMIUM"
+CHROMIUM_NAMES: Final = ("chromium", "google-chrome", "google-chrome-stable", "chromium-browser")
+_MAC_APPS: Final = (
+    Path("/Applications/Chromium.app/Contents/MacOS/Chromium"),
+    Path("/Applications/Google Chrome.app/Contents/MacOS/Google Chrome"),
+)
 CHROMIUM_ARGS: Final = (
     "--no-sandbox",
     "--disable-gpu",
@@ -144,6 +159,10 @@ class NotebookCellError(RenderError):
         self.source = source
         self.traceback = traceback
         super().__init__(message)
+
+
+class ChromiumNotFoundError(RenderError):
+    """No Chromium to print the PDF with; the message says where we looked and how to get one."""
 
 
 class ChartsNotDrawnError(RenderError):
@@ -883,6 +902,120 @@ def _release_driver() -> None:
         state[0].stop()
 
 
+def _is_executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def _playwright_chromium(environ: Mapping[str, str]) -> Path | None:
+    """The newest playwright-managed Chromium (``chromium-<n>/chrome-linux*/chrome``), if any."""
+    base = environ.get("PLAYWRIGHT_BROWSERS_PATH") or str(
+        Path(environ.get("HOME") or "/nonexistent") / ".cache" / "ms-playwright"
+    )
+    found: list[tuple[int, Path]] = []
+    for pattern in (
+        "chromium-*/chrome-linux*/chrome",
+        "chromium-*/chrome-mac*/Chromium.app/Contents/MacOS/Chromium",
+    ):
+        for path in Path(base).glob(pattern):
+            build = path.relative_to(base).parts[0].removeprefix("chromium-")
+            if build.isdigit() and _is_executable(path):
+                found.append((int(build), path))
+    return max(found)[1] if found else None
+
+
+def find_chromium(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The Chromium (or Chrome) that prints the PDF, or None when there is none.
+
+    Looked for in this order (``scripts/system-deps`` uses the same):
+    ``$QMSKPI_CHROMIUM`` (when set, there only: a wrong path is not silently
+    replaced by another browser); ``chromium`` (Debian), ``google-chrome``,
+    ``google-chrome-stable``, ``chromium-browser`` on ``PATH``; the macOS apps;
+    the newest playwright-managed Chromium (``~/.cache/ms-playwright`` or
+    ``$PLAYWRIGHT_BROWSERS_PATH``).
+    """
+    env = os.environ if environ is None else environ
+    chosen = env.get(CHROMIUM_ENV, "")
+    if chosen:
+        return Path(chosen) if _is_executable(Path(chosen)) else None
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name, path=env.get("PATH", os.defpath))
+        if found:
+            return Path(found)
+    for app in _MAC_APPS:
+        if _is_executable(app):
+            return app
+    return _playwright_chromium(env)
+
+
+def _os_family() -> str:
+    if sys.platform == "darwin":
+        return "macos"
+    try:
+        release = platform.freedesktop_os_release()
+    except OSError:
+        return "unknown"
+    words = [release.get("ID", ""), *release.get("ID_LIKE", "").split()]
+    for word in words:
+        for family, ids in _FAMILIES.items():
+            if word in ids:
+                return family
+    return "unknown"
+
+
+_FAMILIES: Final = {
+    "ubuntu": ("ubuntu",),
+    "debian": ("debian",),
+    "fedora": ("fedora", "rhel", "centos"),
+    "arch": ("arch",),
+    "suse": ("suse", "opensuse", "opensuse-leap", "opensuse-tumbleweed"),
+    "alpine": ("alpine",),
+}
+_INSTALL: Final = {
+    "debian": "sudo apt-get update && sudo apt-get install -y chromium",
+    "ubuntu": "sudo apt-get update && sudo apt-get install -y chromium-browser",
+    "fedora": "sudo dnf install -y chromium",
+    "arch": "sudo pacman -S --needed chromium",
+    "suse": "sudo zypper install -y chromium",
+    "alpine": "sudo apk add chromium",
+    "macos": "brew install --cask google-chrome",
+}
+
+
+def install_command() -> str:
+    """The command that installs Chromium on this platform (as ``scripts/system-deps`` prints it)."""
+    command = _INSTALL.get(_os_family(), "install Chromium or Chrome with your package manager")
+    return command.removeprefix("sudo ").replace("&& sudo ", "&& ") if _is_root() else command
+
+
+def _is_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
+
+
+def chromium_missing() -> str:
+    """Why no Chromium was found, and how to get one (one line)."""
+    chosen = os.environ.get(CHROMIUM_ENV, "")
+    if chosen:
+        where = f"{CHROMIUM_ENV}={chosen} is not an executable file"
+    else:
+        where = (
+            f"no Chromium found ({CHROMIUM_ENV} not set; none of {', '.join(CHROMIUM_NAMES)} "
+            "on PATH; no playwright browser)"
+        )
+    return (
+        f"{where}; install it with `{install_command()}` or point {CHROMIUM_ENV} at a "
+        "Chromium or Chrome executable"
+    )
+
+
+def require_chromium() -> Path:
+    """:func:`find_chromium`, or :class:`ChromiumNotFoundError` saying how to get one."""
+    found = find_chromium()
+    if found is None:
+        raise ChromiumNotFoundError(chromium_missing())
+    return found
+
+
 class PdfPrinter:
     """One headless Chromium (the system one) for printing many packs.
 
@@ -902,11 +1035,12 @@ class PdfPrinter:
     def __init__(
         self,
         *,
-        executable: Path = CHROMIUM_PATH,
+        executable: Path | None = None,
         launch_timeout_s: float = 60,
         bookmarks: bool = True,
     ) -> None:
-        self.executable = Path(executable)
+        self.executable = Path(executable) if executable is not None else None
+        """The browser; None: :func:`find_chromium` when it starts."""
         self.launch_timeout_s = launch_timeout_s
         self.bookmarks = bookmarks
         self._playwright: Playwright | None = None
@@ -936,10 +1070,12 @@ class PdfPrinter:
         """Launch Chromium (no-op when already running)."""
         if self._browser is not None:
             return
-        if not self.executable.is_file():
-            raise RenderError(
-                f"Chromium not found at {self.executable}; install the Debian package "
-                "'chromium' or set QMSKPI_CHROMIUM"
+        if self.executable is None:
+            self.executable = require_chromium()
+        elif not self.executable.is_file():
+            raise ChromiumNotFoundError(
+                f"Chromium not found at {self.executable}; install it with "
+                f"`{install_command()}` or set {CHROMIUM_ENV}"
             )
         from playwright.sync_api import Error as PlaywrightError
 
@@ -1110,13 +1246,9 @@ class _BackgroundPrinter:
     """
 
     def __init__(self) -> None:
-        if not CHROMIUM_PATH.is_file():  # fail before the kernel runs, not after
-            raise RenderError(
-                f"Chromium not found at {CHROMIUM_PATH}; install the Debian package "
-                "'chromium' or set QMSKPI_CHROMIUM"
-            )
+        executable = require_chromium()  # fail before the kernel runs, not after
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qmskpi-pdf")
-        self._printer = PdfPrinter()
+        self._printer = PdfPrinter(executable=executable)
         self._started = self._pool.submit(self._printer.start)
 
     def print(self, html_path: Path, pdf: Path, *, timeout_s: float, title: str) -> Path:
