@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,19 +11,62 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE_DATA
+from conftest import ROOT, SAMPLE_DATA
+from qmskpi import render
 from qmskpi.cli import main
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "qmskpi", *args],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=cwd,
+        env=env,
         check=False,
     )
+
+
+def without_browser(home: Path) -> dict[str, str]:
+    """An environment with no Chromium: a PATH of the venv only, no QMSKPI_CHROMIUM, a bare HOME."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QMSKPI_CHROMIUM", "PATH", "HOME")}
+    return {**env, "PATH": str(Path(sys.executable).parent), "HOME": str(home)}
+
+
+@pytest.mark.notebook
+def test_demo_without_a_browser_publishes_html_and_says_so_once(tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    done = run_cli("demo", "--output", str(out), cwd=ROOT, env=without_browser(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    pack = out / "2026-10" / "all"
+    assert (pack / "management-review.html").is_file()
+    assert not (pack / "management-review.pdf").exists()
+    for name in ("kpis.csv", "kpis.xlsx", "review-inputs.json", "validation.json"):
+        assert (pack / name).is_file(), name
+    said = done.stdout + done.stderr
+    assert said.count("PDF skipped") == 1
+    assert said.count("no Chromium found") == 1
+    assert render.install_command() in said
+    manifest = json.loads((pack / "manifest.json").read_text())
+    assert "no Chromium found" in manifest["missing_outputs"]["management-review.pdf"]
+
+
+def test_render_without_a_browser_fails_with_one_line_and_publishes_nothing(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "reports"
+    config = str(SAMPLE_DATA / "qmskpi.toml")
+    args = ("render", "--config", config, "--period", "2026-10", "--output", str(out))
+    done = run_cli(*args, env=without_browser(tmp_path))
+    assert done.returncode == 1  # as for any pack that failed to render
+    (line,) = done.stdout.splitlines()
+    assert line.startswith("failed    2026-10 all  PDF required but no Chromium found")
+    assert 'pdf = "optional"' in line
+    assert not (out / "2026-10").exists()
+    assert not (out / "index.html").exists()
 
 
 def test_sample_writes_a_loadable_data_set(tmp_path: Path) -> None:

@@ -37,6 +37,22 @@ def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
     assert cfg.review.trend_months == 24
     assert cfg.resolve("complaints.csv") == tmp_path.resolve() / "complaints.csv"
     assert cfg.reports_dir == tmp_path.resolve() / "reports"
+    assert cfg.outputs.pdf == "required"  # a scheduled job never silently drops the PDF
+
+
+@pytest.mark.parametrize(
+    ("value", "policy"),
+    [
+        ("'required'", "required"),
+        ("'optional'", "optional"),
+        ("'off'", "off"),
+        ("true", "required"),
+        ("false", "off"),
+    ],
+)
+def test_pdf_policy(tmp_path: Path, value: str, policy: str) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL + f"[outputs]\npdf = {value}\n"))
+    assert cfg.outputs.pdf == policy
 
 
 @pytest.mark.parametrize(
@@ -55,6 +71,7 @@ def test_minimal_config_loads_with_defaults(tmp_path: Path) -> None:
             "received_date",
         ),
         ("[review]\ngranularity = 'monht'\n", "review.granularity", "month"),
+        ("[outputs]\npdf = 'optinal'\n", "outputs.pdf", "optional"),
     ],
 )
 def test_unknown_key_names_key_file_and_hint(

@@ -341,6 +341,7 @@ def test_manifest_records_inputs_config_versions_timings_and_outputs(
         m["timings"]
     )
     assert set(m["outputs"]) == PACK_FILES
+    assert m["missing_outputs"] == {}
     for name, meta in m["outputs"].items():
         data = (outcome.pack_dir / name).read_bytes()
         assert meta == {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
@@ -1298,6 +1299,104 @@ def test_a_callers_browser_that_cannot_start_fails_before_the_kernel_runs(
     assert len(renders(cfg_path)) == 1  # the render never started
     assert visible_tree(reports(cfg_path)) == before
     assert stray_children() == []
+
+
+# =========================================================================== no browser
+
+
+@pytest.fixture
+def no_browser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No Chromium: QMSKPI_CHROMIUM points at nothing (and is then the only place looked at)."""
+    nothing = tmp_path / "no-chromium-here"
+    monkeypatch.setenv("QMSKPI_CHROMIUM", str(nothing))
+    return nothing
+
+
+def test_pdf_required_without_a_browser_fails_and_publishes_nothing(
+    cfg_path: Path, no_browser: Path
+) -> None:
+    fresh = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF)  # the real renderer
+    assert fresh.status == "failed"
+    assert fresh.error_type == "ChromiumNotFoundError"
+    error = str(fresh.error)
+    assert error.startswith("PDF required but QMSKPI_CHROMIUM=")
+    assert str(no_browser) in error
+    assert render.install_command() in error
+    assert 'pdf = "optional"' in error
+    assert "\n" not in error
+    root = reports(cfg_path)
+    assert visible_tree(root) == {}
+    assert list((root / ".packs").iterdir()) == []
+    assert list((root / ".staging").iterdir()) == []
+    assert stray_children() == []  # it failed before any kernel started
+
+
+def test_pdf_required_without_a_browser_leaves_the_published_pack(
+    cfg_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert first.status == "published"
+    before = visible_tree(reports(cfg_path))
+    monkeypatch.setenv("QMSKPI_CHROMIUM", str(cfg_path.parent / "gone"))
+    again = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=fake_render)
+    assert again.status == "failed"
+    assert again.error_type == "ChromiumNotFoundError"
+    assert len(renders(cfg_path)) == 1  # the render never started
+    assert visible_tree(reports(cfg_path)) == before
+    # Unchanged inputs and a pack that has its PDF: nothing to print, nothing fails.
+    assert pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF).status == "skipped"
+
+
+@pytest.mark.notebook
+def test_pdf_optional_without_a_browser_publishes_the_rest_and_says_why(
+    cfg_path: Path, no_browser: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, pdf="optional")  # real render
+    assert out.status == "published", out.error
+    assert out.pack_dir is not None
+    assert {p.name for p in out.pack_dir.iterdir()} == (
+        PACK_FILES - {"management-review.pdf"} | {"manifest.json"}
+    )
+    assert out.pdf_path is None
+    assert out.html_path is not None
+    assert "Acme Components Ltd" in out.html_path.read_text()
+    reason = f"QMSKPI_CHROMIUM={no_browser} is not an executable file"
+    assert out.pdf_skipped is not None
+    assert out.pdf_skipped.startswith(reason)
+    assert render.install_command() in out.pdf_skipped
+    m = json.loads((out.pack_dir / "manifest.json").read_text())
+    assert m["missing_outputs"] == {"management-review.pdf": out.pdf_skipped}
+    assert "management-review.pdf" not in m["outputs"]
+    assert_pack_intact(archive.Archive(reports(cfg_path)).current(PERIOD, "all"))
+    index = (reports(cfg_path) / "index.html").read_text()
+    assert 'href="2026-10/all/management-review.html"' in index
+    assert "management-review.pdf" not in index
+    assert stray_children() == []
+    # Still no browser: the pack is as good as it gets, the next run skips it.
+    assert pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, pdf="optional").status == "skipped"
+    # A browser now (the fake renderer stands in for it): the next run adds the PDF.
+    monkeypatch.delenv("QMSKPI_CHROMIUM")
+    if render.find_chromium() is None:
+        pytest.skip("no Chromium on this machine for the second half")
+    later = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, pdf="optional", renderer=fake_render)
+    assert later.status == "published", later.error
+    assert later.pdf_path is not None
+    assert later.pdf_skipped is None
+
+
+def test_pdf_off_records_why_the_pack_has_none(cfg_path: Path) -> None:
+    text = cfg_path.read_text()
+    cfg_path.write_text(text.replace("[outputs]\n", '[outputs]\npdf = "off"\n'))
+    assert load_config(cfg_path).outputs.pdf == "off"
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert out.status == "published", out.error
+    assert out.pdf_path is None
+    assert out.pdf_skipped is None  # asked for no PDF: nothing to warn about
+    assert out.pack_dir is not None
+    m = json.loads((out.pack_dir / "manifest.json").read_text())
+    assert m["missing_outputs"] == {
+        "management-review.pdf": 'not asked for (outputs.pdf = "off" or --no-pdf)'
+    }
 
 
 @pytest.mark.browser
