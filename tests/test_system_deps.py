@@ -77,7 +77,7 @@ def test_without_a_browser_it_prints_the_install_command_and_goes_on(
     assert done.returncode == 0
     sudo = "" if _root() else "sudo "
     assert command.format(sudo=sudo) in done.stderr
-    assert "without its PDF" in done.stderr
+    assert "the demo publishes the pack without its PDF" in done.stderr
     assert run(tmp_path, "find-chromium", os_id=os_id).returncode == 1
 
 
