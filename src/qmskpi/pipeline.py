@@ -360,6 +360,10 @@ def _input_records(
     return out
 
 
+PDF_NAME = "management-review.pdf"
+_PDF_OFF = 'not asked for (outputs.pdf = "off" or --no-pdf)'
+
+
 def _wanted_outputs(*, pdf: bool, xlsx: bool) -> tuple[str, ...]:
     names = ["management-review.html", "kpis.csv", "review-inputs.json"]
     if pdf:
@@ -367,10 +371,6 @@ def _wanted_outputs(*, pdf: bool, xlsx: bool) -> tuple[str, ...]:
     if xlsx:
         names.append("kpis.xlsx")
     return tuple(names)
-
-
-PDF_NAME = "management-review.pdf"
-_PDF_OFF = 'not asked for (outputs.pdf = "off" or --no-pdf)'
 
 
 def _pdf_policy(pdf: bool | PdfPolicy | None, cfg: Config) -> PdfPolicy:
