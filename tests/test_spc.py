@@ -944,3 +944,168 @@ def test_results_are_deterministic(values: list[float], rules: str) -> None:
     b = spc.xmr(values, rules=rules)  # type: ignore[arg-type]
     assert a.signals == b.signals
     assert a.to_frame().equals(b.to_frame())
+
+
+# ----------------------------------------------------------- short, gappy and rare series
+
+# Montgomery, Introduction to SQC, Table 7.14 (6th ed., Example 7.6): hours between
+# failures of a valve; also qicharts2's tbl_07.14 and its reference output
+# tests/testthat/ex_7.6_1.rds (qic(failure, hours, chart = "t")): cl 430.040952,
+# ucl 6937.933488, lcl 0, no point beyond the limits.
+VALVE_HOURS = [286, 948, 536, 124, 816, 729, 4, 143, 431, 8,
+               2837, 596, 81, 227, 603, 492, 1199, 1214, 2831, 96]  # fmt: skip
+
+
+def test_t_chart_reproduces_montgomery_valve_example() -> None:
+    t = spc.t_chart(VALVE_HOURS)
+    assert t.chart == "t"
+    assert t.values.tolist() == [float(v) for v in VALVE_HOURS]  # the hours themselves
+    assert t.center[0] == pytest.approx(430.040952, abs=1e-6)
+    assert t.ucl[0] == pytest.approx(6937.933488, abs=1e-6)
+    assert t.lcl[0] == 0.0  # 5.3893 - 3(2.3609)/1.128 < 0 on the transformed scale
+    # Montgomery's transformed-scale numbers: ȳ = 5.3893, MR̄ = 2.3609 (y = x^(1/3.6))
+    assert t.phases[0].spread == pytest.approx(2.3609, abs=5e-5)
+    assert t.mr_chart.center[1] == pytest.approx(2.3609, abs=5e-5)
+    assert not any("beyond_limits" in s for s in t.signals)
+    assert spc.variation(t, "higher_is_better") == "common_cause"
+
+
+def test_t_chart_flags_a_short_time_and_rejects_zero() -> None:
+    t = spc.t_chart([*VALVE_HOURS, 0.001])  # an event 0.001 h after the last one
+    assert "beyond_limits" not in t.signals[-1]  # LCL is 0: short times show as trends, runs
+    long = spc.t_chart(VALVE_HOURS, baseline=20)
+    assert long.lcl[0] == 0.0
+    with pytest.raises(spc.SpcError, match=r"must be > 0, got 0.0 at index 2"):
+        spc.t_chart([5, 3, 0, 4])
+
+
+def test_g_chart_limits_by_hand() -> None:
+    # Operations between surgical-site infections: 10 22 27 12 17 43 13 34. By hand:
+    # ḡ = 178/8 = 22.25; σ = √(22.25·23.25) = √517.3125 = 22.744505; UCL = 22.25 + 68.233514
+    # = 90.483514; LCL = max(0, 22.25 - 68.233514) = 0; median = (17 + 22)/2 = 19.5.
+    g = spc.g_chart([10, 22, 27, 12, 17, 43, 13, 34, 120], baseline=8)
+    assert g.chart == "g"
+    assert g.phases[0].spread == pytest.approx(22.25)
+    assert g.center[0] == pytest.approx(19.5)
+    assert g.ucl[0] == pytest.approx(90.483514, abs=1e-6)
+    assert g.lcl[0] == 0.0
+    assert math.isnan(g.sigma[0])  # zone rules do not apply on the skewed geometric scale
+    assert fired(g) == {8: {"beyond_limits"}}  # 120 cases without an infection
+    assert spc.variation(g, "higher_is_better") == "improvement_high"
+
+
+def test_run_chart_rules_by_hand() -> None:
+    # sorted 1 1 1 2 2 3 3 6 7 7 8 9 9: median 3 (the 7th of 13). Above it 7 8 6 9 7,
+    # then 3 on the median, then 9: six points above with the median point inside.
+    values = [1, 2, 1, 2, 1, 7, 8, 6, 9, 7, 3, 9, 3]
+    r = spc.run_chart(values)
+    assert r.chart == "run"
+    assert r.status == "run_chart"
+    assert r.center[0] == 3.0
+    assert all(math.isnan(x) for x in (*r.ucl, *r.lcl, *r.sigma))
+    assert fired(r) == {i: {"run_shift"} for i in range(5, 12)}
+    assert spc.run_chart(values[:10]).signals == [frozenset()] * 10  # median 4: only 5 above
+    # sorted 1 1 1 1 2 2 5 8 8 9 9 9 9: median 5. 9 8 (5) 9 9 8 9 is six points above
+    # with one on the median inside: it neither counts nor breaks the run (Perla et al.).
+    shift = spc.run_chart([1, 1, 2, 1, 9, 8, 5, 9, 9, 8, 9, 2, 1])  # median 5
+    assert fired(shift) == {i: {"run_shift"} for i in range(4, 11)}
+    # trend: 5 points rising, a repeated value is not counted and does not break it
+    trend = spc.run_chart([5, 5, 1, 2, 2, 3, 4, 6, 5, 5, 5])
+    assert fired(trend) == {i: {"run_trend"} for i in range(2, 8)}  # 1 2 (2) 3 4 6
+    four = spc.run_chart([5, 5, 1, 2, 3, 4, 4, 3, 5, 5])  # only 4 distinct rising points
+    assert not any("run_trend" in s for s in four.signals)
+    assert spc.variation(shift, "higher_is_better") == "run_chart"
+    assert spc.assurance(shift, 3.0, "higher_is_better") is None
+    with pytest.raises(spc.SpcError, match="run charts"):
+        spc.xmr([1, 2, 3], rules="run")
+
+
+def test_too_few_points_give_a_run_chart() -> None:
+    # 9 monthly values: fewer than the 12 NHSRplotthedots asks for (short-group warning)
+    values = [4.0, 5.0, 4.5, 6.0, 5.5, 4.0, 5.0, 9.0, 5.0]
+    c = spc.auto_chart("continuous", values=values)
+    assert c.status == "run_chart"
+    assert not c.has_limits
+    assert c.reason == "9 points, fewer than the 12 needed for process limits"
+    assert c.center[0] == 5.0
+    assert spc.variation(c, "higher_is_better") == "run_chart"
+    assert spc.assurance(c, 20.0, "higher_is_better") is None
+    months = [f"2026-{m:02d}" for m in range(1, 10)]
+    assert c.baseline_statement().describe(months) == (
+        "No process limits: 9 points, fewer than the 12 needed for process limits; "
+        "centre line: median of 9 points (2026-01 to 2026-09)."
+    )
+    # the minimum is configurable, and gaps do not count as points
+    assert spc.auto_chart("continuous", values=values, min_points=9).chart == "xmr"
+    gappy = [*values, math.nan, math.nan, 5.0, 4.0]
+    assert spc.auto_chart("continuous", values=gappy).reason.startswith("11 points,")
+    assert spc.auto_chart("continuous", values=gappy, min_points=None).has_limits
+
+
+def test_rare_events_are_counted_without_a_signal() -> None:
+    # The issue's vehicle complaints: one complaint in 24 months. A c chart puts the
+    # UCL at 1/24 + 3·√(1/24) = 0.654 and calls the complaint a special cause.
+    counts = [0.0] * 8 + [1.0] + [0.0] * 15
+    assert fired(spc.c_chart(counts))[8] == {"beyond_limits"}
+    assert spc.rare_events(counts)
+    c = spc.auto_chart("count", values=counts)
+    assert c.status == "rare_events"
+    assert c.signals == [frozenset()] * 24
+    assert all(math.isnan(x) for x in (*c.center, *c.ucl, *c.lcl))
+    assert c.reason.startswith("1 event in 24 periods (mean 0.042 a period, below 1)")
+    assert spc.variation(c, "lower_is_better") == "rare_events"
+    assert spc.assurance(c, 0.0, "lower_is_better") is None
+    # a rate: complaints per million units; the denominator travels with each point
+    units = [2.0e5] * 24
+    r = spc.auto_chart("rate", numerators=counts, denominators=units, scale=1e6)
+    assert r.status == "rare_events"
+    assert r.values[8] == pytest.approx(5.0)  # 1 / 200 000 × 1e6
+    assert r.to_frame()["denominator"].to_list() == units
+    # a proportion is rare when either outcome is: 1 failure in 24 months of 50 inspections
+    passes = [50.0 - x for x in counts]
+    p = spc.auto_chart("proportion", numerators=passes, denominators=[50.0] * 24)
+    assert p.status == "rare_events"
+    assert not spc.rare_events([1.0, 0.0, 2.0, 1.0])  # mean 1: not rare
+    assert spc.auto_chart("count", values=counts, rare_below=None).chart == "c"
+
+
+def test_p_chart_denominators_travel_with_each_point() -> None:
+    sizes = [50.0] * 6 + [0.0] + [40.0] * 6
+    defects = [5.0, 4.0, 6.0, 5.0, 3.0, 7.0, 0.0, 4.0, 5.0, 3.0, 6.0, 4.0, 5.0]
+    c = spc.auto_chart("proportion", numerators=defects, denominators=sizes)
+    assert c.has_limits
+    df = c.to_frame()
+    assert df["denominator"].to_list() == sizes
+    assert df["numerator"].to_list() == defects
+    assert df["missing"][6]  # n = 0: a gap with its denominator still shown
+    short = spc.auto_chart("proportion", numerators=defects[:8], denominators=sizes[:8])
+    assert short.status == "run_chart"
+    assert short.to_frame()["denominator"].to_list() == sizes[:8]
+
+
+def test_baseline_statement_says_where_limits_come_from() -> None:
+    values = [float(10 + (i % 3)) for i in range(24)]
+    values[5] = math.nan
+    months = [f"{2025 + (i + 10) // 12}-{(i + 10) % 12 + 1:02d}" for i in range(24)]
+    every = spc.xmr(values).baseline_statement()
+    assert every.describe(months) == (
+        "Limits from all 23 points (2025-11 to 2027-10), recalculated each run. 1 gap left out."
+    )
+    frozen = spc.xmr(values, baseline=12).baseline_statement()
+    assert frozen.phases[0].method == "first"
+    assert frozen.phases[0].points == 11  # 12 points, one a gap
+    assert frozen.describe(months).startswith("Limits frozen after the first 11 points")
+    rebased = spc.xmr(values, rebase=[12], baseline=[0, 1, 2, 3, 4, 6, 12, 13, 14, 15])
+    d = rebased.baseline_statement().to_dict(months)
+    assert [ph["method"] for ph in d["phases"]] == ["selected", "first"]
+    assert d["rebase"] == [months[12]]
+    assert d["gaps"] == [months[5]]
+    assert "rebased at " + months[12] in d["text"]
+    assert d["phases"][0]["baseline"] == [months[i] for i in (0, 1, 2, 3, 4, 6)]
+
+
+def test_gaps_are_left_out_of_limits_and_runs_of_a_run_chart() -> None:
+    r = spc.run_chart([1, 9, math.nan, 9, 9, math.nan, 9, 9, 9, 1, 1])
+    assert r.missing == (2, 5)
+    assert r.center[0] == 9.0  # median of the 9 observed values: 1 1 1 9 9 9 9 9 9
+    assert r.signals[2] == frozenset()

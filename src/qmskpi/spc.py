@@ -95,12 +95,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LANEY_D2",
+    "MIN_POINTS_FOR_LIMITS",
     "MR_LIMIT",
+    "RARE_MEAN_COUNT",
     "RULE_NAMES",
     "SCREEN_LIMIT",
+    "T_EXPONENT",
     "XMR_LIMIT",
     "Assurance",
+    "BaselineStatement",
     "ChartName",
+    "ChartStatus",
     "ControlChart",
     "Direction",
     "KpiKind",
@@ -117,10 +122,14 @@ __all__ = [
     "c_chart",
     "classify",
     "constants",
+    "g_chart",
     "laney_p_chart",
     "np_chart",
     "overdispersion",
     "p_chart",
+    "rare_events",
+    "run_chart",
+    "t_chart",
     "u_chart",
     "variation",
     "xbar_r",
@@ -134,9 +143,12 @@ BoolArray = npt.NDArray[np.bool_]
 Baseline = int | Sequence[int] | None
 
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
-RuleSetName = Literal["mdc", "western_electric", "nelson"]
+RuleSetName = Literal["mdc", "western_electric", "nelson", "run"]
 KpiKind = Literal["proportion", "rate", "count", "continuous"]
-ChartName = Literal["xmr", "mr", "p", "np", "p'", "u", "c", "xbar_r", "xbar_s", "r", "s"]
+ChartName = Literal[
+    "xmr", "mr", "p", "np", "p'", "u", "c", "xbar_r", "xbar_s", "r", "s", "run", "g", "t"
+]  # fmt: skip
+ChartStatus = Literal["limits", "run_chart", "rare_events"]
 SignalLabel = Literal["improvement", "concern", "neutral"]
 Variation = Literal[
     "common_cause",
@@ -146,6 +158,8 @@ Variation = Literal[
     "concern_low",
     "neutral_high",
     "neutral_low",
+    "run_chart",
+    "rare_events",
 ]
 Assurance = Literal["consistent_pass", "consistent_fail", "inconsistent"]
 
@@ -154,11 +168,15 @@ MR_LIMIT: Final = 3.267  # D4(2): upper limit of the moving-range chart
 SCREEN_LIMIT: Final = 3.267  # moving ranges >= SCREEN_LIMIT * MR-bar are screened out
 LANEY_D2: Final = 1.128  # d2(2), turns the mean moving range of z into sigma_z
 OVERDISPERSION_SE: Final = 0.91  # SE of sigma_z ~ 0.91/sqrt(m) for m moving ranges
+MIN_POINTS_FOR_LIMITS: Final = 12  # NHSRplotthedots' short-group warning threshold
+RARE_MEAN_COUNT: Final = 1.0  # fewer events than this per period on average: rare
+T_EXPONENT: Final = 1 / 3.6  # Montgomery's Weibull-to-normal transform for times between events
 
 RULE_NAMES: Final[dict[RuleSetName, tuple[str, ...]]] = {
     "mdc": ("beyond_limits", "shift", "trend", "two_of_three"),
     "western_electric": ("we1", "we2", "we3", "we4"),
     "nelson": tuple(f"nelson{i}" for i in range(1, 9)),
+    "run": ("run_shift", "run_trend"),
 }
 _RULE_ORDER: Final = {
     name: i for i, name in enumerate(name for names in RULE_NAMES.values() for name in names)
@@ -167,8 +185,9 @@ _DEFAULT_LENGTHS: Final[dict[RuleSetName, tuple[int, int | None]]] = {
     "mdc": (7, 7),  # (run_length, trend_length)
     "western_electric": (8, None),
     "nelson": (9, 6),
+    "run": (6, 5),  # run charts: Perla, Provost & Murray (2011)
 }
-_TRENDS: Final = frozenset({"trend", "nelson3"})  # direction from the slope
+_TRENDS: Final = frozenset({"trend", "nelson3", "run_trend"})  # direction from the slope
 _SIDELESS: Final = frozenset({"nelson4", "nelson7", "nelson8"})  # no high/low sense
 
 
@@ -305,6 +324,125 @@ class Phase:
     screened: tuple[int, ...] = ()
 
 
+BaselineMethod = Literal["all", "first", "selected"]
+
+
+@dataclass(frozen=True)
+class PhaseBaseline:
+    """The points of one phase and the points whose values set its centre and limits.
+
+    ``method``: ``"all"`` (every point of the phase shown, recalculated on each run
+    as the window moves), ``"first"`` (the first points only: limits frozen after
+    them) or ``"selected"`` (chosen points, e.g. known special causes left out).
+    ``points`` counts the baseline points with a value (gaps excluded).
+    """
+
+    start: int
+    stop: int
+    baseline: tuple[int, ...]
+    method: BaselineMethod
+    points: int
+
+
+@dataclass(frozen=True)
+class BaselineStatement:
+    """Where a chart's centre line and limits come from (``ControlChart.baseline_statement``).
+
+    ``status``/``reason`` repeat the chart's; ``rebase`` lists the first point of
+    every phase after the first. :meth:`to_dict` is JSON-ready; :meth:`describe`
+    is one sentence, with point indices replaced by ``labels`` (e.g. months).
+    """
+
+    chart: ChartName
+    status: ChartStatus
+    reason: str
+    phases: tuple[PhaseBaseline, ...]
+    gaps: tuple[int, ...]
+
+    @property
+    def rebase(self) -> tuple[int, ...]:
+        return tuple(ph.start for ph in self.phases[1:])
+
+    def to_dict(self, labels: Sequence[str] | None = None) -> dict[str, Any]:
+        def lab(i: int) -> str | int:
+            return labels[i] if labels is not None else i
+
+        return {
+            "chart": self.chart,
+            "status": self.status,
+            "reason": self.reason,
+            "phases": [
+                {
+                    "first": lab(ph.start),
+                    "last": lab(ph.stop - 1),
+                    "method": ph.method,
+                    "points": ph.points,
+                    "baseline": [lab(i) for i in ph.baseline],
+                }
+                for ph in self.phases
+            ],
+            "rebase": [lab(i) for i in self.rebase],
+            "gaps": [lab(i) for i in self.gaps],
+            "text": self.describe(labels),
+        }
+
+    def describe(self, labels: Sequence[str] | None = None) -> str:
+        """One sentence, e.g. "Limits from all 24 points (2024-11 to 2026-10), recalculated
+        each run." or "No process limits: 9 points, fewer than the 12 needed; the centre
+        line is the median of 9 points."."""
+
+        def lab(i: int) -> str:
+            return labels[i] if labels is not None else f"point {i + 1}"
+
+        def span(ph: PhaseBaseline) -> str:
+            if not ph.baseline:
+                return "no points"
+            first, last = lab(ph.baseline[0]), lab(ph.baseline[-1])
+            return first if first == last else f"{first} to {last}"
+
+        gaps = f" {_plural(len(self.gaps), 'gap')} left out." if self.gaps else ""
+        if self.status == "rare_events":
+            return f"No chart: {self.reason}.{gaps}"
+        parts = []
+        for k, ph in enumerate(self.phases):
+            what = _plural(ph.points, "point")
+            if self.status == "run_chart":
+                text = f"median of {what} ({span(ph)})"
+            elif ph.method == "all":
+                text = f"limits from all {what} ({span(ph)}), recalculated each run"
+            elif ph.method == "first":
+                text = f"limits frozen after the first {what} ({span(ph)})"
+            else:
+                text = f"limits from {what} selected ({span(ph)})"
+            if k:
+                text = f"rebased at {lab(ph.start)}: {text}"
+            parts.append(text)
+        body = "; ".join(parts)
+        if self.status == "run_chart":
+            return f"No process limits: {self.reason}; centre line: {body}.{gaps}"
+        return body[0].upper() + body[1:] + "." + gaps
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _statement(chart: ControlChart) -> BaselineStatement:
+    phases = []
+    missing = set(chart.missing)
+    for ph in chart.phases:
+        marked = chart.in_baseline[ph.start : ph.stop]
+        if bool(np.all(marked)):
+            method: BaselineMethod = "all"
+        elif marked.any() and not np.any(marked[int(np.argmin(marked)) :]):
+            method = "first"
+        else:
+            method = "selected"
+        used = tuple(i for i in ph.baseline if i not in missing)
+        phases.append(PhaseBaseline(ph.start, ph.stop, used, method, len(used)))
+    return BaselineStatement(chart.chart, chart.status, chart.reason, tuple(phases), chart.missing)
+
+
 @dataclass(frozen=True, eq=False)
 class ControlChart:
     """A control chart: per-point arrays (read-only), signals and phases.
@@ -333,9 +471,24 @@ class ControlChart:
     denominators: FloatArray | None = None
     sizes: IntArray | None = None  # subgroup sizes (Xbar, R, S charts)
     dispersion: ControlChart | None = None  # MR, R or S chart under an XmR/Xbar chart
+    status: ChartStatus = "limits"
+    """``"limits"``: a control chart with process limits; ``"run_chart"``: too few
+    points for limits, median and run rules only; ``"rare_events"``: events too rare
+    for a chart of counts per period, no line and no signal (see ``reason``)."""
+    reason: str = ""
+    """Why a chart has no process limits (empty for ``status="limits"``)."""
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
+
+    @property
+    def has_limits(self) -> bool:
+        """True for a control chart with process limits (not a run or rare-event chart)."""
+        return self.status == "limits"
+
+    def baseline_statement(self) -> BaselineStatement:
+        """Where the centre line and limits come from, as the review prints and stores it."""
+        return _statement(self)
 
     def _sub(self, attr: str, kind: ChartName) -> ControlChart:
         if self.dispersion is None or self.dispersion.chart != kind:
@@ -511,7 +664,11 @@ def _mean(a: FloatArray) -> float:
 
 
 def _rules(rules: RuleSetName | RuleSet) -> RuleSet:
-    return rules if isinstance(rules, RuleSet) else RuleSet(rules)
+    """The rule set of a control chart (the run-chart rules need a run chart)."""
+    ruleset = rules if isinstance(rules, RuleSet) else RuleSet(rules)
+    if ruleset.name == "run":
+        raise SpcError("the 'run' rules apply to run charts (spc.run_chart), not control charts")
+    return ruleset
 
 
 # --------------------------------------------------------------------------- rules
@@ -586,6 +743,37 @@ def _k_of_m(
     return flag, sides
 
 
+def _median_runs(side: IntArray, length: int) -> tuple[BoolArray, IntArray]:
+    """Run-chart shift: ``length`` points in a row on one side of the median; points
+    on the median neither add to nor break a run (Perla, Provost & Murray 2011)."""
+    off = np.flatnonzero(side != 0)
+    flag = np.zeros(side.shape[0], dtype=np.bool_)
+    sides = np.zeros(side.shape[0], dtype=np.int64)
+    for start, stop, key in _runs(side[off]):
+        if stop - start >= length:
+            span = slice(int(off[start]), int(off[stop - 1]) + 1)  # median points inside too
+            flag[span], sides[span] = True, key
+    return flag, sides
+
+
+def _tie_free_trends(v: FloatArray, length: int) -> tuple[BoolArray, IntArray]:
+    """Run-chart trend: ``length`` points all rising or all falling; a point equal to
+    the one before is not counted and does not break the trend (Perla et al. 2011)."""
+    keep = np.ones(v.shape[0], dtype=np.bool_)
+    keep[1:] = v[1:] != v[:-1]
+    kept = np.flatnonzero(keep)
+    flag = np.zeros(v.shape[0], dtype=np.bool_)
+    sides = np.zeros(v.shape[0], dtype=np.int64)
+    if kept.shape[0] < 2:
+        return flag, sides
+    slope = np.sign(np.diff(v[kept])).astype(np.int64)
+    for start, stop, key in _runs(slope):  # slopes start..stop-1 join kept points start..stop
+        if stop - start + 1 >= length:
+            span = slice(int(kept[start]), int(kept[stop]) + 1)
+            flag[span], sides[span] = True, key
+    return flag, sides
+
+
 def _two_of_three_mdc(
     dev: FloatArray, sig: FloatArray, side: IntArray
 ) -> tuple[BoolArray, IntArray]:
@@ -613,6 +801,12 @@ def _evaluate(
     """Rule name -> (flag, side) on the observed points of one phase."""
     dev = v - c
     side = np.where(np.isnan(dev), 0.0, np.sign(dev)).astype(np.int64)  # NaN CL: no side
+    if ruleset.name == "run":
+        assert ruleset.trend is not None
+        return {
+            "run_shift": _median_runs(side, ruleset.runs),
+            "run_trend": _tie_free_trends(v, ruleset.trend),
+        }
     above, below = v > ucl, v < lcl
     out: dict[str, tuple[BoolArray, IntArray]] = {
         ruleset.names[0]: (above | below, np.where(above, 1, np.where(below, -1, 0))),
@@ -707,13 +901,18 @@ def _build(
     denominators: FloatArray | None = None,
     sizes: IntArray | None = None,
     dispersion: ControlChart | None = None,
+    limits: tuple[FloatArray, FloatArray, FloatArray] | None = None,
 ) -> ControlChart:
-    """Limits center ± half_width (or lcl/ucl_factor × center), floors and caps, signals."""
-    if ucl_factor is not None and lcl_factor is not None:
-        ucl, lcl = ucl_factor * center, lcl_factor * center
+    """Limits center ± half_width (or lcl/ucl_factor × center, or ``limits`` =
+    (lcl, ucl, sigma) given), floors and caps, signals."""
+    if limits is not None:
+        lcl, ucl, sigma = limits
     else:
-        ucl, lcl = center + half_width, center - half_width
-    sigma = (ucl - center) / 3.0
+        if ucl_factor is not None and lcl_factor is not None:
+            ucl, lcl = ucl_factor * center, lcl_factor * center
+        else:
+            ucl, lcl = center + half_width, center - half_width
+        sigma = (ucl - center) / 3.0
     if floor:
         lcl = np.where(np.isnan(lcl), lcl, np.maximum(lcl, 0.0))
     if cap is not None:
@@ -773,8 +972,18 @@ def xmr(
     once (as NHSRplotthedots does); off by default, like the NHS England
     spreadsheet. The LCL is not floored: values may be negative.
     """
-    ruleset = _rules(rules)
-    x = _vector(values, "values")
+    return _individuals(_vector(values, "values"), baseline, _rules(rules), screen_outliers, rebase)
+
+
+def _individuals(
+    x: FloatArray,
+    baseline: Baseline,
+    ruleset: RuleSet,
+    screen_outliers: bool,
+    rebase: Sequence[int] | None,
+    factor: float = XMR_LIMIT,
+) -> ControlChart:
+    """The XmR chart of ``x`` with limits x̄ ± factor·MR̄ (2.66 for XmR, 3/1.128 for t)."""
     n = x.shape[0]
     bounds, base = _setup(n, baseline, rebase)
     missing = np.isnan(x)
@@ -792,7 +1001,7 @@ def xmr(
             screened = tuple(int(i) for i in kept[outlier])
             mr_bar = _mean(mr[kept[~outlier]])
         center[start:stop] = mean
-        half[start:stop] = XMR_LIMIT * mr_bar
+        half[start:stop] = factor * mr_bar
         mr_all[start:stop] = mr[start:stop]
         mr_bar_pt[start:stop] = mr_bar
         phases.append(
@@ -1017,6 +1226,167 @@ def c_chart(
     )  # fmt: skip
 
 
+def _medians(
+    x: FloatArray, bounds: list[tuple[int, int]], base: BoolArray, missing: BoolArray
+) -> tuple[FloatArray, list[Phase]]:
+    """Median of each phase's usable baseline points, spread over the phase."""
+    med = np.full(x.shape[0], np.nan)
+    phases = []
+    for start, stop in bounds:
+        use = _usable(start, stop, base, missing)
+        m = float(np.median(x[use]))
+        med[start:stop] = m
+        phases.append(Phase(start, stop, tuple(int(i) for i in np.flatnonzero(use)), m, math.nan))
+    return med, phases
+
+
+def run_chart(
+    values: npt.ArrayLike,
+    *,
+    baseline: Baseline = None,
+    rules: RuleSet | None = None,
+    rebase: Sequence[int] | None = None,
+    reason: str = "",
+    numerators: npt.ArrayLike | None = None,
+    denominators: npt.ArrayLike | None = None,
+) -> ControlChart:
+    """Run chart: the values around their median, with no process limits.
+
+    CL = median of the baseline's observed values; ``ucl``, ``lcl`` and ``sigma``
+    are NaN. Rules (Perla, Provost & Murray 2011, "The run chart", BMJ Qual Saf
+    20:46-51; the NHS England run-chart guidance uses the same two): ``run_shift``,
+    6 or more points in a row on one side of the median (points on the median
+    neither count nor break it); ``run_trend``, 5 or more points all going up or
+    all going down (a point equal to the one before is not counted). Every point
+    of a shift or trend is flagged. Gaps (NaN) are skipped, as on control charts.
+    ``RuleSet("run", run_length=..., trend_length=...)`` changes the lengths.
+    ``numerators``/``denominators`` travel with the points (p, u charts shown as
+    run charts). :func:`variation` gives ``"run_chart"``, :func:`assurance` None.
+    """
+    ruleset = rules if rules is not None else RuleSet("run")
+    if ruleset.name != "run":
+        raise SpcError(f"a run chart uses the 'run' rules, not {ruleset.name!r}")
+    x = _vector(values, "values")
+    n = x.shape[0]
+    bounds, base = _setup(n, baseline, rebase)
+    missing = np.isnan(x)
+    center, phases = _medians(x, bounds, base, missing)
+    nan = np.full(n, np.nan)
+    extra: dict[str, Any] = {}
+    for name, data in (("numerators", numerators), ("denominators", denominators)):
+        if data is not None:
+            arr = _vector(data, name)
+            _same_length(x, arr, f"values and {name}")
+            extra[name] = arr
+    chart = _build(
+        "run", x, center, nan, bounds=bounds, base=base, missing=missing, phases=phases,
+        ruleset=ruleset, limits=(nan, nan, nan), **extra,
+    )  # fmt: skip
+    return dataclasses.replace(chart, status="run_chart", reason=reason)
+
+
+def g_chart(
+    counts: npt.ArrayLike,
+    *,
+    baseline: Baseline = None,
+    rules: RuleSetName | RuleSet = "mdc",
+    rebase: Sequence[int] | None = None,
+) -> ControlChart:
+    """g chart: opportunities (cases, days) between consecutive rare events.
+
+    Geometric model (Kaminsky et al. 1992; Benneyan 2001, Health Care Manag Sci
+    4:305-318; Montgomery): ḡ = mean of the baseline counts; UCL = ḡ + 3·√(ḡ(ḡ+1));
+    LCL = max(0, ḡ − 3·√(ḡ(ḡ+1))) = 0 (the distribution is skewed: no lower
+    limit). The centre line is the median of the baseline counts, as qicharts2
+    draws it, so that shift and trend rules keep their meaning on skewed data.
+    Zone rules (2 of 3, 4 of 5, Nelson 7 and 8) do not apply: ``sigma`` is NaN.
+    Higher is longer between events: pass ``direction="higher_is_better"`` to
+    :func:`variation` when the events are unwanted. ``c.phases[k].spread`` = ḡ.
+    """
+    ruleset = _rules(rules)
+    g = _vector(counts, "counts", nonnegative=True)
+    n = g.shape[0]
+    bounds, base = _setup(n, baseline, rebase)
+    missing = np.isnan(g)
+    center, phases = _medians(g, bounds, base, missing)
+    gbar = np.full(n, np.nan)
+    for k, ph in enumerate(phases):
+        mean = _mean(g[list(ph.baseline)])
+        gbar[ph.start : ph.stop] = mean
+        phases[k] = dataclasses.replace(ph, spread=mean)
+    half = 3.0 * np.sqrt(gbar * (gbar + 1.0))
+    limits = (np.maximum(gbar - half, 0.0), gbar + half, np.full(n, np.nan))
+    return _build(
+        "g", g, center, half, bounds=bounds, base=base, missing=missing, phases=phases,
+        ruleset=ruleset, limits=limits,
+    )  # fmt: skip
+
+
+def t_chart(
+    times: npt.ArrayLike,
+    *,
+    baseline: Baseline = None,
+    rules: RuleSetName | RuleSet = "mdc",
+    rebase: Sequence[int] | None = None,
+) -> ControlChart:
+    """t chart: time between consecutive rare events (hours, days; each > 0).
+
+    Montgomery (Introduction to SQC, "time between events", Example 7.6 in the
+    6th ed.): times between events are roughly exponential/Weibull; yᵢ = xᵢ^(1/3.6)
+    is close to normal, and an individuals chart is drawn on y with limits
+    ȳ ± 3·MR̄/d₂ (d₂ = 1.128, as Montgomery and qicharts2 compute it, not the
+    rounded 2.66 of :func:`xmr`). The rules are judged on y; ``values`` are the
+    times themselves and ``center``, ``ucl``, ``lcl`` are transformed back (y^3.6;
+    an LCL below 0 on the y scale is 0). ``sigma``, ``phases[k].spread`` (MR̄)
+    and the moving-range chart are on the y scale. Higher is longer between
+    events. A time of 0 (two events at once) cannot be transformed: SpcError.
+    """
+    ruleset = _rules(rules)
+    x = _vector(times, "times")
+    bad = np.flatnonzero(x <= 0)
+    if bad.size:
+        i = int(bad[0])
+        raise SpcError(f"times: time between events must be > 0, got {x[i]} at index {i}")
+    y = np.power(x, T_EXPONENT, where=~np.isnan(x), out=np.full(x.shape[0], np.nan))
+    chart = _individuals(y, baseline, ruleset, False, rebase, factor=3.0 / LANEY_D2)
+
+    def back(a: FloatArray) -> FloatArray:
+        out = np.full(a.shape[0], np.nan)
+        ok = ~np.isnan(a)
+        out[ok] = np.where(a[ok] > 0, np.abs(a[ok]) ** (1.0 / T_EXPONENT), 0.0)
+        return _frozen(out)
+
+    return dataclasses.replace(
+        chart,
+        chart="t",
+        values=_frozen(x),
+        center=back(chart.center),
+        ucl=back(chart.ucl),
+        lcl=back(chart.lcl),
+        phases=tuple(
+            dataclasses.replace(ph, center=ph.center ** (1.0 / T_EXPONENT)) for ph in chart.phases
+        ),
+    )
+
+
+def rare_events(
+    counts: npt.ArrayLike, *, baseline: Baseline = None, threshold: float = RARE_MEAN_COUNT
+) -> bool:
+    """Whether events are too rare for a chart of counts per period.
+
+    Rare: the mean count over the observed baseline periods is below ``threshold``
+    (default 1 event per period). Below one event a period most periods are 0,
+    the c chart has no lower limit (it needs c̄ > 9) and its upper limit is under
+    4, so a single event is flagged (c̄ = 0.04 puts the UCL at 0.64); the rare-event
+    charts (:func:`g_chart`, :func:`t_chart`) need the events' dates or the
+    opportunities between them, which a monthly count does not keep.
+    """
+    c = _vector(counts, "counts", nonnegative=True)
+    _bounds, base = _setup(c.shape[0], baseline, None)
+    use = base & ~np.isnan(c)
+    return bool(use.any()) and float(np.mean(c[use])) < threshold
+
+
 def _xbar(
     subgroups: npt.ArrayLike | Sequence[Sequence[float]],
     baseline: Baseline,
@@ -1172,6 +1542,8 @@ def auto_chart(
     rules: RuleSetName | RuleSet = "mdc",
     rebase: Sequence[int] | None = None,
     scale: float = 1.0,
+    min_points: int | None = MIN_POINTS_FOR_LIMITS,
+    rare_below: float | None = RARE_MEAN_COUNT,
 ) -> ControlChart:
     """The chart for a KPI of the given kind (DESIGN §5).
 
@@ -1180,6 +1552,14 @@ def auto_chart(
     ``proportion`` → p′ when :func:`overdispersion` says so, else p.
     ``scale`` multiplies the plotted rate or proportion (1e6 for ppm); signals
     do not change. ``c.chart`` names the chart chosen ("xmr", "c", "u", "p", "p'").
+
+    Before any limits: a count, rate or proportion whose events (the counts or
+    numerators) are :func:`rare_events` below ``rare_below`` gets a chart with
+    ``status="rare_events"``: the values, no centre line, no limits, no signal.
+    Otherwise a phase with fewer than ``min_points`` observed baseline points
+    (default :data:`MIN_POINTS_FOR_LIMITS` = 12) gets a :func:`run_chart` of the
+    plotted values (``status="run_chart"``). ``None`` turns either check off.
+    ``c.reason`` says why, e.g. "9 points, fewer than the 12 needed for process limits".
     """
     kinds = get_args(KpiKind)
     if kind not in kinds:
@@ -1195,11 +1575,19 @@ def auto_chart(
         data = values if values is not None else numerators
         if data is None:
             raise SpcError(f"a {kind} KPI needs values")
+        short = _no_limits(kind, data, None, None, baseline, rebase, min_points, rare_below)
+        if short is not None:
+            return short
         if kind == "continuous":
             return xmr(data, baseline=baseline, rules=rules, rebase=rebase)
         return c_chart(data, baseline=baseline, rules=rules, rebase=rebase)
     if numerators is None or denominators is None:
         raise SpcError(f"a {kind} KPI needs numerators and denominators")
+    short = _no_limits(
+        kind, numerators, denominators, scale, baseline, rebase, min_points, rare_below
+    )
+    if short is not None:
+        return short
     if kind == "rate":
         chart = u_chart(numerators, denominators, baseline=baseline, rules=rules, rebase=rebase)
     elif overdispersion(numerators, denominators, baseline=baseline, rebase=rebase).overdispersed:
@@ -1209,6 +1597,71 @@ def auto_chart(
     else:
         chart = p_chart(numerators, denominators, baseline=baseline, rules=rules, rebase=rebase)
     return _rescaled(chart, scale)
+
+
+def _no_limits(
+    kind: KpiKind,
+    data: npt.ArrayLike,
+    denominators: npt.ArrayLike | None,
+    scale: float | None,
+    baseline: Baseline,
+    rebase: Sequence[int] | None,
+    min_points: int | None,
+    rare_below: float | None,
+) -> ControlChart | None:
+    """The rare-event or run chart :func:`auto_chart` draws instead of limits, or None."""
+    num = _vector(data, "numerators" if denominators is not None else "values")
+    den = None if denominators is None else _vector(denominators, "denominators")
+    if den is not None:
+        _same_length(num, den, "numerators and denominators")
+        shown = np.full(num.shape[0], np.nan)
+        np.divide(num, den, out=shown, where=(den > 0) & ~np.isnan(num))
+        shown = shown * (scale or 1.0)
+        observed = ~np.isnan(shown)
+    else:
+        shown = num
+        observed = ~np.isnan(num)
+    counts = np.where(observed, num, np.nan)
+    if kind == "proportion" and den is not None:
+        # a proportion is rare when either outcome is: few defectives, or few passes
+        other = np.where(observed, den - num, np.nan)
+        if float(np.nansum(other)) < float(np.nansum(counts)):
+            counts = other
+    bounds, base = _setup(num.shape[0], baseline, rebase)
+    extra: dict[str, Any] = {"numerators": num, "denominators": den} if den is not None else {}
+    if (
+        kind != "continuous"
+        and rare_below is not None
+        and rare_events(counts, baseline=baseline, threshold=rare_below)
+    ):
+        use = base & observed
+        total, periods = float(np.sum(counts[use])), int(np.sum(use))
+        reason = (
+            f"{_plural(int(total), 'event') if total.is_integer() else total} in "
+            f"{_plural(periods, 'period')} (mean {total / periods:.2g} a period, below "
+            f"{rare_below:g}): too rare for a chart of counts; the count is stated "
+            "without a signal"
+        )
+        n = num.shape[0]
+        nan = np.full(n, np.nan)
+        chart = _build(
+            "run", shown, nan, nan, bounds=bounds, base=base, missing=~observed,
+            phases=[Phase(a, b, (), math.nan, math.nan) for a, b in bounds],
+            ruleset=RuleSet("run"), limits=(nan, nan, nan), limits_only=True, **extra,
+        )  # fmt: skip
+        return dataclasses.replace(
+            chart, signals=[frozenset()] * n, sides=_frozen(np.zeros(n, dtype=np.int64)),
+            status="rare_events", reason=reason,
+        )  # fmt: skip
+    if min_points is None:
+        return None
+    fewest = min(int(np.sum((base & observed)[a:b])) for a, b in bounds)
+    if fewest >= min_points:
+        return None
+    reason = f"{_plural(fewest, 'point')}, fewer than the {min_points} needed for process limits"
+    if not (base & observed).any():
+        return None  # nothing to draw: let the chart raise its own error
+    return run_chart(shown, baseline=baseline, rebase=rebase, reason=reason, **extra)
 
 
 # --------------------------------------------------------------------------- icons
@@ -1252,7 +1705,14 @@ def _last_observed(chart: ControlChart) -> int:
 
 
 def variation(chart: ControlChart, direction: Direction) -> Variation:
-    """The NHS Making Data Count variation icon of the last observed point."""
+    """The NHS Making Data Count variation icon of the last observed point.
+
+    A chart without process limits has no MDC icon: a run chart gives
+    ``"run_chart"`` and a rare-event chart ``"rare_events"`` (``chart.reason``
+    says why); their run-rule signals are still in ``chart.signals``.
+    """
+    if chart.status != "limits":
+        return chart.status
     labels = classify(chart, direction)
     i = _last_observed(chart)
     label = labels[i]
@@ -1267,10 +1727,12 @@ def assurance(chart: ControlChart, target: float | None, direction: Direction) -
 
     Target above the UCL: consistent fail when higher is better, consistent
     pass when lower is better; below the LCL the reverse; otherwise
-    inconsistent. None without a target, for a neutral KPI, or when the last
-    limits are undefined (NaN).
+    inconsistent. None without a target, for a neutral KPI, when the last
+    limits are undefined (NaN), or for a chart without process limits.
     """
     direction = _direction(direction)
+    if not chart.has_limits:
+        return None
     if target is None or direction == "neutral" or math.isnan(target):
         return None
     ok = np.flatnonzero(~np.isnan(chart.ucl) & ~np.isnan(chart.lcl))
