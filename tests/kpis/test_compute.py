@@ -200,9 +200,14 @@ def test_series_month_equals_compute_kpis_of_that_month(data: dict[str, pl.DataF
         "2026-03",
         "2026-04",
     ]
+    # with every source declared covered (no gaps), each month is compute_kpis of that month
+    covered = kpis.kpi_series(data, "2026-04", months=7, coverage=dict.fromkeys(data))
     for label in ("2025-12", "2026-01", "2026-02", "2026-03", "2026-04"):
         month = kpis.compute_kpis(data, label)
-        assert series.filter(pl.col("period") == label).equals(month), label
+        assert covered.filter(pl.col("period") == label).equals(month), label
+    # without: a month with no rows at all in a dataset is a gap, never a zero
+    gaps = series.filter(pl.col("note").str.starts_with("gap: "))
+    assert gaps["value"].null_count() == gaps.height
 
 
 def test_series_order_is_kpi_scope_period(data: dict[str, pl.DataFrame]) -> None:
@@ -218,7 +223,7 @@ def test_series_order_is_kpi_scope_period(data: dict[str, pl.DataFrame]) -> None
     ]
 
 
-def test_series_zero_fills_inside_the_data_and_nulls_before_it(make: Make) -> None:
+def test_series_gaps_are_not_zeros_unless_the_source_covers_the_month(make: Make) -> None:
     rows = [
         {
             "complaint_id": "a",
@@ -235,21 +240,38 @@ def test_series_zero_fills_inside_the_data_and_nulls_before_it(make: Make) -> No
             "customer": "m",
         },
     ]
-    series = kpis.kpi_series({"complaints": make("complaints", rows)}, "2026-03", months=4)
-    received = series.filter((pl.col("kpi") == "complaints_received") & (pl.col("scope") == "all"))
-    # Dec 2025 is before the first complaint (2026-01-10): null; Feb has none: 0, not missing
-    assert received["value"].to_list() == [None, 1, 0, 1]
-    assert received["note"].to_list() == [
+    data = {"complaints": make("complaints", rows)}
+
+    def received(**kw: Any) -> pl.DataFrame:
+        series = kpis.kpi_series(data, "2026-03", months=4, **kw)
+        return series.filter((pl.col("kpi") == "complaints_received") & (pl.col("scope") == "all"))
+
+    # Dec 2025 is before the first complaint (2026-01-10): null. Feb has no complaint
+    # received or closed at all: a gap (null), not a zero: nothing says the source covers it.
+    plain = received()
+    assert plain["value"].to_list() == [None, 1, None, 1]
+    assert plain["note"].to_list() == [
         "before data: complaints starts 2026-01-10",
         None,
-        None,
+        "gap: no complaints records in 2026-02",
         None,
     ]
+    # zero_means_zero (coverage from the first record): Feb is a true zero
+    assert received(coverage={"complaints": None})["value"].to_list() == [None, 1, 0, 1]
+    # coverage_start = "2025-12": December is covered too, so 0 complaints, not "before data"
+    from_dec = received(coverage={"complaints": "2025-12"})
+    assert from_dec["value"].to_list() == [0, 1, 0, 1]
+    assert from_dec["note"].to_list() == [None] * 4
+    # coverage_start after a month: that month is a gap again
+    assert received(coverage={"complaints": "2026-03"})["value"].to_list() == [None, 1, None, 1]
+    series = kpis.kpi_series(data, "2026-03", months=4, coverage={"complaints": None})
     closed_share = series.filter(
         (pl.col("kpi") == "complaints_closed_on_time_share") & (pl.col("scope") == "all")
     )
     assert closed_share["value"].to_list() == [None, 1.0, None, None]
     assert closed_share["note"].to_list()[2] == "no complaints closed in period: share undefined"
+    with pytest.raises(KpiError, match="did you mean 'complaints'"):
+        kpis.kpi_series(data, "2026-03", coverage={"complaint": None})
 
 
 def test_series_covers_a_quarter_by_its_last_month(data: dict[str, pl.DataFrame]) -> None:

@@ -121,17 +121,35 @@ def kpi_series(
     months: int = 24,
     config: KpiConfig | None = None,
     unsound: Collection[str] = (),
+    coverage: Mapping[str, str | None] | None = None,
 ) -> pl.DataFrame:
     """The :func:`compute_kpis` frame for each of the trailing ``months`` months.
 
     The months end with the last month of ``period``; the ``period`` column
     holds month labels. Each KPI's months come from one group-by over the rows,
-    not one call per month. A month inside a dataset's range with no rows is a
-    zero (or a null ratio with its reason); a month ending before a dataset's
-    first date is null with note ``before data: ...``.
+    not one call per month. A month ending before a dataset's first date is
+    null with note ``before data: ...``.
+
+    Gaps are not zeros: a month in which a dataset the KPI reads has no rows at
+    all (any site) is a gap, null with note ``gap: no <dataset> records in
+    <month>``, unless the source declares that it covers that month.
+    ``coverage`` maps a dataset to the first month it covers (``"YYYY-MM"``, the
+    source's ``coverage_start``) or to None (covered from its first record on,
+    ``zero_means_zero``); in a covered month no rows is a zero (or a null ratio
+    with its reason), and a covered month before the first record is a zero too.
     """
     p = parse_period(period)
-    return _compute(data, trailing_months(p, months), scope, config, unsound, asked=p)
+    covered = dict(coverage or {})
+    for name, start in covered.items():
+        if name not in DATASETS:
+            raise KpiError(
+                f"coverage names an unknown dataset {name!r}{did_you_mean(name, DATASETS)}"
+            )
+        if start is not None:
+            parse_period(start)  # a YYYY-MM label, or PeriodError naming it
+    return _compute(
+        data, trailing_months(p, months), scope, config, unsound, asked=p, coverage=covered
+    )
 
 
 def _compute(
@@ -142,7 +160,9 @@ def _compute(
     unsound: Collection[str],
     *,
     asked: Period,
+    coverage: Mapping[str, str | None] | None = None,
 ) -> pl.DataFrame:
+    """``coverage`` None: no gap detection (one period); a mapping: a series (see kpi_series)."""
     bad = {unsound} if isinstance(unsound, str) else set(unsound)
     for name in sorted(bad - set(DATASETS)):
         raise KpiError(f"unsound names an unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
@@ -157,11 +177,15 @@ def _compute(
         if parts
         else pl.DataFrame(schema=ROW_SCHEMA)
     )
-    return _assemble(ctx, prof, computed, bad)
+    return _assemble(ctx, prof, computed, bad, coverage)
 
 
 def _assemble(
-    ctx: Context, prof: DataProfile, computed: pl.DataFrame, unsound: set[str]
+    ctx: Context,
+    prof: DataProfile,
+    computed: pl.DataFrame,
+    unsound: set[str],
+    coverage: Mapping[str, str | None] | None = None,
 ) -> pl.DataFrame:
     """Join computed rows onto the full KPI x scope x period grid; add notes, units, soundness."""
     periods = ctx.buckets.periods
@@ -182,7 +206,9 @@ def _assemble(
                     sources = ", ".join(d for d in kpi.datasets if not DATASETS[d].site_level)
                     override = f"not split by site: {sources} has no site"
                 else:
-                    override = _before_data(kpi, per, prof)
+                    override = _before_data(kpi, per, prof, coverage)
+                    if override is None and coverage is not None:
+                        override = _gap(kpi, per, prof, coverage)
                 grid_rows["kpi"].append(kpi.id)
                 grid_rows["scope"].append(s)
                 grid_rows["key"].append(key)
@@ -233,15 +259,48 @@ def _assemble(
     )
 
 
-def _before_data(kpi: KpiDef, per: Period, prof: DataProfile) -> str | None:
+def _before_data(
+    kpi: KpiDef, per: Period, prof: DataProfile, coverage: Mapping[str, str | None] | None = None
+) -> str | None:
     late = [
         (name, first)
         for name in kpi.datasets
-        if (first := prof.first.get(name)) is not None and per.end < first
+        if (first := prof.first.get(name)) is not None
+        and per.end < first
+        and not _covered(name, per, prof, coverage)
     ]
     if not late:
         return None
     return "before data: " + ", ".join(f"{n} starts {_iso(d)}" for n, d in late)
+
+
+def _covered(
+    name: str, per: Period, prof: DataProfile, coverage: Mapping[str, str | None] | None
+) -> bool:
+    """Whether the source of ``name`` declares that it covers the month ``per``."""
+    if coverage is None or name not in coverage:
+        return False
+    start = coverage[name]
+    if start is None:  # zero_means_zero: from the first record on
+        first = prof.first.get(name)
+        return first is not None and per.end >= first
+    return per.end >= parse_period(start).start
+
+
+def _gap(
+    kpi: KpiDef, per: Period, prof: DataProfile, coverage: Mapping[str, str | None]
+) -> str | None:
+    """A month with no rows at all in a dataset the KPI reads, not declared covered."""
+    empty = [
+        name
+        for name in kpi.datasets
+        if (months := prof.months.get(name)) is not None
+        and per.label not in months
+        and not _covered(name, per, prof, coverage)
+    ]
+    if not empty:
+        return None
+    return f"gap: no {', '.join(empty)} records in {per.label}"
 
 
 def _iso(d: date) -> str:

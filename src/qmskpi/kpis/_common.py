@@ -14,6 +14,7 @@ Order statistics (median, p90) are computed from the pooled rows directly.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -244,6 +245,9 @@ class DataProfile:
     """First date of each dated, non-empty dataset (its period field)."""
     newest: date | None
     """Newest event date over every dataset (period fields and closed dates)."""
+    months: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    """``YYYY-MM`` months in which each dated dataset has a row dated (period field)
+    or closed (``closed_date``): the months the source shows activity in."""
 
 
 def profile(frames: Mapping[str, pl.LazyFrame]) -> DataProfile:
@@ -256,8 +260,13 @@ def profile(frames: Mapping[str, pl.LazyFrame]) -> DataProfile:
         pf = ds.period_field
         if pf is not None:
             exprs += [pl.col(pf).min().alias("first"), pl.col(pf).max().alias("last")]
+            label = pl.col(pf) if ds.field(pf).type != "date" else pl.col(pf).dt.strftime("%Y-%m")
+            exprs.append(label.drop_nulls().unique().implode().alias("months"))
         if "closed_date" in ds.field_names:
             exprs.append(pl.col("closed_date").max().alias("last_closed"))
+            if pf is not None:
+                closed = pl.col("closed_date").drop_nulls().dt.strftime("%Y-%m")
+                exprs.append(closed.unique().implode().alias("closed_months"))
         if ds.site_level:
             exprs.append(pl.col("site").drop_nulls().unique().implode().alias("sites"))
         if exprs:
@@ -265,10 +274,13 @@ def profile(frames: Mapping[str, pl.LazyFrame]) -> DataProfile:
             queries.append(lf.select(exprs))
     sites: set[str] = set()
     first: dict[str, date] = {}
+    months: dict[str, frozenset[str]] = {}
     newest: date | None = None
     for name, res in zip(names, pl.collect_all(queries), strict=True):
         row = res.row(0, named=True)
         sites.update(row.get("sites") or [])
+        if "months" in row:  # a month with a record dated in it, or a record closed in it
+            months[name] = frozenset((row["months"] or []) + (row.get("closed_months") or []))
         lo, hi = row.get("first"), row.get("last")
         if isinstance(lo, str):  # a YYYY-MM month column
             lo, hi = _month_date(lo, end=False), _month_date(hi, end=True)
@@ -277,7 +289,7 @@ def profile(frames: Mapping[str, pl.LazyFrame]) -> DataProfile:
         for d in (hi, row.get("last_closed")):
             if d is not None and (newest is None or d > newest):
                 newest = d
-    return DataProfile(tuple(sorted(sites)), first, newest)
+    return DataProfile(tuple(sorted(sites)), first, newest, months)
 
 
 def _month_date(label: str | None, *, end: bool) -> date | None:
