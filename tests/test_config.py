@@ -108,6 +108,16 @@ def test_unknown_key_names_key_file_and_hint(
             "not a date field",
         ),
         ("[sources.capa]\npath = 'c.csv'\nheader_row = 0\n", "sources.capa.header_row", "1-based"),
+        (
+            "[sources.capa]\npath = 'c.csv'\ncoverage_start = '2024-13'\n",
+            "sources.capa.coverage_start",
+            "a month YYYY-MM",
+        ),
+        (
+            "[sources.capa]\npath = 'c.csv'\nzero_means_zero = 'yes'\n",
+            "sources.capa.zero_means_zero",
+            "true or false",
+        ),
     ],
 )
 def test_wrong_values_name_the_key(tmp_path: Path, extra: str, key: str, words: str) -> None:
@@ -121,6 +131,21 @@ def test_site_names_become_paths_so_they_are_checked(tmp_path: Path) -> None:
         text = MINIMAL.replace('sites = ["North", "South"]', f"sites = [{bad}]")
         with pytest.raises(ConfigError, match=r"organisation\.sites"):
             load_config(write(tmp_path, text))
+
+
+def test_sources_declare_their_coverage(tmp_path: Path) -> None:
+    from qmskpi import kpis
+
+    text = MINIMAL + (
+        "coverage_start = '2024-01'\n"
+        "[sources.capa]\npath = 'c.csv'\nzero_means_zero = true\n"
+        "[sources.audit_findings]\npath = 'a.csv'\n"
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.sources["complaints"].coverage_start == "2024-01"
+    assert cfg.sources["complaints"].zero_means_zero is False
+    assert cfg.sources["capa"].zero_means_zero is True
+    assert kpis.coverage_of(cfg.sources) == {"complaints": "2024-01", "capa": None}
 
 
 def test_sql_source_needs_database_and_no_password_in_file(tmp_path: Path) -> None:

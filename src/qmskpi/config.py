@@ -113,6 +113,11 @@ class SourceConfig:
     database: str | None = None
     query: str | None = None
     """SQL with bound parameters :period_start, :period_end, :site."""
+    coverage_start: str | None = None
+    """First month (``YYYY-MM``) the source covers completely: from then on a month
+    with no rows is a zero, not a gap (trends)."""
+    zero_means_zero: bool = False
+    """The source covers every month from its first record on: no rows is a zero."""
 
     @property
     def kind(self) -> Literal["file", "sql"]:
@@ -361,6 +366,8 @@ _SOURCE_KEYS = {
     "surrogate_key",
     "database",
     "query",
+    "coverage_start",
+    "zero_means_zero",
 }
 
 
@@ -416,6 +423,9 @@ def _source(r: _Reader, dataset: str) -> SourceConfig:
             "database", "a 'query' source needs 'database', the name of a [databases.NAME] table"
         )
     sheet = r.get("sheet", (str, int))
+    coverage_start = r.get("coverage_start", str)
+    if coverage_start is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", coverage_start):
+        raise r.err("coverage_start", f"must be a month YYYY-MM, got {coverage_start!r}")
     return SourceConfig(
         dataset=dataset,
         path=path,
@@ -440,6 +450,8 @@ def _source(r: _Reader, dataset: str) -> SourceConfig:
         surrogate_key=r.get("surrogate_key", bool, False),
         database=database,
         query=query,
+        coverage_start=coverage_start,
+        zero_means_zero=r.get("zero_means_zero", bool, False),
     )
 
 

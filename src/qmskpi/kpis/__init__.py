@@ -28,7 +28,7 @@ from datetime import date
 
 import polars as pl
 
-from qmskpi.config import WHOLE_SCOPE, KpiConfig
+from qmskpi.config import WHOLE_SCOPE, KpiConfig, SourceConfig
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError, did_you_mean
 from qmskpi.kpis import actions, audits, capa, conformity, customers, suppliers
@@ -59,6 +59,7 @@ __all__ = [
     "capa_effectiveness",
     "complaint_ageing",
     "compute_kpis",
+    "coverage_of",
     "defect_pareto",
     "kpi_series",
     "objective_attainment",
@@ -150,6 +151,16 @@ def kpi_series(
     return _compute(
         data, trailing_months(p, months), scope, config, unsound, asked=p, coverage=covered
     )
+
+
+def coverage_of(sources: Mapping[str, SourceConfig]) -> dict[str, str | None]:
+    """The ``coverage`` argument of :func:`kpi_series` from the configured sources:
+    ``coverage_start`` (a month) or, with ``zero_means_zero``, None (from the first record)."""
+    return {
+        name: sc.coverage_start
+        for name, sc in sources.items()
+        if sc.coverage_start is not None or sc.zero_means_zero
+    }
 
 
 def _compute(
