@@ -1621,6 +1621,8 @@ def config_toml(
         "# qmskpi configuration for a synthetic data set written by qmskpi.synthetic",
         "# (`qmskpi sample`). Paths are relative to this file. Dates are ISO (YYYY-MM-DD);",
         "# their format is declared per column, because qmskpi never guesses one.",
+        "# The generated registers are complete: zero_means_zero says a month with no",
+        "# rows is a true zero in the trends, not a gap in the records.",
         "",
         "[organisation]",
         f"name = {_toml_str(spec.organisation)}",
@@ -1633,6 +1635,8 @@ def config_toml(
         if format == "csv" and date_cols:
             pairs = ", ".join(f'{c} = "{DATE_FORMAT}"' for c in date_cols)
             lines.append(f"date_formats = {{ {pairs} }}")
+        if ds.period_field is not None:
+            lines.append("zero_means_zero = true")
     lines += [
         "",
         "[kpis]",
