@@ -1052,7 +1052,7 @@ def test_rare_events_are_counted_without_a_signal() -> None:
     assert c.status == "rare_events"
     assert c.signals == [frozenset()] * 24
     assert all(math.isnan(x) for x in (*c.center, *c.ucl, *c.lcl))
-    assert c.reason.startswith("1 event in 24 periods (mean 0.042 a period, below 1)")
+    assert c.reason.startswith("mean 0.042 a period over 24 periods, below 1: too rare")
     assert spc.variation(c, "lower_is_better") == "rare_events"
     assert spc.assurance(c, 0.0, "lower_is_better") is None
     # a rate: complaints per million units; the denominator travels with each point

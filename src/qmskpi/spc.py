@@ -1635,12 +1635,10 @@ def _no_limits(
         and rare_events(counts, baseline=baseline, threshold=rare_below)
     ):
         use = base & observed
-        total, periods = float(np.sum(counts[use])), int(np.sum(use))
+        mean, periods = float(np.mean(counts[use])), int(np.sum(use))
         reason = (
-            f"{_plural(int(total), 'event') if total.is_integer() else total} in "
-            f"{_plural(periods, 'period')} (mean {total / periods:.2g} a period, below "
-            f"{rare_below:g}): too rare for a chart of counts; the count is stated "
-            "without a signal"
+            f"mean {mean:.2g} a period over {_plural(periods, 'period')}, below {rare_below:g}: "
+            "too rare for a chart of counts; the count is stated without a signal"
         )
         n = num.shape[0]
         nan = np.full(n, np.nan)
