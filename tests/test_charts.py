@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -124,6 +125,54 @@ def test_spc_figure_spec(json_snapshot: Any) -> None:
     assert spec == json_snapshot
 
 
+def test_run_chart_has_a_median_no_limits_and_gaps_stay_gaps() -> None:
+    t = replace(
+        _trend(),
+        status="run_chart",
+        variation="run_chart",
+        assurance=None,
+        target=None,
+        rebase=(),
+        values=(5, 6, None, 7, 6, 5, 6, 5, 6),
+        months=_trend().months[3:],
+        center=(6.0,) * 9,
+        ucl=(None,) * 9,
+        lcl=(None,) * 9,
+        signals=((),) * 9,
+        classes=("none",) * 9,
+        numerators=(5, 6, None, 7, 6, 5, 6, 5, 6),
+        denominators=(1e6, 1e6, None, 1e6, 1e6, 1e6, 1e6, 1e6, 1e6),
+        numerator_label="quantity defective",
+        denominator_label="quantity inspected in the period",
+    )
+    spec = charts.figure_spec(charts.spc_figure(t))
+    assert [d["name"] for d in spec["data"]][:1] == ["Median"]  # no limit lines at all
+    points = spec["data"][-1]
+    assert spec["data"][0]["x"][0] == "2025-04"  # starts at the first month given
+    assert points["y"][2] is None
+    assert points["connectgaps"] is False
+    assert points["customdata"][0] == ["5", "1,000,000"]
+    assert "quantity inspected)" in points["hovertemplate"]
+    table = charts.trend_data_table(t)
+    assert "<th class='qk-num'>quantity inspected</th>" in table
+    assert "<td>2025-06</td><td class='qk-num'>gap</td>" in table
+    # no MDC icon for a chart without limits: a label that says why
+    icon = charts.variation_icon("run_chart")
+    assert "<svg" not in icon
+    assert "too few months for limits" in icon
+
+
+def test_exception_counts_agree_across_the_page(model: review.ReviewModel) -> None:
+    pack = charts.Pack(model)
+    serious = sum(1 for e in model.exceptions if e.rank <= 2)
+    gaps = len(model.exceptions) - serious
+    said = (
+        f"{serious} exceptions need attention; {gaps} gap{'s' if gaps != 1 else ''} in the evidence"
+    )
+    assert said in pack.cover().html
+    assert f"All exceptions: {said}" in pack.summary().html
+
+
 def test_pareto_figure_spec(json_snapshot: Any) -> None:
     spec = charts.figure_spec(charts.pareto_figure(_pareto()))
     assert spec["data"][0]["x"][1] == "&lt;b&gt;DENT&lt;/b&gt;"
@@ -205,7 +254,7 @@ def test_values_limits_and_signals_are_visible_text(model: review.ReviewModel) -
     visible = PLOTLYJS.sub("", html)
     visible = re.sub(r"<script[\s\S]*?</script>", "", visible)
     assert "process limits" in visible
-    assert "rose above its upper limit in 2026-10" in visible
+    assert "rose above the upper limit in 2026-10" in visible
     assert "Variation in the latest month, by measure and site" in visible
 
 

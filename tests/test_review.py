@@ -26,6 +26,7 @@ from qmskpi import review
 from qmskpi.config import AnalystInputs, Config, KpiConfig, ReviewConfig, SourceConfig
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.periods import month, trailing_months
+from qmskpi.review.narrative import no_limits_sentences, related_disagreements
 from qmskpi.review.signals import current_signals
 
 PERIOD = "2026-10"
@@ -435,7 +436,10 @@ def test_coverage_failed_validation(data: dict[str, pl.DataFrame]) -> None:
     assert _coverage(m)["c4"] == "failed"
     assert _coverage(m)["b"] == "missing"
     assert m.exceptions[0].kind == "unsound"
-    assert "capa" in m.exceptions[0].text
+    assert m.exceptions[0].text == (
+        "Corrective and preventive actions (capa) failed validation: measures that use it "
+        "are not sound."
+    )
     capa = m.kpi("capa_open_overdue")
     assert capa is not None
     assert capa.sound is False
@@ -450,6 +454,19 @@ def test_coverage_failed_validation(data: dict[str, pl.DataFrame]) -> None:
     failed = m.table("failed_rules")
     assert failed is not None
     assert failed.records()[0]["rule"] == "closed_after_opened"
+    # a dataset whose title is its name is named once, not "Inspections (inspections)"
+    m2 = review.build(
+        data,
+        period=PERIOD,
+        scope="all",
+        config=make_config(),
+        validation=fake_validation(data, {"inspections"}),
+        analyst_inputs={},
+    )
+    assert (
+        m2.exceptions[0].text
+        == "Inspections failed validation: measures that use it are not sound."
+    )
 
 
 def test_coverage_missing_when_no_rows(data: dict[str, pl.DataFrame]) -> None:
@@ -482,11 +499,11 @@ def test_exceptions_come_first_and_are_ranked(model: review.ReviewModel) -> None
 def test_narrative_names_the_planted_signals(model: review.ReviewModel) -> None:
     text = "\n".join(model.narrative)
     assert (
-        "Defects per million inspected rose above its upper limit in 2026-10 (also at site South)."
+        "Defects per million inspected rose above the upper limit in 2026-10 (also at site South)."
         in model.narrative
     )
     assert (
-        "Supplier on-time delivery ran below its average for the last 9 months (also at site North)."
+        "Supplier on-time delivery ran below the average for the last 9 months (also at site North)."
         in model.narrative
     )
     assert (
@@ -507,7 +524,7 @@ def test_signal_sentences_for_a_site_trend(model: review.ReviewModel) -> None:
     said = review.signal_sentences(t)
     assert said[0] == (
         "concern",
-        "Supplier on-time delivery at site North ran below its average for the last 9 months.",
+        "Supplier on-time delivery at site North ran below the average for the last 9 months.",
     )
 
 
@@ -565,8 +582,8 @@ def test_also_at_sites_names_only_sites_where_the_same_sentence_holds() -> None:
     ctx: Any = type("Ctx", (), {"scope": "all"})()
     said = current_signals(ctx, [whole, north, south], "concern")
     assert [(s.trend.scope, s.text) for s in said] == [
-        ("all", "Complaints received rose above its upper limit in 2026-10 (also at site North)."),
-        ("South", "Complaints received at site South rose above its upper limit in 2026-09."),
+        ("all", "Complaints received rose above the upper limit in 2026-10 (also at site North)."),
+        ("South", "Complaints received at site South rose above the upper limit in 2026-09."),
     ]
 
 
@@ -713,7 +730,7 @@ def test_site_scope(data: dict[str, pl.DataFrame]) -> None:
     assert {k.scope for k in m.kpis} == {"South"}
     assert m.table("site_signals") is None
     assert (
-        "Defects per million inspected at site South rose above its upper limit in 2026-10."
+        "Defects per million inspected at site South rose above the upper limit in 2026-10."
         in m.narrative
     )
     # Objectives are the organisation's: a site pack must not read their actuals as the site's.
@@ -776,3 +793,113 @@ def test_limits_shown_within_what_the_measure_can_be() -> None:
                 assert lo == pytest.approx(min(max(lo_raw, 0.0), 1.0), abs=1e-5)
                 assert hi == pytest.approx(min(max(hi_raw, 0.0), 1.0), abs=1e-5)
     assert bounded > 0, "the sample has days charts whose raw LCL is below 0 (CAPA days to close)"
+
+
+# ---------------------------------------------------------------- short, rare, related (issue 15)
+
+
+def test_nine_months_of_data_give_a_run_chart_that_says_so(data: dict[str, pl.DataFrame]) -> None:
+    """The hand-made data cut to 2026-02..2026-10: 9 months, fewer than the 12 needed."""
+    cut: dict[str, pl.DataFrame] = {}
+    for name, f in data.items():
+        pf = DATASETS[name].period_field
+        if pf is None:
+            cut[name] = f
+        elif DATASETS[name].field(pf).type == "date":
+            cut[name] = f.filter(pl.col(pf) >= date(2026, 2, 1))
+        else:
+            cut[name] = f.filter(pl.col(pf) >= "2026-02")
+    m = review.build(
+        cut, period=PERIOD, scope="all", config=make_config(), validation=None, analyst_inputs={}
+    )
+    t = m.trend("complaints-received-all")
+    assert t is not None
+    assert t.status == "run_chart"
+    assert t.variation == "run_chart"
+    assert t.months[0] == "2026-02"  # nothing drawn before the first month of data
+    assert len(t.months) == 9
+    assert all(u is None for u in t.ucl)
+    assert all(lo is None for lo in t.lcl)
+    assert t.baseline == (
+        "9 months of data: too few for process limits (12 needed); the centre line is the median."
+    )
+    assert t.baseline in t.explanation
+    assert "Too few months of data for process limits (run chart only): " in "\n".join(m.narrative)
+    assert "Complaints received (9 months of data)" in "\n".join(m.narrative)
+    # a run chart is never a concern or an improvement icon, and sets no assurance
+    assert all(x.assurance is None for x in m.trends if x.status != "limits")
+
+
+def test_icons_say_which_rule_set_them(model: review.ReviewModel) -> None:
+    charted = [t for t in model.trends if t.status == "limits"]
+    assert len(charted) >= 10  # the rest: rare events or gappy registers (run charts)
+    for t in charted:
+        last = max(i for i, v in enumerate(t.values) if v is not None)
+        rules = ", ".join(sorted(t.signals[last]))
+        expected = f"{rules} in {t.months[last]}" if rules else f"no rule fired in {t.months[last]}"
+        assert t.variation_basis == f"{t.variation}: {expected}"
+        assert any(x.startswith("Variation icon (") for x in t.explanation)
+        assert t.baseline.startswith("Limits from all ")
+    otd = model.trend("supplier-otd-share-all")
+    assert otd is not None
+    assert otd.assurance == "inconsistent"
+    assert otd.assurance_basis.startswith("inconsistent: target 95.0 % within the limits ")
+    ratio = model.trend("complaint-rate-ppm-all")
+    assert ratio is not None
+    # the denominator travels with each point: 2 sites x 20 000 units a month
+    assert set(ratio.denominators) == {40_000.0}
+    assert ratio.denominator_label.startswith("units shipped")
+
+
+def _rare_trend() -> review.Trend:
+    return replace(
+        _hand_trend("all", [0.0, 0.0, 1.0], [(), (), ()]),
+        kpi="supplier_evaluations_overdue",
+        title="Supplier evaluations overdue",
+        center=(None, None, None),
+        ucl=(None, None, None),
+        lcl=(None, None, None),
+        variation="rare_events",
+        status="rare_events",
+        baseline="Too few events a month for a chart (mean below 1): the values are stated "
+        "without a signal.",
+    )
+
+
+def test_rare_events_are_stated_without_a_signal() -> None:
+    t = _rare_trend()
+    assert review.explain(t) == [
+        "2026-10: 1.",
+        "Too few events a month for a chart (mean below 1): the values are stated without a "
+        "signal.",
+    ]
+    ctx: Any = type("Ctx", (), {"scope": "all"})()
+    assert no_limits_sentences(ctx, [t]) == [
+        "Too few events a month for a chart, stated without a signal: "
+        "supplier evaluations overdue (1 in 2026-10)."
+    ]
+    assert review.signal_sentences(t) == []
+
+
+def test_related_measures_that_disagree_get_one_sentence() -> None:
+    base = _hand_trend("all", [1.0, 1.0, 1.0], [(), (), ()])
+    fpy = replace(base, kpi="fpy_share", title="First-pass yield", variation="common_cause")
+    ppm = replace(
+        base, kpi="defect_ppm", title="Defects per million inspected", variation="improvement_low"
+    )
+    ctx: Any = type("Ctx", (), {"scope": "all"})()
+    assert related_disagreements(ctx, [fpy, ppm]) == [
+        "First-pass yield shows common cause while defects per million inspected shows an "
+        "improvement: they can differ because first-pass yield counts inspections that passed, "
+        "defects per million counts defective units in every unit inspected, so a few large "
+        "or badly failing lots move one and not the other."
+    ]
+    agree = replace(fpy, variation="improvement_high")  # both improve: nothing to explain
+    assert related_disagreements(ctx, [agree, ppm]) == []
+    count = replace(base, variation="concern_high")
+    rate = replace(base, kpi="complaint_rate_ppm", title="Complaint rate", variation="common_cause")
+    assert related_disagreements(ctx, [count, rate]) == [
+        "Complaints received shows a concern while complaint rate shows common cause: they can "
+        "differ because the count moves with the volume shipped, the rate is per million units "
+        "shipped."
+    ]

@@ -225,10 +225,20 @@ def _variation_colour(icon: str) -> str:
     return COLOURS["common"]
 
 
+_NO_ICON: Final = {
+    "run_chart": "run chart: too few months for limits",
+    "rare_events": "too rare to chart",
+}
+
+
 def variation_icon(icon: str | None, *, size: int = 30) -> str:
     """The NHS Making Data Count variation icon as inline SVG (with a text title)."""
     if not icon:
         return ""
+    if icon in _NO_ICON:  # no process limits: no MDC icon, say why instead
+        return (
+            f'<span class="qk-no-icon" title="{esc(_NO_ICON[icon])}">{esc(_NO_ICON[icon])}</span>'
+        )
     colour = _variation_colour(icon)
     label = _VARIATION_TEXT.get(icon, icon)
     high = icon.endswith("_high")
@@ -420,11 +430,14 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
     fig = go.Figure()
     varying = len({v for v in trend.ucl if v is not None}) > 1
     limit_dash = "solid" if varying else "dash"
+    centre = "Median" if trend.status == "run_chart" else "Average"
     for name, vals, dash, colour in (
         ("Upper limit", trend.ucl, limit_dash, COLOURS["limit"]),
         ("Lower limit", trend.lcl, limit_dash, COLOURS["limit"]),
-        ("Average", trend.center, "solid", COLOURS["line"]),
+        (centre, trend.center, "solid", COLOURS["line"]),
     ):
+        if all(v is None for v in vals):
+            continue  # a run chart has no limits, a rare-event chart no line at all
         fig.add_trace(
             go.Scatter(
                 x=x,
@@ -433,7 +446,7 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
                 name=name,
                 line={
                     "color": colour,
-                    "width": 1.2 if name != "Average" else 1.4,
+                    "width": 1.2 if name != centre else 1.4,
                     "dash": dash,
                     "shape": "hv" if trend.chart in ("p", "laney_p", "u") else "linear",
                 },
@@ -455,6 +468,12 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
         COLOURS.get(c, COLOURS["common"]) if c != "none" else COLOURS["common"]
         for c in trend.classes
     ]
+    custom: list[list[str]] | None = None
+    hover_n = ""
+    if trend.denominators:
+        custom = [[_g_or_dash(n), _g_or_dash(d)] for n, d in _num_den(trend)]
+        hover_n = " (%{customdata[0]} / %{customdata[1]} " + esc(_short(trend.denominator_label))
+        hover_n += ")"
     sizes = [7 if c != "none" else 5 for c in trend.classes]
     fig.add_trace(
         go.Scatter(
@@ -464,8 +483,9 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
             name=esc(trend.title),
             line={"color": COLOURS["line"], "width": 1.3},
             marker={"color": colours, "size": sizes, "line": {"width": 0}},
-            hovertemplate="%{x}: %{y:,.4g}" + suffix + "<extra></extra>",
-            connectgaps=False,
+            hovertemplate="%{x}: %{y:,.4g}" + suffix + hover_n + "<extra></extra>",
+            customdata=custom,
+            connectgaps=False,  # a gap month is no point and breaks the line
         )
     )
     for i in trend.rebase:
@@ -498,6 +518,49 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
         },
     )
     return fig
+
+
+def _num_den(trend: Trend) -> list[tuple[float | None, float | None]]:
+    nums = trend.numerators or tuple(None for _ in trend.months)
+    return list(zip(nums, trend.denominators, strict=True))
+
+
+def _g_or_dash(x: float | None) -> str:
+    return "–" if x is None else f"{x:,.10g}"
+
+
+def _short(label: str) -> str:
+    """``"units shipped in the period's months"`` -> ``"units shipped"`` (hover text)."""
+    for cut in (" in the period", " in period"):
+        if cut in label:
+            return label[: label.index(cut)]
+    return label
+
+
+def trend_data_table(trend: Trend) -> str:
+    """The numbers under a chart: month, value and (for a ratio) numerator and denominator."""
+    unit = trend.unit
+    head = "<th>Month</th><th class='qk-num'>Value</th>"
+    if trend.denominators:
+        head += (
+            f"<th class='qk-num'>{esc(_short(trend.numerator_label) or 'Numerator')}</th>"
+            f"<th class='qk-num'>{esc(_short(trend.denominator_label) or 'Denominator')}</th>"
+        )
+        pairs = _num_den(trend)
+    else:
+        pairs = [(None, None)] * len(trend.months)
+    rows = []
+    for m, v, (n, d) in zip(trend.months, trend.values, pairs, strict=True):
+        cells = f"<td>{esc(m)}</td><td class='qk-num'>"
+        cells += (esc(format_value(v, unit)) if v is not None else "gap") + "</td>"
+        if trend.denominators:
+            cells += f"<td class='qk-num'>{esc(_g_or_dash(n))}</td>"
+            cells += f"<td class='qk-num'>{esc(_g_or_dash(d))}</td>"
+        rows.append(f"<tr>{cells}</tr>")
+    return (
+        '<details class="qk-data"><summary>Data</summary><table class="qk-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></details>"
+    )
 
 
 def _axis_unit(unit: str) -> str:
@@ -1046,11 +1109,7 @@ class Pack:
         inputs = list(self.model.coverage)
         evidenced = sum(1 for c in inputs if c.status == "evidenced")
         state_cls = "qk-state-alert" if serious else "qk-state-ok"
-        if serious:
-            n = len(serious)
-            state = f"{n} exception{'s' if n != 1 else ''} need{'s' if n == 1 else ''} attention"
-        else:
-            state = "No exception needs attention"
+        state = _exception_count(len(serious), len(self.model.exceptions) - len(serious))
         validated = (
             "data validated against the data contracts"
             if m.validated
@@ -1078,8 +1137,9 @@ class Pack:
             f'<span class="qk-ref">{esc(self._ref(e.section))}</span> {esc(e.text)}</li>'
             for e in m.exceptions
         )
+        count = _exception_count(len(serious), len(m.exceptions) - len(serious))
         all_exc = (
-            f'<div class="qk-block qk-all-exceptions"><h3>All exceptions ({len(m.exceptions)})'
+            f'<div class="qk-block qk-all-exceptions"><h3>All exceptions: {esc(count)}'
             f"</h3><ul>{items}</ul></div>"
             if m.exceptions
             else ""
@@ -1169,7 +1229,7 @@ class Pack:
             icons = f"{variation_icon(t.variation, size=22)}{assurance_icon(t.assurance, size=22)}"
             blocks.append(
                 f'<div class="{cls}"><div class="qk-chart-icons">{icons}</div>{chart}'
-                f'<ul class="qk-expl">{expl}</ul></div>'
+                f'<ul class="qk-expl">{expl}</ul>{trend_data_table(t)}</div>'
             )
         if not blocks:
             return '<p class="qk-empty">No measure could be charted.</p>'
@@ -1228,6 +1288,20 @@ class Pack:
 
 
 _OBJECTIVE_HIDDEN: Final = ("direction", "unit", "target", "actual", "ytd_actual", "sound")
+
+
+def _exception_count(serious: int, gaps: int) -> str:
+    """The same count on the cover and over the exceptions list: "3 exceptions need
+    attention; 10 gaps in the evidence"."""
+    if serious:
+        head = f"{serious} exception{'s' if serious != 1 else ''} need"
+        head += f"{'s' if serious == 1 else ''} attention"
+    else:
+        head = "No exception needs attention"
+    if gaps:
+        head += f"; {gaps} gap{'s' if gaps != 1 else ''} in the evidence"
+    return head
+
 
 _KIND_TEXT: Final = {
     "unsound": "Data",

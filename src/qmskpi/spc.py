@@ -386,13 +386,13 @@ class BaselineStatement:
             "text": self.describe(labels),
         }
 
-    def describe(self, labels: Sequence[str] | None = None) -> str:
+    def describe(self, labels: Sequence[str] | None = None, *, noun: str = "point") -> str:
         """One sentence, e.g. "Limits from all 24 points (2024-11 to 2026-10), recalculated
         each run." or "No process limits: 9 points, fewer than the 12 needed; the centre
-        line is the median of 9 points."."""
+        line is the median of 9 points."; ``noun`` names the points ("month")."""
 
         def lab(i: int) -> str:
-            return labels[i] if labels is not None else f"point {i + 1}"
+            return labels[i] if labels is not None else f"{noun} {i + 1}"
 
         def span(ph: PhaseBaseline) -> str:
             if not ph.baseline:
@@ -405,7 +405,7 @@ class BaselineStatement:
             return f"No chart: {self.reason}.{gaps}"
         parts = []
         for k, ph in enumerate(self.phases):
-            what = _plural(ph.points, "point")
+            what = _plural(ph.points, noun)
             if self.status == "run_chart":
                 text = f"median of {what} ({span(ph)})"
             elif ph.method == "all":

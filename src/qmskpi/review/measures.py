@@ -78,6 +78,7 @@ def measure_trends(ctx: Context) -> tuple[Trend, ...]:
         months=ctx.config.review.trend_months,
         config=ctx.config.kpis,
         unsound=ctx.unsound,
+        coverage=kpis.coverage_of(ctx.config.sources),
     )
     out: list[Trend] = []
     for kpi_id, d in kpis.REGISTRY.items():
@@ -104,6 +105,11 @@ def _trend(
     if rows.height == 0:
         return None
     by_month = {str(r["period"]): r for r in rows.iter_rows(named=True)}
+    # nothing before the first month of data: no point, no line
+    first = next(
+        (i for i, m in enumerate(months) if by_month.get(m, {}).get("value") is not None), 0
+    )
+    months = months[first:]
     values = np.array([_nan(by_month.get(m, {}).get("value")) for m in months])
     nums = np.array([_nan(by_month.get(m, {}).get("numerator")) for m in months])
     dens = np.array([_nan(by_month.get(m, {}).get("denominator")) for m in months])
@@ -120,6 +126,10 @@ def _trend(
     signals = tuple(tuple(sorted(s)) for s in chart.signals)
     starts = tuple(ph.start for ph in chart.phases[1:])
     low, high = _NATURAL_BOUNDS.get(unit.lower(), (None, None))
+    variation = str(spc.variation(chart, direction))  # type: ignore[arg-type]
+    assurance = _opt_str(spc.assurance(chart, target, direction))  # type: ignore[arg-type]
+    with_den = chart.denominators is not None
+    basis = _icon_basis(chart, list(months), variation, assurance, target, unit)
     t = Trend(
         id=slug(kpi_id, scope),
         kpi=kpi_id,
@@ -137,14 +147,73 @@ def _trend(
         lcl=_bounded(chart.lcl, low, high),
         signals=signals,
         classes=classes,
-        variation=str(spc.variation(chart, direction)),  # type: ignore[arg-type]
-        assurance=_opt_str(spc.assurance(chart, target, direction)),  # type: ignore[arg-type]
+        variation=variation,
+        assurance=assurance,
         target=target,
         rebase=starts,
         sound=sound,
         explanation=(),
+        status=chart.status,
+        baseline=_baseline_text(chart, list(months)),
+        numerators=_opt(nums) if with_den else (),
+        denominators=_opt(dens) if with_den else (),
+        numerator_label=(d.numerator or "") if with_den else "",
+        denominator_label=(d.denominator or "") if with_den else "",
+        variation_basis=basis[0],
+        assurance_basis=basis[1],
     )
     return dataclasses.replace(t, explanation=tuple(explain(t)))
+
+
+def _baseline_text(chart: spc.ControlChart, months: list[str]) -> str:
+    """The chart's baseline statement in months ("9 months of data: too few ...")."""
+    if chart.status == "run_chart":
+        n = len(months) - len(chart.missing)
+        return (
+            f"{n} month{'s' if n != 1 else ''} of data: too few for process limits "
+            f"({spc.MIN_POINTS_FOR_LIMITS} needed); the centre line is the median."
+        )
+    if chart.status == "rare_events":
+        return (
+            "Too few events a month for a chart (mean below "
+            f"{spc.RARE_MEAN_COUNT:g}): the values are stated without a signal."
+        )
+    return chart.baseline_statement().describe(months, noun="month")
+
+
+def _icon_basis(
+    chart: spc.ControlChart,
+    months: list[str],
+    variation: str,
+    assurance: str | None,
+    target: float | None,
+    unit: str,
+) -> tuple[str, str]:
+    """(rule behind the variation icon, comparison behind the assurance icon)."""
+    if not chart.has_limits:
+        return f"no icon: {chart.status.replace('_', ' ')}", ""
+    observed = [i for i in range(len(chart)) if not math.isnan(chart.values[i])]
+    last = observed[-1]
+    rules = sorted(chart.signals[last])
+    why = f"{', '.join(rules)} in {months[last]}" if rules else f"no rule fired in {months[last]}"
+    var = f"{variation}: {why}"
+    if assurance is None or target is None:
+        return var, ""
+    ok = [
+        i
+        for i in range(len(chart))
+        if not math.isnan(chart.ucl[i]) and not math.isnan(chart.lcl[i])
+    ]
+    i = ok[-1]
+    tgt = format_value(target, unit)
+    lo, hi = format_value(float(chart.lcl[i]), unit), format_value(float(chart.ucl[i]), unit)
+    if target > chart.ucl[i]:
+        where = f"target {tgt} above the upper limit {hi}"
+    elif target < chart.lcl[i]:
+        where = f"target {tgt} below the lower limit {lo}"
+    else:
+        where = f"target {tgt} within the limits {lo} to {hi}"
+    return var, f"{assurance}: {where} ({months[i]})"
 
 
 _NATURAL_BOUNDS: dict[str, tuple[float | None, float | None]] = {

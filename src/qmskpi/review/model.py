@@ -134,6 +134,21 @@ class Trend:
     sound: bool
     explanation: tuple[str, ...]
     """Plain sentences shown next to the chart: what the signals are."""
+    status: str = "limits"
+    """``limits`` (a control chart), ``run_chart`` (too few months for process limits:
+    median and run rules only) or ``rare_events`` (too few events a month for a chart:
+    the values are stated without a signal)."""
+    baseline: str = ""
+    """Where the centre line and limits come from (months used, frozen or recalculated,
+    rebases, gaps left out), or why there are none."""
+    numerators: tuple[float | None, ...] = ()
+    denominators: tuple[float | None, ...] = ()
+    numerator_label: str = ""
+    denominator_label: str = ""
+    variation_basis: str = ""
+    """The rule behind the variation icon, e.g. "beyond_limits in 2026-10"."""
+    assurance_basis: str = ""
+    """The comparison behind the assurance icon, e.g. "target 95 % below the lower limit 96.1 %"."""
 
 
 @dataclass(frozen=True)

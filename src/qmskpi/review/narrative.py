@@ -77,6 +77,7 @@ def exception_items(
     out: list[ExceptionItem] = []
     for ds in sorted(ctx.unsound):
         title = DATASETS[ds].title if ds in DATASETS else ds
+        named = title if title.lower().replace(" ", "_") == ds else f"{title} ({ds})"
         out.append(
             ExceptionItem(
                 "unsound",
@@ -84,7 +85,7 @@ def exception_items(
                 _dataset_section(ctx, ds),
                 None,
                 None,
-                f"{title} ({ds}) failed validation: measures that use it are not sound.",
+                f"{named} failed validation: measures that use it are not sound.",
             )
         )
     for sig in current_signals(ctx, trends, "concern"):
@@ -218,7 +219,9 @@ def narrative_lines(
 
     One sentence per item, in this order: unsound data; concerning signals and
     targets the process cannot meet (scope first, then sites); overdue items in
-    one sentence; improvements; gaps in the evidence in one sentence.
+    one sentence; improvements; measures drawn without limits (too few months, too
+    rare) in one sentence each; related measures whose icons disagree, with why;
+    gaps in the evidence in one sentence.
     """
     lines: list[str] = [e.text for e in exceptions if e.kind == "unsound"]
     attention = [e.text for e in exceptions if e.kind in ("concern", "assurance_fail")]
@@ -246,6 +249,8 @@ def narrative_lines(
             f"{more} further measures show improvement (see c) 5)).",
         ]
     lines += improvements
+    lines += no_limits_sentences(ctx, trends)
+    lines += related_disagreements(ctx, trends)
     gaps = [e for e in exceptions if e.kind == "coverage"]
     if gaps:
         by_status: dict[str, list[str]] = {}
@@ -255,6 +260,79 @@ def narrative_lines(
         said = [f"{st} for {join_words(refs)}" for st, refs in sorted(by_status.items())]
         lines.append(f"Evidence is {'; '.join(said)} (see the coverage matrix).")
     return tuple(lines)
+
+
+def no_limits_sentences(ctx: Context, trends: Sequence[Trend]) -> list[str]:
+    """One sentence for the scope's measures drawn without process limits, one for rare ones."""
+    own = [t for t in trends if t.scope == ctx.scope]
+    out = []
+    short = [t for t in own if t.status == "run_chart"]
+    if short:
+        parts = [f"{t.title} ({_months_of_data(t)})" for t in short]
+        out.append(
+            f"Too few months of data for process limits (run chart only): {join_words(parts)}."
+        )
+    rare = [t for t in own if t.status == "rare_events"]
+    if rare:
+        parts = []
+        for t in rare:
+            last = max((i for i, v in enumerate(t.values) if v is not None), default=None)
+            value = "no data" if last is None else format_value(t.values[last], t.unit)
+            parts.append(f"{lower_first(t.title)} ({value} in {t.months[last or 0]})")
+        out.append(
+            f"Too few events a month for a chart, stated without a signal: {join_words(parts)}."
+        )
+    return out
+
+
+def _months_of_data(t: Trend) -> str:
+    n = sum(1 for v in t.values if v is not None)
+    return f"{n} month{'s' if n != 1 else ''} of data"
+
+
+_RELATED = (
+    (
+        "fpy_share",
+        "defect_ppm",
+        "first-pass yield counts inspections that passed, defects per million counts "
+        "defective units in every unit inspected, so a few large or badly failing lots "
+        "move one and not the other",
+    ),
+    (
+        "complaints_received",
+        "complaint_rate_ppm",
+        "the count moves with the volume shipped, the rate is per million units shipped",
+    ),
+)
+"""Pairs of measures of the same thing with a different denominator or unit of count."""
+
+
+def _icon_class(variation: str | None) -> str | None:
+    if variation is None or variation in ("run_chart", "rare_events"):
+        return None
+    return "common cause" if variation == "common_cause" else variation.split("_")[0]
+
+
+def related_disagreements(ctx: Context, trends: Sequence[Trend]) -> list[str]:
+    """One sentence when related measures carry different variation icons, saying why."""
+    own = {t.kpi: t for t in trends if t.scope == ctx.scope}
+    out = []
+    for a_id, b_id, why in _RELATED:
+        a, b = own.get(a_id), own.get(b_id)
+        if a is None or b is None:
+            continue
+        ca, cb = _icon_class(a.variation), _icon_class(b.variation)
+        if ca is None or cb is None or ca == cb:
+            continue
+        out.append(
+            f"{a.title} shows {_a_class(ca)} while {lower_first(b.title)} shows {_a_class(cb)}: "
+            f"they can differ because {why}."
+        )
+    return out
+
+
+def _a_class(c: str) -> str:
+    return {"improvement": "an improvement", "concern": "a concern"}.get(c, c)
 
 
 def _ref_of(ctx: Context, section_id: str) -> str:

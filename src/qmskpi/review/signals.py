@@ -36,6 +36,8 @@ def _run_length(t: Trend, end: int) -> tuple[int, int]:
         if v is None or c is None:
             continue
         s = (v > c) - (v < c)
+        if s == 0 and t.status == "run_chart":
+            continue  # run-chart rules: a point on the median neither counts nor breaks a run
         if s == 0 or (side and s != side):
             break
         side = s
@@ -67,8 +69,9 @@ RECENT_MONTHS = 3
 def signal_sentences(t: Trend) -> list[tuple[SignalClass, str]]:
     """Deterministic sentences for the current signals of one trend, most serious first.
 
-    Worded without number agreement ("ran", "rose", "came close"), since the subject
-    is a measure's title, singular or plural ("Complaints received", "Complaint rate").
+    Worded without number agreement ("ran", "rose", "came close", "the upper limit"),
+    since the subject is a measure's title, singular or plural ("Complaints received",
+    "Complaint rate").
     """
     last = _last_index(t)
     if last is None:
@@ -82,15 +85,16 @@ def signal_sentences(t: Trend) -> list[tuple[SignalClass, str]]:
         if v is None or "beyond_limits" not in t.signals[i]:
             continue
         if u is not None and v > u:
-            out.append((t.classes[i], f"{where} rose above its upper limit in {t.months[i]}."))
+            out.append((t.classes[i], f"{where} rose above the upper limit in {t.months[i]}."))
         elif lo is not None and v < lo:
-            out.append((t.classes[i], f"{where} fell below its lower limit in {t.months[i]}."))
+            out.append((t.classes[i], f"{where} fell below the lower limit in {t.months[i]}."))
         break
-    if "shift" in t.signals[last]:
+    if "shift" in t.signals[last] or "run_shift" in t.signals[last]:
         n, side = _run_length(t, last)
         word = "above" if side > 0 else "below"
-        out.append((t.classes[last], f"{where} ran {word} its average for the last {n} months."))
-    if "trend" in t.signals[last]:
+        line = "median" if t.status == "run_chart" else "average"
+        out.append((t.classes[last], f"{where} ran {word} the {line} for the last {n} months."))
+    if "trend" in t.signals[last] or "run_trend" in t.signals[last]:
         n, step = _trend_length(t, last)
         word = "rose" if step > 0 else "fell"
         out.append((t.classes[last], f"{where} {word} for {n} months in a row."))
@@ -100,7 +104,7 @@ def signal_sentences(t: Trend) -> list[tuple[SignalClass, str]]:
         out.append(
             (
                 t.classes[last],
-                f"{where} came close to its {word} limit in 2 of the last 3 months.",
+                f"{where} came close to the {word} limit in 2 of the last 3 months.",
             )
         )
     return out
@@ -112,15 +116,27 @@ def explain(t: Trend) -> list[str]:
     if last is None:
         return ["No data in the trend window."]
     v, c, u, lo = t.values[last], t.center[last], t.ucl[last], t.lcl[last]
-    lines = [
-        f"{t.months[last]}: {format_value(v, t.unit)}; average {format_value(c, t.unit)}, "
-        f"process limits {format_value(lo, t.unit)} to {format_value(u, t.unit)}."
-    ]
+    if t.status == "rare_events":
+        return [f"{t.months[last]}: {format_value(v, t.unit)}.", t.baseline] + (
+            [] if t.sound else ["Data behind this measure failed validation: read it with care."]
+        )
+    if t.status == "run_chart":
+        lines = [f"{t.months[last]}: {format_value(v, t.unit)}; median {format_value(c, t.unit)}."]
+        lines.append(t.baseline)
+    else:
+        lines = [
+            f"{t.months[last]}: {format_value(v, t.unit)}; average {format_value(c, t.unit)}, "
+            f"process limits {format_value(lo, t.unit)} to {format_value(u, t.unit)}."
+        ]
+        if t.baseline:
+            lines.append(t.baseline)
     sentences = signal_sentences(t)
     if sentences:
         lines += [
             f"{s} ({cls})" if cls in ("improvement", "concern") else s for cls, s in sentences
         ]
+    elif t.status == "run_chart":
+        lines.append("No run-chart signal (shift or trend) in the latest month.")
     else:
         lines.append("Common-cause variation only: no signal in the latest month.")
     if t.assurance is not None and t.target is not None:
@@ -134,9 +150,26 @@ def explain(t: Trend) -> list[str]:
                 "(target within the limits).",
             }.get(t.assurance, "")
         )
+    if t.status == "limits" and t.variation:
+        fired = [r for r in t.signals[last] if r in _RULE_WORDS]
+        why = "; ".join(_RULE_WORDS[r] for r in sorted(fired)) or "no rule fired"
+        lines.append(
+            f"Variation icon ({t.variation.replace('_', ' ')}): {why} in {t.months[last]}."
+        )
     if not t.sound:
         lines.append("Data behind this measure failed validation: read it with care.")
     return [line for line in lines if line]
+
+
+_RULE_WORDS = {
+    "beyond_limits": "a point beyond a process limit",
+    "shift": "7 or more months in a row on one side of the average",
+    "trend": "7 or more months rising or falling in a row",
+    "two_of_three": "2 of 3 months close to a limit (beyond 2 sigma)",
+    "run_shift": "6 or more months on one side of the median",
+    "run_trend": "5 or more months rising or falling",
+}
+"""The MDC and run-chart rules in words, for the sentence that says what set an icon."""
 
 
 def is_current(t: Trend, cls: SignalClass) -> bool:
