@@ -424,15 +424,20 @@ def test_coverage_evidenced_missing_stale(model: review.ReviewModel) -> None:
     assert cov["f"] == "evidenced"
 
 
-def test_coverage_failed_validation(data: dict[str, pl.DataFrame]) -> None:
-    m = review.build(
+def _unsound(data: dict[str, pl.DataFrame], name: str) -> review.ReviewModel:
+    """The hand-made model with dataset ``name`` failing an error rule."""
+    return review.build(
         data,
         period=PERIOD,
         scope="all",
         config=make_config(),
-        validation=fake_validation(data, {"capa"}),
+        validation=fake_validation(data, {name}),
         analyst_inputs={},
     )
+
+
+def test_coverage_failed_validation(data: dict[str, pl.DataFrame]) -> None:
+    m = _unsound(data, "capa")
     assert _coverage(m)["c4"] == "failed"
     assert _coverage(m)["b"] == "missing"
     assert m.exceptions[0].kind == "unsound"
@@ -455,14 +460,7 @@ def test_coverage_failed_validation(data: dict[str, pl.DataFrame]) -> None:
     assert failed is not None
     assert failed.records()[0]["rule"] == "closed_after_opened"
     # a dataset whose title is its name is named once, not "Inspections (inspections)"
-    m2 = review.build(
-        data,
-        period=PERIOD,
-        scope="all",
-        config=make_config(),
-        validation=fake_validation(data, {"inspections"}),
-        analyst_inputs={},
-    )
+    m2 = _unsound(data, "inspections")
     assert (
         m2.exceptions[0].text
         == "Inspections failed validation: measures that use it are not sound."
