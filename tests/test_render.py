@@ -833,9 +833,20 @@ def real_pack(tmp_path_factory: pytest.TempPathFactory, printer: render.PdfPrint
     stage = work / "stage"
     stage.mkdir()
     prepared = pipeline.prepare(SAMPLE_CONFIG, "2026-10", "all")
+    result = _render_sample(stage, prepared.review.to_json(), printer)
+    assert result.pdf_path is not None
+    return Pack(
+        REAL_NOTEBOOK, result.notebook_path, result.html_path, result.pdf_path, work, result
+    )
+
+
+def _render_sample(
+    stage: Path, review_inputs: str, printer: render.PdfPrinter
+) -> render.RenderResult:
+    """Render the packaged notebook for the sample, 2026-10, from this review-inputs.json text."""
     inputs = stage / "review-inputs.json"
-    inputs.write_text(prepared.review.to_json(), encoding="utf-8")
-    result = render.render_pack(
+    inputs.write_text(review_inputs, encoding="utf-8")
+    return render.render_pack(
         stage,
         parameters={
             "period": "2026-10",
@@ -846,10 +857,6 @@ def real_pack(tmp_path_factory: pytest.TempPathFactory, printer: render.PdfPrint
         title="Acme Components Ltd — management review inputs 2026-10 (all)",
         timeout_s=300,
         browser=printer,
-    )
-    assert result.pdf_path is not None
-    return Pack(
-        REAL_NOTEBOOK, result.notebook_path, result.html_path, result.pdf_path, work, result
     )
 
 
@@ -930,20 +937,7 @@ def test_a_provisional_clause_map_is_labelled_on_the_cover_and_every_printed_pag
     cfg = dataclasses.replace(cfg, review=dataclasses.replace(cfg.review, standard="ISO 9001:2026"))
     prepared = pipeline.prepare(cfg, "2026-10", "all")
     assert prepared.review.meta.clause_map_provisional
-    inputs = tmp_path / "review-inputs.json"
-    inputs.write_text(prepared.review.to_json(), encoding="utf-8")
-    result = render.render_pack(
-        tmp_path,
-        parameters={
-            "period": "2026-10",
-            "scope": "all",
-            "config_path": str(SAMPLE_CONFIG),
-            "review_inputs": str(inputs),
-        },
-        title="Acme Components Ltd — management review inputs 2026-10 (all)",
-        timeout_s=300,
-        browser=printer,
-    )
+    result = _render_sample(tmp_path, prepared.review.to_json(), printer)
     label = "PROVISIONAL clause map: ISO 9001:2026 clause 9.3 Management review (provisional)"
     assert label in html.unescape(result.html_path.read_text(encoding="utf-8"))
     assert result.pdf_path is not None
