@@ -283,12 +283,12 @@ PACK_SECTIONS: tuple[str, ...] = (
 )
 """Section ids the packaged ``management_review`` notebook shows, in its order."""
 
-ISO9001_2015 = _shipped(STANDARDS["ISO 9001:2015"])
+_SHIPPED: dict[str, ClauseMap] = {name: _shipped(f) for name, f in STANDARDS.items()}
+
+ISO9001_2015 = _SHIPPED["ISO 9001:2015"]
 """ISO 9001:2015 with Amd 1:2024, the default map (``clause_maps/iso9001-2015.toml``)."""
 
-CLAUSE_MAPS: dict[str, ClauseMap] = {
-    m.id: m for m in (ISO9001_2015, *(_shipped(f) for f in list(STANDARDS.values())[1:]))
-}
+CLAUSE_MAPS: dict[str, ClauseMap] = {m.id: m for m in _SHIPPED.values()}
 """Known clause maps by id: the shipped ones and any added by :func:`register_clause_map`."""
 
 
@@ -302,8 +302,8 @@ def register_clause_map(clause_map: ClauseMap) -> None:
 
 def clause_map(name: str) -> ClauseMap:
     """A known clause map by id (``"iso9001_2015"``) or by standard (``"ISO 9001:2015"``)."""
-    if name in STANDARDS:
-        return _by_standard(name)
+    if name in _SHIPPED:
+        return _SHIPPED[name]
     try:
         return CLAUSE_MAPS[name]
     except KeyError:
@@ -311,10 +311,6 @@ def clause_map(name: str) -> ClauseMap:
             f"unknown clause map {name!r}{did_you_mean(name, [*CLAUSE_MAPS, *STANDARDS])}; "
             f"known: {', '.join([*STANDARDS, *CLAUSE_MAPS])}"
         ) from None
-
-
-def _by_standard(name: str) -> ClauseMap:
-    return next(m for m in CLAUSE_MAPS.values() if m.standard == name)
 
 
 @cache
@@ -334,7 +330,7 @@ def clause_map_for(config: Config) -> ClauseMap:
                 f"clause map file {path} not found", path=config.path, key="review.clause_map"
             ) from None
         return _custom(path, stamp)
-    if rv.standard not in STANDARDS:
+    if rv.standard not in _SHIPPED:
         raise ConfigError(
             f"unknown standard {rv.standard!r}{did_you_mean(rv.standard, STANDARDS)}; shipped: "
             f"{', '.join(map(repr, STANDARDS))}; or point [review] clause_map at a map file "
@@ -342,4 +338,4 @@ def clause_map_for(config: Config) -> ClauseMap:
             path=config.path,
             key="review.standard",
         )
-    return _by_standard(rv.standard)
+    return _SHIPPED[rv.standard]
