@@ -202,3 +202,22 @@ def test_check_scope_and_digest_stability(tmp_path: Path) -> None:
     )
     assert changed.digest() != cfg.digest()
     assert cfg.with_reports_dir(tmp_path / "out").reports_dir == (tmp_path / "out").resolve()
+
+
+def test_review_standard_and_own_clause_map_keys(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert (cfg.review.standard, cfg.review.clause_map) == ("ISO 9001:2015", None)
+    cfg = load_config(write(tmp_path, MINIMAL + '[review]\nstandard = "ISO 9001:2026"\n'))
+    assert cfg.review.standard == "ISO 9001:2026"
+    cfg = load_config(write(tmp_path, MINIMAL + '[review]\nclause_map = "maps/iatf.toml"\n'))
+    assert cfg.review.clause_map == "maps/iatf.toml"
+    with pytest.raises(ConfigError, match="path of a clause-map") as info:
+        load_config(write(tmp_path, MINIMAL + '[review]\nclause_map = "iso9001_2015"\n'))
+    assert "key 'review.clause_map'" in str(info.value)
+    with pytest.raises(ConfigError, match="not both"):
+        load_config(
+            write(
+                tmp_path,
+                MINIMAL + '[review]\nstandard = "ISO 9001:2015"\nclause_map = "m.toml"\n',
+            )
+        )

@@ -41,6 +41,10 @@ def test_wheel_ships_contracts_notebooks_and_templates(tmp_path: Path) -> None:
     for f in templates.rglob("*"):
         if f.is_file():
             assert f"qmskpi/templates/{f.relative_to(templates).as_posix()}" in names
+    maps = sorted((ROOT / "src" / "qmskpi" / "review" / "clause_maps").glob("*.toml"))
+    assert [m.name for m in maps] == ["iso9001-2015.toml", "iso9001-2026-provisional.toml"]
+    for m in maps:
+        assert f"qmskpi/review/clause_maps/{m.name}" in names
     assert "qmskpi/py.typed" in names
     assert any(n.endswith("entry_points.txt") for n in names)
     assert len(list((ROOT / "data_contracts").glob("*.yaml"))) == 11

@@ -833,9 +833,20 @@ def real_pack(tmp_path_factory: pytest.TempPathFactory, printer: render.PdfPrint
     stage = work / "stage"
     stage.mkdir()
     prepared = pipeline.prepare(SAMPLE_CONFIG, "2026-10", "all")
+    result = _render_sample(stage, prepared.review.to_json(), printer)
+    assert result.pdf_path is not None
+    return Pack(
+        REAL_NOTEBOOK, result.notebook_path, result.html_path, result.pdf_path, work, result
+    )
+
+
+def _render_sample(
+    stage: Path, review_inputs: str, printer: render.PdfPrinter
+) -> render.RenderResult:
+    """Render the packaged notebook for the sample, 2026-10, from this review-inputs.json text."""
     inputs = stage / "review-inputs.json"
-    inputs.write_text(prepared.review.to_json(), encoding="utf-8")
-    result = render.render_pack(
+    inputs.write_text(review_inputs, encoding="utf-8")
+    return render.render_pack(
         stage,
         parameters={
             "period": "2026-10",
@@ -846,10 +857,6 @@ def real_pack(tmp_path_factory: pytest.TempPathFactory, printer: render.PdfPrint
         title="Acme Components Ltd — management review inputs 2026-10 (all)",
         timeout_s=300,
         browser=printer,
-    )
-    assert result.pdf_path is not None
-    return Pack(
-        REAL_NOTEBOOK, result.notebook_path, result.html_path, result.pdf_path, work, result
     )
 
 
@@ -912,6 +919,34 @@ def test_real_pack_pdf_has_every_section_and_no_chart_cut(
     assert count == real_pack.html.read_text(encoding="utf-8").count('class="plotly-graph-div"')
     assert wide == []
     assert split_charts(pdf_pages_text(marked), count) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.browser
+def test_a_provisional_clause_map_is_labelled_on_the_cover_and_every_printed_page(
+    tmp_path: Path, printer: render.PdfPrinter
+) -> None:
+    """[review] standard = "ISO 9001:2026": the packaged notebook, rendered for real, says
+    "provisional" on the cover and in the footer of each page of the PDF."""
+    if not _real_pack_ready():
+        pytest.skip("management_review.ipynb, sample_data or pipeline.review_for not there yet")
+    from qmskpi import config, pipeline
+
+    cfg = config.load_config(SAMPLE_CONFIG)
+    cfg = dataclasses.replace(cfg, review=dataclasses.replace(cfg.review, standard="ISO 9001:2026"))
+    prepared = pipeline.prepare(cfg, "2026-10", "all")
+    assert prepared.review.meta.clause_map_provisional
+    result = _render_sample(tmp_path, prepared.review.to_json(), printer)
+    label = "PROVISIONAL clause map: ISO 9001:2026 clause 9.3 Management review (provisional)"
+    assert label in html.unescape(result.html_path.read_text(encoding="utf-8"))
+    assert result.pdf_path is not None
+    pages = [" ".join(p.split()) for p in pdf_pages_text(result.pdf_path)]
+    assert len(pages) > 5
+    on_pages = [i + 1 for i, text in enumerate(pages) if label in text]
+    # the cover shows it twice (notice and footer); every other page once, in the footer
+    assert on_pages == list(range(1, len(pages) + 1))
+    assert pages[0].count(label) == 2
 
 
 # --------------------------------------------------------------------------- exports

@@ -35,10 +35,12 @@ import plotly.io as pio
 import polars as pl
 
 from qmskpi.review import (
+    PACK_SECTIONS,
     AnalystInput,
     CoverageRow,
     KpiTile,
     KpiValue,
+    Meta,
     ReviewModel,
     Scalar,
     Section,
@@ -59,6 +61,7 @@ __all__ = [
     "frame_html",
     "objectives_figure",
     "pareto_figure",
+    "running_label",
     "safe_markdown",
     "scorecard_figure",
     "show",
@@ -129,6 +132,24 @@ FULL_WIDTH: Final = 680
 HALF_WIDTH: Final = 334
 
 _PLOTLY_CONFIG: Final = {"displayModeBar": False, "responsive": False, "displaylogo": False}
+
+
+def running_label(meta: Meta) -> str:
+    """The label printed on every page of a pack whose clause map is provisional, else ``""``."""
+    if not meta.clause_map_provisional:
+        return ""
+    return f"PROVISIONAL clause map: {meta.clause_map_title}"
+
+
+def _provisional_label(meta: Meta) -> str:
+    """The cover's notice; ``data-qk-running-label`` is what ``render`` prints on every page."""
+    label = running_label(meta)
+    if not label:
+        return ""
+    return (
+        f'<p class="qk-provisional" data-qk-running-label="{esc(label)}">'
+        f"<strong>{esc(label)}</strong> · {esc(meta.clause_map_edition)}</p>"
+    )
 
 
 def esc(value: object) -> str:
@@ -1001,7 +1022,7 @@ class Pack:
 
     def everything(self) -> Fragment:
         """Every section in clause-map order (a whole pack in one fragment)."""
-        return Fragment("\n".join(self.section(s.id).html for s in self.model.sections))
+        return Fragment("\n".join(self._one(s) for s in self.model.sections))
 
     def cover(self) -> Fragment:
         return self.section("cover")
@@ -1011,8 +1032,22 @@ class Pack:
 
     def section(self, section_id: str) -> Fragment:
         """One section (``cover``, ``summary``, ``a``, ``b``, ``c1`` ... ``c7``, ``d``, ``e``,
-        ``f``, ``decisions``, ``coverage``, ``appendix``) as a fragment."""
+        ``f``, ``decisions``, ``coverage``, ``appendix``) as a fragment.
+
+        Sections a clause map of the user's own adds (ids not in
+        :data:`~qmskpi.review.PACK_SECTIONS`, which the packaged notebook names one
+        by one) are shown with the section they follow in the map.
+        """
         s = self.model.section(section_id)
+        parts = [self._one(s)]
+        sections = self.model.sections
+        for extra in sections[sections.index(s) + 1 :]:
+            if extra.id in PACK_SECTIONS:
+                break
+            parts.append(self._one(extra))
+        return Fragment("\n".join(parts))
+
+    def _one(self, s: Section) -> str:
         render = {
             "cover": self._cover,
             "summary": self._summary,
@@ -1021,7 +1056,7 @@ class Pack:
             "appendix": self._appendix,
             "decisions": self._decisions,
         }.get(s.id, self._input)
-        return Fragment(render(s))
+        return render(s)
 
     def trends(self, *, section: str | None = None, scope: str | None = None) -> Fragment:
         """SPC charts of the model's trends (optionally of one section's KPIs or one scope)."""
@@ -1123,7 +1158,7 @@ class Pack:
             f"{esc(m.period_end)} · {esc(m.clause_map_title)}</p>"
             f'<div class="qk-state {state_cls}"><strong>{esc(state)}</strong>'
             f" · {evidenced} of {len(inputs)} review inputs evidenced · {esc(validated)}</div>"
-            "</section>"
+            f"{_provisional_label(m)}</section>"
         )
 
     def _summary(self, s: Section) -> str:

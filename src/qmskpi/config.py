@@ -153,7 +153,10 @@ class ReviewConfig:
     granularity: Granularity = "month"
     trend_months: int = 24
     as_of: date | None = None
-    clause_map: str = "iso9001_2015"
+    standard: str = "ISO 9001:2015"
+    """The shipped clause map the pack follows (``qmskpi.review.clauses.STANDARDS``)."""
+    clause_map: str | None = None
+    """A clause-map TOML file of your own (relative to the config file), instead of ``standard``."""
     stale_after_days: int = 45
     """An input whose newest record is older than this at period end is 'stale'."""
 
@@ -551,7 +554,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     )
 
     rv = root.sub("review")
-    rv.only({"granularity", "trend_months", "as_of", "clause_map", "stale_after_days"})
+    rv.only({"granularity", "trend_months", "as_of", "standard", "clause_map", "stale_after_days"})
     gran = rv.get("granularity", str, "month")
     if gran not in ("month", "quarter", "year"):
         raise rv.err(
@@ -566,9 +569,13 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         granularity=gran,
         trend_months=trend,
         as_of=as_of,
-        clause_map=rv.get("clause_map", str, "iso9001_2015"),
+        standard=rv.get("standard", str, "ISO 9001:2015"),
+        clause_map=_clause_map_file(rv),
         stale_after_days=_nonneg(rv, "stale_after_days", 45),
     )
+
+    if "standard" in rv.table and review.clause_map is not None:
+        raise rv.err("clause_map", "give either standard or clause_map (a map file), not both")
 
     ai = root.sub("analyst_inputs")
     ai.only({"changes", "resources", "risks"})
@@ -608,6 +615,18 @@ def _pdf_policy(r: _Reader) -> PdfPolicy:
         f'must be "required", "optional", "off", true or false, got {value!r}'
         f"{did_you_mean(value, list(PDF_POLICIES))}",
     )
+
+
+def _clause_map_file(rv: _Reader) -> str | None:
+    """``[review] clause_map``: the path of a map file (the map is read and checked by review)."""
+    value: str | None = rv.get("clause_map", str)
+    if value is not None and not value.endswith(".toml"):
+        raise rv.err(
+            "clause_map",
+            f"must be the path of a clause-map .toml file, got {value!r}; to pick a shipped "
+            'map write standard = "ISO 9001:2015" (or "ISO 9001:2026", provisional)',
+        )
+    return value
 
 
 def _nonneg(r: _Reader, name: str, default: int) -> int:

@@ -86,6 +86,7 @@ def prepare(
     cfg = as_config(config)
     p = parse_period(period)
     cfg.check_scope(scope)
+    review.clause_map_for(cfg)  # a wrong [review] standard or map file fails before any reading
     t = Timings()
     if loaded is None:
         with t.stage("load"):

@@ -785,12 +785,22 @@ def _header_template(title: str) -> str:
     )
 
 
-def _footer_template() -> str:
+def _footer_template(label: str = "") -> str:
+    """Page numbers; ``label`` (a provisional clause map, say) on the left of every page."""
+    left = f'<span style="font-weight: bold;">{html.escape(label)}</span>' if label else ""
     return (
-        f'<div style="{_PRINT_TEXT_STYLE} justify-content: flex-end;">'
+        f'<div style="{_PRINT_TEXT_STYLE}{"" if label else " justify-content: flex-end;"}">'
+        f"{left}"
         '<span>Page <span class="pageNumber"></span> of <span class="totalPages"></span></span>'
         "</div>"
     )
+
+
+_RUNNING_LABEL_JS: Final = """() => {
+    const el = document.querySelector('[data-qk-running-label]');
+    return el ? el.getAttribute('data-qk-running-label') : '';
+}"""
+"""The label the pack asks to be printed on every page (``charts.running_label``)."""
 
 
 def block_network(page: Page) -> list[str]:
@@ -845,6 +855,9 @@ def open_for_print(page: Page, html_path: Path, *, timeout_s: float) -> list[str
 def print_loaded_page(page: Page, pdf: Path, *, title: str, bookmarks: bool = True) -> Path:
     """Print a page opened with :func:`open_for_print` to an A4 PDF at ``pdf``.
 
+    The footer carries the page's running label (``data-qk-running-label``, set
+    by the cover of a pack whose clause map is provisional) on every page.
+
     ``bookmarks`` makes a tagged (accessible) PDF with an outline from the
     headings; Chromium builds the outline from the tags, so it is both or
     neither. It costs ~0.6 s and doubles the file size for the sample pack.
@@ -863,7 +876,7 @@ def print_loaded_page(page: Page, pdf: Path, *, title: str, bookmarks: bool = Tr
         margin=margin,
         display_header_footer=True,
         header_template=_header_template(title),
-        footer_template=_footer_template(),
+        footer_template=_footer_template(str(page.evaluate(_RUNNING_LABEL_JS) or "")),
         outline=bookmarks,
         tagged=bookmarks,
     )

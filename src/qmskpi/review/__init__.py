@@ -7,9 +7,9 @@ exactly by :meth:`ReviewModel.from_json`. ``charts`` and the notebooks only
 present it; nothing here knows about HTML or plotly.
 
 Sections follow ISO 9001:2015 9.3.2 (inputs) and 9.3.3 (outputs) from a clause
-map held as data (:data:`CLAUSE_MAPS`, chosen by ``config.review.clause_map``);
-a second map (e.g. a provisional ISO 9001:2026 one) is added with
-:func:`register_clause_map`.
+map held as data: a TOML file shipped in ``review/clause_maps/`` (picked by
+``[review] standard``; :data:`STANDARDS`) or one of the user's own
+(``[review] clause_map``), read by :func:`load_clause_map`.
 
 Untrusted text (complaint descriptions, names, codes, analyst markdown) is kept
 as plain strings: escaping is the presenter's job (``charts``).
@@ -36,9 +36,13 @@ from qmskpi.review.assemble import build, read_analyst_inputs, trends
 from qmskpi.review.clauses import (
     CLAUSE_MAPS,
     ISO9001_2015,
+    PACK_SECTIONS,
+    STANDARDS,
     ClauseEntry,
     ClauseMap,
     clause_map,
+    clause_map_for,
+    load_clause_map,
     register_clause_map,
 )
 from qmskpi.review.context import Frames
@@ -77,8 +81,10 @@ __all__ = [
     "ISO9001_2015",
     "MAX_ATTENTION",
     "MAX_IMPROVEMENTS",
+    "PACK_SECTIONS",
     "RECENT_MONTHS",
     "SCHEMA",
+    "STANDARDS",
     "AnalystInput",
     "AnalystKey",
     "ClauseEntry",
@@ -104,9 +110,11 @@ __all__ = [
     "Trend",
     "build",
     "clause_map",
+    "clause_map_for",
     "explain",
     "format_pair",
     "format_value",
+    "load_clause_map",
     "method_notes",
     "read_analyst_inputs",
     "register_clause_map",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from qmskpi.config import WHOLE_SCOPE, Config
 from qmskpi.periods import Period, parse_period
 from qmskpi.review.appendix import appendix_tables
-from qmskpi.review.clauses import ClauseEntry, ClauseMap, clause_map
+from qmskpi.review.clauses import ClauseEntry, ClauseMap, clause_map_for
 from qmskpi.review.context import Context, Frames
 from qmskpi.review.coverage import coverage_row, section_notes
 from qmskpi.review.measures import measure_trends, measure_values
@@ -56,7 +56,7 @@ def build(
     """
     p = parse_period(period)
     scope = config.check_scope(scope)
-    cmap = clause_map(config.review.clause_map)
+    cmap = clause_map_for(config)
     unsound = frozenset(validation.unsound_datasets) if validation is not None else frozenset()
     if analyst_inputs is None:
         analyst_inputs = read_analyst_inputs(config)
@@ -106,6 +106,8 @@ def _meta(ctx: Context, *, validated: bool) -> Meta:
         trend_months=config.review.trend_months,
         stale_after_days=config.review.stale_after_days,
         validated=validated,
+        clause_map_edition=ctx.cmap.edition,
+        clause_map_provisional=ctx.cmap.provisional,
     )
 
 
@@ -127,7 +129,7 @@ def _sections(
             role=e.role,
             status=status.get(e.id),
             kpis=ctx.section_kpis.get(e.id, ()),
-            trends=tuple(t.id for t in kept) if e.id == "c5" else (),
+            trends=tuple(t.id for t in kept) if e.trends else (),
             tables=tuple(t for t in e.tables if t in table_ids),
             analyst=e.analyst,
             notes=section_notes(e, coverage),
@@ -174,7 +176,7 @@ def trends(
         config=config,
         period=p,
         scope=scope,
-        cmap=clause_map(config.review.clause_map),
+        cmap=clause_map_for(config),
         unsound=frozenset(unsound),
         data=data,
     )

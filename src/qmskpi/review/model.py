@@ -58,6 +58,10 @@ class Meta:
     stale_after_days: int
     validated: bool
     """False when no validation report was given (rows not checked against contracts)."""
+    clause_map_edition: str = ""
+    """The edition of the standard the clause map describes (amendments included)."""
+    clause_map_provisional: bool = False
+    """The clause map is taken from a draft: the pack is labelled provisional on every page."""
 
 
 @dataclass(frozen=True)

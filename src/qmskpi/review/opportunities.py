@@ -82,7 +82,7 @@ def _vital_few(ctx: Context, pareto: Table | None) -> list[Opportunity]:
     share = as_float(vital[-1].get("cumulative_share")) or 0.0
     return [
         Opportunity(
-            "c3",
+            ctx.cmap.section_of_table("defect_pareto"),
             None,
             ctx.scope,
             f"Reduce the vital few defect codes ({codes}).",
@@ -99,7 +99,7 @@ def _missed_objectives(ctx: Context, objectives: Table | None) -> list[Opportuni
     whole = "" if ctx.scope == WHOLE_SCOPE else " for the whole organisation"
     return [
         Opportunity(
-            "c2",
+            ctx.cmap.section_of_table("objective_attainment"),
             None,
             WHOLE_SCOPE,
             f"Plan how to reach the objective '{r.get('name')}'.",
@@ -115,7 +115,7 @@ def _c_rated_suppliers(ctx: Context, suppliers: Table | None) -> list[Opportunit
         return []
     return [
         Opportunity(
-            "c7",
+            ctx.cmap.section_of_table("supplier_scorecard"),
             None,
             ctx.scope,
             f"Develop or re-source supplier {r.get('name')} (rating C).",
