@@ -150,3 +150,37 @@ def test_quiet_under_cron_unless_verbose(tmp_path: Path) -> None:
     assert str(tmp_path / "a" / "qmskpi.toml") in done.stdout
     loud = run_cli("-v", *args, "--out", str(tmp_path / "b"))
     assert "wrote" in loud.stderr
+
+
+def test_validate_uses_the_contract_overrides_of_the_config(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE_DATA, data, ignore=shutil.ignore_patterns("reports"))
+    complaints = data / "complaints.csv"
+    lines = complaints.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("customer")] = ""  # the first complaint names no customer
+    lines[1] = ",".join(row)
+    complaints.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = data / "qmskpi.toml"
+    args = ("validate", "--config", str(config), "--period", "2026-10", "--json")
+    strict = run_cli(*args)
+    assert strict.returncode == 2, strict.stderr
+    doc = json.loads(strict.stdout)["datasets"]["complaints"]
+    assert (doc["rows_quarantined"], doc["set_aside"], doc["sound"]) == (
+        1,
+        {"customer_required": 1},
+        True,  # 1 of ~1,840 rows set aside: far below 5 %
+    )
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write('\n[contracts.complaints.customer_required]\nseverity = "warn"\n')
+    relaxed = run_cli(*args)
+    assert relaxed.returncode == 0, relaxed.stderr
+    doc = json.loads(relaxed.stdout)["datasets"]["complaints"]
+    assert (doc["rows_quarantined"], doc["warnings_failed"]) == (0, 1)
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write('\n[contracts.complaints.customer_requird]\nseverity = "warn"\n')
+    wrong = run_cli(*args)
+    assert wrong.returncode != 0
+    assert "contracts.complaints.customer_requird" in wrong.stderr
+    assert "did you mean 'customer_required'" in wrong.stderr
