@@ -374,3 +374,37 @@ def test_restatement_shows_what_changed_escaped(model: review.ReviewModel) -> No
     assert "true → false" in html
     assert "<img" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def _a_tile(*, sound: bool, note: str) -> review.KpiTile:
+    return review.KpiTile(
+        kpi="supplier_ppm",
+        scope="all",
+        title="Supplier PPM",
+        section="9.3.2 c 7",
+        value=0.0,
+        display="0 ppm",
+        unit="ppm",
+        target=None,
+        target_display="",
+        variation=None,
+        assurance=None,
+        sound=sound,
+        exception=not sound,
+        note=note,
+    )
+
+
+def test_a_tile_says_not_measured_and_what_a_value_is_based_on() -> None:
+    unmeasured = charts.tiles_html(
+        [_a_tile(sound=False, note="not measured: qty_rejected is a mapping constant")]
+    )
+    assert "qk-unsound" in unmeasured
+    assert '<div class="qk-tile-flag">Not measured</div>' in unmeasured
+    assert "Data failed validation" not in unmeasured
+    assert "not measured: qty_rejected is a mapping constant" in unmeasured
+    based = charts.tiles_html(
+        [_a_tile(sound=True, note="based on 5,022 of 5,300 receipts (278 set aside: <x> 278)")]
+    )
+    assert "qk-tile-flag" not in based
+    assert "based on 5,022 of 5,300 receipts (278 set aside: &lt;x&gt; 278)" in based

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -107,17 +108,27 @@ def test_validate_sample_data_is_clean_and_json_balances(tmp_path: Path) -> None
         assert dataset in text.stdout
 
 
-def test_validate_exit_code_2_when_an_error_rule_fails(tmp_path: Path) -> None:
+def sample_with_first_row(
+    tmp_path: Path, file: str, column: str, value: Callable[[dict[str, str]], str]
+) -> Path:
+    """A copy of the sample data whose first row of ``file`` has ``column`` = value(row)."""
     data = tmp_path / "data"
     shutil.copytree(SAMPLE_DATA, data, ignore=shutil.ignore_patterns("reports"))
-    receipts = data / "receipts.csv"
-    lines = receipts.read_text(encoding="utf-8").splitlines()
+    path = data / file
+    lines = path.read_text(encoding="utf-8").splitlines()
     header = lines[0].split(",")
     row = lines[1].split(",")
-    # More rejected than received on the first receipt: impossible, an error rule.
-    row[header.index("qty_rejected")] = str(int(row[header.index("qty_received")]) + 5)
+    row[header.index(column)] = value(dict(zip(header, row, strict=False)))
     lines[1] = ",".join(row)
-    receipts.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data
+
+
+def test_validate_exit_code_2_when_an_error_rule_fails(tmp_path: Path) -> None:
+    # More rejected than received on the first receipt: impossible, an error rule.
+    data = sample_with_first_row(
+        tmp_path, "receipts.csv", "qty_rejected", lambda r: str(int(r["qty_received"]) + 5)
+    )
     done = run_cli("validate", "--config", str(data / "qmskpi.toml"), "--period", "2026-10")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "receipts" in done.stdout
@@ -150,3 +161,30 @@ def test_quiet_under_cron_unless_verbose(tmp_path: Path) -> None:
     assert str(tmp_path / "a" / "qmskpi.toml") in done.stdout
     loud = run_cli("-v", *args, "--out", str(tmp_path / "b"))
     assert "wrote" in loud.stderr
+
+
+def test_validate_uses_the_contract_overrides_of_the_config(tmp_path: Path) -> None:
+    # the first complaint names no customer
+    data = sample_with_first_row(tmp_path, "complaints.csv", "customer", lambda r: "")
+    config = data / "qmskpi.toml"
+    args = ("validate", "--config", str(config), "--period", "2026-10", "--json")
+    strict = run_cli(*args)
+    assert strict.returncode == 2, strict.stderr
+    doc = json.loads(strict.stdout)["datasets"]["complaints"]
+    assert (doc["rows_quarantined"], doc["set_aside"], doc["sound"]) == (
+        1,
+        {"customer_required": 1},
+        True,  # 1 of ~1,840 rows set aside: far below 5 %
+    )
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write('\n[contracts.complaints.customer_required]\nseverity = "warn"\n')
+    relaxed = run_cli(*args)
+    assert relaxed.returncode == 0, relaxed.stderr
+    doc = json.loads(relaxed.stdout)["datasets"]["complaints"]
+    assert (doc["rows_quarantined"], doc["warnings_failed"]) == (0, 1)
+    with config.open("a", encoding="utf-8") as fh:
+        fh.write('\n[contracts.complaints.customer_requird]\nseverity = "warn"\n')
+    wrong = run_cli(*args)
+    assert wrong.returncode != 0
+    assert "contracts.complaints.customer_requird" in wrong.stderr
+    assert "did you mean 'customer_required'" in wrong.stderr

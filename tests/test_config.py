@@ -221,3 +221,86 @@ def test_review_standard_and_own_clause_map_keys(tmp_path: Path) -> None:
                 MINIMAL + '[review]\nstandard = "ISO 9001:2015"\nclause_map = "m.toml"\n',
             )
         )
+
+
+def test_contracts_table_reads_dir_and_rule_overrides(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(
+            tmp_path,
+            MINIMAL
+            + """
+[kpis]
+max_quarantined_share = 0.1
+
+[contracts]
+dir = "my_contracts"
+
+[contracts.complaints.customer_required]
+severity = "warning"
+mostly = 0.98
+
+[contracts.complaints.site_known]
+severity = "error"
+""",
+        )
+    )
+    assert cfg.kpis.max_quarantined_share == 0.1
+    assert cfg.contracts.dir == "my_contracts"
+    over = cfg.contracts.overrides["complaints"]
+    assert (over["customer_required"].severity, over["customer_required"].mostly) == ("warn", 0.98)
+    assert (over["site_known"].severity, over["site_known"].mostly) == ("error", None)
+    # the defaults: no folder, no overrides, 5 % set aside before a KPI is struck out
+    plain = load_config(write(tmp_path, MINIMAL))
+    assert (plain.contracts.dir, dict(plain.contracts.overrides)) == (None, {})
+    assert plain.kpis.max_quarantined_share == 0.05
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "words"),
+    [
+        (
+            "[contracts.complaint.customer_required]\nmostly = 0.9\n",
+            "contracts.complaint",
+            "did you mean 'complaints'",
+        ),
+        (
+            "[contracts.complaints.customer_required]\nmostyl = 0.9\n",
+            "contracts.complaints.customer_required.mostyl",
+            "did you mean 'mostly'",
+        ),
+        (
+            "[contracts.complaints.customer_required]\nseverity = 'fatal'\n",
+            "contracts.complaints.customer_required.severity",
+            "must be error or warn",
+        ),
+        (
+            "[contracts.complaints.customer_required]\nmostly = 0\n",
+            "contracts.complaints.customer_required.mostly",
+            "from above 0 to 1",
+        ),
+        (
+            "[contracts.complaints.customer_required]\nmostly = 1.5\n",
+            "contracts.complaints.customer_required.mostly",
+            "from above 0 to 1",
+        ),
+        (
+            "[contracts.complaints.customer_required]\n",
+            "contracts.complaints.customer_required.severity",
+            "give 'severity' and/or 'mostly'",
+        ),
+        (
+            "[contracts.complaints]\ncustomer_required = 'warn'\n",
+            "contracts.complaints.customer_required",
+            "must be a table",
+        ),
+        ("[contracts]\ndir = 3\n", "contracts.dir", "must be"),
+        ("[kpis]\nmax_quarantined_share = 5\n", "kpis.max_quarantined_share", "e.g. 0.05 for 5 %"),
+    ],
+)
+def test_contracts_table_errors_name_the_key(
+    tmp_path: Path, extra: str, key: str, words: str
+) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        load_config(write(tmp_path, MINIMAL + extra))
+    assert f"key '{key}'" in str(info.value)
+    assert str(tmp_path / "qmskpi.toml") in str(info.value)

@@ -32,7 +32,7 @@ from qmskpi.contracts import ValidationReport, validate
 from qmskpi.contracts import gx as contracts_gx
 from qmskpi.contracts import report as contracts_report
 from qmskpi.datasets import DATASETS, SOURCE_ROW
-from qmskpi.errors import ContractError, HeaderError, QmsKpiError, SourceError
+from qmskpi.errors import ConfigError, ContractError, HeaderError, QmsKpiError, SourceError
 from qmskpi.sources import REJECT_SCHEMA, LoadedDataset, load_all, load_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -1375,3 +1375,179 @@ def test_importing_contracts_does_not_import_great_expectations() -> None:
         "assert 'great_expectations' not in sys.modules, 'GX imported by load_contracts'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# --------------------------------------------------------------------------- contracts from the config
+
+
+def config_with(tmp_path: Path, contracts: Mapping[str, Any], **kpis: Any) -> Config:
+    return from_dict(
+        {
+            "organisation": {"name": "Test Ltd", "sites": SITES},
+            "sources": {"complaints": {"path": "complaints.csv"}},
+            "kpis": kpis,
+            "contracts": dict(contracts),
+        },
+        path=tmp_path / "qmskpi.toml",
+    )
+
+
+def complaints_with_blank_customers(n: int, blank: int) -> dict[str, LoadedDataset]:
+    rows = [complaint(str(i)) for i in range(n)]
+    for r in rows[:blank]:
+        r["customer"] = None
+    return {"complaints": loaded("complaints", rows)}
+
+
+def test_contracts_dir_in_the_config_replaces_one_contract_and_falls_back_for_the_rest(
+    tmp_path: Path,
+) -> None:
+    mine = tmp_path / "my_contracts"
+    mine.mkdir()
+    text = (CONTRACTS / "complaints.yaml").read_text(encoding="utf-8")
+    old = "  - id: customer_required\n"
+    start = text.index(old)
+    block_end = text.index("  - id:", start + len(old))
+    block = text[start:block_end]
+    assert "severity: error" in block
+    (mine / "complaints.yaml").write_text(
+        text[:start] + block.replace("severity: error", "severity: warn") + text[block_end:],
+        encoding="utf-8",
+    )
+    cfg = config_with(tmp_path, {"dir": "my_contracts"})
+    data = {
+        **complaints_with_blank_customers(10, 2),
+        "suppliers": loaded("suppliers", [supplier("1")]),
+    }
+    report = run(data, config=cfg)
+    rule = report.datasets["complaints"].rule("customer_required")
+    # Your contract: a warning, rows kept.
+    assert (rule.severity, rule.success, rule.unexpected_count) == ("warn", False, 2)
+    assert report.datasets["complaints"].rows_used == 10
+    assert (
+        report.datasets["complaints"].contract_sha256
+        != contracts.load_contracts()["complaints"].sha256
+    )
+    # No suppliers.yaml in your folder: the shipped contract judges suppliers.
+    assert (
+        report.datasets["suppliers"].contract_sha256
+        == contracts.load_contracts()["suppliers"].sha256
+    )
+    # A folder that is not there names the config file and key.
+    with pytest.raises(ConfigError, match=r"qmskpi\.toml: key 'contracts\.dir'.*not found"):
+        run(data, config=config_with(tmp_path, {"dir": "nowhere"}))
+    # A stray file in your folder is refused, as in the shipped folder.
+    (mine / "complaint.yaml").write_text("dataset: complaint\n", encoding="utf-8")
+    with pytest.raises(ContractError, match=r"complaint\.yaml: no dataset named 'complaint'"):
+        run(data, config=cfg)
+
+
+def test_rule_overrides_in_the_config_change_severity_and_mostly(tmp_path: Path) -> None:
+    data = complaints_with_blank_customers(10, 2)
+    shipped = run(data)
+    assert shipped.datasets["complaints"].rows_quarantined == 2
+    warn = run(
+        data,
+        config=config_with(
+            tmp_path, {"complaints": {"customer_required": {"severity": "warning"}}}
+        ),
+    )
+    rule = warn.datasets["complaints"].rule("customer_required")
+    assert (rule.severity, rule.success, warn.datasets["complaints"].rows_quarantined) == (
+        "warn",
+        False,
+        0,
+    )
+    assert warn.exit_code() == 0
+    # mostly 0.8: 2 of 10 blank is a share of 0.2 failing, 0.8 passing -> the rule passes,
+    # the two rows are still set aside, the dataset is sound.
+    mostly = run(
+        data, config=config_with(tmp_path, {"complaints": {"customer_required": {"mostly": 0.8}}})
+    )
+    d = mostly.datasets["complaints"]
+    rule = d.rule("customer_required")
+    assert (rule.mostly, rule.success, rule.unexpected_share) == (0.8, True, 0.2)
+    assert (d.rows_used, d.rows_quarantined, d.sound) == (8, 2, True)
+    assert mostly.exit_code() == 0
+
+
+def test_an_unknown_rule_in_the_config_names_the_file_key_and_a_close_rule(
+    tmp_path: Path,
+) -> None:
+    cfg = config_with(tmp_path, {"complaints": {"customer_requierd": {"severity": "warn"}}})
+    with pytest.raises(ConfigError) as err:
+        run(complaints_with_blank_customers(3, 0), config=cfg)
+    message = str(err.value)
+    assert "qmskpi.toml: key 'contracts.complaints.customer_requierd'" in message
+    assert "did you mean 'customer_required'" in message
+
+
+# --------------------------------------------------------------------------- soundness by share
+
+
+@pytest.mark.parametrize(
+    ("blank", "threshold", "sound"),
+    [
+        (4, None, True),  # 4 of 100 = 4 % <= the default 5 %
+        (5, None, True),  # exactly 5 %: not above the threshold
+        (6, None, False),  # 6 % > 5 %
+        (6, 0.10, True),
+        (1, 0.0, False),  # no allowance: any failed error rule
+    ],
+)
+def test_a_dataset_is_unsound_only_above_the_share_set_aside(
+    tmp_path: Path, blank: int, threshold: float | None, sound: bool
+) -> None:
+    kpis = {} if threshold is None else {"max_quarantined_share": threshold}
+    report = run(
+        complaints_with_blank_customers(100, blank), config=config_with(tmp_path, {}, **kpis)
+    )
+    d = report.datasets["complaints"]
+    assert (d.rows_in, d.rows_used, d.rows_quarantined) == (100, 100 - blank, blank)
+    assert d.quarantined_share == blank / 100
+    assert d.sound is sound
+    assert report.unsound_datasets == (frozenset() if sound else frozenset({"complaints"}))
+    assert report.exit_code() == 2  # an error rule failed, whatever the soundness
+    expected = (
+        f"based on {100 - blank} of 100 complaints ({blank} set aside: blank customer {blank})"
+    )
+    assert d.based_on() == expected
+    assert report.set_aside_notes() == ({"complaints": expected} if sound else {})
+    doc = json.loads(report.to_json())["datasets"]["complaints"]
+    assert (doc["set_aside"], doc["sound"]) == ({"customer_required": blank}, sound)
+
+
+def test_the_set_aside_note_lists_every_reason_most_rows_first(tmp_path: Path) -> None:
+    rows = [complaint(str(i)) for i in range(200)]
+    for r in rows[:3]:
+        r["customer"] = None
+    rows[3]["site"] = "Mars"
+    rows[4]["site"] = "Mars"
+    rows[4]["customer"] = None  # one row, two reasons: counted once in the total
+    rows[5]["complaint_id"] = rows[6]["complaint_id"]  # both copies break the unique rule
+    report = run({"complaints": loaded("complaints", rows)}, config=config_with(tmp_path, {}))
+    d = report.datasets["complaints"]
+    # Rows 0-2 blank customer, 3 unknown site, 4 both, 5 and 6 duplicate id: 7 rows.
+    assert (d.rows_quarantined, d.rows_used) == (7, 193)
+    assert d.sound  # 7 / 200 = 3.5 %
+    assert d.based_on() == (
+        "based on 193 of 200 complaints (7 set aside: blank customer 4, "
+        "duplicate complaint_id 2, unknown site 2)"
+    )
+
+
+def test_a_table_level_error_keeps_the_dataset_unsound_whatever_the_share(tmp_path: Path) -> None:
+    rows = [complaint(str(i)) for i in range(10)]
+    frame = loaded("complaints", rows)
+    missing = LoadedDataset(
+        dataset="complaints",
+        frame=frame.frame.drop("customer"),
+        rejects=frame.rejects,
+        origin=frame.origin,
+        sha256=frame.sha256,
+        rows_in=frame.rows_in,
+    )
+    report = run({"complaints": missing}, config=config_with(tmp_path, {}))
+    d = report.datasets["complaints"]
+    assert d.rows_quarantined == 0
+    assert not d.sound

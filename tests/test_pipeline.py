@@ -1466,3 +1466,30 @@ def test_real_sigkill_during_render_leaves_no_kernel_and_the_pack(
     if phase == "render":
         assert [r for r in removed if r.startswith(".staging/")], removed
     assert list((root / ".staging").iterdir()) == []
+
+
+def test_a_mapping_constant_is_not_measured_in_kpis_and_the_review(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(SAMPLE, data, ignore=shutil.ignore_patterns("reports"))
+    config = data / "qmskpi.toml"
+    text = config.read_text(encoding="utf-8")
+    mapped = 'date_formats = { promised_date = "%Y-%m-%d", received_date = "%Y-%m-%d" }\n'
+    assert mapped in text
+    # The export has no rejected quantity: the mapping sets it to 0 for every receipt.
+    config.write_text(
+        text.replace(
+            mapped, mapped + 'ignore_columns = ["qty_rejected"]\nconstants = { qty_rejected = 0 }\n'
+        ),
+        encoding="utf-8",
+    )
+    prepared = pipeline.prepare(config, PERIOD, as_of=AS_OF)
+    row = prepared.kpis.filter((pl.col("kpi") == "supplier_ppm") & (pl.col("scope") == "all"))
+    assert row.select("value", "sound", "note").rows() == [
+        (0.0, False, "not measured: qty_rejected is a mapping constant")
+    ]
+    otd = prepared.kpis.filter((pl.col("kpi") == "supplier_otd_share") & (pl.col("scope") == "all"))
+    assert otd["sound"].to_list() == [True]
+    tile = next(t for t in prepared.review.tiles if t.kpi == "supplier_ppm")  # a pack tile
+    assert (tile.sound, tile.note) == (False, "not measured: qty_rejected is a mapping constant")
+    values = {v.kpi: v for v in prepared.review.kpis if v.scope == "all"}
+    assert not values["supplier_ppm"].sound

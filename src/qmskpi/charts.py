@@ -913,8 +913,11 @@ def _tile(t: KpiTile) -> str:
     if t.assurance:
         labels.append(_ASSURANCE_TEXT.get(t.assurance, t.assurance))
     target = f"Target {esc(t.target_display)}" if t.target_display else "No target"
-    flag = '<div class="qk-tile-flag">Data failed validation</div>' if not t.sound else ""
-    note = f'<div class="qk-tile-note">{esc(t.note)}</div>' if t.note and t.value is None else ""
+    unmeasured = "not measured:" in (t.note or "")
+    flag_text = "Not measured" if unmeasured else "Data failed validation"
+    flag = f'<div class="qk-tile-flag">{flag_text}</div>' if not t.sound else ""
+    # A null value says why; a value says what it is based on or why it is not sound.
+    note = f'<div class="qk-tile-note">{esc(t.note)}</div>' if t.note else ""
     return (
         f'<div class="{" ".join(classes)}" id="{esc(div_id("tile", t.kpi, t.scope))}">'
         f'<div class="qk-tile-title">{esc(t.title)}</div>'

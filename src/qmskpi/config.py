@@ -146,6 +146,9 @@ class KpiConfig:
     scorecard: ScorecardConfig = field(default_factory=ScorecardConfig)
     targets: Mapping[str, float] = field(default_factory=dict)
     """KPI id -> target, for KPIs that no objective targets."""
+    max_quarantined_share: float = 0.05
+    """A KPI is struck out (unsound) when more than this share (0-1) of the rows of one of
+    its datasets was set aside by validation; below it the KPI is shown with the count."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,25 @@ class AnalystInputs:
 
 
 @dataclass(frozen=True)
+class RuleOverride:
+    """``[contracts.<dataset>.<rule_id>]``: a contract rule's severity or ``mostly``, changed."""
+
+    severity: Literal["error", "warn"] | None = None
+    mostly: float | None = None
+
+
+@dataclass(frozen=True)
+class ContractsConfig:
+    """``[contracts]``: your own contracts folder and per-rule overrides."""
+
+    dir: str | None = None
+    """Folder of YAML contracts, relative to the config file; a dataset without a file
+    there uses the shipped contract."""
+    overrides: Mapping[str, Mapping[str, RuleOverride]] = field(default_factory=dict)
+    """dataset -> rule id -> override (rule ids are checked when the contracts load)."""
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     reports_dir: str = "reports"
     pdf: PdfPolicy = "required"
@@ -192,6 +214,7 @@ class Config:
     review: ReviewConfig = field(default_factory=ReviewConfig)
     analyst_inputs: AnalystInputs = field(default_factory=AnalystInputs)
     outputs: OutputConfig = field(default_factory=OutputConfig)
+    contracts: ContractsConfig = field(default_factory=ContractsConfig)
     path: Path | None = None
     """The file this config was read from (None when built in code)."""
 
@@ -465,7 +488,16 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     """Build and check a :class:`Config` from parsed TOML."""
     root = _Reader(data, "", path)
     root.only(
-        {"organisation", "sources", "databases", "kpis", "review", "analyst_inputs", "outputs"}
+        {
+            "organisation",
+            "sources",
+            "databases",
+            "kpis",
+            "review",
+            "analyst_inputs",
+            "outputs",
+            "contracts",
+        }
     )
 
     org = root.sub("organisation")
@@ -525,6 +557,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
             "finding_due_days",
             "scorecard",
             "targets",
+            "max_quarantined_share",
         }
     )
     sc = k.sub("scorecard")
@@ -551,6 +584,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         finding_due_days=_nonneg(k, "finding_due_days", 60),
         scorecard=scorecard,
         targets=targets,
+        max_quarantined_share=_share(k, "max_quarantined_share", 0.05, zero_ok=True),
     )
 
     rv = root.sub("review")
@@ -599,6 +633,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         review=review,
         analyst_inputs=analyst,
         outputs=outputs,
+        contracts=_contracts(root.sub("contracts")),
         path=path,
     )
 
@@ -634,6 +669,49 @@ def _nonneg(r: _Reader, name: str, default: int) -> int:
     if value < 0:
         raise r.err(name, f"must be zero or more, got {value}")
     return value
+
+
+def _share(r: _Reader, name: str, default: float, *, zero_ok: bool) -> float:
+    value: float = r.get(name, float, default)
+    if not (0 <= value <= 1 if zero_ok else 0 < value <= 1):
+        low = "0" if zero_ok else "above 0"
+        raise r.err(name, f"must be a share from {low} to 1 (e.g. 0.05 for 5 %), got {value}")
+    return value
+
+
+_SEVERITY_WORDS = {"error": "error", "warn": "warn", "warning": "warn"}
+
+
+def _contracts(r: _Reader) -> ContractsConfig:
+    """``[contracts]``: ``dir``, and ``[contracts.<dataset>.<rule_id>]`` severity / mostly."""
+    folder = r.get("dir", str)
+    overrides: dict[str, dict[str, RuleOverride]] = {}
+    for ds in r.table:
+        if ds == "dir":
+            continue
+        if ds not in DATASETS:
+            allowed = ["dir", *DATASETS]
+            raise r.err(
+                ds,
+                f"unknown dataset{did_you_mean(ds, allowed)}; [contracts] takes 'dir' and a "
+                f"table per dataset: {', '.join(DATASETS)}",
+            )
+        d = r.sub(ds)
+        overrides[ds] = {}
+        for rule_id in d.table:
+            o = d.sub(rule_id)
+            o.only({"severity", "mostly"})
+            word = o.get("severity", str)
+            if word is not None and word not in _SEVERITY_WORDS:
+                raise o.err(
+                    "severity", f"must be error or warn{did_you_mean(word, _SEVERITY_WORDS)}"
+                )
+            severity = _SEVERITY_WORDS[word] if word is not None else None
+            mostly = _share(o, "mostly", 1.0, zero_ok=False) if "mostly" in o.table else None
+            if severity is None and mostly is None:
+                raise o.err("severity", "give 'severity' and/or 'mostly' to change the rule")
+            overrides[ds][rule_id] = RuleOverride(severity, mostly)  # type: ignore[arg-type]
+    return ContractsConfig(dir=folder, overrides=overrides)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

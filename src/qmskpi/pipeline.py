@@ -95,7 +95,13 @@ def prepare(
         validation = contracts.validate(loaded, period=p, config=cfg, as_of=as_of)
     with t.stage("compute"):
         table = kpis.compute_kpis(
-            validation.clean, p, scope, config=cfg.kpis, unsound=validation.unsound_datasets
+            validation.clean,
+            p,
+            scope,
+            config=cfg.kpis,
+            unsound=validation.unsound_datasets,
+            set_aside=validation.set_aside_notes(),
+            constants=kpis.mapping_constants(cfg),
         )
         model = review.build(
             validation.clean,

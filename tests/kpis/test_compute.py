@@ -143,6 +143,51 @@ def test_unsound_inputs_flag_their_kpis(data: dict[str, pl.DataFrame], kpi_row: 
         kpis.compute_kpis(data, "2026-03", unsound={"complaint"})
 
 
+def test_set_aside_notes_go_on_sound_kpis_of_that_dataset_only(
+    data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    note = "based on 5,022 of 5,300 complaints (278 set aside: blank customer 278)"
+    out = kpis.compute_kpis(data, "2026-03", set_aside={"complaints": note})
+    rate = kpi_row(out, "complaint_rate_ppm")
+    assert (rate["sound"], rate["value"], rate["note"]) == (True, pytest.approx(40.0), note)
+    assert kpi_row(out, "fpy_share")["note"] is None  # inspections: nothing set aside
+    # an unsound dataset's KPIs say why they are struck out, not what they are based on
+    struck = kpis.compute_kpis(
+        data, "2026-03", unsound={"complaints"}, set_aside={"complaints": note}
+    )
+    assert kpi_row(struck, "complaint_rate_ppm")["note"] == "inputs failed validation: complaints"
+
+
+def test_a_kpi_reading_a_mapping_constant_is_not_measured(
+    data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    out = kpis.compute_kpis(data, "2026-03", constants={"receipts": ("qty_rejected",)})
+    ppm = kpi_row(out, "supplier_ppm")
+    assert ppm["sound"] is False
+    assert ppm["note"] == "not measured: qty_rejected is a mapping constant"
+    # on-time delivery reads promised and received dates only: still measured
+    assert kpi_row(out, "supplier_otd_share")["sound"] is True
+    series = kpis.kpi_series(
+        data, "2026-03", months=3, constants={"receipts": ("qty_rejected",)}
+    ).filter((pl.col("kpi") == "supplier_ppm") & (pl.col("scope") == "all"))
+    assert series["sound"].to_list() == [False, False, False]
+
+
+def test_mapping_constants_leave_out_the_site_of_a_one_site_export() -> None:
+    from qmskpi.config import from_dict
+
+    cfg = from_dict(
+        {
+            "organisation": {"name": "T", "sites": ["North"]},
+            "sources": {
+                "receipts": {"path": "r.csv", "constants": {"qty_rejected": 0, "site": "North"}},
+                "complaints": {"path": "c.csv", "constants": {"site": "North"}},
+            },
+        }
+    )
+    assert kpis.mapping_constants(cfg) == {"receipts": ("qty_rejected",)}
+
+
 def test_bad_frames_raise_kpi_errors(data: dict[str, pl.DataFrame]) -> None:
     with pytest.raises(KpiError, match="unknown dataset 'complaint'"):
         kpis.compute_kpis({"complaint": data["complaints"]}, "2026-03")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from qmskpi.contracts.loader import load_contracts
+from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.prepare import ROW, Prepared
 from qmskpi.contracts.rules import month_first, month_helper
 from qmskpi.contracts.schema import DEFAULT_STALE_DAYS, Condition, Contract, Rule, Run, Scalar
@@ -156,7 +156,7 @@ def build_suites(
         config.review.stale_after_days if config is not None else DEFAULT_STALE_DAYS,
     )
     suites: dict[str, Any] = {}
-    for name, contract in load_contracts(contracts_dir).items():
+    for name, contract in configured_contracts(config, contracts_dir).items():
         suites[name] = gx.ExpectationSuite(name=name, expectations=_expectations(contract, run))
     return suites
 

@@ -180,6 +180,7 @@ def _judge(
         rules=tuple(results),
         sha256=str(prep.loaded.sha256) if prep.loaded.sha256 is not None else None,
         contract_sha256=prep.contract.sha256,
+        set_aside=_set_aside(found),
     )
     if dv.rows_in != dv.rows_used + dv.rows_quarantined:
         raise QmsKpiError(
@@ -382,6 +383,17 @@ def _rule_results(
             )
         )
     return results
+
+
+def _set_aside(found: pl.DataFrame) -> tuple[tuple[str, int], ...]:
+    """(rule id, quarantined rows that broke it), most rows first, then by rule id."""
+    counts = (
+        found.filter(pl.col("quarantined"))
+        .group_by("rule")
+        .agg(pl.struct("file", SOURCE_ROW).n_unique().alias("rows"))
+        .sort(["rows", "rule"], descending=[True, False])
+    )
+    return tuple((str(rule), int(rows)) for rule, rows in counts.iter_rows())
 
 
 def _canonical_columns(name: str, frame: pl.DataFrame) -> pl.DataFrame:

@@ -12,11 +12,11 @@ import hashlib
 import importlib.resources
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import polars as pl
 
@@ -34,7 +34,10 @@ from qmskpi.contracts.schema import (
     Severity,
 )
 from qmskpi.datasets import DATASETS, FieldType
-from qmskpi.errors import ContractError, did_you_mean
+from qmskpi.errors import ConfigError, ContractError, did_you_mean
+
+if TYPE_CHECKING:
+    from qmskpi.config import Config, RuleOverride
 
 _SPECIAL_BOUNDS = ("as_of", "period_start", "period_end")
 _RULE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -50,13 +53,17 @@ def contracts_root(contracts_dir: Path | str | None = None) -> Traversable:
 
 
 def load_contracts(
-    contracts_dir: Path | str | None = None, *, datasets: Iterable[str] | None = None
+    contracts_dir: Path | str | None = None,
+    *,
+    datasets: Iterable[str] | None = None,
+    fallback: bool = False,
 ) -> dict[str, Contract]:
     """Read and check the contract of every dataset (or of ``datasets``).
 
     A file that is not named after a dataset, a missing contract, malformed
     YAML or a wrong key raises :class:`~qmskpi.errors.ContractError` naming
-    the file and the key.
+    the file and the key. With ``fallback``, a dataset that has no file in
+    ``contracts_dir`` uses the shipped contract instead.
     """
     root = contracts_root(contracts_dir)
     if not root.is_dir():
@@ -74,10 +81,66 @@ def load_contracts(
         if name not in DATASETS:
             raise ContractError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
         entry = root / f"{name}.yaml"
+        if fallback and not entry.is_file():
+            entry = contracts_root() / f"{name}.yaml"
         if not entry.is_file():
             raise ContractError(f"{_shown(entry)}: contract for dataset '{name}' not found")
         out[name] = load_contract(entry, dataset=name)
     return out
+
+
+def configured_contracts(
+    config: Config | None, contracts_dir: Path | str | None = None
+) -> dict[str, Contract]:
+    """The contracts a run uses: ``contracts_dir``, else the config's ``[contracts]``.
+
+    ``[contracts] dir`` (relative to the config file) holds your own contracts;
+    a dataset without a file there uses the shipped one. Then each
+    ``[contracts.<dataset>.<rule_id>]`` override changes that rule's severity
+    or ``mostly``; an unknown rule id raises :class:`~qmskpi.errors.ConfigError`
+    naming the config file and the key, with a did-you-mean.
+    """
+    if contracts_dir is not None or config is None:
+        contracts = load_contracts(contracts_dir)
+    elif config.contracts.dir is None:
+        contracts = load_contracts()
+    else:
+        folder = config.resolve(config.contracts.dir)
+        if not folder.is_dir():
+            raise ConfigError(
+                f"contracts folder {folder} not found", path=config.path, key="contracts.dir"
+            )
+        contracts = load_contracts(folder, fallback=True)
+    if config is None:
+        return contracts
+    for ds, overrides in config.contracts.overrides.items():
+        contracts[ds] = _overridden(contracts[ds], overrides, config)
+    return contracts
+
+
+def _overridden(
+    contract: Contract, overrides: Mapping[str, RuleOverride], config: Config
+) -> Contract:
+    ids = [r.id for r in contract.rules]
+    for rule_id in overrides:
+        if rule_id not in ids:
+            raise ConfigError(
+                f"the {contract.dataset} contract ({contract.source}) has no rule "
+                f"{rule_id!r}{did_you_mean(rule_id, ids)}; its rules: {', '.join(ids)}",
+                path=config.path,
+                key=f"contracts.{contract.dataset}.{rule_id}",
+            )
+    rules = []
+    for rule in contract.rules:
+        o = overrides.get(rule.id)
+        if o is not None:
+            rule = replace(
+                rule,
+                severity=o.severity if o.severity is not None else rule.severity,
+                mostly=o.mostly if o.mostly is not None else rule.mostly,
+            )
+        rules.append(rule)
+    return replace(contract, rules=tuple(rules))
 
 
 def _shown(entry: Traversable | Path) -> str:

@@ -113,6 +113,15 @@ class DatasetValidation:
     contract_sha256: str | None = None
     loaded: bool = True
     """False when the dataset is configured but was not supplied to :func:`validate`."""
+    set_aside: tuple[tuple[str, int], ...] = ()
+    """(rule id, quarantined rows that broke it), most rows first; a row can break several."""
+    max_quarantined_share: float | None = None
+    """Above this share of rows set aside the dataset is unsound; None: any failed error rule."""
+
+    @property
+    def quarantined_share(self) -> float:
+        """rows_quarantined / rows_in (0 when no rows came in)."""
+        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
 
     @property
     def errors_failed(self) -> int:
@@ -124,8 +133,44 @@ class DatasetValidation:
 
     @property
     def sound(self) -> bool:
-        """No ``error`` rule failed (and the dataset was supplied)."""
-        return self.loaded and self.errors_failed == 0
+        """Can the KPIs reading this dataset be trusted?
+
+        Sound when every ``error`` rule passed (a rule with ``mostly`` passes
+        while few enough rows break it). Otherwise unsound when the dataset was
+        not supplied or an ``error`` rule on the whole table failed (freshness, a
+        missing column, a rule that could not be checked); when only row rules
+        failed, their rows are set aside and the dataset stays sound while the
+        share set aside is at most :attr:`max_quarantined_share` (None: no
+        allowance).
+        """
+        if not self.loaded:
+            return False
+        if self.errors_failed == 0:
+            return True
+        if self.max_quarantined_share is None:
+            return False
+        if any(r.failed_error and not _quarantines(r) for r in self.rules):
+            return False
+        return self.quarantined_share <= self.max_quarantined_share + 1e-12
+
+    def based_on(self) -> str | None:
+        """``based on 5,022 of 5,300 complaints (278 set aside: blank customer 214, ...)``.
+
+        None when no row was set aside. The reasons are the rules the
+        quarantined rows broke, most rows first (a row can break several).
+        """
+        if not self.rows_quarantined:
+            return None
+        by_id = {r.rule_id: r for r in self.rules}
+        reasons = ", ".join(
+            f"{_reason(by_id[rule_id]) if rule_id in by_id else rule_id} {rows:,}"
+            for rule_id, rows in self.set_aside
+        )
+        noun = _NOUNS.get(self.dataset, self.dataset.replace("_", " "))
+        return (
+            f"based on {self.rows_used:,} of {self.rows_in:,} {noun} "
+            f"({self.rows_quarantined:,} set aside: {reasons})"
+        )
 
     def rule(self, rule_id: str) -> RuleResult:
         for r in self.rules:
@@ -148,10 +193,38 @@ class DatasetValidation:
             "rows_used": self.rows_used,
             "rows_quarantined": self.rows_quarantined,
             "sound": self.sound,
+            "quarantined_share": round(self.quarantined_share, 6),
+            "max_quarantined_share": self.max_quarantined_share,
+            "set_aside": dict(self.set_aside),
             "errors_failed": self.errors_failed,
             "warnings_failed": self.warnings_failed,
             "rules": [r.to_dict() for r in self.rules],
         }
+
+
+_TABLE_CHECKS = ("freshness", "columns_present", "dataset_present")
+_NOUNS = {"capa": "CAPAs", "surveys": "survey responses"}
+
+
+def _quarantines(r: RuleResult) -> bool:
+    """Does a failure of ``r`` set rows aside (rather than condemn the whole table)?"""
+    return r.checked and r.check not in _TABLE_CHECKS
+
+
+def _reason(r: RuleResult) -> str:
+    """A few words for why a rule set a row aside: ``blank customer``, ``unknown site``."""
+    col = r.column
+    words = {
+        "required": f"blank {col}",
+        "empty": f"{col} not empty",
+        "unique": f"duplicate {col}",
+        "allowed": f"unknown {col}",
+        "reference": f"unknown {col}",
+        "range": f"{col} out of range",
+        "pattern": f"malformed {col}",
+        "type": f"unreadable {col}",
+    }
+    return words.get(r.check, r.rule_id) if col else r.rule_id
 
 
 SummaryRow = tuple[str, int, int, int, int, int]
@@ -162,8 +235,9 @@ class ValidationReport:
     """Everything :func:`validate` found, for the KPIs, the pack and ``validation.json``.
 
     The KPI layer uses :attr:`unsound_datasets` (or :meth:`sound`) to mark every
-    KPI computed from an unsound dataset ``sound=False``: its rows failed an
-    ``error`` rule (beyond its ``mostly`` allowance) or the dataset is missing.
+    KPI computed from an unsound dataset ``sound=False``: the dataset is missing,
+    failed a table-level ``error`` rule, or had more than its
+    ``max_quarantined_share`` of rows set aside (see :attr:`DatasetValidation.sound`).
     """
 
     period: Period
@@ -190,6 +264,15 @@ class ValidationReport:
     def rows_quarantined(self) -> int:
         return sum(d.rows_quarantined for d in self.datasets.values())
 
+    def set_aside_notes(self) -> dict[str, str]:
+        """``based on ... of ...`` (:meth:`DatasetValidation.based_on`) of each sound dataset
+        that had rows set aside, by dataset."""
+        return {
+            n: note
+            for n, d in self.datasets.items()
+            if d.sound and (note := d.based_on()) is not None
+        }
+
     def summary_rows(self) -> list[SummaryRow]:
         """Per dataset: (dataset, rows in, used, quarantined, errors failed, warnings failed)."""
         return [
@@ -206,7 +289,7 @@ class ValidationReport:
 
     def exit_code(self, strict: bool = False) -> int:
         """0 clean; 2 when an ``error`` rule failed; 1 when only warnings failed and ``strict``."""
-        if self.unsound_datasets:
+        if any(not d.loaded or d.errors_failed for d in self.datasets.values()):
             return 2
         if strict and any(d.warnings_failed for d in self.datasets.values()):
             return 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ import polars as pl
 
 from qmskpi.contracts.gx import run_gx
 from qmskpi.contracts.judge import FINDINGS_SCHEMA, judge_all, missing_dataset
-from qmskpi.contracts.loader import load_contracts
+from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.prepare import LoadedLike, prepare
 from qmskpi.contracts.report import DatasetValidation, ValidationReport
 from qmskpi.contracts.schema import DEFAULT_STALE_DAYS, Run
@@ -22,6 +23,9 @@ from qmskpi.periods import Period, parse_period
 if TYPE_CHECKING:
     from qmskpi.config import Config
 
+DEFAULT_SHARE = 0.05
+"""``max_quarantined_share`` when no config gives one (as ``[kpis]`` defaults)."""
+
 
 def validate(
     data: Mapping[str, LoadedLike],
@@ -30,6 +34,7 @@ def validate(
     config: Config | None = None,
     as_of: date | None = None,
     contracts_dir: Path | None = None,
+    max_quarantined_share: float | None = None,
 ) -> ValidationReport:
     """Check every loaded dataset against its contract; quarantine what breaks ``error`` rules.
 
@@ -39,6 +44,12 @@ def validate(
     ``config`` supplies the sites (``values: sites``), the default freshness
     window (``[review] stale_after_days``) and the configured datasets: one
     configured but missing from ``data`` is reported and unsound.
+
+    A dataset whose rows broke ``error`` rules stays sound while the share of
+    its rows set aside is at most ``max_quarantined_share`` (default
+    ``config.kpis.max_quarantined_share``, else 0.05). The contracts are the
+    shipped ones, ``contracts_dir``'s, or those the config names in
+    ``[contracts]`` (with its per-rule overrides).
     """
     p = parse_period(period)
     run = Run(
@@ -50,7 +61,7 @@ def validate(
     for name in data:
         if name not in DATASETS:
             raise QmsKpiError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
-    contracts = load_contracts(contracts_dir)
+    contracts = configured_contracts(config, contracts_dir)
     prepared = {
         name: prepare(name, data[name], contracts[name]) for name in DATASETS if name in data
     }
@@ -64,7 +75,12 @@ def validate(
     for name in DATASETS:
         if name in configured and name not in data:
             results[name] = missing_dataset(name, contracts[name])
-    results = {n: results[n] for n in DATASETS if n in results}
+    threshold = max_quarantined_share
+    if threshold is None:
+        threshold = config.kpis.max_quarantined_share if config is not None else DEFAULT_SHARE
+    results = {
+        n: replace(results[n], max_quarantined_share=threshold) for n in DATASETS if n in results
+    }
 
     findings = (
         pl.concat(findings_parts, how="vertical")

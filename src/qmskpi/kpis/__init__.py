@@ -23,12 +23,14 @@ sorted order), then period. Conventions are in ``docs/kpis.md``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from datetime import date
 
 import polars as pl
 
-from qmskpi.config import WHOLE_SCOPE, KpiConfig, SourceConfig
+from qmskpi.config import WHOLE_SCOPE, Config, KpiConfig, SourceConfig
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError, did_you_mean
 from qmskpi.kpis import actions, audits, capa, conformity, customers, suppliers
@@ -62,6 +64,7 @@ __all__ = [
     "coverage_of",
     "defect_pareto",
     "kpi_series",
+    "mapping_constants",
     "objective_attainment",
     "objective_trend",
     "overdue_items",
@@ -97,6 +100,8 @@ def compute_kpis(
     *,
     config: KpiConfig | None = None,
     unsound: Collection[str] = (),
+    set_aside: Mapping[str, str] | None = None,
+    constants: Mapping[str, Collection[str]] | None = None,
 ) -> pl.DataFrame:
     """Every KPI of :data:`REGISTRY` for one period (month, quarter or year).
 
@@ -104,14 +109,21 @@ def compute_kpis(
     dataset left out gives its KPIs null values with note ``no data: <name>``.
     ``scope``: ``"all"`` gives the whole scope and every site found in the
     data; a site name gives that site only. ``unsound``: datasets that failed
-    an ``error`` rule; KPIs reading them get ``sound=False``.
+    validation (``ValidationReport.unsound_datasets``); KPIs reading them get
+    ``sound=False``. ``set_aside``: by dataset, the ``based on 5,022 of 5,300
+    complaints (...)`` note of a sound dataset that had rows quarantined
+    (``ValidationReport.set_aside_notes()``), added to the note of every sound
+    KPI reading it. ``constants``: by dataset, columns the mapping filled with
+    one value (:func:`mapping_constants`); a KPI whose definition reads one is
+    ``sound=False`` with note ``not measured: <column> is a mapping constant``.
 
     Quarter and year values are recomputed from the rows of the whole period,
     never averaged from months. Raises :class:`~qmskpi.errors.KpiError` for a
     period that starts after the newest record, or an unknown scope.
     """
     p = parse_period(period)
-    return _compute(data, [p], scope, config, unsound, asked=p)
+    caveats = _Caveats(set_aside or {}, constants or {})
+    return _compute(data, [p], scope, config, unsound, asked=p, caveats=caveats)
 
 
 def kpi_series(
@@ -123,6 +135,8 @@ def kpi_series(
     config: KpiConfig | None = None,
     unsound: Collection[str] = (),
     coverage: Mapping[str, str | None] | None = None,
+    set_aside: Mapping[str, str] | None = None,
+    constants: Mapping[str, Collection[str]] | None = None,
 ) -> pl.DataFrame:
     """The :func:`compute_kpis` frame for each of the trailing ``months`` months.
 
@@ -148,8 +162,16 @@ def kpi_series(
             )
         if start is not None:
             parse_period(start)  # a YYYY-MM label, or PeriodError naming it
+    caveats = _Caveats(set_aside or {}, constants or {})
     return _compute(
-        data, trailing_months(p, months), scope, config, unsound, asked=p, coverage=covered
+        data,
+        trailing_months(p, months),
+        scope,
+        config,
+        unsound,
+        asked=p,
+        coverage=covered,
+        caveats=caveats,
     )
 
 
@@ -172,6 +194,7 @@ def _compute(
     *,
     asked: Period,
     coverage: Mapping[str, str | None] | None = None,
+    caveats: _Caveats | None = None,
 ) -> pl.DataFrame:
     """``coverage`` None: no gap detection (one period); a mapping: a series (see kpi_series)."""
     bad = {unsound} if isinstance(unsound, str) else set(unsound)
@@ -188,7 +211,47 @@ def _compute(
         if parts
         else pl.DataFrame(schema=ROW_SCHEMA)
     )
-    return _assemble(ctx, prof, computed, bad, coverage)
+    return _assemble(ctx, prof, computed, bad, coverage, caveats or _Caveats({}, {}))
+
+
+@dataclass(frozen=True)
+class _Caveats:
+    set_aside: Mapping[str, str]
+    constants: Mapping[str, Collection[str]]
+
+    def notes(self, kpi: KpiDef, failed: list[str]) -> tuple[bool, str | None]:
+        """(sound?, the note soundness adds) for ``kpi`` whose inputs ``failed`` validation."""
+        text = " ".join(filter(None, (kpi.definition, kpi.numerator, kpi.denominator)))
+        unmeasured = [
+            c
+            for d in kpi.datasets
+            for c in sorted(self.constants.get(d, ()))
+            if re.search(rf"\b{re.escape(c)}\b", text)
+        ]
+        notes: list[str] = []
+        if failed:
+            notes.append(f"inputs failed validation: {', '.join(failed)}")
+        if unmeasured:
+            verb = "is a mapping constant" if len(unmeasured) == 1 else "are mapping constants"
+            notes.append(f"not measured: {', '.join(unmeasured)} {verb}")
+        sound = not failed and not unmeasured
+        if sound:
+            notes.extend(self.set_aside[d] for d in kpi.datasets if d in self.set_aside)
+        return sound, "; ".join(notes) or None
+
+
+def mapping_constants(config: Config) -> dict[str, tuple[str, ...]]:
+    """By dataset, the columns ``[sources.X] constants`` fills with one value, ``site`` excepted.
+
+    A constant site is where a one-site export comes from, not a measurement;
+    any other constant column (``qty_rejected = 0``) means the KPIs reading it
+    are not measured.
+    """
+    return {
+        ds: cols
+        for ds, src in config.sources.items()
+        if (cols := tuple(sorted(c for c in src.constants if c != "site")))
+    }
 
 
 def _assemble(
@@ -197,6 +260,7 @@ def _assemble(
     computed: pl.DataFrame,
     unsound: set[str],
     coverage: Mapping[str, str | None] | None = None,
+    caveats: _Caveats | None = None,
 ) -> pl.DataFrame:
     """Join computed rows onto the full KPI x scope x period grid; add notes, units, soundness."""
     periods = ctx.buckets.periods
@@ -207,7 +271,7 @@ def _assemble(
     for kpi in REGISTRY.values():
         missing = [d for d in kpi.datasets if d not in ctx.frames]
         failed = sorted(set(kpi.datasets) & unsound)
-        extra = f"inputs failed validation: {', '.join(failed)}" if failed else None
+        sound, extra = (caveats or _Caveats({}, {})).notes(kpi, failed)
         for s in scopes:
             for key, per in enumerate(periods):
                 override = None
@@ -225,7 +289,7 @@ def _assemble(
                 grid_rows["key"].append(key)
                 grid_rows["period"].append(per.label)
                 grid_rows["unit"].append(kpi.unit)
-                grid_rows["sound"].append(not failed)
+                grid_rows["sound"].append(sound)
                 grid_rows["override"].append(override)
                 grid_rows["extra"].append(extra)
     grid = pl.DataFrame(

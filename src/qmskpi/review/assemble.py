@@ -61,6 +61,9 @@ def build(
     if analyst_inputs is None:
         analyst_inputs = read_analyst_inputs(config)
     ctx = Context(config=config, period=p, scope=scope, cmap=cmap, unsound=unsound, data=data)
+    # ``based on ... of ...`` notes; a duck-typed report without them gives none.
+    notes = getattr(validation, "set_aside_notes", None)
+    ctx.set_aside = notes() if notes is not None else {}
 
     kpi_values = measure_values(ctx)
     ctx.values = kpi_values

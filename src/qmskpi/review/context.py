@@ -31,6 +31,8 @@ class Context:
     cmap: ClauseMap
     unsound: frozenset[str]
     data: Frames
+    set_aside: Mapping[str, str] = field(default_factory=dict)
+    """Dataset -> ``based on ... of ...`` note (``ValidationReport.set_aside_notes``)."""
     section_kpis: dict[str, tuple[str, ...]] = field(default_factory=dict)
     kpi_section: dict[str, str] = field(default_factory=dict)
     section_order: dict[str, int] = field(default_factory=dict)

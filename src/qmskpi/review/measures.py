@@ -30,7 +30,13 @@ def _direction(kpi_id: str) -> str:
 
 def measure_values(ctx: Context) -> tuple[KpiValue, ...]:
     frame = kpis.compute_kpis(
-        ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis, unsound=ctx.unsound
+        ctx.data,
+        ctx.period,
+        ctx.scope,
+        config=ctx.config.kpis,
+        unsound=ctx.unsound,
+        set_aside=ctx.set_aside,
+        constants=kpis.mapping_constants(ctx.config),
     )
     scope_rank = {s: i for i, s in enumerate(ctx.scopes)}
     out: list[KpiValue] = []
@@ -79,6 +85,7 @@ def measure_trends(ctx: Context) -> tuple[Trend, ...]:
         config=ctx.config.kpis,
         unsound=ctx.unsound,
         coverage=kpis.coverage_of(ctx.config.sources),
+        constants=kpis.mapping_constants(ctx.config),
     )
     out: list[Trend] = []
     for kpi_id, d in kpis.REGISTRY.items():
