@@ -1488,10 +1488,11 @@ def test_an_unknown_rule_in_the_config_names_the_file_key_and_a_close_rule(
 @pytest.mark.parametrize(
     ("blank", "threshold", "sound"),
     [
-        (4, None, True),  # 4 of 100 = 4 % <= the default 5 %
-        (5, None, True),  # exactly 5 %: not above the threshold
-        (6, None, False),  # 6 % > 5 %
-        (6, 0.10, True),
+        (9, None, True),  # 9 of 100 = 9 % <= the default 10 %
+        (10, None, True),  # exactly 10 %: not above the threshold
+        (11, None, False),  # 11 % > 10 %
+        (6, 0.05, False),  # 6 % > a stricter 5 %
+        (5, 0.05, True),
         (1, 0.0, False),  # no allowance: any failed error rule
     ],
 )

@@ -146,7 +146,7 @@ class KpiConfig:
     scorecard: ScorecardConfig = field(default_factory=ScorecardConfig)
     targets: Mapping[str, float] = field(default_factory=dict)
     """KPI id -> target, for KPIs that no objective targets."""
-    max_quarantined_share: float = 0.05
+    max_quarantined_share: float = 0.10
     """A KPI is struck out (unsound) when more than this share (0-1) of the rows of one of
     its datasets was set aside by validation; below it the KPI is shown with the count."""
 
@@ -584,7 +584,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         finding_due_days=_nonneg(k, "finding_due_days", 60),
         scorecard=scorecard,
         targets=targets,
-        max_quarantined_share=_share(k, "max_quarantined_share", 0.05, zero_ok=True),
+        max_quarantined_share=_share(k, "max_quarantined_share", 0.10, zero_ok=True),
     )
 
     rv = root.sub("review")

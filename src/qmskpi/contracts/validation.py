@@ -23,7 +23,7 @@ from qmskpi.periods import Period, parse_period
 if TYPE_CHECKING:
     from qmskpi.config import Config
 
-DEFAULT_SHARE = 0.05
+DEFAULT_SHARE = 0.10
 """``max_quarantined_share`` when no config gives one (as ``[kpis]`` defaults)."""
 
 
@@ -47,7 +47,7 @@ def validate(
 
     A dataset whose rows broke ``error`` rules stays sound while the share of
     its rows set aside is at most ``max_quarantined_share`` (default
-    ``config.kpis.max_quarantined_share``, else 0.05). The contracts are the
+    ``config.kpis.max_quarantined_share``, else 0.10). The contracts are the
     shipped ones, ``contracts_dir``'s, or those the config names in
     ``[contracts]`` (with its per-rule overrides).
     """
