@@ -47,8 +47,15 @@ def _load(toml: str, dataset: str = "complaints", base: Path = FIX, **kw: Any) -
 
 
 def _ledger(r: LoadedDataset) -> None:
-    assert r.rows_in == r.frame.height + r.rejects[SOURCE_ROW].n_unique()
-    assert r.rows_in == r.frame.height + r.rows_rejected
+    """rows_in = used + quarantined + excluded, each counted independently of the loader."""
+    rejected = r.rejects.select("file", SOURCE_ROW).unique().height
+    assert r.rows_in == r.frame.height + rejected + r.excluded.height
+    assert r.rows_in == r.frame.height + r.rows_rejected + r.rows_excluded
+    assert r.excluded.schema == pl.Schema(REJECT_SCHEMA)
+    # no record is both excluded and rejected, and none is excluded twice
+    out = r.excluded.select("file", SOURCE_ROW)
+    assert out.unique().height == out.height
+    assert out.join(r.rejects.select("file", SOURCE_ROW), on=["file", SOURCE_ROW]).is_empty()
 
 
 def _canonical(r: LoadedDataset, *, glob: bool = False) -> None:
@@ -364,21 +371,28 @@ _NO_ID = (
 )
 
 
-def test_surrogate_key_is_stable_and_counts_identical_rows(tmp_path: Path) -> None:
+def test_surrogate_key_is_stable_and_an_identical_row_is_a_duplicate(tmp_path: Path) -> None:
     r1 = _load(_NO_ID)
     r2 = _load(_NO_ID)
     _canonical(r1)
     ids = r1.frame["complaint_id"].to_list()
     assert ids == r2.frame["complaint_id"].to_list()
-    assert all(re.fullmatch(r"sk-[0-9a-f]{16}(-\d+)?", i) for i in ids)
-    assert ids[2] == ids[0] + "-2"  # row 4 repeats row 2
+    assert all(re.fullmatch(r"sk-[0-9a-f]{16}", i) for i in ids)
     assert ids[1] != ids[0]
+    # row 4 repeats row 2: kept once, counted as a duplicate, not given a second id
+    assert r1.frame[SOURCE_ROW].to_list() == [2, 3]
+    assert r1.excluded.select(SOURCE_ROW, "rule").rows() == [(4, "duplicate")]
+    assert "row 2 of no_id.csv" in r1.excluded["message"][0]
     # the key comes from content, not position: reorder the rows and the ids follow them
     lines = (FIX / "no_id.csv").read_text().splitlines(keepends=True)
     (tmp_path / "no_id.csv").write_text(lines[0] + lines[2] + lines[1] + lines[3])
     r3 = _load(_NO_ID, base=tmp_path)
-    assert r3.frame["complaint_id"].to_list() == [ids[1], ids[0], ids[2]]
+    assert r3.frame["complaint_id"].to_list() == [ids[1], ids[0]]
     assert r3.sha256 != r1.sha256
+    # drop_duplicates = false keeps both copies, told apart by -2
+    r4 = _load(_NO_ID + "\ndrop_duplicates = false")
+    _canonical(r4)
+    assert r4.frame["complaint_id"].to_list() == [ids[0], ids[1], ids[0] + "-2"]
 
 
 def test_missing_id_column_hints_at_surrogate_key() -> None:

@@ -11,7 +11,8 @@ import csv
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,12 @@ class DatasetValidation:
     contract_sha256: str | None = None
     loaded: bool = True
     """False when the dataset is configured but was not supplied to :func:`validate`."""
+    excluded_by: Mapping[str, int] = field(default_factory=dict)
+    """Records the reader set aside on purpose, by rule (``where``, ``duplicate``)."""
+
+    @property
+    def rows_excluded(self) -> int:
+        return sum(self.excluded_by.values())
 
     @property
     def errors_failed(self) -> int:
@@ -147,6 +154,8 @@ class DatasetValidation:
             "rows_in": self.rows_in,
             "rows_used": self.rows_used,
             "rows_quarantined": self.rows_quarantined,
+            "rows_excluded": self.rows_excluded,
+            "excluded_by": dict(sorted(self.excluded_by.items())),
             "sound": self.sound,
             "errors_failed": self.errors_failed,
             "warnings_failed": self.warnings_failed,
@@ -179,6 +188,8 @@ class ValidationReport:
     unsound_datasets: frozenset[str]
     engine: str = ""
     """The checking engine and its version, e.g. ``great_expectations 1.24.1``."""
+    excluded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    """Records the reader set aside on purpose (``where``, ``duplicate``), severity ``excluded``."""
 
     def sound(self, dataset: str) -> bool:
         """Was ``dataset`` supplied and did it pass every ``error`` rule?"""
@@ -260,12 +271,18 @@ def _atomic_write(path: Path, write: Any) -> None:
 def write_quarantine_csv(report: ValidationReport, path: Path | str) -> Path:
     """Write ``report.quarantine`` as CSV (UTF-8), safe to open in a spreadsheet.
 
+    Duplicates the reader set aside (rule ``duplicate``, severity ``excluded``)
+    follow the quarantined rows, so each copy left out is named by file and row.
+
     Every text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
     return gets a leading apostrophe, so it shows as text and never runs. The
     file is written to a temporary name and renamed into place.
     """
     target = Path(path)
-    frame = report.quarantine
+    dups = report.excluded.filter(pl.col("rule") == "duplicate")
+    frame = (
+        pl.concat([report.quarantine, dups], how="vertical") if dups.height else report.quarantine
+    )
 
     def write(fh: Any) -> None:
         out = csv.writer(fh, lineterminator="\n")
