@@ -408,6 +408,55 @@ class _Lines:
         return text[pos:end]
 
 
+_MAGIC: tuple[tuple[bytes, str, str, str], ...] = (
+    # (leading bytes, what the file is, the format qmskpi reads it as ("" none), what to do)
+    (b"\x1f\x8b", "a gzip-compressed file", "", "decompress it first (gunzip)"),
+    (b"BZh", "a bzip2-compressed file", "", "decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", "", "decompress it first (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file", "", "decompress it first (unzstd)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "", "extract the CSV first"),
+    (
+        b"PK\x03\x04",
+        "a ZIP archive (an .xlsx workbook is one)",
+        "excel",
+        'if it is a workbook set format = "excel", else extract the CSV first',
+    ),
+    (
+        b"\xd0\xcf\x11\xe0",
+        "an old binary Excel .xls (or other OLE) file",
+        "",
+        "save it as .xlsx or CSV",
+    ),
+    (b"PAR1", "a Parquet file", "parquet", 'set format = "parquet"'),
+    (b"\x89PNG", "a PNG image", "", "point the source at the data export"),
+    (b"\xff\xd8\xff", "a JPEG image", "", "point the source at the data export"),
+    (b"%PDF", "a PDF document", "", "export the data as CSV or Excel instead"),
+)
+
+
+def _check_not_binary(data: bytes, fmt: str, src: SourceConfig, display: str) -> None:
+    """A compressed, image, PDF or other binary file read as ``fmt`` is named for what it is."""
+    for magic, what, readable_as, todo in _MAGIC:
+        if data.startswith(magic):
+            if readable_as == fmt:
+                return
+            raise SourceError(
+                f"this is {what}, not {_FORMAT_WORDS[fmt]}: {todo}",
+                path=display,
+                dataset=src.dataset,
+            )
+    utf16 = src.encoding.lower().startswith("utf-16") or data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if fmt == "csv" and b"\x00" in data[:8192] and not utf16:
+        raise SourceError(
+            "this is binary data (it holds NUL bytes), not CSV text; export the data as CSV",
+            path=display,
+            dataset=src.dataset,
+        )
+
+
+_FORMAT_WORDS = {"csv": "CSV text", "parquet": "a Parquet file", "excel": "an .xlsx workbook"}
+
+
 def _decode(data: bytes, src: SourceConfig, display: str) -> str:
     enc = codecs.lookup(src.encoding).name
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") and not enc.startswith("utf-16"):
@@ -489,7 +538,8 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
         ncols = max(len(first), 1)
     table = _read_csv_body_polars(body, ncols, src, display, first_row, headers)
     if table is None:
-        table = _read_csv_body_python(body, ncols, src, display, first_row, headers)
+        first_line = text.count("\n", 0, offset) + 1
+        table = _read_csv_body_python(body, ncols, src, display, first_row, headers, first_line)
     return table
 
 
@@ -523,6 +573,8 @@ def _read_csv_body_polars(
         )
     except Exception:  # ragged rows or quoting polars will not read: the csv module decides
         return None
+    if src.quote_char and any(bool(frame[n].str.contains("\n", literal=True).any()) for n in names):
+        return None  # a quoted field spans lines: the csv module checks where each record runs
     return _Table(
         display,
         headers,
@@ -538,10 +590,28 @@ def _read_csv_body_python(
     display: str,
     first_row: int,
     headers: list[str] | None,
+    first_line: int = 1,
 ) -> _Table:
     records: list[list[str]] = []
+    lines = _Lines(body)
+    reader = csv.reader(lines, **_csv_kwargs(src))
     try:
-        records.extend(csv.reader(io.StringIO(body), **_csv_kwargs(src)))
+        start = 0
+        for record in reader:
+            records.append(record)
+            _check_record_span(
+                body[start : lines.consumed],
+                record,
+                ncols,
+                src,
+                display,
+                {
+                    "row": first_row + len(records) - 1,
+                    "line": first_line + body.count("\n", 0, start),
+                    "headers": headers is not None,
+                },
+            )
+            start = lines.consumed
     except csv.Error as exc:
         raise SourceError(
             f"cannot read CSV near row {first_row + len(records)}: {exc}; "
@@ -564,6 +634,60 @@ def _read_csv_body_python(
         for j in range(ncols)
     ]
     return _Table(display, headers, columns, _rows(first_row, len(records)), problems)
+
+
+def _check_record_span(
+    raw: str,
+    record: list[str],
+    ncols: int,
+    src: SourceConfig,
+    display: str,
+    where: Mapping[str, Any],
+) -> None:
+    """A record running over several physical lines must be a real multi-line field.
+
+    A quote opened and never closed (``...,open,"Customer says: box crushed,,,``)
+    makes the record swallow the lines after it, up to the next quote or the end
+    of the file. It is told from a genuine multi-line field because its text
+    holds an odd number of quotes (never closed), or the record has a different
+    number of fields from the header, or a line inside a multi-line field holds
+    a whole record's worth of fields, at least half of them filled. Such a file is refused, naming the line where
+    the record began and the lines it swallowed: no record disappears unnamed.
+    """
+    body = raw.rstrip("\n")
+    span = body.count("\n")
+    if not span or not src.quote_char:
+        return
+    d = src.delimiter
+    unclosed = raw.count(src.quote_char) % 2 == 1
+    wrong_width = bool(where["headers"]) and len(record) != ncols
+    inner = [line for value in record if "\n" in value for line in value.split("\n")[1:]]
+    recordlike = ncols >= 3 and any(_looks_like_record(line, d, ncols) for line in inner)
+    if not (unclosed or wrong_width or recordlike):
+        return
+    first, last = int(where["line"]), int(where["line"]) + span
+    why = (
+        "is never closed"
+        if unclosed
+        else f"gives {len(record)} fields, the header has {ncols}"
+        if wrong_width
+        else "runs over lines that look like records of their own"
+    )
+    raise SourceError(
+        f"line {first}: a quoted field that opens in this record {why}; the record runs "
+        f"over lines {first}-{last} and swallows {span} line(s), which would be lost. "
+        f"Fix the quote in the export (a quote inside a quoted field is written twice: "
+        f'""), or set quote_char = "" if the file uses no quoting',
+        path=display,
+        dataset=src.dataset,
+        row=int(where["row"]),
+    )
+
+
+def _looks_like_record(line: str, delimiter: str, ncols: int) -> bool:
+    """A whole record's worth of fields, at least half of them filled."""
+    parts = line.split(delimiter)
+    return len(parts) >= ncols and sum(bool(p.strip()) for p in parts) * 2 >= ncols
 
 
 def _rows(first: int, n: int) -> pl.Series:
@@ -999,9 +1123,8 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
         )
     if missing_msgs:
         hint = _delimiter_hint(names, src)
-        raise HeaderError(
-            hint + "; ".join(m for _, m in missing_msgs), column=missing_msgs[0][0], **where
-        )
+        message = hint or "; ".join(m for _, m in missing_msgs)  # one column: only the delimiter
+        raise HeaderError(message, column=missing_msgs[0][0], **where)
     unknown = [
         n
         for j, n in enumerate(names)
@@ -1015,7 +1138,7 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
         hint = _delimiter_hint(names, src)
         listed = ", ".join(f"{n!r}{did_you_mean(n, ds.field_names)}" for n in unknown)
         raise HeaderError(
-            f"{hint}unexpected column{'s' if len(unknown) > 1 else ''} {listed}: map "
+            f"{hint + '. ' if hint else ''}unexpected column{'s' if len(unknown) > 1 else ''} {listed}: map "
             f"{'them' if len(unknown) > 1 else 'it'} in [sources.{ds.name}] columns, or list "
             f'{"them" if len(unknown) > 1 else "it"} in ignore_columns (ignore_columns = ["*"] '
             "accepts any extra column)",
@@ -1041,7 +1164,7 @@ def _delimiter_hint(names: Sequence[str], src: SourceConfig) -> str:
     return (
         f"the whole header was read as one column ({real[0][:80]!r}): the file looks "
         f"{_DELIMITERS[best]}-separated, not {src.delimiter!r}-separated; "
-        f'set delimiter = "{shown}". '
+        f'set delimiter = "{shown}"'
     )
 
 
@@ -1225,6 +1348,19 @@ def _environment(table: _Table, mapping: Mapping[str, int]) -> dict[str, int]:
     return env
 
 
+def _declared_mapping(table: _Table, src: SourceConfig) -> dict[str, int]:
+    """Fields mapped by ``positions`` or by ``columns`` to a header the file has."""
+    out = {name: pos - 1 for name, pos in src.positions.items() if pos <= len(table.columns)}
+    if table.headers is not None:
+        index: dict[str, int] = {}
+        for j, h in enumerate(table.headers):
+            index.setdefault(_norm_header(h), j)
+        for name, header in src.columns.items():
+            if _norm_header(header) in index:
+                out[name] = index[_norm_header(header)]
+    return out
+
+
 def _check_expression_names(
     env: Mapping[str, int], src: SourceConfig, config: Config, display: str, extra: Sequence[str]
 ) -> None:
@@ -1376,11 +1512,15 @@ def _map_table(
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
     """One table -> (frame without derived keys, rejects, excluded by ``where``, rows_in)."""
     _drop_trailing_blank(table)
-    mapping = _plan(table, src, ds)
-    if src.derive or src.where is not None:
+    if src.derive or src.where is not None:  # before the header check: it names the key
         _check_expression_names(
-            _environment(table, mapping), src, config, table.display, list(src.derive)
+            _environment(table, _declared_mapping(table, src)),
+            src,
+            config,
+            table.display,
+            list(src.derive),
         )
+    mapping = _plan(table, src, ds)
     headers = table.headers
     # which rows are records: not entirely blank, not footer
     if table.columns:
@@ -1621,6 +1761,7 @@ def _load_files(
             ) from None
         sha = hashlib.sha256(data).hexdigest()
         fmt = _format_of(path, src, display)
+        _check_not_binary(data, fmt, src, display)
         if fmt == "csv":
             table = _read_csv(data, src, display)
         elif fmt == "parquet":
