@@ -7,9 +7,9 @@ render. The pipeline's end-to-end and fault-injection tests are in
 
 from __future__ import annotations
 
-import hashlib
 import errno
 import fcntl
+import hashlib
 import html
 import json
 import os

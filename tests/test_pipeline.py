@@ -876,7 +876,27 @@ def test_exit_codes() -> None:
     assert pipeline.exit_code([]) == 0
     assert pipeline.exit_code([ok, skipped, restated]) == 0
     assert pipeline.exit_code([ok, failed]) == 1
-    assert pipeline.exit_code([ok, failed, config]) == 2
+    assert pipeline.exit_code([ok, failed, config]) == 3
+    usage = pipeline.RunOutcome("2026-10", "X", "failed", error="x", error_type="PeriodError")
+    assert pipeline.exit_code([ok, failed, config, usage]) == 2
+    unsound = pipeline.RunOutcome("2026-10", "all", "published", unsound_datasets=("receipts",))
+    empty = pipeline.RunOutcome("2026-10", "North", "skipped", empty_datasets=("complaints",))
+    assert pipeline.exit_code([ok, unsound]) == 4
+    assert pipeline.exit_code([ok, unsound, empty]) == 5
+    assert pipeline.exit_code([unsound, empty, failed]) == 1
+
+
+def test_a_dataset_with_no_usable_rows_publishes_and_exits_5(cfg_path: Path) -> None:
+    complaints = cfg_path.parent / "complaints.csv"
+    complaints.write_text(complaints.read_text(encoding="utf-8").splitlines()[0] + "\n")
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert out.status == "published"
+    assert out.empty_datasets == ("complaints",)
+    assert pipeline.exit_code([out]) == 5
+    again = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert again.status == "skipped"
+    assert again.empty_datasets == ("complaints",)  # read back from the pack's validation.json
+    assert pipeline.exit_code([again]) == 5
 
 
 def test_plan_last_complete_period_and_catch_up(small_cfg_path: Path) -> None:

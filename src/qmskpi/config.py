@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qmskpi.datasets import DATASETS
-from qmskpi.errors import ConfigError, did_you_mean
+from qmskpi.errors import ConfigError, ScopeError, did_you_mean
 from qmskpi.periods import Granularity
 
 FileFormat = Literal["csv", "parquet", "excel"]
@@ -237,7 +237,7 @@ class Config:
         """Return ``scope`` if it is the whole organisation or a configured site."""
         if scope in self.scopes:
             return scope
-        raise ConfigError(
+        raise ScopeError(
             f"unknown scope {scope!r}{did_you_mean(scope, self.scopes)}; "
             f"known: {', '.join(self.scopes)}",
             path=self.path,
