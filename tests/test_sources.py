@@ -1009,6 +1009,57 @@ def test_bring_your_own_data_worked_example_works_as_documented(tmp_path: Path) 
     ]
 
 
+def test_bring_your_own_data_derive_where_defaults_duplicates_example(tmp_path: Path) -> None:
+    doc = FIX.parents[2] / "docs" / "bring-your-own-data.md"
+    (tmp_path / "exports").mkdir()
+    export = _doc_example(doc, "exports/vehicle_complaints.csv")
+    (tmp_path / "exports" / "vehicle_complaints.csv").write_text(export, encoding="utf-8")
+    (tmp_path / "vehicles.toml").write_text(_doc_example(doc, "vehicles.toml"), encoding="utf-8")
+    from qmskpi.config import load_config
+
+    c = load_dataset(load_config(tmp_path / "vehicles.toml"), "complaints")
+    _canonical(c)
+    assert (c.rows_in, c.frame.height, c.rows_rejected, c.rows_excluded) == (6, 4, 0, 2)
+    assert c.frame.select(
+        "complaint_id", "severity", "status", "customer", "closed_date", "site"
+    ).rows() == [
+        ("11590001", "critical", "open", "FORD F-150", None, "Ohio"),
+        ("11590002", "minor", "closed", "HONDA CIVIC", D(2026, 10, 20), "California"),
+        ("11590003", "critical", "closed", "unknown", D(2026, 10, 28), "Côte d'Ivoire"),
+        ("11590004", "minor", "closed", "FORD F-150", D(2026, 10, 9), "Congo, DRC"),
+    ]
+    assert c.excluded.select(SOURCE_ROW, "rule").rows() == [(7, "where"), (6, "duplicate")]
+    assert "row 3 of exports/vehicle_complaints.csv" in c.excluded["message"][1]
+    assert c.frame["received_date"].to_list() == [
+        D(2026, 10, 2),
+        D(2026, 10, 3),
+        D(2026, 10, 5),
+        D(2026, 10, 7),
+    ]
+
+
+def test_one_column_feeds_two_fields_and_headerless_derive(tmp_path: Path) -> None:
+    (tmp_path / "c.tsv").write_text(
+        "C-1\t2026-10-01\tLeeds\tP-9\tY\nC-2\t2026-10-02\tYork\tP-8\tN\n", encoding="utf-8"
+    )
+    toml = """
+[sources.complaints]
+path = "c.tsv"
+delimiter = "\\t"
+has_header = false
+positions = { complaint_id = 1, received_date = 2, site = 3, product = 4, customer = 4 }
+constants = { category = "c", status = "open" }
+[sources.complaints.derive]
+severity = "CASE WHEN column_5 = 'Y' THEN 'major' ELSE 'minor' END"
+"""
+    r = _load(toml, base=tmp_path)
+    _canonical(r)
+    assert r.frame.select("product", "customer", "severity").rows() == [
+        ("P-9", "P-9", "major"),
+        ("P-8", "P-8", "minor"),
+    ]
+
+
 # --------------------------------------------------------------------------- SQL
 
 _SQL_ROWS = [
