@@ -596,22 +596,20 @@ def _read_csv_body_python(
     lines = _Lines(body)
     reader = csv.reader(lines, **_csv_kwargs(src))
     try:
-        start = 0
+        start = done = 0  # characters and lines of the body read so far
         for record in reader:
             records.append(record)
-            _check_record_span(
-                body[start : lines.consumed],
-                record,
-                ncols,
-                src,
-                display,
-                {
-                    "row": first_row + len(records) - 1,
-                    "line": first_line + body.count("\n", 0, start),
-                    "headers": headers is not None,
-                },
-            )
-            start = lines.consumed
+            if reader.line_num - done > 1:  # the record runs over several physical lines
+                _check_record_span(
+                    body[start : lines.consumed],
+                    record,
+                    ncols if headers is not None else None,
+                    src,
+                    display,
+                    row=first_row + len(records) - 1,
+                    line=first_line + done,
+                )
+            start, done = lines.consumed, reader.line_num
     except csv.Error as exc:
         raise SourceError(
             f"cannot read CSV near row {first_row + len(records)}: {exc}; "
@@ -639,10 +637,12 @@ def _read_csv_body_python(
 def _check_record_span(
     raw: str,
     record: list[str],
-    ncols: int,
+    ncols: int | None,
     src: SourceConfig,
     display: str,
-    where: Mapping[str, Any],
+    *,
+    row: int,
+    line: int,
 ) -> None:
     """A record running over several physical lines must be a real multi-line field.
 
@@ -659,13 +659,14 @@ def _check_record_span(
     if not span or not src.quote_char:
         return
     d = src.delimiter
+    width = ncols if ncols is not None else len(record)
     unclosed = raw.count(src.quote_char) % 2 == 1
-    wrong_width = bool(where["headers"]) and len(record) != ncols
-    inner = [line for value in record if "\n" in value for line in value.split("\n")[1:]]
-    recordlike = ncols >= 3 and any(_looks_like_record(line, d, ncols) for line in inner)
+    wrong_width = ncols is not None and len(record) != ncols
+    inner = [part for value in record if "\n" in value for part in value.split("\n")[1:]]
+    recordlike = width >= 3 and any(_looks_like_record(part, d, width) for part in inner)
     if not (unclosed or wrong_width or recordlike):
         return
-    first, last = int(where["line"]), int(where["line"]) + span
+    first, last = line, line + span
     why = (
         "is never closed"
         if unclosed
@@ -680,7 +681,7 @@ def _check_record_span(
         f'""), or set quote_char = "" if the file uses no quoting',
         path=display,
         dataset=src.dataset,
-        row=int(where["row"]),
+        row=row,
     )
 
 
