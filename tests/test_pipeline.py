@@ -10,6 +10,7 @@ kernel or browser.
 from __future__ import annotations
 
 import ast
+import csv
 import errno
 import hashlib
 import html
@@ -884,6 +885,32 @@ def test_exit_codes() -> None:
     assert pipeline.exit_code([ok, unsound]) == 4
     assert pipeline.exit_code([ok, unsound, empty]) == 5
     assert pipeline.exit_code([unsound, empty, failed]) == 1
+
+
+def test_duplicates_are_named_in_quarantine_csv_and_counted_in_validation_json(
+    cfg_path: Path,
+) -> None:
+    complaints = cfg_path.parent / "complaints.csv"
+    lines = complaints.read_text(encoding="utf-8").splitlines()
+    complaints.write_text("\n".join([*lines, lines[1]]) + "\n", encoding="utf-8")
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert out.status == "published"
+    assert pipeline.exit_code([out]) == 0  # a duplicate is excluded, not an error
+    assert out.pack_dir is not None
+    with (out.pack_dir / "quarantine.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["rule"] == "duplicate"]
+    assert [(r["dataset"], r["file"], r["source_row"], r["severity"]) for r in rows] == [
+        ("complaints", "complaints.csv", str(len(lines) + 1), "excluded")
+    ]
+    assert "row 2 of complaints.csv" in rows[0]["message"]
+    report = json.loads((out.pack_dir / "validation.json").read_text(encoding="utf-8"))
+    ledger = report["datasets"]["complaints"]
+    assert (ledger["rows_in"], ledger["rows_excluded"], ledger["excluded_by"]) == (
+        len(lines),
+        1,
+        {"duplicate": 1},
+    )
+    assert ledger["rows_in"] == ledger["rows_used"] + ledger["rows_quarantined"] + 1
 
 
 def test_a_dataset_with_no_usable_rows_publishes_and_exits_5(cfg_path: Path) -> None:
