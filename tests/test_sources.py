@@ -1192,6 +1192,30 @@ def test_sql_query_needs_a_period_and_known_parameters(file_db: str, tmp_path: P
         _load(_sql_toml(file_db).replace(":site", ":plant"), base=tmp_path, period="2026-10")
 
 
+def test_sql_results_take_derive_where_and_duplicates(file_db: str, tmp_path: Path) -> None:
+    toml = _sql_toml(file_db).replace("SELECT id,", "SELECT id, id AS again,") + (
+        "ignore_columns = ['severity', 'status']\n"
+        "where = \"again <> 'C-3'\"\n"
+        "[sources.complaints.derive]\n"
+        "severity = \"CASE WHEN CAST(units AS INT) > 5 THEN 'major' ELSE 'minor' END\"\n"
+        "status = \"CASE WHEN closed IS NULL THEN 'open' ELSE 'closed' END\"\n"
+    )
+    r = _load(toml, base=tmp_path, period="2026-10")
+    _canonical(r)
+    # native dates and integers are text to an expression: numbers are compared after a CAST
+    assert r.frame.select("complaint_id", "severity", "status").rows() == [
+        ("C-1", "minor", "closed"),
+        ("C-5", "major", "open"),
+    ]
+    assert r.excluded.select(SOURCE_ROW, "rule").rows() == [(2, "where")]
+
+
+def test_an_expression_that_fails_on_the_data_names_the_key(tmp_path: Path) -> None:
+    toml = _VEHICLES.replace('product = "MODELTXT"', 'product = "CAST(MODELTXT AS INT)"')
+    with pytest.raises(ConfigError, match=r"derive\.product.*cannot evaluate"):
+        load_dataset(_config(toml), "complaints")
+
+
 def test_sql_errors_are_source_errors(tmp_path: Path) -> None:
     _seed(f"sqlite:///{tmp_path / 'qms.db'}")
     toml = _sql_toml('[databases.qms]\nurl = "sqlite:///qms.db"', table="no_such_table")
