@@ -920,6 +920,11 @@ def test_a_dataset_with_no_usable_rows_publishes_and_exits_5(cfg_path: Path) -> 
     assert out.status == "published"
     assert out.empty_datasets == ("complaints",)
     assert pipeline.exit_code([out]) == 5
+    assert out.pack_dir is not None
+    model = json.loads((out.pack_dir / "review-inputs.json").read_text(encoding="utf-8"))
+    first = model["exceptions"][0]
+    assert (first["kind"], first["rank"]) == ("unsound", 0)
+    assert first["text"].startswith("Customer complaints (complaints): NO USABLE ROWS.")
     again = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
     assert again.status == "skipped"
     assert again.empty_datasets == ("complaints",)  # read back from the pack's validation.json
