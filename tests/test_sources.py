@@ -1058,6 +1058,17 @@ severity = "CASE WHEN column_5 = 'Y' THEN 'major' ELSE 'minor' END"
         ("P-9", "P-9", "major"),
         ("P-8", "P-8", "minor"),
     ]
+    # the same by header: one column named for two fields
+    (tmp_path / "h.csv").write_text("id,date,MODEL,site\nC-1,2026-10-01,F-150,Leeds\n")
+    toml = """
+[sources.complaints]
+path = "h.csv"
+columns = { complaint_id = "id", received_date = "date", product = "MODEL", customer = "MODEL" }
+constants = { category = "c", severity = "minor", status = "open" }
+"""
+    r = _load(toml, base=tmp_path)
+    _canonical(r)
+    assert r.frame.select("product", "customer").rows() == [("F-150", "F-150")]
 
 
 # --------------------------------------------------------------------------- SQL
