@@ -1236,8 +1236,14 @@ class _Parsed:
     """Text after the quoted value in a reject message."""
 
 
-def _parser(fld: Field, src: SourceConfig, e: pl.Expr) -> _Parsed:
-    if fld.type == "str" and fld.name == "site":
+def _parser(fld: Field, src: SourceConfig, e: pl.Expr, *, site_names: bool = False) -> _Parsed:
+    """How ``fld`` is parsed from the text ``e``.
+
+    ``site_names``: check a ``site`` value against the site-name rule here; when the
+    config lists its sites the ``site_known`` contract rule checks the value
+    against that list instead (every listed name obeys the same rule).
+    """
+    if fld.type == "str" and fld.name == "site" and site_names:
         ok = e.str.contains(f"^(?:{SITE_REGEX})$")
         return _Parsed(e, ok, f" is not a site name ({SITE_RULE_TEXT})")
     if fld.type == "str":
@@ -1295,7 +1301,7 @@ def _typed_constant(
     key: str = "constants",
 ) -> Any:
     text = _constant_text(value)
-    p = _parser(fld, src, pl.col("v"))
+    p = _parser(fld, src, pl.col("v"), site_names=not config.sites)
     row = pl.DataFrame({"v": [text]}).select(p.value.alias("value"), p.ok.alias("ok")).row(0)
     if not row[1]:
         raise _config_error(src, f"{key}.{name}", f"{text!r}{p.message}", config)
@@ -1561,7 +1567,7 @@ def _map_table(
     read = set(mapping) | set(src.derive)
     for name in (f.name for f in ds.fields if f.name in read):  # canonical order
         cleaned = _cleaned(name, src)
-        p = _parser(ds.field(name), src, pl.col(f"_clean_{name}"))
+        p = _parser(ds.field(name), src, pl.col(f"_clean_{name}"), site_names=not config.sites)
         parsers[name] = p
         exprs.append(cleaned.alias(f"_clean_{name}"))
     work = raw.with_columns(exprs) if exprs else raw
