@@ -53,7 +53,11 @@ never the name itself.
 SITE_PATTERN = re.compile(SITE_REGEX)
 """:data:`SITE_REGEX` compiled (use ``fullmatch``)."""
 
-SITE_RULE_TEXT = "1-64 letters or digits (any script), spaces and _ . , ' & ( ) + -, starting with a letter or digit"
+SITE_RULE_TEXT = (
+    "1-64 letters or digits (any script), spaces and _ . , ' & ( ) + -, "
+    "starting with a letter or digit"
+)
+"""The site-name rule in words, for error messages."""
 
 WHOLE_SCOPE = "all"
 """The scope id of the whole organisation (every site together)."""
