@@ -86,33 +86,17 @@ def exception_items(
     """
     out: list[ExceptionItem] = []
     empty = empty_datasets(ctx)
-    for ds in empty:
-        out.append(
-            ExceptionItem(
-                "unsound",
-                0,
-                _dataset_section(ctx, ds),
-                None,
-                None,
-                f"{DATASETS[ds].title} ({ds}): NO USABLE ROWS. The source is mapped, but no row "
-                "of it could be used (the export is empty, or every row was quarantined or "
-                "excluded: see the data-quality ledger). Every measure that uses it is "
-                "missing from this pack.",
-            )
-        )
-    for ds in sorted(ctx.unsound - set(empty)):
+    for ds in [*empty, *sorted(ctx.unsound - set(empty))]:
         title = DATASETS[ds].title if ds in DATASETS else ds
         named = title if title.lower().replace(" ", "_") == ds else f"{title} ({ds})"
-        out.append(
-            ExceptionItem(
-                "unsound",
-                0,
-                _dataset_section(ctx, ds),
-                None,
-                None,
-                f"{named} failed validation: measures that use it are not sound.",
-            )
+        text = (
+            f"{named}: NO USABLE ROWS. The source is mapped, but no row of it could be used "
+            "(the export is empty, or every row was quarantined or excluded: see the "
+            "data-quality ledger). Every measure that uses it is missing from this pack."
+            if ds in empty
+            else f"{named} failed validation: measures that use it are not sound."
         )
+        out.append(ExceptionItem("unsound", 0, _dataset_section(ctx, ds), None, None, text))
     for sig in current_signals(ctx, trends, "concern"):
         rank = 1 if sig.trend.scope == ctx.scope else 2
         out.append(ExceptionItem("concern", rank, sig.section, sig.kpi, sig.trend.scope, sig.text))
