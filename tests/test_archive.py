@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import html
 import json
 import os
@@ -104,6 +105,12 @@ def test_scope_slug() -> None:
     assert archive.scope_slug("all") == "all"
     assert archive.scope_slug("Plant A") == "plant-a"
     assert archive.scope_slug("Site_3.north") == "site_3.north"
+    assert archive.scope_slug("Côte d'Ivoire") == "cote-d-ivoire"
+    assert archive.scope_slug("Congo, DRC") == "congo-drc"
+    tokyo = archive.scope_slug("東京")
+    assert tokyo == "site-" + hashlib.sha256("東京".encode()).hexdigest()[:10]
+    assert archive.scope_slug("東京") == tokyo  # stable
+    assert archive.scope_slug("大阪") != tokyo
 
 
 @pytest.mark.parametrize("scope", ["../etc", "", ".hidden", "a/b", "x" * 65, "<b>"])

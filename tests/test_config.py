@@ -118,6 +118,38 @@ def test_unknown_key_names_key_file_and_hint(
             "sources.capa.zero_means_zero",
             "true or false",
         ),
+        (
+            "[sources.capa]\npath = 'c.csv'\ndate_formats = { opened_date = 'dd/mm/yyyy' }\n",
+            "sources.capa.date_formats.opened_date",
+            "not a date format.*did you mean '%d/%m/%Y'",
+        ),
+        (
+            "[sources.capa]\npath = 'c.csv'\ndate_formats = { opened_date = '%d/%m' }\n",
+            "sources.capa.date_formats.opened_date",
+            "has no year",
+        ),
+        (
+            "[sources.capa]\npath = 'c.csv'\ndate_formats = { opened_date = '%d/%m/%Q' }\n",
+            "sources.capa.date_formats.opened_date",
+            "unknown directive.*%Q",
+        ),
+        (
+            "[sources.capa]\npath = 'c.csv'\n[sources.capa.derive]\n"
+            "status = \"CASE WHEN closed IS NULL THEN 'open'\"\n",
+            "sources.capa.derive.status",
+            "not a SQL expression",
+        ),
+        (
+            "[sources.capa]\npath = 'c.csv'\n[sources.capa.derive]\nstatuss = \"'open'\"\n",
+            "sources.capa.derive.statuss",
+            "did you mean 'status'",
+        ),
+        ("[sources.capa]\npath = 'c.csv'\nwhere = ''\n", "sources.capa.where", "is empty"),
+        (
+            "[sources.capa]\npath = 'c.csv'\ndefaults = { source = ['a'] }\n",
+            "sources.capa.defaults.source",
+            "string, number or boolean",
+        ),
     ],
 )
 def test_wrong_values_name_the_key(tmp_path: Path, extra: str, key: str, words: str) -> None:
@@ -146,6 +178,22 @@ def test_sources_declare_their_coverage(tmp_path: Path) -> None:
     assert cfg.sources["complaints"].zero_means_zero is False
     assert cfg.sources["capa"].zero_means_zero is True
     assert kpis.coverage_of(cfg.sources) == {"complaints": "2024-01", "capa": None}
+
+
+def test_site_names_in_any_script_with_commas_and_apostrophes(tmp_path: Path) -> None:
+    names = ["Côte d'Ivoire", "Congo, DRC", "東京", "Zürich (HQ)", "São Paulo & Rio"]
+    listed = ", ".join(f'"{n}"' for n in names)
+    text = MINIMAL.replace('sites = ["North", "South"]', f"sites = [{listed}]")
+    assert load_config(write(tmp_path, text)).sites == tuple(names)
+
+
+def test_good_date_formats_load(tmp_path: Path) -> None:
+    formats = ["%d/%m/%Y", "%m/%d/%y", "%Y%m%d", "%d-%b-%Y", "%Y-%m-%dT%H:%M:%S", "%F", "%e %B %Y"]
+    for fmt in formats:
+        text = MINIMAL.replace('"%d/%m/%Y"', f'"{fmt}"')
+        assert load_config(write(tmp_path, text)).sources["complaints"].date_formats == {
+            "received_date": fmt
+        }
 
 
 def test_sql_source_needs_database_and_no_password_in_file(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ kernel or browser.
 from __future__ import annotations
 
 import ast
+import csv
 import errno
 import hashlib
 import html
@@ -876,7 +877,58 @@ def test_exit_codes() -> None:
     assert pipeline.exit_code([]) == 0
     assert pipeline.exit_code([ok, skipped, restated]) == 0
     assert pipeline.exit_code([ok, failed]) == 1
-    assert pipeline.exit_code([ok, failed, config]) == 2
+    assert pipeline.exit_code([ok, failed, config]) == 3
+    usage = pipeline.RunOutcome("2026-10", "X", "failed", error="x", error_type="PeriodError")
+    assert pipeline.exit_code([ok, failed, config, usage]) == 2
+    unsound = pipeline.RunOutcome("2026-10", "all", "published", unsound_datasets=("receipts",))
+    empty = pipeline.RunOutcome("2026-10", "North", "skipped", empty_datasets=("complaints",))
+    assert pipeline.exit_code([ok, unsound]) == 4
+    assert pipeline.exit_code([ok, unsound, empty]) == 5
+    assert pipeline.exit_code([unsound, empty, failed]) == 1
+
+
+def test_duplicates_are_named_in_quarantine_csv_and_counted_in_validation_json(
+    cfg_path: Path,
+) -> None:
+    complaints = cfg_path.parent / "complaints.csv"
+    lines = complaints.read_text(encoding="utf-8").splitlines()
+    complaints.write_text("\n".join([*lines, lines[1]]) + "\n", encoding="utf-8")
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert out.status == "published"
+    assert pipeline.exit_code([out]) == 0  # a duplicate is excluded, not an error
+    assert out.pack_dir is not None
+    with (out.pack_dir / "quarantine.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["rule"] == "duplicate"]
+    assert [(r["dataset"], r["file"], r["source_row"], r["severity"]) for r in rows] == [
+        ("complaints", "complaints.csv", str(len(lines) + 1), "excluded")
+    ]
+    assert "row 2 of complaints.csv" in rows[0]["message"]
+    report = json.loads((out.pack_dir / "validation.json").read_text(encoding="utf-8"))
+    ledger = report["datasets"]["complaints"]
+    assert (ledger["rows_in"], ledger["rows_excluded"], ledger["excluded_by"]) == (
+        len(lines),
+        1,
+        {"duplicate": 1},
+    )
+    assert ledger["rows_in"] == ledger["rows_used"] + ledger["rows_quarantined"] + 1
+
+
+def test_a_dataset_with_no_usable_rows_publishes_and_exits_5(cfg_path: Path) -> None:
+    complaints = cfg_path.parent / "complaints.csv"
+    complaints.write_text(complaints.read_text(encoding="utf-8").splitlines()[0] + "\n")
+    out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert out.status == "published"
+    assert out.empty_datasets == ("complaints",)
+    assert pipeline.exit_code([out]) == 5
+    assert out.pack_dir is not None
+    model = json.loads((out.pack_dir / "review-inputs.json").read_text(encoding="utf-8"))
+    first = model["exceptions"][0]
+    assert (first["kind"], first["rank"]) == ("unsound", 0)
+    assert first["text"].startswith("Customer complaints (complaints): NO USABLE ROWS.")
+    again = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert again.status == "skipped"
+    assert again.empty_datasets == ("complaints",)  # read back from the pack's validation.json
+    assert pipeline.exit_code([again]) == 5
 
 
 def test_plan_last_complete_period_and_catch_up(small_cfg_path: Path) -> None:
@@ -913,7 +965,10 @@ def test_scheduled_run_catches_up_missed_months_in_order_then_skips(
     root = reports(small_cfg_path)
     for o in outcomes:
         assert_pack_intact(archive.Archive(root).current(o.period, archive.scope_slug(o.scope)))
-    assert pipeline.exit_code(outcomes) == 0
+    # every pack is published; the config lists only North, so the rows of the other
+    # sites break site_known (an error rule): exit 4, figures struck out, not a failure
+    assert pipeline.exit_code(outcomes) == pipeline.EXIT_RULES
+    assert all(o.unsound_datasets for o in outcomes)
     page = (root / "index.html").read_text()
     for month in ("2026-08", "2026-09", "2026-10"):
         assert f'href="{month}/north/management-review.html"' in page
@@ -1044,7 +1099,8 @@ def test_scheduled_run_posts_failures_to_a_webhook(
     assert "ZeroDivisionError" in post["body"]["failed"][0]["error"]
     # No notification when everything succeeds.
     ok = pipeline.run_scheduled(small_cfg_path, as_of=AS_OF, renderer=fake_render, notify=url)
-    assert pipeline.exit_code(ok) == 0
+    assert all(o.status == "published" for o in ok)
+    assert pipeline.exit_code(ok) == pipeline.EXIT_RULES  # only North is listed: site_known fails
     assert len(received) == 1
 
 

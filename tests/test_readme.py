@@ -26,3 +26,12 @@ def test_readme_python_example_runs() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_docs_are_self_contained() -> None:
+    """No page points at a document outside the repository (the design notes are not shipped)."""
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        assert "DESIGN" not in text, page.name
+        for target in re.findall(r"\]\(([\w./-]+\.md)(?:#[\w-]+)?\)", text):
+            assert (page.parent / target).is_file(), (page.name, target)

@@ -40,6 +40,7 @@ import platform
 import re
 import secrets
 import shutil
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,7 +51,7 @@ from urllib.parse import quote
 
 import polars as pl
 
-from qmskpi.config import SITE_PATTERN, WHOLE_SCOPE, Config
+from qmskpi.config import SITE_PATTERN, SITE_RULE_TEXT, WHOLE_SCOPE, Config
 from qmskpi.errors import ConfigError, PublishError
 from qmskpi.periods import Period, parse_period
 
@@ -101,14 +102,23 @@ def scope_slug(scope: str) -> str:
 
     >>> scope_slug("Plant A")
     'plant-a'
+    >>> scope_slug("Côte d'Ivoire")
+    'cote-d-ivoire'
+
+    Accents are dropped (Unicode NFKD); a name with no Latin letter or digit
+    left (``東京``) gets ``site-`` and 10 hex digits of its sha256, so the
+    folder is stable and never holds anything taken verbatim from the name.
     """
     if scope != WHOLE_SCOPE and not SITE_PATTERN.fullmatch(scope):
         raise ConfigError(
-            f"scope {scope!r} is not a valid site name (1-64 letters, digits, space, _ . -)",
+            f"scope {scope!r} is not a valid site name ({SITE_RULE_TEXT})",
             key="organisation.sites",
         )
-    slug = re.sub(r"[^a-z0-9._-]+", "-", scope.lower())
-    if not _SLUG.match(slug):  # pragma: no cover - SITE_PATTERN makes this unreachable
+    plain = unicodedata.normalize("NFKD", scope).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9._-]+", "-", plain.lower()).strip("-._")[:64].rstrip("-._")
+    if not slug:
+        slug = "site-" + hashlib.sha256(scope.encode("utf-8")).hexdigest()[:10]
+    if not _SLUG.match(slug):  # pragma: no cover - the lines above make this unreachable
         raise ConfigError(f"scope {scope!r} gives no usable folder name", key="organisation.sites")
     return slug
 

@@ -1,8 +1,11 @@
 """The ``qmskpi`` command: sample, validate, render, run, demo.
 
-Exit codes (for cron, systemd, Airflow): 0 success; 1 a pack failed to render
-(or, with ``validate --strict``, warnings); 2 bad usage, bad config or data
-that failed an ``error`` rule; 130 interrupted.
+Exit codes (for cron, systemd, Airflow), the same in ``validate``, ``render``
+and ``run`` (:data:`qmskpi.errors.EXIT_CODES`): 0 success; 1 a pack failed to
+render or publish; 2 bad command line; 3 config or source error; 4 data broke
+an ``error`` rule (``--strict``: or a warning; packs still publish); 5 a
+configured dataset has no usable rows (packs publish with a warning on page 1);
+130 interrupted.
 
 Progress goes to stderr through rich, and only when stderr is a terminal
 (``-v`` shows it anywhere, ``-q`` hides it); results go to stdout, plain when
@@ -18,13 +21,14 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
 from qmskpi import __version__
-from qmskpi.errors import QmsKpiError
+from qmskpi.errors import EXIT_CODES, EXIT_INTERRUPTED, QmsKpiError, exit_code_for_error
 
 log = logging.getLogger("qmskpi")
 
@@ -95,7 +99,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from qmskpi import contracts, sources
+    from qmskpi import contracts, pipeline, sources
     from qmskpi.config import load_config
     from qmskpi.periods import last_complete, parse_period
 
@@ -116,12 +120,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
             "rows in",
             "used",
             "quarantined",
+            "excluded",
             "errors failed",
             "warnings failed",
         ):
             table.add_column(col, justify="left" if col == "dataset" else "right")
-        for row in report.summary_rows():
-            table.add_row(*[str(v) for v in row])
+        for d in report.datasets.values():
+            excluded = ", ".join(f"{n} {rule}" for rule, n in sorted(d.excluded_by.items()))
+            table.add_row(
+                d.dataset,
+                str(d.rows_in),
+                str(d.rows_used),
+                str(d.rows_quarantined),
+                excluded or "0",
+                str(d.errors_failed),
+                str(d.warnings_failed),
+            )
         out = _console()
         out.print(table)
         for ds in report.datasets.values():
@@ -132,7 +146,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                         f"{rule.unexpected_count} row(s) - {rule.description}",
                         markup=False,
                     )
-    return int(report.exit_code(strict=args.strict))
+    return pipeline.validation_exit_code(report.to_dict(), strict=args.strict)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -195,6 +209,12 @@ def _print_outcomes(outcomes: Sequence[object]) -> None:
         error = getattr(o, "error", None)
         if error:
             line += f"  {error}"
+        empty = getattr(o, "empty_datasets", ())
+        if empty:
+            line += f"  NO USABLE ROWS: {', '.join(empty)}"
+        unsound = getattr(o, "unsound_datasets", ())
+        if unsound:
+            line += f"  error rules failed (figures struck out): {', '.join(unsound)}"
         out.print(line, markup=False)
     # Said once, however many packs lacked it.
     for reason in dict.fromkeys(getattr(o, "pdf_skipped", None) for o in outcomes):
@@ -209,10 +229,18 @@ def _print_outcomes(outcomes: Sequence[object]) -> None:
 # --------------------------------------------------------------------------- parser
 
 
+_EXIT_HELP: dict[str, Any] = {
+    "epilog": "exit codes (the same for validate, render and run):\n"
+    + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items()),
+    "formatter_class": argparse.RawDescriptionHelpFormatter,
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="qmskpi",
         description="ISO 9001 management-review input packs (clause 9.3) from quality records.",
+        **_EXIT_HELP,
     )
     p.add_argument("--version", action="version", version=f"qmskpi {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -229,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["csv", "parquet"], default="csv")
     s.set_defaults(func=cmd_sample)
 
-    v = sub.add_parser("validate", help="check every source against its data contract")
+    v = sub.add_parser(
+        "validate", help="check every source against its data contract", **_EXIT_HELP
+    )
     v.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
     v.add_argument("--period", help="review period, e.g. 2026-10 (default: last complete)")
     v.add_argument("--as-of", type=_date, help="treat this date as today (YYYY-MM-DD)")
@@ -237,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--strict", action="store_true", help="exit 1 on warnings")
     v.set_defaults(func=cmd_validate)
 
-    r = sub.add_parser("render", help="render the management-review pack for one period and scope")
+    r = sub.add_parser(
+        "render", help="render the management-review pack for one period and scope", **_EXIT_HELP
+    )
     r.add_argument("--period", required=True, help="2026-10 (month), 2026-Q3 or 2026")
     r.add_argument("--site", help="one site (default: the whole organisation)")
     r.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
@@ -246,7 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-pdf", action="store_true", help="HTML only")
     r.set_defaults(func=cmd_render)
 
-    u = sub.add_parser("run", help="scheduled run: every scope, last complete period, catch-up")
+    u = sub.add_parser(
+        "run", help="scheduled run: every scope, last complete period, catch-up", **_EXIT_HELP
+    )
     u.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
     u.add_argument("--output", help="reports folder (default: outputs.reports_dir of the config)")
     u.add_argument("--as-of", type=_date, help="treat this date as today (YYYY-MM-DD)")
@@ -278,9 +312,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except QmsKpiError as exc:
         _console(stderr=True).print(f"qmskpi: error: {exc}", markup=False)
-        return 2
+        return exit_code_for_error(type(exc).__name__)
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 __all__ = ["build_parser", "main"]

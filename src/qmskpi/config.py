@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from qmskpi.datasets import DATASETS
-from qmskpi.errors import ConfigError, did_you_mean
+from qmskpi.errors import ConfigError, ScopeError, did_you_mean
 from qmskpi.periods import Granularity
 
 FileFormat = Literal["csv", "parquet", "excel"]
@@ -40,8 +40,24 @@ says why) / never print. ``true`` means ``"required"``, ``false`` means ``"off"`
 PDF_POLICIES: tuple[PdfPolicy, ...] = ("required", "optional", "off")
 ConstantValue = str | int | float | bool
 
-SITE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}")
-"""What a site name may look like (use ``fullmatch``): it becomes part of an output path."""
+SITE_REGEX = r"[^\W_][\w .,'’&()+-]{0,63}"
+"""What a site name may look like, as a regex both Python and polars read (anchor it).
+
+1-64 characters: letters and digits of any script, spaces and ``_ . , ' ’ & ( ) + -``,
+starting with a letter or digit. The same rule holds for the sites listed in
+``[organisation] sites`` and for every ``site`` value read from a source, whether or
+not a site list is configured. Output paths use :func:`qmskpi.archive.scope_slug`,
+never the name itself.
+"""
+
+SITE_PATTERN = re.compile(SITE_REGEX)
+""":data:`SITE_REGEX` compiled (use ``fullmatch``)."""
+
+SITE_RULE_TEXT = (
+    "1-64 letters or digits (any script), spaces and _ . , ' & ( ) + -, "
+    "starting with a letter or digit"
+)
+"""The site-name rule in words, for error messages."""
 
 WHOLE_SCOPE = "all"
 """The scope id of the whole organisation (every site together)."""
@@ -110,6 +126,14 @@ class SourceConfig:
     """Source headers present in the file that qmskpi should not read."""
     surrogate_key: bool = False
     """No ID column in the export: derive a stable key from the row's content."""
+    derive: Mapping[str, str] = field(default_factory=dict)
+    """canonical name -> SQL expression over the source's columns (``pl.sql_expr``)."""
+    defaults: Mapping[str, ConstantValue] = field(default_factory=dict)
+    """canonical name -> value for a blank cell of that field."""
+    where: str | None = None
+    """SQL condition over the source's columns: rows where it is not true are excluded."""
+    drop_duplicates: bool = True
+    """Rows identical in every field are kept once (the others counted as ``duplicate``)."""
     database: str | None = None
     query: str | None = None
     """SQL with bound parameters :period_start, :period_end, :site."""
@@ -240,7 +264,7 @@ class Config:
         """Return ``scope`` if it is the whole organisation or a configured site."""
         if scope in self.scopes:
             return scope
-        raise ConfigError(
+        raise ScopeError(
             f"unknown scope {scope!r}{did_you_mean(scope, self.scopes)}; "
             f"known: {', '.join(self.scopes)}",
             path=self.path,
@@ -390,6 +414,10 @@ _SOURCE_KEYS = {
     "constants",
     "ignore_columns",
     "surrogate_key",
+    "derive",
+    "defaults",
+    "where",
+    "drop_duplicates",
     "database",
     "query",
     "coverage_start",
@@ -425,11 +453,22 @@ def _source(r: _Reader, dataset: str) -> SourceConfig:
     _check_columns(r, "positions", positions, dataset)
     date_formats = r.str_map("date_formats")
     _check_columns(r, "date_formats", date_formats, dataset)
-    for col in date_formats:
+    for col, date_fmt in date_formats.items():
+        key = f"{r._k('date_formats')}.{col}"
         if DATASETS[dataset].field(col).type != "date":
-            raise ConfigError(
-                f"{col!r} is not a date field", path=r.path, key=f"{r._k('date_formats')}.{col}"
-            )
+            raise ConfigError(f"{col!r} is not a date field", path=r.path, key=key)
+        problem = date_format_problem(date_fmt)
+        if problem:
+            raise ConfigError(problem, path=r.path, key=key)
+    derive = r.str_map("derive")
+    _check_columns(r, "derive", derive, dataset)
+    for col, text in derive.items():
+        _check_sql(r, f"derive.{col}", text)
+    where = r.get("where", str)
+    if where is not None:
+        _check_sql(r, "where", where)
+    defaults_raw = r.get("defaults", dict, {})
+    _check_columns(r, "defaults", defaults_raw, dataset)
     vm = r.sub("value_maps")
     value_maps = {col: vm.str_map(col) for col in vm.table}
     _check_columns(r, "value_maps", value_maps, dataset)
@@ -438,11 +477,12 @@ def _source(r: _Reader, dataset: str) -> SourceConfig:
     _check_columns(r, "null_values", null_values, dataset)
     constants_raw = r.get("constants", dict, {})
     _check_columns(r, "constants", constants_raw, dataset)
-    for k, v in constants_raw.items():
-        if not isinstance(v, str | int | float | bool):
-            raise ConfigError(
-                "must be a string, number or boolean", path=r.path, key=f"{r._k('constants')}.{k}"
-            )
+    for name, table in (("constants", constants_raw), ("defaults", defaults_raw)):
+        for k, v in table.items():
+            if not isinstance(v, str | int | float | bool):
+                raise ConfigError(
+                    "must be a string, number or boolean", path=r.path, key=f"{r._k(name)}.{k}"
+                )
     database = r.get("database", str)
     if query is not None and database is None:
         raise r.err(
@@ -474,11 +514,73 @@ def _source(r: _Reader, dataset: str) -> SourceConfig:
         constants=dict(constants_raw),
         ignore_columns=r.str_list("ignore_columns"),
         surrogate_key=r.get("surrogate_key", bool, False),
+        derive=derive,
+        defaults=dict(defaults_raw),
+        where=where,
+        drop_duplicates=r.get("drop_duplicates", bool, True),
         database=database,
         query=query,
         coverage_start=coverage_start,
         zero_means_zero=r.get("zero_means_zero", bool, False),
     )
+
+
+def _check_sql(r: _Reader, name: str, text: str) -> None:
+    """A derive expression or ``where`` condition must parse as a polars SQL expression.
+
+    Column names are checked later, against the file's header.
+    """
+    import polars as pl
+
+    if not text.strip():
+        raise r.err(name, "is empty: give a SQL expression over the source's columns")
+    try:
+        pl.sql_expr(text)
+    except Exception as exc:  # polars raises SQLInterfaceError / SQLSyntaxError / others
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise r.err(name, f"not a SQL expression polars can read: {detail} (in {text!r})") from None
+
+
+_DATE_DIRECTIVES = {
+    "year": set("YyGC"),
+    "month": set("mbBh"),
+    "day": set("de"),
+}
+_KNOWN_DIRECTIVES = set("YyCGmbBhdejaAuwHIMSfpzZTFDVU%")
+
+
+def date_format_problem(fmt: str) -> str | None:
+    """Why ``fmt`` cannot be a date format (strptime syntax), or None when it can.
+
+    ``dd/mm/yyyy`` (no ``%`` directives) and formats with no year, month and
+    day are refused: they would quarantine every row.
+    """
+    directives = re.findall(r"%-?(.)", fmt)
+    if not directives:
+        example = (
+            re.sub(r"(?i)yyyy", "%Y", fmt)
+            .replace("yy", "%y")
+            .replace("YY", "%y")
+            .replace("mm", "%m")
+            .replace("MM", "%m")
+            .replace("dd", "%d")
+            .replace("DD", "%d")
+        )
+        hint = f" (did you mean {example!r}?)" if "%" in example else ""
+        return (
+            f"{fmt!r} is not a date format: use strptime directives such as %d/%m/%Y "
+            f"(%d day, %m month, %Y four-digit year){hint}"
+        )
+    unknown = sorted({d for d in directives if d not in _KNOWN_DIRECTIVES})
+    if unknown:
+        return f"{fmt!r} uses unknown directive(s) {', '.join('%' + d for d in unknown)}"
+    found = set(directives)
+    if "F" in found or "D" in found or "j" in found:
+        return None
+    lacking = [part for part, chars in _DATE_DIRECTIVES.items() if not found & chars]
+    if lacking:
+        return f"{fmt!r} has no {' and no '.join(lacking)}: a date needs a year, a month and a day"
+    return None
 
 
 _PASSWORD_IN_URL = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@", re.IGNORECASE)
@@ -510,7 +612,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         if not SITE_PATTERN.fullmatch(s) or s.casefold() == WHOLE_SCOPE:
             raise org.err(
                 "sites",
-                f"site name {s!r} must be 1-64 letters, digits, space, _ . - "
+                f"site name {s!r} must be {SITE_RULE_TEXT} "
                 f"(and not '{WHOLE_SCOPE}', which means the whole organisation)",
             )
     if len(set(sites)) != len(sites):

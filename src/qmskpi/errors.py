@@ -45,6 +45,10 @@ class ConfigError(QmsKpiError):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
+class ScopeError(ConfigError):
+    """A scope asked for on the command line (``--site``) is not a configured site."""
+
+
 class PeriodError(QmsKpiError, ValueError):
     """A period string such as ``2026-10``, ``2026-Q3`` or ``2026`` is malformed."""
 
@@ -104,3 +108,51 @@ class RenderError(QmsKpiError):
 
 class PublishError(QmsKpiError):
     """A pack could not be staged or published atomically."""
+
+
+# --------------------------------------------------------------------------- exit codes
+
+EXIT_OK = 0
+"""Success: every pack published or skipped; the data passed every ``error`` rule."""
+EXIT_FAILED = 1
+"""A pack failed to render or publish (the others are published); nothing changed for it."""
+EXIT_USAGE = 2
+"""Bad command line: unknown option, malformed ``--period``, unknown ``--site``."""
+EXIT_INPUT = 3
+"""The config or a source cannot be read: a config key, a file, a header, a contract."""
+EXIT_RULES = 4
+"""The data broke an ``error`` rule (with ``validate --strict``, a warning rule too).
+
+``render`` and ``run`` still publish: the figures of that dataset are struck out.
+"""
+EXIT_NO_DATA = 5
+"""A configured dataset has no usable rows: ``render``/``run`` publish with a warning on page 1."""
+EXIT_INTERRUPTED = 130
+"""Interrupted (Ctrl-C, SIGINT)."""
+
+EXIT_CODES: dict[int, str] = {
+    EXIT_OK: "success",
+    EXIT_FAILED: "a pack failed to render or publish",
+    EXIT_USAGE: "bad command line (option, --period, --site)",
+    EXIT_INPUT: "config or source error (config key, file, header, contract)",
+    EXIT_RULES: "data broke an error rule (--strict: or a warning); packs still publish",
+    EXIT_NO_DATA: "a configured dataset has no usable rows; packs publish with a warning",
+    EXIT_INTERRUPTED: "interrupted",
+}
+"""Every exit code of the ``qmskpi`` command, the same in ``validate``, ``render`` and ``run``."""
+
+_USAGE_ERRORS = frozenset({"PeriodError", "ScopeError"})
+
+
+def exit_code_for_error(error_type: str) -> int:
+    """The exit code of a run stopped by an error of class ``error_type`` (its name).
+
+    Bad command-line values give :data:`EXIT_USAGE`; any other :class:`QmsKpiError`
+    about the inputs (config, source, header, contract) :data:`EXIT_INPUT`;
+    anything else (render, publish, an unexpected exception) :data:`EXIT_FAILED`.
+    """
+    if error_type in _USAGE_ERRORS:
+        return EXIT_USAGE
+    if error_type in {"ConfigError", "SourceError", "HeaderError", "ContractError"}:
+        return EXIT_INPUT
+    return EXIT_FAILED

@@ -31,7 +31,19 @@ import polars as pl
 
 from qmskpi import __version__, archive, contracts, kpis, render, review, sources
 from qmskpi.config import Config, PdfPolicy, load_config
-from qmskpi.errors import ConfigError, PeriodError, PublishError, QmsKpiError
+from qmskpi.errors import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_NO_DATA,
+    EXIT_OK,
+    EXIT_RULES,
+    EXIT_USAGE,
+    ConfigError,
+    PeriodError,
+    PublishError,
+    QmsKpiError,
+    exit_code_for_error,
+)
 from qmskpi.periods import Period, last_complete, parse_period
 
 log = logging.getLogger(__name__)
@@ -145,15 +157,7 @@ inputs; ``failed``: nothing changed for readers (the previous pack, if any,
 is still the published one).
 """
 
-EXIT_OK = 0
-"""Every pack published or skipped."""
-EXIT_FAILED = 1
-"""At least one pack failed to render or publish (the others are published)."""
-EXIT_USAGE = 2
-"""Bad usage or configuration: nothing can be rendered until it is fixed."""
-
-USAGE_ERRORS = frozenset({"ConfigError", "PeriodError"})
-"""Error types that make :func:`exit_code` return :data:`EXIT_USAGE`."""
+# The exit codes live in qmskpi.errors (one list for validate, render and run).
 
 STAGES = (
     "start",
@@ -190,6 +194,10 @@ class RunOutcome:
     pdf_skipped: str | None = None
     """Why the pack was published without its PDF (``outputs.pdf = "optional"`` and no
     browser); None when it has one or none was asked for."""
+    unsound_datasets: tuple[str, ...] = ()
+    """Datasets that broke an ``error`` rule: their figures are struck out in the pack."""
+    empty_datasets: tuple[str, ...] = ()
+    """Configured datasets with no usable rows: the pack says so on page 1."""
 
     @property
     def ok(self) -> bool:
@@ -209,6 +217,8 @@ class RunOutcome:
             "restated_kpis": self.restated_kpis,
             "seconds": self.seconds,
             "pdf_skipped": self.pdf_skipped,
+            "unsound_datasets": list(self.unsound_datasets),
+            "empty_datasets": list(self.empty_datasets),
         }
 
 
@@ -536,7 +546,7 @@ def _run_locked(
         ]
         if not problems and not missing:
             log.info("%s/%s is up to date (%s): skipped", p.label, scope, current.id)
-            return _outcome_for(current, link, "skipped")
+            return _outcome_for(current, link, "skipped", **_pack_data_state(current))
         log.warning(
             "%s/%s: published pack %s has the same inputs but %s; rendering again",
             p.label,
@@ -627,7 +637,10 @@ def _run_locked(
             hook("published")
         changed = int(cmp.restatement["changed_kpis"]) if cmp.supersede and cmp.restatement else 0
         skipped = no_pdf if pdf == "optional" else None
-        return _outcome_for(pack, link, status, restated_kpis=changed, pdf_skipped=skipped)
+        state = _data_state(prepared.validation.to_dict())
+        for name in state["empty_datasets"]:
+            log.warning("%s/%s: dataset %s has no usable rows", p.label, scope, name)
+        return _outcome_for(pack, link, status, restated_kpis=changed, pdf_skipped=skipped, **state)
     finally:
         if kernel is not None:
             kernel.shutdown()  # used by the render or not: never outlives the run
@@ -743,17 +756,61 @@ def _restatement(
 # =========================================================================== scheduled run
 
 
-def exit_code(outcomes: Sequence[RunOutcome]) -> int:
-    """The process exit code for cron, systemd and Airflow.
+def _data_state(validation: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Unsound and empty datasets from a report's ``to_dict()`` form (``validation.json``)."""
+    datasets = validation.get("datasets", {})
+    return {
+        "unsound_datasets": tuple(sorted(validation.get("unsound_datasets", ()))),
+        "empty_datasets": tuple(
+            n for n, d in datasets.items() if d.get("loaded", True) and not d.get("rows_used")
+        ),
+    }
 
-    :data:`EXIT_OK` (0) when every pack was published or skipped;
-    :data:`EXIT_USAGE` (2) when a run failed on configuration or usage
-    (:data:`USAGE_ERRORS`); else :data:`EXIT_FAILED` (1) when any run failed.
+
+def _pack_data_state(pack: archive.Pack) -> dict[str, tuple[str, ...]]:
+    """The data state of a published pack, read from its ``validation.json``."""
+    try:
+        return _data_state(json.loads(pack.file("validation.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return {}
+
+
+def validation_exit_code(validation: Mapping[str, Any], *, strict: bool = False) -> int:
+    """``qmskpi validate``'s exit code from a report's ``to_dict()`` form.
+
+    :data:`EXIT_NO_DATA` (5) when a configured dataset has no usable rows,
+    :data:`EXIT_RULES` (4) when an ``error`` rule failed (or, with ``strict``,
+    a warning rule), else :data:`EXIT_OK` (0): the same meaning as for ``render``.
     """
-    failed = [o for o in outcomes if o.status == "failed"]
-    if any(o.error_type in USAGE_ERRORS for o in failed):
-        return EXIT_USAGE
-    return EXIT_FAILED if failed else EXIT_OK
+    state = _data_state(validation)
+    if state["empty_datasets"]:
+        return EXIT_NO_DATA
+    if state["unsound_datasets"]:
+        return EXIT_RULES
+    datasets = validation.get("datasets", {}).values()
+    if strict and any(d.get("warnings_failed") for d in datasets):
+        return EXIT_RULES
+    return EXIT_OK
+
+
+def exit_code(outcomes: Sequence[RunOutcome]) -> int:
+    """The process exit code for cron, systemd and Airflow (:data:`qmskpi.errors.EXIT_CODES`).
+
+    A failed run decides first: :data:`EXIT_USAGE` (2) for a bad command line,
+    :data:`EXIT_INPUT` (3) for a config or source error, else :data:`EXIT_FAILED`
+    (1). When every pack was published or skipped: :data:`EXIT_NO_DATA` (5) when
+    a configured dataset had no usable rows, :data:`EXIT_RULES` (4) when a
+    dataset broke an ``error`` rule, else :data:`EXIT_OK` (0).
+    """
+    codes = {exit_code_for_error(o.error_type or "") for o in outcomes if o.status == "failed"}
+    for code in (EXIT_USAGE, EXIT_INPUT, EXIT_FAILED):
+        if code in codes:
+            return code
+    if any(o.empty_datasets for o in outcomes):
+        return EXIT_NO_DATA
+    if any(o.unsound_datasets for o in outcomes):
+        return EXIT_RULES
+    return EXIT_OK
 
 
 def plan_periods(

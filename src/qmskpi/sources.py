@@ -59,14 +59,16 @@ from typing import Any, Literal
 
 import polars as pl
 
-from qmskpi.config import Config, SourceConfig
+from qmskpi.config import SITE_REGEX, SITE_RULE_TEXT, Config, SourceConfig
 from qmskpi.datasets import DATASETS, SOURCE_ROW, Dataset, Field, empty_frame
 from qmskpi.errors import ConfigError, HeaderError, SourceError, did_you_mean
 from qmskpi.periods import Period, parse_period, trailing_months
 
 __all__ = [
+    "DUPLICATE_RULE",
     "REJECT_SCHEMA",
     "SOURCE_FILE",
+    "WHERE_RULE",
     "LoadedData",
     "LoadedDataset",
     "OnBadValue",
@@ -94,6 +96,12 @@ that is not of the column's type (``shape:fields`` for a CSV row with more
 fields than the header), ``file`` the file the row came from (``sql:NAME`` for
 a query): with a glob, ``source_row`` counts per file.
 """
+
+DUPLICATE_RULE = "duplicate"
+"""Rule of an excluded row identical in every field to an earlier row (:attr:`LoadedDataset.excluded`)."""
+
+WHERE_RULE = "where"
+"""Rule of a row excluded by the source's ``where`` condition (:attr:`LoadedDataset.excluded`)."""
 
 SOURCE_FILE = "source_file"
 """Extra frame column of a glob source: the file each row came from (``source_row`` counts per file)."""
@@ -155,13 +163,32 @@ class LoadedDataset:
     def rows_rejected(self) -> int:
         """Records removed from ``frame`` because a value could not be parsed.
 
-        ``rows_in == frame.height + rows_rejected`` always. For one file (or a
+        ``rows_in == frame.height + rows_rejected + rows_excluded`` always. For one file (or a
         query) this is ``rejects["source_row"].n_unique()``; for a glob, rows
         are told apart by ``file`` too.
         """
         if self.rejects.is_empty():
             return 0
         return self.rejects.select(pl.struct("file", SOURCE_ROW).n_unique()).item()  # type: ignore[no-any-return]
+
+    excluded: pl.DataFrame = field(default_factory=lambda: _empty_rejects())
+    """Records set aside on purpose, not errors (:data:`REJECT_SCHEMA`, one row each).
+
+    ``rule`` is ``where`` (the source's ``where`` condition was not true) or
+    ``duplicate`` (identical in every field to an earlier row, named in
+    ``message``). ``rows_in == frame.height + rows_rejected + rows_excluded``.
+    """
+
+    @property
+    def rows_excluded(self) -> int:
+        """Records left out by the ``where`` condition or as duplicates."""
+        return self.excluded.height
+
+    @property
+    def excluded_by(self) -> dict[str, int]:
+        """Excluded records by rule (``where``, ``duplicate``), only rules that excluded any."""
+        counts = Counter(self.excluded.get_column("rule").to_list()) if self.excluded.height else {}
+        return dict(sorted(counts.items()))
 
 
 LoadedData = dict[str, LoadedDataset]
@@ -268,6 +295,7 @@ def _check_source(config: Config, src: SourceConfig, ds: Dataset) -> None:
                 ("columns", src.columns),
                 ("positions", src.positions),
                 ("constants", src.constants),
+                ("derive", src.derive),
             )
             if name in m
         ]
@@ -278,6 +306,15 @@ def _check_source(config: Config, src: SourceConfig, ds: Dataset) -> None:
                 f"'{name}' is mapped twice ({' and '.join(ways)}): map it once",
                 config,
             )
+    for name in src.defaults:
+        if name in src.constants:
+            raise _config_error(
+                src,
+                f"defaults.{name}",
+                f"'{name}' is a constant, so it is never blank: drop the default",
+                config,
+            )
+        _typed_constant(name, src.defaults[name], ds.field(name), src, config, key="defaults")
     if src.surrogate_key and len(ds.key) != 1:
         raise _config_error(
             src,
@@ -371,6 +408,55 @@ class _Lines:
         return text[pos:end]
 
 
+_MAGIC: tuple[tuple[bytes, str, str, str], ...] = (
+    # (leading bytes, what the file is, the format qmskpi reads it as ("" none), what to do)
+    (b"\x1f\x8b", "a gzip-compressed file", "", "decompress it first (gunzip)"),
+    (b"BZh", "a bzip2-compressed file", "", "decompress it first (bunzip2)"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", "", "decompress it first (unxz)"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file", "", "decompress it first (unzstd)"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", "", "extract the CSV first"),
+    (
+        b"PK\x03\x04",
+        "a ZIP archive (an .xlsx workbook is one)",
+        "excel",
+        'if it is a workbook set format = "excel", else extract the CSV first',
+    ),
+    (
+        b"\xd0\xcf\x11\xe0",
+        "an old binary Excel .xls (or other OLE) file",
+        "",
+        "save it as .xlsx or CSV",
+    ),
+    (b"PAR1", "a Parquet file", "parquet", 'set format = "parquet"'),
+    (b"\x89PNG", "a PNG image", "", "point the source at the data export"),
+    (b"\xff\xd8\xff", "a JPEG image", "", "point the source at the data export"),
+    (b"%PDF", "a PDF document", "", "export the data as CSV or Excel instead"),
+)
+
+
+def _check_not_binary(data: bytes, fmt: str, src: SourceConfig, display: str) -> None:
+    """A compressed, image, PDF or other binary file read as ``fmt`` is named for what it is."""
+    for magic, what, readable_as, todo in _MAGIC:
+        if data.startswith(magic):
+            if readable_as == fmt:
+                return
+            raise SourceError(
+                f"this is {what}, not {_FORMAT_WORDS[fmt]}: {todo}",
+                path=display,
+                dataset=src.dataset,
+            )
+    utf16 = src.encoding.lower().startswith("utf-16") or data[:2] in (b"\xff\xfe", b"\xfe\xff")
+    if fmt == "csv" and b"\x00" in data[:8192] and not utf16:
+        raise SourceError(
+            "this is binary data (it holds NUL bytes), not CSV text; export the data as CSV",
+            path=display,
+            dataset=src.dataset,
+        )
+
+
+_FORMAT_WORDS = {"csv": "CSV text", "parquet": "a Parquet file", "excel": "an .xlsx workbook"}
+
+
 def _decode(data: bytes, src: SourceConfig, display: str) -> str:
     enc = codecs.lookup(src.encoding).name
     if data[:2] in (b"\xff\xfe", b"\xfe\xff") and not enc.startswith("utf-16"):
@@ -452,7 +538,8 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
         ncols = max(len(first), 1)
     table = _read_csv_body_polars(body, ncols, src, display, first_row, headers)
     if table is None:
-        table = _read_csv_body_python(body, ncols, src, display, first_row, headers)
+        first_line = text.count("\n", 0, offset) + 1
+        table = _read_csv_body_python(body, ncols, src, display, first_row, headers, first_line)
     return table
 
 
@@ -486,6 +573,8 @@ def _read_csv_body_polars(
         )
     except Exception:  # ragged rows or quoting polars will not read: the csv module decides
         return None
+    if src.quote_char and any(bool(frame[n].str.contains("\n", literal=True).any()) for n in names):
+        return None  # a quoted field spans lines: the csv module checks where each record runs
     return _Table(
         display,
         headers,
@@ -501,10 +590,26 @@ def _read_csv_body_python(
     display: str,
     first_row: int,
     headers: list[str] | None,
+    first_line: int = 1,
 ) -> _Table:
     records: list[list[str]] = []
+    lines = _Lines(body)
+    reader = csv.reader(lines, **_csv_kwargs(src))
     try:
-        records.extend(csv.reader(io.StringIO(body), **_csv_kwargs(src)))
+        start = done = 0  # characters and lines of the body read so far
+        for record in reader:
+            records.append(record)
+            if reader.line_num - done > 1:  # the record runs over several physical lines
+                _check_record_span(
+                    body[start : lines.consumed],
+                    record,
+                    ncols if headers is not None else None,
+                    src,
+                    display,
+                    row=first_row + len(records) - 1,
+                    line=first_line + done,
+                )
+            start, done = lines.consumed, reader.line_num
     except csv.Error as exc:
         raise SourceError(
             f"cannot read CSV near row {first_row + len(records)}: {exc}; "
@@ -527,6 +632,63 @@ def _read_csv_body_python(
         for j in range(ncols)
     ]
     return _Table(display, headers, columns, _rows(first_row, len(records)), problems)
+
+
+def _check_record_span(
+    raw: str,
+    record: list[str],
+    ncols: int | None,
+    src: SourceConfig,
+    display: str,
+    *,
+    row: int,
+    line: int,
+) -> None:
+    """A record running over several physical lines must be a real multi-line field.
+
+    A quote opened and never closed (``...,open,"Customer says: box crushed,,,``)
+    makes the record swallow the lines after it, up to the next quote or the end
+    of the file. It is told from a genuine multi-line field because its text
+    holds an odd number of quotes (never closed), or the record has a different
+    number of fields from the header, or a line inside a multi-line field holds
+    a whole record's worth of fields, at least half of them filled. Such a file is refused, naming the line where
+    the record began and the lines it swallowed: no record disappears unnamed.
+    """
+    body = raw.rstrip("\n")
+    span = body.count("\n")
+    if not span or not src.quote_char:
+        return
+    d = src.delimiter
+    width = ncols if ncols is not None else len(record)
+    unclosed = raw.count(src.quote_char) % 2 == 1
+    wrong_width = ncols is not None and len(record) != ncols
+    inner = [part for value in record if "\n" in value for part in value.split("\n")[1:]]
+    recordlike = width >= 3 and any(_looks_like_record(part, d, width) for part in inner)
+    if not (unclosed or wrong_width or recordlike):
+        return
+    first, last = line, line + span
+    why = (
+        "is never closed"
+        if unclosed
+        else f"gives {len(record)} fields, the header has {ncols}"
+        if wrong_width
+        else "runs over lines that look like records of their own"
+    )
+    raise SourceError(
+        f"line {first}: a quoted field that opens in this record {why}; the record runs "
+        f"over lines {first}-{last} and swallows {span} line(s), which would be lost. "
+        f"Fix the quote in the export (a quote inside a quoted field is written twice: "
+        f'""), or set quote_char = "" if the file uses no quoting',
+        path=display,
+        dataset=src.dataset,
+        row=row,
+    )
+
+
+def _looks_like_record(line: str, delimiter: str, ncols: int) -> bool:
+    """A whole record's worth of fields, at least half of them filled."""
+    parts = line.split(delimiter)
+    return len(parts) >= ncols and sum(bool(p.strip()) for p in parts) * 2 >= ncols
 
 
 def _rows(first: int, n: int) -> pl.Series:
@@ -872,6 +1034,7 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
             if f.required
             and f.name not in positional
             and f.name not in src.constants
+            and f.name not in src.derive
             and not _surrogate(src, ds, f.name)
         ]
         if missing:
@@ -901,16 +1064,20 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
                 **where,
             )
     wanted = {_norm_header(v): k for k, v in src.columns.items()}
+    referenced = _expression_names(src)
     by_name_fields = {
         f.name
         for f in ds.fields
-        if f.name not in src.columns and f.name not in positional and f.name not in src.constants
+        if f.name not in src.columns
+        and f.name not in positional
+        and f.name not in src.constants
+        and f.name not in src.derive
     }
     counts = Counter(n for j, n in enumerate(names) if j not in skipped)
     for n, c in counts.items():
         if c < 2:
             continue
-        read = n in wanted or n in by_name_fields
+        read = n in wanted or n in by_name_fields or n in referenced
         if read or not _is_ignored(n, src.ignore_columns):
             cols = [str(j + 1) for j, m in enumerate(names) if m == n and j not in skipped]
             raise HeaderError(
@@ -923,7 +1090,7 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
     used_names: set[str] = set()
     missing_msgs: list[tuple[str, str]] = []
     for f in ds.fields:
-        if f.name in positional or f.name in src.constants:
+        if f.name in positional or f.name in src.constants or f.name in src.derive:
             continue
         if f.name in src.columns:
             h = _norm_header(src.columns[f.name])
@@ -956,19 +1123,23 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
             )
         )
     if missing_msgs:
-        raise HeaderError("; ".join(m for _, m in missing_msgs), column=missing_msgs[0][0], **where)
+        hint = _delimiter_hint(names, src)
+        message = hint or "; ".join(m for _, m in missing_msgs)  # one column: only the delimiter
+        raise HeaderError(message, column=missing_msgs[0][0], **where)
     unknown = [
         n
         for j, n in enumerate(names)
         if j not in skipped
         and n not in wanted
-        and n not in ds.field_names
+        and n not in referenced
+        and (n not in ds.field_names or n in src.derive)
         and not _is_ignored(n, src.ignore_columns)
     ]
     if unknown:
+        hint = _delimiter_hint(names, src)
         listed = ", ".join(f"{n!r}{did_you_mean(n, ds.field_names)}" for n in unknown)
         raise HeaderError(
-            f"unexpected column{'s' if len(unknown) > 1 else ''} {listed}: map "
+            f"{hint + '. ' if hint else ''}unexpected column{'s' if len(unknown) > 1 else ''} {listed}: map "
             f"{'them' if len(unknown) > 1 else 'it'} in [sources.{ds.name}] columns, or list "
             f'{"them" if len(unknown) > 1 else "it"} in ignore_columns (ignore_columns = ["*"] '
             "accepts any extra column)",
@@ -976,6 +1147,26 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
             **where,
         )
     return mapping
+
+
+_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _delimiter_hint(names: Sequence[str], src: SourceConfig) -> str:
+    """When the whole header was read as one column, say so and name the likely delimiter."""
+    real = [n for n in names if n]
+    if len(real) != 1:
+        return ""
+    counts = {d: real[0].count(d) for d in _DELIMITERS if d != src.delimiter}
+    best = max(counts, key=lambda d: counts[d])
+    if not counts[best]:
+        return ""
+    shown = "\\t" if best == "\t" else best
+    return (
+        f"the whole header was read as one column ({real[0][:80]!r}): the file looks "
+        f"{_DELIMITERS[best]}-separated, not {src.delimiter!r}-separated; "
+        f'set delimiter = "{shown}"'
+    )
 
 
 def _surrogate(src: SourceConfig, ds: Dataset, name: str) -> bool:
@@ -1045,7 +1236,16 @@ class _Parsed:
     """Text after the quoted value in a reject message."""
 
 
-def _parser(fld: Field, src: SourceConfig, e: pl.Expr) -> _Parsed:
+def _parser(fld: Field, src: SourceConfig, e: pl.Expr, *, site_names: bool = False) -> _Parsed:
+    """How ``fld`` is parsed from the text ``e``.
+
+    ``site_names``: check a ``site`` value against the site-name rule here; when the
+    config lists its sites the ``site_known`` contract rule checks the value
+    against that list instead (every listed name obeys the same rule).
+    """
+    if fld.type == "str" and fld.name == "site" and site_names:
+        ok = e.str.contains(f"^(?:{SITE_REGEX})$")
+        return _Parsed(e, ok, f" is not a site name ({SITE_RULE_TEXT})")
     if fld.type == "str":
         return _Parsed(e, pl.lit(True), "")
     if fld.type == "date":
@@ -1081,23 +1281,252 @@ def _cleaned(name: str, src: SourceConfig) -> pl.Expr:
     vmap = src.value_maps.get(name)
     if vmap:
         e = e.replace(dict(vmap))
-    return pl.when(e == "").then(None).otherwise(e)
+    e = pl.when(e == "").then(None).otherwise(e)
+    if name in src.defaults:  # a blank cell (after nulls and value maps) takes the default
+        e = e.fill_null(pl.lit(_constant_text(src.defaults[name])))
+    return e
 
 
-def _typed_constant(name: str, value: Any, fld: Field, src: SourceConfig, config: Config) -> Any:
-    text = _CANONICAL_TRUE if value is True else _CANONICAL_FALSE if value is False else str(value)
-    p = _parser(fld, src, pl.col("v"))
+def _constant_text(value: Any) -> str:
+    return _CANONICAL_TRUE if value is True else _CANONICAL_FALSE if value is False else str(value)
+
+
+def _typed_constant(
+    name: str,
+    value: Any,
+    fld: Field,
+    src: SourceConfig,
+    config: Config,
+    *,
+    key: str = "constants",
+) -> Any:
+    text = _constant_text(value)
+    p = _parser(fld, src, pl.col("v"), site_names=not config.sites)
     row = pl.DataFrame({"v": [text]}).select(p.value.alias("value"), p.ok.alias("ok")).row(0)
     if not row[1]:
-        raise _config_error(src, f"constants.{name}", f"{text!r}{p.message}", config)
+        raise _config_error(src, f"{key}.{name}", f"{text!r}{p.message}", config)
     return row[0]
+
+
+# --------------------------------------------------------------------------- derive, where, duplicates
+#
+# Derived fields and the ``where`` condition are polars SQL expressions
+# (``pl.sql_expr``) over the source's columns AS TEXT: each cell trimmed, with
+# ``na_values`` and blank cells as NULL, before any value map, date format or
+# type parsing. A derived field's result is then text like any mapped column:
+# its own ``null_values``, ``value_maps``, ``defaults``, ``date_formats`` and
+# type parsing apply to it. ``where`` sees the derived fields too (under their
+# canonical names, unless the file has a column of that name).
+
+
+def _expressions(src: SourceConfig) -> dict[str, str]:
+    """Config key (``derive.severity``, ``where``) -> expression text."""
+    out = {f"derive.{name}": text for name, text in src.derive.items()}
+    if src.where is not None:
+        out["where"] = src.where
+    return out
+
+
+def _expression_names(src: SourceConfig) -> set[str]:
+    """Every column name the source's expressions read."""
+    names: set[str] = set()
+    for text in _expressions(src).values():
+        names.update(pl.sql_expr(text).meta.root_names())
+    return names
+
+
+def _environment(table: _Table, mapping: Mapping[str, int]) -> dict[str, int]:
+    """Names an expression may use -> column index.
+
+    Every column by its header (``column_N`` in a file without a header),
+    then every field mapped by ``columns`` or ``positions`` by its canonical
+    name, when no column already has that name.
+    """
+    if table.headers is None:
+        env = {f"column_{j + 1}": j for j in range(len(table.columns))}
+    else:
+        env = {}
+        for j, h in enumerate(table.headers):
+            n = _norm_header(h)
+            if n and n not in env:
+                env[n] = j
+    for name, j in mapping.items():
+        env.setdefault(name, j)
+    return env
+
+
+def _declared_mapping(table: _Table, src: SourceConfig) -> dict[str, int]:
+    """Fields mapped by ``positions`` or by ``columns`` to a header the file has."""
+    out = {name: pos - 1 for name, pos in src.positions.items() if pos <= len(table.columns)}
+    if table.headers is not None:
+        index: dict[str, int] = {}
+        for j, h in enumerate(table.headers):
+            index.setdefault(_norm_header(h), j)
+        for name, header in src.columns.items():
+            if _norm_header(header) in index:
+                out[name] = index[_norm_header(header)]
+    return out
+
+
+def _check_expression_names(
+    env: Mapping[str, int], src: SourceConfig, config: Config, display: str, extra: Sequence[str]
+) -> None:
+    """Every column an expression names must be in the source; else name the key and column."""
+    for key, text in _expressions(src).items():
+        allowed = [*env, *(extra if key == "where" else ())]
+        for n in pl.sql_expr(text).meta.root_names():
+            if n in allowed:
+                continue
+            quote = (
+                ' (a name with spaces or capitals is written in double quotes: "Date closed")'
+                if n.lower() in {a.lower() for a in allowed} or " " in n
+                else ""
+            )
+            raise _config_error(
+                src,
+                key,
+                f"column {n!r} is not in {display}{did_you_mean(n, allowed)}{quote}; "
+                f"columns: {', '.join(repr(a) for a in env)}",
+                config,
+            )
+
+
+def _expression_frame(
+    table: _Table, src: SourceConfig, mapping: Mapping[str, int], keep: pl.Series
+) -> pl.DataFrame:
+    """The columns the expressions read, as cleaned text, one row per record."""
+    env = _environment(table, mapping)
+    wanted = _expression_names(src)
+    cols: list[pl.Series] = []
+    for name in sorted(wanted & set(env)):
+        j = env[name]
+        header = table.headers[j] if table.headers is not None else name
+        text = _column_text(table.columns[j], None, src, table.display, header).rename(name)
+        cols.append(text)
+    nulls = [*src.na_values, ""]
+    cleaned = [
+        pl.when(pl.col(c.name).str.strip_chars().is_in(nulls))
+        .then(None)
+        .otherwise(pl.col(c.name).str.strip_chars())
+        .alias(c.name)
+        for c in cols
+    ]
+    # A record index keeps the frame's height even when no column is read ("'x'").
+    frame = pl.DataFrame([pl.Series("__record", range(table.height), dtype=pl.Int64), *cols])
+    return frame.filter(keep).with_columns(cleaned)
+
+
+def _evaluate(
+    env: pl.DataFrame, key: str, text: str, src: SourceConfig, config: Config
+) -> pl.Series:
+    """One expression over ``env``; a failure names the config key."""
+    try:
+        return env.with_columns(pl.sql_expr(text).alias("_out")).get_column("_out")
+    except Exception as exc:  # polars: ComputeError, InvalidOperationError, SQLInterfaceError ...
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _config_error(src, key, f"cannot evaluate {text!r}: {detail}", config) from None
+
+
+def _derived_columns(env: pl.DataFrame, src: SourceConfig, config: Config) -> list[pl.Series]:
+    """Each derived field as text (booleans as ``true``/``false``, dates ISO)."""
+    out = []
+    for name, text in src.derive.items():
+        value = _evaluate(env, f"derive.{name}", text, src, config)
+        if value.dtype == pl.Boolean:
+            value = value.replace_strict(
+                {True: _CANONICAL_TRUE, False: _CANONICAL_FALSE}, return_dtype=pl.String
+            )
+        out.append(value.cast(pl.String).rename(name))
+    return out
+
+
+def _where_mask(
+    env: pl.DataFrame, derived: Sequence[pl.Series], src: SourceConfig, config: Config
+) -> pl.Series | None:
+    """True for the records the ``where`` condition keeps (NULL counts as not kept)."""
+    if src.where is None:
+        return None
+    extra = [d for d in derived if d.name not in env.columns]
+    frame = env.with_columns(extra) if extra else env
+    mask = _evaluate(frame, "where", src.where, src, config)
+    if mask.dtype != pl.Boolean:
+        raise _config_error(
+            src,
+            "where",
+            f"{src.where!r} gives {mask.dtype} values, not true/false: write a condition, "
+            'e.g. "outcome IS NOT NULL"',
+            config,
+        )
+    return mask.fill_null(False)
+
+
+def _excluded_rows(frame: pl.DataFrame, rule: str, message: pl.Expr, display: str) -> pl.DataFrame:
+    return frame.select(
+        pl.col(SOURCE_ROW),
+        pl.lit("(row)").alias("column"),
+        pl.lit(None, dtype=pl.String).alias("value"),
+        pl.lit(rule).alias("rule"),
+        message.alias("message"),
+        pl.lit(display).alias("file"),
+    ).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+
+
+def _drop_duplicates(
+    frame: pl.DataFrame, ds: Dataset, display: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rows identical in every field to an earlier row -> (kept rows, excluded ``duplicate`` rows).
+
+    "Earlier" is source order: file by file (a glob's files sorted by path),
+    row by row. The message names the row that is kept.
+    """
+    fields = [f.name for f in ds.fields]
+    has_file = SOURCE_FILE in frame.columns
+    file_col = pl.col(SOURCE_FILE) if has_file else pl.lit(display, dtype=pl.String)
+    marked = frame.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("_i"),
+        file_col.alias("_file"),
+    ).with_columns(
+        pl.col("_i").min().over(fields).alias("_first"),
+    )
+    dup = pl.col("_i") != pl.col("_first")
+    if not marked.select(dup.any()).item():
+        return frame, _empty_rejects()
+    first = marked.select(
+        pl.col("_i").alias("_first"),
+        pl.col(SOURCE_ROW).alias("_first_row"),
+        pl.col("_file").alias("_first_file"),
+    )
+    dups = marked.filter(dup).join(first, on="_first", how="left").sort("_i")
+    message = pl.format(
+        "identical in every field to row {} of {}: kept once",
+        pl.col("_first_row"),
+        pl.col("_first_file"),
+    )
+    excluded = dups.select(
+        pl.col(SOURCE_ROW),
+        pl.lit("(row)").alias("column"),
+        pl.lit(None, dtype=pl.String).alias("value"),
+        pl.lit(DUPLICATE_RULE).alias("rule"),
+        message.alias("message"),
+        pl.col("_file").alias("file"),
+    ).cast(REJECT_SCHEMA)  # type: ignore[arg-type]
+    kept = marked.filter(~dup).drop("_i", "_file", "_first")
+    return kept, excluded
 
 
 def _map_table(
     table: _Table, src: SourceConfig, ds: Dataset, config: Config, on_bad_value: OnBadValue
-) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """One table -> (frame without derived keys, rejects, rows_in)."""
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+    """One table -> (frame without derived keys, rejects, excluded by ``where``, rows_in)."""
     _drop_trailing_blank(table)
+    if src.derive or src.where is not None:  # before the header check: it names the key
+        _check_expression_names(
+            _environment(table, _declared_mapping(table, src)),
+            src,
+            config,
+            table.display,
+            list(src.derive),
+        )
     mapping = _plan(table, src, ds)
     headers = table.headers
     # which rows are records: not entirely blank, not footer
@@ -1132,11 +1561,13 @@ def _map_table(
             pl.Series("_problem_msg", problem_msg, dtype=pl.String),
         ]
     ).filter(keep)
+    raw, excluded = _apply_expressions(raw, table, src, config, mapping, keep)
     parsers: dict[str, _Parsed] = {}
     exprs: list[pl.Expr] = []
-    for name in (f.name for f in ds.fields if f.name in mapping):  # canonical order
+    read = set(mapping) | set(src.derive)
+    for name in (f.name for f in ds.fields if f.name in read):  # canonical order
         cleaned = _cleaned(name, src)
-        p = _parser(ds.field(name), src, pl.col(f"_clean_{name}"))
+        p = _parser(ds.field(name), src, pl.col(f"_clean_{name}"), site_names=not config.sites)
         parsers[name] = p
         exprs.append(cleaned.alias(f"_clean_{name}"))
     work = raw.with_columns(exprs) if exprs else raw
@@ -1175,7 +1606,31 @@ def _map_table(
             cols.append(pl.lit(None, dtype=f.dtype).alias(f.name))
     cols.append(pl.col(SOURCE_ROW))
     frame = good.select(cols)
-    return frame, rejects, rows_in
+    return frame, rejects, excluded, rows_in
+
+
+def _apply_expressions(
+    raw: pl.DataFrame,
+    table: _Table,
+    src: SourceConfig,
+    config: Config,
+    mapping: Mapping[str, int],
+    keep: pl.Series,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Add the derived fields as text columns; split off the rows ``where`` excludes."""
+    if not src.derive and src.where is None:
+        return raw, _empty_rejects()
+    env = _expression_frame(table, src, mapping, keep)
+    derived = _derived_columns(env, src, config)
+    if derived:
+        raw = raw.with_columns(derived)
+    mask = _where_mask(env, derived, src, config)
+    if mask is None:
+        return raw, _empty_rejects()
+    out = ~mask & ~raw.get_column("_problem")  # a broken row is quarantined, never filtered
+    message = pl.lit(f"excluded by where = {src.where}")
+    excluded = _excluded_rows(raw.filter(out), WHERE_RULE, message, table.display)
+    return raw.filter(~out), excluded
 
 
 def _rejects(work: pl.DataFrame, parsers: Mapping[str, _Parsed], display: str) -> pl.DataFrame:
@@ -1297,6 +1752,7 @@ def _load_files(
         paths = [config.resolve(pattern)]
     frames: list[pl.DataFrame] = []
     rejects: list[pl.DataFrame] = []
+    excluded: list[pl.DataFrame] = []
     files: list[SourceFile] = []
     rows_in = 0
     has_key = True
@@ -1312,6 +1768,7 @@ def _load_files(
             ) from None
         sha = hashlib.sha256(data).hexdigest()
         fmt = _format_of(path, src, display)
+        _check_not_binary(data, fmt, src, display)
         if fmt == "csv":
             table = _read_csv(data, src, display)
         elif fmt == "parquet":
@@ -1319,15 +1776,19 @@ def _load_files(
         else:
             table = _read_excel(data, src, display)
         del data
-        frame, rej, n = _map_table(table, src, ds, config, on_bad_value)
+        frame, rej, out, n = _map_table(table, src, ds, config, on_bad_value)
         if is_glob:
             frame = frame.with_columns(pl.lit(display, dtype=pl.String).alias(SOURCE_FILE))
         has_key = has_key and _key_mapped(table, src, ds)
         frames.append(frame)
         rejects.append(rej)
+        excluded.append(out)
         files.append(SourceFile(display, sha, n))
         rows_in += n
     frame = pl.concat(frames, how="vertical") if frames else empty_frame(ds.name)
+    if src.drop_duplicates:
+        frame, dups = _drop_duplicates(frame, ds, files[0].path)
+        excluded.append(dups)
     frame = _with_surrogate(frame, src, ds, has_key)
     if is_glob:
         blob = "".join(f"{f.path}\t{f.sha256}\n" for f in files).encode("utf-8")
@@ -1344,6 +1805,7 @@ def _load_files(
         sha256=sha256,
         rows_in=rows_in,
         files=tuple(files),
+        excluded=pl.concat(excluded, how="vertical"),
     )
 
 
@@ -1480,7 +1942,10 @@ def _load_sql(
     sha256 = _sql_digest(query, params, headers, rows)
     columns: list[_Column] = [[r[j] for r in rows] for j in range(len(headers))]
     table = _Table(origin, headers, columns, _rows(1, len(rows)))
-    frame, rejects, rows_in = _map_table(table, src, ds, config, on_bad_value)
+    frame, rejects, excluded, rows_in = _map_table(table, src, ds, config, on_bad_value)
+    if src.drop_duplicates:
+        frame, dups = _drop_duplicates(frame, ds, origin)
+        excluded = pl.concat([excluded, dups], how="vertical")
     frame = _with_surrogate(frame, src, ds, _key_mapped(table, src, ds))
     return LoadedDataset(
         dataset=ds.name,
@@ -1489,6 +1954,7 @@ def _load_sql(
         origin=origin,
         sha256=sha256,
         rows_in=rows_in,
+        excluded=excluded,
     )
 
 

@@ -19,8 +19,11 @@ How a row is judged:
   its row under the reader's rule, e.g. ``type:received_date``;
 * a row failing an ``error`` rule is quarantined (even when the rule passes
   thanks to ``mostly``); a row failing only ``warn`` rules is kept and reported;
-* nothing is dropped silently: ``rows_in == rows_used + rows_quarantined`` for
-  every dataset, checked here on every run.
+* a record the reader set aside on purpose (``LoadedDataset.excluded``: the
+  source's ``where`` condition, or a duplicate) is counted as excluded, not
+  quarantined, and is no error;
+* nothing is dropped silently: ``rows_in == rows_used + rows_quarantined +
+  rows_excluded`` for every dataset, checked here on every run.
 
 Great Expectations does the checking and produces the per-rule results; the
 failing *rows* come from the same contract evaluated in polars, and the two

@@ -3,12 +3,14 @@
 For each dataset, every rule gets an outcome (:func:`_outcomes`); the rows it
 fails are flagged by its mask and the counts checked against Great
 Expectations' (:func:`_flag`); a row failing an ``error`` rule is quarantined
-(:func:`_findings`); and ``rows_in == rows_used + rows_quarantined`` is checked
+(:func:`_findings`); and ``rows_in == rows_used + rows_quarantined +
+rows_excluded`` is checked
 before the :class:`~qmskpi.contracts.report.DatasetValidation` is returned.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -181,11 +183,13 @@ def _judge(
         sha256=str(prep.loaded.sha256) if prep.loaded.sha256 is not None else None,
         contract_sha256=prep.contract.sha256,
         set_aside=_set_aside(found),
+        excluded_by=dict(Counter(prep.excluded.get_column("rule").to_list())),
     )
-    if dv.rows_in != dv.rows_used + dv.rows_quarantined:
+    if dv.rows_in != dv.rows_used + dv.rows_quarantined + dv.rows_excluded:
         raise QmsKpiError(
             f"dataset '{prep.name}': the row ledger does not balance: rows_in {dv.rows_in} != "
-            f"used {dv.rows_used} + quarantined {dv.rows_quarantined}"
+            f"used {dv.rows_used} + quarantined {dv.rows_quarantined} + excluded "
+            f"{dv.rows_excluded}"
         )
     return dv, used, found
 
@@ -321,22 +325,28 @@ def _findings(
             )
         )
     row_findings = pl.concat(pl.collect_all(parts)) if parts else None
-    reader_findings = prep.rejects.select(
-        pl.lit(prep.name).alias("dataset"),
-        pl.col("file"),
-        pl.col(SOURCE_ROW),
-        pl.col("rule"),
-        pl.col("column"),
-        pl.col("value").fill_null(""),
-        pl.lit("error").alias("severity"),
-        pl.col("message").fill_null(""),
-        pl.lit(True).alias("quarantined"),
+    reader_findings = as_findings(prep.rejects, prep.name, "error").with_columns(
+        pl.lit(True).alias("quarantined")
     )
     found = pl.concat(
         [f.cast(FINDINGS_SCHEMA) for f in (row_findings, reader_findings) if f is not None],  # type: ignore[arg-type]
         how="vertical",
     )
     return combined.get_column("_quarantined"), found
+
+
+def as_findings(rows: pl.DataFrame, dataset: str, severity: str) -> pl.DataFrame:
+    """Reader rejects (or excluded records) in the columns of :data:`QUARANTINE_SCHEMA`."""
+    return rows.select(
+        pl.lit(dataset).alias("dataset"),
+        pl.col("file"),
+        pl.col(SOURCE_ROW),
+        pl.col("rule"),
+        pl.col("column"),
+        pl.col("value").fill_null(""),
+        pl.lit(severity).alias("severity"),
+        pl.col("message").fill_null(""),
+    )
 
 
 def _rule_results(

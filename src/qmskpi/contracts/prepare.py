@@ -57,6 +57,8 @@ class Prepared:
     missing: tuple[str, ...]
     origin: str
     rows_rejected: int
+    excluded: pl.DataFrame
+    """The reader's excluded records (``where``, ``duplicate``) in the shape of ``rejects``."""
 
 
 _REJECT_COLUMNS = ("file", SOURCE_ROW, "rule", "column", "value", "message")
@@ -122,11 +124,13 @@ def prepare(name: str, loaded: LoadedLike, contract: Contract) -> Prepared:
 
     rejects = _reader_rejects(loaded.rejects, origin)
     rows_rejected = _distinct_rows(rejects)
-    if loaded.rows_in != loaded.frame.height + rows_rejected:
+    raw_excluded = getattr(loaded, "excluded", None)  # a hand-built LoadedLike may have none
+    excluded = _reader_rejects(raw_excluded if raw_excluded is not None else pl.DataFrame(), origin)
+    if loaded.rows_in != loaded.frame.height + rows_rejected + excluded.height:
         raise QmsKpiError(
             f"dataset '{name}' ({origin}): the loader's ledger does not balance: rows_in "
             f"{loaded.rows_in} != {loaded.frame.height} rows in the frame + {rows_rejected} "
-            "rejected rows"
+            f"rejected rows + {excluded.height} excluded rows"
         )
     conform_rejects = [c for c in conform_rejects if c.height]
     if conform_rejects:
@@ -140,6 +144,7 @@ def prepare(name: str, loaded: LoadedLike, contract: Contract) -> Prepared:
         missing=missing,
         origin=origin,
         rows_rejected=_distinct_rows(rejects),
+        excluded=excluded,
     )
 
 

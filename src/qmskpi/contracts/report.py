@@ -11,7 +11,8 @@ import csv
 import json
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -118,10 +119,27 @@ class DatasetValidation:
     max_quarantined_share: float | None = None
     """Above this share of rows set aside the dataset is unsound; None: any failed error rule."""
 
+    excluded_by: Mapping[str, int] = field(default_factory=dict)
+    """Records the reader set aside on purpose, by rule (``where``, ``duplicate``)."""
+
+    @property
+    def rows_excluded(self) -> int:
+        return sum(self.excluded_by.values())
+
+    @property
+    def rows_considered(self) -> int:
+        """Rows that are records of this dataset: rows_in less those excluded on purpose."""
+        return self.rows_in - self.rows_excluded
+
     @property
     def quarantined_share(self) -> float:
-        """rows_quarantined / rows_in (0 when no rows came in)."""
-        return self.rows_quarantined / self.rows_in if self.rows_in else 0.0
+        """rows_quarantined / rows_considered (0 when no record came in).
+
+        Rows excluded on purpose (a mapping's ``where``, exact duplicates) are not
+        records of the dataset, so they count neither way.
+        """
+        considered = self.rows_considered
+        return self.rows_quarantined / considered if considered else 0.0
 
     @property
     def errors_failed(self) -> int:
@@ -168,7 +186,7 @@ class DatasetValidation:
         )
         noun = _NOUNS.get(self.dataset, self.dataset.replace("_", " "))
         return (
-            f"based on {self.rows_used:,} of {self.rows_in:,} {noun} "
+            f"based on {self.rows_used:,} of {self.rows_considered:,} {noun} "
             f"({self.rows_quarantined:,} set aside: {reasons})"
         )
 
@@ -192,6 +210,8 @@ class DatasetValidation:
             "rows_in": self.rows_in,
             "rows_used": self.rows_used,
             "rows_quarantined": self.rows_quarantined,
+            "rows_excluded": self.rows_excluded,
+            "excluded_by": dict(sorted(self.excluded_by.items())),
             "sound": self.sound,
             "quarantined_share": round(self.quarantined_share, 6),
             "max_quarantined_share": self.max_quarantined_share,
@@ -253,6 +273,8 @@ class ValidationReport:
     unsound_datasets: frozenset[str]
     engine: str = ""
     """The checking engine and its version, e.g. ``great_expectations 1.24.1``."""
+    excluded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUARANTINE_SCHEMA))
+    """Records the reader set aside on purpose (``where``, ``duplicate``), severity ``excluded``."""
 
     def sound(self, dataset: str) -> bool:
         """Was ``dataset`` supplied and did it pass every ``error`` rule?"""
@@ -343,12 +365,18 @@ def _atomic_write(path: Path, write: Any) -> None:
 def write_quarantine_csv(report: ValidationReport, path: Path | str) -> Path:
     """Write ``report.quarantine`` as CSV (UTF-8), safe to open in a spreadsheet.
 
+    Duplicates the reader set aside (rule ``duplicate``, severity ``excluded``)
+    follow the quarantined rows, so each copy left out is named by file and row.
+
     Every text cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
     return gets a leading apostrophe, so it shows as text and never runs. The
     file is written to a temporary name and renamed into place.
     """
     target = Path(path)
-    frame = report.quarantine
+    dups = report.excluded.filter(pl.col("rule") == "duplicate")
+    frame = (
+        pl.concat([report.quarantine, dups], how="vertical") if dups.height else report.quarantine
+    )
 
     def write(fh: Any) -> None:
         out = csv.writer(fh, lineterminator="\n")

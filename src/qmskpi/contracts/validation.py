@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from qmskpi.contracts.gx import run_gx
-from qmskpi.contracts.judge import FINDINGS_SCHEMA, judge_all, missing_dataset
+from qmskpi.contracts.judge import FINDINGS_SCHEMA, as_findings, judge_all, missing_dataset
 from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.prepare import LoadedLike, prepare
-from qmskpi.contracts.report import DatasetValidation, ValidationReport
+from qmskpi.contracts.report import QUARANTINE_SCHEMA, DatasetValidation, ValidationReport
 from qmskpi.contracts.schema import DEFAULT_STALE_DAYS, Run
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import QmsKpiError, did_you_mean
@@ -89,6 +89,14 @@ def validate(
     ).sort("dataset", "file", SOURCE_ROW, "rule", "column")
     quarantine = findings.filter(pl.col("quarantined")).drop("quarantined")
     unsound = frozenset(n for n, d in results.items() if not d.sound)
+    excluded = pl.concat(
+        [pl.DataFrame(schema=QUARANTINE_SCHEMA)]
+        + [
+            as_findings(p.excluded, n, "excluded").cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
+            for n, p in prepared.items()
+        ],
+        how="vertical",
+    ).sort("dataset", "file", SOURCE_ROW)
     return ValidationReport(
         period=p,
         as_of=run.as_of,
@@ -98,4 +106,5 @@ def validate(
         findings=findings,
         unsound_datasets=unsound,
         engine=engine,
+        excluded=excluded,
     )

@@ -37,6 +37,7 @@ def _ledger(ctx: Context, validation: ValidationReport | None) -> Table:
         key=lambda n: (list(DATASETS).index(n) if n in DATASETS else 99, n),
     )
     for name in names:
+        excluded = ""
         if validation is not None and name in validation.datasets:
             dv = validation.datasets[name]
             rows_in, used, quarantined = (
@@ -44,19 +45,22 @@ def _ledger(ctx: Context, validation: ValidationReport | None) -> Table:
                 int(dv.rows_used),
                 int(dv.rows_quarantined),
             )
+            by_rule = getattr(dv, "excluded_by", None) or {}  # a duck-typed report may lack it
+            excluded = ", ".join(f"{n} {rule}" for rule, n in sorted(by_rule.items()))
         else:
             used = ctx.data[name].height
             rows_in, quarantined = used, 0
         sound = name not in ctx.unsound
-        rows.append((name, rows_in, used, quarantined, sound))
+        rows.append((name, rows_in, used, quarantined, excluded or "0", sound))
     return Table(
         "ledger",
-        "Data-quality ledger: every row read is used or quarantined",
+        "Data-quality ledger: every row read is used, quarantined or excluded",
         (
             Column("dataset", "Dataset"),
             Column("rows_in", "Rows in", "int"),
             Column("rows_used", "Used", "int"),
             Column("rows_quarantined", "Quarantined", "int"),
+            Column("rows_excluded", "Excluded (where, duplicate)"),
             Column("sound", "Sound", "bool"),
         ),
         tuple(rows),

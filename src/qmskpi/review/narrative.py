@@ -62,6 +62,15 @@ _NOUNS = {
 }
 
 
+def empty_datasets(ctx: Context) -> tuple[str, ...]:
+    """Datasets the config maps whose validated data has no row (in canonical order)."""
+    return tuple(
+        name
+        for name in DATASETS
+        if name in ctx.config.sources and (name not in ctx.data or ctx.data[name].height == 0)
+    )
+
+
 def exception_items(
     ctx: Context,
     values: Sequence[KpiValue],
@@ -70,24 +79,24 @@ def exception_items(
 ) -> tuple[ExceptionItem, ...]:
     """Everything that needs attention, most serious first.
 
-    Rank 0: data that failed validation; 1: a concerning signal or a target the
+    Rank 0: a mapped dataset with no usable rows, data that failed validation; 1: a
+    concerning signal or a target the
     process cannot meet, at the scope; 2: the same at a site only, and overdue
     items; 3: gaps in the evidence (missing or stale inputs).
     """
     out: list[ExceptionItem] = []
-    for ds in sorted(ctx.unsound):
+    empty = empty_datasets(ctx)
+    for ds in [*empty, *sorted(ctx.unsound - set(empty))]:
         title = DATASETS[ds].title if ds in DATASETS else ds
         named = title if title.lower().replace(" ", "_") == ds else f"{title} ({ds})"
-        out.append(
-            ExceptionItem(
-                "unsound",
-                0,
-                _dataset_section(ctx, ds),
-                None,
-                None,
-                f"{named} failed validation: measures that use it are not sound.",
-            )
+        text = (
+            f"{named}: NO USABLE ROWS. The source is mapped, but no row of it could be used "
+            "(the export is empty, or every row was quarantined or excluded: see the "
+            "data-quality ledger). Every measure that uses it is missing from this pack."
+            if ds in empty
+            else f"{named} failed validation: measures that use it are not sound."
         )
+        out.append(ExceptionItem("unsound", 0, _dataset_section(ctx, ds), None, None, text))
     for sig in current_signals(ctx, trends, "concern"):
         rank = 1 if sig.trend.scope == ctx.scope else 2
         out.append(ExceptionItem("concern", rank, sig.section, sig.kpi, sig.trend.scope, sig.text))
