@@ -213,8 +213,11 @@ def _print_outcomes(outcomes: Sequence[object]) -> None:
         if empty:
             line += f"  NO USABLE ROWS: {', '.join(empty)}"
         unsound = getattr(o, "unsound_datasets", ())
+        failed = [d for d in getattr(o, "failed_datasets", ()) if d not in unsound]
         if unsound:
             line += f"  error rules failed (figures struck out): {', '.join(unsound)}"
+        if failed:
+            line += f"  error rules failed (rows set aside): {', '.join(failed)}"
         out.print(line, markup=False)
     # Said once, however many packs lacked it.
     for reason in dict.fromkeys(getattr(o, "pdf_skipped", None) for o in outcomes):

@@ -195,7 +195,10 @@ class RunOutcome:
     """Why the pack was published without its PDF (``outputs.pdf = "optional"`` and no
     browser); None when it has one or none was asked for."""
     unsound_datasets: tuple[str, ...] = ()
-    """Datasets that broke an ``error`` rule: their figures are struck out in the pack."""
+    """Datasets whose figures are struck out in the pack (too many rows set aside, or a
+    whole-table ``error`` rule failed)."""
+    failed_datasets: tuple[str, ...] = ()
+    """Datasets that broke an ``error`` rule (exit code 4), struck out or not."""
     empty_datasets: tuple[str, ...] = ()
     """Configured datasets with no usable rows: the pack says so on page 1."""
 
@@ -218,6 +221,7 @@ class RunOutcome:
             "seconds": self.seconds,
             "pdf_skipped": self.pdf_skipped,
             "unsound_datasets": list(self.unsound_datasets),
+            "failed_datasets": list(self.failed_datasets),
             "empty_datasets": list(self.empty_datasets),
         }
 
@@ -757,10 +761,17 @@ def _restatement(
 
 
 def _data_state(validation: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Unsound and empty datasets from a report's ``to_dict()`` form (``validation.json``)."""
+    """Unsound, failed and empty datasets from a report's ``to_dict()`` form (``validation.json``)."""
     datasets = validation.get("datasets", {})
     return {
         "unsound_datasets": tuple(sorted(validation.get("unsound_datasets", ()))),
+        "failed_datasets": tuple(
+            sorted(
+                n
+                for n, d in datasets.items()
+                if not d.get("loaded", True) or d.get("errors_failed")
+            )
+        ),
         "empty_datasets": tuple(
             n for n, d in datasets.items() if d.get("loaded", True) and not d.get("rows_used")
         ),
@@ -785,7 +796,7 @@ def validation_exit_code(validation: Mapping[str, Any], *, strict: bool = False)
     state = _data_state(validation)
     if state["empty_datasets"]:
         return EXIT_NO_DATA
-    if state["unsound_datasets"]:
+    if state["failed_datasets"]:
         return EXIT_RULES
     datasets = validation.get("datasets", {}).values()
     if strict and any(d.get("warnings_failed") for d in datasets):
@@ -808,7 +819,7 @@ def exit_code(outcomes: Sequence[RunOutcome]) -> int:
             return code
     if any(o.empty_datasets for o in outcomes):
         return EXIT_NO_DATA
-    if any(o.unsound_datasets for o in outcomes):
+    if any(o.failed_datasets for o in outcomes):
         return EXIT_RULES
     return EXIT_OK
 
