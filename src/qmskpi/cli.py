@@ -1,8 +1,10 @@
-"""The ``qmskpi`` command: sample, validate, render, run, demo.
+"""The ``qmskpi`` command: sample, validate, render, run, demo, minutes, verify.
 
-Exit codes (for cron, systemd, Airflow): 0 success; 1 a pack failed to render
-(or, with ``validate --strict``, warnings); 2 bad usage, bad config or data
-that failed an ``error`` rule; 130 interrupted.
+Exit codes (for cron, systemd, Airflow): 0 success; 1 a pack (or the minutes)
+failed to render (or, with ``validate --strict``, warnings); 2 bad usage, bad
+config or data that failed an ``error`` rule (a filled minutes template that
+fails its checks included); 3 ``verify`` found an altered, missing or added
+file or a broken chain; 130 interrupted.
 
 Progress goes to stderr through rich, and only when stderr is a terminal
 (``-v`` shows it anywhere, ``-q`` hides it); results go to stdout, plain when
@@ -182,6 +184,68 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return pipeline.exit_code([outcome])
 
 
+EXIT_ALTERED = 3
+"""``qmskpi verify``: a file changed, is missing or was added, or a chain link is broken."""
+
+
+def cmd_minutes(args: argparse.Namespace) -> int:
+    from qmskpi import pipeline
+    from qmskpi.errors import RenderError
+
+    cfg = pipeline.as_config(_config_path(args.config))
+    if args.output:
+        cfg = cfg.with_reports_dir(Path(args.output))
+    try:
+        outcome = pipeline.publish_minutes(
+            cfg,
+            args.period,
+            args.site or "all",
+            Path(args.from_file),
+            pdf=False if args.no_pdf else None,
+        )
+    except RenderError as exc:
+        _console(stderr=True).print(f"qmskpi: minutes not published: {exc}", markup=False)
+        return 1
+    state = "approved" if outcome.approved else "draft"
+    line = (
+        f"{outcome.status:9} {outcome.period} {outcome.scope}  minutes v{outcome.version} "
+        f"({state})  {outcome.path}"
+    )
+    if outcome.changes:
+        line += f"  {outcome.changes} change(s) from the previous version"
+    if outcome.actions_registered:
+        line += f"  {outcome.actions_registered} action(s) added to the register"
+    _console().print(line, markup=False)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from qmskpi import archive
+
+    path = Path(args.path)
+    if (path / archive.MANIFEST).is_file() and not (path / archive.CHAIN_DIR).is_dir():
+        checks: list[archive.FolderCheck] = [archive.verify_folder(path.resolve())]
+        problems = [p for c in checks for p in c.problems()]
+        checked = 1
+    elif (path / archive.CHAIN_DIR).is_dir() or (path / archive.INDEX).is_file():
+        report = archive.Archive(path).verify(args.scope)
+        problems = report.problems()
+        checked = len(report.folders)
+        if args.scope is None and not report.chains:
+            problems.append("no chain of records found")
+    else:
+        raise QmsKpiError(
+            f"{path}: neither a pack or minutes folder (no {archive.MANIFEST}) nor a reports folder"
+        )
+    out = _console()
+    for problem in problems:
+        out.print(f"ALTERED  {problem}", markup=False)
+    if problems:
+        return EXIT_ALTERED
+    out.print(f"intact   {checked} folder(s) match their manifests; chains unbroken", markup=False)
+    return 0
+
+
 def _print_outcomes(outcomes: Sequence[object]) -> None:
     out = _console()
     for o in outcomes:
@@ -266,6 +330,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to generate sample data if ./sample_data is absent",
     )
     d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser(
+        "minutes", help="validate a filled minutes.xlsx and publish the minutes beside the pack"
+    )
+    m.add_argument("--period", required=True, help="period of the pack, e.g. 2026-10")
+    m.add_argument("--site", help="scope of the pack (default: the whole organisation)")
+    m.add_argument("--from", dest="from_file", required=True, help="the filled minutes.xlsx")
+    m.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
+    m.add_argument("--output", help="reports folder (default: outputs.reports_dir of the config)")
+    m.add_argument("--no-pdf", action="store_true", help="HTML only")
+    m.set_defaults(func=cmd_minutes)
+
+    f = sub.add_parser(
+        "verify",
+        help="recompute every hash of a pack, minutes or reports folder; check the chain "
+        "(exit 3 when altered)",
+    )
+    f.add_argument("path", help="a pack folder, a minutes folder, or the reports folder")
+    f.add_argument("--scope", help="with a reports folder: only this scope (default: every scope)")
+    f.set_defaults(func=cmd_verify)
     return p
 
 
