@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import html
 import json
 import os
@@ -233,6 +234,76 @@ def test_verify_detects_a_tampered_pack(arch: Archive) -> None:
     assert pack.verify() == [
         "kpis.csv: sha256 differs from the manifest",
         "management-review.pdf: missing",
+    ]
+
+
+# --------------------------------------------------------------------------- chain and verify
+
+
+def manifest_sha(pack: archive.Pack) -> str:
+    return hashlib.sha256((pack.path / "manifest.json").read_bytes()).hexdigest()
+
+
+def test_each_manifest_records_the_previous_manifest_of_its_scope(arch: Archive) -> None:
+    a = stage_pack(arch, "2026-08", "all")
+    site = stage_pack(arch, "2026-08", "Plant A")
+    b = stage_pack(arch, "2026-09", "all")
+    c = stage_pack(arch, "2026-09", "all")  # replaces b: b's folder goes, its record stays
+    assert a.manifest["previous_manifest"] is None
+    assert site.manifest["previous_manifest"] is None
+    assert b.manifest["previous_manifest"] == {"id": a.id, "sha256": manifest_sha(a)}
+    assert c.manifest["previous_manifest"]["id"] == b.id
+    assert not b.path.exists()
+    chain = sorted(p.name for p in (arch.root / archive.CHAIN_DIR / "all").iterdir())
+    assert chain == [f"00000{i}--{p.id}.json" for i, p in enumerate((a, b, c), start=1)]
+    report = arch.verify()
+    assert report.intact, report.problems()
+    assert sorted(f.path.name for f in report.folders) == sorted([a.id, c.id, site.id])
+    assert set(report.chains) == {"all", "plant-a"}
+
+
+def test_verify_folder_names_changed_missing_and_added_files(arch: Archive) -> None:
+    pack = stage_pack(arch)
+    (pack.path / "kpis.csv").chmod(0o644)
+    (pack.path / "kpis.csv").write_text(KPIS_HEADER)
+    (pack.path / "management-review.pdf").unlink()
+    (pack.path / "notes.txt").write_text("added later")
+    check = archive.verify_folder(pack.path)
+    assert (check.changed, check.missing, check.added) == (
+        ("kpis.csv",),
+        ("management-review.pdf",),
+        ("notes.txt",),
+    )
+    assert not check.intact
+    assert arch.verify("all").problems() == [
+        f"{pack.id}/kpis.csv: changed since publication",
+        f"{pack.id}/management-review.pdf: missing",
+        f"{pack.id}/notes.txt: added after publication",
+    ]
+
+
+def test_verify_names_the_first_broken_link_of_the_chain(arch: Archive) -> None:
+    packs = [stage_pack(arch, p, "all") for p in ("2026-07", "2026-08", "2026-09", "2026-10")]
+    # Rewrite the second manifest and its chain copy consistently (covering one's tracks):
+    # the third manifest still records the original hash, so the chain breaks at link 3.
+    entries = sorted((arch.root / archive.CHAIN_DIR / "all").iterdir())
+    for target in (packs[1].path / "manifest.json", entries[1]):
+        target.chmod(0o644)
+        target.write_text(target.read_text().replace('"outcome": "published"', '"outcome": "x"'))
+    problems = arch.verify_chain("all")
+    assert len(problems) == 1
+    assert problems[0].startswith(f"link 3 ({packs[2].id}): records previous manifest ")
+    assert (
+        f"but the entry before it ({packs[1].id}) hashes to {manifest_sha(packs[1])}"
+        in (problems[0])
+    )
+    assert "the chain is broken here" in problems[0]
+    # Editing only the kept manifest (not the chain's copy) is named too.
+    entries[1].write_text(
+        entries[1].read_text().replace('"outcome": "x"', '"outcome": "published"')
+    )
+    assert arch.verify_chain("all") == [
+        f"link 2 ({packs[1].id}): its manifest.json differs from the chain's copy"
     ]
 
 

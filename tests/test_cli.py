@@ -150,3 +150,32 @@ def test_quiet_under_cron_unless_verbose(tmp_path: Path) -> None:
     assert str(tmp_path / "a" / "qmskpi.toml") in done.stdout
     loud = run_cli("-v", *args, "--out", str(tmp_path / "b"))
     assert "wrote" in loud.stderr
+
+
+def test_minutes_without_a_published_pack_is_exit_2(tmp_path: Path) -> None:
+    filled = tmp_path / "minutes.xlsx"
+    filled.write_bytes(b"not used")
+    done = run_cli(
+        "minutes",
+        "--config",
+        str(SAMPLE_DATA / "qmskpi.toml"),
+        "--output",
+        str(tmp_path / "reports"),
+        "--period",
+        "2026-10",
+        "--from",
+        str(filled),
+    )
+    assert done.returncode == 2
+    assert "no published pack for 2026-10 (all): render it first" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_verify_exit_codes_are_documented_and_a_non_record_path_is_exit_2(tmp_path: Path) -> None:
+    helped = run_cli("--help")
+    flat = " ".join(helped.stdout.split())
+    assert "3 verify: a file changed, missing or added, or a broken chain" in flat
+    assert "minutes" in flat
+    done = run_cli("verify", str(tmp_path))
+    assert done.returncode == 2
+    assert "neither a pack or minutes folder" in done.stderr

@@ -449,10 +449,13 @@ def test_analyst_row_wins_over_the_register_and_the_duplicate_is_quarantined(
     assert pipeline.closed_actions(c) >= {"MR-2026-09-all-E01"}
     ages = pipeline.open_review_actions(cfg, as_of=dt.date(2026, 12, 31))
     mine = ages.filter(ages["action_id"].str.starts_with("MR-"))
-    # F01 still open: raised 2026-10-12, 80 days before 2026-12-31; due 2027-01-13: not overdue
-    assert mine.select("action_id", "age_days", "days_overdue").rows() == [
-        ("MR-2026-09-all-F01", 80, 0)
+    # E01 closed by the analyst; F01 open: raised 2026-10-12, 80 days before 2026-12-31
+    # (19 + 30 + 31), due 2027-01-13: not overdue
+    assert mine.select("action_id", "age_days", "days_overdue", "source").rows() == [
+        ("MR-2026-09-all-F01", 80, 0, archive.REGISTER)
     ]
+    late = pipeline.open_review_actions(cfg, as_of="2027-01-20")
+    assert late.filter(late["action_id"] == "MR-2026-09-all-F01")["days_overdue"].to_list() == [7]
 
 
 # --------------------------------------------------------------------------- immutability

@@ -277,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="qmskpi",
         description="ISO 9001 management-review input packs (clause 9.3) from quality records.",
+        epilog="exit codes: 0 success; 1 a pack or the minutes failed to render (validate "
+        "--strict: warnings); 2 bad usage, config or data (a filled minutes template that "
+        "fails its checks too); 3 verify: a file changed, missing or added, or a broken "
+        "chain; 130 interrupted",
     )
     p.add_argument("--version", action="version", version=f"qmskpi {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")

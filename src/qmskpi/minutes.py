@@ -960,29 +960,30 @@ def with_register(loaded: LoadedData, register: Path) -> LoadedData:
     return {**loaded, "review_actions": merged}
 
 
-def open_actions(register: pl.DataFrame, *, closed: frozenset[str], as_of: dt.date) -> pl.DataFrame:
-    """Register actions still open on ``as_of``, oldest first, with their ageing.
+def open_actions(actions: pl.DataFrame, *, as_of: dt.date) -> pl.DataFrame:
+    """Review actions still open on ``as_of``, oldest first, with their ageing.
 
-    ``closed``: action ids reported closed elsewhere (the analyst's
-    ``review_actions`` source). Columns: action id, period, scope, owner,
-    description, review and due dates, ``age_days`` (since the review) and
-    ``days_overdue`` (0 when not yet due).
+    ``actions``: the ``review_actions`` frame (the analyst's source merged with
+    the register by :func:`with_register`). An action is open when it was
+    raised by ``as_of`` and its status is not ``closed``. Columns: action id,
+    review and due dates, owner, description, ``age_days`` (days since the
+    review), ``days_overdue`` (0 when not yet due) and ``source`` (the file).
     """
     day = pl.lit(as_of)
+    source = pl.col(SOURCE_FILE) if SOURCE_FILE in actions.columns else pl.lit("")
     return (
-        register.filter((pl.col("status") != "closed") & ~pl.col("action_id").is_in(list(closed)))
+        actions.filter((pl.col("status") != "closed") & (pl.col("review_date") <= day))
         .select(
             "action_id",
-            "period",
-            "scope",
-            "owner",
-            "description",
             "review_date",
             "due_date",
+            "owner",
+            "description",
             (day - pl.col("review_date")).dt.total_days().alias("age_days"),
             pl.max_horizontal(pl.lit(0), (day - pl.col("due_date")).dt.total_days()).alias(
                 "days_overdue"
             ),
+            source.cast(pl.String).alias("source"),
         )
         .sort("review_date", "action_id")
     )

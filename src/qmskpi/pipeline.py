@@ -131,18 +131,28 @@ def closed_actions(cfg: Config) -> frozenset[str]:
 
 
 def open_review_actions(
-    config: Config | str | os.PathLike[str], *, as_of: date | None = None
+    config: Config | str | os.PathLike[str], *, as_of: date | str | None = None
 ) -> pl.DataFrame:
-    """Actions from approved minutes still open on ``as_of`` (default today), with their ageing.
+    """Review actions still open on ``as_of`` (default: ``[review] as_of`` or today), with ageing.
 
-    Read from the review-actions register; an action the analyst's
-    ``review_actions`` source reports closed is not open. See
-    :func:`qmskpi.minutes.open_actions` for the columns.
+    Across periods: the analyst's ``review_actions`` source merged with the
+    review-actions register of approved minutes (the analyst's row wins for an
+    action id in both). See :func:`qmskpi.minutes.open_actions` for the columns.
     """
     cfg = as_config(config)
-    register = minutes.read_register(cfg.reports_dir / archive.REGISTER)
-    day = as_of or cfg.review.as_of or date.today()
-    return minutes.open_actions(register, closed=closed_actions(cfg), as_of=day)
+    loaded: sources.LoadedData = {}
+    if "review_actions" in cfg.sources:
+        loaded["review_actions"] = sources.load_dataset(cfg, "review_actions")
+    register = cfg.reports_dir / archive.REGISTER
+    merged = minutes.with_register(loaded, register)
+    # Without either source the (absent) register gives an empty frame of the right shape.
+    frame = (
+        merged["review_actions"].frame
+        if "review_actions" in merged
+        else minutes.read_register(register)
+    )
+    day = date.fromisoformat(as_of) if isinstance(as_of, str) and as_of else as_of
+    return minutes.open_actions(frame, as_of=day or cfg.review.as_of or date.today())
 
 
 def review_for(
