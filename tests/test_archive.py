@@ -307,6 +307,52 @@ def test_verify_names_the_first_broken_link_of_the_chain(arch: Archive) -> None:
     ]
 
 
+def test_signed_chain_verifies_and_a_rewritten_manifest_or_wrong_key_does_not(
+    arch: Archive,
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def pem_pair() -> tuple[bytes, bytes]:
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return private, public
+
+    private, public = pem_pair()
+    _, other_public = pem_pair()
+    a = stage_pack(arch, "2026-09", "all")
+    assert len(arch.sign_chain("all", private)) == 1
+    b = stage_pack(arch, "2026-10", "all")
+    assert arch.verify("all", public_key_pem=public).problems() == [
+        f"chain of scope all: link 2 ({b.id}): newest manifest not signed"
+    ]
+    assert len(arch.sign_chain("all", private)) == 1  # only the new entry
+    assert arch.verify("all", public_key_pem=public).intact
+    assert arch.verify("all", public_key_pem=other_public).problems() == [
+        f"chain of scope all: link 1 ({a.id}): signature does not match",
+        f"chain of scope all: link 2 ({b.id}): signature does not match",
+    ]
+    # Rewriting the newest manifest and its chain copy consistently escapes the chain check,
+    # not the signature.
+    entry = sorted((arch.root / archive.CHAIN_DIR / "all").glob("*.json"))[-1]
+    for target in (b.path / "manifest.json", entry):
+        target.chmod(0o644)
+        target.write_text(target.read_text().replace('"outcome": "published"', '"outcome": "x"'))
+    assert arch.verify_chain("all") == []
+    assert arch.verify("all", public_key_pem=public).problems() == [
+        f"chain of scope all: link 2 ({b.id}): signature does not match"
+    ]
+    with pytest.raises(PublishError, match="not a readable"):
+        arch.sign_chain("all", b"not a key")
+
+
 # --------------------------------------------------------------------------- locks and cleaning
 
 

@@ -28,6 +28,7 @@ and plain records. See ``docs/scheduling.md`` for the operator's view.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import fcntl
@@ -834,8 +835,81 @@ class Archive:
             previous = {"id": entry_id, "sha256": hashlib.sha256(data).hexdigest()}
         return problems
 
-    def verify(self, scope: str | None = None) -> VerifyReport:
-        """Verify every kept pack and minutes version (of ``scope``, or all) and their chains."""
+    # -- signatures (optional: the ``sign`` extra, cryptography's Ed25519) -------
+
+    def sign_chain(self, slug: str, private_key_pem: bytes) -> list[Path]:
+        """Sign every chain entry of a scope not yet signed; return the ``.sig`` files written.
+
+        Each signature is Ed25519 over the entry's exact bytes, base64 in
+        ``<entry>.sig``. Signing the newest entry covers the chain before it
+        (each manifest records its predecessor's sha256).
+        """
+        try:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+        except ImportError as exc:  # pragma: no cover - cryptography comes with GX today
+            raise PublishError(
+                f"signing needs cryptography: pip install 'qmskpi[sign]' ({exc})"
+            ) from exc
+
+        try:
+            key = load_pem_private_key(private_key_pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise PublishError(f"not a readable unencrypted PEM private key: {exc}") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise PublishError(
+                "the signing key is not an Ed25519 key (openssl genpkey -algorithm ed25519)"
+            )
+        written: list[Path] = []
+        with self.global_lock():
+            for entry in self._chain_entries(slug):
+                sig = entry.with_name(entry.name + ".sig")
+                if sig.exists():
+                    continue
+                write_bytes_atomic(sig, base64.b64encode(key.sign(entry.read_bytes())) + b"\n")
+                written.append(sig)
+        return written
+
+    def verify_signatures(self, slug: str, public_key_pem: bytes) -> list[str]:
+        """Every signature of a scope's chain checked with the public key; the newest must be signed."""
+        try:
+            from cryptography.exceptions import InvalidSignature
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+            from cryptography.hazmat.primitives.serialization import load_pem_public_key
+        except ImportError as exc:  # pragma: no cover - cryptography comes with GX today
+            raise PublishError(
+                f"signatures need cryptography: pip install 'qmskpi[sign]' ({exc})"
+            ) from exc
+
+        try:
+            key = load_pem_public_key(public_key_pem)
+        except (ValueError, TypeError) as exc:
+            raise PublishError(f"not a readable PEM public key: {exc}") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise PublishError("the public key is not an Ed25519 key")
+        problems: list[str] = []
+        entries = self._chain_entries(slug)
+        for n, entry in enumerate(entries, start=1):
+            sig = entry.with_name(entry.name + ".sig")
+            if not sig.is_file():
+                continue
+            try:
+                key.verify(base64.b64decode(sig.read_bytes(), validate=False), entry.read_bytes())
+            except (InvalidSignature, ValueError):
+                problems.append(f"link {n} ({_entry_id(entry)}): signature does not match")
+        if entries and not entries[-1].with_name(entries[-1].name + ".sig").is_file():
+            problems.append(
+                f"link {len(entries)} ({_entry_id(entries[-1])}): newest manifest not signed"
+            )
+        return problems
+
+    def verify(
+        self, scope: str | None = None, *, public_key_pem: bytes | None = None
+    ) -> VerifyReport:
+        """Verify every kept pack and minutes version (of ``scope``, or all) and their chains.
+
+        With ``public_key_pem``, also every chain's signatures (see :meth:`sign_chain`).
+        """
         slugs = sorted(
             {p.name for p in (self.root / CHAIN_DIR).iterdir() if p.is_dir()}
             if scope is None
@@ -845,6 +919,8 @@ class Archive:
         chains: dict[str, list[str]] = {}
         for slug in slugs:
             chains[slug] = self.verify_chain(slug)
+            if public_key_pem is not None:
+                chains[slug] += self.verify_signatures(slug, public_key_pem)
             for entry in self._chain_entries(slug):
                 entry_id = _entry_id(entry)
                 for home in (self.packs_dir, self.minutes_dir):

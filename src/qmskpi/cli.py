@@ -228,7 +228,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         problems = [p for c in checks for p in c.problems()]
         checked = 1
     elif (path / archive.CHAIN_DIR).is_dir() or (path / archive.INDEX).is_file():
-        report = archive.Archive(path).verify(args.scope)
+        key = Path(args.public_key).read_bytes() if args.public_key else None
+        report = archive.Archive(path).verify(args.scope, public_key_pem=key)
         problems = report.problems()
         checked = len(report.folders)
         if args.scope is None and not report.chains:
@@ -243,6 +244,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if problems:
         return EXIT_ALTERED
     out.print(f"intact   {checked} folder(s) match their manifests; chains unbroken", markup=False)
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from qmskpi import archive
+
+    path = Path(args.path)
+    if not (path / archive.CHAIN_DIR).is_dir():
+        raise QmsKpiError(f"{path}: not a reports folder (no {archive.CHAIN_DIR}/)")
+    arch = archive.Archive(path)
+    slugs = (
+        [archive.scope_slug(args.scope)]
+        if args.scope
+        else sorted(p.name for p in (arch.root / archive.CHAIN_DIR).iterdir() if p.is_dir())
+    )
+    key = Path(args.key).read_bytes()
+    out = _console()
+    for slug in slugs:
+        written = arch.sign_chain(slug, key)
+        out.print(f"signed   {slug}: {len(written)} manifest(s)", markup=False)
     return 0
 
 
@@ -353,7 +374,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     f.add_argument("path", help="a pack folder, a minutes folder, or the reports folder")
     f.add_argument("--scope", help="with a reports folder: only this scope (default: every scope)")
+    f.add_argument("--public-key", help="Ed25519 public key (PEM): also check the signatures")
     f.set_defaults(func=cmd_verify)
+
+    g = sub.add_parser(
+        "sign", help="sign the chain of manifests with the organisation's Ed25519 key (optional)"
+    )
+    g.add_argument("path", help="the reports folder")
+    g.add_argument("--scope", help="only this scope (default: every scope)")
+    g.add_argument("--key", required=True, help="Ed25519 private key (PEM, unencrypted)")
+    g.set_defaults(func=cmd_sign)
     return p
 
 
