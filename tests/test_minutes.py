@@ -458,6 +458,31 @@ def test_analyst_row_wins_over_the_register_and_the_duplicate_is_quarantined(
     assert late.filter(late["action_id"] == "MR-2026-09-all-F01")["days_overdue"].to_list() == [7]
 
 
+def test_minutes_leave_the_minuted_pack_up_to_date_and_a_forced_render_keeps_it(
+    cfg: Path, tmp_path: Path
+) -> None:
+    as_of = dt.date(2026, 10, 5)
+    arch = archive.Archive(cfg.parent / "reports")
+    reviewed = arch.current(PERIOD, "all")
+    assert reviewed is not None
+    filled = fill(pack_dir(cfg) / "minutes.xlsx", tmp_path / "filled.xlsx")
+    pipeline.publish_minutes(cfg, PERIOD, "all", filled, pdf=False)
+    # the actions were raised at the meeting (2026-10-12), after the period: same inputs
+    again = pipeline.run_review(cfg, PERIOD, "all", as_of=as_of, renderer=fake_render, pdf=False)
+    assert again.status == "skipped"
+    forced = pipeline.run_review(
+        cfg, PERIOD, "all", as_of=as_of, renderer=fake_render, pdf=False, force=True
+    )
+    assert forced.status == "published"
+    manifest = json.loads((pack_dir(cfg) / "manifest.json").read_text())
+    assert manifest["supersedes"][0] == {
+        "id": reviewed.id,
+        "created_at": reviewed.created_at,
+        "reason": "minuted",
+    }
+    assert arch.pack(reviewed.id) is not None
+
+
 # --------------------------------------------------------------------------- immutability
 
 

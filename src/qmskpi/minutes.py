@@ -891,20 +891,31 @@ def read_register(path: Path) -> pl.DataFrame:
     ).sort(SOURCE_ROW)
 
 
-def with_register(loaded: LoadedData, register: Path) -> LoadedData:
+def with_register(
+    loaded: LoadedData, register: Path, *, until: dt.date | None = None
+) -> LoadedData:
     """``loaded`` with the review-actions register merged into ``review_actions``.
+
+    ``until``: only actions raised (``review_date``) on or before that day, the
+    end of the period being rendered. Their rows, not the whole file, make the
+    register's sha256, so minutes approved after a period do not change that
+    period's inputs (its pack, the one that was minuted, is not re-rendered).
 
     The register is read as a second file of the dataset (``source_file`` tells
     them apart). An action id in both the analyst's ``review_actions`` source
     and the register is a duplicate: the analyst's row is used (it is where
     follow-up is recorded) and the register's row becomes a reject with rule
     ``duplicate:action_id`` — quarantined and listed, never silently dropped.
-    No register file: ``loaded`` unchanged.
+    No register file, or no action in it up to ``until``: ``loaded`` unchanged.
     """
     if not register.is_file():
         return loaded
-    data = register.read_bytes()
     reg = read_register(register)
+    if until is not None:
+        reg = reg.filter(pl.col("review_date") <= until)
+    if reg.is_empty():
+        return loaded
+    data = reg.drop(SOURCE_ROW).write_csv().encode("utf-8")
     name = register.name
     fields = [f.name for f in DATASETS["review_actions"].fields]
     own = loaded.get("review_actions")

@@ -114,7 +114,7 @@ def load_inputs(cfg: Config, period: Period) -> sources.LoadedData:
     of approved minutes: the next pack shows them under 9.3.2 a) with no retyping.
     """
     return minutes.with_register(
-        sources.load_all(cfg, period=period), cfg.reports_dir / archive.REGISTER
+        sources.load_all(cfg, period=period), cfg.reports_dir / archive.REGISTER, until=period.end
     )
 
 
@@ -623,6 +623,7 @@ def _run_locked(
             hook("exported")
 
             cmp = _restatement(st, current, inputs, config_digest=config_digest, problems=problems)
+            cmp = _keep_minuted(arch, current, cmp)
             hook("compared")
 
             parameters = {
@@ -707,6 +708,22 @@ class _Comparison:
     restatement: dict[str, Any] | None = None
     supersedes: list[dict[str, Any]] = field(default_factory=list)
     replaces: dict[str, Any] | None = None
+
+
+def _keep_minuted(
+    arch: archive.Archive, current: archive.Pack | None, cmp: _Comparison
+) -> _Comparison:
+    """A pack its minutes refer to is what was reviewed: keep it as superseded, never remove it."""
+    if current is None or cmp.supersede:
+        return cmp
+    try:
+        minuted = arch.current_minutes(current.period, archive.scope_slug(current.scope))
+    except PublishError:
+        minuted = None
+    if minuted is None or minuted.manifest.get("pack", {}).get("id") != current.id:
+        return cmp
+    old_ref = {"id": current.id, "created_at": current.created_at, "reason": "minuted"}
+    return replace(cmp, supersede=True, supersedes=[old_ref, *current.superseded], replaces=None)
 
 
 def _restatement(
