@@ -55,6 +55,7 @@ import polars as pl
 from qmskpi.config import SITE_PATTERN, WHOLE_SCOPE, Config
 from qmskpi.errors import ConfigError, PublishError
 from qmskpi.periods import Period, parse_period
+from qmskpi.render import neutralise_formula
 
 log = logging.getLogger(__name__)
 
@@ -765,7 +766,7 @@ class Archive:
             if not old:
                 writer.writerow(columns)
             for row in rows:
-                writer.writerow([_neutral(str(row.get(c, ""))) for c in columns])
+                writer.writerow([neutralise_formula(str(row.get(c, ""))) for c in columns])
             write_bytes_atomic(path, old + buffer.getvalue().encode("utf-8"))
         return path
 
@@ -963,6 +964,13 @@ class Archive:
             for period_dir in self.root.iterdir():
                 if period_dir.name.startswith(".") or not period_dir.is_dir():
                     continue
+                minutes_links = period_dir / MINUTES_LINKS
+                if minutes_links.is_dir() and not minutes_links.is_symlink():
+                    # temporary links of a killed minutes publish (minutes folders are records:
+                    # never removed here)
+                    for tmp in minutes_links.glob(".*.tmp"):
+                        tmp.unlink(missing_ok=True)
+                        removed.append(str(tmp.relative_to(self.root)))
                 for entry in period_dir.iterdir():
                     if entry.name.startswith(".") and entry.name.endswith(".tmp"):
                         entry.unlink(missing_ok=True)
@@ -1009,10 +1017,6 @@ class Archive:
 def _entry_id(entry: Path) -> str:
     """The pack or minutes id of a chain entry ``<seq>--<id>.json``."""
     return entry.name.split("--", 1)[1].removesuffix(".json")
-
-
-def _neutral(text: str) -> str:
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import polars as pl
 from qmskpi.charts import esc
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import SourceError, did_you_mean
-from qmskpi.render import PACK_CSS, neutralise_formula
+from qmskpi.render import PACK_CSS, _fix_zip_times, neutralise_formula
 from qmskpi.review import ReviewModel
 from qmskpi.sources import REJECT_SCHEMA, SOURCE_FILE, LoadedData, LoadedDataset, SourceFile
 
@@ -89,7 +89,6 @@ _DECISION_COLUMNS = (
 )
 _ID = re.compile(r"^[EOF]\d{2,3}$")
 _FIXED_TIME: Final = dt.datetime(2000, 1, 1)
-_ZIP_TIME: Final = (1980, 1, 1, 0, 0, 0)
 
 
 class MinutesError(SourceError):
@@ -361,22 +360,8 @@ def write_template(model: ReviewModel, path: Path, identity: PackIdentity) -> Pa
 
     buffer = io.BytesIO()
     ExcelWriter(wb, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True)).save()
-    path.write_bytes(_fixed_zip(buffer.getvalue()))
+    path.write_bytes(_fix_zip_times(buffer.getvalue()))  # same model, same bytes
     return path
-
-
-def _fixed_zip(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(data)) as src,
-        zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as dst,
-    ):
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = info.external_attr
-            dst.writestr(fixed, src.read(info.filename))
-    return out.getvalue()
 
 
 # --------------------------------------------------------------------------- reading
