@@ -1233,9 +1233,9 @@ def test_real_pack_is_skipped_then_reproduced_byte_identically(
     changed_outputs = {
         name for name in m1["outputs"] if m1["outputs"][name] != m2["outputs"].get(name)
     }
-    # Only the executed notebook (run times, staging path) and the PDF (creation date) vary;
-    # the HTML is byte-identical.
-    assert changed_outputs <= {"management-review.ipynb", "management-review.pdf"}
+    # Only the executed notebook (run times, staging path), the PDF (creation date) and the
+    # minutes template (the pack id) vary; the HTML is byte-identical.
+    assert changed_outputs <= {"management-review.ipynb", "management-review.pdf", "minutes.xlsx"}
     assert (again.pack_dir / "management-review.html").read_bytes() == old["management-review.html"]
 
 
