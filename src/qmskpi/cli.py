@@ -294,6 +294,7 @@ def _print_outcomes(outcomes: Sequence[object]) -> None:
 # --------------------------------------------------------------------------- parser
 
 
+# Long by design: one declaration per command and option, nothing else.
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="qmskpi",

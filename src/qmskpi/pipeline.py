@@ -1152,6 +1152,8 @@ def publish_minutes(
     return outcome
 
 
+# Long by design: the minutes' stage -> files -> manifest -> publish -> register sequence
+# reads top to bottom like _run_locked's; the manifest literal is most of it.
 def _stage_minutes(
     cfg: Config,
     arch: archive.Archive,
