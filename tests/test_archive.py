@@ -14,6 +14,7 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -260,6 +261,14 @@ def test_each_manifest_records_the_previous_manifest_of_its_scope(arch: Archive)
     assert report.intact, report.problems()
     assert sorted(f.path.name for f in report.folders) == sorted([a.id, c.id, site.id])
     assert set(report.chains) == {"all", "plant-a"}
+
+
+def test_packs_published_before_chains_are_verified_and_marked_unchained(arch: Archive) -> None:
+    pack = stage_pack(arch)
+    shutil.rmtree(arch.root / archive.CHAIN_DIR / "all")
+    report = arch.verify()
+    assert [(f.path.name, f.unchained, f.intact) for f in report.folders] == [(pack.id, True, True)]
+    assert report.intact
 
 
 def test_verify_folder_names_changed_missing_and_added_files(arch: Archive) -> None:

@@ -179,3 +179,12 @@ def test_verify_exit_codes_are_documented_and_a_non_record_path_is_exit_2(tmp_pa
     done = run_cli("verify", str(tmp_path))
     assert done.returncode == 2
     assert "neither a pack or minutes folder" in done.stderr
+
+
+def test_verify_of_a_reports_folder_with_nothing_published_is_exit_2(tmp_path: Path) -> None:
+    from qmskpi.archive import Archive
+
+    Archive(tmp_path / "reports")
+    done = run_cli("verify", str(tmp_path / "reports"))
+    assert done.returncode == 2
+    assert "nothing published to verify" in done.stderr

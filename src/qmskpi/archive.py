@@ -911,8 +911,10 @@ class Archive:
 
         With ``public_key_pem``, also every chain's signatures (see :meth:`sign_chain`).
         """
+        published = self.published()
         slugs = sorted(
             {p.name for p in (self.root / CHAIN_DIR).iterdir() if p.is_dir()}
+            | {scope_slug(p.scope) for p in published}
             if scope is None
             else {scope_slug(scope)}
         )
@@ -927,7 +929,7 @@ class Archive:
                 for home in (self.packs_dir, self.minutes_dir):
                     if (home / entry_id).is_dir():
                         folders.append(verify_folder(home / entry_id))
-            for pack in self.published():
+            for pack in published:
                 if scope_slug(pack.scope) == slug and not any(f.path == pack.path for f in folders):
                     check = verify_folder(pack.path)
                     folders.append(replace(check, unchained=True))

@@ -232,8 +232,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = archive.Archive(path).verify(args.scope, public_key_pem=key)
         problems = report.problems()
         checked = len(report.folders)
-        if args.scope is None and not report.chains:
-            problems.append("no chain of records found")
+        if not report.folders and not any(report.chains.values()):
+            raise QmsKpiError(f"{path}: nothing published to verify")
     else:
         raise QmsKpiError(
             f"{path}: neither a pack or minutes folder (no {archive.MANIFEST}) nor a reports folder"
