@@ -31,7 +31,7 @@ import polars as pl
 
 from qmskpi import __version__, archive, contracts, kpis, minutes, render, review, sources
 from qmskpi.config import Config, PdfPolicy, load_config
-from qmskpi.errors import ConfigError, PeriodError, PublishError, QmsKpiError
+from qmskpi.errors import ConfigError, PeriodError, PublishError, QmsKpiError, RenderError
 from qmskpi.periods import Period, last_complete, parse_period
 
 log = logging.getLogger(__name__)
@@ -1092,7 +1092,7 @@ def publish_minutes(
     scope: str,
     source: str | os.PathLike[str],
     *,
-    pdf: bool | None = None,
+    pdf: bool | PdfPolicy | None = None,
     printer: render.PdfPrinter | None = None,
 ) -> MinutesOutcome:
     """Validate a filled ``minutes.xlsx`` and publish the minutes beside the pack.
@@ -1106,6 +1106,8 @@ def publish_minutes(
     pack's manifest sha256. An approved version is never changed or removed:
     a correction is a new version that shows what changed. The accepted
     actions of an approved version are appended to the review-actions register.
+    ``pdf`` overrides ``outputs.pdf`` as for packs: without a browser, ``required``
+    raises :class:`~qmskpi.errors.RenderError` and ``optional`` publishes HTML only.
     """
     cfg = as_config(config)
     p = parse_period(period)
@@ -1162,7 +1164,7 @@ def _stage_minutes(
     src: Path,
     current: archive.Pack | None,
     previous: minutes.Minutes | None,
-    pdf: bool | None,
+    pdf: bool | PdfPolicy | None,
     printer: render.PdfPrinter | None,
 ) -> MinutesOutcome:
     version = int(current.manifest.get("version", 0)) + 1 if current is not None else 1
@@ -1176,6 +1178,10 @@ def _stage_minutes(
             if was_approved
             else kept
         )
+    policy = _pdf_policy(pdf, cfg)
+    no_pdf = _why_no_pdf(policy, printer)
+    if no_pdf is not None and policy == "required":
+        raise RenderError(f"the minutes PDF cannot be printed: {no_pdf}")
     source_sha = archive.sha256_file(src)
     meeting = record.meeting
     with arch.stage(pack.period, pack.scope, kind="minutes") as st:
@@ -1194,7 +1200,7 @@ def _stage_minutes(
         )
         html_path = st.file("minutes.html")
         html_path.write_text(page, encoding="utf-8")
-        if cfg.outputs.pdf if pdf is None else pdf:
+        if no_pdf is None:
             render.print_pdf(
                 html_path,
                 st.file("minutes.pdf"),
@@ -1221,6 +1227,7 @@ def _stage_minutes(
             "source": {"sha256": source_sha},
             "actions": [record.action_id(d) for d in record.actions],
             "changes": len(changed),
+            "no_pdf": no_pdf,
             "supersedes": supersedes,
             "versions": archive.package_versions(),
             "outputs": st.outputs(),
