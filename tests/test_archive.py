@@ -14,6 +14,7 @@ import html
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -241,6 +242,130 @@ def test_verify_detects_a_tampered_pack(arch: Archive) -> None:
         "kpis.csv: sha256 differs from the manifest",
         "management-review.pdf: missing",
     ]
+
+
+# --------------------------------------------------------------------------- chain and verify
+
+
+def manifest_sha(pack: archive.Pack) -> str:
+    return hashlib.sha256((pack.path / "manifest.json").read_bytes()).hexdigest()
+
+
+def test_each_manifest_records_the_previous_manifest_of_its_scope(arch: Archive) -> None:
+    a = stage_pack(arch, "2026-08", "all")
+    site = stage_pack(arch, "2026-08", "Plant A")
+    b = stage_pack(arch, "2026-09", "all")
+    c = stage_pack(arch, "2026-09", "all")  # replaces b: b's folder goes, its record stays
+    assert a.manifest["previous_manifest"] is None
+    assert site.manifest["previous_manifest"] is None
+    assert b.manifest["previous_manifest"] == {"id": a.id, "sha256": manifest_sha(a)}
+    assert c.manifest["previous_manifest"]["id"] == b.id
+    assert not b.path.exists()
+    chain = sorted(p.name for p in (arch.root / archive.CHAIN_DIR / "all").iterdir())
+    assert chain == [f"00000{i}--{p.id}.json" for i, p in enumerate((a, b, c), start=1)]
+    report = arch.verify()
+    assert report.intact, report.problems()
+    assert sorted(f.path.name for f in report.folders) == sorted([a.id, c.id, site.id])
+    assert set(report.chains) == {"all", "plant-a"}
+
+
+def test_packs_published_before_chains_are_verified_and_marked_unchained(arch: Archive) -> None:
+    pack = stage_pack(arch)
+    shutil.rmtree(arch.root / archive.CHAIN_DIR / "all")
+    report = arch.verify()
+    assert [(f.path.name, f.unchained, f.intact) for f in report.folders] == [(pack.id, True, True)]
+    assert report.intact
+
+
+def test_verify_folder_names_changed_missing_and_added_files(arch: Archive) -> None:
+    pack = stage_pack(arch)
+    (pack.path / "kpis.csv").chmod(0o644)
+    (pack.path / "kpis.csv").write_text(KPIS_HEADER)
+    (pack.path / "management-review.pdf").unlink()
+    (pack.path / "notes.txt").write_text("added later")
+    check = archive.verify_folder(pack.path)
+    assert (check.changed, check.missing, check.added) == (
+        ("kpis.csv",),
+        ("management-review.pdf",),
+        ("notes.txt",),
+    )
+    assert not check.intact
+    assert arch.verify("all").problems() == [
+        f"{pack.id}/kpis.csv: changed since publication",
+        f"{pack.id}/management-review.pdf: missing",
+        f"{pack.id}/notes.txt: added after publication",
+    ]
+
+
+def test_verify_names_the_first_broken_link_of_the_chain(arch: Archive) -> None:
+    packs = [stage_pack(arch, p, "all") for p in ("2026-07", "2026-08", "2026-09", "2026-10")]
+    # Rewrite the second manifest and its chain copy consistently (covering one's tracks):
+    # the third manifest still records the original hash, so the chain breaks at link 3.
+    entries = sorted((arch.root / archive.CHAIN_DIR / "all").iterdir())
+    for target in (packs[1].path / "manifest.json", entries[1]):
+        target.chmod(0o644)
+        target.write_text(target.read_text().replace('"outcome": "published"', '"outcome": "x"'))
+    problems = arch.verify_chain("all")
+    assert len(problems) == 1
+    assert problems[0].startswith(f"link 3 ({packs[2].id}): records previous manifest ")
+    assert (
+        f"but the entry before it ({packs[1].id}) hashes to {manifest_sha(packs[1])}"
+        in (problems[0])
+    )
+    assert "the chain is broken here" in problems[0]
+    # Editing only the kept manifest (not the chain's copy) is named too.
+    entries[1].write_text(
+        entries[1].read_text().replace('"outcome": "x"', '"outcome": "published"')
+    )
+    assert arch.verify_chain("all") == [
+        f"link 2 ({packs[1].id}): its manifest.json differs from the chain's copy"
+    ]
+
+
+def test_signed_chain_verifies_and_a_rewritten_manifest_or_wrong_key_does_not(
+    arch: Archive,
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    def pem_pair() -> tuple[bytes, bytes]:
+        key = Ed25519PrivateKey.generate()
+        private = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        public = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return private, public
+
+    private, public = pem_pair()
+    _, other_public = pem_pair()
+    a = stage_pack(arch, "2026-09", "all")
+    assert len(arch.sign_chain("all", private)) == 1
+    b = stage_pack(arch, "2026-10", "all")
+    assert arch.verify("all", public_key_pem=public).problems() == [
+        f"chain of scope all: link 2 ({b.id}): newest manifest not signed"
+    ]
+    assert len(arch.sign_chain("all", private)) == 1  # only the new entry
+    assert arch.verify("all", public_key_pem=public).intact
+    assert arch.verify("all", public_key_pem=other_public).problems() == [
+        f"chain of scope all: link 1 ({a.id}): signature does not match",
+        f"chain of scope all: link 2 ({b.id}): signature does not match",
+    ]
+    # Rewriting the newest manifest and its chain copy consistently escapes the chain check,
+    # not the signature.
+    entry = sorted((arch.root / archive.CHAIN_DIR / "all").glob("*.json"))[-1]
+    for target in (b.path / "manifest.json", entry):
+        target.chmod(0o644)
+        target.write_text(target.read_text().replace('"outcome": "published"', '"outcome": "x"'))
+    assert arch.verify_chain("all") == []
+    assert arch.verify("all", public_key_pem=public).problems() == [
+        f"chain of scope all: link 2 ({b.id}): signature does not match"
+    ]
+    with pytest.raises(PublishError, match="not a readable"):
+        arch.sign_chain("all", b"not a key")
 
 
 # --------------------------------------------------------------------------- locks and cleaning

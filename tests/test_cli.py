@@ -241,3 +241,41 @@ def test_validate_json_ledger_counts_where_and_duplicates(tmp_path: Path) -> Non
         report["rows_used"] + report["rows_quarantined"] + report["rows_excluded"]
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_minutes_without_a_published_pack_is_exit_2(tmp_path: Path) -> None:
+    filled = tmp_path / "minutes.xlsx"
+    filled.write_bytes(b"not used")
+    done = run_cli(
+        "minutes",
+        "--config",
+        str(SAMPLE_DATA / "qmskpi.toml"),
+        "--output",
+        str(tmp_path / "reports"),
+        "--period",
+        "2026-10",
+        "--from",
+        str(filled),
+    )
+    assert done.returncode == 2
+    assert "no published pack for 2026-10 (all): render it first" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_verify_exit_codes_are_documented_and_a_non_record_path_is_exit_2(tmp_path: Path) -> None:
+    helped = run_cli("--help")
+    flat = " ".join(helped.stdout.split())
+    assert "6 verify: a published file changed, is missing or was added, or a chain broke" in flat
+    assert "minutes" in flat
+    done = run_cli("verify", str(tmp_path))
+    assert done.returncode == 2
+    assert "neither a pack or minutes folder" in done.stderr
+
+
+def test_verify_of_a_reports_folder_with_nothing_published_is_exit_2(tmp_path: Path) -> None:
+    from qmskpi.archive import Archive
+
+    Archive(tmp_path / "reports")
+    done = run_cli("verify", str(tmp_path / "reports"))
+    assert done.returncode == 2
+    assert "nothing published to verify" in done.stderr

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 SAMPLE_CONFIG = ROOT / "sample_data" / "qmskpi.toml"
-DEEP_DIVES = ("complaints", "conformity", "objectives", "suppliers")
+DEEP_DIVES = ("complaints", "conformity", "objectives", "suppliers", "review_actions")
 
 ALLOWED_IMPORTS = ("qmskpi", "IPython.display")
 BANNED_NODES = (

@@ -48,6 +48,7 @@ EXAMPLES = ROOT / "docs" / "examples"
 PERIOD = "2026-10"
 AS_OF = date(2026, 11, 5)
 PACK_FILES = {
+    "minutes.xlsx",
     "kpis.csv",
     "kpis.xlsx",
     "review-inputs.json",
@@ -65,7 +66,7 @@ DETERMINISTIC_FILES = (
     "kpis.xlsx",
 )
 """Pack files that are byte-identical for identical inputs."""
-VOLATILE = {"created_at", "pack_id", "timings", "replaces"}
+VOLATILE = {"created_at", "pack_id", "timings", "replaces", "previous_manifest"}
 """Manifest keys that may differ between two runs of the same inputs."""
 
 
@@ -247,7 +248,10 @@ def stray_children() -> list[psutil.Process]:
 
 
 def without_volatile(manifest: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in manifest.items() if k not in VOLATILE}
+    out = {k: v for k, v in manifest.items() if k not in VOLATILE}
+    if "outputs" in out:  # the minutes template carries the pack id, so it differs per run
+        out["outputs"] = {k: v for k, v in out["outputs"].items() if k != "minutes.xlsx"}
+    return out
 
 
 def assert_pack_intact(pack: archive.Pack | None) -> None:
@@ -1285,9 +1289,9 @@ def test_real_pack_is_skipped_then_reproduced_byte_identically(
     changed_outputs = {
         name for name in m1["outputs"] if m1["outputs"][name] != m2["outputs"].get(name)
     }
-    # Only the executed notebook (run times, staging path) and the PDF (creation date) vary;
-    # the HTML is byte-identical.
-    assert changed_outputs <= {"management-review.ipynb", "management-review.pdf"}
+    # Only the executed notebook (run times, staging path), the PDF (creation date) and the
+    # minutes template (the pack id) vary; the HTML is byte-identical.
+    assert changed_outputs <= {"management-review.ipynb", "management-review.pdf", "minutes.xlsx"}
     assert (again.pack_dir / "management-review.html").read_bytes() == old["management-review.html"]
 
 

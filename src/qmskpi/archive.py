@@ -28,11 +28,13 @@ and plain records. See ``docs/scheduling.md`` for the operator's view.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import fcntl
 import hashlib
 import html
+import io
 import json
 import logging
 import os
@@ -42,11 +44,11 @@ import secrets
 import shutil
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 import polars as pl
@@ -54,6 +56,7 @@ import polars as pl
 from qmskpi.config import SITE_PATTERN, SITE_RULE_TEXT, WHOLE_SCOPE, Config
 from qmskpi.errors import ConfigError, PublishError
 from qmskpi.periods import Period, parse_period
+from qmskpi.render import neutralise_formula
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +68,17 @@ STAGING_DIR = ".staging"
 LOCKS_DIR = ".locks"
 GLOBAL_LOCK = ".lock"
 STAGE_LOCK = ".stage.lock"
+MINUTES_DIR = ".minutes"
+"""Published minutes (every version kept when approved), beside ``.packs``."""
+MINUTES_LINKS = "_minutes"
+"""``<period>/_minutes/<slug>``: the visible link to the current minutes of a pack."""
+CHAIN_DIR = ".manifests"
+"""``.manifests/<slug>/<seq>--<id>.json``: a copy of every manifest published for a scope, in order."""
+REGISTER = "review-actions.csv"
+"""The review-actions register: accepted actions of approved minutes, read by the next pack."""
+MINUTES_SCHEMA = "qmskpi.minutes-manifest/1"
+
+Kind = Literal["pack", "minutes"]
 
 VERSIONED_PACKAGES = (
     "qmskpi",
@@ -398,6 +412,7 @@ class Stage:
     created_at: datetime
     _lock_fd: int | None = field(default=None, repr=False)
     published: Pack | None = None
+    kind: Kind = "pack"
 
     def file(self, name: str) -> Path:
         """The path of output ``name`` inside the stage (a plain file name, checked)."""
@@ -484,7 +499,7 @@ class Archive:
         except OSError as exc:
             raise PublishError(f"cannot create the reports folder {root}: {exc}") from exc
         self.root = root.resolve()
-        for name in (PACKS_DIR, STAGING_DIR, LOCKS_DIR):
+        for name in (PACKS_DIR, STAGING_DIR, LOCKS_DIR, MINUTES_DIR, CHAIN_DIR):
             (self.root / name).mkdir(exist_ok=True)
 
     # -- paths ----------------------------------------------------------------
@@ -496,6 +511,10 @@ class Archive:
     @property
     def staging_dir(self) -> Path:
         return self.root / STAGING_DIR
+
+    @property
+    def minutes_dir(self) -> Path:
+        return self.root / MINUTES_DIR
 
     def check_inside(self, path: Path) -> Path:
         """``path`` (resolved) if it lies inside the reports folder, else :class:`PublishError`."""
@@ -511,6 +530,17 @@ class Archive:
         link = self.root / period / slug
         self.check_inside(link.parent)
         return link
+
+    def minutes_link_path(self, period: str, slug: str) -> Path:
+        """The visible path of a pack's current minutes: ``<reports>/<period>/_minutes/<slug>``."""
+        link = self.link_path(period, slug).parent / MINUTES_LINKS / slug
+        self.check_inside(link.parent)
+        return link
+
+    def _visible(self, kind: Kind, period: str, slug: str) -> Path:
+        return (
+            self.link_path(period, slug) if kind == "pack" else self.minutes_link_path(period, slug)
+        )
 
     # -- locks ----------------------------------------------------------------
 
@@ -549,7 +579,7 @@ class Archive:
 
     @contextlib.contextmanager
     def stage(
-        self, period: str, scope: str, *, created_at: datetime | None = None
+        self, period: str, scope: str, *, created_at: datetime | None = None, kind: Kind = "pack"
     ) -> Iterator[Stage]:
         """A fresh staging folder for one pack; removed on exit unless it was published.
 
@@ -567,7 +597,7 @@ class Archive:
             fd = os.open(path / STAGE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
             fcntl.flock(fd, fcntl.LOCK_EX)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        st = Stage(self, period, scope, slug, path, pack_id, moment, fd)
+        st = Stage(self, period, scope, slug, path, pack_id, moment, fd, kind=kind)
         try:
             yield st
         finally:
@@ -594,7 +624,7 @@ class Archive:
             return None
         return self._pack_at(self.packs_dir / pack_id)
 
-    def _link_target(self, link: Path) -> str | None:
+    def _link_target(self, link: Path, kind: Kind = "pack") -> str | None:
         """The pack id a visible link points at; PublishError for anything we did not make."""
         if not link.is_symlink():
             if link.exists():
@@ -603,7 +633,7 @@ class Archive:
                 )
             return None
         target = os.readlink(link)
-        prefix = f"../{PACKS_DIR}/"
+        prefix = f"../{PACKS_DIR}/" if kind == "pack" else f"../../{MINUTES_DIR}/"
         pack_id = target[len(prefix) :] if target.startswith(prefix) else ""
         if not _PACK_ID.match(pack_id):
             raise PublishError(f"{link} points at {target!r}, not at a qmskpi pack")
@@ -656,11 +686,13 @@ class Archive:
             raise PublishError(f"stage {stage.pack_id} is already published")
         if not (stage.path / MANIFEST).is_file():
             raise PublishError(f"stage {stage.path} has no manifest: refusing to publish")
-        link = self.link_path(stage.period, stage.slug)
-        target = self.packs_dir / stage.pack_id
+        link = self._visible(stage.kind, stage.period, stage.slug)
+        home = self.packs_dir if stage.kind == "pack" else self.minutes_dir
+        target = home / stage.pack_id
         self.check_inside(target)
         with self.global_lock():
-            previous = self._link_target(link)
+            previous = self._link_target(link, stage.kind)
+            self._stamp_chain(stage)
             for p in _files(stage.path):
                 if p.name == STAGE_LOCK:
                     continue
@@ -676,13 +708,14 @@ class Archive:
             os.rename(stage.path, target)
             flipped = False
             try:
-                _fsync_dir(self.packs_dir)
+                _fsync_dir(home)
                 _fsync_dir(self.staging_dir)
                 if hook:
                     hook("packed")
-                link.parent.mkdir(exist_ok=True)
+                link.parent.mkdir(parents=True, exist_ok=True)
                 tmp = link.with_name(f".{link.name}.{secrets.token_hex(6)}.tmp")
-                os.symlink(f"../{PACKS_DIR}/{stage.pack_id}", tmp)
+                up = f"../{PACKS_DIR}" if stage.kind == "pack" else f"../../{MINUTES_DIR}"
+                os.symlink(f"{up}/{stage.pack_id}", tmp)
                 try:
                     os.replace(tmp, link)
                 except OSError as exc:
@@ -697,15 +730,220 @@ class Archive:
                 if not flipped:  # never visible: do not leave it for the next clean
                     shutil.rmtree(target, ignore_errors=True)
             _fsync_dir(link.parent)
+            self._record_chain(stage.slug, target)
             pack = self._pack_at(target)
             assert pack is not None
             stage.published = pack
             if hook:
                 hook("flipped")
             if previous and previous != stage.pack_id and not keep_previous:
-                shutil.rmtree(self.packs_dir / previous, ignore_errors=True)
+                shutil.rmtree(home / previous, ignore_errors=True)
         log.info("published %s/%s as %s", stage.period, stage.scope, stage.pack_id)
         return pack
+
+    # -- minutes ----------------------------------------------------------------
+
+    def current_minutes(self, period: str, slug: str) -> Pack | None:
+        """The current minutes of a period and scope (a :class:`Pack` of kind minutes), or None."""
+        minutes_id = self._link_target(self.minutes_link_path(period, slug), "minutes")
+        return self.minutes(minutes_id) if minutes_id else None
+
+    def minutes(self, minutes_id: str) -> Pack | None:
+        """A minutes version in ``.minutes/`` by id (None when absent)."""
+        if not _PACK_ID.match(minutes_id):
+            return None
+        return self._pack_at(self.minutes_dir / minutes_id)
+
+    @property
+    def register_path(self) -> Path:
+        """The review-actions register (``<reports>/review-actions.csv``)."""
+        return self.root / REGISTER
+
+    def append_register(self, rows: Sequence[Mapping[str, str]], columns: Sequence[str]) -> Path:
+        """Append ``rows`` to the register (header written once), atomically, under the lock.
+
+        Text is formula-neutralised as in every CSV qmskpi writes; the file is
+        append-only: earlier rows are never changed (a correction appends a
+        newer row with the same action id).
+        """
+        import csv
+
+        with self.global_lock():
+            path = self.register_path
+            old = path.read_bytes() if path.is_file() else b""
+            buffer = io.StringIO()
+            writer = csv.writer(buffer, lineterminator="\n")
+            if not old:
+                writer.writerow(columns)
+            for row in rows:
+                writer.writerow([neutralise_formula(str(row.get(c, ""))) for c in columns])
+            write_bytes_atomic(path, old + buffer.getvalue().encode("utf-8"))
+        return path
+
+    # -- chain of records ---------------------------------------------------------
+
+    def _chain_entries(self, slug: str) -> list[Path]:
+        folder = self.root / CHAIN_DIR / slug
+        return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+    def chain_head(self, slug: str) -> dict[str, str] | None:
+        """The last manifest published for a scope: ``{"id", "sha256"}``, or None."""
+        entries = self._chain_entries(slug)
+        if not entries:
+            return None
+        last = entries[-1]
+        return {"id": _entry_id(last), "sha256": sha256_file(last)}
+
+    def _stamp_chain(self, stage: Stage) -> None:
+        """Write the hash of the scope's previous manifest into the staged manifest (lock held)."""
+        path = stage.path / MANIFEST
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        manifest["previous_manifest"] = self.chain_head(stage.slug)
+        path.write_text(dumps(manifest), encoding="utf-8")
+
+    def _record_chain(self, slug: str, published: Path) -> None:
+        """Keep a copy of a just-published manifest as the scope's next chain entry (lock held)."""
+        folder = self.root / CHAIN_DIR / slug
+        folder.mkdir(parents=True, exist_ok=True)
+        seq = len(self._chain_entries(slug)) + 1
+        entry = folder / f"{seq:06d}--{published.name}.json"
+        write_bytes_atomic(entry, (published / MANIFEST).read_bytes())
+        entry.chmod(0o444)
+
+    def verify_chain(self, slug: str) -> list[str]:
+        """Check the chain of one scope's manifests; the first broken link is named first.
+
+        Each entry must record the sha256 of the entry before it (the first:
+        none), and each manifest still kept in ``.packs``/``.minutes`` must be
+        byte-identical to its chain entry.
+        """
+        problems: list[str] = []
+        previous: dict[str, str] | None = None
+        for n, entry in enumerate(self._chain_entries(slug), start=1):
+            data = entry.read_bytes()
+            try:
+                recorded = json.loads(data).get("previous_manifest")
+            except (ValueError, AttributeError):
+                problems.append(f"link {n} ({entry.name}): not a readable manifest")
+                break
+            rec_sha = recorded.get("sha256") if isinstance(recorded, dict) else None
+            want_sha = previous["sha256"] if previous else None
+            if rec_sha != want_sha:
+                problems.append(
+                    f"link {n} ({_entry_id(entry)}): records previous manifest "
+                    f"{rec_sha or 'none'}, but the entry before it "
+                    f"({previous['id'] if previous else 'none'}) hashes to {want_sha or 'none'}: "
+                    "the chain is broken here"
+                )
+                break
+            entry_id = _entry_id(entry)
+            for home in (self.packs_dir, self.minutes_dir):
+                kept = home / entry_id / MANIFEST
+                if kept.is_file() and kept.read_bytes() != data:
+                    problems.append(
+                        f"link {n} ({entry_id}): its manifest.json differs from the chain's copy"
+                    )
+            previous = {"id": entry_id, "sha256": hashlib.sha256(data).hexdigest()}
+        return problems
+
+    # -- signatures (optional: the ``sign`` extra, cryptography's Ed25519) -------
+
+    def sign_chain(self, slug: str, private_key_pem: bytes) -> list[Path]:
+        """Sign every chain entry of a scope not yet signed; return the ``.sig`` files written.
+
+        Each signature is Ed25519 over the entry's exact bytes, base64 in
+        ``<entry>.sig``. Signing the newest entry covers the chain before it
+        (each manifest records its predecessor's sha256).
+        """
+        try:
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+        except ImportError as exc:  # pragma: no cover - cryptography comes with GX today
+            raise PublishError(
+                f"signing needs cryptography: pip install 'qmskpi[sign]' ({exc})"
+            ) from exc
+
+        try:
+            key = load_pem_private_key(private_key_pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise PublishError(f"not a readable unencrypted PEM private key: {exc}") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise PublishError(
+                "the signing key is not an Ed25519 key (openssl genpkey -algorithm ed25519)"
+            )
+        written: list[Path] = []
+        with self.global_lock():
+            for entry in self._chain_entries(slug):
+                sig = entry.with_name(entry.name + ".sig")
+                if sig.exists():
+                    continue
+                write_bytes_atomic(sig, base64.b64encode(key.sign(entry.read_bytes())) + b"\n")
+                written.append(sig)
+        return written
+
+    def verify_signatures(self, slug: str, public_key_pem: bytes) -> list[str]:
+        """Every signature of a scope's chain checked with the public key; the newest must be signed."""
+        try:
+            from cryptography.exceptions import InvalidSignature
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+            from cryptography.hazmat.primitives.serialization import load_pem_public_key
+        except ImportError as exc:  # pragma: no cover - cryptography comes with GX today
+            raise PublishError(
+                f"signatures need cryptography: pip install 'qmskpi[sign]' ({exc})"
+            ) from exc
+
+        try:
+            key = load_pem_public_key(public_key_pem)
+        except (ValueError, TypeError) as exc:
+            raise PublishError(f"not a readable PEM public key: {exc}") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise PublishError("the public key is not an Ed25519 key")
+        problems: list[str] = []
+        entries = self._chain_entries(slug)
+        for n, entry in enumerate(entries, start=1):
+            sig = entry.with_name(entry.name + ".sig")
+            if not sig.is_file():
+                continue
+            try:
+                key.verify(base64.b64decode(sig.read_bytes(), validate=False), entry.read_bytes())
+            except (InvalidSignature, ValueError):
+                problems.append(f"link {n} ({_entry_id(entry)}): signature does not match")
+        if entries and not entries[-1].with_name(entries[-1].name + ".sig").is_file():
+            problems.append(
+                f"link {len(entries)} ({_entry_id(entries[-1])}): newest manifest not signed"
+            )
+        return problems
+
+    def verify(
+        self, scope: str | None = None, *, public_key_pem: bytes | None = None
+    ) -> VerifyReport:
+        """Verify every kept pack and minutes version (of ``scope``, or all) and their chains.
+
+        With ``public_key_pem``, also every chain's signatures (see :meth:`sign_chain`).
+        """
+        published = self.published()
+        slugs = sorted(
+            {p.name for p in (self.root / CHAIN_DIR).iterdir() if p.is_dir()}
+            | {scope_slug(p.scope) for p in published}
+            if scope is None
+            else {scope_slug(scope)}
+        )
+        folders: list[FolderCheck] = []
+        chains: dict[str, list[str]] = {}
+        for slug in slugs:
+            chains[slug] = self.verify_chain(slug)
+            if public_key_pem is not None:
+                chains[slug] += self.verify_signatures(slug, public_key_pem)
+            for entry in self._chain_entries(slug):
+                entry_id = _entry_id(entry)
+                for home in (self.packs_dir, self.minutes_dir):
+                    if (home / entry_id).is_dir():
+                        folders.append(verify_folder(home / entry_id))
+            for pack in published:
+                if scope_slug(pack.scope) == slug and not any(f.path == pack.path for f in folders):
+                    check = verify_folder(pack.path)
+                    folders.append(replace(check, unchained=True))
+        return VerifyReport(tuple(folders), chains)
 
     # -- cleaning -------------------------------------------------------------
 
@@ -738,6 +976,13 @@ class Archive:
             for period_dir in self.root.iterdir():
                 if period_dir.name.startswith(".") or not period_dir.is_dir():
                     continue
+                minutes_links = period_dir / MINUTES_LINKS
+                if minutes_links.is_dir() and not minutes_links.is_symlink():
+                    # temporary links of a killed minutes publish (minutes folders are records:
+                    # never removed here)
+                    for tmp in minutes_links.glob(".*.tmp"):
+                        tmp.unlink(missing_ok=True)
+                        removed.append(str(tmp.relative_to(self.root)))
                 for entry in period_dir.iterdir():
                     if entry.name.startswith(".") and entry.name.endswith(".tmp"):
                         entry.unlink(missing_ok=True)
@@ -765,14 +1010,93 @@ class Archive:
 
     # -- index ----------------------------------------------------------------
 
-    def write_index(self, organisation: str) -> Path:
-        """Rewrite ``index.html`` (atomically) from the published packs' manifests."""
+    def write_index(
+        self, organisation: str, *, closed_actions: frozenset[str] = frozenset()
+    ) -> Path:
+        """Rewrite ``index.html`` (atomically) from the published packs' manifests.
+
+        ``closed_actions``: action ids reported closed in the analyst's
+        ``review_actions`` source (the register itself only records them open).
+        """
         with self.global_lock():
             packs = self.published()
-            page = render_index(organisation, packs, self)
+            page = render_index(organisation, packs, self, closed_actions=closed_actions)
             path = self.root / INDEX
             write_bytes_atomic(path, page.encode("utf-8"))
         return path
+
+
+def _entry_id(entry: Path) -> str:
+    """The pack or minutes id of a chain entry ``<seq>--<id>.json``."""
+    return entry.name.split("--", 1)[1].removesuffix(".json")
+
+
+@dataclass(frozen=True)
+class FolderCheck:
+    """One pack or minutes folder checked against its manifest."""
+
+    path: Path
+    manifest_sha256: str | None
+    changed: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    unreadable: bool = False
+    unchained: bool = False
+    """Published but absent from the chain of records (published before chains existed)."""
+
+    @property
+    def intact(self) -> bool:
+        return not (self.changed or self.missing or self.added or self.unreadable)
+
+    def problems(self) -> list[str]:
+        if self.unreadable:
+            return [f"{self.path.name}: no readable {MANIFEST}"]
+        return [
+            *(f"{self.path.name}/{n}: changed since publication" for n in self.changed),
+            *(f"{self.path.name}/{n}: missing" for n in self.missing),
+            *(f"{self.path.name}/{n}: added after publication" for n in self.added),
+        ]
+
+
+def verify_folder(folder: Path) -> FolderCheck:
+    """Recompute every sha256 a folder's manifest lists; name changed, missing and added files."""
+    folder = Path(folder)
+    manifest_path = folder / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        outputs = dict(manifest["outputs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return FolderCheck(folder, None, unreadable=True)
+    changed, missing = [], []
+    for name, meta in sorted(outputs.items()):
+        p = folder / name
+        if not p.is_file():
+            missing.append(name)
+        elif sha256_file(p) != (meta or {}).get("sha256"):
+            changed.append(name)
+    present = {p.relative_to(folder).as_posix() for p in _files(folder)}
+    added = sorted(present - set(outputs) - {MANIFEST, STAGE_LOCK})
+    return FolderCheck(
+        folder, sha256_file(manifest_path), tuple(changed), tuple(missing), tuple(added)
+    )
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What ``qmskpi verify`` found: each folder checked and each scope's chain."""
+
+    folders: tuple[FolderCheck, ...]
+    chains: Mapping[str, list[str]]
+
+    @property
+    def intact(self) -> bool:
+        return all(f.intact for f in self.folders) and not any(self.chains.values())
+
+    def problems(self) -> list[str]:
+        out = [p for f in self.folders for p in f.problems()]
+        for slug, chain in self.chains.items():
+            out.extend(f"chain of scope {slug}: {p}" for p in chain)
+        return out
 
 
 def _files(root: Path) -> list[Path]:
@@ -809,7 +1133,8 @@ h1{font-size:1.5rem;margin-bottom:.2rem}p.sub{color:#52606d;margin-top:0}
 table{border-collapse:collapse;width:100%;margin-bottom:2rem}
 th,td{border-bottom:1px solid #d9e2ec;padding:.4rem .6rem;text-align:left;vertical-align:top}
 th{background:#f0f4f8;font-weight:600}
-.restated{color:#8d2b0b;font-weight:600}.old{color:#616e7c;font-size:.9em}
+.restated{color:#8d2b0b;font-weight:600}.approved{color:#00704f;font-weight:600}
+.draft{color:#8a5100}.old{color:#616e7c;font-size:.9em}
 a{color:#0b5cad}
 """
 
@@ -827,10 +1152,64 @@ def _links(base: Sequence[str], files: Mapping[str, Any]) -> str:
     return " · ".join(out) if out else "—"
 
 
-def render_index(organisation: str, packs: Sequence[Pack], archive: Archive) -> str:
+def register_actions(path: Path) -> dict[str, dict[str, str]]:
+    """The register's rows by action id (a later row for the same id wins)."""
+    import csv
+
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {row["action_id"]: row for row in csv.DictReader(fh) if row.get("action_id")}
+
+
+def _minutes_cell(
+    pack: Pack, archive: Archive, actions: Mapping[str, Mapping[str, str]], closed: frozenset[str]
+) -> str:
+    e = html.escape
+    slug = scope_slug(pack.scope)
+    try:
+        current = archive.current_minutes(pack.period, slug)
+    except PublishError:
+        current = None
+    if current is None:
+        return "none yet"
+    m = current.manifest
+    base = (pack.period, MINUTES_LINKS, slug)
+    links = []
+    for name, label in (("minutes.html", "HTML"), ("minutes.pdf", "PDF")):
+        if name in m.get("outputs", {}):
+            links.append(f'<a href="{_href(*base, name)}">{label}</a>')
+    version = int(m.get("version", 1))
+    if m.get("status") == "approved":
+        approval = m.get("approval") or {}
+        state = (
+            f'<span class="approved">v{version} approved {e(str(approval.get("on", "")))}</span>'
+        )
+    else:
+        state = f'<span class="draft">v{version} draft, not approved</span>'
+    mine = [
+        a
+        for a in actions.values()
+        if a.get("period") == pack.period and a.get("scope") == pack.scope
+    ]
+    still_open = [
+        a for a in mine if a.get("status") != "closed" and a.get("action_id") not in closed
+    ]
+    counts = f"{len(mine)} action(s), {len(still_open)} open" if mine else "no action"
+    return f"{state} {' · '.join(links)}<br>{e(counts)}"
+
+
+def render_index(
+    organisation: str,
+    packs: Sequence[Pack],
+    archive: Archive,
+    *,
+    closed_actions: frozenset[str] = frozenset(),
+) -> str:
     """The offline index page: no script, no external resource, every string escaped."""
     e = html.escape
     rows: list[str] = []
+    actions = register_actions(archive.register_path)
     for pack in packs:
         m = pack.manifest
         outputs = m.get("outputs", {})
@@ -858,12 +1237,13 @@ def render_index(organisation: str, packs: Sequence[Pack], archive: Archive) -> 
             f"<td>{_links((pack.period, slug), outputs)}</td>"
             f"<td>{e(pack.created_at)}</td>"
             f"<td>{status}</td>"
+            f"<td>{_minutes_cell(pack, archive, actions, closed_actions)}</td>"
             f"<td>{superseded}</td>"
             "</tr>"
         )
     body = (
         "<table><thead><tr><th>Period</th><th>Scope</th><th>Pack</th><th>Created (UTC)</th>"
-        "<th>Outcome</th><th>Superseded packs</th></tr></thead><tbody>"
+        "<th>Outcome</th><th>Minutes (9.3.3)</th><th>Superseded packs</th></tr></thead><tbody>"
         + "".join(rows)
         + "</tbody></table>"
         if rows
@@ -885,13 +1265,18 @@ def render_index(organisation: str, packs: Sequence[Pack], archive: Archive) -> 
 
 
 __all__ = [
+    "CHAIN_DIR",
     "INDEX",
     "MANIFEST",
+    "MINUTES_SCHEMA",
+    "REGISTER",
     "RESTATEMENT_COLUMNS",
     "Archive",
+    "FolderCheck",
     "InputRecord",
     "Pack",
     "Stage",
+    "VerifyReport",
     "build_manifest",
     "changed_inputs",
     "check_scope",
@@ -901,8 +1286,10 @@ __all__ = [
     "iso_utc",
     "package_versions",
     "period_label",
+    "register_actions",
     "scope_slug",
     "sha256_file",
     "utc_now",
+    "verify_folder",
     "write_bytes_atomic",
 ]

@@ -1,10 +1,12 @@
-"""The ``qmskpi`` command: sample, validate, render, run, demo.
+"""The ``qmskpi`` command: sample, validate, render, run, demo, minutes, verify.
 
-Exit codes (for cron, systemd, Airflow), the same in ``validate``, ``render``
-and ``run`` (:data:`qmskpi.errors.EXIT_CODES`): 0 success; 1 a pack failed to
-render or publish; 2 bad command line; 3 config or source error; 4 data broke
-an ``error`` rule (``--strict``: or a warning; packs still publish); 5 a
+Exit codes (for cron, systemd, Airflow), the same in ``validate``, ``render``,
+``run`` and ``minutes`` (:data:`qmskpi.errors.EXIT_CODES`): 0 success; 1 a pack
+(or the minutes) failed to render or publish; 2 bad command line; 3 config or
+source error (a filled minutes template that fails its checks included); 4 data
+broke an ``error`` rule (``--strict``: or a warning; packs still publish); 5 a
 configured dataset has no usable rows (packs publish with a warning on page 1);
+6 ``verify`` found an altered, missing or added file or a broken chain;
 130 interrupted.
 
 Progress goes to stderr through rich, and only when stderr is a terminal
@@ -28,7 +30,14 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from qmskpi import __version__
-from qmskpi.errors import EXIT_CODES, EXIT_INTERRUPTED, QmsKpiError, exit_code_for_error
+from qmskpi.errors import (
+    EXIT_ALTERED,
+    EXIT_CODES,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    QmsKpiError,
+    exit_code_for_error,
+)
 
 log = logging.getLogger("qmskpi")
 
@@ -196,6 +205,89 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return pipeline.exit_code([outcome])
 
 
+def cmd_minutes(args: argparse.Namespace) -> int:
+    from qmskpi import pipeline
+    from qmskpi.errors import RenderError
+
+    cfg = pipeline.as_config(_config_path(args.config))
+    if args.output:
+        cfg = cfg.with_reports_dir(Path(args.output))
+    try:
+        outcome = pipeline.publish_minutes(
+            cfg,
+            args.period,
+            args.site or "all",
+            Path(args.from_file),
+            pdf=False if args.no_pdf else None,
+        )
+    except RenderError as exc:
+        _console(stderr=True).print(f"qmskpi: minutes not published: {exc}", markup=False)
+        return 1
+    state = "approved" if outcome.approved else "draft"
+    line = (
+        f"{outcome.status:9} {outcome.period} {outcome.scope}  minutes v{outcome.version} "
+        f"({state})  {outcome.path}"
+    )
+    if outcome.changes:
+        line += f"  {outcome.changes} change(s) from the previous version"
+    if outcome.actions_registered:
+        line += f"  {outcome.actions_registered} action(s) added to the register"
+    _console().print(line, markup=False)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from qmskpi import archive
+
+    path = Path(args.path)
+    if (path / archive.MANIFEST).is_file() and not (path / archive.CHAIN_DIR).is_dir():
+        checks: list[archive.FolderCheck] = [archive.verify_folder(path.resolve())]
+        problems = [p for c in checks for p in c.problems()]
+        checked = 1
+    elif (path / archive.CHAIN_DIR).is_dir() or (path / archive.INDEX).is_file():
+        key = Path(args.public_key).read_bytes() if args.public_key else None
+        report = archive.Archive(path).verify(args.scope, public_key_pem=key)
+        problems = report.problems()
+        checked = len(report.folders)
+        if not report.folders and not any(report.chains.values()):
+            _console(stderr=True).print(f"qmskpi: error: {path}: nothing published to verify")
+            return EXIT_USAGE
+    else:
+        _console(stderr=True).print(
+            f"qmskpi: error: {path}: neither a pack or minutes folder (no {archive.MANIFEST}) "
+            "nor a reports folder",
+            markup=False,
+        )
+        return EXIT_USAGE
+    out = _console()
+    for problem in problems:
+        out.print(f"ALTERED  {problem}", markup=False)
+    if problems:
+        return EXIT_ALTERED
+    out.print(f"intact   {checked} folder(s) match their manifests; chains unbroken", markup=False)
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from qmskpi import archive
+
+    path = Path(args.path)
+    if not (path / archive.CHAIN_DIR).is_dir():
+        raise QmsKpiError(f"{path}: not a reports folder (no {archive.CHAIN_DIR}/)")
+    arch = archive.Archive(path)
+    slugs = (
+        [archive.scope_slug(args.scope)]
+        if args.scope
+        else sorted(p.name for p in (arch.root / archive.CHAIN_DIR).iterdir() if p.is_dir())
+    )
+    key = Path(args.key).read_bytes()
+    out = _console()
+    for slug in slugs:
+        written = arch.sign_chain(slug, key)
+        out.print(f"signed   {slug}: {len(written)} manifest(s)", markup=False)
+    return 0
+
+
 def _print_outcomes(outcomes: Sequence[object]) -> None:
     out = _console()
     for o in outcomes:
@@ -233,7 +325,7 @@ def _print_outcomes(outcomes: Sequence[object]) -> None:
 
 
 _EXIT_HELP: dict[str, Any] = {
-    "epilog": "exit codes (the same for validate, render and run):\n"
+    "epilog": "exit codes (the same for validate, render, run, minutes and verify):\n"
     + "\n".join(f"  {code:<4} {text}" for code, text in EXIT_CODES.items()),
     "formatter_class": argparse.RawDescriptionHelpFormatter,
 }
@@ -303,6 +395,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to generate sample data if ./sample_data is absent",
     )
     d.set_defaults(func=cmd_demo)
+
+    m = sub.add_parser(
+        "minutes", help="validate a filled minutes.xlsx and publish the minutes beside the pack"
+    )
+    m.add_argument("--period", required=True, help="period of the pack, e.g. 2026-10")
+    m.add_argument("--site", help="scope of the pack (default: the whole organisation)")
+    m.add_argument("--from", dest="from_file", required=True, help="the filled minutes.xlsx")
+    m.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
+    m.add_argument("--output", help="reports folder (default: outputs.reports_dir of the config)")
+    m.add_argument("--no-pdf", action="store_true", help="HTML only")
+    m.set_defaults(func=cmd_minutes)
+
+    f = sub.add_parser(
+        "verify",
+        help="recompute every hash of a pack, minutes or reports folder; check the chain "
+        "(exit 6 when altered)",
+    )
+    f.add_argument("path", help="a pack folder, a minutes folder, or the reports folder")
+    f.add_argument("--scope", help="with a reports folder: only this scope (default: every scope)")
+    f.add_argument("--public-key", help="Ed25519 public key (PEM): also check the signatures")
+    f.set_defaults(func=cmd_verify)
+
+    g = sub.add_parser(
+        "sign", help="sign the chain of manifests with the organisation's Ed25519 key (optional)"
+    )
+    g.add_argument("path", help="the reports folder")
+    g.add_argument("--scope", help="only this scope (default: every scope)")
+    g.add_argument("--key", required=True, help="Ed25519 private key (PEM, unencrypted)")
+    g.set_defaults(func=cmd_sign)
     return p
 
 

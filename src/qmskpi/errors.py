@@ -123,10 +123,13 @@ EXIT_INPUT = 3
 EXIT_RULES = 4
 """The data broke an ``error`` rule (with ``validate --strict``, a warning rule too).
 
-``render`` and ``run`` still publish: the figures of that dataset are struck out.
+``render`` and ``run`` still publish: the rows are set aside, and the figures of that
+dataset are struck out when more than ``[kpis] max_quarantined_share`` of them were.
 """
 EXIT_NO_DATA = 5
 """A configured dataset has no usable rows: ``render``/``run`` publish with a warning on page 1."""
+EXIT_ALTERED = 6
+"""``qmskpi verify``: a file changed, is missing or was added, or a chain link is broken."""
 EXIT_INTERRUPTED = 130
 """Interrupted (Ctrl-C, SIGINT)."""
 
@@ -137,9 +140,11 @@ EXIT_CODES: dict[int, str] = {
     EXIT_INPUT: "config or source error (config key, file, header, contract)",
     EXIT_RULES: "data broke an error rule (--strict: or a warning); packs still publish",
     EXIT_NO_DATA: "a configured dataset has no usable rows; packs publish with a warning",
+    EXIT_ALTERED: "verify: a published file changed, is missing or was added, or a chain broke",
     EXIT_INTERRUPTED: "interrupted",
 }
-"""Every exit code of the ``qmskpi`` command, the same in ``validate``, ``render`` and ``run``."""
+"""Every exit code of the ``qmskpi`` command, the same in ``validate``, ``render``, ``run``
+and ``minutes``."""
 
 _USAGE_ERRORS = frozenset({"PeriodError", "ScopeError"})
 
@@ -153,6 +158,6 @@ def exit_code_for_error(error_type: str) -> int:
     """
     if error_type in _USAGE_ERRORS:
         return EXIT_USAGE
-    if error_type in {"ConfigError", "SourceError", "HeaderError", "ContractError"}:
+    if error_type in {"ConfigError", "SourceError", "HeaderError", "ContractError", "MinutesError"}:
         return EXIT_INPUT
     return EXIT_FAILED

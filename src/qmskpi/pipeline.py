@@ -29,7 +29,7 @@ from typing import Any, Literal, Protocol
 
 import polars as pl
 
-from qmskpi import __version__, archive, contracts, kpis, render, review, sources
+from qmskpi import __version__, archive, contracts, kpis, minutes, render, review, sources
 from qmskpi.config import Config, PdfPolicy, load_config
 from qmskpi.errors import (
     EXIT_FAILED,
@@ -42,6 +42,8 @@ from qmskpi.errors import (
     PeriodError,
     PublishError,
     QmsKpiError,
+    SourceError,
+    RenderError,
     exit_code_for_error,
 )
 from qmskpi.periods import Period, last_complete, parse_period
@@ -102,7 +104,7 @@ def prepare(
     t = Timings()
     if loaded is None:
         with t.stage("load"):
-            loaded = sources.load_all(cfg, period=p)
+            loaded = load_inputs(cfg, p)
     with t.stage("validate"):
         validation = contracts.validate(loaded, period=p, config=cfg, as_of=as_of)
     with t.stage("compute"):
@@ -124,6 +126,54 @@ def prepare(
             analyst_inputs=review.read_analyst_inputs(cfg),
         )
     return Prepared(cfg, p, scope, loaded, validation, table, model, dict(t.seconds))
+
+
+def load_inputs(cfg: Config, period: Period) -> sources.LoadedData:
+    """Every configured source, with the review-actions register merged into ``review_actions``.
+
+    The register (``<reports>/review-actions.csv``) holds the accepted actions
+    of approved minutes: the next pack shows them under 9.3.2 a) with no retyping.
+    """
+    return minutes.with_register(
+        sources.load_all(cfg, period=period), cfg.reports_dir / archive.REGISTER, until=period.end
+    )
+
+
+def closed_actions(cfg: Config) -> frozenset[str]:
+    """Action ids the analyst's ``review_actions`` source reports closed (empty without one)."""
+    if "review_actions" not in cfg.sources:
+        return frozenset()
+    try:
+        frame = sources.load_dataset(cfg, "review_actions").frame
+    except (QmsKpiError, OSError) as exc:
+        log.warning("could not read review_actions to count open actions: %s", exc)
+        return frozenset()
+    return frozenset(frame.filter(pl.col("status") == "closed")["action_id"].drop_nulls().to_list())
+
+
+def open_review_actions(
+    config: Config | str | os.PathLike[str], *, as_of: date | str | None = None
+) -> pl.DataFrame:
+    """Review actions still open on ``as_of`` (default: ``[review] as_of`` or today), with ageing.
+
+    Across periods: the analyst's ``review_actions`` source merged with the
+    review-actions register of approved minutes (the analyst's row wins for an
+    action id in both). See :func:`qmskpi.minutes.open_actions` for the columns.
+    """
+    cfg = as_config(config)
+    loaded: sources.LoadedData = {}
+    if "review_actions" in cfg.sources:
+        loaded["review_actions"] = sources.load_dataset(cfg, "review_actions")
+    register = cfg.reports_dir / archive.REGISTER
+    merged = minutes.with_register(loaded, register)
+    # Without either source the (absent) register gives an empty frame of the right shape.
+    frame = (
+        merged["review_actions"].frame
+        if "review_actions" in merged
+        else minutes.read_register(register)
+    )
+    day = date.fromisoformat(as_of) if isinstance(as_of, str) and as_of else as_of
+    return minutes.open_actions(frame, as_of=day or cfg.review.as_of or date.today())
 
 
 def review_for(
@@ -496,7 +546,7 @@ def run_review(
         )
     if outcome.status != "skipped":
         try:
-            arch.write_index(cfg.organisation)
+            arch.write_index(cfg.organisation, closed_actions=closed_actions(cfg))
         except OSError as exc:  # the pack is published; the next run rewrites the index
             log.warning("could not rewrite %s: %s", arch.root / archive.INDEX, exc)
     return replace(outcome, seconds=round(time.perf_counter() - started, 3))
@@ -520,7 +570,7 @@ def _run_locked(
     hook("start")
     t = Timings()
     with t.stage("load"):
-        loaded = sources.load_all(cfg, period=p)
+        loaded = load_inputs(cfg, p)
     hook("loaded")
     config_digest = cfg.digest()
     digest = archive.inputs_digest(
@@ -582,12 +632,21 @@ def _run_locked(
                 render.write_csv(prepared.kpis, st.file("kpis.csv"))
                 if cfg.outputs.xlsx:
                     render.write_xlsx({"kpis": prepared.kpis}, st.file("kpis.xlsx"))
-                st.file("review-inputs.json").write_bytes(prepared.review.to_json().encode("utf-8"))
+                review_json = prepared.review.to_json().encode("utf-8")
+                st.file("review-inputs.json").write_bytes(review_json)
+                minutes.write_template(
+                    prepared.review,
+                    st.file(minutes.TEMPLATE),
+                    minutes.identity_of(
+                        prepared.review, pack_id=st.pack_id, review_json=review_json
+                    ),
+                )
                 contracts.write_quarantine_csv(prepared.validation, st.file("quarantine.csv"))
                 contracts.write_validation_json(prepared.validation, st.file("validation.json"))
             hook("exported")
 
             cmp = _restatement(st, current, inputs, config_digest=config_digest, problems=problems)
+            cmp = _keep_minuted(arch, current, cmp)
             hook("compared")
 
             parameters = {
@@ -675,6 +734,22 @@ class _Comparison:
     restatement: dict[str, Any] | None = None
     supersedes: list[dict[str, Any]] = field(default_factory=list)
     replaces: dict[str, Any] | None = None
+
+
+def _keep_minuted(
+    arch: archive.Archive, current: archive.Pack | None, cmp: _Comparison
+) -> _Comparison:
+    """A pack its minutes refer to is what was reviewed: keep it as superseded, never remove it."""
+    if current is None or cmp.supersede:
+        return cmp
+    try:
+        minuted = arch.current_minutes(current.period, archive.scope_slug(current.scope))
+    except PublishError:
+        minuted = None
+    if minuted is None or minuted.manifest.get("pack", {}).get("id") != current.id:
+        return cmp
+    old_ref = {"id": current.id, "created_at": current.created_at, "reason": "minuted"}
+    return replace(cmp, supersede=True, supersedes=[old_ref, *current.superseded], replaces=None)
 
 
 def _restatement(
@@ -970,7 +1045,7 @@ def run_scheduled(
                             )
                         )
     try:
-        arch.write_index(cfg.organisation)
+        arch.write_index(cfg.organisation, closed_actions=closed_actions(cfg))
     except OSError as exc:
         log.warning("could not rewrite %s: %s", arch.root / archive.INDEX, exc)
     if notify and any(o.status == "failed" for o in outcomes):
@@ -1068,3 +1143,191 @@ def require_success(outcomes: Sequence[RunOutcome]) -> list[RunOutcome]:
         lines = "; ".join(f"{o.period}/{o.scope}: {o.error}" for o in failed)
         raise PublishError(f"{len(failed)} of {len(outcomes)} pack(s) failed: {lines}")
     return list(outcomes)
+
+
+# =========================================================================== minutes
+
+
+@dataclass(frozen=True)
+class MinutesOutcome:
+    """What ``qmskpi minutes`` did: a new version published, or nothing changed."""
+
+    period: str
+    scope: str
+    status: Literal["published", "unchanged"]
+    minutes_id: str
+    version: int
+    approved: bool
+    path: Path
+    changes: int = 0
+    actions_registered: int = 0
+
+
+def publish_minutes(
+    config: Config | str | os.PathLike[str],
+    period: Period | str,
+    scope: str,
+    source: str | os.PathLike[str],
+    *,
+    pdf: bool | PdfPolicy | None = None,
+    printer: render.PdfPrinter | None = None,
+) -> MinutesOutcome:
+    """Validate a filled ``minutes.xlsx`` and publish the minutes beside the pack.
+
+    The template must belong to the published pack of ``period`` and
+    ``scope`` (:class:`~qmskpi.minutes.MinutesError` otherwise, naming sheet,
+    row and column). Every call that changes the record publishes a new
+    version (``minutes.html``, ``minutes.pdf``, ``minutes.json``, the filled
+    workbook, ``changes.json`` for a correction) atomically under
+    ``<reports>/<period>/_minutes/<scope>``, with a manifest that records the
+    pack's manifest sha256. An approved version is never changed or removed:
+    a correction is a new version that shows what changed. The accepted
+    actions of an approved version are appended to the review-actions register.
+    ``pdf`` overrides ``outputs.pdf`` as for packs: without a browser, ``required``
+    raises :class:`~qmskpi.errors.RenderError` and ``optional`` publishes HTML only.
+    """
+    cfg = as_config(config)
+    p = parse_period(period)
+    slug = archive.check_scope(cfg, scope)
+    arch = archive.Archive(cfg.reports_dir)
+    src = Path(source)
+    if not src.is_file():
+        raise SourceError(f"{src}: no such file (the filled minutes.xlsx of the pack)")
+    with arch.pack_lock(p.label, slug):
+        pack = arch.current(p.label, slug)
+        if pack is None:
+            raise PeriodError(  # a --period/--site with nothing to minute: a usage error (2)
+                f"no published pack for {p.label} ({scope}): render it first, then fill in "
+                f"its {minutes.TEMPLATE}"
+            )
+        problems = pack.verify()
+        if problems:
+            raise PublishError(f"the published pack {pack.id} fails verification: {problems}")
+        expected = minutes.PackIdentity(
+            p.label, scope, pack.id, archive.sha256_file(pack.file("review-inputs.json"))
+        )
+        record = minutes.read_filled(src, expected=expected)
+        current = arch.current_minutes(p.label, slug)
+        previous = (
+            minutes.Minutes.from_dict(json.loads(current.file("minutes.json").read_text("utf-8")))
+            if current is not None
+            else None
+        )
+        if current is not None and previous is not None and previous == record:
+            return MinutesOutcome(
+                p.label,
+                scope,
+                "unchanged",
+                current.id,
+                int(current.manifest.get("version", 1)),
+                previous.approved,
+                arch.minutes_link_path(p.label, slug),
+            )
+        outcome = _stage_minutes(cfg, arch, pack, record, src, current, previous, pdf, printer)
+    try:
+        arch.write_index(cfg.organisation, closed_actions=closed_actions(cfg))
+    except OSError as exc:
+        log.warning("could not rewrite %s: %s", arch.root / archive.INDEX, exc)
+    return outcome
+
+
+# Long by design: the minutes' stage -> files -> manifest -> publish -> register sequence
+# reads top to bottom like _run_locked's; the manifest literal is most of it.
+def _stage_minutes(
+    cfg: Config,
+    arch: archive.Archive,
+    pack: archive.Pack,
+    record: minutes.Minutes,
+    src: Path,
+    current: archive.Pack | None,
+    previous: minutes.Minutes | None,
+    pdf: bool | PdfPolicy | None,
+    printer: render.PdfPrinter | None,
+) -> MinutesOutcome:
+    version = int(current.manifest.get("version", 0)) + 1 if current is not None else 1
+    changed = minutes.changes(previous, record) if previous is not None else []
+    was_approved = current is not None and current.manifest.get("status") == "approved"
+    supersedes: list[dict[str, Any]] = []
+    if current is not None:
+        kept = list(current.manifest.get("supersedes", []))
+        supersedes = (
+            [{"id": current.id, "version": version - 1, "status": "approved"}, *kept]
+            if was_approved
+            else kept
+        )
+    policy = _pdf_policy(pdf, cfg)
+    no_pdf = _why_no_pdf(policy, printer)
+    if no_pdf is not None and policy == "required":
+        raise RenderError(f"the minutes PDF cannot be printed: {no_pdf}")
+    source_sha = archive.sha256_file(src)
+    meeting = record.meeting
+    with arch.stage(pack.period, pack.scope, kind="minutes") as st:
+        shutil.copyfile(src, st.file("minutes-filled.xlsx"))
+        st.file("minutes.json").write_text(record.to_json(), encoding="utf-8")
+        if changed:
+            st.file("changes.json").write_text(archive.dumps(changed), encoding="utf-8")
+        page = minutes.minutes_html(
+            record,
+            organisation=cfg.organisation,
+            version=version,
+            pack_manifest_sha256=archive.sha256_file(pack.file(archive.MANIFEST)),
+            template_sha256=source_sha,
+            changed=changed,
+            previous_id=current.id if current is not None else None,
+        )
+        html_path = st.file("minutes.html")
+        html_path.write_text(page, encoding="utf-8")
+        if no_pdf is None:
+            render.print_pdf(
+                html_path,
+                st.file("minutes.pdf"),
+                timeout_s=int(cfg.outputs.browser_timeout_s),
+                printer=printer,
+            )
+        manifest = {
+            "schema": archive.MINUTES_SCHEMA,
+            "minutes_id": st.pack_id,
+            "organisation": cfg.organisation,
+            "period": pack.period,
+            "scope": pack.scope,
+            "version": version,
+            "status": "approved" if record.approved else "draft",
+            "approval": {"by": meeting.approved_by, "on": meeting.approved_on.isoformat()}
+            if meeting.approved_on is not None
+            else None,
+            "meeting_date": meeting.meeting_date.isoformat(),
+            "created_at": archive.iso_utc(st.created_at),
+            "pack": {
+                "id": pack.id,
+                "manifest_sha256": archive.sha256_file(pack.file(archive.MANIFEST)),
+            },
+            "source": {"sha256": source_sha},
+            "actions": [record.action_id(d) for d in record.actions],
+            "changes": len(changed),
+            "no_pdf": no_pdf,
+            "supersedes": supersedes,
+            "versions": archive.package_versions(),
+            "outputs": st.outputs(),
+        }
+        st.write_manifest(manifest)
+        published = arch.publish(st, keep_previous=was_approved)
+    registered = 0
+    if record.approved:
+        rows = minutes.register_rows(record, minutes_id=published.id)
+        if rows:
+            arch.append_register(rows, minutes.REGISTER_COLUMNS)
+        registered = len(rows)
+    log.info(
+        "minutes %s/%s version %d published as %s", pack.period, pack.scope, version, published.id
+    )
+    return MinutesOutcome(
+        pack.period,
+        pack.scope,
+        "published",
+        published.id,
+        version,
+        record.approved,
+        arch.minutes_link_path(pack.period, archive.scope_slug(pack.scope)),
+        changes=len(changed),
+        actions_registered=registered,
+    )
