@@ -42,8 +42,8 @@ from qmskpi.errors import (
     PeriodError,
     PublishError,
     QmsKpiError,
-    SourceError,
     RenderError,
+    SourceError,
     exit_code_for_error,
 )
 from qmskpi.periods import Period, last_complete, parse_period
