@@ -76,6 +76,8 @@ class Prepared:
     kpis: pl.DataFrame
     review: review.ReviewModel
     timings: Mapping[str, float]
+    registers: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    """Every row of each bounded table of the pack, by table id."""
 
 
 def as_config(config: Config | str | os.PathLike[str]) -> Config:
@@ -115,7 +117,7 @@ def prepare(
             set_aside=validation.set_aside_notes(),
             constants=kpis.mapping_constants(cfg),
         )
-        model = review.build(
+        built = review.build_pack(
             validation.clean,
             period=p,
             scope=scope,
@@ -123,7 +125,33 @@ def prepare(
             validation=validation,
             analyst_inputs=review.read_analyst_inputs(cfg),
         )
-    return Prepared(cfg, p, scope, loaded, validation, table, model, dict(t.seconds))
+    return Prepared(
+        cfg, p, scope, loaded, validation, table, built.model, dict(t.seconds), built.registers
+    )
+
+
+def write_registers(prepared: Prepared, st: archive.Stage) -> list[str]:
+    """Stage every register of the pack: ``register-<id>.csv`` each and ``registers.xlsx``.
+
+    One sheet per register, named as the pack names it under each table; same
+    formula neutralisation as ``kpis.csv`` / ``kpis.xlsx``. ``registers.xlsx``
+    is written even with ``outputs.xlsx = false``: the pack's text points to it.
+    Returns the file names.
+    """
+    sheets: dict[str, pl.DataFrame] = {}
+    names: list[str] = []
+    for t in prepared.review.tables:
+        frame = prepared.registers.get(t.id)
+        if not t.register or frame is None:
+            continue
+        name = review.register_file(t.id)
+        render.write_csv(frame, st.file(name))
+        names.append(name)
+        sheets[t.register] = frame
+    if sheets:
+        render.write_xlsx(sheets, st.file(review.REGISTERS_XLSX))
+        names.append(review.REGISTERS_XLSX)
+    return names
 
 
 def review_for(
@@ -578,6 +606,7 @@ def _run_locked(
                 render.write_csv(prepared.kpis, st.file("kpis.csv"))
                 if cfg.outputs.xlsx:
                     render.write_xlsx({"kpis": prepared.kpis}, st.file("kpis.xlsx"))
+                write_registers(prepared, st)
                 st.file("review-inputs.json").write_bytes(prepared.review.to_json().encode("utf-8"))
                 contracts.write_quarantine_csv(prepared.validation, st.file("quarantine.csv"))
                 contracts.write_validation_json(prepared.validation, st.file("validation.json"))

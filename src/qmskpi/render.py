@@ -671,6 +671,51 @@ def _lift_plotlyjs(nb: Any) -> dict[str, str]:
     return lifted
 
 
+PLOTLYJS_REMOVED: Final = (
+    '<script type="text/plain" data-qmskpi="plotly.js removed">plotly.js v{version} ran here; '
+    "it is inlined once in {html} and removed from this record to keep one copy.</script>"
+)
+"""What replaces each inlined plotly.js bundle in the archived executed notebook."""
+
+_PLOTLYJS_VERSION = re.compile(r"plotly\.js v([0-9][0-9A-Za-z.+-]*)")
+
+
+def strip_plotlyjs(executed: Path, *, html_name: str) -> int:
+    """Replace every inlined plotly.js bundle in ``executed`` by a one-line note; return how many.
+
+    Run after :func:`export_html`: the HTML keeps the only copy (~4.8 MB), the
+    executed notebook keeps every output as it ran, the library excepted, and
+    says so where it was. Same notebook, same bytes.
+    """
+    import nbformat
+
+    nb = _read_notebook(executed)
+    removed = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = data.get("text/html")
+            if not text:
+                continue
+            joined = "".join(text) if isinstance(text, list) else str(text)
+            if "plotly.js v" not in joined:
+                continue
+
+            def _note(match: re.Match[str]) -> str:
+                nonlocal removed
+                removed += 1
+                version = _PLOTLYJS_VERSION.search(match.group(0))
+                return PLOTLYJS_REMOVED.format(
+                    version=version.group(1) if version else "?", html=html.escape(html_name)
+                )
+
+            data["text/html"] = _PLOTLYJS.sub(_note, joined)
+    if removed:
+        writes: Any = nbformat.writes
+        _write_atomic(executed, (writes(nb) + "\n").encode("utf-8"))
+    return removed
+
+
 @functools.cache
 def _html_exporter() -> Any:
     """The pack's HTMLExporter (one per process: compiling the template takes ~0.4 s).
@@ -1206,8 +1251,9 @@ def render_pack(
 ) -> RenderResult:
     """Execute, export and print the pack into ``stage_dir``.
 
-    Writes ``management-review.ipynb`` (executed), ``management-review.html``
-    and, with ``pdf=True``, ``management-review.pdf``. ``timeout_s`` bounds each
+    Writes ``management-review.ipynb`` (executed; plotly.js removed after the
+    export by :func:`strip_plotlyjs`), ``management-review.html`` (plotly.js
+    inlined once) and, with ``pdf=True``, ``management-review.pdf``. ``timeout_s`` bounds each
     notebook cell and the wait for charts. ``browser`` reuses a running
     :class:`PdfPrinter`. The kernel runs in ``cwd`` (default ``stage_dir``).
     ``timings`` has the seconds of ``execute``, ``html`` and ``pdf``.
@@ -1236,6 +1282,7 @@ def render_pack(
             )
         with _timed(timings, "html"):
             export_html(executed, html_path, title=title)
+            strip_plotlyjs(executed, html_name=html_path.name)
         if not pdf:
             return RenderResult(executed, html_path, None, timings)
         with _timed(timings, "pdf"):
