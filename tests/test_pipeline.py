@@ -458,6 +458,19 @@ def test_registers_hold_every_row_the_pack_leaves_out(
     wb.close()
 
 
+def test_the_kernel_gets_the_review_model_only(
+    published: tuple[Path, pipeline.RunOutcome], tmp_path: Path
+) -> None:
+    """The notebook's review model comes from review-inputs.json alone: no frame, no data file."""
+    _, outcome = published
+    assert outcome.pack_dir is not None
+    inputs = tmp_path / "review-inputs.json"
+    inputs.write_bytes((outcome.pack_dir / "review-inputs.json").read_bytes())
+    model = pipeline.review_for(tmp_path / "no-such-config.toml", PERIOD, review_inputs=inputs)
+    assert model.to_json() == inputs.read_text()
+    assert not [p for p in outcome.pack_dir.iterdir() if p.suffix in (".pkl", ".pickle", ".arrow")]
+
+
 def test_registers_are_formula_safe(tmp_path: Path) -> None:
     prepared = pipeline.prepare(copy_sample(tmp_path / "data"), PERIOD, "all", as_of=AS_OF)
     evil = {
