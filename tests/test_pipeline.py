@@ -72,6 +72,8 @@ REGISTER_FILES = {
     "register-findings-by-type.csv",
     "register-supplier-scorecard.csv",
     "register-failed-rules.csv",
+    "register-exceptions.csv",
+    "register-opportunities.csv",
 }
 """Every row of each bounded table of the sample pack (the pack shows the first rows)."""
 PACK_FILES |= REGISTER_FILES
@@ -444,7 +446,9 @@ def test_registers_hold_every_row_the_pack_leaves_out(
     model = json.loads((outcome.pack_dir / "review-inputs.json").read_text())
     wb = openpyxl.load_workbook(outcome.pack_dir / "registers.xlsx", read_only=True)
     bounded = [t for t in model["tables"] if t["register"]]
-    assert wb.sheetnames == [t["register"] for t in bounded]
+    assert wb.sheetnames == [t["register"] for t in bounded] + ["Exceptions", "Opportunities"]
+    assert len(list(wb["Exceptions"].iter_rows())) - 1 == len(model["exceptions"])
+    assert len(list(wb["Opportunities"].iter_rows())) - 1 == len(model["opportunities"])
     for t in bounded:
         csv = pl.read_csv(outcome.pack_dir / f"register-{t['id'].replace('_', '-')}.csv")
         sheet = list(wb[t["register"]].iter_rows(values_only=True))
@@ -482,13 +486,16 @@ def test_registers_are_formula_safe(tmp_path: Path) -> None:
         names = pipeline.write_registers(replace(prepared, registers=evil), st)
         assert set(names) == REGISTER_FILES
         for name in names:
-            if name.endswith(".csv"):
+            if name.endswith(".csv") and name not in (
+                "register-exceptions.csv",
+                "register-opportunities.csv",
+            ):
                 first = pl.read_csv(st.file(name))[:, 0].to_list()
                 assert all(v.startswith("'=") for v in first), name
         import openpyxl
 
         wb = openpyxl.load_workbook(st.file("registers.xlsx"))
-        for ws in wb.worksheets:
+        for ws in wb.worksheets[:-2]:  # the two lists from the model come last
             for (cell,) in ws.iter_rows(min_row=2, max_col=1):
                 assert cell.data_type != "f"
                 assert str(cell.value).startswith("'=")

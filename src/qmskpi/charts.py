@@ -878,6 +878,23 @@ def _more_html(table: Table) -> str:
     return f'<p class="qk-note qk-register">{" · ".join(parts)}</p>' if parts else ""
 
 
+LIST_MAX: Final = 15
+"""Items of the exceptions and opportunities lists the pack prints; all are in the registers."""
+
+
+def _more_list(total: int, sheet: str, table_id: str, order: str) -> str:
+    """ "and N more" under a list cut at :data:`LIST_MAX` (links from constants only)."""
+    if total <= LIST_MAX:
+        return ""
+    csv = register_file(table_id)
+    return (
+        f'<p class="qk-note qk-register"><span class="qk-order">Ranked: the first {LIST_MAX}, '
+        f'{esc(order)}.</span> · <span class="qk-more">and {total - LIST_MAX:,} more: '
+        f'<a href="{REGISTERS_XLSX}">{REGISTERS_XLSX}</a>, sheet {esc(sheet)} '
+        f'(<a href="{csv}">{csv}</a>)</span></p>'
+    )
+
+
 def frame_html(frame: pl.DataFrame, *, title: str = "", max_rows: int = 200) -> Fragment:
     """Any polars frame as an escaped HTML table (for the analysts' deep-dive notebooks)."""
     shown = frame.head(max_rows)
@@ -1227,12 +1244,13 @@ class Pack:
             f'<li class="qk-exc-{esc(e.kind)}"><span class="qk-exc-kind">'
             f"{esc(_KIND_TEXT.get(e.kind, e.kind))}</span> "
             f'<span class="qk-ref">{esc(self._ref(e.section))}</span> {esc(e.text)}</li>'
-            for e in m.exceptions
+            for e in m.exceptions[:LIST_MAX]
         )
         count = _exception_count(len(serious), len(m.exceptions) - len(serious))
         all_exc = (
             f'<div class="qk-block qk-all-exceptions"><h3>All exceptions: {esc(count)}'
-            f"</h3><ul>{items}</ul></div>"
+            f"</h3><ul>{items}</ul>"
+            f"{_more_list(len(m.exceptions), 'Exceptions', 'exceptions', 'most serious')}</div>"
             if m.exceptions
             else ""
         )
@@ -1333,9 +1351,11 @@ class Pack:
             items = "".join(
                 f'<li><strong>{esc(o.text)}</strong> <span class="qk-basis">{esc(o.basis)}</span>'
                 f' <span class="qk-ref">({esc(self._ref(o.section))})</span></li>'
-                for o in ops
+                for o in ops[:LIST_MAX]
             )
-            body = f'<ol class="qk-block qk-opportunities">{items}</ol>'
+            body = f'<ol class="qk-block qk-opportunities">{items}</ol>' + _more_list(
+                len(ops), "Opportunities", "opportunities", "in section order"
+            )
         else:
             body = (
                 '<p class="qk-empty">No opportunity was suggested by the signals this period.</p>'

@@ -8,6 +8,7 @@ call on plain data; every stage module knows nothing of the ones after it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -148,6 +149,18 @@ def write_registers(prepared: Prepared, st: archive.Stage) -> list[str]:
         render.write_csv(frame, st.file(name))
         names.append(name)
         sheets[t.register] = frame
+    # The summary's exceptions and 9.3.2 f)'s opportunities: lists the pack also cuts short.
+    for table_id, sheet, items in (
+        ("exceptions", "Exceptions", prepared.review.exceptions),
+        ("opportunities", "Opportunities", prepared.review.opportunities),
+    ):
+        if not items:
+            continue
+        frame = pl.DataFrame([dataclasses.asdict(i) for i in items], infer_schema_length=None)
+        name = review.register_file(table_id)
+        render.write_csv(frame, st.file(name))
+        names.append(name)
+        sheets[sheet] = frame
     if sheets:
         render.write_xlsx(sheets, st.file(review.REGISTERS_XLSX))
         names.append(review.REGISTERS_XLSX)

@@ -52,7 +52,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -644,6 +644,19 @@ def _normalise_notebook(nb: Any, *, title: str) -> list[str]:
 _PLOTLYJS = re.compile(r"<script[^>]*>\s*/\*\*\s*\*\s*plotly\.js v[\s\S]*?</script>")
 
 
+def _sub_plotlyjs(nb: Any, replace: Callable[[re.Match[str]], str]) -> None:
+    """Replace each inlined plotly.js bundle in the notebook's HTML outputs by ``replace(match)``."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = data.get("text/html")
+            if not text:
+                continue
+            joined = "".join(text) if isinstance(text, list) else str(text)
+            if "plotly.js v" in joined:
+                data["text/html"] = _PLOTLYJS.sub(replace, joined)
+
+
 def _lift_plotlyjs(nb: Any) -> dict[str, str]:
     """Replace each inlined plotly.js bundle by a short token; return token -> script.
 
@@ -652,22 +665,13 @@ def _lift_plotlyjs(nb: Any) -> dict[str, str]:
     untouched, so it is set aside and put back afterwards.
     """
     lifted: dict[str, str] = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            text = data.get("text/html")
-            if not text:
-                continue
-            joined = "".join(text) if isinstance(text, list) else str(text)
-            if "plotly.js v" not in joined:
-                continue
 
-            def _swap(match: re.Match[str]) -> str:
-                token = f"<!--qmskpi-plotlyjs-{len(lifted)}-{uuid.uuid4().hex}-->"
-                lifted[token] = match.group(0)
-                return token
+    def _swap(match: re.Match[str]) -> str:
+        token = f"<!--qmskpi-plotlyjs-{len(lifted)}-{uuid.uuid4().hex}-->"
+        lifted[token] = match.group(0)
+        return token
 
-            data["text/html"] = _PLOTLYJS.sub(_swap, joined)
+    _sub_plotlyjs(nb, _swap)
     return lifted
 
 
@@ -691,25 +695,16 @@ def strip_plotlyjs(executed: Path, *, html_name: str) -> int:
 
     nb = _read_notebook(executed)
     removed = 0
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            text = data.get("text/html")
-            if not text:
-                continue
-            joined = "".join(text) if isinstance(text, list) else str(text)
-            if "plotly.js v" not in joined:
-                continue
 
-            def _note(match: re.Match[str]) -> str:
-                nonlocal removed
-                removed += 1
-                version = _PLOTLYJS_VERSION.search(match.group(0))
-                return PLOTLYJS_REMOVED.format(
-                    version=version.group(1) if version else "?", html=html.escape(html_name)
-                )
+    def _note(match: re.Match[str]) -> str:
+        nonlocal removed
+        removed += 1
+        version = _PLOTLYJS_VERSION.search(match.group(0))
+        return PLOTLYJS_REMOVED.format(
+            version=version.group(1) if version else "?", html=html.escape(html_name)
+        )
 
-            data["text/html"] = _PLOTLYJS.sub(_note, joined)
+    _sub_plotlyjs(nb, _note)
     if removed:
         writes: Any = nbformat.writes
         _write_atomic(executed, (writes(nb) + "\n").encode("utf-8"))
