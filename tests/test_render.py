@@ -916,9 +916,11 @@ def test_real_pack_pdf_has_every_section_and_no_chart_cut(
         render.open_for_print(page, real_pack.html, timeout_s=60)
         count = mark_chart_edges(page)
         wide = overflowing_charts(page)
+        wide_tables = overflowing_tables(page)
         render.print_loaded_page(page, marked, title="t")
     assert count == real_pack.html.read_text(encoding="utf-8").count('class="plotly-graph-div"')
     assert wide == []
+    assert wide_tables == []
     assert split_charts(pdf_pages_text(marked), count) == {}
 
 
