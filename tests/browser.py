@@ -195,3 +195,18 @@ def overflowing_charts(page: Page) -> list[str]:
             }"""
         )
     )
+
+
+def overflowing_tables(page: Page) -> list[str]:
+    """Ids of the blocks whose table is wider than the page's layout width (cut at the right)."""
+    return list(
+        page.evaluate(
+            """() => {
+              const w = document.documentElement.clientWidth;
+              return Array.from(document.querySelectorAll('table'))
+                .filter(el => el.getBoundingClientRect().right > w + 0.5 ||
+                              el.getBoundingClientRect().left < -0.5)
+                .map(el => (el.closest('[id]') || {id: '(no id)'}).id);
+            }"""
+        )
+    )

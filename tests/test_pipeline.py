@@ -27,6 +27,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,32 @@ PACK_FILES = {
     "management-review.html",
     "management-review.pdf",
 }
+REGISTER_FILES = {
+    "registers.xlsx",
+    "register-review-actions.csv",
+    "register-critical-complaints.csv",
+    "register-complaint-ageing.csv",
+    "register-objective-attainment.csv",
+    "register-defect-pareto.csv",
+    "register-overdue-capa.csv",
+    "register-overdue-findings.csv",
+    "register-overdue-actions.csv",
+    "register-site-signals.csv",
+    "register-findings-by-type.csv",
+    "register-supplier-scorecard.csv",
+    "register-failed-rules.csv",
+    "register-exceptions.csv",
+    "register-opportunities.csv",
+}
+"""Every row of each bounded table of the sample pack (the pack shows the first rows)."""
+PACK_FILES |= REGISTER_FILES
 DETERMINISTIC_FILES = (
     "kpis.csv",
     "review-inputs.json",
     "quarantine.csv",
     "validation.json",
     "kpis.xlsx",
+    *sorted(REGISTER_FILES),
 )
 """Pack files that are byte-identical for identical inputs."""
 VOLATILE = {"created_at", "pack_id", "timings", "replaces", "previous_manifest"}
@@ -417,6 +438,71 @@ def test_exports_are_the_tables_the_pack_shows(published: tuple[Path, pipeline.R
     validation = json.loads((outcome.pack_dir / "validation.json").read_text())
     assert validation
     assert (outcome.pack_dir / "quarantine.csv").read_text().startswith("dataset")
+
+
+def test_registers_hold_every_row_the_pack_leaves_out(
+    published: tuple[Path, pipeline.RunOutcome],
+) -> None:
+    import openpyxl
+
+    _, outcome = published
+    assert outcome.pack_dir is not None
+    model = json.loads((outcome.pack_dir / "review-inputs.json").read_text())
+    wb = openpyxl.load_workbook(outcome.pack_dir / "registers.xlsx", read_only=True)
+    bounded = [t for t in model["tables"] if t["register"]]
+    assert wb.sheetnames == [t["register"] for t in bounded] + ["Exceptions", "Opportunities"]
+    assert len(list(wb["Exceptions"].iter_rows())) - 1 == len(model["exceptions"])
+    assert len(list(wb["Opportunities"].iter_rows())) - 1 == len(model["opportunities"])
+    for t in bounded:
+        csv = pl.read_csv(outcome.pack_dir / f"register-{t['id'].replace('_', '-')}.csv")
+        sheet = list(wb[t["register"]].iter_rows(values_only=True))
+        assert len(sheet) - 1 == csv.height, t["id"]
+        if t["id"] != "site_signals":  # bounded by sites, not rows
+            assert csv.height == len(t["rows"]) + t["more"], t["id"]
+            assert csv.columns == [c["id"] for c in t["columns"]], t["id"]
+    crit = next(t for t in bounded if t["id"] == "critical_complaints")
+    assert crit["more"] > 0  # the sample has more than a page of them
+    assert len(crit["rows"]) == 10  # the default [review] max_rows
+    wb.close()
+
+
+def test_the_kernel_gets_the_review_model_only(
+    published: tuple[Path, pipeline.RunOutcome], tmp_path: Path
+) -> None:
+    """The notebook's review model comes from review-inputs.json alone: no frame, no data file."""
+    _, outcome = published
+    assert outcome.pack_dir is not None
+    inputs = tmp_path / "review-inputs.json"
+    inputs.write_bytes((outcome.pack_dir / "review-inputs.json").read_bytes())
+    model = pipeline.review_for(tmp_path / "no-such-config.toml", PERIOD, review_inputs=inputs)
+    assert model.to_json() == inputs.read_text()
+    assert not [p for p in outcome.pack_dir.iterdir() if p.suffix in (".pkl", ".pickle", ".arrow")]
+
+
+def test_registers_are_formula_safe(tmp_path: Path) -> None:
+    prepared = pipeline.prepare(copy_sample(tmp_path / "data"), PERIOD, "all", as_of=AS_OF)
+    evil = {
+        tid: frame.with_columns(pl.lit('=HYPERLINK("http://x","y")').alias(frame.columns[0]))
+        for tid, frame in prepared.registers.items()
+    }
+    arch = archive.Archive(tmp_path / "reports")
+    with arch.stage(PERIOD, "all") as st:
+        names = pipeline.write_registers(replace(prepared, registers=evil), st)
+        assert set(names) == REGISTER_FILES
+        for name in names:
+            if name.endswith(".csv") and name not in (
+                "register-exceptions.csv",
+                "register-opportunities.csv",
+            ):
+                first = pl.read_csv(st.file(name))[:, 0].to_list()
+                assert all(v.startswith("'=") for v in first), name
+        import openpyxl
+
+        wb = openpyxl.load_workbook(st.file("registers.xlsx"))
+        for ws in wb.worksheets[:-2]:  # the two lists from the model come last
+            for (cell,) in ws.iter_rows(min_row=2, max_col=1):
+                assert cell.data_type != "f"
+                assert str(cell.value).startswith("'=")
 
 
 def test_index_escapes_the_organisation_and_links_the_pack(

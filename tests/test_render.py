@@ -30,6 +30,7 @@ from browser import (
     mark_chart_edges,
     offline_page,
     overflowing_charts,
+    overflowing_tables,
     pdf_pages_text,
     split_charts,
 )
@@ -915,9 +916,11 @@ def test_real_pack_pdf_has_every_section_and_no_chart_cut(
         render.open_for_print(page, real_pack.html, timeout_s=60)
         count = mark_chart_edges(page)
         wide = overflowing_charts(page)
+        wide_tables = overflowing_tables(page)
         render.print_loaded_page(page, marked, title="t")
     assert count == real_pack.html.read_text(encoding="utf-8").count('class="plotly-graph-div"')
     assert wide == []
+    assert wide_tables == []
     assert split_charts(pdf_pages_text(marked), count) == {}
 
 
@@ -947,6 +950,120 @@ def test_a_provisional_clause_map_is_labelled_on_the_cover_and_every_printed_pag
     # the cover shows it twice (notice and footer); every other page once, in the footer
     assert on_pages == list(range(1, len(pages) + 1))
     assert pages[0].count(label) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.browser
+def test_real_pack_holds_plotlyjs_once_and_a_small_truthful_notebook(real_pack: Pack) -> None:
+    """plotly.js (~4.8 MB) is in the HTML once; the executed notebook says where it went."""
+    text = real_pack.html.read_text(encoding="utf-8")
+    assert text.count("plotly.js v") == 1
+    raw = real_pack.executed.read_text(encoding="utf-8")
+    # only the note that replaced it names plotly.js, with the version that ran
+    assert raw.count("plotly.js v") == 1
+    assert f"plotly.js v{_plotly_version(text)} ran here" in raw
+    assert real_pack.executed.stat().st_size < 1_500_000
+    nb = nbformat.read(str(real_pack.executed), as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    # every chart's own output is still there, as it ran
+    assert sum(
+        str(o.get("data", {}).get("text/html", "")).count("Plotly.newPlot") for o in outputs
+    ) == (text.count("Plotly.newPlot"))
+    assert all(o.get("output_type") != "error" for o in outputs)
+
+
+def _plotly_version(text: str) -> str:
+    found = re.search(r"plotly\.js v([0-9.]+)", text)
+    assert found is not None
+    return found.group(1)
+
+
+# --------------------------------------------------------------------------- a bounded pack
+
+
+def _synthetic_pack(
+    work: Path, printer: render.PdfPrinter, *, sites: int, scale: float, pdf: bool
+) -> render.RenderResult:
+    """A pack of generated data (13 months ending 2026-10), rendered as a scheduled run does."""
+    from qmskpi import pipeline, synthetic
+
+    data = work / "data"
+    synthetic.sample(data, synthetic.SyntheticSpec(sites=sites, months=13, scale=scale))
+    prepared = pipeline.prepare(data / "qmskpi.toml", "2026-10", "all")
+    stage = work / "stage"
+    stage.mkdir()
+    inputs = stage / "review-inputs.json"
+    inputs.write_text(prepared.review.to_json(), encoding="utf-8")
+    return render.render_pack(
+        stage,
+        parameters={
+            "period": "2026-10",
+            "scope": "all",
+            "config_path": str(data / "qmskpi.toml"),
+            "review_inputs": str(inputs),
+        },
+        title="t",
+        timeout_s=300,
+        pdf=pdf,
+        browser=printer,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.browser
+@pytest.mark.parametrize("sites", [3, 12, 50])
+def test_every_table_and_chart_fits_a4_width(
+    sites: int, printer: render.PdfPrinter, tmp_path: Path
+) -> None:
+    """Per-site tables and charts stay inside the printable width of A4 for 3, 12 and 50 sites."""
+    result = _synthetic_pack(tmp_path, printer, sites=sites, scale=0.1, pdf=False)
+    text = result.html_path.read_text(encoding="utf-8")
+    with printer.page() as page:
+        render.open_for_print(page, result.html_path, timeout_s=60)
+        width = page.evaluate("() => document.documentElement.clientWidth")
+        tables = page.evaluate("() => document.querySelectorAll('table').length")
+        charts = page.evaluate("() => document.querySelectorAll('.js-plotly-plot').length")
+        wide_tables = overflowing_tables(page)
+        wide_charts = overflowing_charts(page)
+    assert width == render.PRINT_WIDTH_PX
+    assert tables > 10
+    assert charts == text.count('class="plotly-graph-div"') > 5
+    assert wide_tables == []
+    assert wide_charts == []
+    if sites > 4:  # worst and best site instead of a column per site
+        assert "Worst site" in text
+    if sites > 8:
+        assert f"and {sites - 8} more" in text  # site signals: the other sites' columns
+
+
+@pytest.mark.slow
+@pytest.mark.notebook
+@pytest.mark.browser
+def test_page_count_does_not_grow_with_rows(printer: render.PdfPrinter, tmp_path: Path) -> None:
+    """3 times the rows (complaints, inspections, receipts ...): the same pack length.
+
+    Below ``max_rows`` a list grows with the data; from scale 4 (13 months, 3 sites)
+    every list of the pack is at its bound, and the pack stops growing.
+    """
+    pages = {}
+    more = {}
+    for scale in (4.0, 12.0):
+        work = tmp_path / f"scale-{scale}"
+        work.mkdir()
+        result = _synthetic_pack(work, printer, sites=3, scale=scale, pdf=True)
+        assert result.pdf_path is not None
+        pages[scale] = len(pdf_pages_text(result.pdf_path))
+        model = json.loads((work / "stage" / "review-inputs.json").read_text())
+        crit = next(t for t in model["tables"] if t["id"] == "critical_complaints")
+        more[scale] = crit["more"]
+        assert len(crit["rows"]) <= 10
+    # the larger data has pages of critical complaints the pack does not print ...
+    assert more[12.0] > 300
+    assert more[12.0] > 2 * more[4.0]
+    # ... and the pack is as long (a line of wrapped text may differ)
+    assert pages[12.0] <= pages[4.0] + 1, pages
 
 
 # --------------------------------------------------------------------------- exports

@@ -901,3 +901,132 @@ def test_related_measures_that_disagree_get_one_sentence() -> None:
         "differ because the count moves with the volume shipped, the rate is per million units "
         "shipped."
     ]
+
+
+# ---------------------------------------------------------------- a bounded pack
+
+
+def _many_complaints(data: dict[str, pl.DataFrame], n: int) -> dict[str, pl.DataFrame]:
+    """``data`` plus ``n`` critical/major complaints received in the period (every 3rd critical)."""
+    extra = [
+        {
+            "complaint_id": f"X-{i:04d}",
+            "received_date": date(2026, 10, 1) + timedelta(days=i % 31),
+            "site": SITES[i % 2],
+            "customer": "Big customer",
+            "product": "P1",
+            "category": "function",
+            "severity": "critical" if i % 3 == 0 else "major",
+            "status": "open",
+            "description": f'=HYPERLINK("http://x","{i}")',
+        }
+        for i in range(n)
+    ]
+    complaints = data["complaints"].drop(SOURCE_ROW)
+    more = pl.DataFrame(extra).with_columns(pl.col("received_date").cast(pl.Date))
+    both = pl.concat([complaints, more], how="diagonal_relaxed")
+    both = both.with_columns(pl.int_range(2, both.height + 2, dtype=pl.Int64).alias(SOURCE_ROW))
+    return {**data, "complaints": both}
+
+
+def _max_rows_config(max_rows: int, sites: tuple[str, ...] = SITES) -> Config:
+    c = make_config(sites=sites)
+    return replace(c, review=replace(c.review, max_rows=max_rows))
+
+
+def test_a_long_list_shows_the_first_rows_by_its_rule_and_the_rest_in_the_register(
+    data: dict[str, pl.DataFrame],
+) -> None:
+    big = _many_complaints(data, 400)
+    built = review.build_pack(
+        big,
+        period=PERIOD,
+        scope="all",
+        config=_max_rows_config(7),
+        validation=None,
+        analyst_inputs={},
+    )
+    t = built.model.table("critical_complaints")
+    assert t is not None
+    # every critical/major complaint received in October 2026, counted here independently
+    c = big["complaints"]
+    expected = c.filter(
+        (pl.col("received_date") >= date(2026, 10, 1))
+        & (pl.col("received_date") <= date(2026, 10, 31))
+        & pl.col("severity").is_in(["critical", "major"])
+    )
+    assert len(t.rows) == 7
+    assert t.more == expected.height - 7
+    assert t.register == "Critical complaints"
+    assert t.order == "Critical before major, then oldest first."
+    # the rule: critical first, then the oldest received
+    assert set(t.column("severity")) == {"critical"}
+    # by hand: critical are i = 0 mod 3, received on day 1 + (i mod 31); day 1 takes
+    # i = 0, 93, 186, 279, 372 and day 2 i = 63, 156, 249, 342
+    assert t.column("received_date") == ("2026-10-01",) * 5 + ("2026-10-02",) * 2
+    assert t.column("complaint_id")[:5] == ("X-0000", "X-0093", "X-0186", "X-0279", "X-0372")
+    reg = built.registers["critical_complaints"]
+    assert reg.height == expected.height
+    assert reg.columns == [c.id for c in t.columns]
+    assert reg.head(7)["complaint_id"].to_list() == list(t.column("complaint_id"))
+    first_major = reg["severity"].to_list().index("major")
+    assert set(reg["severity"][:first_major]) == {"critical"}
+    assert set(reg["severity"][first_major:]) == {"major"}
+    # the model (what the kernel reads) holds the shown rows only
+    assert reg["complaint_id"][-1] not in built.model.to_json()
+
+
+def test_every_list_is_bounded_and_says_where_the_rest_is(data: dict[str, pl.DataFrame]) -> None:
+    built = review.build_pack(
+        _many_complaints(data, 60),
+        period=PERIOD,
+        scope="all",
+        config=_max_rows_config(2),
+        validation=fake_validation(data, {"capa"}),
+        analyst_inputs={},
+    )
+    fixed = {"decisions", "kpi_definitions", "method_notes", "ledger"}
+    for t in built.model.tables:
+        if t.id in fixed:
+            assert not t.register, t.id
+            continue
+        assert t.register, t.id
+        assert t.id in built.registers, t.id
+        reg = built.registers[t.id]
+        if t.id == "site_signals":
+            continue  # bounded by sites (columns), below
+        pinned = 1 if t.id in ("complaint_ageing", "findings_by_type") else 0
+        assert len(t.rows) <= 2 + pinned, t.id
+        assert len(t.rows) + t.more == reg.height, t.id
+    assert {t.register for t in built.model.tables if t.register} >= {
+        "Critical complaints",
+        "Overdue CAPA",
+        "Supplier scorecard",
+        "Defect codes",
+    }
+
+
+def test_per_site_tables_stay_narrow_with_50_sites(data: dict[str, pl.DataFrame]) -> None:
+    sites = (*SITES, *(f"Site {i:02d}" for i in range(3, 51)))
+    built = review.build_pack(
+        data,
+        period=PERIOD,
+        scope="all",
+        config=_max_rows_config(10, sites),
+        validation=None,
+        analyst_inputs={},
+    )
+    t = built.model.table("site_signals")
+    assert t is not None
+    assert len(t.columns) == 1 + 1 + 8  # measure, all sites, 8 sites
+    assert t.more == 50 - 8
+    # the sites with signals are the ones shown: South's defect ppm jumps in 2026-10
+    assert "South" in [c.label for c in t.columns]
+    reg = built.registers["site_signals"]
+    assert reg.columns == ["kpi", "measure", "All sites", *sites]
+    assert reg.height == len(t.rows)
+    ageing = built.model.table("complaint_ageing")
+    assert ageing is not None
+    assert ageing.rows[0][0] == "All sites"
+    opened = [r[-1] for r in ageing.rows[1:]]
+    assert opened == sorted(opened, reverse=True)

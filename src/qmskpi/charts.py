@@ -36,6 +36,7 @@ import polars as pl
 
 from qmskpi.review import (
     PACK_SECTIONS,
+    REGISTERS_XLSX,
     AnalystInput,
     CoverageRow,
     KpiTile,
@@ -47,6 +48,7 @@ from qmskpi.review import (
     Table,
     Trend,
     format_value,
+    register_file,
 )
 
 __all__ = [
@@ -839,6 +841,7 @@ def table_html(
         body.append(f"<tr{cls}>{cells}</tr>")
     caption = f"<caption>{esc(table.title)}</caption>" if table.title else ""
     note = f'<p class="qk-note">{esc(table.note)}</p>' if table.note else ""
+    note += _more_html(table)
     if not table.rows:
         return (
             f'<div class="qk-block qk-table-block" id="{esc(div_id("table", table.id))}">'
@@ -849,6 +852,46 @@ def table_html(
         f'<div class="qk-block qk-table-block" id="{esc(div_id("table", table.id))}">'
         f'<table class="qk-table {esc(table_class)}">{caption}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>{note}</div>"
+    )
+
+
+_TABLE_ID: Final = re.compile(r"^[a-z0-9_]{1,64}$")
+
+
+def _more_html(table: Table) -> str:
+    """The ranking rule and, for a cut table, "and N more" with relative links to the registers.
+
+    The links are built from constants and the table id (a model id, checked),
+    never from data: the pack folder works offline as a unit.
+    """
+    parts = []
+    if table.order and (table.more or table.rows):
+        parts.append(f'<span class="qk-order">Ranked: {esc(table.order)}</span>')
+    if table.more and table.register:
+        where = f"sheet {esc(table.register)}"
+        if _TABLE_ID.match(table.id):
+            where = (
+                f'<a href="{REGISTERS_XLSX}">{REGISTERS_XLSX}</a>, {where} '
+                f'(<a href="{esc(register_file(table.id))}">{esc(register_file(table.id))}</a>)'
+            )
+        parts.append(f'<span class="qk-more">and {table.more:,} more: {where}</span>')
+    return f'<p class="qk-note qk-register">{" · ".join(parts)}</p>' if parts else ""
+
+
+LIST_MAX: Final = 15
+"""Items of the exceptions and opportunities lists the pack prints; all are in the registers."""
+
+
+def _more_list(total: int, sheet: str, table_id: str, order: str) -> str:
+    """ "and N more" under a list cut at :data:`LIST_MAX` (links from constants only)."""
+    if total <= LIST_MAX:
+        return ""
+    csv = register_file(table_id)
+    return (
+        f'<p class="qk-note qk-register"><span class="qk-order">Ranked: the first {LIST_MAX}, '
+        f'{esc(order)}.</span> · <span class="qk-more">and {total - LIST_MAX:,} more: '
+        f'<a href="{REGISTERS_XLSX}">{REGISTERS_XLSX}</a>, sheet {esc(sheet)} '
+        f'(<a href="{csv}">{csv}</a>)</span></p>'
     )
 
 
@@ -945,11 +988,13 @@ def _kpi_table(model: ReviewModel, section: Section) -> str:
         if s == model.meta.scope or any(v.scope == s and v.value is not None for v in rows)
     ]
     multi = len(scopes) > 1
+    # Many sites: the worst and the best site instead of a column each (fits A4 with 50).
+    spread = len(scopes) - 1 > SITE_VALUE_COLUMNS
+    shown = [scopes[0]] if spread else scopes
     head = (
         "<th>Measure</th>"
-        + "".join(
-            f'<th class="qk-num">{esc("All sites" if s == "all" else s)}</th>' for s in scopes
-        )
+        + "".join(f'<th class="qk-num">{esc("All sites" if s == "all" else s)}</th>' for s in shown)
+        + ('<th class="qk-num">Worst site</th><th class="qk-num">Best site</th>' if spread else "")
         + '<th class="qk-num">Target</th><th>Variation</th><th>Assurance</th>'
     )
     by: dict[str, dict[str, KpiValue]] = {}
@@ -960,7 +1005,9 @@ def _kpi_table(model: ReviewModel, section: Section) -> str:
         main = per[model.meta.scope] if model.meta.scope in per else next(iter(per.values()))
         t = _trend_for(model, kpi_id, main.scope, trends)
         cells = []
-        for s in scopes:
+        if spread:
+            cells.extend(_worst_best(main, [per[s] for s in scopes[1:] if s in per]))
+        for s in shown:
             cell = per.get(s)
             if cell is None or (cell.value is None and cell.note.startswith("not split by site")):
                 cells.append('<td class="qk-num"></td>')
@@ -972,6 +1019,8 @@ def _kpi_table(model: ReviewModel, section: Section) -> str:
             if not cell.sound:
                 cls += " qk-unsound-cell"
             cells.append(f'<td class="{cls}">{esc(cell.display)}</td>')
+        if spread:  # the main scope's cell first, then worst and best
+            cells = [*cells[2:], *cells[:2]]
         var = (
             f"{variation_icon(t.variation, size=20)} {esc(_VARIATION_TEXT.get(t.variation or '', ''))}"
             if t
@@ -990,7 +1039,14 @@ def _kpi_table(model: ReviewModel, section: Section) -> str:
         )
     note = (
         '<p class="qk-note">Values for the period. Variation and assurance are for '
-        f"{esc(model.meta.scope_label)}; coloured site values carry a signal in the latest month.</p>"
+        f"{esc(model.meta.scope_label)}; coloured site values carry a signal in the latest month."
+        + (
+            f" Worst and best of {len(scopes) - 1} sites by the measure's direction; every "
+            'site\'s value: <a href="kpis.csv">kpis.csv</a>.'
+            if spread
+            else ""
+        )
+        + "</p>"
         if multi
         else ""
     )
@@ -999,6 +1055,21 @@ def _kpi_table(model: ReviewModel, section: Section) -> str:
         f'<table class="qk-table qk-kpi-table"><thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(body)}</tbody></table>{note}</div>"
     )
+
+
+SITE_VALUE_COLUMNS: Final = 4
+"""A section's KPI table has a column per site up to this many sites; beyond, worst and best."""
+
+
+def _worst_best(main: KpiValue, sites: Sequence[KpiValue]) -> list[str]:
+    """Two cells: the site with the worst and the best value (by direction), named."""
+    valued = [v for v in sites if v.value is not None]
+    if not valued:
+        return ['<td class="qk-num"></td>', '<td class="qk-num"></td>']
+    ranked = sorted(valued, key=lambda v: (float(v.value or 0.0), v.scope))
+    low, high = ranked[0], ranked[-1]
+    worst, best = (low, high) if main.direction != "lower_is_better" else (high, low)
+    return [f'<td class="qk-num">{esc(v.scope)}: {esc(v.display)}</td>' for v in (worst, best)]
 
 
 def _trend_for(
@@ -1173,12 +1244,13 @@ class Pack:
             f'<li class="qk-exc-{esc(e.kind)}"><span class="qk-exc-kind">'
             f"{esc(_KIND_TEXT.get(e.kind, e.kind))}</span> "
             f'<span class="qk-ref">{esc(self._ref(e.section))}</span> {esc(e.text)}</li>'
-            for e in m.exceptions
+            for e in m.exceptions[:LIST_MAX]
         )
         count = _exception_count(len(serious), len(m.exceptions) - len(serious))
         all_exc = (
             f'<div class="qk-block qk-all-exceptions"><h3>All exceptions: {esc(count)}'
-            f"</h3><ul>{items}</ul></div>"
+            f"</h3><ul>{items}</ul>"
+            f"{_more_list(len(m.exceptions), 'Exceptions', 'exceptions', 'most serious')}</div>"
             if m.exceptions
             else ""
         )
@@ -1279,9 +1351,11 @@ class Pack:
             items = "".join(
                 f'<li><strong>{esc(o.text)}</strong> <span class="qk-basis">{esc(o.basis)}</span>'
                 f' <span class="qk-ref">({esc(self._ref(o.section))})</span></li>'
-                for o in ops
+                for o in ops[:LIST_MAX]
             )
-            body = f'<ol class="qk-block qk-opportunities">{items}</ol>'
+            body = f'<ol class="qk-block qk-opportunities">{items}</ol>' + _more_list(
+                len(ops), "Opportunities", "opportunities", "in section order"
+            )
         else:
             body = (
                 '<p class="qk-empty">No opportunity was suggested by the signals this period.</p>'

@@ -186,6 +186,8 @@ class ReviewConfig:
     """A clause-map TOML file of your own (relative to the config file), instead of ``standard``."""
     stale_after_days: int = 45
     """An input whose newest record is older than this at period end is 'stale'."""
+    max_rows: int = 10
+    """Rows each list and per-site table of the pack shows; the rest are in the registers."""
 
 
 @dataclass(frozen=True)
@@ -690,7 +692,17 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     )
 
     rv = root.sub("review")
-    rv.only({"granularity", "trend_months", "as_of", "standard", "clause_map", "stale_after_days"})
+    rv.only(
+        {
+            "granularity",
+            "trend_months",
+            "as_of",
+            "standard",
+            "clause_map",
+            "stale_after_days",
+            "max_rows",
+        }
+    )
     gran = rv.get("granularity", str, "month")
     if gran not in ("month", "quarter", "year"):
         raise rv.err(
@@ -701,6 +713,9 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     trend = rv.get("trend_months", int, 24)
     if not 3 <= trend <= 120:
         raise rv.err("trend_months", "must be between 3 and 120")
+    max_rows = rv.get("max_rows", int, 10)
+    if not 1 <= max_rows <= 200:
+        raise rv.err("max_rows", "must be between 1 and 200")
     review = ReviewConfig(
         granularity=gran,
         trend_months=trend,
@@ -708,6 +723,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         standard=rv.get("standard", str, "ISO 9001:2015"),
         clause_map=_clause_map_file(rv),
         stale_after_days=_nonneg(rv, "stale_after_days", 45),
+        max_rows=max_rows,
     )
 
     if "standard" in rv.table and review.clause_map is not None:

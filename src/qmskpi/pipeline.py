@@ -8,6 +8,7 @@ call on plain data; every stage module knows nothing of the ones after it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import multiprocessing
@@ -78,6 +79,8 @@ class Prepared:
     kpis: pl.DataFrame
     review: review.ReviewModel
     timings: Mapping[str, float]
+    registers: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    """Every row of each bounded table of the pack, by table id."""
 
 
 def as_config(config: Config | str | os.PathLike[str]) -> Config:
@@ -117,7 +120,7 @@ def prepare(
             set_aside=validation.set_aside_notes(),
             constants=kpis.mapping_constants(cfg),
         )
-        model = review.build(
+        built = review.build_pack(
             validation.clean,
             period=p,
             scope=scope,
@@ -125,7 +128,45 @@ def prepare(
             validation=validation,
             analyst_inputs=review.read_analyst_inputs(cfg),
         )
-    return Prepared(cfg, p, scope, loaded, validation, table, model, dict(t.seconds))
+    return Prepared(
+        cfg, p, scope, loaded, validation, table, built.model, dict(t.seconds), built.registers
+    )
+
+
+def write_registers(prepared: Prepared, st: archive.Stage) -> list[str]:
+    """Stage every register of the pack: ``register-<id>.csv`` each and ``registers.xlsx``.
+
+    One sheet per register, named as the pack names it under each table; same
+    formula neutralisation as ``kpis.csv`` / ``kpis.xlsx``. ``registers.xlsx``
+    is written even with ``outputs.xlsx = false``: the pack's text points to it.
+    Returns the file names.
+    """
+    sheets: dict[str, pl.DataFrame] = {}
+    names: list[str] = []
+    for t in prepared.review.tables:
+        frame = prepared.registers.get(t.id)
+        if not t.register or frame is None:
+            continue
+        name = review.register_file(t.id)
+        render.write_csv(frame, st.file(name))
+        names.append(name)
+        sheets[t.register] = frame
+    # The summary's exceptions and 9.3.2 f)'s opportunities: lists the pack also cuts short.
+    for table_id, sheet, items in (
+        ("exceptions", "Exceptions", prepared.review.exceptions),
+        ("opportunities", "Opportunities", prepared.review.opportunities),
+    ):
+        if not items:
+            continue
+        frame = pl.DataFrame([dataclasses.asdict(i) for i in items], infer_schema_length=None)
+        name = review.register_file(table_id)
+        render.write_csv(frame, st.file(name))
+        names.append(name)
+        sheets[sheet] = frame
+    if sheets:
+        render.write_xlsx(sheets, st.file(review.REGISTERS_XLSX))
+        names.append(review.REGISTERS_XLSX)
+    return names
 
 
 def load_inputs(cfg: Config, period: Period) -> sources.LoadedData:
@@ -632,6 +673,7 @@ def _run_locked(
                 render.write_csv(prepared.kpis, st.file("kpis.csv"))
                 if cfg.outputs.xlsx:
                     render.write_xlsx({"kpis": prepared.kpis}, st.file("kpis.xlsx"))
+                write_registers(prepared, st)
                 review_json = prepared.review.to_json().encode("utf-8")
                 st.file("review-inputs.json").write_bytes(review_json)
                 minutes.write_template(

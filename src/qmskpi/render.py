@@ -52,7 +52,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -644,6 +644,19 @@ def _normalise_notebook(nb: Any, *, title: str) -> list[str]:
 _PLOTLYJS = re.compile(r"<script[^>]*>\s*/\*\*\s*\*\s*plotly\.js v[\s\S]*?</script>")
 
 
+def _sub_plotlyjs(nb: Any, replace: Callable[[re.Match[str]], str]) -> None:
+    """Replace each inlined plotly.js bundle in the notebook's HTML outputs by ``replace(match)``."""
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            text = data.get("text/html")
+            if not text:
+                continue
+            joined = "".join(text) if isinstance(text, list) else str(text)
+            if "plotly.js v" in joined:
+                data["text/html"] = _PLOTLYJS.sub(replace, joined)
+
+
 def _lift_plotlyjs(nb: Any) -> dict[str, str]:
     """Replace each inlined plotly.js bundle by a short token; return token -> script.
 
@@ -652,23 +665,50 @@ def _lift_plotlyjs(nb: Any) -> dict[str, str]:
     untouched, so it is set aside and put back afterwards.
     """
     lifted: dict[str, str] = {}
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            text = data.get("text/html")
-            if not text:
-                continue
-            joined = "".join(text) if isinstance(text, list) else str(text)
-            if "plotly.js v" not in joined:
-                continue
 
-            def _swap(match: re.Match[str]) -> str:
-                token = f"<!--qmskpi-plotlyjs-{len(lifted)}-{uuid.uuid4().hex}-->"
-                lifted[token] = match.group(0)
-                return token
+    def _swap(match: re.Match[str]) -> str:
+        token = f"<!--qmskpi-plotlyjs-{len(lifted)}-{uuid.uuid4().hex}-->"
+        lifted[token] = match.group(0)
+        return token
 
-            data["text/html"] = _PLOTLYJS.sub(_swap, joined)
+    _sub_plotlyjs(nb, _swap)
     return lifted
+
+
+PLOTLYJS_REMOVED: Final = (
+    '<script type="text/plain" data-qmskpi="plotly.js removed">plotly.js v{version} ran here; '
+    "it is inlined once in {html} and removed from this record to keep one copy.</script>"
+)
+"""What replaces each inlined plotly.js bundle in the archived executed notebook."""
+
+_PLOTLYJS_VERSION = re.compile(r"plotly\.js v([0-9][0-9A-Za-z.+-]*)")
+
+
+def strip_plotlyjs(executed: Path, *, html_name: str) -> int:
+    """Replace every inlined plotly.js bundle in ``executed`` by a one-line note; return how many.
+
+    Run after :func:`export_html`: the HTML keeps the only copy (~4.8 MB), the
+    executed notebook keeps every output as it ran, the library excepted, and
+    says so where it was. Same notebook, same bytes.
+    """
+    import nbformat
+
+    nb = _read_notebook(executed)
+    removed = 0
+
+    def _note(match: re.Match[str]) -> str:
+        nonlocal removed
+        removed += 1
+        version = _PLOTLYJS_VERSION.search(match.group(0))
+        return PLOTLYJS_REMOVED.format(
+            version=version.group(1) if version else "?", html=html.escape(html_name)
+        )
+
+    _sub_plotlyjs(nb, _note)
+    if removed:
+        writes: Any = nbformat.writes
+        _write_atomic(executed, (writes(nb) + "\n").encode("utf-8"))
+    return removed
 
 
 @functools.cache
@@ -1206,8 +1246,9 @@ def render_pack(
 ) -> RenderResult:
     """Execute, export and print the pack into ``stage_dir``.
 
-    Writes ``management-review.ipynb`` (executed), ``management-review.html``
-    and, with ``pdf=True``, ``management-review.pdf``. ``timeout_s`` bounds each
+    Writes ``management-review.ipynb`` (executed; plotly.js removed after the
+    export by :func:`strip_plotlyjs`), ``management-review.html`` (plotly.js
+    inlined once) and, with ``pdf=True``, ``management-review.pdf``. ``timeout_s`` bounds each
     notebook cell and the wait for charts. ``browser`` reuses a running
     :class:`PdfPrinter`. The kernel runs in ``cwd`` (default ``stage_dir``).
     ``timings`` has the seconds of ``execute``, ``html`` and ``pdf``.
@@ -1236,6 +1277,7 @@ def render_pack(
             )
         with _timed(timings, "html"):
             export_html(executed, html_path, title=title)
+            strip_plotlyjs(executed, html_name=html_path.name)
         if not pdf:
             return RenderResult(executed, html_path, None, timings)
         with _timed(timings, "pdf"):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from qmskpi.errors import QmsKpiError
 from qmskpi.review.appendix import method_notes
-from qmskpi.review.assemble import build, read_analyst_inputs, trends
+from qmskpi.review.assemble import Built, build, build_pack, read_analyst_inputs, trends
 from qmskpi.review.clauses import (
     CLAUSE_MAPS,
     ISO9001_2015,
@@ -50,6 +50,7 @@ from qmskpi.review.coverage import COVERAGE_ORDER
 from qmskpi.review.formatting import format_pair, format_value, scope_phrase
 from qmskpi.review.model import (
     FLOAT_DIGITS,
+    REGISTERS_XLSX,
     SCHEMA,
     AnalystInput,
     AnalystKey,
@@ -70,6 +71,7 @@ from qmskpi.review.model import (
     SignalClass,
     Table,
     Trend,
+    register_file,
 )
 from qmskpi.review.narrative import MAX_ATTENTION, MAX_IMPROVEMENTS
 from qmskpi.review.signals import RECENT_MONTHS, explain, signal_sentences
@@ -83,10 +85,12 @@ __all__ = [
     "MAX_IMPROVEMENTS",
     "PACK_SECTIONS",
     "RECENT_MONTHS",
+    "REGISTERS_XLSX",
     "SCHEMA",
     "STANDARDS",
     "AnalystInput",
     "AnalystKey",
+    "Built",
     "ClauseEntry",
     "ClauseMap",
     "Column",
@@ -109,6 +113,7 @@ __all__ = [
     "Table",
     "Trend",
     "build",
+    "build_pack",
     "clause_map",
     "clause_map_for",
     "explain",
@@ -118,6 +123,7 @@ __all__ = [
     "method_notes",
     "read_analyst_inputs",
     "register_clause_map",
+    "register_file",
     "scope_phrase",
     "signal_sentences",
     "trends",

@@ -23,7 +23,7 @@ def appendix_tables(ctx: Context, validation: ValidationReport | None) -> tuple[
     """The appendix: ledger, failed rules (when validated), KPI definitions, method notes."""
     out: list[Table | None] = [
         _ledger(ctx, validation),
-        _failed_rules(validation),
+        _failed_rules(ctx, validation),
         _kpi_definitions(ctx),
         _method_notes(ctx),
     ]
@@ -68,7 +68,7 @@ def _ledger(ctx: Context, validation: ValidationReport | None) -> Table:
     )
 
 
-def _failed_rules(validation: ValidationReport | None) -> Table | None:
+def _failed_rules(ctx: Context, validation: ValidationReport | None) -> Table | None:
     if validation is None:
         return None
     rows: list[tuple[Scalar, ...]] = []
@@ -89,7 +89,7 @@ def _failed_rules(validation: ValidationReport | None) -> Table | None:
                 )
             )
     rows.sort(key=lambda r: (0 if r[4] == "error" else 1, str(r[0]), str(r[1]), str(r[3])))
-    return Table(
+    table = Table(
         "failed_rules",
         "Validation rules that failed",
         (
@@ -105,6 +105,9 @@ def _failed_rules(validation: ValidationReport | None) -> Table | None:
         note="error: the rows are quarantined and the measures that use the dataset are "
         "flagged; warn: shown only.",
         empty_text="Every validation rule passed.",
+    )
+    return ctx.bounded(
+        table, sheet="Failed rules", order="error before warn, then by dataset and rule."
     )
 
 

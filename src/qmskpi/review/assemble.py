@@ -8,7 +8,10 @@ of the clause map.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+import polars as pl
 
 from qmskpi.config import WHOLE_SCOPE, Config
 from qmskpi.periods import Period, parse_period
@@ -37,6 +40,16 @@ if TYPE_CHECKING:  # contracts imports Great Expectations lazily; the model neve
     from qmskpi.contracts import ValidationReport
 
 
+@dataclass(frozen=True)
+class Built:
+    """A review model and the registers behind its bounded tables."""
+
+    model: ReviewModel
+    registers: Mapping[str, pl.DataFrame]
+    """Every row of each bounded table, by table id, ranked as the pack shows them
+    (``Table.register`` names the sheet)."""
+
+
 def build(
     data: Frames,
     *,
@@ -46,7 +59,30 @@ def build(
     validation: ValidationReport | None,
     analyst_inputs: Mapping[str, str] | None = None,
 ) -> ReviewModel:
+    """The review model of :func:`build_pack` (without the registers)."""
+    return build_pack(
+        data,
+        period=period,
+        scope=scope,
+        config=config,
+        validation=validation,
+        analyst_inputs=analyst_inputs,
+    ).model
+
+
+def build_pack(
+    data: Frames,
+    *,
+    period: Period | str,
+    scope: str,
+    config: Config,
+    validation: ValidationReport | None,
+    analyst_inputs: Mapping[str, str] | None = None,
+) -> Built:
     """Compute everything the management-review pack shows for one period and scope.
+
+    Lists and per-site tables show their first ``config.review.max_rows`` rows
+    by a stated rule (``Table.order``); every row is in :attr:`Built.registers`.
 
     ``data``: the validated frames (``validation.clean``) by dataset name; a
     dataset that is absent or empty is reported as missing, one in
@@ -86,7 +122,7 @@ def build(
         coverage=coverage,
         analyst=_analyst(ctx.cmap, analyst_inputs, coverage),
     )
-    return normalise(model)
+    return Built(normalise(model), dict(ctx.registers))
 
 
 def _meta(ctx: Context, *, validated: bool) -> Meta:

@@ -6,7 +6,8 @@ shows it (``kpi_section``, ``section_kpis``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -16,7 +17,7 @@ from qmskpi.config import WHOLE_SCOPE, Config
 from qmskpi.periods import Period
 from qmskpi.review.clauses import ClauseMap
 from qmskpi.review.formatting import as_float
-from qmskpi.review.model import KpiValue
+from qmskpi.review.model import KpiValue, Table
 
 Frames = Mapping[str, pl.DataFrame]
 
@@ -37,6 +38,8 @@ class Context:
     kpi_section: dict[str, str] = field(default_factory=dict)
     section_order: dict[str, int] = field(default_factory=dict)
     values: tuple[KpiValue, ...] = ()
+    registers: dict[str, pl.DataFrame] = field(default_factory=dict)
+    """Every row of each bounded table, by table id (the pack shows the first rows)."""
 
     def __post_init__(self) -> None:
         self.section_order = {e.id: i for i, e in enumerate(self.cmap.entries)}
@@ -57,11 +60,49 @@ class Context:
                 self.section_kpis[e.id] = tuple(ids)
 
     @property
+    def max_rows(self) -> int:
+        return self.config.review.max_rows
+
+    @property
     def scopes(self) -> tuple[str, ...]:
         """The scope itself, then (for the whole organisation) each site."""
         if self.scope == WHOLE_SCOPE:
             return (WHOLE_SCOPE, *self.config.sites)
         return (self.scope,)
+
+    def bounded(
+        self,
+        table: Table,
+        *,
+        sheet: str,
+        order: str,
+        pinned: Iterable[int] = (),
+    ) -> Table:
+        """``table`` (rows already ranked) cut to ``max_rows`` ranked rows plus its ``pinned`` rows.
+
+        ``pinned`` are indices of rows always shown in place (a total row); every
+        row goes to the register ``sheet`` (:attr:`registers`).
+        """
+        ids = [c.id for c in table.columns]
+        self.registers[table.id] = (
+            pl.DataFrame(
+                [dict(zip(ids, r, strict=True)) for r in table.rows],
+                infer_schema_length=None,
+                strict=False,
+            )
+            if table.rows
+            else pl.DataFrame(schema=dict.fromkeys(ids, pl.String))
+        )
+        keep = set(pinned)
+        ranked = [i for i in range(len(table.rows)) if i not in keep][: self.max_rows]
+        shown = sorted(keep | set(ranked))
+        return dataclasses.replace(
+            table,
+            rows=tuple(table.rows[i] for i in shown),
+            order=order,
+            more=len(table.rows) - len(shown),
+            register=sheet,
+        )
 
     def frame(self, name: str) -> pl.DataFrame | None:
         f = self.data.get(name)

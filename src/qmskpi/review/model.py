@@ -27,6 +27,15 @@ SCHEMA = "qmskpi.review/1"
 """Format tag of ``review-inputs.json``; bump when the model's shape changes."""
 
 
+REGISTERS_XLSX = "registers.xlsx"
+"""The workbook in the pack folder with one sheet per register (every row of a bounded table)."""
+
+
+def register_file(table_id: str) -> str:
+    """The CSV in the pack folder with every row of table ``table_id`` (a model id, not data)."""
+    return f"register-{table_id.replace('_', '-')}.csv"
+
+
 FLOAT_DIGITS = 6
 """Decimals every float in the model is rounded to (so JSON round-trips exactly)."""
 
@@ -172,6 +181,13 @@ class Table:
     rows: tuple[tuple[Scalar, ...], ...]
     note: str = ""
     empty_text: str = "None."
+    order: str = ""
+    """The rule the rows are ranked by (stated under the table); "" when not ranked."""
+    more: int = 0
+    """Rows of the register left out of the pack (the pack shows the first ``rows``)."""
+    register: str = ""
+    """Sheet of ``registers.xlsx`` (and file ``register-<id>.csv``) holding every row;
+    "" when the table has no register."""
 
     def column(self, column_id: str) -> tuple[Scalar, ...]:
         i = [c.id for c in self.columns].index(column_id)

@@ -178,10 +178,16 @@ def is_current(t: Trend, cls: SignalClass) -> bool:
 
 
 def kept_trends(ctx: Context, trends: Sequence[Trend]) -> tuple[Trend, ...]:
-    """The scope's own trends, then site trends whose latest month carries a signal."""
+    """The scope's own trends, then site trends whose latest month carries a signal.
+
+    At most ``max_rows`` site trends: concerns first (the pack's length must not
+    grow with the number of sites); the others stay in the deep-dive notebooks.
+    """
     own = [t for t in trends if t.scope == ctx.scope]
     sites = [t for t in trends if t.scope != ctx.scope and _current_signal(t)]
-    return (*own, *sites)
+    ranked = sorted(sites, key=lambda t: 0 if is_current(t, "concern") else 1)
+    keep = set(map(id, ranked[: ctx.max_rows]))
+    return (*own, *(t for t in sites if id(t) in keep))
 
 
 def _current_signal(t: Trend) -> bool:

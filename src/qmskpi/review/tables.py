@@ -53,23 +53,36 @@ def _rows(frame: pl.DataFrame, columns: Sequence[str]) -> tuple[tuple[Scalar, ..
 
 
 def _frame_table(
+    ctx: Context,
     table_id: str,
     title: str,
     frame: pl.DataFrame,
     spec: Sequence[tuple[str, str, str]],
     *,
+    sheet: str,
+    order: str,
     note: str = "",
     empty_text: str = "None.",
 ) -> Table:
-    """A model table from a frame: ``spec`` is (column, label, format); absent columns are skipped."""
+    """A bounded model table from a ranked frame: its first ``max_rows`` rows.
+
+    ``spec`` is (column, label, format); absent columns are skipped. Every row
+    goes to the register ``sheet`` (``ctx.registers``), ranked the same way.
+    """
     present = [s for s in spec if s[0] in frame.columns]
+    cols = [c for c, _, _ in present]
+    ctx.registers[table_id] = frame.select(cols)
+    n = ctx.max_rows
     return Table(
         id=table_id,
         title=title,
         columns=tuple(Column(c, label, fmt) for c, label, fmt in present),
-        rows=_rows(frame, [c for c, _, _ in present]),
+        rows=_rows(frame.head(n), cols),
         note=note,
         empty_text=empty_text,
+        order=order,
+        more=max(0, frame.height - n),
+        register=sheet,
     )
 
 
@@ -88,6 +101,7 @@ def _review_actions(ctx: Context) -> Table | None:
     )
     f = f.sort(["overdue", "due_date", "action_id"], descending=[True, False, False])
     return _frame_table(
+        ctx,
         "review_actions",
         "Actions from previous management reviews: open at period end or closed in the period",
         f,
@@ -101,6 +115,8 @@ def _review_actions(ctx: Context) -> Table | None:
             ("closed_date", "Closed", "date"),
             ("overdue", "Overdue", "bool"),
         ],
+        sheet="Review actions",
+        order="Overdue first, then by due date.",
         empty_text="No actions from previous reviews are open or were closed in the period.",
     )
 
@@ -119,6 +135,7 @@ def _critical_complaints(ctx: Context) -> Table | None:
         _rank=pl.col("severity").replace_strict(_SEVERITY_RANK, default=9, return_dtype=pl.Int64)
     ).sort(["_rank", "received_date", "complaint_id"])
     return _frame_table(
+        ctx,
         "critical_complaints",
         f"Critical and major complaints received in {ctx.period.label}",
         f,
@@ -133,6 +150,8 @@ def _critical_complaints(ctx: Context) -> Table | None:
             ("status", "Status", "text"),
             ("description", "Description", "longtext"),
         ],
+        sheet="Critical complaints",
+        order="Critical before major, then oldest first.",
         empty_text="No critical or major complaints were received in the period.",
     )
 
@@ -156,7 +175,9 @@ def _complaint_ageing(ctx: Context) -> Table | None:
                 total,
             )
         )
-    return Table(
+    whole = [r for r in rows if r[0] == "All sites"]
+    sites = sorted((r for r in rows if r[0] != "All sites"), key=lambda r: -int(r[-1] or 0))
+    table = Table(
         "complaint_ageing",
         "Complaints open at period end, by days since received",
         (
@@ -164,8 +185,14 @@ def _complaint_ageing(ctx: Context) -> Table | None:
             *(Column(slug("age", b), f"{b} days", "int") for b in buckets),
             Column("open", "Open", "int"),
         ),
-        tuple(rows),
+        (*whole, *sites),
         empty_text="No complaint is open at period end.",
+    )
+    return ctx.bounded(
+        table,
+        sheet="Complaint ageing",
+        order="Sites with the most open complaints first.",
+        pinned=range(len(whole)),
     )
 
 
@@ -199,7 +226,8 @@ def _objective_attainment(ctx: Context) -> Table | None:
             )
         )
     note = "Objectives are set for the whole organisation." if ctx.scope != WHOLE_SCOPE else ""
-    return Table(
+    rows.sort(key=lambda r: 0 if r[12] is False else 1 if r[12] is None else 2)
+    table = Table(
         "objective_attainment",
         f"Quality objectives in {ctx.period.label}: actual against target",
         (
@@ -224,6 +252,11 @@ def _objective_attainment(ctx: Context) -> Table | None:
         note=note,
         empty_text="No quality objectives are defined.",
     )
+    return ctx.bounded(
+        table,
+        sheet="Objectives",
+        order="Objectives missed in the period first, then as defined.",
+    )
 
 
 def _defect_pareto(ctx: Context) -> Table | None:
@@ -231,6 +264,7 @@ def _defect_pareto(ctx: Context) -> Table | None:
         return None
     f = kpis.defect_pareto(ctx.data, ctx.period, ctx.scope)
     return _frame_table(
+        ctx,
         "defect_pareto",
         f"Defect codes in {ctx.period.label} (Pareto: inspections recording each code)",
         f,
@@ -244,14 +278,28 @@ def _defect_pareto(ctx: Context) -> Table | None:
             ("vital_few", "Vital few", "bool"),
         ],
         note="Vital few: the top codes that together make up 80 % of the count.",
+        sheet="Defect codes",
+        order="Most inspections with the code first.",
         empty_text="No defect code was recorded in the period.",
     )
 
 
 _OVERDUE_TITLES = {
-    "capa": ("overdue_capa", "Corrective actions open past their due date at period end"),
-    "audit_finding": ("overdue_findings", "Audit findings open past their due date at period end"),
-    "review_action": ("overdue_actions", "Review actions open past their due date at period end"),
+    "capa": (
+        "overdue_capa",
+        "Corrective actions open past their due date at period end",
+        "Overdue CAPA",
+    ),
+    "audit_finding": (
+        "overdue_findings",
+        "Audit findings open past their due date at period end",
+        "Overdue findings",
+    ),
+    "review_action": (
+        "overdue_actions",
+        "Review actions open past their due date at period end",
+        "Overdue review actions",
+    ),
 }
 
 
@@ -260,10 +308,11 @@ def _overdue(ctx: Context) -> list[Table]:
         return []
     f = kpis.overdue_items(ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis)
     out = []
-    for item_type, (table_id, title) in _OVERDUE_TITLES.items():
+    for item_type, (table_id, title, sheet) in _OVERDUE_TITLES.items():
         g = f.filter(pl.col("item_type") == item_type)
         out.append(
             _frame_table(
+                ctx,
                 table_id,
                 title,
                 g,
@@ -285,13 +334,26 @@ def _overdue(ctx: Context) -> list[Table]:
                     ("due_date", "Due", "date"),
                     ("days_overdue", "Days overdue", "int"),
                 ],
+                sheet=sheet,
+                order="Most days overdue first.",
                 empty_text="None overdue.",
             )
         )
     return out
 
 
+SITE_COLUMNS = 8
+"""At most this many site columns in the site-signals matrix (it must fit A4 with 50 sites)."""
+
+
 def _site_signals(ctx: Context, trends: Sequence[Trend]) -> Table | None:
+    """Measures by site: the variation icon of the latest month.
+
+    Every site is in the register; the pack shows the sites with the most
+    concern signals, then the most special-cause signals (at most
+    :data:`SITE_COLUMNS`, or ``max_rows`` when fewer), in configuration order
+    among equals.
+    """
     if ctx.scope != WHOLE_SCOPE or not ctx.config.sites:
         return None
     grid: dict[str, dict[str, str]] = {}
@@ -299,17 +361,48 @@ def _site_signals(ctx: Context, trends: Sequence[Trend]) -> Table | None:
     for t in trends:
         grid.setdefault(t.kpi, {})[t.scope] = t.variation or ""
         titles[t.kpi] = t.title
-    rows = tuple((titles[k], *(grid[k].get(s, "") for s in ctx.scopes)) for k in grid)
+    label = {s: "All sites" if s == WHOLE_SCOPE else s for s in ctx.scopes}
+    ctx.registers["site_signals"] = pl.DataFrame(
+        {
+            "kpi": list(grid),
+            "measure": [titles[k] for k in grid],
+            **{label[s]: [grid[k].get(s, "") for k in grid] for s in ctx.scopes},
+        },
+        schema={
+            "kpi": pl.String,
+            "measure": pl.String,
+            **{label[s]: pl.String for s in ctx.scopes},
+        },
+    )
+
+    def weight(site: str) -> tuple[int, int]:
+        icons = [grid[k].get(site, "") for k in grid]
+        return (
+            -sum(i.startswith("concern") for i in icons),
+            -sum(bool(i) and i != "common_cause" for i in icons),
+        )
+
+    sites = [s for s in ctx.scopes if s != WHOLE_SCOPE]
+    keep = min(SITE_COLUMNS, ctx.max_rows)
+    shown = sorted(sorted(sites, key=weight)[:keep], key=sites.index)
+    scopes = [WHOLE_SCOPE, *shown]
+    rows = tuple((titles[k], *(grid[k].get(s, "") for s in scopes)) for k in grid)
+    hidden = len(sites) - len(shown)
     return Table(
         "site_signals",
         "Variation in the latest month, by measure and site",
         (
             Column("kpi", "Measure"),
-            *(Column(slug(s), "All sites" if s == WHOLE_SCOPE else s, "icon") for s in ctx.scopes),
+            *(Column(slug(s), label[s], "icon") for s in scopes),
         ),
         rows,
         note="Icons as in NHS Making Data Count: grey = common cause; blue = improvement; "
         "orange = concern; H/L = high/low.",
+        order=f"Sites shown: the {keep} with the most concern, then special-cause signals."
+        if hidden
+        else "",
+        more=hidden,
+        register="Site signals",
     )
 
 
@@ -326,9 +419,10 @@ def _findings_by_type(ctx: Context) -> Table | None:
     for s in sites:
         g = f.filter(pl.col("site") == s)
         rows.append((s, *(int((g["type"] == t).sum()) for t in _FINDING_TYPES), g.height))
+    rows.sort(key=lambda r: (-int(r[1] or 0), -int(r[2] or 0), -int(r[5] or 0)))
     if len(sites) > 1:
         rows.append(("All sites", *(int((f["type"] == t).sum()) for t in _FINDING_TYPES), f.height))
-    return Table(
+    table = Table(
         "findings_by_type",
         f"Audit findings dated in {ctx.period.label}, by type",
         (
@@ -342,6 +436,12 @@ def _findings_by_type(ctx: Context) -> Table | None:
         tuple(rows),
         empty_text="No audit findings are dated in the period.",
     )
+    return ctx.bounded(
+        table,
+        sheet="Findings by site",
+        order="Sites with the most major, then minor nonconformities, then findings first.",
+        pinned=[len(rows) - 1] if len(sites) > 1 else (),
+    )
 
 
 def _supplier_scorecard(ctx: Context) -> Table | None:
@@ -354,6 +454,7 @@ def _supplier_scorecard(ctx: Context) -> Table | None:
         f = f.sort(["score", "supplier_id"], descending=[False, False], nulls_last=True)
     sc = ctx.config.kpis.scorecard
     return _frame_table(
+        ctx,
         "supplier_scorecard",
         f"Supplier scorecard, receipts in {ctx.period.label} (lowest score first)",
         f,
@@ -373,6 +474,8 @@ def _supplier_scorecard(ctx: Context) -> Table | None:
         note=f"Score = {sc.otd_weight:g} x on-time score + {sc.quality_weight:g} x quality score "
         f"(100 at 0 ppm, 0 at {sc.ppm_zero_score:,.0f} ppm); A >= {sc.rating_a_min:g}, "
         f"B >= {sc.rating_b_min:g}, else C. Suppliers with receipts in the period.",
+        sheet="Supplier scorecard",
+        order="Lowest score first.",
         empty_text="No receipts in the period.",
     )
 
