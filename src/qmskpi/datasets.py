@@ -265,6 +265,12 @@ DATASETS: dict[str, Dataset] = {
                 F("customer", "str"),
                 F("score", "float"),
                 F("scale_max", "int"),
+                F(
+                    "scale_min",
+                    "int",
+                    required=False,
+                    description="lowest answer of the survey's scale (e.g. 0 or 1)",
+                ),
             ),
             "response_date",
             "Customer satisfaction survey responses",

@@ -46,7 +46,7 @@ FINDINGS_BY_TYPE = tuple(
 )
 OPEN_OVERDUE = KpiDef(
     id="audit_findings_open_overdue",
-    title="Audit findings open past due",
+    title="Audit findings open past due (every type, default due dates for all)",
     iso_clause="9.2",
     unit="findings",
     direction="lower_is_better",
@@ -60,7 +60,37 @@ OPEN_OVERDUE = KpiDef(
     numerator="findings open past due at period end",
 )
 
-KPIS: tuple[KpiDef, ...] = (FINDINGS, *FINDINGS_BY_TYPE, OPEN_OVERDUE)
+NC_TYPES = ("major_nc", "minor_nc")
+_OPEN = "audit_date <= end and (closed_date is null or closed_date > end)"
+NC_OPEN = KpiDef(
+    id="audit_nc_open",
+    title="Audit nonconformities open at period end",
+    iso_clause="9.2",
+    unit="findings",
+    direction="lower_is_better",
+    kind="count",
+    datasets=_A,
+    definition=f"Audit findings of type major_nc or minor_nc open at the period's end ({_OPEN}).",
+    numerator="audit nonconformities open at period end",
+)
+NC_OPEN_OVERDUE = KpiDef(
+    id="audit_nc_open_overdue",
+    title="Audit nonconformities open past due (and OFIs past an agreed due date)",
+    iso_clause="9.2",
+    unit="findings",
+    direction="lower_is_better",
+    kind="count",
+    datasets=_A,
+    definition=(
+        f"Audit findings open at the period's end ({_OPEN}) whose due date is before the end. "
+        "A nonconformity (major_nc, minor_nc) is due on its due_date, or audit_date + "
+        "finding_due_days (config, default 60) when it has none; an observation or "
+        "opportunity for improvement counts only when it has an agreed due_date of its own."
+    ),
+    numerator="nonconformities (and OFIs with an agreed due date) open past due at period end",
+)
+
+KPIS: tuple[KpiDef, ...] = (FINDINGS, *FINDINGS_BY_TYPE, OPEN_OVERDUE, NC_OPEN, NC_OPEN_OVERDUE)
 
 
 def due_date(finding_due_days: int) -> pl.Expr:
@@ -94,4 +124,32 @@ def findings_overdue(ctx: Context) -> pl.LazyFrame:
     return count_rows(OPEN_OVERDUE.id, rollup(ctx, lf, [pl.len().alias("n")]), "n")
 
 
-GROUPS = (findings, findings_overdue)
+def nc_due_date(finding_due_days: int) -> pl.Expr:
+    """Due date of a finding for ``audit_nc_open_overdue``: null for an OFI without its own."""
+    return (
+        pl.when(pl.col("type").is_in(NC_TYPES))
+        .then(due_date(finding_due_days))
+        .otherwise(pl.col("due_date"))
+    )
+
+
+@group(NC_OPEN, NC_OPEN_OVERDUE)
+def nonconformities_open(ctx: Context) -> pl.LazyFrame:
+    """Audit nonconformities open, and findings open past an agreed due date, at each end."""
+    lf = ctx.buckets.open_at_ends(
+        ctx.frame("audit_findings"), "audit_date", "closed_date"
+    ).with_columns(_due=nc_due_date(ctx.config.finding_due_days))
+    sums = rollup(
+        ctx,
+        lf,
+        [
+            pl.col("type").is_in(NC_TYPES).sum().alias("open"),
+            (pl.col("_due") < pl.col("end")).fill_null(False).sum().alias("overdue"),
+        ],
+    )
+    return pl.concat(
+        [count_rows(NC_OPEN.id, sums, "open"), count_rows(NC_OPEN_OVERDUE.id, sums, "overdue")]
+    )
+
+
+GROUPS = (findings, findings_overdue, nonconformities_open)
