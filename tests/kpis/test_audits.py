@@ -62,3 +62,49 @@ def test_findings_without_due_date_column(data: dict[str, pl.DataFrame], kpi_row
     frames = dict(data, audit_findings=data["audit_findings"].drop("due_date"))
     out = kpis.compute_kpis(frames, "2026-03")
     assert kpi_row(out, "audit_findings_open_overdue")["value"] == 2  # F5, F6
+
+
+# --------------------------------------------------------------------------- issue 16 revisions
+
+
+def test_open_nonconformities(march: pl.DataFrame, kpi_row: Row) -> None:
+    # open at 03-31: North F1 (major_nc), F5 (minor_nc); South F3 (observation), F4 (ofi),
+    #   F6 (major_nc, closed 04-01); F2 closed 03-25
+    assert kpi_row(march, "audit_nc_open", "North")["value"] == 2
+    assert kpi_row(march, "audit_nc_open", "South")["value"] == 1
+    assert kpi_row(march, "audit_nc_open")["value"] == 3
+
+
+def test_overdue_nonconformities_and_agreed_ofis(march: pl.DataFrame, kpi_row: Row) -> None:
+    # North F5 minor_nc, audit 01-10 + 60 = 03-11 -> overdue; F1 due 05-04 -> not
+    # South F3 observation with its own due date 03-20 -> overdue; F6 due 01-31 -> overdue;
+    #   F4 ofi without a due date -> never overdue
+    assert kpi_row(march, "audit_nc_open_overdue", "North")["value"] == 1
+    assert kpi_row(march, "audit_nc_open_overdue", "South")["value"] == 2
+
+
+def test_ofi_without_due_date_is_not_overdue(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    # audited 70 days before the end: the default due date (60 days) has passed for both
+    frame = make(
+        "audit_findings",
+        [
+            {"finding_id": "o", "audit_date": date(2026, 1, 20), "site": "X", "type": "ofi"},
+            {"finding_id": "n", "audit_date": date(2026, 1, 20), "site": "X", "type": "minor_nc"},
+            # closed in March so that March has data
+            {
+                "finding_id": "c",
+                "audit_date": date(2026, 1, 20),
+                "site": "X",
+                "type": "major_nc",
+                "closed_date": date(2026, 3, 2),
+            },
+        ],
+    )
+    out = kpis.compute_kpis({"audit_findings": frame}, "2026-03")
+    assert kpi_row(out, "audit_findings_open_overdue")["value"] == 2  # every type
+    assert kpi_row(out, "audit_nc_open_overdue")["value"] == 1  # the NC only
+    assert kpi_row(out, "audit_nc_open")["value"] == 1
