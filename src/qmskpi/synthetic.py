@@ -430,7 +430,7 @@ OBJECTIVES: tuple[_Objective, ...] = (
         "share",
         "higher_is_better",
         0.95,
-        "supplier_otd_share",
+        "supplier_otd_due_share",
     ),
     _Objective(
         "OBJ-03",
@@ -440,7 +440,7 @@ OBJECTIVES: tuple[_Objective, ...] = (
         "share",
         "higher_is_better",
         0.92,
-        "fpy_share",
+        "fpy_lot_share",
     ),
     _Objective(
         "OBJ-04",
@@ -460,7 +460,7 @@ OBJECTIVES: tuple[_Objective, ...] = (
         "share",
         "higher_is_better",
         0.85,
-        "capa_effective_share",
+        "capa_effective_verified_share",
     ),
     _Objective(
         "OBJ-06",
@@ -510,6 +510,8 @@ OBJECTIVES: tuple[_Objective, ...] = (
 KPI_TARGETS: dict[str, float] = {
     # satisfaction_mean is a 0-1 share of the scale (score / scale_max), as qmskpi.kpis defines it
     "complaints_closed_on_time_share": 0.85,
+    "complaints_on_time_incl_backlog_share": 0.85,
+    "satisfaction_score_mean": 8.0,
     "complaint_days_to_close_median": 20.0,
     "complaints_repeat_share": 0.25,
     "defect_ppm": 1500.0,
@@ -1334,7 +1336,7 @@ def _inspections(
             ]
         ).alias("lot_id")
     )["lot_id"]
-    return pl.DataFrame(
+    first = pl.DataFrame(
         {
             "inspection_id": _ids("INS-", n, width=7),
             "inspection_date": _dates(day[order]),
@@ -1347,6 +1349,33 @@ def _inspections(
             "defect_code": _null_unless(_lookup(DEFECT_CODES, code[order]), fail[order]),
             "result": _lookup(("pass", "fail"), fail[order].astype(np.int64)),
         }
+    )
+    return pl.concat([first, _reinspections(first, rng, cal)])
+
+
+REINSPECT_P = 0.6
+"""Share of failed lots (incoming, final) re-inspected after sorting or rework."""
+
+
+def _reinspections(first: pl.DataFrame, rng: np.random.Generator, cal: _Calendar) -> pl.DataFrame:
+    """Re-inspections of failed lots, 1-3 days after the first, passing (nothing defective).
+
+    They make the record pass rate differ from first-pass yield per lot. Drawn after
+    every other inspection draw, so the first inspections do not change with them.
+    """
+    failed = first.filter(pl.col("lot_id").is_not_null() & (pl.col("result") == "fail"))
+    u = rng.random(failed.height)
+    gap = rng.integers(1, 4, size=failed.height)
+    day = np.array([_day(d) for d in failed["inspection_date"].to_list()], dtype=np.int64) + gap
+    keep = (u < REINSPECT_P) & (day <= cal.end_day)
+    again = failed.filter(pl.Series(keep))
+    ids = _ids("INS-", first.height + again.height, width=7)[first.height :]
+    return again.with_columns(
+        inspection_id=ids,
+        inspection_date=_dates(day[keep]),
+        qty_defective=pl.lit(0, pl.Int64),
+        defect_code=pl.lit(None, pl.String),
+        result=pl.lit("pass"),
     )
 
 
@@ -1506,6 +1535,7 @@ def _surveys(
             "customer": _lookup(world.customers, customer[order]),
             "score": score[order].astype(np.float64),
             "scale_max": np.full(n, 10, dtype=np.int64),
+            "scale_min": np.zeros(n, dtype=np.int64),
         }
     )
 
@@ -1642,8 +1672,14 @@ def config_toml(
         "[kpis]",
         "complaint_close_target_days = 30",
         "supplier_otd_tolerance_days = 0",
+        "supplier_otd_early_days = 7",
         "repeat_window_days = 90",
         "finding_due_days = 60",
+        "",
+        "[kpis.complaint_close_target_days_by_severity]",
+        "# days to close by severity; a severity not listed uses complaint_close_target_days",
+        "critical = 15",
+        "minor = 45",
         "",
         "[kpis.targets]",
         "# KPIs that no quality objective targets (objectives carry their own targets).",
