@@ -100,6 +100,8 @@ KPIS = (
     "audit_findings_open_overdue",
     "audit_nc_open",
     "audit_nc_open_overdue",
+    "audit_programme_completion_share",
+    "audits_not_performed_overdue",
     "review_actions_open",
     "review_actions_overdue",
     "review_actions_closed",
@@ -157,6 +159,10 @@ TABLES = {
         SELECT finding_id, site, type, CAST(audit_date AS DATE) AS audit_date,
                CAST(due_date AS DATE) AS due_date, CAST(closed_date AS DATE) AS closed_date
         FROM {audit_findings}""",
+    "audit_programme": """
+        SELECT audit_id, site, CAST(planned_date AS DATE) AS planned_date,
+               CAST(performed_date AS DATE) AS performed_date
+        FROM {audit_programme}""",
     "review_actions": """
         SELECT action_id, CAST(review_date AS DATE) AS review_date,
                CAST(due_date AS DATE) AS due_date, CAST(closed_date AS DATE) AS closed_date
@@ -187,6 +193,7 @@ SITE_LEVEL = (
     "lots",
     "capa",
     "audit_findings",
+    "audit_programme",
     "surveys",
 )
 
@@ -510,6 +517,14 @@ EXPECTED_SQL: dict[str, str] = {
         "audit_findings",
         f"""{_open_at_end("audit_date")}
             AND CASE WHEN type IN {NC_TYPES} THEN {FINDING_DUE} ELSE due_date END < $end""",
+    ),
+    # planned in the period; performed on or before its end
+    "audit_programme_completion_share": _share(
+        "audit_programme", _in("planned_date"), "coalesce(performed_date <= $end, false)"
+    ),
+    "audits_not_performed_overdue": _count(
+        "audit_programme",
+        "planned_date < $end AND (performed_date IS NULL OR performed_date > $end)",
     ),
     "review_actions_open": _count("review_actions", _open_at_end("review_date")),
     "review_actions_overdue": _count(

@@ -240,6 +240,20 @@ DATASETS: dict[str, Dataset] = {
             "9.2",
         ),
         Dataset(
+            "audit_programme",
+            ("audit_id",),
+            (
+                F("audit_id", "str"),
+                F("site", "str"),
+                F("planned_date", "date"),
+                F("performed_date", "date", required=False),
+                F("area", "str", required=False, description="process or clauses audited"),
+            ),
+            "planned_date",
+            "Internal audit programme",
+            "9.2",
+        ),
+        Dataset(
             "review_actions",
             ("action_id",),
             (

@@ -714,6 +714,7 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
         "review_actions",
         "surveys",
         "objective_results",
+        "audit_programme",
     )
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: np.random.default_rng(s) for n, s in zip(names, children, strict=True)}
@@ -803,6 +804,7 @@ def generate(spec: SyntheticSpec = SyntheticSpec()) -> dict[str, pl.DataFrame]:
         "objective_results": _objective_results(cal, rng["objective_results"]),
         "capa": capa,
         "audit_findings": _audit_findings(spec, cal, rng["audit_findings"], sites),
+        "audit_programme": _audit_programme(spec, cal, rng["audit_programme"], sites),
         "review_actions": _review_actions(spec, cal, world, rng["review_actions"], sites),
         "surveys": _surveys(spec, cal, world, rng["surveys"], sites),
     }
@@ -1417,10 +1419,7 @@ def _audit_findings(
     spec: SyntheticSpec, cal: _Calendar, rng: np.random.Generator, sites: list[tuple[str, str]]
 ) -> pl.DataFrame:
     """Internal audits every third month per site (staggered), ~4 findings each."""
-    site_g, month_g = _site_month_grid(spec, cal)
-    audited = (month_g + site_g) % 3 == 0
-    a_site, a_month = site_g[audited], month_g[audited]
-    a_day = cal.start[a_month] + np.minimum((7 + 4 * a_site) % 20, cal.length[a_month] - 1)
+    a_site, a_month, a_day = _audit_schedule(spec, cal)
     counts = rng.poisson(spec.findings_per_audit * spec.scale, size=a_site.size).astype(np.int64)
     cell = _expand(counts)
     n = cell.size
@@ -1454,6 +1453,59 @@ def _audit_findings(
             "closed_date": _null_unless(_dates(closed[order]), is_closed[order]),
         }
     )
+
+
+def _audit_schedule(spec: SyntheticSpec, cal: _Calendar) -> tuple[IntArray, IntArray, IntArray]:
+    """(site, month, day) of the system audits: every third month per site, staggered."""
+    site_g, month_g = _site_month_grid(spec, cal)
+    audited = (month_g + site_g) % 3 == 0
+    a_site, a_month = site_g[audited], month_g[audited]
+    a_day = cal.start[a_month] + np.minimum((7 + 4 * a_site) % 20, cal.length[a_month] - 1)
+    return a_site, a_month, a_day
+
+
+PROCESS_AUDIT_DONE_P = 0.8
+"""Share of the extra process audits that are performed (the rest slip or are dropped)."""
+
+
+def _audit_programme(
+    spec: SyntheticSpec, cal: _Calendar, rng: np.random.Generator, sites: list[tuple[str, str]]
+) -> pl.DataFrame:
+    """The audit programme (9.2.2): the system audits of the findings, and process audits.
+
+    A system audit was performed on its audit date (the findings' ``audit_date``);
+    most were planned for that day, some (15 %) 5-29 days earlier and slipped. A
+    process audit per site every sixth month is planned for the 15th; 80 % are
+    performed 0-9 days later (by the data's end), the rest are not performed.
+    """
+    a_site, a_month, a_day = _audit_schedule(spec, cal)
+    slip = np.where(rng.random(a_site.size) < 0.15, rng.integers(5, 30, size=a_site.size), 0)
+    site_g, month_g = _site_month_grid(spec, cal)
+    extra = (month_g + site_g) % 6 == 1
+    p_site, p_month = site_g[extra], month_g[extra]
+    p_day = cal.start[p_month] + 14
+    p_done = p_day + rng.integers(0, 10, size=p_site.size)
+    p_kept = (rng.random(p_site.size) < PROCESS_AUDIT_DONE_P) & (p_done <= cal.end_day)
+    labels = [f"{label[:4]}-{label[5:7]}" for label in cal.labels]
+    codes = [c for _, c in sites]
+
+    def frame(prefix: str, site: IntArray, month: IntArray) -> pl.DataFrame:
+        return pl.DataFrame({"m": _lookup(labels, month), "c": _lookup(codes, site)}).select(
+            audit_id=pl.concat_str([pl.lit(prefix), pl.col("m"), pl.lit("-"), pl.col("c")]),
+            site=_lookup([s for s, _ in sites], site),
+        )
+
+    system = frame("IA-", a_site, a_month).with_columns(
+        planned_date=_dates(np.maximum(a_day - slip, cal.start[0])),
+        performed_date=_dates(a_day),
+        area=pl.lit("quality management system"),
+    )
+    process = frame("PA-", p_site, p_month).with_columns(
+        planned_date=_dates(p_day),
+        performed_date=_null_unless(_dates(p_done), p_kept),
+        area=pl.lit("production process"),
+    )
+    return pl.concat([system, process])
 
 
 def _review_actions(

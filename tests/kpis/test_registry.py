@@ -67,6 +67,8 @@ REVISIONS = [
     "capa_effective_verified_share",
     "audit_nc_open",
     "audit_nc_open_overdue",
+    "audit_programme_completion_share",
+    "audits_not_performed_overdue",
 ]
 
 BREAKDOWNS = [

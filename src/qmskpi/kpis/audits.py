@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 
 from qmskpi.datasets import FINDING_TYPES
-from qmskpi.kpis._common import Context, KpiDef, count_rows, group, rollup
+from qmskpi.kpis._common import Context, KpiDef, count_rows, group, ratio_rows, rollup
 
 _A = ("audit_findings",)
 
@@ -90,7 +90,49 @@ NC_OPEN_OVERDUE = KpiDef(
     numerator="nonconformities (and OFIs with an agreed due date) open past due at period end",
 )
 
-KPIS: tuple[KpiDef, ...] = (FINDINGS, *FINDINGS_BY_TYPE, OPEN_OVERDUE, NC_OPEN, NC_OPEN_OVERDUE)
+_P = ("audit_programme",)
+PROGRAMME_COMPLETION = KpiDef(
+    id="audit_programme_completion_share",
+    title="Audit programme completion (audits planned in the period and performed)",
+    iso_clause="9.2",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=_P,
+    definition=(
+        "Audits of the audit programme whose planned_date falls in the period with a "
+        "performed_date on or before the period's end / audits whose planned_date falls in "
+        "the period. An audit performed after the period's end counts as not performed for "
+        "that period (re-rendering a past period gives the same value)."
+    ),
+    numerator="audits planned in the period and performed by its end",
+    denominator="audits planned in the period",
+)
+PROGRAMME_OVERDUE = KpiDef(
+    id="audits_not_performed_overdue",
+    title="Planned audits not performed by their planned date",
+    iso_clause="9.2",
+    unit="audits",
+    direction="lower_is_better",
+    kind="count",
+    datasets=_P,
+    definition=(
+        "Audits of the audit programme with planned_date < the period's end and not "
+        "performed by the end (performed_date empty or after the end), whatever period "
+        "they were planned in."
+    ),
+    numerator="planned audits past their planned date and not performed at period end",
+)
+
+KPIS: tuple[KpiDef, ...] = (
+    FINDINGS,
+    *FINDINGS_BY_TYPE,
+    OPEN_OVERDUE,
+    NC_OPEN,
+    NC_OPEN_OVERDUE,
+    PROGRAMME_COMPLETION,
+    PROGRAMME_OVERDUE,
+)
 
 
 def due_date(finding_due_days: int) -> pl.Expr:
@@ -152,4 +194,30 @@ def nonconformities_open(ctx: Context) -> pl.LazyFrame:
     )
 
 
-GROUPS = (findings, findings_overdue, nonconformities_open)
+@group(PROGRAMME_COMPLETION, PROGRAMME_OVERDUE)
+def programme(ctx: Context) -> pl.LazyFrame:
+    """Audits planned in each period and performed by its end; audits late at each end."""
+    b = ctx.buckets
+    lf = ctx.frame("audit_programme")
+    planned = b.assign(lf, "planned_date").join(b.ends_frame(), on="key", how="inner")
+    done = (pl.col("performed_date") <= pl.col("end")).fill_null(False)
+    completion = rollup(ctx, planned, [pl.len().alias("planned"), done.sum().alias("done")])
+    late = b.open_at_ends(lf, "planned_date", "performed_date").filter(
+        pl.col("planned_date") < pl.col("end")
+    )
+    overdue = rollup(ctx, late, [pl.len().alias("n")])
+    return pl.concat(
+        [
+            ratio_rows(
+                PROGRAMME_COMPLETION.id,
+                completion,
+                "done",
+                "planned",
+                empty_note="no audits planned in period: share undefined",
+            ),
+            count_rows(PROGRAMME_OVERDUE.id, overdue, "n"),
+        ]
+    )
+
+
+GROUPS = (findings, findings_overdue, nonconformities_open, programme)
