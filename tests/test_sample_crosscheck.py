@@ -56,6 +56,7 @@ KPIS = (
     *(f"complaints_received_{sev}" for sev in SEVERITIES),
     "complaint_rate_ppm",
     "customer_reject_ppm",
+    "customer_otd_share",
     "complaint_days_to_close_median",
     "complaint_days_to_close_p90",
     "complaints_closed_on_time_share",
@@ -86,6 +87,9 @@ KPIS = (
     "defect_ppm",
     *(f"defect_ppm_{stage}" for stage in STAGES),
     "rty_share",
+    "copq_internal",
+    "copq_external",
+    "copq_total",
     "capa_opened",
     "capa_closed",
     "capa_open",
@@ -127,11 +131,13 @@ TABLES = {
         SELECT complaint_id, site, customer, product, category, severity,
                CAST(received_date AS DATE) AS received_date,
                CAST(closed_date AS DATE) AS closed_date,
-               CAST(units_affected AS BIGINT) AS units_affected
+               CAST(units_affected AS BIGINT) AS units_affected, CAST(cost AS DOUBLE) AS cost
         FROM {complaints}""",
     "shipments": """
         SELECT site, product, CAST(month || '-01' AS DATE) AS month_start,
-               CAST(units_shipped AS BIGINT) AS units_shipped
+               CAST(units_shipped AS BIGINT) AS units_shipped,
+               CAST(deliveries AS BIGINT) AS deliveries,
+               CAST(deliveries_on_time AS BIGINT) AS deliveries_on_time
         FROM {shipments}""",
     "suppliers": """
         SELECT supplier_id, approval_status,
@@ -148,7 +154,7 @@ TABLES = {
         SELECT inspection_id, site, stage, result, lot_id,
                CAST(inspection_date AS DATE) AS inspection_date,
                CAST(qty_inspected AS BIGINT) AS qty_inspected,
-               CAST(qty_defective AS BIGINT) AS qty_defective
+               CAST(qty_defective AS BIGINT) AS qty_defective, CAST(cost AS DOUBLE) AS cost
         FROM {inspections}""",
     "capa": """
         SELECT capa_id, site, CAST(opened_date AS DATE) AS opened_date,
@@ -265,6 +271,17 @@ def _backlog(table: str, closed_in: str, on_time: str, late_open: str) -> str:
                    WHERE {late_open} GROUP BY scope) o USING (scope)"""
 
 
+def _cost(table: str, where: str) -> str:
+    """Sum of the recorded costs; null when no row of the period records one."""
+    return f"""
+        SELECT s.scope, CASE WHEN coalesce(a.n, 0) > 0 THEN a.c END AS value,
+               coalesce(a.c, 0) AS numerator, coalesce(a.n, 0)::DOUBLE AS denominator
+        FROM scopes s LEFT JOIN (
+            SELECT scope, sum(cost) AS c, count(cost) AS n FROM {table}_s
+            WHERE {where} GROUP BY scope
+        ) a USING (scope)"""
+
+
 def _sorted_days(table: str, days: str, where: str) -> str:
     return f"""
         SELECT s.scope, a.x, coalesce(a.n, 0) AS n FROM scopes s LEFT JOIN (
@@ -334,6 +351,12 @@ EXPECTED_SQL: dict[str, str] = {
                    WHERE {_in("received_date")} GROUP BY scope) c USING (scope)
         LEFT JOIN (SELECT scope, sum(units_shipped) AS units FROM shipments_s
                    WHERE {_in("month_start")} GROUP BY scope) u USING (scope)""",
+    "customer_otd_share": _ratio(
+        "shipments",
+        f"{_in('month_start')} AND deliveries IS NOT NULL",
+        "coalesce(deliveries_on_time, 0)",
+        "deliveries",
+    ),
     "complaint_days_to_close_median": _median("complaints", COMPLAINT_DAYS, COMPLAINT_CLOSED),
     "complaint_days_to_close_p90": _p90("complaints", COMPLAINT_DAYS, COMPLAINT_CLOSED),
     "complaints_closed_on_time_share": _share(
@@ -484,6 +507,20 @@ EXPECTED_SQL: dict[str, str] = {
                 GROUP BY scope, stage)
             GROUP BY scope
         ) r USING (scope)""",
+    "copq_internal": _cost("inspections", _in("inspection_date")),
+    "copq_external": _cost("complaints", _in("received_date")),
+    # internal + external; a side without cost counts 0; null when neither has any
+    "copq_total": f"""
+        SELECT s.scope,
+               CASE WHEN coalesce(i.n, 0) + coalesce(e.n, 0) > 0
+                    THEN coalesce(i.c, 0) + coalesce(e.c, 0) END AS value,
+               coalesce(i.c, 0) + coalesce(e.c, 0) AS numerator,
+               (coalesce(i.n, 0) + coalesce(e.n, 0))::DOUBLE AS denominator
+        FROM scopes s
+        LEFT JOIN (SELECT scope, sum(cost) AS c, count(cost) AS n FROM inspections_s
+                   WHERE {_in("inspection_date")} GROUP BY scope) i USING (scope)
+        LEFT JOIN (SELECT scope, sum(cost) AS c, count(cost) AS n FROM complaints_s
+                   WHERE {_in("received_date")} GROUP BY scope) e USING (scope)""",
     "capa_opened": _count("capa", _in("opened_date")),
     "capa_closed": _count("capa", _in("closed_date")),
     "capa_open": _count("capa", _open_at_end("opened_date")),

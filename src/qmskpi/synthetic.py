@@ -346,6 +346,14 @@ _DEFECT_CODE_P = (
     (0.16, 0.04, 0.04, 0.30, 0.02, 0.04, 0.18, 0.12, 0.00, 0.02, 0.08),  # final
 )
 STEP_DEFECT_FACTOR = 3.0
+_STAGE_UNIT_COST = (4.0, 22.0, 35.0)
+"""Cost of one defective unit found at each stage (sorting; rework; scrap), currency units."""
+COMPLAINT_BASE_COST = 250.0
+COMPLAINT_UNIT_COST = 18.0
+"""A complaint's cost: handling plus the value of each affected unit (when known)."""
+CUSTOMER_OTD_P = (0.95, 0.88)
+"""Chance a customer delivery is on time: normally, and at the step-up site after the step."""
+UNITS_PER_DELIVERY = 500
 REPEAT_SHARE = 0.06
 """Share of complaints followed by a planted repeat (on top of chance repeats)."""
 STEP_COMPLAINT_FACTOR = 1.6
@@ -715,6 +723,7 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
         "surveys",
         "objective_results",
         "audit_programme",
+        "customer_deliveries",
     )
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: np.random.default_rng(s) for n, s in zip(names, children, strict=True)}
@@ -796,7 +805,7 @@ def generate(spec: SyntheticSpec = SyntheticSpec()) -> dict[str, pl.DataFrame]:
     capa, capa_ids = _capa(spec, cal, complaints.site[linked], opened, rng["capa"])
     frames = {
         "complaints": _complaint_frame(complaints, (linked, capa_ids), world, sites),
-        "shipments": _shipment_frame(shipments, world, sites, cal),
+        "shipments": _shipment_frame(shipments, world, sites, cal, rng["customer_deliveries"]),
         "suppliers": _supplier_frame(spec, cal, world),
         "receipts": _receipts(spec, cal, world, rng["receipts"], sites),
         "inspections": _inspections(spec, cal, world, rng["inspections"], sites),
@@ -904,14 +913,28 @@ def _shipments(
 
 
 def _shipment_frame(
-    s: _Shipments, world: _World, sites: list[tuple[str, str]], cal: _Calendar
+    s: _Shipments,
+    world: _World,
+    sites: list[tuple[str, str]],
+    cal: _Calendar,
+    rng: np.random.Generator,
 ) -> pl.DataFrame:
+    """Units shipped per site, product and month, with the customer deliveries due and on time.
+
+    Deliveries: one per ``UNITS_PER_DELIVERY`` units (at least one); on time with
+    ``CUSTOMER_OTD_P`` (lower at the step-up site in the last ``STEP_MONTHS`` months).
+    """
+    deliveries = np.maximum(1, np.rint(s.units / UNITS_PER_DELIVERY)).astype(np.int64)
+    stepped = (s.site == _step_site_index(len(sites))) & (s.month >= max(0, cal.n - STEP_MONTHS))
+    p = np.where(stepped, CUSTOMER_OTD_P[1], CUSTOMER_OTD_P[0])
     return pl.DataFrame(
         {
             "site": _lookup([n for n, _ in sites], s.site),
             "product": _lookup(world.products, world.site_products[s.site, s.slot]),
             "month": _lookup(cal.labels, s.month),
             "units_shipped": s.units,
+            "deliveries": deliveries,
+            "deliveries_on_time": rng.binomial(deliveries, p).astype(np.int64),
         }
     )
 
@@ -1073,6 +1096,11 @@ def _complaint_frame(
             "root_cause": _null_unless(_lookup(ROOT_CAUSES, c.root_cause), c.has_root_cause),
             "capa_id": capa_id,
             "units_affected": _null_unless(pl.Series(values=c.units_affected), c.has_units),
+            # handling cost plus the affected units' value, where the units are known
+            "cost": _null_unless(
+                pl.Series(values=COMPLAINT_BASE_COST + COMPLAINT_UNIT_COST * c.units_affected),
+                c.has_units,
+            ),
         }
     )
 
@@ -1350,6 +1378,7 @@ def _inspections(
             "qty_defective": defective[order],
             "defect_code": _null_unless(_lookup(DEFECT_CODES, code[order]), fail[order]),
             "result": _lookup(("pass", "fail"), fail[order].astype(np.int64)),
+            "cost": defective[order] * np.array(_STAGE_UNIT_COST, dtype=np.float64)[stage],
         }
     )
     return pl.concat([first, _reinspections(first, rng, cal)])
@@ -1376,6 +1405,7 @@ def _reinspections(first: pl.DataFrame, rng: np.random.Generator, cal: _Calendar
         inspection_id=ids,
         inspection_date=_dates(day[keep]),
         qty_defective=pl.lit(0, pl.Int64),
+        cost=pl.lit(0.0),
         defect_code=pl.lit(None, pl.String),
         result=pl.lit("pass"),
     )

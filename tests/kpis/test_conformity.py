@@ -194,3 +194,46 @@ def test_defect_ppm_per_stage(march: pl.DataFrame, kpi_row: Row) -> None:
     assert (final["numerator"], final["denominator"]) == (6, 400)
     assert final["value"] == pytest.approx(15_000)
     assert kpi_row(march, "defect_ppm_final", "South")["value"] == pytest.approx(4 / 300 * 1e6)
+
+
+def test_cost_of_poor_quality(make: Callable[..., pl.DataFrame], kpi_row: Row) -> None:
+    from datetime import date
+
+    d = date
+    inspections = make(
+        "inspections",
+        [
+            _i("1", d(2026, 3, 2), "fail", "L1") | {"cost": 120.0},
+            _i("2", d(2026, 3, 3), "pass", "L2") | {"cost": 0.0},
+            _i("3", d(2026, 3, 4), "pass", "L3"),  # no cost recorded: adds nothing
+            _i("4", d(2026, 3, 5), "fail", "L4", site="Y") | {"cost": 30.5},
+            _i("5", d(2026, 2, 5), "fail", "L5") | {"cost": 999.0},  # February
+        ],
+    )
+    complaints = make(
+        "complaints",
+        [
+            {
+                "complaint_id": "a",
+                "received_date": d(2026, 3, 9),
+                "site": "X",
+                "customer": "k",
+                "cost": 400.0,
+            },
+            {"complaint_id": "b", "received_date": d(2026, 3, 31), "site": "X", "customer": "k"},
+            {"complaint_id": "c", "received_date": d(2026, 2, 9), "site": "Y", "customer": "k"},
+        ],
+    )
+    out = kpis.compute_kpis({"inspections": inspections, "complaints": complaints}, "2026-03")
+    internal = kpi_row(out, "copq_internal")
+    assert (internal["value"], internal["denominator"]) == (150.5, 3)  # 120 + 0 + 30.5
+    assert kpi_row(out, "copq_internal", "Y")["value"] == 30.5
+    assert kpi_row(out, "copq_external")["value"] == 400.0
+    assert kpi_row(out, "copq_total")["value"] == 550.5
+    # site Y has no complaint cost in March: its total is internal only, and says so
+    y = kpi_row(out, "copq_total", "Y")
+    assert y["value"] == 30.5
+    assert y["note"] == "no complaint cost recorded in period: internal only"
+    ext = kpi_row(out, "copq_external", "Y")
+    assert ext["value"] is None
+    assert ext["note"] == "no complaint cost recorded in period"

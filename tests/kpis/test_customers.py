@@ -504,3 +504,36 @@ def test_satisfaction_range_share_starts_at_the_scale_bottom(
     assert kpi_row(out, "satisfaction_range_share")["value"] == pytest.approx(0.5)
     assert kpi_row(out, "satisfaction_score_mean")["value"] == pytest.approx(3.0)
     assert kpi_row(out, "satisfaction_mean")["value"] == pytest.approx(0.6)
+
+
+def test_customer_otd_from_shipment_deliveries(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    def row(site: str, month: str, due: int | None, on_time: int | None) -> dict[str, Any]:
+        return {
+            "site": site,
+            "product": "p",
+            "month": month,
+            "units_shipped": 1000,
+            "deliveries": due,
+            "deliveries_on_time": on_time,
+        }
+
+    frame = make(
+        "shipments",
+        [
+            row("X", "2026-01", 10, 9),
+            row("X", "2026-02", 20, 15),
+            row("Y", "2026-02", None, None),  # deliveries not recorded: left out
+            row("X", "2026-03", 10, 10),
+            row("Y", "2026-03", 30, 21),
+        ],
+    )
+    q1 = kpis.compute_kpis({"shipments": frame}, "2026-Q1")
+    # quarter: X (9 + 15 + 10) / (10 + 20 + 10) = 34 / 40; Y 21 / 30; all 55 / 70
+    row_all = kpi_row(q1, "customer_otd_share")
+    assert (row_all["numerator"], row_all["denominator"]) == (55, 70)
+    assert kpi_row(q1, "customer_otd_share", "X")["value"] == pytest.approx(34 / 40)
+    feb = kpi_row(kpis.compute_kpis({"shipments": frame}, "2026-02"), "customer_otd_share", "Y")
+    assert feb["value"] is None
+    assert feb["note"] == "no customer deliveries recorded in period: share undefined"

@@ -69,6 +69,10 @@ REVISIONS = [
     "audit_nc_open_overdue",
     "audit_programme_completion_share",
     "audits_not_performed_overdue",
+    "customer_otd_share",
+    "copq_internal",
+    "copq_external",
+    "copq_total",
 ]
 
 BREAKDOWNS = [

@@ -168,6 +168,51 @@ DEFECT_PPM_STAGES = tuple(
     for stage in STAGES
 )
 
+_COST = (
+    "Costs are in the currency the source records them in; a row without cost adds "
+    "nothing, and the value is null, with a note, when no row of the period has a cost."
+)
+COPQ_INTERNAL = KpiDef(
+    id="copq_internal",
+    title="Cost of poor quality, internal failures (scrap, rework, sorting)",
+    iso_clause="8.6",
+    unit="currency",
+    direction="lower_is_better",
+    kind="continuous",
+    datasets=_I,
+    definition=f"Sum of cost over inspections whose inspection_date falls in the period. {_COST}",
+    numerator="sum of inspection cost",
+    denominator="inspections in the period with a cost",
+)
+COPQ_EXTERNAL = KpiDef(
+    id="copq_external",
+    title="Cost of poor quality, external failures (complaints)",
+    iso_clause="8.6",
+    unit="currency",
+    direction="lower_is_better",
+    kind="continuous",
+    datasets=("complaints",),
+    definition=f"Sum of cost over complaints whose received_date falls in the period. {_COST}",
+    numerator="sum of complaint cost",
+    denominator="complaints received in the period with a cost",
+)
+COPQ_TOTAL = KpiDef(
+    id="copq_total",
+    title="Cost of poor quality, internal and external failures",
+    iso_clause="8.6",
+    unit="currency",
+    direction="lower_is_better",
+    kind="continuous",
+    datasets=("inspections", "complaints"),
+    definition=(
+        "copq_internal + copq_external, a side without any cost in the period counting 0 "
+        "(the note names it); null when neither side has a cost. Prevention and appraisal "
+        "costs are not in the data and not included."
+    ),
+    numerator="internal + external failure cost",
+    denominator="inspections and complaints in the period with a cost",
+)
+
 KPIS: tuple[KpiDef, ...] = (
     FPY_LOT,
     *FPY_LOT_STAGES,
@@ -177,6 +222,9 @@ KPIS: tuple[KpiDef, ...] = (
     DEFECT_PPM,
     *DEFECT_PPM_STAGES,
     RTY,
+    COPQ_INTERNAL,
+    COPQ_EXTERNAL,
+    COPQ_TOTAL,
 )
 
 
@@ -320,7 +368,63 @@ def lots(ctx: Context) -> pl.LazyFrame:
     )
 
 
-GROUPS = (lots, inspections)
+def _cost_sums(ctx: Context, dataset: str, date_col: str, name: str) -> pl.LazyFrame:
+    return rollup(
+        ctx,
+        ctx.buckets.assign(ctx.frame(dataset), date_col).filter(pl.col("cost").is_not_null()),
+        [pl.col("cost").sum().alias(f"{name}_cost"), pl.len().alias(f"{name}_n")],
+    )
+
+
+def _cost_rows(kpi: str, frame: pl.LazyFrame, name: str, what: str) -> pl.LazyFrame:
+    has = pl.col(f"{name}_n") > 0
+    return value_rows(
+        kpi,
+        frame,
+        pl.when(has).then(pl.col(f"{name}_cost")),
+        numerator=pl.col(f"{name}_cost"),
+        denominator=pl.col(f"{name}_n"),
+        note=pl.when(~has).then(pl.lit(f"no {what} cost recorded in period")),
+    )
+
+
+@group(COPQ_INTERNAL)
+def internal_cost(ctx: Context) -> pl.LazyFrame:
+    """Internal failure cost recorded on the period's inspections."""
+    sums = _cost_sums(ctx, "inspections", "inspection_date", "internal")
+    return _cost_rows(COPQ_INTERNAL.id, sums, "internal", "inspection")
+
+
+@group(COPQ_EXTERNAL)
+def external_cost(ctx: Context) -> pl.LazyFrame:
+    """External failure cost recorded on the period's complaints."""
+    sums = _cost_sums(ctx, "complaints", "received_date", "external")
+    return _cost_rows(COPQ_EXTERNAL.id, sums, "external", "complaint")
+
+
+@group(COPQ_TOTAL)
+def total_cost(ctx: Context) -> pl.LazyFrame:
+    """Internal plus external failure cost."""
+    both = _cost_sums(ctx, "inspections", "inspection_date", "internal").join(
+        _cost_sums(ctx, "complaints", "received_date", "external"), on=["scope", "key"]
+    )
+    i, e = pl.col("internal_n") > 0, pl.col("external_n") > 0
+    return value_rows(
+        COPQ_TOTAL.id,
+        both,
+        pl.when(i | e).then(pl.col("internal_cost") + pl.col("external_cost")),
+        numerator=pl.col("internal_cost") + pl.col("external_cost"),
+        denominator=pl.col("internal_n") + pl.col("external_n"),
+        note=pl.when(~i & ~e)
+        .then(pl.lit("no cost recorded in period"))
+        .when(~i)
+        .then(pl.lit("no inspection cost recorded in period: external only"))
+        .when(~e)
+        .then(pl.lit("no complaint cost recorded in period: internal only")),
+    )
+
+
+GROUPS = (lots, inspections, internal_cost, external_cost, total_cost)
 
 
 ParetoMeasure = Literal["inspections", "qty_defective"]

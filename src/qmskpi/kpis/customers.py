@@ -195,6 +195,23 @@ REJECT_PPM = KpiDef(
     numerator="units affected by complaints received in the period",
     denominator="units shipped in the period's months",
 )
+CUSTOMER_OTD = KpiDef(
+    id="customer_otd_share",
+    title="On-time delivery to customers",
+    iso_clause="9.1.2",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=("shipments",),
+    definition=(
+        "Sum of deliveries_on_time / sum of deliveries over shipment rows of the period's "
+        "months that record deliveries (optional shipments columns: customer deliveries due "
+        "in the month, and how many reached the customer by the promised date); null when "
+        "no row of the period records deliveries."
+    ),
+    numerator="customer deliveries on time",
+    denominator="customer deliveries due in the period's months",
+)
 REPEAT = KpiDef(
     id="complaints_repeat_share",
     title="Complaints repeating an earlier one (open or closed) within the window",
@@ -311,6 +328,7 @@ KPIS: tuple[KpiDef, ...] = (
     *BY_SEVERITY,
     COMPLAINT_RATE_PPM,
     REJECT_PPM,
+    CUSTOMER_OTD,
     DAYS_MEDIAN,
     DAYS_P90,
     ON_TIME,
@@ -645,7 +663,33 @@ def satisfaction(ctx: Context) -> pl.LazyFrame:
     )
 
 
-GROUPS = (complaint_flow, complaint_rate, complaints_open, satisfaction)
+@group(CUSTOMER_OTD)
+def customer_deliveries(ctx: Context) -> pl.LazyFrame:
+    """Customer deliveries due in each period's months and how many were on time."""
+    b = ctx.buckets
+    rows = (
+        ctx.frame("shipments")
+        .filter(b.month_contains(pl.col("month")) & pl.col("deliveries").is_not_null())
+        .with_columns(key=b.month_key(pl.col("month")))
+    )
+    sums = rollup(
+        ctx,
+        rows,
+        [
+            pl.col("deliveries").sum().alias("due"),
+            pl.col("deliveries_on_time").fill_null(0).sum().alias("on_time"),
+        ],
+    )
+    return ratio_rows(
+        CUSTOMER_OTD.id,
+        sums,
+        "on_time",
+        "due",
+        empty_note="no customer deliveries recorded in period: share undefined",
+    )
+
+
+GROUPS = (complaint_flow, complaint_rate, customer_deliveries, complaints_open, satisfaction)
 
 
 # --------------------------------------------------------------------------- tables
