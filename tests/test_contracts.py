@@ -233,6 +233,15 @@ def survey(i: str) -> dict[str, Any]:
     }
 
 
+def approval(i: str) -> dict[str, Any]:
+    return {
+        "supplier_id": f"SUP-{i}",
+        "decision_date": D(2026, 3, 1),
+        "approval_status": "approved",
+        "next_evaluation_due": D(2027, 3, 1),
+    }
+
+
 def planned_audit(i: str) -> dict[str, Any]:
     return {
         "audit_id": f"PA-{i}",
@@ -254,6 +263,7 @@ BASE: dict[str, Callable[[str], dict[str, Any]]] = {
     "capa": capa,
     "audit_findings": finding,
     "audit_programme": planned_audit,
+    "supplier_approvals": approval,
     "review_actions": review_action,
     "surveys": survey,
 }
@@ -496,6 +506,19 @@ CORPUS: tuple[Case, ...] = (
         rules={"performed_date_not_future"},
     ),
     case("planned_audit_without_site", "audit_programme", {"site": None}, rules={"site_required"}),
+    # supplier approval history
+    case(
+        "approval_next_due_before_decision",
+        "supplier_approvals",
+        {"next_evaluation_due": D(2026, 2, 1)},
+        rules={"next_due_after_decision"},
+    ),
+    case(
+        "approval_unknown_status",
+        "supplier_approvals",
+        {"approval_status": "pending"},
+        rules={"approval_status_known"},
+    ),
     # new optional columns (issue 16)
     case(
         "on_time_deliveries_above_due",

@@ -8,9 +8,10 @@ from qmskpi.errors import QmsKpiError
 
 
 def test_the_datasets_of_the_design() -> None:
-    # the eleven of DESIGN §2 and the optional audit programme (issue 16)
+    # the eleven of DESIGN §2, the optional audit programme and supplier approval history
     assert set(DATASETS) == {
         "audit_programme",
+        "supplier_approvals",
         "complaints",
         "shipments",
         "suppliers",

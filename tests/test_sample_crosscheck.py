@@ -44,6 +44,7 @@ WHOLE_SCOPE_ONLY = frozenset(
     {
         "supplier_evaluations_overdue",
         "supplier_evaluations_overdue_active",
+        "supplier_evaluations_overdue_asof",
         "review_actions_open",
         "review_actions_overdue",
         "review_actions_closed",
@@ -79,6 +80,8 @@ KPIS = (
     "supplier_evaluations_overdue",
     "supplier_evaluations_overdue_active",
     "receipts_from_unapproved",
+    "supplier_evaluations_overdue_asof",
+    "receipts_from_unapproved_asof",
     "fpy_lot_share",
     *(f"fpy_lot_share_{stage}" for stage in STAGES),
     "rty_internal_share",
@@ -144,6 +147,10 @@ TABLES = {
                CAST(last_evaluation_date AS DATE) AS last_evaluation_date,
                CAST(next_evaluation_due AS DATE) AS next_evaluation_due
         FROM {suppliers}""",
+    "supplier_approvals": """
+        SELECT supplier_id, approval_status, CAST(decision_date AS DATE) AS decision_date,
+               CAST(next_evaluation_due AS DATE) AS next_evaluation_due
+        FROM {supplier_approvals}""",
     "receipts": """
         SELECT receipt_id, supplier_id, site, CAST(promised_date AS DATE) AS promised_date,
                CAST(received_date AS DATE) AS received_date,
@@ -457,6 +464,22 @@ EXPECTED_SQL: dict[str, str] = {
         "receipts",
         f"""{_in("received_date")} AND supplier_id NOT IN (
                 SELECT supplier_id FROM suppliers WHERE approval_status = 'approved')""",
+    ),
+    # status on a day: the supplier's latest decision on or before it (none: not approved)
+    "supplier_evaluations_overdue_asof": _count(
+        "supplier_approvals",
+        """decision_date = (SELECT max(h.decision_date) FROM supplier_approvals h
+                            WHERE h.supplier_id = supplier_approvals_s.supplier_id
+                              AND h.decision_date <= $end)
+           AND approval_status IN ('approved', 'conditional')
+           AND (next_evaluation_due IS NULL OR next_evaluation_due < $end)""",
+    ),
+    "receipts_from_unapproved_asof": _count(
+        "receipts",
+        f"""{_in("received_date")} AND coalesce((
+                SELECT arg_max(h.approval_status, h.decision_date) FROM supplier_approvals h
+                WHERE h.supplier_id = receipts_s.supplier_id
+                  AND h.decision_date <= receipts_s.received_date), '') <> 'approved'""",
     ),
     "fpy_lot_share": _share("lots", _in("first_day"), "first_pass"),
     **{

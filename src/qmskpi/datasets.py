@@ -159,6 +159,19 @@ DATASETS: dict[str, Dataset] = {
             "8.4",
         ),
         Dataset(
+            "supplier_approvals",
+            ("supplier_id", "decision_date"),
+            (
+                F("supplier_id", "str"),
+                F("decision_date", "date", description="day the status took effect"),
+                F("approval_status", "str", allowed=APPROVAL),
+                F("next_evaluation_due", "date", required=False),
+            ),
+            "decision_date",
+            "Supplier approval history",
+            "8.4",
+        ),
+        Dataset(
             "receipts",
             ("receipt_id",),
             (

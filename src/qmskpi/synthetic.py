@@ -806,7 +806,8 @@ def generate(spec: SyntheticSpec = SyntheticSpec()) -> dict[str, pl.DataFrame]:
     frames = {
         "complaints": _complaint_frame(complaints, (linked, capa_ids), world, sites),
         "shipments": _shipment_frame(shipments, world, sites, cal, rng["customer_deliveries"]),
-        "suppliers": _supplier_frame(spec, cal, world),
+        "suppliers": (suppliers := _supplier_frame(spec, cal, world)),
+        "supplier_approvals": _supplier_history(suppliers, cal),
         "receipts": _receipts(spec, cal, world, rng["receipts"], sites),
         "inspections": _inspections(spec, cal, world, rng["inspections"], sites),
         "objectives": _objectives(),
@@ -1216,6 +1217,47 @@ def _supplier_frame(spec: SyntheticSpec, cal: _Calendar, world: _World) -> pl.Da
             }
         )
     return pl.DataFrame(rows, schema=DATASETS["suppliers"].schema)
+
+
+NEW_SUPPLIER_DAYS = 135
+"""The new (never evaluated) supplier was added conditionally this many days before the end."""
+
+
+def _supplier_history(suppliers: pl.DataFrame, cal: _Calendar) -> pl.DataFrame:
+    """Approval decisions behind the supplier list, back to the data's first month.
+
+    A supplier's last evaluation set its current status; earlier evaluations, one
+    evaluation interval apart (the list's next - last, else 1 year for critical and 2
+    for other suppliers), approved it. The new supplier has one decision: conditional,
+    ``NEW_SUPPLIER_DAYS`` before the end.
+    """
+    first = EPOCH + timedelta(days=int(cal.start[0]))
+    end = EPOCH + timedelta(days=cal.end_day)
+    rows: list[dict[str, object]] = []
+    for s in suppliers.iter_rows(named=True):
+        last, nxt = s["last_evaluation_date"], s["next_evaluation_due"]
+        if last is None:
+            decided = end - timedelta(days=NEW_SUPPLIER_DAYS)
+            rows.append(_decision(s["supplier_id"], decided, s["approval_status"], nxt))
+            continue
+        interval = (
+            (nxt - last) if nxt is not None else timedelta(days=365 if s["critical"] else 730)
+        )
+        rows.append(_decision(s["supplier_id"], last, s["approval_status"], nxt))
+        day = last - interval
+        while day >= first - interval:
+            rows.append(_decision(s["supplier_id"], day, "approved", day + interval))
+            day -= interval
+    return pl.DataFrame(rows, schema=DATASETS["supplier_approvals"].schema)
+
+
+def _decision(sid: str, day: date, status: str, nxt: date | None) -> dict[str, object]:
+    return {
+        "supplier_id": sid,
+        "decision_date": day,
+        "approval_status": status,
+        "next_evaluation_due": nxt,
+    }
 
 
 def _site_month_grid(spec: SyntheticSpec, cal: _Calendar) -> tuple[IntArray, IntArray]:

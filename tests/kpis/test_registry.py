@@ -73,6 +73,8 @@ REVISIONS = [
     "copq_internal",
     "copq_external",
     "copq_total",
+    "supplier_evaluations_overdue_asof",
+    "receipts_from_unapproved_asof",
 ]
 
 BREAKDOWNS = [

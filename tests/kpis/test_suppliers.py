@@ -219,3 +219,70 @@ def test_receipts_from_unapproved(data: dict[str, pl.DataFrame], kpi_row: Row) -
     data = dict(data, suppliers=data["suppliers"].filter(pl.col("supplier_id") != "S1"))
     out = kpis.compute_kpis(data, "2026-03")
     assert kpi_row(out, "receipts_from_unapproved")["value"] == 3
+
+
+def _decision(sid: str, day: Any, status: str, nxt: Any = None) -> dict[str, Any]:
+    return {
+        "supplier_id": sid,
+        "decision_date": day,
+        "approval_status": status,
+        "next_evaluation_due": nxt,
+    }
+
+
+def test_status_as_of_from_the_approval_history(
+    data: dict[str, pl.DataFrame], make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    d = date
+    history = make(
+        "supplier_approvals",
+        [
+            _decision("S1", d(2025, 3, 15), "approved", d(2026, 3, 15)),
+            _decision("S2", d(2025, 3, 31), "approved", d(2026, 3, 31)),
+            _decision("S3", d(2025, 1, 1), "approved", d(2026, 1, 1)),
+            _decision("S3", d(2026, 3, 2), "conditional", d(2026, 9, 2)),  # from 03-02
+            _decision("S5", d(2025, 6, 30), "approved", d(2026, 6, 30)),
+            _decision("S5", d(2026, 3, 4), "disapproved"),  # decided the day R7 arrived
+        ],
+    )
+    data = dict(data, supplier_approvals=history)
+    march = kpis.compute_kpis(data, "2026-03")
+    # receipts in March and the supplier's status that day:
+    #   R1, R2 S1 approved; R3, R4 S2 approved; R5 S3 on 03-01: still approved (conditional
+    #   from 03-02); R7 S5 on 03-04: disapproved that day -> 1 (North 0, South 1)
+    # the current list says S3 is conditional and S5 approved -> R5 instead
+    assert kpi_row(march, "receipts_from_unapproved_asof")["value"] == 1
+    assert kpi_row(march, "receipts_from_unapproved_asof", "South")["value"] == 1
+    assert kpi_row(march, "receipts_from_unapproved", "North")["value"] == 1
+    # at 03-31: S1 due 03-15 -> overdue; S2 due 03-31 -> not yet; S3 conditional, due 09-02;
+    #   S5 disapproved -> not counted; S4 has no decision -> not a supplier yet -> 1
+    assert kpi_row(march, "supplier_evaluations_overdue_asof")["value"] == 1
+    # at 2026-02-28: S3's approval from 2025-01-01 was due 2026-01-01 -> S3 overdue; S1, S2 not
+    feb = kpis.compute_kpis(data, "2026-02")
+    assert kpi_row(feb, "supplier_evaluations_overdue_asof")["value"] == 1
+    # at 2025-02-28 only S3 had a decision (not yet due): 0; before 2025-01 no history at all
+    early = kpis.compute_kpis(data, "2025-02")
+    assert kpi_row(early, "supplier_evaluations_overdue_asof")["value"] == 0
+    before = kpi_row(kpis.compute_kpis(data, "2024-12"), "supplier_evaluations_overdue_asof")
+    assert before["value"] is None
+    assert before["note"] == "before data: supplier_approvals starts 2025-01-01"
+
+
+def test_receipt_before_any_decision_is_not_approved(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    history = make("supplier_approvals", [_decision("S", date(2026, 3, 11), "approved")])
+    receipts = make(
+        "receipts",
+        [
+            _r("a", date(2026, 3, 10), date(2026, 3, 10)),
+            _r("b", date(2026, 3, 11), date(2026, 3, 11)),
+        ],
+    )
+    out = kpis.compute_kpis({"receipts": receipts, "supplier_approvals": history}, "2026-03")
+    # a: received the day before the first decision -> not approved; b: approved that day
+    assert kpi_row(out, "receipts_from_unapproved_asof")["value"] == 1

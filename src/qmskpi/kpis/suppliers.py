@@ -127,6 +127,41 @@ UNAPPROVED_RECEIPTS = KpiDef(
     numerator="receipts from suppliers not approved",
 )
 
+_HISTORY = (
+    "A supplier's status on a day is its latest supplier_approvals decision with "
+    "decision_date on or before that day (no decision yet: not approved)"
+)
+EVALUATIONS_ASOF = KpiDef(
+    id="supplier_evaluations_overdue_asof",
+    title="Suppliers overdue for evaluation at period end (approval history)",
+    iso_clause="8.4",
+    unit="suppliers",
+    direction="lower_is_better",
+    kind="count",
+    datasets=("supplier_approvals",),
+    definition=(
+        "Suppliers whose status at the period's end is 'approved' or 'conditional' and whose "
+        "next_evaluation_due, from that same latest decision, is before the end or empty. "
+        f"{_HISTORY}. Past periods are reproducible. Whole scope only."
+    ),
+    numerator="approved or conditional suppliers overdue at period end",
+    per_site=False,
+)
+UNAPPROVED_ASOF = KpiDef(
+    id="receipts_from_unapproved_asof",
+    title="Receipts from suppliers not approved on the receipt date (approval history)",
+    iso_clause="8.4",
+    unit="receipts",
+    direction="lower_is_better",
+    kind="count",
+    datasets=("receipts", "supplier_approvals"),
+    definition=(
+        "Receipts whose received_date falls in the period from a supplier whose status on "
+        f"the received_date is not 'approved'. {_HISTORY}."
+    ),
+    numerator="receipts from suppliers not approved on the receipt date",
+)
+
 KPIS: tuple[KpiDef, ...] = (
     OTD,
     OTD_DUE,
@@ -134,6 +169,8 @@ KPIS: tuple[KpiDef, ...] = (
     EVALUATIONS_OVERDUE,
     EVALUATIONS_DUE_ACTIVE,
     UNAPPROVED_RECEIPTS,
+    EVALUATIONS_ASOF,
+    UNAPPROVED_ASOF,
 )
 
 
@@ -214,6 +251,52 @@ def unapproved_receipts(ctx: Context) -> pl.LazyFrame:
     return count_rows(UNAPPROVED_RECEIPTS.id, rollup(ctx, lf, [pl.len().alias("n")]), "n")
 
 
+def _decisions(ctx: Context) -> pl.LazyFrame:
+    return (
+        ctx.frame("supplier_approvals")
+        .select(
+            "supplier_id",
+            pl.col("decision_date").alias("_decided"),
+            pl.col("approval_status").alias("_status"),
+            pl.col("next_evaluation_due").alias("_next_due"),
+        )
+        .filter(pl.col("_decided").is_not_null())
+        .sort("_decided")
+    )
+
+
+@group(EVALUATIONS_ASOF)
+def evaluations_asof(ctx: Context) -> pl.LazyFrame:
+    """Suppliers overdue for evaluation at each period end, from the approval history."""
+    latest = (
+        _decisions(ctx)
+        .join(ctx.buckets.ends_frame(), how="cross")
+        .filter(pl.col("_decided") <= pl.col("end"))
+        .sort("supplier_id", "key", "_decided")
+        .group_by("supplier_id", "key", "end")
+        .last()
+    )
+    lf = latest.filter(
+        pl.col("_status").is_in(["approved", "conditional"])
+        & (pl.col("_next_due").is_null() | (pl.col("_next_due") < pl.col("end")))
+    )
+    return count_rows(EVALUATIONS_ASOF.id, rollup_whole(ctx, lf, [pl.len().alias("n")]), "n")
+
+
+@group(UNAPPROVED_ASOF)
+def unapproved_receipts_asof(ctx: Context) -> pl.LazyFrame:
+    """Receipts in each period from suppliers not approved on the receipt date."""
+    rec = ctx.buckets.assign(ctx.frame("receipts"), "received_date").sort("received_date")
+    lf = rec.join_asof(
+        _decisions(ctx),
+        left_on="received_date",
+        right_on="_decided",
+        by="supplier_id",
+        strategy="backward",
+    ).filter(pl.col("_status").fill_null("") != "approved")
+    return count_rows(UNAPPROVED_ASOF.id, rollup(ctx, lf, [pl.len().alias("n")]), "n")
+
+
 @group(EVALUATIONS_DUE_ACTIVE)
 def evaluations_active(ctx: Context) -> pl.LazyFrame:
     """Approved and conditional suppliers overdue or never evaluated at each period end."""
@@ -243,7 +326,15 @@ def evaluations(ctx: Context) -> pl.LazyFrame:
     return count_rows(EVALUATIONS_OVERDUE.id, counts, "overdue")
 
 
-GROUPS = (receipts, deliveries_due, unapproved_receipts, evaluations, evaluations_active)
+GROUPS = (
+    receipts,
+    deliveries_due,
+    unapproved_receipts,
+    evaluations,
+    evaluations_active,
+    evaluations_asof,
+    unapproved_receipts_asof,
+)
 
 
 # --------------------------------------------------------------------------- scorecard
