@@ -537,3 +537,32 @@ def test_customer_otd_from_shipment_deliveries(
     feb = kpi_row(kpis.compute_kpis({"shipments": frame}, "2026-02"), "customer_otd_share", "Y")
     assert feb["value"] is None
     assert feb["note"] == "no customer deliveries recorded in period: share undefined"
+
+
+def test_complaints_by_category_and_severity(
+    make: Callable[..., pl.DataFrame],
+) -> None:
+    frame = make(
+        "complaints",
+        [
+            _c("a", date(2026, 3, 1), None, category="leak", severity="critical"),
+            _c("b", date(2026, 3, 2), None, category="leak", severity="minor"),
+            _c("c", date(2026, 3, 3), None, category="noise", severity="critical"),
+            _c("d", date(2026, 3, 4), None, category="label", severity="major"),
+            _c("e", date(2026, 3, 31), None, category="noise", severity="minor", site="Y"),
+            _c("f", date(2026, 2, 28), None, category="label", severity="major"),  # February
+            _c("g", date(2026, 1, 5), date(2026, 4, 2), category="x"),  # data reaches April
+        ],
+    )
+    table = kpis.complaints_by_category({"complaints": frame}, "2026-03")
+    # leak 2 (1 critical) and noise 2 (1 critical) tie on both: by name; label 1; all 5
+    assert table.rows() == [
+        ("leak", 2, 1, 0, 1, 0.4),
+        ("noise", 2, 1, 0, 1, 0.4),
+        ("label", 1, 0, 1, 0, 0.2),
+        ("all", 5, 2, 1, 2, 1.0),
+    ]
+    site = kpis.complaints_by_category({"complaints": frame}, "2026-03", "Y")
+    assert site.rows() == [("noise", 1, 1, 0, 0, 1.0), ("all", 1, 1, 0, 0, 1.0)]
+    empty = kpis.complaints_by_category({"complaints": frame}, "2026-04")
+    assert empty.rows() == [("all", 0, 0, 0, 0, None)]

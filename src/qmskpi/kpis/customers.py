@@ -792,3 +792,47 @@ def repeat_complaints(
         .sort("received_date", "complaint_id")
         .collect()
     )
+
+
+def complaints_by_category(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str = "all",
+) -> pl.DataFrame:
+    """Complaints received in the period by category and severity, largest category first.
+
+    Columns: ``category``, ``received`` (Int64), one Int64 column per severity
+    (``minor``, ``major``, ``critical``; they add up to ``received``), ``share``
+    (of the period's complaints in the scope). Sorted by received (largest first),
+    then critical, then category; a last row ``category = "all"`` holds the totals
+    (its severity counts equal the ``complaints_received_<severity>`` KPIs). Empty
+    period: only the ``all`` row, with zeros and a null share.
+    """
+    p = parse_period(period)
+    ctx, _ = make_context(data, [p], scope, None, asked=p)
+    counts = ["received", *SEVERITIES]
+    schema = {"category": pl.String(), **dict.fromkeys(counts, pl.Int64()), "share": pl.Float64()}
+    if "complaints" not in ctx.frames:
+        return pl.DataFrame(schema=schema)
+    rows = ctx.in_scope(ctx.frame("complaints")).filter(
+        ctx.buckets.contains(pl.col("received_date"))
+    )
+    aggs = [pl.len().cast(pl.Int64()).alias("received")] + [
+        (pl.col("severity") == sev).sum().cast(pl.Int64()).alias(sev) for sev in SEVERITIES
+    ]
+    by_category = (
+        rows.group_by("category")
+        .agg(aggs)
+        .sort(["received", "critical", "category"], descending=[True, True, False])
+    )
+    total = rows.select(aggs).with_columns(category=pl.lit("all", pl.String()))
+    table = pl.concat(
+        [by_category.select(["category", *counts]), total.select(["category", *counts])],
+        how="vertical_relaxed",
+    )
+    grand = pl.col("received").filter(pl.col("category") == "all").first()
+    return (
+        table.with_columns(share=pl.when(grand > 0).then(pl.col("received") / grand))
+        .select([pl.col(c).cast(t) for c, t in schema.items()])
+        .collect()
+    )
