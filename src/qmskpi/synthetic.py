@@ -1,4 +1,4 @@
-"""Seeded synthetic quality records: all eleven datasets of DESIGN §2, with a story.
+"""Seeded synthetic quality records: every dataset of DESIGN §2 (and the optional ones), with a story.
 
 :func:`generate` builds canonical frames (the columns and dtypes of
 :mod:`qmskpi.datasets`, no ``source_row``); :func:`write` puts them on disk as
