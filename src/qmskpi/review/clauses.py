@@ -73,26 +73,52 @@ class ClauseMap:
 ISO9001_2015 = ClauseMap(
     id="iso9001_2015",
     title="ISO 9001:2015 clause 9.3 Management review",
+    # Where two readings of a measure are shipped (docs/kpis.md), the tile is the one a
+    # director should read; the other is listed (with its value) but not charted.
     headline_kpis=(
         "complaint_rate_ppm",
-        "complaints_closed_on_time_share",
-        "satisfaction_mean",
-        "fpy_share",
+        "complaints_on_time_incl_backlog_share",  # not: closed on time only
+        "satisfaction_score_mean",  # not: score / scale_max
+        "fpy_lot_share",  # not: the inspection-record pass rate
         "defect_ppm",
-        "supplier_otd_share",
+        "supplier_otd_due_share",  # not: receipts received, early counted on time
         "supplier_ppm",
         "capa_open_overdue",
-        "audit_findings_open_overdue",
+        "audit_nc_open_overdue",  # not: every finding type with invented due dates
         "review_actions_overdue",
     ),
     unlisted=(
         "complaints_open_age_",  # the complaint-ageing table
+        "complaints_received_",  # by severity: the complaints-by-category table
         "audit_findings_major_nc",  # the findings-by-type table
         "audit_findings_minor_nc",
         "audit_findings_observation",
         "audit_findings_ofi",
     ),
-    untrended=("fpy_share_",),  # per-stage yields: values listed, overall FPY charted
+    untrended=(
+        # breakdowns of a charted measure
+        "fpy_share_",
+        "fpy_lot_share_",
+        "defect_ppm_",  # per stage (the pooled defect_ppm is charted)
+        "copq_internal",
+        "copq_external",
+        "survey_responses",
+        # the other reading of a measure whose preferred reading is charted
+        "complaints_closed_on_time_share",
+        "complaints_repeat_share",
+        "satisfaction_mean",
+        "satisfaction_range_share",
+        "supplier_otd_share",
+        "fpy_share",
+        "rty_share",
+        "capa_closed_on_time_share",
+        "capa_effective_share",
+        "audit_findings_open_overdue",
+        # supplier-list counts: listed and in the exceptions, not charted (a list, not a
+        # process); current-list and approval-history readings would otherwise repeat
+        "supplier_evaluations_overdue",
+        "receipts_from_unapproved",
+    ),
     entries=(
         ClauseEntry(
             "cover",
@@ -136,7 +162,7 @@ ISO9001_2015 = ClauseMap(
             "Customer satisfaction and feedback from relevant interested parties.",
             datasets=("complaints", "shipments", "surveys"),
             kpi_clauses=("9.1.2",),
-            tables=("critical_complaints", "complaint_ageing"),
+            tables=("critical_complaints", "complaint_ageing", "complaints_by_category"),
             page_break=True,
         ),
         ClauseEntry(
