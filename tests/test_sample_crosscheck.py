@@ -289,6 +289,15 @@ def _cost(table: str, where: str) -> str:
         ) a USING (scope)"""
 
 
+def _earlier_same_key(cond: str) -> str:
+    """Another complaint p (any site) with the same customer, product and category and ``cond``."""
+    return f"""EXISTS (SELECT 1 FROM complaints p
+                       WHERE p.customer = complaints_s.customer
+                         AND p.product = complaints_s.product
+                         AND p.category = complaints_s.category
+                         AND {cond})"""
+
+
 def _sorted_days(table: str, days: str, where: str) -> str:
     return f"""
         SELECT s.scope, a.x, coalesce(a.n, 0) AS n FROM scopes s LEFT JOIN (
@@ -392,24 +401,19 @@ EXPECTED_SQL: dict[str, str] = {
     "complaints_repeat_share": _share(
         "complaints",
         _in("received_date"),
-        """EXISTS (SELECT 1 FROM complaints p
-                   WHERE p.customer = complaints_s.customer
-                     AND p.product = complaints_s.product
-                     AND p.category = complaints_s.category
-                     AND p.received_date < complaints_s.received_date
-                     AND p.received_date >= complaints_s.received_date
-                                            - getvariable('repeat_window_days'))""",
+        _earlier_same_key(
+            "p.received_date < complaints_s.received_date AND p.received_date >= "
+            "complaints_s.received_date - getvariable('repeat_window_days')"
+        ),
     ),
     # An earlier complaint, same customer+product+category, closed 1..window days before.
     "complaints_recurrence_share": _share(
         "complaints",
         _in("received_date"),
-        """EXISTS (SELECT 1 FROM complaints p
-                   WHERE p.customer = complaints_s.customer
-                     AND p.product = complaints_s.product
-                     AND p.category = complaints_s.category
-                     AND complaints_s.received_date - p.closed_date
-                         BETWEEN 1 AND getvariable('repeat_window_days'))""",
+        _earlier_same_key(
+            "complaints_s.received_date - p.closed_date "
+            "BETWEEN 1 AND getvariable('repeat_window_days')"
+        ),
     ),
     # Mean score when every response of the scope and period is on one (min, max) scale.
     "satisfaction_score_mean": f"""
