@@ -844,7 +844,7 @@ def test_icons_say_which_rule_set_them(model: review.ReviewModel) -> None:
         assert t.variation_basis == f"{t.variation}: {expected}"
         assert any(x.startswith("Variation icon (") for x in t.explanation)
         assert t.baseline.startswith("Limits from all ")
-    otd = model.trend("supplier-otd-share-all")
+    otd = model.trend("supplier-otd-due-share-all")
     assert otd is not None
     assert otd.assurance == "inconsistent"
     assert otd.assurance_basis.startswith("inconsistent: target 95.0 % within the limits ")
