@@ -233,6 +233,25 @@ def survey(i: str) -> dict[str, Any]:
     }
 
 
+def approval(i: str) -> dict[str, Any]:
+    return {
+        "supplier_id": f"SUP-{i}",
+        "decision_date": D(2026, 3, 1),
+        "approval_status": "approved",
+        "next_evaluation_due": D(2027, 3, 1),
+    }
+
+
+def planned_audit(i: str) -> dict[str, Any]:
+    return {
+        "audit_id": f"PA-{i}",
+        "site": "North",
+        "planned_date": D(2026, 10, 5),
+        "performed_date": D(2026, 10, 6),
+        "area": "assembly",
+    }
+
+
 BASE: dict[str, Callable[[str], dict[str, Any]]] = {
     "complaints": complaint,
     "shipments": shipment,
@@ -243,6 +262,8 @@ BASE: dict[str, Callable[[str], dict[str, Any]]] = {
     "objective_results": objective_result,
     "capa": capa,
     "audit_findings": finding,
+    "audit_programme": planned_audit,
+    "supplier_approvals": approval,
     "review_actions": review_action,
     "surveys": survey,
 }
@@ -476,6 +497,41 @@ CORPUS: tuple[Case, ...] = (
         "audit_findings",
         {"status": "closed", "closed_date": D(2026, 10, 1)},
         rules={"closed_not_before_audit"},
+    ),
+    # audit programme
+    case(
+        "planned_audit_performed_after_as_of",
+        "audit_programme",
+        {"performed_date": D(2026, 12, 1)},
+        rules={"performed_date_not_future"},
+    ),
+    case("planned_audit_without_site", "audit_programme", {"site": None}, rules={"site_required"}),
+    # supplier approval history
+    case(
+        "approval_next_due_before_decision",
+        "supplier_approvals",
+        {"next_evaluation_due": D(2026, 2, 1)},
+        rules={"next_due_after_decision"},
+    ),
+    case(
+        "approval_unknown_status",
+        "supplier_approvals",
+        {"approval_status": "pending"},
+        rules={"approval_status_known"},
+    ),
+    # new optional columns (issue 16)
+    case(
+        "on_time_deliveries_above_due",
+        "shipments",
+        {"deliveries": 3, "deliveries_on_time": 4},
+        rules={"on_time_within_deliveries"},
+    ),
+    case("negative_complaint_cost", "complaints", {"cost": -5.0}, rules={"cost_not_negative"}),
+    case(
+        "survey_score_below_scale",
+        "surveys",
+        {"score": 0.0, "scale_min": 1, "scale_max": 5},
+        rules={"score_not_below_scale_min"},
     ),
     # review actions
     case(

@@ -237,7 +237,7 @@ def make_config(*, sites: tuple[str, ...] = SITES, analyst: AnalystInputs | None
         organisation="Hand-made Ltd",
         sites=sites,
         sources={n: SourceConfig(dataset=n, path=f"{n}.csv") for n in configured},
-        kpis=KpiConfig(targets={"supplier_otd_share": 0.95, "defect_ppm": 800.0}),
+        kpis=KpiConfig(targets={"supplier_otd_due_share": 0.95, "defect_ppm": 800.0}),
         review=ReviewConfig(stale_after_days=45, trend_months=24),
         analyst_inputs=analyst or AnalystInputs(changes="changes.md"),
     )
@@ -374,6 +374,8 @@ def test_kpis_are_assigned_to_their_sections(model: review.ReviewModel) -> None:
     assert "complaint_rate_ppm" in model.section("c1").kpis
     assert "defect_ppm" in model.section("c3").kpis
     assert "supplier_otd_share" in model.section("c7").kpis
+    assert "supplier_otd_due_share" in model.section("c7").kpis
+    assert "audit_nc_open_overdue" in model.section("c6").kpis
     assert "capa_open_overdue" in model.section("c4").kpis
     assert "review_actions_overdue" in model.section("a").kpis
     assert "audit_findings_open_overdue" in model.section("c6").kpis
@@ -501,29 +503,33 @@ def test_narrative_names_the_planted_signals(model: review.ReviewModel) -> None:
         in model.narrative
     )
     assert (
-        "Supplier on-time delivery ran below the average for the last 9 months (also at site North)."
-        in model.narrative
+        "Supplier on-time delivery (deliveries due in the period) ran below the average for the "
+        "last 9 months (also at site North)." in model.narrative
     )
     assert (
-        "Overdue at period end: 1 review action, 2 CAPAs, 2 audit findings and "
+        "Overdue at period end: 1 review action, 2 CAPAs, 2 audit nonconformities and "
         "1 supplier re-evaluation." in model.narrative
     )
     assert text.endswith("stale for 9.3.2 c) 6) (see the coverage matrix).")
     # the same facts, one per line, in the exceptions
-    concern = next(e for e in model.exceptions if e.kpi == "supplier_otd_share")
+    concern = next(e for e in model.exceptions if e.kpi == "supplier_otd_due_share")
     assert concern.kind == "concern"
     assert concern.rank == 1
     assert concern.scope == "all"
 
 
 def test_signal_sentences_for_a_site_trend(model: review.ReviewModel) -> None:
-    t = model.trend("supplier-otd-share-north")
+    t = model.trend("supplier-otd-due-share-north")
     assert t is not None
     said = review.signal_sentences(t)
     assert said[0] == (
         "concern",
-        "Supplier on-time delivery at site North ran below the average for the last 9 months.",
+        "Supplier on-time delivery (deliveries due in the period) at site North ran below the "
+        "average for the last 9 months.",
     )
+    # the other reading is listed with its value but not charted
+    assert model.trend("supplier-otd-share-north") is None
+    assert model.kpi("supplier_otd_share") is not None
 
 
 def test_opportunities_come_from_concerns(model: review.ReviewModel) -> None:
@@ -636,7 +642,7 @@ def test_spc_trends_have_24_months_and_signal_classes(model: review.ReviewModel)
     whole = model.trend("defect-ppm-all")
     assert whole is not None
     assert whole.chart == "u"
-    otd = model.trend("supplier-otd-share-all")
+    otd = model.trend("supplier-otd-due-share-all")
     assert otd is not None
     assert otd.chart in ("p", "laney_p")
     assert otd.target == 0.95
@@ -838,7 +844,7 @@ def test_icons_say_which_rule_set_them(model: review.ReviewModel) -> None:
         assert t.variation_basis == f"{t.variation}: {expected}"
         assert any(x.startswith("Variation icon (") for x in t.explanation)
         assert t.baseline.startswith("Limits from all ")
-    otd = model.trend("supplier-otd-share-all")
+    otd = model.trend("supplier-otd-due-share-all")
     assert otd is not None
     assert otd.assurance == "inconsistent"
     assert otd.assurance_basis.startswith("inconsistent: target 95.0 % within the limits ")

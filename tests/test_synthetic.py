@@ -47,6 +47,11 @@ KNOWN_KPIS = {
     "complaints_repeat_share",
     "satisfaction_mean",
     "nps",
+    "supplier_otd_due_share",
+    "fpy_lot_share",
+    "capa_effective_verified_share",
+    "complaints_on_time_incl_backlog_share",
+    "satisfaction_score_mean",
 }
 
 SMALL_SPECS = [
@@ -156,6 +161,7 @@ def _check_invariants(f: dict[str, pl.DataFrame], spec: SyntheticSpec) -> None:
     assert set(f["inspections"]["product"].to_list()) <= products
     s = f["surveys"]
     assert (s["scale_max"] == 10).all()
+    assert (s["scale_min"] == 0).all()
     assert s.filter((pl.col("score") < 0) | (pl.col("score") > pl.col("scale_max"))).is_empty()
     assert (f["shipments"]["units_shipped"] > 0).all()
     sup = f["suppliers"]
@@ -293,7 +299,9 @@ def test_objectives_linked_and_manual(frames: dict[str, pl.DataFrame]) -> None:
     assert linked.height >= 3
     assert o.filter(pl.col("kpi").is_null()).height >= 2
     assert set(linked["kpi"].to_list()) <= KNOWN_KPIS
-    assert {"complaint_rate_ppm", "supplier_otd_share", "fpy_share"} <= set(linked["kpi"].to_list())
+    assert {"complaint_rate_ppm", "supplier_otd_due_share", "fpy_lot_share"} <= set(
+        linked["kpi"].to_list()
+    )
     results = frames["objective_results"]
     assert results.height == 36 * o.filter(pl.col("kpi").is_null()).height
 
@@ -428,3 +436,26 @@ def test_write_refuses_to_guess_a_config_for_foreign_frames(tmp_path: Path) -> N
     assert not (tmp_path / "a").exists()
     written = synthetic.write(renamed, tmp_path / "b", config=False)
     assert [p.name for p in written] == [f"{name}.csv" for name in DATASETS]
+
+
+def test_failed_lots_are_reinspected_so_lot_yield_differs_from_pass_rate(
+    frames: dict[str, pl.DataFrame],
+) -> None:
+    i = frames["inspections"]
+    lots = i.filter(pl.col("lot_id").is_not_null())
+    per_lot = lots.group_by("site", "stage", "lot_id").agg(
+        n=pl.len(), first=pl.col("result").sort_by("inspection_date").first()
+    )
+    again = per_lot.filter(pl.col("n") > 1)
+    # a re-inspected lot failed first and was inspected twice, never more
+    assert again.height > 50
+    assert (again["n"] == 2).all()
+    assert (again["first"] == "fail").all()
+    # the re-inspection passes, 1-3 days later, at the same site and stage
+    pairs = lots.join(again.select("site", "stage", "lot_id"), on=["site", "stage", "lot_id"])
+    span = pairs.group_by("site", "stage", "lot_id").agg(
+        days=(pl.col("inspection_date").max() - pl.col("inspection_date").min()).dt.total_days(),
+        last=pl.col("result").sort_by("inspection_date").last(),
+    )
+    assert span["days"].is_between(1, 3).all()
+    assert (span["last"] == "pass").all()

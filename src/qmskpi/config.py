@@ -29,7 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from qmskpi.datasets import DATASETS
+from qmskpi.datasets import DATASETS, SEVERITIES
 from qmskpi.errors import ConfigError, ScopeError, did_you_mean
 from qmskpi.periods import Granularity
 
@@ -163,7 +163,12 @@ class ScorecardConfig:
 @dataclass(frozen=True)
 class KpiConfig:
     complaint_close_target_days: int = 30
+    complaint_close_target_days_by_severity: Mapping[str, int] = field(default_factory=dict)
+    """Severity -> close target in days; a severity not listed uses complaint_close_target_days."""
     supplier_otd_tolerance_days: int = 0
+    supplier_otd_early_days: int = 7
+    """A delivery received more than this many days before its promised date is not on time
+    (``supplier_otd_due_share``)."""
     repeat_window_days: int = 90
     finding_due_days: int = 60
     """Due date of an audit finding with no due date of its own: audit date + this."""
@@ -656,7 +661,9 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     k.only(
         {
             "complaint_close_target_days",
+            "complaint_close_target_days_by_severity",
             "supplier_otd_tolerance_days",
+            "supplier_otd_early_days",
             "repeat_window_days",
             "finding_due_days",
             "scorecard",
@@ -677,13 +684,18 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         raise sc.err("otd_weight", "otd_weight + quality_weight must add up to 1")
     if not scorecard.rating_a_min >= scorecard.rating_b_min:
         raise sc.err("rating_a_min", "must be at least rating_b_min")
+    sev = k.sub("complaint_close_target_days_by_severity")
+    sev.only(set(SEVERITIES))
+    by_severity = {name: _nonneg(sev, name, 0) for name in SEVERITIES if name in sev.table}
     tg = k.sub("targets")
     targets: dict[str, float] = {}
     for kpi_id in tg.table:
         targets[kpi_id] = tg.get(kpi_id, float)
     kpis = KpiConfig(
         complaint_close_target_days=_nonneg(k, "complaint_close_target_days", 30),
+        complaint_close_target_days_by_severity=by_severity,
         supplier_otd_tolerance_days=_nonneg(k, "supplier_otd_tolerance_days", 0),
+        supplier_otd_early_days=_nonneg(k, "supplier_otd_early_days", 7),
         repeat_window_days=_nonneg(k, "repeat_window_days", 90),
         finding_due_days=_nonneg(k, "finding_due_days", 60),
         scorecard=scorecard,

@@ -1,4 +1,4 @@
-"""Seeded synthetic quality records: all eleven datasets of DESIGN §2, with a story.
+"""Seeded synthetic quality records: every dataset of DESIGN §2 (and the optional ones), with a story.
 
 :func:`generate` builds canonical frames (the columns and dtypes of
 :mod:`qmskpi.datasets`, no ``source_row``); :func:`write` puts them on disk as
@@ -346,6 +346,14 @@ _DEFECT_CODE_P = (
     (0.16, 0.04, 0.04, 0.30, 0.02, 0.04, 0.18, 0.12, 0.00, 0.02, 0.08),  # final
 )
 STEP_DEFECT_FACTOR = 3.0
+_STAGE_UNIT_COST = (4.0, 22.0, 35.0)
+"""Cost of one defective unit found at each stage (sorting; rework; scrap), currency units."""
+COMPLAINT_BASE_COST = 250.0
+COMPLAINT_UNIT_COST = 18.0
+"""A complaint's cost: handling plus the value of each affected unit (when known)."""
+CUSTOMER_OTD_P = (0.95, 0.88)
+"""Chance a customer delivery is on time: normally, and at the step-up site after the step."""
+UNITS_PER_DELIVERY = 500
 REPEAT_SHARE = 0.06
 """Share of complaints followed by a planted repeat (on top of chance repeats)."""
 STEP_COMPLAINT_FACTOR = 1.6
@@ -430,7 +438,7 @@ OBJECTIVES: tuple[_Objective, ...] = (
         "share",
         "higher_is_better",
         0.95,
-        "supplier_otd_share",
+        "supplier_otd_due_share",
     ),
     _Objective(
         "OBJ-03",
@@ -440,7 +448,7 @@ OBJECTIVES: tuple[_Objective, ...] = (
         "share",
         "higher_is_better",
         0.92,
-        "fpy_share",
+        "fpy_lot_share",
     ),
     _Objective(
         "OBJ-04",
@@ -460,7 +468,7 @@ OBJECTIVES: tuple[_Objective, ...] = (
         "share",
         "higher_is_better",
         0.85,
-        "capa_effective_share",
+        "capa_effective_verified_share",
     ),
     _Objective(
         "OBJ-06",
@@ -510,6 +518,8 @@ OBJECTIVES: tuple[_Objective, ...] = (
 KPI_TARGETS: dict[str, float] = {
     # satisfaction_mean is a 0-1 share of the scale (score / scale_max), as qmskpi.kpis defines it
     "complaints_closed_on_time_share": 0.85,
+    "complaints_on_time_incl_backlog_share": 0.85,
+    "satisfaction_score_mean": 8.0,
     "complaint_days_to_close_median": 20.0,
     "complaints_repeat_share": 0.25,
     "defect_ppm": 1500.0,
@@ -712,6 +722,8 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
         "review_actions",
         "surveys",
         "objective_results",
+        "audit_programme",
+        "customer_deliveries",
     )
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: np.random.default_rng(s) for n, s in zip(names, children, strict=True)}
@@ -793,14 +805,16 @@ def generate(spec: SyntheticSpec = SyntheticSpec()) -> dict[str, pl.DataFrame]:
     capa, capa_ids = _capa(spec, cal, complaints.site[linked], opened, rng["capa"])
     frames = {
         "complaints": _complaint_frame(complaints, (linked, capa_ids), world, sites),
-        "shipments": _shipment_frame(shipments, world, sites, cal),
-        "suppliers": _supplier_frame(spec, cal, world),
+        "shipments": _shipment_frame(shipments, world, sites, cal, rng["customer_deliveries"]),
+        "suppliers": (suppliers := _supplier_frame(spec, cal, world)),
+        "supplier_approvals": _supplier_history(suppliers, cal),
         "receipts": _receipts(spec, cal, world, rng["receipts"], sites),
         "inspections": _inspections(spec, cal, world, rng["inspections"], sites),
         "objectives": _objectives(),
         "objective_results": _objective_results(cal, rng["objective_results"]),
         "capa": capa,
         "audit_findings": _audit_findings(spec, cal, rng["audit_findings"], sites),
+        "audit_programme": _audit_programme(spec, cal, rng["audit_programme"], sites),
         "review_actions": _review_actions(spec, cal, world, rng["review_actions"], sites),
         "surveys": _surveys(spec, cal, world, rng["surveys"], sites),
     }
@@ -900,14 +914,28 @@ def _shipments(
 
 
 def _shipment_frame(
-    s: _Shipments, world: _World, sites: list[tuple[str, str]], cal: _Calendar
+    s: _Shipments,
+    world: _World,
+    sites: list[tuple[str, str]],
+    cal: _Calendar,
+    rng: np.random.Generator,
 ) -> pl.DataFrame:
+    """Units shipped per site, product and month, with the customer deliveries due and on time.
+
+    Deliveries: one per ``UNITS_PER_DELIVERY`` units (at least one); on time with
+    ``CUSTOMER_OTD_P`` (lower at the step-up site in the last ``STEP_MONTHS`` months).
+    """
+    deliveries = np.maximum(1, np.rint(s.units / UNITS_PER_DELIVERY)).astype(np.int64)
+    stepped = (s.site == _step_site_index(len(sites))) & (s.month >= max(0, cal.n - STEP_MONTHS))
+    p = np.where(stepped, CUSTOMER_OTD_P[1], CUSTOMER_OTD_P[0])
     return pl.DataFrame(
         {
             "site": _lookup([n for n, _ in sites], s.site),
             "product": _lookup(world.products, world.site_products[s.site, s.slot]),
             "month": _lookup(cal.labels, s.month),
             "units_shipped": s.units,
+            "deliveries": deliveries,
+            "deliveries_on_time": rng.binomial(deliveries, p).astype(np.int64),
         }
     )
 
@@ -1069,6 +1097,11 @@ def _complaint_frame(
             "root_cause": _null_unless(_lookup(ROOT_CAUSES, c.root_cause), c.has_root_cause),
             "capa_id": capa_id,
             "units_affected": _null_unless(pl.Series(values=c.units_affected), c.has_units),
+            # handling cost plus the affected units' value, where the units are known
+            "cost": _null_unless(
+                pl.Series(values=COMPLAINT_BASE_COST + COMPLAINT_UNIT_COST * c.units_affected),
+                c.has_units,
+            ),
         }
     )
 
@@ -1184,6 +1217,47 @@ def _supplier_frame(spec: SyntheticSpec, cal: _Calendar, world: _World) -> pl.Da
             }
         )
     return pl.DataFrame(rows, schema=DATASETS["suppliers"].schema)
+
+
+NEW_SUPPLIER_DAYS = 135
+"""The new (never evaluated) supplier was added conditionally this many days before the end."""
+
+
+def _supplier_history(suppliers: pl.DataFrame, cal: _Calendar) -> pl.DataFrame:
+    """Approval decisions behind the supplier list, back to the data's first month.
+
+    A supplier's last evaluation set its current status; earlier evaluations, one
+    evaluation interval apart (the list's next - last, else 1 year for critical and 2
+    for other suppliers), approved it. The new supplier has one decision: conditional,
+    ``NEW_SUPPLIER_DAYS`` before the end.
+    """
+    first = EPOCH + timedelta(days=int(cal.start[0]))
+    end = EPOCH + timedelta(days=cal.end_day)
+    rows: list[dict[str, object]] = []
+    for s in suppliers.iter_rows(named=True):
+        last, nxt = s["last_evaluation_date"], s["next_evaluation_due"]
+        if last is None:
+            decided = end - timedelta(days=NEW_SUPPLIER_DAYS)
+            rows.append(_decision(s["supplier_id"], decided, s["approval_status"], nxt))
+            continue
+        interval = (
+            (nxt - last) if nxt is not None else timedelta(days=365 if s["critical"] else 730)
+        )
+        rows.append(_decision(s["supplier_id"], last, s["approval_status"], nxt))
+        day = last - interval
+        while day >= first - interval:
+            rows.append(_decision(s["supplier_id"], day, "approved", day + interval))
+            day -= interval
+    return pl.DataFrame(rows, schema=DATASETS["supplier_approvals"].schema)
+
+
+def _decision(sid: str, day: date, status: str, nxt: date | None) -> dict[str, object]:
+    return {
+        "supplier_id": sid,
+        "decision_date": day,
+        "approval_status": status,
+        "next_evaluation_due": nxt,
+    }
 
 
 def _site_month_grid(spec: SyntheticSpec, cal: _Calendar) -> tuple[IntArray, IntArray]:
@@ -1334,7 +1408,7 @@ def _inspections(
             ]
         ).alias("lot_id")
     )["lot_id"]
-    return pl.DataFrame(
+    first = pl.DataFrame(
         {
             "inspection_id": _ids("INS-", n, width=7),
             "inspection_date": _dates(day[order]),
@@ -1346,7 +1420,36 @@ def _inspections(
             "qty_defective": defective[order],
             "defect_code": _null_unless(_lookup(DEFECT_CODES, code[order]), fail[order]),
             "result": _lookup(("pass", "fail"), fail[order].astype(np.int64)),
+            "cost": defective[order] * np.array(_STAGE_UNIT_COST, dtype=np.float64)[stage],
         }
+    )
+    return pl.concat([first, _reinspections(first, rng, cal)])
+
+
+REINSPECT_P = 0.6
+"""Share of failed lots (incoming, final) re-inspected after sorting or rework."""
+
+
+def _reinspections(first: pl.DataFrame, rng: np.random.Generator, cal: _Calendar) -> pl.DataFrame:
+    """Re-inspections of failed lots, 1-3 days after the first, passing (nothing defective).
+
+    They make the record pass rate differ from first-pass yield per lot. Drawn after
+    every other inspection draw, so the first inspections do not change with them.
+    """
+    failed = first.filter(pl.col("lot_id").is_not_null() & (pl.col("result") == "fail"))
+    u = rng.random(failed.height)
+    gap = rng.integers(1, 4, size=failed.height)
+    day = np.array([_day(d) for d in failed["inspection_date"].to_list()], dtype=np.int64) + gap
+    keep = (u < REINSPECT_P) & (day <= cal.end_day)
+    again = failed.filter(pl.Series(keep))
+    ids = _ids("INS-", first.height + again.height, width=7)[first.height :]
+    return again.with_columns(
+        inspection_id=ids,
+        inspection_date=_dates(day[keep]),
+        qty_defective=pl.lit(0, pl.Int64),
+        cost=pl.lit(0.0),
+        defect_code=pl.lit(None, pl.String),
+        result=pl.lit("pass"),
     )
 
 
@@ -1388,10 +1491,7 @@ def _audit_findings(
     spec: SyntheticSpec, cal: _Calendar, rng: np.random.Generator, sites: list[tuple[str, str]]
 ) -> pl.DataFrame:
     """Internal audits every third month per site (staggered), ~4 findings each."""
-    site_g, month_g = _site_month_grid(spec, cal)
-    audited = (month_g + site_g) % 3 == 0
-    a_site, a_month = site_g[audited], month_g[audited]
-    a_day = cal.start[a_month] + np.minimum((7 + 4 * a_site) % 20, cal.length[a_month] - 1)
+    a_site, a_month, a_day = _audit_schedule(spec, cal)
     counts = rng.poisson(spec.findings_per_audit * spec.scale, size=a_site.size).astype(np.int64)
     cell = _expand(counts)
     n = cell.size
@@ -1425,6 +1525,59 @@ def _audit_findings(
             "closed_date": _null_unless(_dates(closed[order]), is_closed[order]),
         }
     )
+
+
+def _audit_schedule(spec: SyntheticSpec, cal: _Calendar) -> tuple[IntArray, IntArray, IntArray]:
+    """(site, month, day) of the system audits: every third month per site, staggered."""
+    site_g, month_g = _site_month_grid(spec, cal)
+    audited = (month_g + site_g) % 3 == 0
+    a_site, a_month = site_g[audited], month_g[audited]
+    a_day = cal.start[a_month] + np.minimum((7 + 4 * a_site) % 20, cal.length[a_month] - 1)
+    return a_site, a_month, a_day
+
+
+PROCESS_AUDIT_DONE_P = 0.8
+"""Share of the extra process audits that are performed (the rest slip or are dropped)."""
+
+
+def _audit_programme(
+    spec: SyntheticSpec, cal: _Calendar, rng: np.random.Generator, sites: list[tuple[str, str]]
+) -> pl.DataFrame:
+    """The audit programme (9.2.2): the system audits of the findings, and process audits.
+
+    A system audit was performed on its audit date (the findings' ``audit_date``);
+    most were planned for that day, some (15 %) 5-29 days earlier and slipped. A
+    process audit per site every sixth month is planned for the 15th; 80 % are
+    performed 0-9 days later (by the data's end), the rest are not performed.
+    """
+    a_site, a_month, a_day = _audit_schedule(spec, cal)
+    slip = np.where(rng.random(a_site.size) < 0.15, rng.integers(5, 30, size=a_site.size), 0)
+    site_g, month_g = _site_month_grid(spec, cal)
+    extra = (month_g + site_g) % 6 == 1
+    p_site, p_month = site_g[extra], month_g[extra]
+    p_day = cal.start[p_month] + 14
+    p_done = p_day + rng.integers(0, 10, size=p_site.size)
+    p_kept = (rng.random(p_site.size) < PROCESS_AUDIT_DONE_P) & (p_done <= cal.end_day)
+    labels = [f"{label[:4]}-{label[5:7]}" for label in cal.labels]
+    codes = [c for _, c in sites]
+
+    def frame(prefix: str, site: IntArray, month: IntArray) -> pl.DataFrame:
+        return pl.DataFrame({"m": _lookup(labels, month), "c": _lookup(codes, site)}).select(
+            audit_id=pl.concat_str([pl.lit(prefix), pl.col("m"), pl.lit("-"), pl.col("c")]),
+            site=_lookup([s for s, _ in sites], site),
+        )
+
+    system = frame("IA-", a_site, a_month).with_columns(
+        planned_date=_dates(np.maximum(a_day - slip, cal.start[0])),
+        performed_date=_dates(a_day),
+        area=pl.lit("quality management system"),
+    )
+    process = frame("PA-", p_site, p_month).with_columns(
+        planned_date=_dates(p_day),
+        performed_date=_null_unless(_dates(p_done), p_kept),
+        area=pl.lit("production process"),
+    )
+    return pl.concat([system, process])
 
 
 def _review_actions(
@@ -1506,6 +1659,7 @@ def _surveys(
             "customer": _lookup(world.customers, customer[order]),
             "score": score[order].astype(np.float64),
             "scale_max": np.full(n, 10, dtype=np.int64),
+            "scale_min": np.zeros(n, dtype=np.int64),
         }
     )
 
@@ -1642,8 +1796,14 @@ def config_toml(
         "[kpis]",
         "complaint_close_target_days = 30",
         "supplier_otd_tolerance_days = 0",
+        "supplier_otd_early_days = 7",
         "repeat_window_days = 90",
         "finding_due_days = 60",
+        "",
+        "[kpis.complaint_close_target_days_by_severity]",
+        "# days to close by severity; a severity not listed uses complaint_close_target_days",
+        "critical = 15",
+        "minor = 45",
         "",
         "[kpis.targets]",
         "# KPIs that no quality objective targets (objectives carry their own targets).",

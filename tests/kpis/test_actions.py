@@ -69,3 +69,35 @@ def test_overdue_items(data: dict[str, pl.DataFrame]) -> None:
     ]
     # a site's list leaves out review actions (no site)
     assert kpis.overdue_items(data, "2026-03", "South")["item_id"].to_list() == ["F6", "K3", "F3"]
+
+
+def test_overdue_list_holds_nonconformities_and_agreed_ofis_only(
+    make: Callable[..., pl.DataFrame],
+) -> None:
+    from datetime import date
+
+    # audited 2026-01-20: the default due date (+60 days, 03-21) has passed at 03-31
+    frame = make(
+        "audit_findings",
+        [
+            {"finding_id": "ofi", "audit_date": date(2026, 1, 20), "site": "X", "type": "ofi"},
+            {"finding_id": "nc", "audit_date": date(2026, 1, 20), "site": "X", "type": "minor_nc"},
+            {
+                "finding_id": "agreed",
+                "audit_date": date(2026, 1, 20),
+                "site": "X",
+                "type": "observation",
+                "due_date": date(2026, 3, 30),
+            },
+            {
+                "finding_id": "closed",
+                "audit_date": date(2026, 1, 20),
+                "site": "X",
+                "type": "major_nc",
+                "closed_date": date(2026, 3, 31),
+            },
+        ],
+    )
+    items = kpis.overdue_items({"audit_findings": frame}, "2026-03")
+    assert items["item_id"].to_list() == ["nc", "agreed"]  # 10 and 1 days overdue
+    assert items["days_overdue"].to_list() == [10, 1]

@@ -117,3 +117,64 @@ def test_capa_effectiveness_table(data: dict[str, pl.DataFrame]) -> None:
     assert total["closed_on_time"] == 1
     assert total["effective_share"] == pytest.approx(1 / 3)  # equals capa_effective_share
     assert total["days_to_close_median"] == 69.0
+
+
+# --------------------------------------------------------------------------- issue 16 revisions
+
+
+def test_capa_backlog_and_on_time(march: pl.DataFrame, kpi_row: Row) -> None:
+    # open at 03-31: North K6 (due 2025-12-01: past due); South K3 (due 03-01: past due),
+    #   K4 (due 04-30); K5 closed on the last day is not open
+    # closed in March: K1 (03-15, due 03-20: on time), K2 (due 02-28: late), K5 (due 01-31: late)
+    assert kpi_row(march, "capa_open", "North")["value"] == 1
+    assert kpi_row(march, "capa_open", "South")["value"] == 2
+    assert kpi_row(march, "capa_open")["value"] == 3
+    closed = kpi_row(march, "capa_closed_on_time_share")
+    assert (closed["numerator"], closed["denominator"]) == (1, 3)
+    # with the backlog: North 1 / (2 + 1), South 0 / (1 + 1), all 1 / (3 + 2)
+    expected = {"North": (1, 3), "South": (0, 2), "all": (1, 5)}
+    for scope, (num, den) in expected.items():
+        row = kpi_row(march, "capa_on_time_incl_backlog_share", scope)
+        assert (row["numerator"], row["denominator"]) == (num, den), scope
+
+
+def test_capa_closed_on_the_due_date_is_on_time(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    frame = make(
+        "capa",
+        [
+            {
+                "capa_id": "A",
+                "site": "X",
+                "source": "internal",
+                "opened_date": date(2026, 3, 1),
+                "due_date": date(2026, 3, 31),
+                "closed_date": date(2026, 3, 31),
+            },
+            {
+                "capa_id": "B",
+                "site": "X",
+                "source": "internal",
+                "opened_date": date(2026, 3, 1),
+                "due_date": date(2026, 3, 31),
+                "closed_date": None,
+            },  # due on the last day: not late
+        ],
+    )
+    out = kpis.compute_kpis({"capa": frame}, "2026-03")
+    assert kpi_row(out, "capa_closed_on_time_share")["value"] == 1.0
+    row = kpi_row(out, "capa_on_time_incl_backlog_share")
+    assert (row["numerator"], row["denominator"]) == (1, 1)
+    assert kpi_row(out, "capa_open")["value"] == 1
+
+
+def test_capa_effectiveness_of_those_verified(march: pl.DataFrame, kpi_row: Row) -> None:
+    # closed in March: K1 verified true, K2 false, K5 not verified yet
+    # old reading 1/3 (not verified = not effective); of those verified 1/2
+    assert kpi_row(march, "capa_effective_share")["value"] == pytest.approx(1 / 3)
+    row = kpi_row(march, "capa_effective_verified_share")
+    assert (row["value"], row["numerator"], row["denominator"]) == (0.5, 1, 2)
+    south = kpi_row(march, "capa_effective_verified_share", "South")  # K5 only, unverified
+    assert south["value"] is None
+    assert south["note"] == "no CAPA closed in period has a verification result yet"

@@ -106,3 +106,134 @@ def test_defect_pareto_by_quantity(data: dict[str, pl.DataFrame]) -> None:
     # South only: D3 10 of 14, D1 4 -> 10/14 = 0.714 < 0.8, so D1 is needed too
     south = kpis.defect_pareto(data, "2026-03", "South", measure="qty_defective")
     assert south["vital_few"].to_list() == [True, True]
+
+
+# --------------------------------------------------------------------------- issue 16 revisions
+
+
+def _i(
+    iid: str, day: Any, result: str, lot: str | None, stage: str = "final", **kw: Any
+) -> dict[str, Any]:
+    return {
+        "inspection_id": iid,
+        "inspection_date": day,
+        "site": kw.get("site", "X"),
+        "stage": stage,
+        "lot_id": lot,
+        "result": result,
+        "qty_inspected": kw.get("qty", 10),
+        "qty_defective": kw.get("bad", 0),
+    }
+
+
+def test_fpy_counts_lots_on_their_first_inspection(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    d = date
+    frame = make(
+        "inspections",
+        [
+            _i("1", d(2026, 3, 2), "fail", "L1"),  # L1 fails, passes re-inspection: 0
+            _i("2", d(2026, 3, 3), "pass", "L1"),
+            _i("3", d(2026, 3, 4), "fail", "L2"),  # L2: fail and pass the same day: 0
+            _i("4", d(2026, 3, 4), "pass", "L2"),
+            _i("5", d(2026, 3, 5), "pass", "L3"),  # L3 passes first time: 1
+            _i("6", d(2026, 2, 27), "fail", "L4"),  # L4 first inspected in February
+            _i("7", d(2026, 3, 1), "pass", "L4"),  #   its March re-inspection is not a lot
+            _i("8", d(2026, 3, 6), "pass", None),  # no lot id: a lot of its own, passes: 1
+            _i("9", d(2026, 3, 6), "pass", "L1", stage="in_process"),  # L1 at another stage
+        ],
+    )
+    out = kpis.compute_kpis({"inspections": frame}, "2026-03")
+    # final lots first inspected in March: L1, L2, L3, record 8 -> 2 of 4 pass first time
+    final = kpi_row(out, "fpy_lot_share_final")
+    assert (final["numerator"], final["denominator"]) == (2, 4)
+    every = kpi_row(out, "fpy_lot_share")
+    assert (every["numerator"], every["denominator"]) == (3, 5)
+    # the record pass rate counts re-inspections: final records in March 2,3,4,5,7,8 -> 5/7
+    rate = kpi_row(out, "fpy_share_final")
+    assert (rate["numerator"], rate["denominator"]) == (5, 7)
+    feb = kpi_row(kpis.compute_kpis({"inspections": frame}, "2026-02"), "fpy_lot_share_final")
+    assert (feb["numerator"], feb["denominator"]) == (0, 1)
+
+
+def test_rty_of_own_stages(march: pl.DataFrame, kpi_row: Row) -> None:
+    # each record is a lot (no lot ids in conftest); incoming is left out
+    # North: in-process 2/2 x final 1/2 = 0.5; South: 1/2 x 2/3 = 1/3
+    # all: in-process 3/4 x final 3/5 = 0.45 (the old RTY multiplies incoming 1/2 too: 0.225)
+    assert kpi_row(march, "rty_internal_share", "North")["value"] == pytest.approx(0.5)
+    assert kpi_row(march, "rty_internal_share", "South")["value"] == pytest.approx(1 / 3)
+    assert kpi_row(march, "rty_internal_share")["value"] == pytest.approx(0.45)
+    assert kpi_row(march, "rty_share")["value"] == pytest.approx(0.225)
+
+
+def test_rty_is_undefined_when_a_stage_is_missing(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    # one final inspection only: the old RTY says 1.0, the own-stage RTY is unknown
+    frame = make("inspections", [_i("1", date(2026, 3, 2), "pass", "L1")])
+    out = kpis.compute_kpis({"inspections": frame}, "2026-03")
+    assert kpi_row(out, "rty_share")["value"] == 1.0
+    row = kpi_row(out, "rty_internal_share")
+    assert row["value"] is None
+    assert row["note"] == "no lots inspected in period at: in_process"
+
+
+def test_defect_ppm_per_stage(march: pl.DataFrame, kpi_row: Row) -> None:
+    # incoming: North 5 of 200 -> 25 000; South none -> null
+    # in-process: North 1 of 400, South 10 of 200 -> all 11 / 600 x 1e6 = 18 333.3
+    # final: North 2 of 100 = 20 000; South 4 of 300 = 13 333.3; all 6 / 400 = 15 000
+    assert kpi_row(march, "defect_ppm_incoming", "North")["value"] == pytest.approx(25_000)
+    assert kpi_row(march, "defect_ppm_incoming", "South")["value"] is None
+    assert kpi_row(march, "defect_ppm_in_process")["value"] == pytest.approx(11 / 600 * 1e6)
+    final = kpi_row(march, "defect_ppm_final")
+    assert (final["numerator"], final["denominator"]) == (6, 400)
+    assert final["value"] == pytest.approx(15_000)
+    assert kpi_row(march, "defect_ppm_final", "South")["value"] == pytest.approx(4 / 300 * 1e6)
+
+
+def test_cost_of_poor_quality(make: Callable[..., pl.DataFrame], kpi_row: Row) -> None:
+    from datetime import date
+
+    d = date
+    inspections = make(
+        "inspections",
+        [
+            _i("1", d(2026, 3, 2), "fail", "L1") | {"cost": 120.0},
+            _i("2", d(2026, 3, 3), "pass", "L2") | {"cost": 0.0},
+            _i("3", d(2026, 3, 4), "pass", "L3"),  # no cost recorded: adds nothing
+            _i("4", d(2026, 3, 5), "fail", "L4", site="Y") | {"cost": 30.5},
+            _i("5", d(2026, 2, 5), "fail", "L5") | {"cost": 999.0},  # February
+        ],
+    )
+    complaints = make(
+        "complaints",
+        [
+            {
+                "complaint_id": "a",
+                "received_date": d(2026, 3, 9),
+                "site": "X",
+                "customer": "k",
+                "cost": 400.0,
+            },
+            {"complaint_id": "b", "received_date": d(2026, 3, 31), "site": "X", "customer": "k"},
+            {"complaint_id": "c", "received_date": d(2026, 2, 9), "site": "Y", "customer": "k"},
+        ],
+    )
+    out = kpis.compute_kpis({"inspections": inspections, "complaints": complaints}, "2026-03")
+    internal = kpi_row(out, "copq_internal")
+    assert (internal["value"], internal["denominator"]) == (150.5, 3)  # 120 + 0 + 30.5
+    assert kpi_row(out, "copq_internal", "Y")["value"] == 30.5
+    assert kpi_row(out, "copq_external")["value"] == 400.0
+    assert kpi_row(out, "copq_total")["value"] == 550.5
+    # site Y has no complaint cost in March: its total is internal only, and says so
+    y = kpi_row(out, "copq_total", "Y")
+    assert y["value"] == 30.5
+    assert y["note"] == "no complaint cost recorded in period: internal only"
+    ext = kpi_row(out, "copq_external", "Y")
+    assert ext["value"] is None
+    assert ext["note"] == "no complaint cost recorded in period"

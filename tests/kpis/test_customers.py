@@ -281,3 +281,288 @@ def test_repeat_complaints_listing(data: dict[str, pl.DataFrame]) -> None:
     assert table["previous_site"].to_list() == ["North", "North", "North"]
     # one site only
     assert kpis.repeat_complaints(data, "2026-03", "South")["complaint_id"].to_list() == ["c04"]
+
+
+# --------------------------------------------------------------------------- issue 16 revisions
+
+
+def _c(cid: str, received: date, closed: date | None, **kw: Any) -> dict[str, Any]:
+    base = {"site": "X", "customer": "k", "product": "p", "category": "c"}
+    return {"complaint_id": cid, "received_date": received, "closed_date": closed, **base, **kw}
+
+
+def test_on_time_including_the_open_backlog(march: pl.DataFrame, kpi_row: Row) -> None:
+    # closed in March: North c02 (54 days), c03 (3), c07 (49); South c13 (23), c14 (88)
+    #   on time (<= 30): North c03, South c13
+    # open at 03-31 older than 30 days: North c15 (58), c17 (31: 30 vs 31 days);
+    #   South c06 (141), c16 (75), c18 (90); c04 (28), c05 (11), c09/c10 (6), c11 (0) are not
+    # North 1 / (3 + 2) = 0.2; South 1 / (2 + 3) = 0.2; all 2 / (5 + 5) = 0.2
+    for scope, (num, den) in {"North": (1, 5), "South": (1, 5), "all": (2, 10)}.items():
+        row = kpi_row(march, "complaints_on_time_incl_backlog_share", scope)
+        assert (row["numerator"], row["denominator"]) == (num, den), scope
+        assert row["value"] == pytest.approx(num / den)
+    # the closed-only share is unchanged: 1/3, 1/2, 2/5
+    assert kpi_row(march, "complaints_closed_on_time_share")["value"] == pytest.approx(0.4)
+
+
+def test_backlog_boundary_30_vs_31_days(make: Callable[..., pl.DataFrame], kpi_row: Row) -> None:
+    # open at 03-31: received 03-01 (age 30: within target), 02-28 (age 31: late);
+    # closed 03-31 after exactly 30 days (03-01 -> 03-31): on time
+    frame = make(
+        "complaints",
+        [
+            _c("a", date(2026, 3, 1), None),
+            _c("b", date(2026, 2, 28), None),
+            _c("c", date(2026, 3, 1), date(2026, 3, 31)),
+        ],
+    )
+    out = kpis.compute_kpis({"complaints": frame}, "2026-03")
+    row = kpi_row(out, "complaints_on_time_incl_backlog_share")
+    assert (row["value"], row["numerator"], row["denominator"]) == (0.5, 1, 2)
+    assert kpi_row(out, "complaints_closed_on_time_share")["value"] == 1.0
+
+
+def test_backlog_share_with_nothing_to_judge(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    # one complaint open 5 days, nothing closed: neither count -> undefined, with its reason
+    frame = make("complaints", [_c("a", date(2026, 3, 26), None)])
+    row = kpi_row(
+        kpis.compute_kpis({"complaints": frame}, "2026-03"),
+        "complaints_on_time_incl_backlog_share",
+    )
+    assert row["value"] is None
+    assert row["denominator"] == 0
+    assert "none open past target" in row["note"]
+
+
+def test_close_target_per_severity(make: Callable[..., pl.DataFrame], kpi_row: Row) -> None:
+    # targets: critical 5 days, major 20, minor (not listed) the default 30
+    # closed in March: critical 6 days (late), major 20 days (on time, on the target day),
+    #   minor 25 days (on time); open at 03-31: critical aged 6 (late), major aged 21 (late),
+    #   minor aged 21 (within 30)
+    frame = make(
+        "complaints",
+        [
+            _c("c1", date(2026, 3, 1), date(2026, 3, 7), severity="critical"),
+            _c("c2", date(2026, 3, 1), date(2026, 3, 21), severity="major"),
+            _c("c3", date(2026, 3, 1), date(2026, 3, 26), severity="minor"),
+            _c("o1", date(2026, 3, 25), None, severity="critical"),
+            _c("o2", date(2026, 3, 10), None, severity="major"),
+            _c("o3", date(2026, 3, 10), None, severity="minor"),
+        ],
+    )
+    cfg = KpiConfig(complaint_close_target_days_by_severity={"critical": 5, "major": 20})
+    out = kpis.compute_kpis({"complaints": frame}, "2026-03", config=cfg)
+    closed = kpi_row(out, "complaints_closed_on_time_share")
+    assert (closed["numerator"], closed["denominator"]) == (2, 3)
+    backlog = kpi_row(out, "complaints_on_time_incl_backlog_share")
+    assert (backlog["numerator"], backlog["denominator"]) == (2, 5)
+    # without per-severity targets every target is 30: all three closed on time, no open late
+    plain = kpis.compute_kpis({"complaints": frame}, "2026-03")
+    assert kpi_row(plain, "complaints_on_time_incl_backlog_share")["value"] == 1.0
+
+
+def test_complaints_by_severity(make: Callable[..., pl.DataFrame], kpi_row: Row) -> None:
+    frame = make(
+        "complaints",
+        [
+            _c("a", date(2026, 3, 1), None, severity="critical"),
+            _c("b", date(2026, 3, 31), None, severity="major", site="Y"),
+            _c("c", date(2026, 3, 15), None, severity="major"),
+            _c("d", date(2026, 2, 28), None, severity="critical"),  # February
+        ],
+    )
+    out = kpis.compute_kpis({"complaints": frame}, "2026-03")
+    assert kpi_row(out, "complaints_received_critical")["value"] == 1
+    assert kpi_row(out, "complaints_received_major")["value"] == 2
+    assert kpi_row(out, "complaints_received_major", "Y")["value"] == 1
+    assert kpi_row(out, "complaints_received_minor")["value"] == 0
+
+
+def test_recurrence_after_closure(march: pl.DataFrame, kpi_row: Row) -> None:
+    # received in March: North c03, c09, c11; South c04, c05, c10
+    # c04 (acme/p1/noise, 03-03): c01 closed 01-10, 52 days before -> recurrence
+    # c11 (eps/p9/crack, 03-31): c12 closed 01-05, 85 days before -> recurrence
+    # c03 (beta/p2/leak, 03-02): c07 received 02-10 (a repeat) but still open then -> no
+    # c09/c10 (delta): c06 still open, each other same day -> no
+    # North 1/3, South 1/3, all 2/6; the repeat share counts c03 too (North 2/3)
+    for scope, num in {"North": 1, "South": 1, "all": 2}.items():
+        row = kpi_row(march, "complaints_recurrence_share", scope)
+        assert (row["numerator"], row["denominator"]) == (num, 6 if scope == "all" else 3)
+    assert kpi_row(march, "complaints_repeat_share", "North")["numerator"] == 2
+
+
+@pytest.mark.parametrize(
+    ("closed", "recurs"),
+    [
+        (date(2026, 3, 10), False),  # closed the day the new one came: not a recurrence
+        (date(2026, 3, 9), True),  # 1 day before
+        (date(2025, 12, 10), True),  # 90 days before (window edge, included)
+        (date(2025, 12, 9), False),  # 91 days before
+        (None, False),  # still open: the fix had not been made
+    ],
+)
+def test_recurrence_boundaries(
+    closed: date | None, recurs: bool, make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    frame = make(
+        "complaints",
+        [_c("old", date(2025, 12, 1), closed), _c("new", date(2026, 3, 10), None)],
+    )
+    row = kpi_row(
+        kpis.compute_kpis({"complaints": frame}, "2026-03"), "complaints_recurrence_share"
+    )
+    assert (row["numerator"], row["denominator"]) == (int(recurs), 1)
+
+
+def test_recurrence_other_site_and_other_product(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    # same customer+product+category closed at another site counts (at the receiving site);
+    # another product does not
+    frame = make(
+        "complaints",
+        [
+            _c("old", date(2026, 2, 1), date(2026, 2, 10), site="Y"),
+            _c("other", date(2026, 2, 1), date(2026, 2, 10), product="q"),
+            _c("new", date(2026, 3, 10), None, site="X"),
+        ],
+    )
+    out = kpis.compute_kpis({"complaints": frame}, "2026-03")
+    assert kpi_row(out, "complaints_recurrence_share", "X")["numerator"] == 1
+    assert kpi_row(out, "complaints_recurrence_share", "Y")["value"] is None
+
+
+def test_customer_reject_ppm(make: Callable[..., pl.DataFrame], kpi_row: Row) -> None:
+    # units affected 30 + 20 + (none: counts 0) over 50 000 shipped -> 50 / 50 000 x 1e6 = 1000
+    complaints = make(
+        "complaints",
+        [
+            _c("a", date(2026, 3, 1), None, units_affected=30),
+            _c("b", date(2026, 3, 31), None, units_affected=20),
+            _c("c", date(2026, 3, 15), None),
+            _c("d", date(2026, 2, 15), None, units_affected=999),  # February
+        ],
+    )
+    shipments = make(
+        "shipments",
+        [
+            {"site": "X", "product": "p", "month": "2026-03", "units_shipped": 50_000},
+            {"site": "X", "product": "p", "month": "2026-02", "units_shipped": 0},
+        ],
+    )
+    out = kpis.compute_kpis({"complaints": complaints, "shipments": shipments}, "2026-03")
+    row = kpi_row(out, "customer_reject_ppm")
+    assert (row["value"], row["numerator"], row["denominator"]) == (1000.0, 50, 50_000)
+    assert row["note"] == "1 complaint(s) without units_affected counted as 0"
+    feb = kpi_row(
+        kpis.compute_kpis({"complaints": complaints, "shipments": shipments}, "2026-02"),
+        "customer_reject_ppm",
+    )
+    assert feb["value"] is None
+    assert feb["note"] == "no shipments in period: rate undefined"
+
+
+def test_survey_responses_and_score_on_own_scale(march: pl.DataFrame, kpi_row: Row) -> None:
+    # March: North r1 9/10, r2 6/10, r3 4/5 (two scales); South r4 10, r5 7, r6 8 (of 10)
+    assert kpi_row(march, "survey_responses", "North")["value"] == 3
+    assert kpi_row(march, "survey_responses")["value"] == 6
+    south = kpi_row(march, "satisfaction_score_mean", "South")
+    assert (south["numerator"], south["denominator"]) == (25.0, 3)
+    assert south["value"] == pytest.approx(25 / 3)
+    for scope in ("North", "all"):
+        row = kpi_row(march, "satisfaction_score_mean", scope)
+        assert row["value"] is None
+        assert "more than one scale" in row["note"]
+    # no scale_min in these rows: the range share is undefined, with its reason
+    row = kpi_row(march, "satisfaction_range_share")
+    assert row["value"] is None
+    assert row["note"] == "no survey responses with scale_min in period"
+
+
+def test_satisfaction_range_share_starts_at_the_scale_bottom(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    # 1-5 scale, scores 1, 3, 5: range share (0 + 0.5 + 1) / 3 = 0.5; mean score 3;
+    # the share-of-maximum reading gives (0.2 + 0.6 + 1.0) / 3 = 0.6
+    frame = make(
+        "surveys",
+        [
+            {
+                "response_id": f"r{s}",
+                "response_date": date(2026, 3, s),
+                "site": "X",
+                "score": float(s),
+                "scale_min": 1,
+                "scale_max": 5,
+            }
+            for s in (1, 3, 5)
+        ],
+    )
+    out = kpis.compute_kpis({"surveys": frame}, "2026-03")
+    assert kpi_row(out, "satisfaction_range_share")["value"] == pytest.approx(0.5)
+    assert kpi_row(out, "satisfaction_score_mean")["value"] == pytest.approx(3.0)
+    assert kpi_row(out, "satisfaction_mean")["value"] == pytest.approx(0.6)
+
+
+def test_customer_otd_from_shipment_deliveries(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    def row(site: str, month: str, due: int | None, on_time: int | None) -> dict[str, Any]:
+        return {
+            "site": site,
+            "product": "p",
+            "month": month,
+            "units_shipped": 1000,
+            "deliveries": due,
+            "deliveries_on_time": on_time,
+        }
+
+    frame = make(
+        "shipments",
+        [
+            row("X", "2026-01", 10, 9),
+            row("X", "2026-02", 20, 15),
+            row("Y", "2026-02", None, None),  # deliveries not recorded: left out
+            row("X", "2026-03", 10, 10),
+            row("Y", "2026-03", 30, 21),
+        ],
+    )
+    q1 = kpis.compute_kpis({"shipments": frame}, "2026-Q1")
+    # quarter: X (9 + 15 + 10) / (10 + 20 + 10) = 34 / 40; Y 21 / 30; all 55 / 70
+    row_all = kpi_row(q1, "customer_otd_share")
+    assert (row_all["numerator"], row_all["denominator"]) == (55, 70)
+    assert kpi_row(q1, "customer_otd_share", "X")["value"] == pytest.approx(34 / 40)
+    feb = kpi_row(kpis.compute_kpis({"shipments": frame}, "2026-02"), "customer_otd_share", "Y")
+    assert feb["value"] is None
+    assert feb["note"] == "no customer deliveries recorded in period: share undefined"
+
+
+def test_complaints_by_category_and_severity(
+    make: Callable[..., pl.DataFrame],
+) -> None:
+    frame = make(
+        "complaints",
+        [
+            _c("a", date(2026, 3, 1), None, category="leak", severity="critical"),
+            _c("b", date(2026, 3, 2), None, category="leak", severity="minor"),
+            _c("c", date(2026, 3, 3), None, category="noise", severity="critical"),
+            _c("d", date(2026, 3, 4), None, category="label", severity="major"),
+            _c("e", date(2026, 3, 31), None, category="noise", severity="minor", site="Y"),
+            _c("f", date(2026, 2, 28), None, category="label", severity="major"),  # February
+            _c("g", date(2026, 1, 5), date(2026, 4, 2), category="x"),  # data reaches April
+        ],
+    )
+    table = kpis.complaints_by_category({"complaints": frame}, "2026-03")
+    # leak 2 (1 critical) and noise 2 (1 critical) tie on both: by name; label 1; all 5
+    assert table.rows() == [
+        ("leak", 2, 1, 0, 1, 0.4),
+        ("noise", 2, 1, 0, 1, 0.4),
+        ("label", 1, 0, 1, 0, 0.2),
+        ("all", 5, 2, 1, 2, 1.0),
+    ]
+    site = kpis.complaints_by_category({"complaints": frame}, "2026-03", "Y")
+    assert site.rows() == [("noise", 1, 1, 0, 0, 1.0), ("all", 1, 1, 0, 0, 1.0)]
+    empty = kpis.complaints_by_category({"complaints": frame}, "2026-04")
+    assert empty.rows() == [("all", 0, 0, 0, 0, None)]

@@ -131,3 +131,158 @@ def test_scorecard_one_site(data: dict[str, pl.DataFrame]) -> None:
     # South receipts only: S2 (R3, R4) and S5 (R7); S1 and S3 have none there
     card = kpis.supplier_scorecard(data, "2026-03", "South")
     assert card.filter(pl.col("receipts") > 0)["supplier_id"].to_list() == ["S2", "S5"]
+
+
+# --------------------------------------------------------------------------- issue 16 revisions
+
+
+def test_otd_by_due_date(march: pl.DataFrame, kpi_row: Row) -> None:
+    # promised in March: North R1 (same day: on time), R2 (2 days late);
+    # South R3 (1 day early), R4 (same day), R7 (1 day early) -- early within 7 days is on time
+    # R5 (promised 02-27, received 03-01) belongs to February by its due date
+    # North 1/2, South 3/3, all 4/5
+    for scope, (num, den) in {"North": (1, 2), "South": (3, 3), "all": (4, 5)}.items():
+        row = kpi_row(march, "supplier_otd_due_share", scope)
+        assert (row["numerator"], row["denominator"]) == (num, den), scope
+
+
+def _r(rid: str, promised: Any, received: Any) -> dict[str, Any]:
+    return {
+        "receipt_id": rid,
+        "supplier_id": "S",
+        "site": "X",
+        "promised_date": promised,
+        "received_date": received,
+        "qty_received": 10,
+        "qty_rejected": 0,
+    }
+
+
+def test_otd_due_window_edges(make: Callable[..., pl.DataFrame], kpi_row: Row) -> None:
+    from datetime import date
+
+    d = date
+    frame = make(
+        "receipts",
+        [
+            _r("early7", d(2026, 3, 20), d(2026, 3, 13)),  # 7 days early: on time
+            _r("early8", d(2026, 3, 20), d(2026, 3, 12)),  # 8 days early: not on time
+            _r("last_day", d(2026, 3, 31), d(2026, 3, 31)),  # due and received on the last day
+            _r("after_end", d(2026, 3, 31), d(2026, 4, 2)),  # due in March, received in April
+            _r("feb", d(2026, 2, 28), d(2026, 2, 28)),
+        ],
+    )
+    out = kpis.compute_kpis({"receipts": frame}, "2026-03")
+    row = kpi_row(out, "supplier_otd_due_share")
+    assert (row["numerator"], row["denominator"]) == (2, 4)
+    # the received-in-period reading counts early8 on time and does not see after_end
+    old = kpi_row(out, "supplier_otd_share")
+    assert (old["numerator"], old["denominator"]) == (3, 3)
+    # early tolerance 10 days, late tolerance 2 days: early8 and after_end become on time
+    cfg = KpiConfig(supplier_otd_early_days=10, supplier_otd_tolerance_days=2)
+    wide = kpi_row(
+        kpis.compute_kpis({"receipts": frame}, "2026-03", config=cfg), "supplier_otd_due_share"
+    )
+    assert (wide["numerator"], wide["denominator"]) == (4, 4)
+
+
+def test_otd_due_with_nothing_due(make: Callable[..., pl.DataFrame], kpi_row: Row) -> None:
+    from datetime import date
+
+    frame = make("receipts", [_r("a", date(2026, 2, 27), date(2026, 3, 1))])
+    row = kpi_row(kpis.compute_kpis({"receipts": frame}, "2026-03"), "supplier_otd_due_share")
+    assert row["value"] is None
+    assert row["note"] == "no deliveries due in period: share undefined"
+
+
+def test_evaluations_overdue_counts_conditional_and_never_evaluated(
+    march: pl.DataFrame, kpi_row: Row
+) -> None:
+    # at 03-31: S1 approved, due 03-15 -> overdue; S2 due 03-31 (the last day) -> not yet;
+    # S3 conditional, due 01-01 -> overdue (the approved-only count leaves it out);
+    # S4 approved, never evaluated (no dates) -> counted; S5 due 06-30 -> no.  3 vs 1
+    assert kpi_row(march, "supplier_evaluations_overdue_active")["value"] == 3
+    assert kpi_row(march, "supplier_evaluations_overdue")["value"] == 1
+    site = kpi_row(march, "supplier_evaluations_overdue_active", "North")
+    assert site["value"] is None
+    assert site["note"].startswith("not split by site")
+
+
+def test_receipts_from_unapproved(data: dict[str, pl.DataFrame], kpi_row: Row) -> None:
+    # received in March: R5 from S3 (conditional) at North; the rest from approved suppliers
+    march = kpis.compute_kpis(data, "2026-03")
+    assert kpi_row(march, "receipts_from_unapproved", "North")["value"] == 1
+    assert kpi_row(march, "receipts_from_unapproved", "South")["value"] == 0
+    assert kpi_row(march, "receipts_from_unapproved")["value"] == 1
+    # a supplier missing from the list is not approved either: drop S1 from the list
+    # -> R1, R2 (North) count too: 3
+    data = dict(data, suppliers=data["suppliers"].filter(pl.col("supplier_id") != "S1"))
+    out = kpis.compute_kpis(data, "2026-03")
+    assert kpi_row(out, "receipts_from_unapproved")["value"] == 3
+
+
+def _decision(sid: str, day: Any, status: str, nxt: Any = None) -> dict[str, Any]:
+    return {
+        "supplier_id": sid,
+        "decision_date": day,
+        "approval_status": status,
+        "next_evaluation_due": nxt,
+    }
+
+
+def test_status_as_of_from_the_approval_history(
+    data: dict[str, pl.DataFrame], make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    d = date
+    history = make(
+        "supplier_approvals",
+        [
+            _decision("S1", d(2025, 3, 15), "approved", d(2026, 3, 15)),
+            _decision("S2", d(2025, 3, 31), "approved", d(2026, 3, 31)),
+            _decision("S3", d(2025, 1, 1), "approved", d(2026, 1, 1)),
+            _decision("S3", d(2026, 3, 2), "conditional", d(2026, 9, 2)),  # from 03-02
+            _decision("S5", d(2025, 6, 30), "approved", d(2026, 6, 30)),
+            _decision("S5", d(2026, 3, 4), "disapproved"),  # decided the day R7 arrived
+        ],
+    )
+    data = dict(data, supplier_approvals=history)
+    march = kpis.compute_kpis(data, "2026-03")
+    # receipts in March and the supplier's status that day:
+    #   R1, R2 S1 approved; R3, R4 S2 approved; R5 S3 on 03-01: still approved (conditional
+    #   from 03-02); R7 S5 on 03-04: disapproved that day -> 1 (North 0, South 1)
+    # the current list says S3 is conditional and S5 approved -> R5 instead
+    assert kpi_row(march, "receipts_from_unapproved_asof")["value"] == 1
+    assert kpi_row(march, "receipts_from_unapproved_asof", "South")["value"] == 1
+    assert kpi_row(march, "receipts_from_unapproved", "North")["value"] == 1
+    # at 03-31: S1 due 03-15 -> overdue; S2 due 03-31 -> not yet; S3 conditional, due 09-02;
+    #   S5 disapproved -> not counted; S4 has no decision -> not a supplier yet -> 1
+    assert kpi_row(march, "supplier_evaluations_overdue_asof")["value"] == 1
+    # at 2026-02-28: S3's approval from 2025-01-01 was due 2026-01-01 -> S3 overdue; S1, S2 not
+    feb = kpis.compute_kpis(data, "2026-02")
+    assert kpi_row(feb, "supplier_evaluations_overdue_asof")["value"] == 1
+    # at 2025-02-28 only S3 had a decision (not yet due): 0; before 2025-01 no history at all
+    early = kpis.compute_kpis(data, "2025-02")
+    assert kpi_row(early, "supplier_evaluations_overdue_asof")["value"] == 0
+    before = kpi_row(kpis.compute_kpis(data, "2024-12"), "supplier_evaluations_overdue_asof")
+    assert before["value"] is None
+    assert before["note"] == "before data: supplier_approvals starts 2025-01-01"
+
+
+def test_receipt_before_any_decision_is_not_approved(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    history = make("supplier_approvals", [_decision("S", date(2026, 3, 11), "approved")])
+    receipts = make(
+        "receipts",
+        [
+            _r("a", date(2026, 3, 10), date(2026, 3, 10)),
+            _r("b", date(2026, 3, 11), date(2026, 3, 11)),
+        ],
+    )
+    out = kpis.compute_kpis({"receipts": receipts, "supplier_approvals": history}, "2026-03")
+    # a: received the day before the first decision -> not approved; b: approved that day
+    assert kpi_row(out, "receipts_from_unapproved_asof")["value"] == 1

@@ -8,7 +8,7 @@ Public API::
     kpis.kpi_series(data, "2026-10", months=24)    # the same, per trailing month
 
 and the pack's tables: :func:`supplier_scorecard`, :func:`defect_pareto`,
-:func:`complaint_ageing`, :func:`repeat_complaints`,
+:func:`complaint_ageing`, :func:`repeat_complaints`, :func:`complaints_by_category`,
 :func:`objective_attainment`, :func:`objective_trend`,
 :func:`capa_effectiveness`, :func:`overdue_items`.
 
@@ -47,7 +47,7 @@ from qmskpi.kpis._common import (
 from qmskpi.kpis.actions import overdue_items
 from qmskpi.kpis.capa import capa_effectiveness
 from qmskpi.kpis.conformity import defect_pareto
-from qmskpi.kpis.customers import complaint_ageing, repeat_complaints
+from qmskpi.kpis.customers import complaint_ageing, complaints_by_category, repeat_complaints
 from qmskpi.kpis.objectives import objective_attainment, objective_trend
 from qmskpi.kpis.suppliers import supplier_scorecard
 from qmskpi.periods import Period, parse_period, trailing_months
@@ -60,6 +60,7 @@ __all__ = [
     "KpiDef",
     "capa_effectiveness",
     "complaint_ageing",
+    "complaints_by_category",
     "compute_kpis",
     "coverage_of",
     "defect_pareto",

@@ -466,6 +466,19 @@ _NULL = pl.lit(None, dtype=pl.Float64())
 _NO_NOTE = pl.lit(None, dtype=pl.String())
 
 
+def value_rows(
+    kpi: str,
+    frame: pl.LazyFrame,
+    value: pl.Expr,
+    *,
+    numerator: pl.Expr = _NULL,
+    denominator: pl.Expr = _NULL,
+    note: pl.Expr = _NO_NOTE,
+) -> pl.LazyFrame:
+    """KPI rows from arbitrary expressions over ``frame`` (which has ``scope`` and ``key``)."""
+    return frame.select(_rows(kpi, value, numerator, denominator, note))
+
+
 def count_rows(kpi: str, frame: pl.LazyFrame, col: str) -> pl.LazyFrame:
     """A count KPI: value = numerator = the count; no denominator."""
     return frame.select(_rows(kpi, pl.col(col), pl.col(col), _NULL, _NO_NOTE))

@@ -20,7 +20,7 @@ from qmskpi.kpis._common import (
     make_context,
     rollup_whole,
 )
-from qmskpi.kpis.audits import due_date as finding_due_date
+from qmskpi.kpis.audits import nc_due_date
 from qmskpi.periods import Period, parse_period
 
 _R = ("review_actions",)
@@ -116,8 +116,9 @@ def overdue_items(
 ) -> pl.DataFrame:
     """CAPAs, audit findings and review actions open past due at the period's end.
 
-    "Open past due" is as the ``capa_open_overdue``, ``audit_findings_open_overdue``
-    and ``review_actions_overdue`` KPIs count it. Review actions have no site and
+    "Open past due" is as the ``capa_open_overdue``, ``audit_nc_open_overdue``
+    (nonconformities; observations and OFIs only with an agreed due_date) and
+    ``review_actions_overdue`` KPIs count it. Review actions have no site and
     are listed for scope ``all`` only.
 
     Columns: ``item_type`` (``capa``, ``audit_finding``, ``review_action``),
@@ -158,7 +159,7 @@ def overdue_items(
                     "{} (clause {}), audit {}", pl.col("type"), pl.col("clause"), pl.col("audit_id")
                 ),
                 opened_date="audit_date",
-                due_date=finding_due_date(ctx.config.finding_due_days),
+                due_date=nc_due_date(ctx.config.finding_due_days),
             )
         )
     if "review_actions" in ctx.frames and ctx.include_all:

@@ -78,7 +78,7 @@ DAYS_MEDIAN = KpiDef(
 )
 EFFECTIVE = KpiDef(
     id="capa_effective_share",
-    title="CAPAs verified effective",
+    title="CAPAs verified effective (not yet verified counts as not effective)",
     iso_clause="10.2",
     unit="share",
     direction="higher_is_better",
@@ -93,12 +93,83 @@ EFFECTIVE = KpiDef(
     denominator="CAPAs closed in the period",
 )
 
-KPIS: tuple[KpiDef, ...] = (OPENED, CLOSED, OPEN_OVERDUE, DAYS_MEDIAN, EFFECTIVE)
+_OPEN_AT_END = "opened_date <= end and (closed_date is null or closed_date > end)"
+OPEN = KpiDef(
+    id="capa_open",
+    title="CAPAs open at period end (backlog)",
+    iso_clause="10.2",
+    unit="CAPAs",
+    direction="lower_is_better",
+    kind="count",
+    datasets=_CAPA,
+    definition=f"CAPAs open at the period's end: {_OPEN_AT_END}.",
+    numerator="CAPAs open at period end",
+)
+CLOSED_ON_TIME = KpiDef(
+    id="capa_closed_on_time_share",
+    title="CAPAs closed on time (closed CAPAs only)",
+    iso_clause="10.2",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=_CAPA,
+    definition=(
+        "CAPAs whose closed_date falls in the period with closed_date <= due_date / CAPAs "
+        "whose closed_date falls in the period (closed on the due date is on time)."
+    ),
+    numerator="CAPAs closed in the period by their due date",
+    denominator="CAPAs closed in the period",
+)
+ON_TIME_BACKLOG = KpiDef(
+    id="capa_on_time_incl_backlog_share",
+    title="CAPAs on time, counting the open backlog past due as late",
+    iso_clause="10.2",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=_CAPA,
+    definition=(
+        "CAPAs closed in the period by their due date / (CAPAs closed in the period + CAPAs "
+        f"open at the period's end ({_OPEN_AT_END}) with due_date < end)."
+    ),
+    numerator="CAPAs closed in the period by their due date",
+    denominator="CAPAs closed in the period + CAPAs open past due at period end",
+)
+EFFECTIVE_VERIFIED = KpiDef(
+    id="capa_effective_verified_share",
+    title="CAPAs verified effective, of those verified",
+    iso_clause="10.2",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=_CAPA,
+    definition=(
+        "CAPAs whose closed_date falls in the period with effectiveness_verified true / CAPAs "
+        "whose closed_date falls in the period with effectiveness_verified true or false; "
+        "CAPAs not verified yet (null) are left out, so a recent period's value can change "
+        "when verifications are recorded."
+    ),
+    numerator="CAPAs closed in the period and verified effective",
+    denominator="CAPAs closed in the period with a verification result",
+)
+
+KPIS: tuple[KpiDef, ...] = (
+    OPENED,
+    CLOSED,
+    OPEN,
+    OPEN_OVERDUE,
+    DAYS_MEDIAN,
+    CLOSED_ON_TIME,
+    ON_TIME_BACKLOG,
+    EFFECTIVE,
+    EFFECTIVE_VERIFIED,
+)
 
 _VERIFIED = pl.col("effectiveness_verified").fill_null(False)
+_ON_TIME = (pl.col("closed_date") <= pl.col("due_date")).fill_null(False)
 
 
-@group(OPENED, CLOSED, DAYS_MEDIAN, EFFECTIVE)
+@group(OPENED, CLOSED, DAYS_MEDIAN, CLOSED_ON_TIME, EFFECTIVE, EFFECTIVE_VERIFIED)
 def capa_flow(ctx: Context) -> pl.LazyFrame:
     """CAPAs opened and closed in each period."""
     b = ctx.buckets
@@ -112,7 +183,14 @@ def capa_flow(ctx: Context) -> pl.LazyFrame:
         days=days_between("opened_date", "closed_date")
     )
     closed = rollup(
-        ctx, closed_rows, [pl.len().alias("closed"), _VERIFIED.sum().alias("effective")]
+        ctx,
+        closed_rows,
+        [
+            pl.len().alias("closed"),
+            _VERIFIED.sum().alias("effective"),
+            pl.col("effectiveness_verified").is_not_null().sum().alias("verified"),
+            _ON_TIME.sum().alias("on_time"),
+        ],
     )
     stats = pooled(ctx, closed_rows, [pl.col("days").median().alias("median"), pl.len().alias("n")])
     return pl.concat(
@@ -121,26 +199,64 @@ def capa_flow(ctx: Context) -> pl.LazyFrame:
             count_rows(CLOSED.id, closed, "closed"),
             stat_rows(DAYS_MEDIAN.id, stats, "median", "n", empty_note="no CAPAs closed in period"),
             ratio_rows(
+                CLOSED_ON_TIME.id,
+                closed,
+                "on_time",
+                "closed",
+                empty_note="no CAPAs closed in period: share undefined",
+            ),
+            ratio_rows(
                 EFFECTIVE.id,
                 closed,
                 "effective",
                 "closed",
                 empty_note="no CAPAs closed in period: share undefined",
             ),
+            ratio_rows(
+                EFFECTIVE_VERIFIED.id,
+                closed,
+                "effective",
+                "verified",
+                empty_note="no CAPA closed in period has a verification result yet",
+            ),
         ]
     )
 
 
-@group(OPEN_OVERDUE)
-def capa_overdue(ctx: Context) -> pl.LazyFrame:
-    """CAPAs open past their due date at each period end."""
-    lf = ctx.buckets.open_at_ends(ctx.frame("capa"), "opened_date", "closed_date").filter(
-        pl.col("due_date") < pl.col("end")
+@group(OPEN, OPEN_OVERDUE, ON_TIME_BACKLOG)
+def capa_backlog(ctx: Context) -> pl.LazyFrame:
+    """CAPAs open, and open past their due date, at each period end; on time with backlog."""
+    b = ctx.buckets
+    lf = ctx.frame("capa")
+    at_end = rollup(
+        ctx,
+        b.open_at_ends(lf, "opened_date", "closed_date"),
+        [pl.len().alias("open"), (pl.col("due_date") < pl.col("end")).sum().alias("n")],
     )
-    return count_rows(OPEN_OVERDUE.id, rollup(ctx, lf, [pl.len().alias("n")]), "n")
+    closed = rollup(
+        ctx,
+        b.assign(lf, "closed_date"),
+        [pl.len().alias("closed"), _ON_TIME.sum().alias("on_time")],
+    )
+    judged = at_end.join(closed, on=["scope", "key"], how="left").with_columns(
+        judged=pl.col("closed") + pl.col("n")
+    )
+    return pl.concat(
+        [
+            count_rows(OPEN.id, at_end, "open"),
+            count_rows(OPEN_OVERDUE.id, at_end, "n"),
+            ratio_rows(
+                ON_TIME_BACKLOG.id,
+                judged,
+                "on_time",
+                "judged",
+                empty_note="no CAPAs closed in period and none open past due",
+            ),
+        ]
+    )
 
 
-GROUPS = (capa_flow, capa_overdue)
+GROUPS = (capa_flow, capa_backlog)
 
 
 def capa_effectiveness(

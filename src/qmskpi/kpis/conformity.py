@@ -20,6 +20,7 @@ from qmskpi.kpis._common import (
     make_context,
     ratio_rows,
     rollup,
+    value_rows,
 )
 from qmskpi.periods import Period, parse_period
 
@@ -27,7 +28,7 @@ _I = ("inspections",)
 
 FPY = KpiDef(
     id="fpy_share",
-    title="First-pass yield",
+    title="Inspection pass rate (every inspection record, re-inspections included)",
     iso_clause="8.6",
     unit="share",
     direction="higher_is_better",
@@ -45,7 +46,7 @@ _STAGE_TITLES = {"incoming": "incoming", "in_process": "in-process", "final": "f
 FPY_STAGES = tuple(
     KpiDef(
         id=f"fpy_share_{stage}",
-        title=f"First-pass yield, {_STAGE_TITLES[stage]} inspection",
+        title=f"Inspection pass rate, {_STAGE_TITLES[stage]} (every record)",
         iso_clause="8.6",
         unit="share",
         direction="higher_is_better",
@@ -78,7 +79,7 @@ DEFECT_PPM = KpiDef(
 )
 RTY = KpiDef(
     id="rty_share",
-    title="Rolled throughput yield",
+    title="Rolled throughput yield of pass rates, incoming included, missing stages skipped",
     iso_clause="8.6",
     unit="share",
     direction="higher_is_better",
@@ -92,10 +93,142 @@ RTY = KpiDef(
     ),
 )
 
-KPIS: tuple[KpiDef, ...] = (FPY, *FPY_STAGES, DEFECT_PPM, RTY)
+_LOT = (
+    "A lot is (site, stage, lot_id); an inspection without lot_id is a lot of its own. "
+    "A lot's first inspection day is the earliest inspection_date of its records; the lot "
+    "passes first time when every record of that day has result 'pass' (a same-day "
+    "re-inspection after a fail does not rescue it). The lot counts in the period holding "
+    "its first inspection day."
+)
+FPY_LOT = KpiDef(
+    id="fpy_lot_share",
+    title="First-pass yield (lots passing their first inspection)",
+    iso_clause="8.6",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=_I,
+    definition=(
+        "Lots first inspected in the period that passed first time / lots first inspected in "
+        f"the period, all stages. {_LOT}"
+    ),
+    numerator="lots passing their first inspection",
+    denominator="lots first inspected in the period",
+)
+FPY_LOT_STAGES = tuple(
+    KpiDef(
+        id=f"fpy_lot_share_{stage}",
+        title=f"First-pass yield, {_STAGE_TITLES[stage]} (lots)",
+        iso_clause="8.6",
+        unit="share",
+        direction="higher_is_better",
+        kind="proportion",
+        datasets=_I,
+        definition=(
+            f"Lots at stage '{stage}' first inspected in the period that passed first time / "
+            f"lots at stage '{stage}' first inspected in the period. {_LOT}"
+        ),
+        numerator=f"{_STAGE_TITLES[stage]} lots passing their first inspection",
+        denominator=f"{_STAGE_TITLES[stage]} lots first inspected in the period",
+    )
+    for stage in STAGES
+)
+INTERNAL_STAGES = ("in_process", "final")
+RTY_INTERNAL = KpiDef(
+    id="rty_internal_share",
+    title="Rolled throughput yield of own stages (in-process x final, lots)",
+    iso_clause="8.6",
+    unit="share",
+    direction="higher_is_better",
+    kind="continuous",
+    datasets=_I,
+    definition=(
+        "fpy_lot_share_in_process x fpy_lot_share_final in the period. Incoming inspection "
+        "measures suppliers, not the organisation's process, and is left out. Null when "
+        "either stage has no lots first inspected in the period (and scope): a missing stage "
+        "is unknown, not perfect."
+    ),
+)
+DEFECT_PPM_STAGES = tuple(
+    KpiDef(
+        id=f"defect_ppm_{stage}",
+        title=f"Defects per million inspected, {_STAGE_TITLES[stage]}",
+        iso_clause="8.6",
+        unit="ppm",
+        direction="lower_is_better",
+        kind="rate",
+        datasets=_I,
+        definition=(
+            f"Sum of qty_defective / sum of qty_inspected x 1e6 over inspections with stage "
+            f"'{stage}' whose inspection_date falls in the period."
+        ),
+        numerator=f"quantity defective at {_STAGE_TITLES[stage]} inspection",
+        denominator=f"quantity inspected at {_STAGE_TITLES[stage]} inspection",
+    )
+    for stage in STAGES
+)
+
+_COST = (
+    "Costs are in the currency the source records them in; a row without cost adds "
+    "nothing, and the value is null, with a note, when no row of the period has a cost."
+)
+COPQ_INTERNAL = KpiDef(
+    id="copq_internal",
+    title="Cost of poor quality, internal failures (scrap, rework, sorting)",
+    iso_clause="8.6",
+    unit="currency",
+    direction="lower_is_better",
+    kind="continuous",
+    datasets=_I,
+    definition=f"Sum of cost over inspections whose inspection_date falls in the period. {_COST}",
+    numerator="sum of inspection cost",
+    denominator="inspections in the period with a cost",
+)
+COPQ_EXTERNAL = KpiDef(
+    id="copq_external",
+    title="Cost of poor quality, external failures (complaints)",
+    iso_clause="8.6",
+    unit="currency",
+    direction="lower_is_better",
+    kind="continuous",
+    datasets=("complaints",),
+    definition=f"Sum of cost over complaints whose received_date falls in the period. {_COST}",
+    numerator="sum of complaint cost",
+    denominator="complaints received in the period with a cost",
+)
+COPQ_TOTAL = KpiDef(
+    id="copq_total",
+    title="Cost of poor quality, internal and external failures",
+    iso_clause="8.6",
+    unit="currency",
+    direction="lower_is_better",
+    kind="continuous",
+    datasets=("inspections", "complaints"),
+    definition=(
+        "copq_internal + copq_external, a side without any cost in the period counting 0 "
+        "(the note names it); null when neither side has a cost. Prevention and appraisal "
+        "costs are not in the data and not included."
+    ),
+    numerator="internal + external failure cost",
+    denominator="inspections and complaints in the period with a cost",
+)
+
+KPIS: tuple[KpiDef, ...] = (
+    FPY_LOT,
+    *FPY_LOT_STAGES,
+    RTY_INTERNAL,
+    FPY,
+    *FPY_STAGES,
+    DEFECT_PPM,
+    *DEFECT_PPM_STAGES,
+    RTY,
+    COPQ_INTERNAL,
+    COPQ_EXTERNAL,
+    COPQ_TOTAL,
+)
 
 
-@group(FPY, *FPY_STAGES, DEFECT_PPM, RTY)
+@group(FPY, *FPY_STAGES, DEFECT_PPM, *DEFECT_PPM_STAGES, RTY)
 def inspections(ctx: Context) -> pl.LazyFrame:
     """Inspections in each period: FPY overall and per stage, defect PPM, RTY (one group-by)."""
     b = ctx.buckets
@@ -109,7 +242,12 @@ def inspections(ctx: Context) -> pl.LazyFrame:
     ]
     for stage in STAGES:
         at = pl.col("stage") == stage
-        aggs += [at.sum().alias(f"n_{stage}"), (at & passed).sum().alias(f"passes_{stage}")]
+        aggs += [
+            at.sum().alias(f"n_{stage}"),
+            (at & passed).sum().alias(f"passes_{stage}"),
+            pl.col("qty_inspected").filter(at).sum().alias(f"qi_{stage}"),
+            pl.col("qty_defective").filter(at).sum().alias(f"qd_{stage}"),
+        ]
     sums = rollup(ctx, lf, aggs)
     rty = pl.lit(1.0)
     for stage in STAGES:
@@ -151,13 +289,142 @@ def inspections(ctx: Context) -> pl.LazyFrame:
                 scale=PPM,
                 empty_note="no quantity inspected in period: rate undefined",
             ),
+            *[
+                ratio_rows(
+                    f"defect_ppm_{stage}",
+                    sums,
+                    f"qd_{stage}",
+                    f"qi_{stage}",
+                    scale=PPM,
+                    empty_note=f"no {stage} quantity inspected in period: rate undefined",
+                )
+                for stage in STAGES
+            ],
             rty_rows,
         ],
         how="vertical_relaxed",
     )
 
 
-GROUPS = (inspections,)
+def _first_inspections(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per lot: its stage, site, first inspection day and whether it passed first time."""
+    lot = ["site", "stage", "lot_id", "_record"]
+    return (
+        lf.with_columns(_record=pl.when(pl.col("lot_id").is_null()).then(pl.col("inspection_id")))
+        .filter(pl.col("inspection_date") == pl.col("inspection_date").min().over(lot))
+        .group_by(lot)
+        .agg(
+            inspection_date=pl.col("inspection_date").first(),
+            first_pass=(pl.col("result") == "pass").all(),
+        )
+    )
+
+
+@group(FPY_LOT, *FPY_LOT_STAGES, RTY_INTERNAL)
+def lots(ctx: Context) -> pl.LazyFrame:
+    """Lots first inspected in each period: first-pass yield overall and per stage, own RTY."""
+    lf = ctx.buckets.assign(_first_inspections(ctx.frame("inspections")), "inspection_date")
+    ok = pl.col("first_pass")
+    aggs = [pl.len().alias("n"), ok.sum().alias("passes")]
+    for stage in STAGES:
+        at = pl.col("stage") == stage
+        aggs += [at.sum().alias(f"n_{stage}"), (at & ok).sum().alias(f"passes_{stage}")]
+    sums = rollup(ctx, lf, aggs)
+    have = pl.all_horizontal([pl.col(f"n_{s}") > 0 for s in INTERNAL_STAGES])
+    rty = pl.lit(1.0)
+    for stage in INTERNAL_STAGES:
+        rty = rty * pl.col(f"passes_{stage}") / pl.col(f"n_{stage}")
+    missing = [pl.when(pl.col(f"n_{s}") == 0).then(pl.lit(s)) for s in INTERNAL_STAGES]
+    rty_note = pl.when(~have).then(
+        pl.concat_str(
+            [
+                pl.lit("no lots inspected in period at: "),
+                pl.concat_str(missing, separator=", ", ignore_nulls=True),
+            ]
+        )
+    )
+    return pl.concat(
+        [
+            ratio_rows(
+                FPY_LOT.id,
+                sums,
+                "passes",
+                "n",
+                empty_note="no lots inspected in period: share undefined",
+            ),
+            *[
+                ratio_rows(
+                    f"fpy_lot_share_{stage}",
+                    sums,
+                    f"passes_{stage}",
+                    f"n_{stage}",
+                    empty_note=f"no {stage} lots inspected in period: share undefined",
+                )
+                for stage in STAGES
+            ],
+            value_rows(RTY_INTERNAL.id, sums, pl.when(have).then(rty), note=rty_note),
+        ],
+        how="vertical_relaxed",
+    )
+
+
+def _cost_sums(ctx: Context, dataset: str, date_col: str, name: str) -> pl.LazyFrame:
+    return rollup(
+        ctx,
+        ctx.buckets.assign(ctx.frame(dataset), date_col).filter(pl.col("cost").is_not_null()),
+        [pl.col("cost").sum().alias(f"{name}_cost"), pl.len().alias(f"{name}_n")],
+    )
+
+
+def _cost_rows(kpi: str, frame: pl.LazyFrame, name: str, what: str) -> pl.LazyFrame:
+    has = pl.col(f"{name}_n") > 0
+    return value_rows(
+        kpi,
+        frame,
+        pl.when(has).then(pl.col(f"{name}_cost")),
+        numerator=pl.col(f"{name}_cost"),
+        denominator=pl.col(f"{name}_n"),
+        note=pl.when(~has).then(pl.lit(f"no {what} cost recorded in period")),
+    )
+
+
+@group(COPQ_INTERNAL)
+def internal_cost(ctx: Context) -> pl.LazyFrame:
+    """Internal failure cost recorded on the period's inspections."""
+    sums = _cost_sums(ctx, "inspections", "inspection_date", "internal")
+    return _cost_rows(COPQ_INTERNAL.id, sums, "internal", "inspection")
+
+
+@group(COPQ_EXTERNAL)
+def external_cost(ctx: Context) -> pl.LazyFrame:
+    """External failure cost recorded on the period's complaints."""
+    sums = _cost_sums(ctx, "complaints", "received_date", "external")
+    return _cost_rows(COPQ_EXTERNAL.id, sums, "external", "complaint")
+
+
+@group(COPQ_TOTAL)
+def total_cost(ctx: Context) -> pl.LazyFrame:
+    """Internal plus external failure cost."""
+    both = _cost_sums(ctx, "inspections", "inspection_date", "internal").join(
+        _cost_sums(ctx, "complaints", "received_date", "external"), on=["scope", "key"]
+    )
+    i, e = pl.col("internal_n") > 0, pl.col("external_n") > 0
+    return value_rows(
+        COPQ_TOTAL.id,
+        both,
+        pl.when(i | e).then(pl.col("internal_cost") + pl.col("external_cost")),
+        numerator=pl.col("internal_cost") + pl.col("external_cost"),
+        denominator=pl.col("internal_n") + pl.col("external_n"),
+        note=pl.when(~i & ~e)
+        .then(pl.lit("no cost recorded in period"))
+        .when(~i)
+        .then(pl.lit("no inspection cost recorded in period: external only"))
+        .when(~e)
+        .then(pl.lit("no complaint cost recorded in period: internal only")),
+    )
+
+
+GROUPS = (lots, inspections, internal_cost, external_cost, total_cost)
 
 
 ParetoMeasure = Literal["inspections", "qty_defective"]

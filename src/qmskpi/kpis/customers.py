@@ -11,6 +11,7 @@ from datetime import date
 import polars as pl
 
 from qmskpi.config import KpiConfig
+from qmskpi.datasets import SEVERITIES
 from qmskpi.kpis._common import (
     PPM,
     Context,
@@ -23,6 +24,7 @@ from qmskpi.kpis._common import (
     ratio_rows,
     rollup,
     stat_rows,
+    value_rows,
 )
 from qmskpi.periods import Period, parse_period
 
@@ -85,20 +87,43 @@ DAYS_P90 = KpiDef(
     ),
     denominator="complaints closed in the period",
 )
+_TARGET = (
+    "the complaint's close target: complaint_close_target_days_by_severity[severity] "
+    "(config) when its severity is listed there, else complaint_close_target_days (config, "
+    "default 30)"
+)
 ON_TIME = KpiDef(
     id="complaints_closed_on_time_share",
-    title="Complaints closed on time",
+    title="Complaints closed on time (closed complaints only)",
     iso_clause="9.1.2",
     unit="share",
     direction="higher_is_better",
     kind="proportion",
     datasets=_C,
     definition=(
-        "Complaints closed in the period with closed_date - received_date <= "
-        "complaint_close_target_days (config, default 30) / complaints closed in the period."
+        "Complaints closed in the period with closed_date - received_date <= target / "
+        f"complaints closed in the period; target is {_TARGET}. Open complaints are not "
+        "counted: see complaints_on_time_incl_backlog_share."
     ),
     numerator="complaints closed in the period within the target days",
     denominator="complaints closed in the period",
+)
+ON_TIME_BACKLOG = KpiDef(
+    id="complaints_on_time_incl_backlog_share",
+    title="Complaints on time, counting the open backlog past target as late",
+    iso_clause="9.1.2",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=_C,
+    definition=(
+        "Complaints closed in the period within target / (complaints closed in the period + "
+        "complaints open at the period's end whose age, end - received_date, is more than "
+        f"the target); target is {_TARGET}. A complaint open at the end but still within its "
+        "target is in neither count."
+    ),
+    numerator="complaints closed in the period within the target days",
+    denominator="complaints closed in the period + complaints open past target at period end",
 )
 _OPEN_DEF = (
     "Complaints open at the period's end: received_date <= end and (closed_date is null "
@@ -140,9 +165,56 @@ OPEN_AGE = tuple(
     )
     for kpi_id, label, lo, hi in AGE_BUCKETS
 )
+BY_SEVERITY = tuple(
+    KpiDef(
+        id=f"complaints_received_{sev}",
+        title=f"Complaints received, severity {sev}",
+        iso_clause="9.1.2",
+        unit="complaints",
+        direction="lower_is_better",
+        kind="count",
+        datasets=_C,
+        definition=f"Number of complaints with severity '{sev}' received in the period.",
+        numerator=f"{sev} complaints received in the period",
+    )
+    for sev in SEVERITIES
+)
+REJECT_PPM = KpiDef(
+    id="customer_reject_ppm",
+    title="Customer rejects (units affected per million shipped)",
+    iso_clause="9.1.2",
+    unit="ppm",
+    direction="lower_is_better",
+    kind="rate",
+    datasets=("complaints", "shipments"),
+    definition=(
+        "Sum of units_affected over complaints received in the period / units_shipped in the "
+        "period's months x 1e6; a complaint without units_affected adds 0 (the note counts "
+        "them); null when no units were shipped."
+    ),
+    numerator="units affected by complaints received in the period",
+    denominator="units shipped in the period's months",
+)
+CUSTOMER_OTD = KpiDef(
+    id="customer_otd_share",
+    title="On-time delivery to customers",
+    iso_clause="9.1.2",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=("shipments",),
+    definition=(
+        "Sum of deliveries_on_time / sum of deliveries over shipment rows of the period's "
+        "months that record deliveries (optional shipments columns: customer deliveries due "
+        "in the month, and how many reached the customer by the promised date); null when "
+        "no row of the period records deliveries."
+    ),
+    numerator="customer deliveries on time",
+    denominator="customer deliveries due in the period's months",
+)
 REPEAT = KpiDef(
     id="complaints_repeat_share",
-    title="Repeat complaints",
+    title="Complaints repeating an earlier one (open or closed) within the window",
     iso_clause="9.1.2",
     unit="share",
     direction="lower_is_better",
@@ -155,6 +227,24 @@ REPEAT = KpiDef(
         "complaints are not repeats of each other; a repeat counts at the site receiving it."
     ),
     numerator="repeat complaints received in the period",
+    denominator="complaints received in the period",
+)
+RECURRENCE = KpiDef(
+    id="complaints_recurrence_share",
+    title="Complaints recurring after the earlier one was closed",
+    iso_clause="9.1.2",
+    unit="share",
+    direction="lower_is_better",
+    kind="proportion",
+    datasets=_C,
+    definition=(
+        "Complaints received in the period for which another complaint with the same "
+        "customer, product and category (any site) was closed 1 to repeat_window_days "
+        "(config, default 90) days before this one was received / complaints received in "
+        "the period. An earlier complaint still open, or closed the same day, makes no "
+        "recurrence: the fix had not been made."
+    ),
+    numerator="complaints received in the period recurring after a closed one",
     denominator="complaints received in the period",
 )
 SATISFACTION = KpiDef(
@@ -172,6 +262,49 @@ SATISFACTION = KpiDef(
     ),
     numerator="sum of score / scale_max",
     denominator="survey responses in the period",
+)
+SCORE_MEAN = KpiDef(
+    id="satisfaction_score_mean",
+    title="Customer satisfaction (mean score on the survey's scale)",
+    iso_clause="9.1.2",
+    unit="score",
+    direction="higher_is_better",
+    kind="continuous",
+    datasets=("surveys",),
+    definition=(
+        "Mean score of the survey responses whose response_date falls in the period, on the "
+        "survey's own scale (e.g. 4.2 on 1-5). Null, with a note, when the period's responses "
+        "use more than one scale (scale_min, scale_max): use satisfaction_range_share then."
+    ),
+    numerator="sum of scores",
+    denominator="survey responses in the period",
+)
+RANGE_SHARE = KpiDef(
+    id="satisfaction_range_share",
+    title="Customer satisfaction (share of the scale's range)",
+    iso_clause="9.1.2",
+    unit="share of range",
+    direction="higher_is_better",
+    kind="continuous",
+    datasets=("surveys",),
+    definition=(
+        "Mean of (score - scale_min) / (scale_max - scale_min) over survey responses in the "
+        "period with a scale_min and scale_max > scale_min: the lowest answer is 0, the "
+        "highest 1, on any scale. Responses without scale_min are left out."
+    ),
+    numerator="sum of (score - scale_min) / (scale_max - scale_min)",
+    denominator="survey responses in the period with scale_min",
+)
+RESPONSES = KpiDef(
+    id="survey_responses",
+    title="Survey responses received",
+    iso_clause="9.1.2",
+    unit="responses",
+    direction="higher_is_better",
+    kind="count",
+    datasets=("surveys",),
+    definition="Number of survey responses whose response_date falls in the period.",
+    numerator="survey responses in the period",
 )
 NPS = KpiDef(
     id="nps",
@@ -192,14 +325,22 @@ NPS = KpiDef(
 
 KPIS: tuple[KpiDef, ...] = (
     COMPLAINTS_RECEIVED,
+    *BY_SEVERITY,
     COMPLAINT_RATE_PPM,
+    REJECT_PPM,
+    CUSTOMER_OTD,
     DAYS_MEDIAN,
     DAYS_P90,
     ON_TIME,
+    ON_TIME_BACKLOG,
     COMPLAINTS_OPEN,
     *OPEN_AGE,
     REPEAT,
+    RECURRENCE,
     SATISFACTION,
+    SCORE_MEAN,
+    RANGE_SHARE,
+    RESPONSES,
     NPS,
 )
 
@@ -232,32 +373,91 @@ def _repeat_flags(ctx: Context) -> pl.LazyFrame:
         d.is_between(pl.lit(b.start) - pl.duration(days=window), pl.lit(b.end), closed="both")
     )
     flagged = (
-        lookback.select(*_KEYS, "received_date", "site")
+        lookback.select("complaint_id", *_KEYS, "received_date", "site", "severity")
         .sort(*_KEYS, "received_date")
         .with_columns(repeat=repeat.fill_null(False))
     )
     return b.assign(ctx.in_scope(flagged), "received_date")
 
 
-def _received(ctx: Context) -> pl.LazyFrame:
-    return rollup(
-        ctx,
-        _repeat_flags(ctx),
-        [pl.len().alias("received"), pl.col("repeat").sum().alias("repeats")],
+def _recurring_ids(ctx: Context) -> pl.LazyFrame:
+    """complaint_id (with ``recurs`` true) of complaints received in the buckets that recur.
+
+    A complaint recurs when another with the same customer, product and
+    category was closed 1 to ``repeat_window_days`` days before it was received.
+    """
+    window = ctx.config.repeat_window_days
+    b = ctx.buckets
+    lf = ctx.frame("complaints")
+    current = lf.filter(b.contains(pl.col("received_date"))).select(
+        "complaint_id", *_KEYS, "received_date"
+    )
+    earlier = lf.filter(
+        pl.col("closed_date").is_between(
+            pl.lit(b.start) - pl.duration(days=window), pl.lit(b.end), closed="both"
+        )
+    ).select(*_KEYS, _prev_closed=pl.col("closed_date"))
+    gap = days_between("_prev_closed", "received_date")
+    return (
+        current.join(earlier, on=_KEYS, how="inner")
+        .filter(gap.is_between(1, window, closed="both"))
+        .select("complaint_id")
+        .unique()
+        .with_columns(recurs=pl.lit(True))
     )
 
 
-@group(COMPLAINTS_RECEIVED, DAYS_MEDIAN, DAYS_P90, ON_TIME, REPEAT)
+def _received(ctx: Context) -> pl.LazyFrame:
+    flags = _repeat_flags(ctx).join(_recurring_ids(ctx), on="complaint_id", how="left")
+    return rollup(
+        ctx,
+        flags,
+        [
+            pl.len().alias("received"),
+            pl.col("repeat").sum().alias("repeats"),
+            pl.col("recurs").fill_null(False).sum().alias("recurrences"),
+            *[(pl.col("severity") == sev).sum().alias(f"sev_{sev}") for sev in SEVERITIES],
+        ],
+    )
+
+
+def close_target(config: KpiConfig) -> pl.Expr:
+    """Each complaint's close target in days (per severity where configured)."""
+    default = pl.lit(config.complaint_close_target_days, dtype=pl.Int64())
+    by_sev = dict(config.complaint_close_target_days_by_severity)
+    if not by_sev:
+        return default
+    return pl.col("severity").replace_strict(by_sev, default=default, return_dtype=pl.Int64())
+
+
+@group(
+    COMPLAINTS_RECEIVED,
+    *BY_SEVERITY,
+    DAYS_MEDIAN,
+    DAYS_P90,
+    ON_TIME,
+    ON_TIME_BACKLOG,
+    REPEAT,
+    RECURRENCE,
+)
 def complaint_flow(ctx: Context) -> pl.LazyFrame:
     """Complaints received and closed in each period, per site and for the whole scope."""
     b = ctx.buckets
-    target = ctx.config.complaint_close_target_days
+    target = close_target(ctx.config)
     received = _received(ctx)
     closed = b.assign(ctx.in_scope(ctx.frame("complaints")), "closed_date").with_columns(
         days=days_between("received_date", "closed_date")
     )
     counts = rollup(
         ctx, closed, [pl.len().alias("closed"), (pl.col("days") <= target).sum().alias("on_time")]
+    )
+    late_open = rollup(
+        ctx,
+        _open_with_age(ctx).filter(pl.col("age") > target),
+        [pl.len().alias("late_open")],
+    )
+    backlog = counts.join(late_open, on=["scope", "key"], how="left").with_columns(
+        judged=pl.col("closed") + pl.col("late_open")
     )
     stats = pooled(
         ctx,
@@ -269,9 +469,14 @@ def complaint_flow(ctx: Context) -> pl.LazyFrame:
         ],
     )
     none_closed = "no complaints closed in period"
+    none_received = "no complaints received in period: share undefined"
     return pl.concat(
         [
             count_rows(COMPLAINTS_RECEIVED.id, received, "received"),
+            *[
+                count_rows(k.id, received, f"sev_{sev}")
+                for k, sev in zip(BY_SEVERITY, SEVERITIES, strict=True)
+            ],
             stat_rows(DAYS_MEDIAN.id, stats, "median", "n", empty_note=none_closed),
             stat_rows(DAYS_P90.id, stats, "p90", "n", empty_note=none_closed),
             ratio_rows(
@@ -282,24 +487,32 @@ def complaint_flow(ctx: Context) -> pl.LazyFrame:
                 empty_note=none_closed + ": share undefined",
             ),
             ratio_rows(
-                REPEAT.id,
-                received,
-                "repeats",
-                "received",
-                empty_note="no complaints received in period: share undefined",
+                ON_TIME_BACKLOG.id,
+                backlog,
+                "on_time",
+                "judged",
+                empty_note="no complaints closed in period and none open past target",
+            ),
+            ratio_rows(REPEAT.id, received, "repeats", "received", empty_note=none_received),
+            ratio_rows(
+                RECURRENCE.id, received, "recurrences", "received", empty_note=none_received
             ),
         ]
     )
 
 
-@group(COMPLAINT_RATE_PPM)
+@group(COMPLAINT_RATE_PPM, REJECT_PPM)
 def complaint_rate(ctx: Context) -> pl.LazyFrame:
-    """Complaints per million units shipped."""
+    """Complaints and units affected per million units shipped."""
     b = ctx.buckets
     complaints = rollup(
         ctx,
         b.assign(ctx.frame("complaints"), "received_date"),
-        [pl.len().alias("received")],
+        [
+            pl.len().alias("received"),
+            pl.col("units_affected").fill_null(0).sum().alias("affected"),
+            pl.col("units_affected").is_null().sum().alias("unknown"),
+        ],
     )
     shipped = rollup(
         ctx,
@@ -309,13 +522,33 @@ def complaint_rate(ctx: Context) -> pl.LazyFrame:
         [pl.col("units_shipped").sum().alias("units")],
     )
     both = complaints.join(shipped, on=["scope", "key"], how="left")
-    return ratio_rows(
-        COMPLAINT_RATE_PPM.id,
-        both,
-        "received",
-        "units",
-        scale=PPM,
-        empty_note="no shipments in period: rate undefined",
+    no_units = "no shipments in period: rate undefined"
+    shipped_any = pl.col("units") > 0
+    unknown_note = (
+        pl.when(~shipped_any)
+        .then(pl.lit(no_units))
+        .when(pl.col("unknown") > 0)
+        .then(
+            pl.format(
+                "{} complaint(s) without units_affected counted as 0",
+                pl.col("unknown").cast(pl.Int64()),
+            )
+        )
+    )
+    return pl.concat(
+        [
+            ratio_rows(
+                COMPLAINT_RATE_PPM.id, both, "received", "units", scale=PPM, empty_note=no_units
+            ),
+            value_rows(
+                REJECT_PPM.id,
+                both,
+                pl.when(shipped_any).then(pl.col("affected") / pl.col("units") * PPM),
+                numerator=pl.col("affected"),
+                denominator=pl.col("units"),
+                note=unknown_note,
+            ),
+        ]
     )
 
 
@@ -342,57 +575,82 @@ def complaints_open(ctx: Context) -> pl.LazyFrame:
     )
 
 
-@group(SATISFACTION, NPS)
+@group(SATISFACTION, SCORE_MEAN, RANGE_SHARE, RESPONSES, NPS)
 def satisfaction(ctx: Context) -> pl.LazyFrame:
-    """Survey responses in each period: mean normalised score and NPS.
+    """Survey responses in each period: mean scores on three scales, responses, NPS.
 
-    Responses are first counted per distinct (scale_max, score); sums run over
-    those counts in sorted order, so the result does not depend on row order.
+    Responses are first counted per distinct (scale_min, scale_max, score); sums
+    run over those counts in sorted order, so the result does not depend on row
+    order.
     """
     b = ctx.buckets
+    scale = ["scale_min", "scale_max", "score"]
     counts = (
         b.assign(ctx.in_scope(ctx.frame("surveys")), "response_date")
-        .filter(pl.col("scale_max") > 0)
-        .group_by("key", "site", "scale_max", "score")
+        .group_by("key", "site", *scale)
         .agg(n=pl.len().cast(pl.Int64()))
         .cache()
     )
     parts = [counts.rename({"site": "scope"})]
     if ctx.include_all:
         parts.append(
-            counts.group_by("key", "scale_max", "score")
+            counts.group_by("key", *scale)
             .agg(pl.col("n").sum())
             .with_columns(scope=pl.lit("all", pl.String()))
         )
-    cols = ["scope", "key", "scale_max", "score", "n"]
-    ten = pl.col("scale_max") == 10
+    cols = ["scope", "key", *scale, "n"]
+    n, score, lo, hi = pl.col("n"), pl.col("score"), pl.col("scale_min"), pl.col("scale_max")
+    ten = hi == 10
+    ranged = lo.is_not_null() & (hi > lo)
     sums = (
         pl.concat([p.select(cols) for p in parts])
-        .sort("scope", "key", "scale_max", "score")
+        .sort("scope", "key", *scale, nulls_last=True)
         .group_by("scope", "key", maintain_order=True)
         .agg(
-            responses=pl.col("n").sum(),
-            score_sum=(pl.col("n") * pl.col("score") / pl.col("scale_max")).sum(),
-            nps_n=pl.col("n").filter(ten).sum(),
-            net=pl.col("n").filter(ten & (pl.col("score") >= 9)).sum()
-            - pl.col("n").filter(ten & (pl.col("score") <= 6)).sum(),
+            responses=n.sum(),
+            scaled=n.filter(hi > 0).sum(),
+            score_sum=(n * score / hi).filter(hi > 0).sum(),
+            raw_sum=(n * score).sum(),
+            scales=pl.struct(lo, hi).n_unique(),
+            ranged_n=n.filter(ranged).sum(),
+            range_sum=(n * (score - lo) / (hi - lo)).filter(ranged).sum(),
+            nps_n=n.filter(ten).sum(),
+            net=n.filter(ten & (score >= 9)).sum() - n.filter(ten & (score <= 6)).sum(),
         )
     )
-    names = ["responses", "score_sum", "nps_n", "net"]
+    names = ["responses", "scaled", "score_sum", "raw_sum", "ranged_n", "range_sum", "nps_n", "net"]
     frame = (
         ctx.grid()
         .join(sums, on=["scope", "key"], how="left")
         .with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
     )
+    none = "no survey responses in period"
+    single = (pl.col("responses") > 0) & (pl.col("scales") == 1)
+    mixed_note = (
+        pl.when(pl.col("responses") == 0)
+        .then(pl.lit(none))
+        .when(~single)
+        .then(pl.lit("responses on more than one scale: see satisfaction_range_share"))
+    )
     return pl.concat(
         [
-            ratio_rows(
-                SATISFACTION.id,
+            ratio_rows(SATISFACTION.id, frame, "score_sum", "scaled", empty_note=none),
+            value_rows(
+                SCORE_MEAN.id,
                 frame,
-                "score_sum",
-                "responses",
-                empty_note="no survey responses in period",
+                pl.when(single).then(pl.col("raw_sum") / pl.col("responses")),
+                numerator=pl.col("raw_sum"),
+                denominator=pl.col("responses"),
+                note=mixed_note,
             ),
+            ratio_rows(
+                RANGE_SHARE.id,
+                frame,
+                "range_sum",
+                "ranged_n",
+                empty_note="no survey responses with scale_min in period",
+            ),
+            count_rows(RESPONSES.id, frame, "responses"),
             ratio_rows(
                 NPS.id,
                 frame,
@@ -405,7 +663,33 @@ def satisfaction(ctx: Context) -> pl.LazyFrame:
     )
 
 
-GROUPS = (complaint_flow, complaint_rate, complaints_open, satisfaction)
+@group(CUSTOMER_OTD)
+def customer_deliveries(ctx: Context) -> pl.LazyFrame:
+    """Customer deliveries due in each period's months and how many were on time."""
+    b = ctx.buckets
+    rows = (
+        ctx.frame("shipments")
+        .filter(b.month_contains(pl.col("month")) & pl.col("deliveries").is_not_null())
+        .with_columns(key=b.month_key(pl.col("month")))
+    )
+    sums = rollup(
+        ctx,
+        rows,
+        [
+            pl.col("deliveries").sum().alias("due"),
+            pl.col("deliveries_on_time").fill_null(0).sum().alias("on_time"),
+        ],
+    )
+    return ratio_rows(
+        CUSTOMER_OTD.id,
+        sums,
+        "on_time",
+        "due",
+        empty_note="no customer deliveries recorded in period: share undefined",
+    )
+
+
+GROUPS = (complaint_flow, complaint_rate, customer_deliveries, complaints_open, satisfaction)
 
 
 # --------------------------------------------------------------------------- tables
@@ -506,5 +790,49 @@ def repeat_complaints(
             "days_since_previous",
         )
         .sort("received_date", "complaint_id")
+        .collect()
+    )
+
+
+def complaints_by_category(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str = "all",
+) -> pl.DataFrame:
+    """Complaints received in the period by category and severity, largest category first.
+
+    Columns: ``category``, ``received`` (Int64), one Int64 column per severity
+    (``minor``, ``major``, ``critical``; they add up to ``received``), ``share``
+    (of the period's complaints in the scope). Sorted by received (largest first),
+    then critical, then category; a last row ``category = "all"`` holds the totals
+    (its severity counts equal the ``complaints_received_<severity>`` KPIs). Empty
+    period: only the ``all`` row, with zeros and a null share.
+    """
+    p = parse_period(period)
+    ctx, _ = make_context(data, [p], scope, None, asked=p)
+    counts = ["received", *SEVERITIES]
+    schema = {"category": pl.String(), **dict.fromkeys(counts, pl.Int64()), "share": pl.Float64()}
+    if "complaints" not in ctx.frames:
+        return pl.DataFrame(schema=schema)
+    rows = ctx.in_scope(ctx.frame("complaints")).filter(
+        ctx.buckets.contains(pl.col("received_date"))
+    )
+    aggs = [pl.len().cast(pl.Int64()).alias("received")] + [
+        (pl.col("severity") == sev).sum().cast(pl.Int64()).alias(sev) for sev in SEVERITIES
+    ]
+    by_category = (
+        rows.group_by("category")
+        .agg(aggs)
+        .sort(["received", "critical", "category"], descending=[True, True, False])
+    )
+    total = rows.select(aggs).with_columns(category=pl.lit("all", pl.String()))
+    table = pl.concat(
+        [by_category.select(["category", *counts]), total.select(["category", *counts])],
+        how="vertical_relaxed",
+    )
+    grand = pl.col("received").filter(pl.col("category") == "all").first()
+    return (
+        table.with_columns(share=pl.when(grand > 0).then(pl.col("received") / grand))
+        .select([pl.col(c).cast(t) for c, t in schema.items()])
         .collect()
     )

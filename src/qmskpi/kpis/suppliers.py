@@ -27,7 +27,7 @@ from qmskpi.periods import Period, parse_period
 
 OTD = KpiDef(
     id="supplier_otd_share",
-    title="Supplier on-time delivery",
+    title="Supplier on-time delivery (receipts received in the period, early counts as on time)",
     iso_clause="8.4",
     unit="share",
     direction="higher_is_better",
@@ -40,6 +40,26 @@ OTD = KpiDef(
     ),
     numerator="receipts on time",
     denominator="receipts in the period",
+)
+OTD_DUE = KpiDef(
+    id="supplier_otd_due_share",
+    title="Supplier on-time delivery (deliveries due in the period)",
+    iso_clause="8.4",
+    unit="share",
+    direction="higher_is_better",
+    kind="proportion",
+    datasets=("receipts",),
+    definition=(
+        "Receipts whose promised_date falls in the period and whose received_date is from "
+        "promised_date - supplier_otd_early_days (config, default 7) to promised_date + "
+        "supplier_otd_tolerance_days (config, default 0) / receipts whose promised_date falls "
+        "in the period. A delivery due in the period and received after the window (even "
+        "after the period's end) is late; one received earlier than the window is not on "
+        "time. A delivery not received at all is counted only when the receipts source lists "
+        "it (it has no row otherwise)."
+    ),
+    numerator="receipts due in the period and received within the window",
+    denominator="receipts due in the period",
 )
 SUPPLIER_PPM = KpiDef(
     id="supplier_ppm",
@@ -73,7 +93,85 @@ EVALUATIONS_OVERDUE = KpiDef(
     per_site=False,
 )
 
-KPIS: tuple[KpiDef, ...] = (OTD, SUPPLIER_PPM, EVALUATIONS_OVERDUE)
+EVALUATIONS_DUE_ACTIVE = KpiDef(
+    id="supplier_evaluations_overdue_active",
+    title="Approved and conditional suppliers overdue for evaluation or never evaluated",
+    iso_clause="8.4",
+    unit="suppliers",
+    direction="lower_is_better",
+    kind="count",
+    datasets=("suppliers",),
+    definition=(
+        "Suppliers with approval_status 'approved' or 'conditional' and either "
+        "next_evaluation_due < the period's end or no evaluation at all (last_evaluation_date "
+        "and next_evaluation_due both empty). Uses the supplier list as given (current "
+        "statuses and due dates, not the state at the period's end). Whole scope only."
+    ),
+    numerator="approved or conditional suppliers overdue or never evaluated",
+    per_site=False,
+)
+UNAPPROVED_RECEIPTS = KpiDef(
+    id="receipts_from_unapproved",
+    title="Receipts from suppliers not approved (current list)",
+    iso_clause="8.4",
+    unit="receipts",
+    direction="lower_is_better",
+    kind="count",
+    datasets=("receipts", "suppliers"),
+    definition=(
+        "Receipts whose received_date falls in the period from a supplier whose "
+        "approval_status is not 'approved' (conditional, disapproved, or not on the supplier "
+        "list). The status is the supplier list's current one, not the one on the receipt "
+        "date (the list has no history)."
+    ),
+    numerator="receipts from suppliers not approved",
+)
+
+_HISTORY = (
+    "A supplier's status on a day is its latest supplier_approvals decision with "
+    "decision_date on or before that day (no decision yet: not approved)"
+)
+EVALUATIONS_ASOF = KpiDef(
+    id="supplier_evaluations_overdue_asof",
+    title="Suppliers overdue for evaluation at period end (approval history)",
+    iso_clause="8.4",
+    unit="suppliers",
+    direction="lower_is_better",
+    kind="count",
+    datasets=("supplier_approvals",),
+    definition=(
+        "Suppliers whose status at the period's end is 'approved' or 'conditional' and whose "
+        "next_evaluation_due, from that same latest decision, is before the end or empty. "
+        f"{_HISTORY}. Past periods are reproducible. Whole scope only."
+    ),
+    numerator="approved or conditional suppliers overdue at period end",
+    per_site=False,
+)
+UNAPPROVED_ASOF = KpiDef(
+    id="receipts_from_unapproved_asof",
+    title="Receipts from suppliers not approved on the receipt date (approval history)",
+    iso_clause="8.4",
+    unit="receipts",
+    direction="lower_is_better",
+    kind="count",
+    datasets=("receipts", "supplier_approvals"),
+    definition=(
+        "Receipts whose received_date falls in the period from a supplier whose status on "
+        f"the received_date is not 'approved'. {_HISTORY}."
+    ),
+    numerator="receipts from suppliers not approved on the receipt date",
+)
+
+KPIS: tuple[KpiDef, ...] = (
+    OTD,
+    OTD_DUE,
+    SUPPLIER_PPM,
+    EVALUATIONS_OVERDUE,
+    EVALUATIONS_DUE_ACTIVE,
+    UNAPPROVED_RECEIPTS,
+    EVALUATIONS_ASOF,
+    UNAPPROVED_ASOF,
+)
 
 
 def _on_time(ctx: Context) -> pl.Expr:
@@ -117,6 +215,104 @@ def receipts(ctx: Context) -> pl.LazyFrame:
     )
 
 
+@group(OTD_DUE)
+def deliveries_due(ctx: Context) -> pl.LazyFrame:
+    """Deliveries due in each period: share received within the early/late window."""
+    c = ctx.config
+    due = pl.col("promised_date")
+    window = pl.col("received_date").is_between(
+        due - pl.duration(days=c.supplier_otd_early_days),
+        due + pl.duration(days=c.supplier_otd_tolerance_days),
+        closed="both",
+    )
+    sums = rollup(
+        ctx,
+        ctx.buckets.assign(ctx.frame("receipts"), "promised_date"),
+        [pl.len().alias("due"), window.sum().alias("on_time")],
+    )
+    return ratio_rows(
+        OTD_DUE.id,
+        sums,
+        "on_time",
+        "due",
+        empty_note="no deliveries due in period: share undefined",
+    )
+
+
+@group(UNAPPROVED_RECEIPTS)
+def unapproved_receipts(ctx: Context) -> pl.LazyFrame:
+    """Receipts in each period from suppliers not approved on the current list."""
+    status = ctx.frame("suppliers").select("supplier_id", "approval_status")
+    lf = (
+        ctx.buckets.assign(ctx.frame("receipts"), "received_date")
+        .join(status, on="supplier_id", how="left")
+        .filter(pl.col("approval_status").fill_null("") != "approved")
+    )
+    return count_rows(UNAPPROVED_RECEIPTS.id, rollup(ctx, lf, [pl.len().alias("n")]), "n")
+
+
+def _decisions(ctx: Context) -> pl.LazyFrame:
+    return (
+        ctx.frame("supplier_approvals")
+        .select(
+            "supplier_id",
+            pl.col("decision_date").alias("_decided"),
+            pl.col("approval_status").alias("_status"),
+            pl.col("next_evaluation_due").alias("_next_due"),
+        )
+        .filter(pl.col("_decided").is_not_null())
+        .sort("_decided")
+    )
+
+
+@group(EVALUATIONS_ASOF)
+def evaluations_asof(ctx: Context) -> pl.LazyFrame:
+    """Suppliers overdue for evaluation at each period end, from the approval history."""
+    latest = (
+        _decisions(ctx)
+        .join(ctx.buckets.ends_frame(), how="cross")
+        .filter(pl.col("_decided") <= pl.col("end"))
+        .sort("supplier_id", "key", "_decided")
+        .group_by("supplier_id", "key", "end")
+        .last()
+    )
+    lf = latest.filter(
+        pl.col("_status").is_in(["approved", "conditional"])
+        & (pl.col("_next_due").is_null() | (pl.col("_next_due") < pl.col("end")))
+    )
+    return count_rows(EVALUATIONS_ASOF.id, rollup_whole(ctx, lf, [pl.len().alias("n")]), "n")
+
+
+@group(UNAPPROVED_ASOF)
+def unapproved_receipts_asof(ctx: Context) -> pl.LazyFrame:
+    """Receipts in each period from suppliers not approved on the receipt date."""
+    rec = ctx.buckets.assign(ctx.frame("receipts"), "received_date").sort("received_date")
+    lf = rec.join_asof(
+        _decisions(ctx),
+        left_on="received_date",
+        right_on="_decided",
+        by="supplier_id",
+        strategy="backward",
+        # both sides are sorted by their date overall, hence within each supplier
+        check_sortedness=False,
+    ).filter(pl.col("_status").fill_null("") != "approved")
+    return count_rows(UNAPPROVED_ASOF.id, rollup(ctx, lf, [pl.len().alias("n")]), "n")
+
+
+@group(EVALUATIONS_DUE_ACTIVE)
+def evaluations_active(ctx: Context) -> pl.LazyFrame:
+    """Approved and conditional suppliers overdue or never evaluated at each period end."""
+    never = pl.col("last_evaluation_date").is_null() & pl.col("next_evaluation_due").is_null()
+    lf = (
+        ctx.frame("suppliers")
+        .filter(pl.col("approval_status").is_in(["approved", "conditional"]))
+        .join(ctx.buckets.ends_frame(), how="cross")
+        .filter(never | (pl.col("next_evaluation_due") < pl.col("end")))
+    )
+    counts = rollup_whole(ctx, lf, [pl.len().alias("n")])
+    return count_rows(EVALUATIONS_DUE_ACTIVE.id, counts, "n")
+
+
 @group(EVALUATIONS_OVERDUE)
 def evaluations(ctx: Context) -> pl.LazyFrame:
     """Approved suppliers whose next evaluation was due before each period end."""
@@ -132,7 +328,15 @@ def evaluations(ctx: Context) -> pl.LazyFrame:
     return count_rows(EVALUATIONS_OVERDUE.id, counts, "overdue")
 
 
-GROUPS = (receipts, evaluations)
+GROUPS = (
+    receipts,
+    deliveries_due,
+    unapproved_receipts,
+    evaluations,
+    evaluations_active,
+    evaluations_asof,
+    unapproved_receipts_asof,
+)
 
 
 # --------------------------------------------------------------------------- scorecard

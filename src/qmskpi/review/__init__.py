@@ -31,7 +31,6 @@ The modules, in the order they import each other (import-linter enforces it):
 from __future__ import annotations
 
 from qmskpi.errors import QmsKpiError
-from qmskpi.review.appendix import method_notes
 from qmskpi.review.assemble import Built, build, build_pack, read_analyst_inputs, trends
 from qmskpi.review.clauses import (
     CLAUSE_MAPS,
@@ -48,6 +47,7 @@ from qmskpi.review.clauses import (
 from qmskpi.review.context import Frames
 from qmskpi.review.coverage import COVERAGE_ORDER
 from qmskpi.review.formatting import format_pair, format_value, scope_phrase
+from qmskpi.review.methods import method_notes
 from qmskpi.review.model import (
     FLOAT_DIGITS,
     REGISTERS_XLSX,

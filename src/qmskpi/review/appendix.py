@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from qmskpi import kpis
-from qmskpi.config import Config
 from qmskpi.datasets import DATASETS
 from qmskpi.review.context import Context
 from qmskpi.review.formatting import as_scalar
+from qmskpi.review.methods import method_notes
 from qmskpi.review.model import Column, Scalar, Table
 
 if TYPE_CHECKING:  # contracts imports Great Expectations lazily; the model never needs it
@@ -144,52 +144,11 @@ def _kpi_definitions(ctx: Context) -> Table:
     )
 
 
-def method_notes(config: Config) -> tuple[tuple[str, str], ...]:
-    """The SPC and coverage methods, as (topic, note) pairs for the appendix."""
-    months = config.review.trend_months
-    return (
-        (
-            "Charts",
-            f"Each measure is charted monthly over the last {months} months. The chart follows "
-            "the measure's kind: XmR for continuous values (limits = mean ± 2.66 × mean moving "
-            "range); Laney p′ for proportions whose large denominators make plain p limits too "
-            "narrow, else p; u for rates per unit; c for counts. Limits use every point of the "
-            "window as baseline.",
-        ),
-        (
-            "Signals",
-            "NHS England 'Making Data Count' rules: a point beyond a process limit; 7 points in "
-            "a row on one side of the average (a point on the average breaks the run); 7 points "
-            "in a row rising or falling; 2 of 3 points beyond two-thirds of the way to a limit, "
-            "on the same side. Every point of a run or trend is marked.",
-        ),
-        (
-            "Icons",
-            "Variation: grey = common cause only; blue = special cause that is an improvement; "
-            "orange = special cause that is a concern; H/L = high/low. Assurance (with a "
-            "target): P = the target lies beyond the limits on the good side, so it is met "
-            "consistently; F = beyond the limits on the bad side, so it will be missed unless "
-            "the process changes; ? = the target lies within the limits and will be met in "
-            "some months and missed in others.",
-        ),
-        (
-            "Coverage",
-            "An input is evidenced when its records exist up to period end; missing when no "
-            "source is configured or there are no records; stale when its newest record is "
-            f"more than {config.review.stale_after_days} days before period end; failed when "
-            "its data broke an error-severity validation rule.",
-        ),
-        (
-            "Whole organisation",
-            "Values for all sites are recomputed from the rows, never averaged from site values.",
-        ),
-    )
-
-
 def _method_notes(ctx: Context) -> Table:
+    present = [name for name, frame in ctx.data.items() if frame is not None]
     return Table(
         "method_notes",
         "Method notes",
         (Column("topic", "Topic"), Column("note", "Note", "longtext")),
-        method_notes(ctx.config),
+        method_notes(ctx.config, datasets=present),
     )

@@ -102,6 +102,7 @@ TABLES: tuple[str, ...] = (
     "review_actions",
     "critical_complaints",
     "complaint_ageing",
+    "complaints_by_category",
     "objective_attainment",
     "defect_pareto",
     "overdue_capa",

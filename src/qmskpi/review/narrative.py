@@ -41,9 +41,9 @@ _NOUNS = {
         "open past its due date",
         "open past their due date",
     ),
-    "audit_findings_open_overdue": (
-        "audit finding is",
-        "audit findings are",
+    "audit_nc_open_overdue": (
+        "audit nonconformity (or agreed improvement) is",
+        "audit nonconformities (or agreed improvements) are",
         "open past its due date",
         "open past their due date",
     ),
@@ -53,13 +53,21 @@ _NOUNS = {
         "open past its due date",
         "open past their due date",
     ),
-    "supplier_evaluations_overdue": (
-        "approved supplier is",
-        "approved suppliers are",
-        "overdue for re-evaluation",
-        "overdue for re-evaluation",
+    "supplier_evaluations_overdue_asof": (
+        "approved or conditional supplier is",
+        "approved or conditional suppliers are",
+        "overdue for re-evaluation at period end",
+        "overdue for re-evaluation at period end",
+    ),
+    "supplier_evaluations_overdue_active": (
+        "approved or conditional supplier is",
+        "approved or conditional suppliers are",
+        "overdue for re-evaluation or never evaluated (current supplier list)",
+        "overdue for re-evaluation or never evaluated (current supplier list)",
     ),
 }
+_PREFERRED = {"supplier_evaluations_overdue_active": "supplier_evaluations_overdue_asof"}
+"""A measure not reported when its preferred reading has a value (approval history given)."""
 
 
 def empty_datasets(ctx: Context) -> tuple[str, ...]:
@@ -113,7 +121,10 @@ def exception_items(
                     "as the process runs now.",
                 )
             )
+    have = {v.kpi for v in values if v.scope == ctx.scope and v.value is not None}
     for v in values:
+        if _PREFERRED.get(v.kpi) in have:
+            continue
         if v.kpi in _NOUNS and v.scope == ctx.scope and v.value:
             out.append(
                 ExceptionItem(
@@ -138,9 +149,10 @@ def exception_items(
 
 _SHORT = {
     "capa_open_overdue": ("CAPA", "CAPAs"),
-    "audit_findings_open_overdue": ("audit finding", "audit findings"),
+    "audit_nc_open_overdue": ("audit nonconformity", "audit nonconformities"),
     "review_actions_overdue": ("review action", "review actions"),
-    "supplier_evaluations_overdue": ("supplier re-evaluation", "supplier re-evaluations"),
+    "supplier_evaluations_overdue_asof": ("supplier re-evaluation", "supplier re-evaluations"),
+    "supplier_evaluations_overdue_active": ("supplier re-evaluation", "supplier re-evaluations"),
 }
 
 

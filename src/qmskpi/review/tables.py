@@ -25,6 +25,7 @@ def section_tables(ctx: Context, trends: Sequence[Trend]) -> tuple[Table, ...]:
         _review_actions(ctx),
         _critical_complaints(ctx),
         _complaint_ageing(ctx),
+        _complaints_by_category(ctx),
         _objective_attainment(ctx),
         _defect_pareto(ctx),
         *_overdue(ctx),
@@ -193,6 +194,32 @@ def _complaint_ageing(ctx: Context) -> Table | None:
         sheet="Complaint ageing",
         order="Sites with the most open complaints first.",
         pinned=range(len(whole)),
+    )
+
+
+def _complaints_by_category(ctx: Context) -> Table | None:
+    if ctx.data.get("complaints") is None:
+        return None
+    f = kpis.complaints_by_category(ctx.data, ctx.period, ctx.scope).with_columns(
+        pl.when(pl.col("category") == "all")
+        .then(pl.lit("All categories"))
+        .otherwise(pl.col("category"))
+        .alias("category")
+    )
+    return _frame_table(
+        "complaints_by_category",
+        f"Complaints received in {ctx.period.label}, by category and severity",
+        f if f.height > 1 else f.head(0),
+        (
+            ("category", "Category", "text"),
+            ("critical", "Critical", "int"),
+            ("major", "Major", "int"),
+            ("minor", "Minor", "int"),
+            ("received", "Received", "int"),
+            ("share", "Share", "share"),
+        ),
+        note="Largest category first (ties: more critical first). The last row is the total.",
+        empty_text="No complaint was received in the period.",
     )
 
 
