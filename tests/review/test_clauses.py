@@ -179,7 +179,7 @@ def test_a_relative_map_path_is_read_from_the_config_folder(tmp_path: Path) -> N
             "entries[7].datasets",
             "did you mean 'capa'",
         ),
-        ('"fpy_share",\n', '"fpy_shares",\n', "headline_kpis", "did you mean 'fpy_share'"),
+        ('"defect_ppm",\n', '"defect_ppms",\n', "headline_kpis", "did you mean 'defect_ppm'"),
         (
             'tables = ["overdue_capa"]',
             'tables = ["overdue_capas"]',

@@ -206,7 +206,15 @@ def _complaints_by_category(ctx: Context) -> Table | None:
         .otherwise(pl.col("category"))
         .alias("category")
     )
+    # The total first, so it stays in the pack however many categories the list cuts.
+    f = pl.concat(
+        [
+            f.filter(pl.col("category") == "All categories"),
+            f.filter(pl.col("category") != "All categories"),
+        ]
+    )
     return _frame_table(
+        ctx,
         "complaints_by_category",
         f"Complaints received in {ctx.period.label}, by category and severity",
         f if f.height > 1 else f.head(0),
@@ -218,7 +226,8 @@ def _complaints_by_category(ctx: Context) -> Table | None:
             ("received", "Received", "int"),
             ("share", "Share", "share"),
         ),
-        note="Largest category first (ties: more critical first). The last row is the total.",
+        sheet="Complaints by category",
+        order="The total first, then the largest category (ties: more critical first).",
         empty_text="No complaint was received in the period.",
     )
 
