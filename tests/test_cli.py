@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -279,3 +281,54 @@ def test_verify_of_a_reports_folder_with_nothing_published_is_exit_2(tmp_path: P
     done = run_cli("verify", str(tmp_path / "reports"))
     assert done.returncode == 2
     assert "nothing published to verify" in done.stderr
+
+
+def _notify_script(tmp_path: Path) -> tuple[str, Path]:
+    """A real --notify-cmd: appends the JSON it gets on stdin to a file, one line per call."""
+    sink = tmp_path / "notified.jsonl"
+    script = tmp_path / "notify.py"
+    script.write_text(
+        "import json, sys\n"
+        f"with open({str(sink)!r}, 'a') as f:\n"
+        "    f.write(json.dumps(json.load(sys.stdin)) + '\\n')\n"
+    )
+    return f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}", sink
+
+
+def _calls(sink: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in sink.read_text().splitlines()] if sink.exists() else []
+
+
+def test_run_config_error_calls_notify_cmd_and_notify_url(
+    tmp_path: Path, webhook: tuple[str, list[dict[str, Any]]]
+) -> None:
+    cmd, sink = _notify_script(tmp_path)
+    url, received = webhook
+    bad = tmp_path / "qmskpi.toml"
+    bad.write_text('[organisaton]\nname = "Acme"\n')
+    args = ["run", "--config", str(bad), "--notify-cmd", cmd, "--notify-url", url]
+    assert main(args) == 2
+    (call,) = _calls(sink)
+    assert call["event"] == "qmskpi.run.error"
+    assert call["exit_code"] == 2
+    assert "organisaton" in call["error"]
+    (post,) = received  # both notifiers fire
+    assert post["body"] == call
+
+
+def test_run_usage_error_calls_notify_cmd(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cmd, sink = _notify_script(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--jobs", "two", "--notify-cmd", cmd])
+    assert exit_info.value.code == 2
+    (call,) = _calls(sink)
+    assert call["event"] == "qmskpi.run.error"
+    assert "--jobs" in call["error"]
+    assert "two" in call["error"]
+    assert "invalid int value" in capsys.readouterr().err  # still told on stderr
+    # A usage error without a notifier notifies nobody and still exits 2.
+    with pytest.raises(SystemExit):
+        main(["run", "--jobs", "two"])
+    assert len(_calls(sink)) == 1

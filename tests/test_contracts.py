@@ -72,7 +72,7 @@ def loaded(name: str, rows: list[dict[str, Any]], *, first_row: int = 2) -> Load
 
 def ledger_ok(report: ValidationReport) -> None:
     for d in report.datasets.values():
-        assert d.rows_in == d.rows_used + d.rows_quarantined, d.dataset
+        assert d.rows_in == d.rows_used + d.rows_quarantined + d.rows_excluded, d.dataset
         if d.loaded:
             assert report.clean[d.dataset].height == d.rows_used
     quarantined = report.quarantine.select(pl.struct("dataset", "file", SOURCE_ROW).n_unique())
@@ -1608,3 +1608,28 @@ def test_a_table_level_error_keeps_the_dataset_unsound_whatever_the_share(tmp_pa
     d = report.datasets["complaints"]
     assert d.rows_quarantined == 0
     assert not d.sound
+
+
+def test_backfill_leaves_out_records_after_as_of_and_reopens_later_closures() -> None:
+    rows = [
+        complaint("1"),  # received 20 Oct, open
+        {**complaint("2"), "received_date": D(2026, 11, 20)},  # not received yet on 5 Nov
+        {**complaint("3"), "status": "closed", "closed_date": D(2026, 11, 10)},  # closed later
+        {**complaint("4"), "status": "closed", "closed_date": D(2026, 11, 1)},
+    ]
+    data = {"complaints": loaded("complaints", rows)}
+    current = run(data)
+    # source rows: C-1 is row 2, C-2 row 3, C-3 row 4
+    assert rules_of(current, "complaints", 3) == {"received_date_not_future"}
+    assert rules_of(current, "complaints", 4) == {"closed_date_not_future"}
+
+    back = run(data, backfill=True)
+    dv = back.datasets["complaints"]
+    assert (dv.rows_in, dv.rows_used, dv.rows_quarantined, dv.rows_excluded) == (4, 3, 0, 1)
+    assert dv.excluded_by == {"after_as_of": 1}
+    assert back.findings.height == 0
+    clean = back.clean["complaints"].sort("complaint_id")
+    assert clean["complaint_id"].to_list() == ["C-1", "C-3", "C-4"]
+    assert clean["status"].to_list() == ["open", "open", "closed"]
+    assert clean["closed_date"].to_list() == [None, None, D(2026, 11, 1)]
+    assert dv.to_dict()["excluded_by"] == {"after_as_of": 1}

@@ -14,7 +14,6 @@ import csv
 import errno
 import hashlib
 import html
-import http.server
 import json
 import os
 import re
@@ -24,7 +23,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -37,7 +35,7 @@ import psutil
 import pytest
 
 from conftest import mounted_tmpfs
-from qmskpi import archive, contracts, pipeline, render
+from qmskpi import archive, contracts, pipeline, render, synthetic
 from qmskpi.cli import build_parser
 from qmskpi.config import load_config
 from qmskpi.errors import ConfigError, PeriodError, PublishError, ValidationFailed
@@ -1140,38 +1138,6 @@ def test_notify_failure_is_logged_not_raised(tmp_path: Path) -> None:
     assert pipeline.notify_failure("http://127.0.0.1:9/unreachable", failed, timeout_s=2) is False
 
 
-@pytest.fixture
-def webhook() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """A local HTTP receiver on 127.0.0.1 that records JSON POSTs."""
-    received: list[dict[str, Any]] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            received.append(
-                {
-                    "path": self.path,
-                    "content_type": self.headers["Content-Type"],
-                    "body": json.loads(self.rfile.read(length)),
-                }
-            )
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hooks/qmskpi", received
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def test_scheduled_run_posts_failures_to_a_webhook(
     small_cfg_path: Path, webhook: tuple[str, list[dict[str, Any]]]
 ) -> None:
@@ -1639,3 +1605,86 @@ def test_a_mapping_constant_is_not_measured_in_kpis_and_the_review(tmp_path: Pat
     assert (tile.sound, tile.note) == (False, "not measured: qty_rejected is a mapping constant")
     values = {v.kpi: v for v in prepared.review.kpis if v.scope == "all"}
     assert not values["supplier_ppm"].sound
+
+
+# =========================================================================== backfill (--as-of)
+
+_RECORD_DATE = {
+    "shipments": "month",
+    "suppliers": "last_evaluation_date",
+    "complaints": "received_date",
+    "capa": "opened_date",
+    "receipts": "received_date",
+    "inspections": "inspection_date",
+    "objective_results": "month",
+    "audit_findings": "audit_date",
+    "review_actions": "review_date",
+    "surveys": "response_date",
+}
+
+
+def _cut_at(src: Path, dst: Path, as_of: date, spec: synthetic.SyntheticSpec) -> None:
+    """The export as it stood on ``as_of``, cut by hand: later records absent, later closures open."""
+    frames: dict[str, pl.DataFrame] = {}
+    for path in sorted(src.glob("*.csv")):
+        f = pl.read_csv(path, try_parse_dates=True, infer_schema_length=None)
+        rec = _RECORD_DATE.get(path.stem)
+        if rec is not None:
+            day = pl.col(rec)
+            if f.schema[rec] == pl.String:  # a month, YYYY-MM: dated on its first day
+                day = (day + "-01").str.to_date()
+            f = f.filter(day.is_null() | (day <= as_of))
+        if "closed_date" in f.columns:
+            late = pl.col("closed_date") > as_of
+            f = f.with_columns(
+                pl.when(late).then(pl.lit("open")).otherwise(pl.col("status")).alias("status"),
+                *(
+                    [pl.when(late).then(False).otherwise(pl.col(c)).alias(c)]
+                    if (c := "effectiveness_verified") in f.columns
+                    else []
+                ),
+                pl.when(late).then(None).otherwise(pl.col("closed_date")).alias("closed_date"),
+            )
+        frames[path.stem] = f
+    synthetic.write(frames, dst, spec=spec)
+
+
+def test_backfill_leaves_out_rows_after_as_of_like_an_export_cut_then(tmp_path: Path) -> None:
+    # An export that already holds November; the October pack restated as of 2 November.
+    spec = synthetic.SyntheticSpec(sites=1, months=14, end_month="2026-11")
+    synthetic.sample(tmp_path / "nov", spec)
+    as_of = date(2026, 11, 2)
+    _cut_at(tmp_path / "nov", tmp_path / "cut", as_of, spec)
+
+    late = pipeline.prepare(tmp_path / "nov" / "qmskpi.toml", "2026-10", as_of=as_of)
+    cut = pipeline.prepare(tmp_path / "cut" / "qmskpi.toml", "2026-10", as_of=as_of)
+
+    v = late.validation
+    assert v.unsound_datasets == frozenset()
+    assert v.quarantine.filter(pl.col("rule").str.ends_with("_not_future")).height == 0
+    for name, dv in v.datasets.items():
+        assert dv.rows_in == dv.rows_used + dv.rows_quarantined + dv.rows_excluded, name
+        assert dv.rows_used == cut.validation.datasets[name].rows_used, name
+    # November's complaints were read and left out, not quarantined.
+    complaints = pl.read_csv(tmp_path / "nov" / "complaints.csv", try_parse_dates=True)
+    expected = complaints.filter(pl.col("received_date") > as_of).height
+    assert expected > 0
+    assert v.datasets["complaints"].excluded_by == {"after_as_of": expected}
+    assert cut.validation.datasets["complaints"].rows_excluded == 0
+    # The KPIs are those of the export cut on as_of.
+    assert late.kpis["sound"].all()
+    assert late.kpis.equals(cut.kpis)
+    ledger = late.review.table("ledger")
+    assert ledger is not None
+    excluded = dict(zip(ledger.column("dataset"), ledger.column("rows_excluded"), strict=True))
+    assert excluded["complaints"] == f"{expected} after_as_of"
+
+
+def test_as_of_is_part_of_the_inputs_digest() -> None:
+    rec = archive.InputRecord("complaints", "x.csv", "ab" * 32, 10)
+    base = {"config_digest": "c", "version": "1", "period": "2026-10", "scope": "all"}
+    now = archive.inputs_digest([rec], **base)
+    assert archive.inputs_digest([rec], **base, as_of=None) == now
+    backfill = archive.inputs_digest([rec], **base, as_of=date(2026, 11, 2))
+    assert backfill != now
+    assert backfill != archive.inputs_digest([rec], **base, as_of=date(2026, 11, 3))

@@ -45,7 +45,7 @@ import shutil
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -231,19 +231,28 @@ class InputRecord:
 
 
 def inputs_digest(
-    inputs: Sequence[InputRecord], *, config_digest: str, version: str, period: str, scope: str
+    inputs: Sequence[InputRecord],
+    *,
+    config_digest: str,
+    version: str,
+    period: str,
+    scope: str,
+    as_of: date | None = None,
 ) -> str:
     """sha256 over what decides a pack's content: input hashes, config, qmskpi version, period, scope.
 
-    A published pack with the same digest need not be rendered again.
+    A published pack with the same digest need not be rendered again. An explicit
+    ``as_of`` (a backfill: later rows are left out) is part of it too.
     """
-    blob = {
+    blob: dict[str, object] = {
         "inputs": sorted([i.dataset, i.sha256] for i in inputs),
         "config": config_digest,
         "qmskpi": version,
         "period": period,
         "scope": scope,
     }
+    if as_of is not None:
+        blob["as_of"] = as_of.isoformat()
     return hashlib.sha256(
         json.dumps(blob, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()

@@ -17,6 +17,8 @@ piped.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import logging
 import os
 import sys
@@ -118,7 +120,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         parse_period(args.period) if args.period else last_complete(as_of, cfg.review.granularity)
     )
     loaded = sources.load_all(cfg, period=period)
-    report = contracts.validate(loaded, period=period, config=cfg, as_of=as_of)
+    report = contracts.validate(
+        loaded, period=period, config=cfg, as_of=as_of, backfill=args.as_of is not None
+    )
     if args.json:
         sys.stdout.write(report.to_json())
         sys.stdout.write("\n")
@@ -166,7 +170,12 @@ def cmd_render(args: argparse.Namespace) -> int:
         cfg = cfg.with_reports_dir(Path(args.output))
     scope = args.site or "all"
     outcome = pipeline.run_review(
-        cfg, args.period, scope, force=args.force, pdf="off" if args.no_pdf else None
+        cfg,
+        args.period,
+        scope,
+        as_of=args.as_of,
+        force=args.force,
+        pdf="off" if args.no_pdf else None,
     )
     _print_outcomes([outcome])
     return pipeline.exit_code([outcome])
@@ -175,13 +184,24 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from qmskpi import pipeline
 
-    cfg = pipeline.as_config(_config_path(args.config))
-    if args.output:
-        cfg = cfg.with_reports_dir(Path(args.output))
-    notify = args.notify_url or args.notify_cmd
-    outcomes = pipeline.run_scheduled(
-        cfg, as_of=args.as_of, since=args.since, force=args.force, jobs=args.jobs, notify=notify
-    )
+    # Both --notify-cmd and --notify-url are called when both are given.
+    targets = [t for t in (args.notify_cmd, args.notify_url) if t]
+    cfg = None
+    try:
+        cfg = pipeline.as_config(_config_path(args.config))
+        if args.output:
+            cfg = cfg.with_reports_dir(Path(args.output))
+        outcomes = pipeline.run_scheduled(
+            cfg, as_of=args.as_of, since=args.since, force=args.force, jobs=args.jobs
+        )
+    except QmsKpiError as exc:  # config or usage: exit 2, and never silent under a scheduler
+        org = cfg.organisation if cfg is not None else ""
+        for target in targets:
+            pipeline.notify_error(target, exc, organisation=org)
+        raise
+    if any(o.status == "failed" for o in outcomes):
+        for target in targets:
+            pipeline.notify_failure(target, outcomes, organisation=cfg.organisation)
     _print_outcomes(outcomes)
     return pipeline.exit_code(outcomes)
 
@@ -371,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", help="reports folder (default: outputs.reports_dir of the config)")
     r.add_argument("--force", action="store_true", help="render even if published with same inputs")
     r.add_argument("--no-pdf", action="store_true", help="HTML only")
+    r.add_argument(
+        "--as-of", type=_date, help="the data as known on this date (a backfill), YYYY-MM-DD"
+    )
     r.set_defaults(func=cmd_render)
 
     u = sub.add_parser(
@@ -382,8 +405,14 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--since", help="catch up every period from this one, e.g. 2026-07")
     u.add_argument("--force", action="store_true", help="re-render even if inputs are unchanged")
     u.add_argument("--jobs", type=int, default=1, help="scopes rendered in parallel")
-    u.add_argument("--notify-cmd", help="command run on failure (failure summary as JSON on stdin)")
-    u.add_argument("--notify-url", help="webhook URL POSTed the failure summary as JSON")
+    u.add_argument(
+        "--notify-cmd",
+        help="command run on failure or a config/usage error (summary as JSON on stdin)",
+    )
+    u.add_argument(
+        "--notify-url",
+        help="webhook URL POSTed the summary as JSON (with --notify-cmd, both are called)",
+    )
     u.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="render the pack from the sample data, no set-up needed")
@@ -427,10 +456,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _notify_usage_error(argv: Sequence[str] | None, message: str) -> None:
+    """A command line argparse refused still calls ``--notify-cmd``/``--notify-url`` if it has them."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--notify-cmd")
+    pre.add_argument("--notify-url")
+    heard = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(heard):
+            known, _ = pre.parse_known_args(list(argv) if argv is not None else sys.argv[1:])
+    except SystemExit:
+        return
+    targets = [t for t in (known.notify_cmd, known.notify_url) if t]
+    if not targets:
+        return
+    from qmskpi import pipeline
+
+    lines = [ln for ln in message.strip().splitlines() if ln.strip()]
+    error = QmsKpiError(lines[-1] if lines else "invalid command line")
+    for target in targets:
+        pipeline.notify_error(target, error)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    heard = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(heard):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:
+        sys.stderr.write(heard.getvalue())
+        if exc.code == 2:
+            _notify_usage_error(argv, heard.getvalue())
+        raise
+    sys.stderr.write(heard.getvalue())
     _setup_logging(args.verbose, args.quiet)
     try:
         return int(args.func(args))

@@ -98,7 +98,9 @@ def prepare(
     """Load, validate and compute the review for one period and scope.
 
     ``loaded`` reuses data already read by :func:`sources.load_all` (the
-    scheduled run reads once to decide whether a pack is up to date).
+    scheduled run reads once to decide whether a pack is up to date). With an
+    ``as_of`` the export may be newer (a backfill): records dated after it are
+    left out (excluded as ``after_as_of`` in the ledger), not quarantined.
     """
     cfg = as_config(config)
     p = parse_period(period)
@@ -109,7 +111,9 @@ def prepare(
         with t.stage("load"):
             loaded = load_inputs(cfg, p)
     with t.stage("validate"):
-        validation = contracts.validate(loaded, period=p, config=cfg, as_of=as_of)
+        validation = contracts.validate(
+            loaded, period=p, config=cfg, as_of=as_of, backfill=as_of is not None
+        )
     with t.stage("compute"):
         table = kpis.compute_kpis(
             validation.clean,
@@ -620,6 +624,7 @@ def _run_locked(
         version=__version__,
         period=p.label,
         scope=scope,
+        as_of=as_of,
     )
     link = arch.link_path(p.label, slug)
     current = arch.current(p.label, slug)
@@ -1028,13 +1033,20 @@ def run_scheduled(
     published with the same inputs is skipped unless ``force``. When any run
     fails and ``notify`` is set, the failure summary is sent (see
     :func:`notify_failure`). Configuration or usage errors found before any
-    rendering raise :class:`~qmskpi.errors.QmsKpiError` (exit code 2).
+    rendering raise :class:`~qmskpi.errors.QmsKpiError` (exit code 2), after
+    sending :func:`error_summary` to ``notify``.
     """
-    cfg = as_config(config)
-    if jobs < 1:
-        raise ConfigError(f"jobs must be 1 or more, got {jobs}", key="jobs")
-    as_of = as_of or cfg.review.as_of
-    plan = plan_periods(cfg, as_of=as_of, since=since)
+    cfg: Config | None = None
+    try:  # a broken config or command line must not fail silently under a scheduler
+        cfg = as_config(config)
+        if jobs < 1:
+            raise ConfigError(f"jobs must be 1 or more, got {jobs}", key="jobs")
+        as_of = as_of or cfg.review.as_of
+        plan = plan_periods(cfg, as_of=as_of, since=since)
+    except QmsKpiError as exc:
+        if notify:
+            notify_error(notify, exc, organisation=cfg.organisation if cfg is not None else "")
+        raise
     by_period: dict[Period, list[str]] = {}
     for scope, periods in plan.items():
         for pp in periods:
@@ -1123,7 +1135,43 @@ def notify_failure(
     data is ever put on its command line. A failing notification is logged,
     never raised: it must not hide the run's own exit code.
     """
-    body = json.dumps(failure_summary(outcomes, organisation=organisation), sort_keys=True).encode()
+    summary = failure_summary(outcomes, organisation=organisation)
+    return _send_notification(notify, summary, timeout_s=timeout_s)
+
+
+def error_summary(error: BaseException, *, organisation: str = "") -> dict[str, Any]:
+    """The JSON a notification carries when a configuration or usage error stopped the run."""
+    return {
+        "event": "qmskpi.run.error",
+        "organisation": organisation,
+        "host": platform.node(),
+        "qmskpi": __version__,
+        "exit_code": 2,
+        "error": str(error),
+        "error_type": type(error).__name__,
+        "failed": [],
+        "outcomes": [],
+    }
+
+
+def notify_error(
+    notify: str | Sequence[str],
+    error: BaseException,
+    *,
+    organisation: str = "",
+    timeout_s: float = 30.0,
+) -> bool:
+    """Send :func:`error_summary` like :func:`notify_failure` (a broken config must not be silent)."""
+    return _send_notification(
+        notify, error_summary(error, organisation=organisation), timeout_s=timeout_s
+    )
+
+
+def _send_notification(
+    notify: str | Sequence[str], summary: Mapping[str, Any], *, timeout_s: float
+) -> bool:
+    """POST ``summary`` to a webhook URL, or give it on stdin to a command; log a failure."""
+    body = json.dumps(summary, sort_keys=True).encode()
     if isinstance(notify, str) and notify.lower().startswith(("http://", "https://")):
         request = urllib.request.Request(  # noqa: S310 - scheme checked above
             notify,

@@ -7,7 +7,8 @@ rule (``type:<column>``), and the loader's own ledger is checked here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Protocol
 
 import polars as pl
@@ -146,6 +147,64 @@ def prepare(name: str, loaded: LoadedLike, contract: Contract) -> Prepared:
         rows_rejected=_distinct_rows(rejects),
         excluded=excluded,
     )
+
+
+def known_on(prep: Prepared, as_of: date) -> Prepared:
+    """The dataset as it was known on ``as_of`` (a backfill on a later export).
+
+    The record's own date is the field of the contract's first ``range`` rule
+    bounded by ``max: as_of`` (``received_date``, ``opened_date``, ``month``...).
+    A row whose record date is after ``as_of`` did not exist yet: it is left
+    out, excluded under rule ``after_as_of`` (not quarantined by the
+    ``*_not_future`` rules). Later dates bounded the same way (``closed_date``)
+    that fall after ``as_of`` had not happened yet: the date becomes empty, a
+    ``status`` becomes ``open`` and ``effectiveness_verified`` false.
+    """
+    dated = [
+        r.columns[0]
+        for r in prep.contract.rules
+        if r.check == "range"
+        and r.max_value == "as_of"
+        and r.columns[0] in prep.frame.columns
+        and prep.frame.schema[r.columns[0]] == pl.Date
+    ]
+    if not dated:
+        return prep
+    record, later = dated[0], dict.fromkeys(dated[1:])
+    known = (pl.col(record) <= as_of).fill_null(True)
+    after = prep.frame.filter(~known).select(
+        pl.col("file") if "file" in prep.frame.columns else pl.lit(prep.origin).alias("file"),
+        pl.col(SOURCE_ROW),
+        pl.lit("after_as_of").alias("rule"),
+        pl.lit(record).alias("column"),
+        pl.col(record).cast(pl.String).alias("value"),
+        pl.format("{} is after the as-of date {}", pl.col(record), pl.lit(str(as_of))).alias(
+            "message"
+        ),
+    )
+    frame = prep.frame.filter(known)
+    for col in later:
+        late = (pl.col(col) > as_of).fill_null(False)
+        undo = [pl.when(late).then(None).otherwise(pl.col(col)).alias(col)]
+        if "status" in frame.columns:
+            undo.append(
+                pl.when(late).then(pl.lit("open")).otherwise(pl.col("status")).alias("status")
+            )
+        if "effectiveness_verified" in frame.columns:
+            undo.append(
+                pl.when(late)
+                .then(pl.lit(False))
+                .otherwise(pl.col("effectiveness_verified"))
+                .alias("effectiveness_verified")
+            )
+        frame = frame.with_columns(undo)
+    frame = frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW))
+    excluded = (
+        pl.concat([prep.excluded, after.cast(prep.excluded.schema)])
+        if after.height
+        else prep.excluded
+    )
+    return replace(prep, frame=frame, excluded=excluded)
 
 
 def _cast_expr(col: pl.Expr, current: pl.DataType, ftype: FieldType, dtype: pl.DataType) -> pl.Expr:

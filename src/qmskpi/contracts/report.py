@@ -120,7 +120,8 @@ class DatasetValidation:
     """Above this share of rows set aside the dataset is unsound; None: any failed error rule."""
 
     excluded_by: Mapping[str, int] = field(default_factory=dict)
-    """Records the reader set aside on purpose, by rule (``where``, ``duplicate``)."""
+    """Records set aside on purpose, by rule: the reader's ``where`` and ``duplicate``, and
+    ``after_as_of`` (a backfill: dated after ``as_of``)."""
 
     @property
     def rows_excluded(self) -> int:
