@@ -1688,3 +1688,29 @@ def test_as_of_is_part_of_the_inputs_digest() -> None:
     backfill = archive.inputs_digest([rec], **base, as_of=date(2026, 11, 2))
     assert backfill != now
     assert backfill != archive.inputs_digest([rec], **base, as_of=date(2026, 11, 3))
+
+
+@pytest.mark.notebook
+@pytest.mark.browser
+@pytest.mark.timeout(900)
+def test_jupyter_scheduler_notebook_renders_with_force_and_one_job(tmp_path: Path) -> None:
+    """The recipe as jupyter-scheduler runs it: papermill, a kernel with a running asyncio loop."""
+    import papermill
+
+    cfg = copy_sample(tmp_path / "data", sites=("North",))
+    cfg.write_text(cfg.read_text().replace("[review]\n", "[review]\nas_of = 2026-11-05\n", 1))
+    out = tmp_path / "scheduled_run.ipynb"
+    papermill.execute_notebook(
+        str(EXAMPLES / "scheduled_run.ipynb"),
+        str(out),
+        parameters={"config_path": str(cfg), "force": True, "jobs": 1},
+        kernel_name="python3",
+        cwd=str(tmp_path),
+        execution_timeout=600,
+        progress_bar=False,
+        log_output=False,
+    )  # raises PapermillExecutionError when require_success raises
+    for scope in ("all", "north"):
+        pack = reports(cfg) / "2026-10" / scope
+        assert (pack / "management-review.pdf").read_bytes().startswith(b"%PDF-"), scope
+        assert (pack / "management-review.html").is_file()

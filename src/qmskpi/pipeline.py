@@ -1055,7 +1055,9 @@ def run_scheduled(
     arch.clean_stale()
     outcomes: list[RunOutcome] = []
     if jobs == 1:
-        printer = render.PdfPrinter() if renderer is None else None
+        # Printed from a thread of its own: the caller may be a Jupyter kernel
+        # (jupyter-scheduler) whose running asyncio loop playwright's sync API refuses.
+        printer = render.ThreadedPrinter() if renderer is None else None
         try:
             for pp in sorted(by_period):
                 for scope in by_period[pp]:

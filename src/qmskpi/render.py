@@ -55,7 +55,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import polars as pl
 
@@ -64,6 +64,7 @@ from qmskpi.errors import RenderError
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, PdfMargins, Playwright
 
+_T = TypeVar("_T")
 __all__ = [
     "CHROMIUM_ARGS",
     "CHROMIUM_ENV",
@@ -73,6 +74,7 @@ __all__ = [
     "NotebookCellError",
     "PdfPrinter",
     "RenderResult",
+    "ThreadedPrinter",
     "StartedKernel",
     "block_network",
     "chromium_missing",
@@ -1185,6 +1187,40 @@ class PdfPrinter:
                 )
         except PlaywrightError as exc:
             raise RenderError(f"Chromium failed to print {html_path}: {exc}") from exc
+
+
+class ThreadedPrinter(PdfPrinter):
+    """A :class:`PdfPrinter` whose browser lives in a worker thread of its own.
+
+    playwright's sync API refuses to run in a thread with a running asyncio
+    loop (a Jupyter kernel: the jupyter-scheduler recipe). :meth:`start`,
+    :meth:`print` and :meth:`close` may be called from any thread; they run in
+    the worker thread (``browser`` and ``page`` are not for other threads).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def _in_worker(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qmskpi-pdf")
+        return self._pool.submit(fn, *args, **kwargs).result()
+
+    def start(self) -> None:
+        self._in_worker(super().start)
+
+    def print(self, html_path: Path, pdf: Path, *, timeout_s: float, title: str = "") -> Path:
+        return self._in_worker(super().print, html_path, pdf, timeout_s=timeout_s, title=title)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            pool.submit(super().close).result()
+        finally:
+            pool.shutdown(wait=True)
 
 
 def print_pdf(html: Path, pdf: Path, *, timeout_s: int, printer: PdfPrinter | None = None) -> Path:
