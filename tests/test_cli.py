@@ -9,9 +9,11 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 
 from conftest import ROOT, SAMPLE_DATA
@@ -81,6 +83,22 @@ def test_sample_writes_a_loadable_data_set(tmp_path: Path) -> None:
     from qmskpi.config import load_config
 
     assert load_config(out / "qmskpi.toml").sites == ("North", "South")
+    # The data ends with the last complete month before today (not a fixed month).
+    first_of_month = date.today().replace(day=1)
+    last_month = (first_of_month - timedelta(days=1)).strftime("%Y-%m")
+    shipments = pl.read_csv(out / "shipments.csv")
+    assert shipments["month"].max() == last_month
+
+
+def test_sample_end_month_follows_as_of(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    args = ["sample", "--out", str(out), "--sites", "1", "--months", "3", "--scale", "0.1"]
+    assert main([*args, "--as-of", "2027-03-01"]) == 0
+    assert sorted(set(pl.read_csv(out / "shipments.csv")["month"])) == [
+        "2026-12",
+        "2027-01",
+        "2027-02",
+    ]
 
 
 def test_bad_period_is_one_clear_error_and_exit_2(tmp_path: Path) -> None:

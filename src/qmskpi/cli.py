@@ -93,12 +93,15 @@ def _config_path(arg: str | None) -> Path:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from qmskpi import synthetic
+    from qmskpi.periods import last_complete
 
+    # `sample` then `render`/`run` for the last month works on any day.
+    end_month = args.end_month or last_complete(args.as_of or date.today(), "month").label
     spec = synthetic.SyntheticSpec(
         seed=args.seed,
         sites=args.sites,
         months=args.months,
-        end_month=args.end_month,
+        end_month=end_month,
         scale=args.scale,
     )
     paths = synthetic.sample(Path(args.out), spec, format=args.format)
@@ -367,7 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=9001)
     s.add_argument("--sites", type=int, default=3)
     s.add_argument("--months", type=int, default=36)
-    s.add_argument("--end-month", default="2026-10", help="last month of data, YYYY-MM")
+    s.add_argument(
+        "--end-month",
+        help="last month of data, YYYY-MM (default: the last complete month as of --as-of)",
+    )
+    s.add_argument("--as-of", type=_date, help="today for --end-month (YYYY-MM-DD; default today)")
     s.add_argument("--scale", type=float, default=1.0, help="multiplies rows per month")
     s.add_argument("--format", choices=["csv", "parquet"], default="csv")
     s.set_defaults(func=cmd_sample)
