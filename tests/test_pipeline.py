@@ -534,6 +534,22 @@ def test_second_run_is_skipped_and_force_renders_again(cfg_path: Path) -> None:
     assert [p.name for p in (root / ".packs").iterdir()] == [forced.pack_id]
 
 
+def test_a_skipped_run_rewrites_an_index_left_behind(cfg_path: Path) -> None:
+    first = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    index = reports(cfg_path) / "index.html"
+    good = index.read_text()
+    assert first.status == "published"
+    # A run killed just past the publish rename: the index still shows the replaced pack.
+    index.write_text("<html><body>the replaced pack of 2026-11-01</body></html>")
+    again = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert again.status == "skipped"
+    assert index.read_text() == good
+    # An index that is already right is left alone (a skip touches nothing).
+    before = index.stat().st_mtime_ns
+    assert pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render).pack_id
+    assert index.stat().st_mtime_ns == before
+
+
 def test_a_tampered_or_incomplete_pack_is_not_skipped(cfg_path: Path) -> None:
     first = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, pdf=False, renderer=fake_render)
     assert first.status == "published"

@@ -1026,12 +1026,20 @@ class Archive:
 
         ``closed_actions``: action ids reported closed in the analyst's
         ``review_actions`` source (the register itself only records them open).
+        Left untouched when it already says exactly that.
         """
         with self.global_lock():
             packs = self.published()
-            page = render_index(organisation, packs, self, closed_actions=closed_actions)
+            page = render_index(organisation, packs, self, closed_actions=closed_actions).encode(
+                "utf-8"
+            )
             path = self.root / INDEX
-            write_bytes_atomic(path, page.encode("utf-8"))
+            try:
+                same = path.read_bytes() == page
+            except OSError:
+                same = False
+            if not same:
+                write_bytes_atomic(path, page)
         return path
 
 

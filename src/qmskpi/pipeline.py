@@ -589,11 +589,10 @@ def run_review(
             error_type=type(exc).__name__,
             seconds=round(time.perf_counter() - started, 3),
         )
-    if outcome.status != "skipped":
-        try:
-            arch.write_index(cfg.organisation, closed_actions=closed_actions(cfg))
-        except OSError as exc:  # the pack is published; the next run rewrites the index
-            log.warning("could not rewrite %s: %s", arch.root / archive.INDEX, exc)
+    try:  # on a skip too: a run killed just past publishing left the index behind
+        arch.write_index(cfg.organisation, closed_actions=closed_actions(cfg))
+    except OSError as exc:  # the pack is published; the next run rewrites the index
+        log.warning("could not rewrite %s: %s", arch.root / archive.INDEX, exc)
     return replace(outcome, seconds=round(time.perf_counter() - started, 3))
 
 
