@@ -1730,3 +1730,22 @@ def test_jupyter_scheduler_notebook_renders_with_force_and_one_job(tmp_path: Pat
         pack = reports(cfg) / "2026-10" / scope
         assert (pack / "management-review.pdf").read_bytes().startswith(b"%PDF-"), scope
         assert (pack / "management-review.html").is_file()
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(600)
+def test_browser_timeout_s_bounds_a_chromium_that_hangs_at_launch(
+    cfg_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hang = tmp_path / "chromium"
+    hang.write_text(
+        '#!/bin/sh\ncase "$*" in *--version*) echo "Chromium 120.0.0.0"; exit 0;; esac\nsleep 60\n'
+    )
+    hang.chmod(0o755)
+    monkeypatch.setenv("QMSKPI_CHROMIUM", str(hang))
+    text = cfg_path.read_text()
+    cfg_path.write_text(text.replace("[outputs]\n", "[outputs]\nbrowser_timeout_s = 3\n", 1))
+    out = pipeline.run_review(cfg_path, PERIOD, "all", as_of=AS_OF)
+    assert out.status == "failed"
+    assert out.error is not None
+    assert "3000ms" in out.error  # [outputs] browser_timeout_s, not the fixed 60 s

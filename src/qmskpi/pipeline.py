@@ -707,7 +707,9 @@ def _run_locked(
                 # clean-up after a failure does not take it for a leftover.
                 browser.start()
                 before.update(_children() - _kernel_family(kernel))
-            extra: dict[str, Any] = {"kernel": kernel} if kernel is not None else {}
+            extra: dict[str, Any] = {}
+            if renderer is render.render_pack:  # the real renderer takes these too
+                extra = {"kernel": kernel, "browser_timeout_s": cfg.outputs.browser_timeout_s}
             with t.stage("render"):
                 result = _render_with_retry(
                     renderer,
@@ -1056,7 +1058,11 @@ def run_scheduled(
     if jobs == 1:
         # Printed from a thread of its own: the caller may be a Jupyter kernel
         # (jupyter-scheduler) whose running asyncio loop playwright's sync API refuses.
-        printer = render.ThreadedPrinter() if renderer is None else None
+        printer = (
+            render.ThreadedPrinter(launch_timeout_s=cfg.outputs.browser_timeout_s)
+            if renderer is None
+            else None
+        )
         try:
             for pp in sorted(by_period):
                 for scope in by_period[pp]:

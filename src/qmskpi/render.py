@@ -1279,6 +1279,7 @@ def render_pack(
     browser: PdfPrinter | None = None,
     cwd: Path | None = None,
     kernel: StartedKernel | None = None,
+    browser_timeout_s: float | None = None,
 ) -> RenderResult:
     """Execute, export and print the pack into ``stage_dir``.
 
@@ -1289,9 +1290,12 @@ def render_pack(
     :class:`PdfPrinter`. The kernel runs in ``cwd`` (default ``stage_dir``).
     ``timings`` has the seconds of ``execute``, ``html`` and ``pdf``.
     ``kernel`` is a kernel from :func:`start_kernel` to run the notebook in;
-    it is shut down before this returns or raises.
+    it is shut down before this returns or raises. ``browser_timeout_s``
+    (``[outputs] browser_timeout_s``; default ``timeout_s``) bounds starting
+    Chromium and printing.
     """
     stage_dir = Path(stage_dir)
+    print_timeout_s = browser_timeout_s if browser_timeout_s is not None else timeout_s
     timings: dict[str, float] = {}
     executed = stage_dir / f"{PACK_STEM}.ipynb"
     html_path = stage_dir / f"{PACK_STEM}.html"
@@ -1301,7 +1305,7 @@ def render_pack(
     try:
         stage_dir.mkdir(parents=True, exist_ok=True)
         source = packaged_notebook(notebook)
-        own = _BackgroundPrinter() if pdf and browser is None else None
+        own = _BackgroundPrinter(print_timeout_s) if pdf and browser is None else None
         with _timed(timings, "execute"):
             execute_notebook(
                 source,
@@ -1319,7 +1323,7 @@ def render_pack(
         with _timed(timings, "pdf"):
             printer = own if own is not None else browser
             assert printer is not None
-            printer.print(html_path, pdf_path, timeout_s=timeout_s, title=title)
+            printer.print(html_path, pdf_path, timeout_s=print_timeout_s, title=title)
     finally:
         if kernel is not None:
             kernel.shutdown()
@@ -1336,10 +1340,10 @@ class _BackgroundPrinter:
     that thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, launch_timeout_s: float = 60) -> None:
         executable = require_chromium()  # fail before the kernel runs, not after
         self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qmskpi-pdf")
-        self._printer = PdfPrinter(executable=executable)
+        self._printer = PdfPrinter(executable=executable, launch_timeout_s=launch_timeout_s)
         self._started = self._pool.submit(self._printer.start)
 
     def print(self, html_path: Path, pdf: Path, *, timeout_s: float, title: str) -> Path:
