@@ -325,10 +325,10 @@ def test_run_config_error_calls_notify_cmd_and_notify_url(
     bad = tmp_path / "qmskpi.toml"
     bad.write_text('[organisaton]\nname = "Acme"\n')
     args = ["run", "--config", str(bad), "--notify-cmd", cmd, "--notify-url", url]
-    assert main(args) == 2
+    assert main(args) == 3  # bad input (the config)
     (call,) = _calls(sink)
     assert call["event"] == "qmskpi.run.error"
-    assert call["exit_code"] == 2
+    assert call["exit_code"] == 3
     assert "organisaton" in call["error"]
     (post,) = received  # both notifiers fire
     assert post["body"] == call
@@ -343,6 +343,7 @@ def test_run_usage_error_calls_notify_cmd(
     assert exit_info.value.code == 2
     (call,) = _calls(sink)
     assert call["event"] == "qmskpi.run.error"
+    assert call["exit_code"] == 2
     assert "--jobs" in call["error"]
     assert "two" in call["error"]
     assert "invalid int value" in capsys.readouterr().err  # still told on stderr

@@ -197,7 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         outcomes = pipeline.run_scheduled(
             cfg, as_of=args.as_of, since=args.since, force=args.force, jobs=args.jobs
         )
-    except QmsKpiError as exc:  # config or usage: exit 2, and never silent under a scheduler
+    except QmsKpiError as exc:  # config or usage: never silent under a scheduler
         org = cfg.organisation if cfg is not None else ""
         for target in targets:
             pipeline.notify_error(target, exc, organisation=org)
@@ -482,7 +482,7 @@ def _notify_usage_error(argv: Sequence[str] | None, message: str) -> None:
     lines = [ln for ln in message.strip().splitlines() if ln.strip()]
     error = QmsKpiError(lines[-1] if lines else "invalid command line")
     for target in targets:
-        pipeline.notify_error(target, error)
+        pipeline.notify_error(target, error, exit_code=EXIT_USAGE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

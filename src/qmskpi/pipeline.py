@@ -1146,14 +1146,18 @@ def notify_failure(
     return _send_notification(notify, summary, timeout_s=timeout_s)
 
 
-def error_summary(error: BaseException, *, organisation: str = "") -> dict[str, Any]:
+def error_summary(
+    error: BaseException, *, organisation: str = "", exit_code: int | None = None
+) -> dict[str, Any]:
     """The JSON a notification carries when a configuration or usage error stopped the run."""
     return {
         "event": "qmskpi.run.error",
         "organisation": organisation,
         "host": platform.node(),
         "qmskpi": __version__,
-        "exit_code": 2,
+        "exit_code": exit_code
+        if exit_code is not None
+        else exit_code_for_error(type(error).__name__),
         "error": str(error),
         "error_type": type(error).__name__,
         "failed": [],
@@ -1166,12 +1170,12 @@ def notify_error(
     error: BaseException,
     *,
     organisation: str = "",
+    exit_code: int | None = None,
     timeout_s: float = 30.0,
 ) -> bool:
     """Send :func:`error_summary` like :func:`notify_failure` (a broken config must not be silent)."""
-    return _send_notification(
-        notify, error_summary(error, organisation=organisation), timeout_s=timeout_s
-    )
+    summary = error_summary(error, organisation=organisation, exit_code=exit_code)
+    return _send_notification(notify, summary, timeout_s=timeout_s)
 
 
 def _send_notification(
