@@ -1749,3 +1749,5 @@ def test_browser_timeout_s_bounds_a_chromium_that_hangs_at_launch(
     assert out.status == "failed"
     assert out.error is not None
     assert "3000ms" in out.error  # [outputs] browser_timeout_s, not the fixed 60 s
+    assert "\n" not in out.error  # one line; playwright's call log goes to the log
+    assert "cannot start Chromium" in out.error

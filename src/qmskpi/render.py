@@ -1144,7 +1144,10 @@ class PdfPrinter:
             )
         except PlaywrightError as exc:
             self.close()
-            raise RenderError(f"cannot start Chromium {self.executable}: {exc}") from exc
+            log.warning("Chromium %s failed to start: %s", self.executable, exc)
+            raise RenderError(
+                f"cannot start Chromium {self.executable}: {_first_line(exc)} (details in the log)"
+            ) from exc
 
     def close(self) -> None:
         """Close the browser (and the driver when no other printer uses it)."""
@@ -1186,7 +1189,16 @@ class PdfPrinter:
                     page, Path(pdf), title=title or page.title(), bookmarks=self.bookmarks
                 )
         except PlaywrightError as exc:
-            raise RenderError(f"Chromium failed to print {html_path}: {exc}") from exc
+            log.warning("Chromium failed to print %s: %s", html_path, exc)
+            raise RenderError(
+                f"Chromium failed to print {html_path}: {_first_line(exc)} (details in the log)"
+            ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of a playwright error (its call log follows, ~20 lines)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class ThreadedPrinter(PdfPrinter):
