@@ -1008,43 +1008,12 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
     where: dict[str, Any] = {"path": table.display, "dataset": ds.name}
     ncols = len(table.columns)
     raw = table.headers
-    for h in raw or ():
-        if h.startswith(_BOM_RESIDUE) or "\ufeff" in h:
-            raise HeaderError(
-                f"header {h!r} carries byte-order-mark residue (the file was read as "
-                f'{src.encoding}); set encoding = "utf-8-sig"',
-                column=h,
-                **where,
-            )
-    positional: dict[str, int] = {}
-    for name, pos in src.positions.items():
-        if pos > ncols:
-            raise HeaderError(
-                f"positions.{name} = {pos}, but the file has {ncols} column(s)",
-                column=name,
-                **where,
-            )
-        positional[name] = pos - 1
+    _check_bom(raw, src, where)
+    positional = _positional(src, ncols, where)
     pos_cols = set(positional.values())
     mapping: dict[str, int] = dict(positional)
     if raw is None:
-        missing = [
-            f.name
-            for f in ds.fields
-            if f.required
-            and f.name not in positional
-            and f.name not in src.constants
-            and f.name not in src.derive
-            and not _surrogate(src, ds, f.name)
-        ]
-        if missing:
-            raise HeaderError(
-                "no position for required field(s) "
-                + ", ".join(repr(m) for m in missing)
-                + "; a file without a header maps every required field in positions",
-                column=missing[0],
-                **where,
-            )
+        _check_headerless(src, ds, positional, where)
         return mapping
     names = [_norm_header(h) for h in raw]
     # A column with no header and no value anywhere (an empty column, as a trailing
@@ -1087,6 +1056,76 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
                 **where,
             )
     index = {n: j for j, n in enumerate(names) if j not in skipped}
+    missing_msgs = _map_named(src, ds, positional, index, names, mapping)
+    if missing_msgs:
+        hint = _delimiter_hint(names, src)
+        message = hint or "; ".join(m for _, m in missing_msgs)  # one column: only the delimiter
+        raise HeaderError(message, column=missing_msgs[0][0], **where)
+    _check_unknown(names, skipped, wanted, referenced, src, ds, where)
+    return mapping
+
+
+def _check_bom(raw: Sequence[str] | None, src: SourceConfig, where: dict[str, Any]) -> None:
+    """A header that starts with byte-order-mark residue means the wrong encoding."""
+    for h in raw or ():
+        if h.startswith(_BOM_RESIDUE) or "\ufeff" in h:
+            raise HeaderError(
+                f"header {h!r} carries byte-order-mark residue (the file was read as "
+                f'{src.encoding}); set encoding = "utf-8-sig"',
+                column=h,
+                **where,
+            )
+
+
+def _positional(src: SourceConfig, ncols: int, where: dict[str, Any]) -> dict[str, int]:
+    """``positions`` as 0-based column indices, each inside the file."""
+    positional: dict[str, int] = {}
+    for name, pos in src.positions.items():
+        if pos > ncols:
+            raise HeaderError(
+                f"positions.{name} = {pos}, but the file has {ncols} column(s)",
+                column=name,
+                **where,
+            )
+        positional[name] = pos - 1
+    return positional
+
+
+def _check_headerless(
+    src: SourceConfig, ds: Dataset, positional: Mapping[str, int], where: dict[str, Any]
+) -> None:
+    """A file without a header must map every required field by position (or fill it)."""
+    missing = [
+        f.name
+        for f in ds.fields
+        if f.required
+        and f.name not in positional
+        and f.name not in src.constants
+        and f.name not in src.derive
+        and not _surrogate(src, ds, f.name)
+    ]
+    if missing:
+        raise HeaderError(
+            "no position for required field(s) "
+            + ", ".join(repr(m) for m in missing)
+            + "; a file without a header maps every required field in positions",
+            column=missing[0],
+            **where,
+        )
+
+
+def _map_named(
+    src: SourceConfig,
+    ds: Dataset,
+    positional: Mapping[str, int],
+    index: Mapping[str, int],
+    names: Sequence[str],
+    mapping: dict[str, int],
+) -> list[tuple[str, str]]:
+    """Add fields found by header name (mapped or canonical) to ``mapping``.
+
+    Returns (field, message) for each field whose column is missing.
+    """
     used_names: set[str] = set()
     missing_msgs: list[tuple[str, str]] = []
     for f in ds.fields:
@@ -1122,10 +1161,19 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
                 f'[sources.{ds.name}] columns = {{ {f.name} = "..." }}{extra}',
             )
         )
-    if missing_msgs:
-        hint = _delimiter_hint(names, src)
-        message = hint or "; ".join(m for _, m in missing_msgs)  # one column: only the delimiter
-        raise HeaderError(message, column=missing_msgs[0][0], **where)
+    return missing_msgs
+
+
+def _check_unknown(
+    names: Sequence[str],
+    skipped: set[int],
+    wanted: Mapping[str, str],
+    referenced: set[str],
+    src: SourceConfig,
+    ds: Dataset,
+    where: dict[str, Any],
+) -> None:
+    """A column that no field, expression or ``ignore_columns`` pattern accounts for is an error."""
     unknown = [
         n
         for j, n in enumerate(names)
@@ -1146,7 +1194,6 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
             column=unknown[0],
             **where,
         )
-    return mapping
 
 
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
