@@ -740,43 +740,7 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
             dataset=src.dataset,
         ) from None
     try:
-        # Sheet numbers count every sheet in tab order (chart and hidden sheets too),
-        # as Excel's tabs and Sheets(N) do; the default is the first worksheet.
-        names = list(wb.sheetnames)
-        if src.sheet is None:
-            if not wb.worksheets:
-                raise SourceError(
-                    f"the workbook has no worksheet, only chart sheets: {', '.join(names)}",
-                    path=display,
-                    dataset=src.dataset,
-                )
-            ws = wb.worksheets[0]
-        elif isinstance(src.sheet, int):
-            if src.sheet > len(names):
-                raise SourceError(
-                    f"sheet {src.sheet} not found: the workbook has {len(names)} sheet(s): "
-                    f"{', '.join(names)}",
-                    path=display,
-                    dataset=src.dataset,
-                )
-            ws = wb[names[src.sheet - 1]]
-        else:
-            if src.sheet not in names:
-                raise SourceError(
-                    f"sheet {src.sheet!r} not found{did_you_mean(src.sheet, names)}; "
-                    f"sheets: {', '.join(names)}",
-                    path=display,
-                    dataset=src.dataset,
-                )
-            ws = wb[src.sheet]
-        if ws not in wb.worksheets:
-            label = f"{src.sheet} ({ws.title!r})" if isinstance(src.sheet, int) else repr(ws.title)
-            raise SourceError(
-                f"sheet {label} is a chart sheet, not a table of data; "
-                f"worksheets: {', '.join(w.title for w in wb.worksheets) or 'none'}",
-                path=display,
-                dataset=src.dataset,
-            )
+        ws = _pick_sheet(wb, src, display)
         grid = [list(r) for r in ws.iter_rows(values_only=True)]
         cell = _uncached_formula(data, ws, src.header_row)
         if cell is not None:
@@ -787,13 +751,7 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
                 path=display,
                 dataset=src.dataset,
             )
-        for rng in ws.merged_cells.ranges:  # a merged cell's value fills every cell it spans
-            value = grid[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(grid) else None
-            for r in range(rng.min_row - 1, min(rng.max_row, len(grid))):
-                row = grid[r]
-                for c in range(rng.min_col - 1, rng.max_col):
-                    if c < len(row):
-                        row[c] = value
+        _fill_merged(grid, ws)
     finally:
         wb.close()
     while grid and all(v is None or (isinstance(v, str) and not v.strip()) for v in grid[-1]):
@@ -822,6 +780,59 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
     body = grid[skip:]
     columns: list[_Column] = [[r[j] if j < len(r) else None for r in body] for j in range(ncols)]
     return _Table(display, headers, columns, _rows(skip + 1, len(body)))
+
+
+def _pick_sheet(wb: Any, src: SourceConfig, display: str) -> Any:
+    """The worksheet ``src.sheet`` names (a name, a 1-based tab number, or the first worksheet)."""
+    # Sheet numbers count every sheet in tab order (chart and hidden sheets too),
+    # as Excel's tabs and Sheets(N) do; the default is the first worksheet.
+    names = list(wb.sheetnames)
+    if src.sheet is None:
+        if not wb.worksheets:
+            raise SourceError(
+                f"the workbook has no worksheet, only chart sheets: {', '.join(names)}",
+                path=display,
+                dataset=src.dataset,
+            )
+        ws = wb.worksheets[0]
+    elif isinstance(src.sheet, int):
+        if src.sheet > len(names):
+            raise SourceError(
+                f"sheet {src.sheet} not found: the workbook has {len(names)} sheet(s): "
+                f"{', '.join(names)}",
+                path=display,
+                dataset=src.dataset,
+            )
+        ws = wb[names[src.sheet - 1]]
+    else:
+        if src.sheet not in names:
+            raise SourceError(
+                f"sheet {src.sheet!r} not found{did_you_mean(src.sheet, names)}; "
+                f"sheets: {', '.join(names)}",
+                path=display,
+                dataset=src.dataset,
+            )
+        ws = wb[src.sheet]
+    if ws not in wb.worksheets:
+        label = f"{src.sheet} ({ws.title!r})" if isinstance(src.sheet, int) else repr(ws.title)
+        raise SourceError(
+            f"sheet {label} is a chart sheet, not a table of data; "
+            f"worksheets: {', '.join(w.title for w in wb.worksheets) or 'none'}",
+            path=display,
+            dataset=src.dataset,
+        )
+    return ws
+
+
+def _fill_merged(grid: list[list[Any]], ws: Any) -> None:
+    """Give every cell of a merged range the range's value, as Excel shows it."""
+    for rng in ws.merged_cells.ranges:  # a merged cell's value fills every cell it spans
+        value = grid[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(grid) else None
+        for r in range(rng.min_row - 1, min(rng.max_row, len(grid))):
+            row = grid[r]
+            for c in range(rng.min_col - 1, rng.max_col):
+                if c < len(row):
+                    row[c] = value
 
 
 def _uncached_formula(data: bytes, ws: Any, first_row: int) -> str | None:
