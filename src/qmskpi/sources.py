@@ -1587,22 +1587,7 @@ def _map_table(
         )
     mapping = _plan(table, src, ds)
     headers = table.headers
-    # which rows are records: not entirely blank, not footer
-    if table.columns:
-        blank = pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
-    else:
-        blank = pl.Series([True] * table.height, dtype=pl.Boolean)
-    problem = pl.Series([False] * table.height, dtype=pl.Boolean)
-    problem_rule = [""] * table.height
-    problem_msg = [""] * table.height
-    if table.problems:
-        problem = problem.scatter(list(table.problems), True)
-        for i, (rule, msg) in table.problems.items():
-            problem_rule[i], problem_msg[i] = rule, msg
-    keep = ~blank | problem  # a row whose only values lie beyond the header is still a record
-    if src.skip_footer_rows:
-        footer = keep.arg_true().tail(src.skip_footer_rows)
-        keep = keep.scatter(footer, False) if len(footer) else keep
+    keep, problem, problem_rule, problem_msg = _record_rows(table, src)
     rows_in = int(keep.sum())
     text_cols: dict[str, pl.Series] = {}
     for name, j in mapping.items():
@@ -1640,19 +1625,63 @@ def _map_table(
     bad_any = [pl.col(f"_bad_{n}") for n in parsers] + [pl.col("_problem")]
     good = work.filter(~pl.any_horizontal(bad_any))
     if on_bad_value == "raise" and not rejects.is_empty():
-        first = rejects.row(0, named=True)
-        col = first["column"] if first["column"] != "(row)" else None
-        label = ""
-        if col is not None and col in mapping and headers is not None:
-            header = _norm_header(headers[mapping[col]])
-            label = f" (file column {header!r})" if header != col else ""
-        raise SourceError(
-            f"{first['message']}{label}",
-            path=table.display,
-            dataset=ds.name,
-            column=col,
-            row=first[SOURCE_ROW],
-        )
+        _raise_first_reject(rejects, mapping, table, ds)
+    cols = _canonical_columns(ds, parsers, src, config)
+    cols.append(pl.col(SOURCE_ROW))
+    frame = good.select(cols)
+    return frame, rejects, excluded, rows_in
+
+
+def _record_rows(
+    table: _Table, src: SourceConfig
+) -> tuple[pl.Series, pl.Series, list[str], list[str]]:
+    """Which rows are records (not entirely blank, not footer), and the reader's row problems.
+
+    Returns (keep, problem, problem_rule, problem_msg), one entry per table row.
+    """
+    # which rows are records: not entirely blank, not footer
+    if table.columns:
+        blank = pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
+    else:
+        blank = pl.Series([True] * table.height, dtype=pl.Boolean)
+    problem = pl.Series([False] * table.height, dtype=pl.Boolean)
+    problem_rule = [""] * table.height
+    problem_msg = [""] * table.height
+    if table.problems:
+        problem = problem.scatter(list(table.problems), True)
+        for i, (rule, msg) in table.problems.items():
+            problem_rule[i], problem_msg[i] = rule, msg
+    keep = ~blank | problem  # a row whose only values lie beyond the header is still a record
+    if src.skip_footer_rows:
+        footer = keep.arg_true().tail(src.skip_footer_rows)
+        keep = keep.scatter(footer, False) if len(footer) else keep
+    return keep, problem, problem_rule, problem_msg
+
+
+def _raise_first_reject(
+    rejects: pl.DataFrame, mapping: Mapping[str, int], table: _Table, ds: Dataset
+) -> None:
+    """``on_bad_value = "raise"``: the first reject as one error naming file, column and row."""
+    headers = table.headers
+    first = rejects.row(0, named=True)
+    col = first["column"] if first["column"] != "(row)" else None
+    label = ""
+    if col is not None and col in mapping and headers is not None:
+        header = _norm_header(headers[mapping[col]])
+        label = f" (file column {header!r})" if header != col else ""
+    raise SourceError(
+        f"{first['message']}{label}",
+        path=table.display,
+        dataset=ds.name,
+        column=col,
+        row=first[SOURCE_ROW],
+    )
+
+
+def _canonical_columns(
+    ds: Dataset, parsers: Mapping[str, _Parsed], src: SourceConfig, config: Config
+) -> list[pl.Expr]:
+    """The dataset's fields in order: parsed values, typed constants, or nulls."""
     cols: list[pl.Expr] = []
     for f in ds.fields:
         if f.name in parsers:
@@ -1662,9 +1691,7 @@ def _map_table(
             cols.append(pl.lit(value, dtype=f.dtype).alias(f.name))
         else:
             cols.append(pl.lit(None, dtype=f.dtype).alias(f.name))
-    cols.append(pl.col(SOURCE_ROW))
-    frame = good.select(cols)
-    return frame, rejects, excluded, rows_in
+    return cols
 
 
 def _apply_expressions(
