@@ -1963,37 +1963,16 @@ def _load_sql(
     assert src.database is not None
     origin = f"sql:{src.database}"
     query = src.query
-    named = list(dict.fromkeys(_BIND.findall(query)))
-    available = ("period_start", "period_end", "site")
-    unknown = [n for n in named if n not in available]
-    if unknown:
-        raise ConfigError(
-            f"the query names :{unknown[0]}{did_you_mean(unknown[0], available)}; "
-            f"qmskpi binds :period_start, :period_end and :site",
-            path=config.path,
-            key=f"sources.{ds.name}.query",
-        )
-    params: dict[str, Any] = {}
-    if "period_start" in named or "period_end" in named:
-        if period is None:
-            raise SourceError(
-                "the query uses :period_start/:period_end: give a period",
-                path=origin,
-                dataset=ds.name,
-            )
-        start, end = sql_window(
-            period,
-            trend_months=trend_months if trend_months is not None else config.review.trend_months,
-            lookback_days=lookback_days
-            if lookback_days is not None
-            else config.kpis.repeat_window_days,
-        )
-        if "period_start" in named:
-            params["period_start"] = start
-        if "period_end" in named:
-            params["period_end"] = end
-    if "site" in named:
-        params["site"] = None if site in (None, "all") else site
+    params = _sql_params(
+        config,
+        ds,
+        query,
+        origin,
+        period=period,
+        trend_months=trend_months,
+        lookback_days=lookback_days,
+        site=site,
+    )
     url = _db_url(config, src.database)
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "duckdb":
@@ -2041,6 +2020,52 @@ def _load_sql(
         rows_in=rows_in,
         excluded=excluded,
     )
+
+
+def _sql_params(
+    config: Config,
+    ds: Dataset,
+    query: str,
+    origin: str,
+    *,
+    period: Period | str | None,
+    trend_months: int | None,
+    lookback_days: int | None,
+    site: str | None,
+) -> dict[str, Any]:
+    """Values for the binds the query names (:period_start, :period_end, :site; no others)."""
+    named = list(dict.fromkeys(_BIND.findall(query)))
+    available = ("period_start", "period_end", "site")
+    unknown = [n for n in named if n not in available]
+    if unknown:
+        raise ConfigError(
+            f"the query names :{unknown[0]}{did_you_mean(unknown[0], available)}; "
+            f"qmskpi binds :period_start, :period_end and :site",
+            path=config.path,
+            key=f"sources.{ds.name}.query",
+        )
+    params: dict[str, Any] = {}
+    if "period_start" in named or "period_end" in named:
+        if period is None:
+            raise SourceError(
+                "the query uses :period_start/:period_end: give a period",
+                path=origin,
+                dataset=ds.name,
+            )
+        start, end = sql_window(
+            period,
+            trend_months=trend_months if trend_months is not None else config.review.trend_months,
+            lookback_days=lookback_days
+            if lookback_days is not None
+            else config.kpis.repeat_window_days,
+        )
+        if "period_start" in named:
+            params["period_start"] = start
+        if "period_end" in named:
+            params["period_end"] = end
+    if "site" in named:
+        params["site"] = None if site in (None, "all") else site
+    return params
 
 
 def _sql_digest(
