@@ -446,11 +446,35 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
     unit = trend.unit
     scale = 100.0 if unit.lower().startswith("share") else 1.0
     suffix = " %" if scale == 100.0 else ""
-
-    def sc(vals: Sequence[float | None]) -> list[float | None]:
-        return [None if v is None else v * scale for v in vals]
-
     fig = go.Figure()
+    _add_reference_lines(fig, trend, x, scale)
+    _add_values(fig, trend, x, scale, suffix)
+    _add_rebases(fig, trend, x)
+    where = "All sites" if trend.scope == "all" else trend.scope
+    title = f"{esc(trend.title)} <span style='color:{COLOURS['muted']}'>· {esc(where)}</span>"
+    step = 6 if width < FULL_WIDTH else 3
+    ticks = [x[i] for i in range(len(x)) if i % step == (len(x) - 1) % step]
+    fig.update_layout(
+        template=HOUSE_TEMPLATE,
+        title={"text": title},
+        width=width,
+        height=height,
+        xaxis={"type": "category", "tickvals": ticks, "tickangle": 0, "tickfont": {"size": 9}},
+        yaxis={
+            "title": {"text": esc(_axis_unit(unit)), "font": {"size": 10}},
+            "ticksuffix": suffix,
+            "tickformat": ",.3~g" if scale == 1.0 else ".1f",
+        },
+    )
+    return fig
+
+
+def _scaled(vals: Sequence[float | None], scale: float) -> list[float | None]:
+    return [None if v is None else v * scale for v in vals]
+
+
+def _add_reference_lines(fig: go.Figure, trend: Trend, x: list[str], scale: float) -> None:
+    """Limits, centre line and target, drawn under the values (in that order)."""
     varying = len({v for v in trend.ucl if v is not None}) > 1
     limit_dash = "solid" if varying else "dash"
     centre = "Median" if trend.status == "run_chart" else "Average"
@@ -464,7 +488,7 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
         fig.add_trace(
             go.Scatter(
                 x=x,
-                y=sc(vals),
+                y=_scaled(vals, scale),
                 mode="lines",
                 name=name,
                 line={
@@ -487,6 +511,10 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
                 hoverinfo="skip",
             )
         )
+
+
+def _add_values(fig: go.Figure, trend: Trend, x: list[str], scale: float, suffix: str) -> None:
+    """The values line, its markers coloured by signal class, and the hover text."""
     colours = [
         COLOURS.get(c, COLOURS["common"]) if c != "none" else COLOURS["common"]
         for c in trend.classes
@@ -501,7 +529,7 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
     fig.add_trace(
         go.Scatter(
             x=x,
-            y=sc(trend.values),
+            y=_scaled(trend.values, scale),
             mode="lines+markers",
             name=esc(trend.title),
             line={"color": COLOURS["line"], "width": 1.3},
@@ -511,6 +539,10 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
             connectgaps=False,  # a gap month is no point and breaks the line
         )
     )
+
+
+def _add_rebases(fig: go.Figure, trend: Trend, x: list[str]) -> None:
+    """A dotted line and a "rebased" label where the limits were recomputed."""
     for i in trend.rebase:
         if 0 <= i < len(x):
             fig.add_vline(x=i - 0.5, line={"color": COLOURS["muted"], "width": 1, "dash": "dot"})
@@ -524,23 +556,6 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
                 xanchor="left",
                 yanchor="top",
             )
-    where = "All sites" if trend.scope == "all" else trend.scope
-    title = f"{esc(trend.title)} <span style='color:{COLOURS['muted']}'>· {esc(where)}</span>"
-    step = 6 if width < FULL_WIDTH else 3
-    ticks = [x[i] for i in range(len(x)) if i % step == (len(x) - 1) % step]
-    fig.update_layout(
-        template=HOUSE_TEMPLATE,
-        title={"text": title},
-        width=width,
-        height=height,
-        xaxis={"type": "category", "tickvals": ticks, "tickangle": 0, "tickfont": {"size": 9}},
-        yaxis={
-            "title": {"text": esc(_axis_unit(unit)), "font": {"size": 10}},
-            "ticksuffix": suffix,
-            "tickformat": ",.3~g" if scale == 1.0 else ".1f",
-        },
-    )
-    return fig
 
 
 def _num_den(trend: Trend) -> list[tuple[float | None, float | None]]:

@@ -432,6 +432,44 @@ _SOURCE_KEYS = {
 }
 
 
+def _positions(r: _Reader, dataset: str) -> dict[str, int]:
+    """A source's ``positions`` table: dataset column -> 1-based column number."""
+    positions_raw = r.get("positions", dict, {})
+    positions: dict[str, int] = {}
+    for k, v in positions_raw.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise ConfigError(
+                "must be a 1-based column number", path=r.path, key=f"{r._k('positions')}.{k}"
+            )
+        positions[k] = v
+    _check_columns(r, "positions", positions, dataset)
+    return positions
+
+
+def _date_formats(r: _Reader, dataset: str) -> dict[str, str]:
+    """A source's ``date_formats`` table: date field -> strptime format."""
+    date_formats = r.str_map("date_formats")
+    _check_columns(r, "date_formats", date_formats, dataset)
+    for col, date_fmt in date_formats.items():
+        key = f"{r._k('date_formats')}.{col}"
+        if DATASETS[dataset].field(col).type != "date":
+            raise ConfigError(f"{col!r} is not a date field", path=r.path, key=key)
+        problem = date_format_problem(date_fmt)
+        if problem:
+            raise ConfigError(problem, path=r.path, key=key)
+    return date_formats
+
+
+def _check_scalars(r: _Reader, **tables: Mapping[str, Any]) -> None:
+    """Values in ``constants`` / ``defaults`` must be a string, number or boolean."""
+    for name, table in tables.items():
+        for k, v in table.items():
+            if not isinstance(v, str | int | float | bool):
+                raise ConfigError(
+                    "must be a string, number or boolean", path=r.path, key=f"{r._k(name)}.{k}"
+                )
+
+
 def _source(r: _Reader, dataset: str) -> SourceConfig:
     r.only(_SOURCE_KEYS)
     path = r.get("path", str)
@@ -449,24 +487,8 @@ def _source(r: _Reader, dataset: str) -> SourceConfig:
         raise r.err("header_row", "is 1-based: the first row of the file is 1")
     columns = r.str_map("columns")
     _check_columns(r, "columns", columns, dataset)
-    positions_raw = r.get("positions", dict, {})
-    positions: dict[str, int] = {}
-    for k, v in positions_raw.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ConfigError(
-                "must be a 1-based column number", path=r.path, key=f"{r._k('positions')}.{k}"
-            )
-        positions[k] = v
-    _check_columns(r, "positions", positions, dataset)
-    date_formats = r.str_map("date_formats")
-    _check_columns(r, "date_formats", date_formats, dataset)
-    for col, date_fmt in date_formats.items():
-        key = f"{r._k('date_formats')}.{col}"
-        if DATASETS[dataset].field(col).type != "date":
-            raise ConfigError(f"{col!r} is not a date field", path=r.path, key=key)
-        problem = date_format_problem(date_fmt)
-        if problem:
-            raise ConfigError(problem, path=r.path, key=key)
+    positions = _positions(r, dataset)
+    date_formats = _date_formats(r, dataset)
     derive = r.str_map("derive")
     _check_columns(r, "derive", derive, dataset)
     for col, text in derive.items():
@@ -484,12 +506,7 @@ def _source(r: _Reader, dataset: str) -> SourceConfig:
     _check_columns(r, "null_values", null_values, dataset)
     constants_raw = r.get("constants", dict, {})
     _check_columns(r, "constants", constants_raw, dataset)
-    for name, table in (("constants", constants_raw), ("defaults", defaults_raw)):
-        for k, v in table.items():
-            if not isinstance(v, str | int | float | bool):
-                raise ConfigError(
-                    "must be a string, number or boolean", path=r.path, key=f"{r._k(name)}.{k}"
-                )
+    _check_scalars(r, constants=constants_raw, defaults=defaults_raw)
     database = r.get("database", str)
     if query is not None and database is None:
         raise r.err(
@@ -594,7 +611,11 @@ _PASSWORD_IN_URL = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@", re.IGNORECASE)
 
 
 def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
-    """Build and check a :class:`Config` from parsed TOML."""
+    """Build and check a :class:`Config` from parsed TOML.
+
+    Tables are checked in file order (organisation, databases, sources, kpis,
+    review, analyst_inputs, outputs, contracts): the first error found is raised.
+    """
     root = _Reader(data, "", path)
     root.only(
         {
@@ -608,8 +629,31 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
             "contracts",
         }
     )
+    name, sites = _organisation(root.sub("organisation"))
+    databases = _databases(root.sub("databases"))
+    sources = _sources(root, databases)
+    kpis = _kpis(root.sub("kpis"))
+    review = _review(root.sub("review"))
+    ai = root.sub("analyst_inputs")
+    ai.only({"changes", "resources", "risks"})
+    analyst = AnalystInputs(ai.get("changes", str), ai.get("resources", str), ai.get("risks", str))
+    outputs = _outputs(root.sub("outputs"))
+    return Config(
+        organisation=name,
+        sites=sites,
+        sources=sources,
+        databases=databases,
+        kpis=kpis,
+        review=review,
+        analyst_inputs=analyst,
+        outputs=outputs,
+        contracts=_contracts(root.sub("contracts")),
+        path=path,
+    )
 
-    org = root.sub("organisation")
+
+def _organisation(org: _Reader) -> tuple[str, tuple[str, ...]]:
+    """The ``[organisation]`` table: its name (required) and its distinct site names."""
     org.only({"name", "sites"})
     name = org.get("name", str)
     if not name:
@@ -624,8 +668,11 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
             )
     if len(set(sites)) != len(sites):
         raise org.err("sites", "lists a site twice")
+    return name, sites
 
-    dbs = root.sub("databases")
+
+def _databases(dbs: _Reader) -> dict[str, DatabaseConfig]:
+    """The ``[databases.NAME]`` tables: a URL without credentials, or the variable holding one."""
     databases: dict[str, DatabaseConfig] = {}
     for db_name in dbs.table:
         d = dbs.sub(db_name)
@@ -639,7 +686,12 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
                 "carries a password; put the URL in an environment variable and name it in 'url_env'",
             )
         databases[db_name] = DatabaseConfig(db_name, url, url_env)
+    return databases
 
+
+def _sources(root: _Reader, databases: Mapping[str, DatabaseConfig]) -> dict[str, SourceConfig]:
+    """The ``[sources.DATASET]`` tables (at least one), each naming a known dataset and database."""
+    path = root.path
     srcs = root.sub("sources")
     for ds in srcs.table:
         if ds not in DATASETS:
@@ -656,8 +708,11 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
             )
     if not sources:
         raise root.err("sources", "no [sources.DATASET] table: name at least one dataset to read")
+    return sources
 
-    k = root.sub("kpis")
+
+def _kpis(k: _Reader) -> KpiConfig:
+    """The ``[kpis]`` table with its ``scorecard``, ``targets`` and per-severity sub-tables."""
     k.only(
         {
             "complaint_close_target_days",
@@ -671,7 +726,29 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
             "max_quarantined_share",
         }
     )
-    sc = k.sub("scorecard")
+    scorecard = _scorecard(k.sub("scorecard"))
+    sev = k.sub("complaint_close_target_days_by_severity")
+    sev.only(set(SEVERITIES))
+    by_severity = {name: _nonneg(sev, name, 0) for name in SEVERITIES if name in sev.table}
+    tg = k.sub("targets")
+    targets: dict[str, float] = {}
+    for kpi_id in tg.table:
+        targets[kpi_id] = tg.get(kpi_id, float)
+    return KpiConfig(
+        complaint_close_target_days=_nonneg(k, "complaint_close_target_days", 30),
+        complaint_close_target_days_by_severity=by_severity,
+        supplier_otd_tolerance_days=_nonneg(k, "supplier_otd_tolerance_days", 0),
+        supplier_otd_early_days=_nonneg(k, "supplier_otd_early_days", 7),
+        repeat_window_days=_nonneg(k, "repeat_window_days", 90),
+        finding_due_days=_nonneg(k, "finding_due_days", 60),
+        scorecard=scorecard,
+        targets=targets,
+        max_quarantined_share=_share(k, "max_quarantined_share", 0.10, zero_ok=True),
+    )
+
+
+def _scorecard(sc: _Reader) -> ScorecardConfig:
+    """The ``[kpis.scorecard]`` table: weights that add up to 1, rating bands in order."""
     sc.only({"otd_weight", "quality_weight", "ppm_zero_score", "rating_a_min", "rating_b_min"})
     scorecard = ScorecardConfig(
         otd_weight=sc.get("otd_weight", float, 0.5),
@@ -684,26 +761,11 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         raise sc.err("otd_weight", "otd_weight + quality_weight must add up to 1")
     if not scorecard.rating_a_min >= scorecard.rating_b_min:
         raise sc.err("rating_a_min", "must be at least rating_b_min")
-    sev = k.sub("complaint_close_target_days_by_severity")
-    sev.only(set(SEVERITIES))
-    by_severity = {name: _nonneg(sev, name, 0) for name in SEVERITIES if name in sev.table}
-    tg = k.sub("targets")
-    targets: dict[str, float] = {}
-    for kpi_id in tg.table:
-        targets[kpi_id] = tg.get(kpi_id, float)
-    kpis = KpiConfig(
-        complaint_close_target_days=_nonneg(k, "complaint_close_target_days", 30),
-        complaint_close_target_days_by_severity=by_severity,
-        supplier_otd_tolerance_days=_nonneg(k, "supplier_otd_tolerance_days", 0),
-        supplier_otd_early_days=_nonneg(k, "supplier_otd_early_days", 7),
-        repeat_window_days=_nonneg(k, "repeat_window_days", 90),
-        finding_due_days=_nonneg(k, "finding_due_days", 60),
-        scorecard=scorecard,
-        targets=targets,
-        max_quarantined_share=_share(k, "max_quarantined_share", 0.10, zero_ok=True),
-    )
+    return scorecard
 
-    rv = root.sub("review")
+
+def _review(rv: _Reader) -> ReviewConfig:
+    """The ``[review]`` table: period granularity, trend length, clause map, row bounds."""
     rv.only(
         {
             "granularity",
@@ -740,31 +802,18 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
 
     if "standard" in rv.table and review.clause_map is not None:
         raise rv.err("clause_map", "give either standard or clause_map (a map file), not both")
+    return review
 
-    ai = root.sub("analyst_inputs")
-    ai.only({"changes", "resources", "risks"})
-    analyst = AnalystInputs(ai.get("changes", str), ai.get("resources", str), ai.get("risks", str))
 
-    out = root.sub("outputs")
+def _outputs(out: _Reader) -> OutputConfig:
+    """The ``[outputs]`` table: where the pack goes, which formats, and time limits."""
     out.only({"reports_dir", "pdf", "xlsx", "notebook_timeout_s", "browser_timeout_s"})
-    outputs = OutputConfig(
+    return OutputConfig(
         reports_dir=out.get("reports_dir", str, "reports"),
         pdf=_pdf_policy(out),
         xlsx=out.get("xlsx", bool, True),
         notebook_timeout_s=_nonneg(out, "notebook_timeout_s", 600),
         browser_timeout_s=_nonneg(out, "browser_timeout_s", 120),
-    )
-    return Config(
-        organisation=name,
-        sites=sites,
-        sources=sources,
-        databases=databases,
-        kpis=kpis,
-        review=review,
-        analyst_inputs=analyst,
-        outputs=outputs,
-        contracts=_contracts(root.sub("contracts")),
-        path=path,
     )
 
 

@@ -740,43 +740,7 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
             dataset=src.dataset,
         ) from None
     try:
-        # Sheet numbers count every sheet in tab order (chart and hidden sheets too),
-        # as Excel's tabs and Sheets(N) do; the default is the first worksheet.
-        names = list(wb.sheetnames)
-        if src.sheet is None:
-            if not wb.worksheets:
-                raise SourceError(
-                    f"the workbook has no worksheet, only chart sheets: {', '.join(names)}",
-                    path=display,
-                    dataset=src.dataset,
-                )
-            ws = wb.worksheets[0]
-        elif isinstance(src.sheet, int):
-            if src.sheet > len(names):
-                raise SourceError(
-                    f"sheet {src.sheet} not found: the workbook has {len(names)} sheet(s): "
-                    f"{', '.join(names)}",
-                    path=display,
-                    dataset=src.dataset,
-                )
-            ws = wb[names[src.sheet - 1]]
-        else:
-            if src.sheet not in names:
-                raise SourceError(
-                    f"sheet {src.sheet!r} not found{did_you_mean(src.sheet, names)}; "
-                    f"sheets: {', '.join(names)}",
-                    path=display,
-                    dataset=src.dataset,
-                )
-            ws = wb[src.sheet]
-        if ws not in wb.worksheets:
-            label = f"{src.sheet} ({ws.title!r})" if isinstance(src.sheet, int) else repr(ws.title)
-            raise SourceError(
-                f"sheet {label} is a chart sheet, not a table of data; "
-                f"worksheets: {', '.join(w.title for w in wb.worksheets) or 'none'}",
-                path=display,
-                dataset=src.dataset,
-            )
+        ws = _pick_sheet(wb, src, display)
         grid = [list(r) for r in ws.iter_rows(values_only=True)]
         cell = _uncached_formula(data, ws, src.header_row)
         if cell is not None:
@@ -787,13 +751,7 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
                 path=display,
                 dataset=src.dataset,
             )
-        for rng in ws.merged_cells.ranges:  # a merged cell's value fills every cell it spans
-            value = grid[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(grid) else None
-            for r in range(rng.min_row - 1, min(rng.max_row, len(grid))):
-                row = grid[r]
-                for c in range(rng.min_col - 1, rng.max_col):
-                    if c < len(row):
-                        row[c] = value
+        _fill_merged(grid, ws)
     finally:
         wb.close()
     while grid and all(v is None or (isinstance(v, str) and not v.strip()) for v in grid[-1]):
@@ -822,6 +780,59 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
     body = grid[skip:]
     columns: list[_Column] = [[r[j] if j < len(r) else None for r in body] for j in range(ncols)]
     return _Table(display, headers, columns, _rows(skip + 1, len(body)))
+
+
+def _pick_sheet(wb: Any, src: SourceConfig, display: str) -> Any:
+    """The worksheet ``src.sheet`` names (a name, a 1-based tab number, or the first worksheet)."""
+    # Sheet numbers count every sheet in tab order (chart and hidden sheets too),
+    # as Excel's tabs and Sheets(N) do; the default is the first worksheet.
+    names = list(wb.sheetnames)
+    if src.sheet is None:
+        if not wb.worksheets:
+            raise SourceError(
+                f"the workbook has no worksheet, only chart sheets: {', '.join(names)}",
+                path=display,
+                dataset=src.dataset,
+            )
+        ws = wb.worksheets[0]
+    elif isinstance(src.sheet, int):
+        if src.sheet > len(names):
+            raise SourceError(
+                f"sheet {src.sheet} not found: the workbook has {len(names)} sheet(s): "
+                f"{', '.join(names)}",
+                path=display,
+                dataset=src.dataset,
+            )
+        ws = wb[names[src.sheet - 1]]
+    else:
+        if src.sheet not in names:
+            raise SourceError(
+                f"sheet {src.sheet!r} not found{did_you_mean(src.sheet, names)}; "
+                f"sheets: {', '.join(names)}",
+                path=display,
+                dataset=src.dataset,
+            )
+        ws = wb[src.sheet]
+    if ws not in wb.worksheets:
+        label = f"{src.sheet} ({ws.title!r})" if isinstance(src.sheet, int) else repr(ws.title)
+        raise SourceError(
+            f"sheet {label} is a chart sheet, not a table of data; "
+            f"worksheets: {', '.join(w.title for w in wb.worksheets) or 'none'}",
+            path=display,
+            dataset=src.dataset,
+        )
+    return ws
+
+
+def _fill_merged(grid: list[list[Any]], ws: Any) -> None:
+    """Give every cell of a merged range the range's value, as Excel shows it."""
+    for rng in ws.merged_cells.ranges:  # a merged cell's value fills every cell it spans
+        value = grid[rng.min_row - 1][rng.min_col - 1] if rng.min_row <= len(grid) else None
+        for r in range(rng.min_row - 1, min(rng.max_row, len(grid))):
+            row = grid[r]
+            for c in range(rng.min_col - 1, rng.max_col):
+                if c < len(row):
+                    row[c] = value
 
 
 def _uncached_formula(data: bytes, ws: Any, first_row: int) -> str | None:
@@ -1008,43 +1019,12 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
     where: dict[str, Any] = {"path": table.display, "dataset": ds.name}
     ncols = len(table.columns)
     raw = table.headers
-    for h in raw or ():
-        if h.startswith(_BOM_RESIDUE) or "\ufeff" in h:
-            raise HeaderError(
-                f"header {h!r} carries byte-order-mark residue (the file was read as "
-                f'{src.encoding}); set encoding = "utf-8-sig"',
-                column=h,
-                **where,
-            )
-    positional: dict[str, int] = {}
-    for name, pos in src.positions.items():
-        if pos > ncols:
-            raise HeaderError(
-                f"positions.{name} = {pos}, but the file has {ncols} column(s)",
-                column=name,
-                **where,
-            )
-        positional[name] = pos - 1
+    _check_bom(raw, src, where)
+    positional = _positional(src, ncols, where)
     pos_cols = set(positional.values())
     mapping: dict[str, int] = dict(positional)
     if raw is None:
-        missing = [
-            f.name
-            for f in ds.fields
-            if f.required
-            and f.name not in positional
-            and f.name not in src.constants
-            and f.name not in src.derive
-            and not _surrogate(src, ds, f.name)
-        ]
-        if missing:
-            raise HeaderError(
-                "no position for required field(s) "
-                + ", ".join(repr(m) for m in missing)
-                + "; a file without a header maps every required field in positions",
-                column=missing[0],
-                **where,
-            )
+        _check_headerless(src, ds, positional, where)
         return mapping
     names = [_norm_header(h) for h in raw]
     # A column with no header and no value anywhere (an empty column, as a trailing
@@ -1087,6 +1067,76 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
                 **where,
             )
     index = {n: j for j, n in enumerate(names) if j not in skipped}
+    missing_msgs = _map_named(src, ds, positional, index, names, mapping)
+    if missing_msgs:
+        hint = _delimiter_hint(names, src)
+        message = hint or "; ".join(m for _, m in missing_msgs)  # one column: only the delimiter
+        raise HeaderError(message, column=missing_msgs[0][0], **where)
+    _check_unknown(names, skipped, wanted, referenced, src, ds, where)
+    return mapping
+
+
+def _check_bom(raw: Sequence[str] | None, src: SourceConfig, where: dict[str, Any]) -> None:
+    """A header that starts with byte-order-mark residue means the wrong encoding."""
+    for h in raw or ():
+        if h.startswith(_BOM_RESIDUE) or "\ufeff" in h:
+            raise HeaderError(
+                f"header {h!r} carries byte-order-mark residue (the file was read as "
+                f'{src.encoding}); set encoding = "utf-8-sig"',
+                column=h,
+                **where,
+            )
+
+
+def _positional(src: SourceConfig, ncols: int, where: dict[str, Any]) -> dict[str, int]:
+    """``positions`` as 0-based column indices, each inside the file."""
+    positional: dict[str, int] = {}
+    for name, pos in src.positions.items():
+        if pos > ncols:
+            raise HeaderError(
+                f"positions.{name} = {pos}, but the file has {ncols} column(s)",
+                column=name,
+                **where,
+            )
+        positional[name] = pos - 1
+    return positional
+
+
+def _check_headerless(
+    src: SourceConfig, ds: Dataset, positional: Mapping[str, int], where: dict[str, Any]
+) -> None:
+    """A file without a header must map every required field by position (or fill it)."""
+    missing = [
+        f.name
+        for f in ds.fields
+        if f.required
+        and f.name not in positional
+        and f.name not in src.constants
+        and f.name not in src.derive
+        and not _surrogate(src, ds, f.name)
+    ]
+    if missing:
+        raise HeaderError(
+            "no position for required field(s) "
+            + ", ".join(repr(m) for m in missing)
+            + "; a file without a header maps every required field in positions",
+            column=missing[0],
+            **where,
+        )
+
+
+def _map_named(
+    src: SourceConfig,
+    ds: Dataset,
+    positional: Mapping[str, int],
+    index: Mapping[str, int],
+    names: Sequence[str],
+    mapping: dict[str, int],
+) -> list[tuple[str, str]]:
+    """Add fields found by header name (mapped or canonical) to ``mapping``.
+
+    Returns (field, message) for each field whose column is missing.
+    """
     used_names: set[str] = set()
     missing_msgs: list[tuple[str, str]] = []
     for f in ds.fields:
@@ -1122,10 +1172,19 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
                 f'[sources.{ds.name}] columns = {{ {f.name} = "..." }}{extra}',
             )
         )
-    if missing_msgs:
-        hint = _delimiter_hint(names, src)
-        message = hint or "; ".join(m for _, m in missing_msgs)  # one column: only the delimiter
-        raise HeaderError(message, column=missing_msgs[0][0], **where)
+    return missing_msgs
+
+
+def _check_unknown(
+    names: Sequence[str],
+    skipped: set[int],
+    wanted: Mapping[str, str],
+    referenced: set[str],
+    src: SourceConfig,
+    ds: Dataset,
+    where: dict[str, Any],
+) -> None:
+    """A column that no field, expression or ``ignore_columns`` pattern accounts for is an error."""
     unknown = [
         n
         for j, n in enumerate(names)
@@ -1146,7 +1205,6 @@ def _plan(table: _Table, src: SourceConfig, ds: Dataset) -> dict[str, int]:
             column=unknown[0],
             **where,
         )
-    return mapping
 
 
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -1529,22 +1587,7 @@ def _map_table(
         )
     mapping = _plan(table, src, ds)
     headers = table.headers
-    # which rows are records: not entirely blank, not footer
-    if table.columns:
-        blank = pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
-    else:
-        blank = pl.Series([True] * table.height, dtype=pl.Boolean)
-    problem = pl.Series([False] * table.height, dtype=pl.Boolean)
-    problem_rule = [""] * table.height
-    problem_msg = [""] * table.height
-    if table.problems:
-        problem = problem.scatter(list(table.problems), True)
-        for i, (rule, msg) in table.problems.items():
-            problem_rule[i], problem_msg[i] = rule, msg
-    keep = ~blank | problem  # a row whose only values lie beyond the header is still a record
-    if src.skip_footer_rows:
-        footer = keep.arg_true().tail(src.skip_footer_rows)
-        keep = keep.scatter(footer, False) if len(footer) else keep
+    keep, problem, problem_rule, problem_msg = _record_rows(table, src)
     rows_in = int(keep.sum())
     text_cols: dict[str, pl.Series] = {}
     for name, j in mapping.items():
@@ -1582,19 +1625,63 @@ def _map_table(
     bad_any = [pl.col(f"_bad_{n}") for n in parsers] + [pl.col("_problem")]
     good = work.filter(~pl.any_horizontal(bad_any))
     if on_bad_value == "raise" and not rejects.is_empty():
-        first = rejects.row(0, named=True)
-        col = first["column"] if first["column"] != "(row)" else None
-        label = ""
-        if col is not None and col in mapping and headers is not None:
-            header = _norm_header(headers[mapping[col]])
-            label = f" (file column {header!r})" if header != col else ""
-        raise SourceError(
-            f"{first['message']}{label}",
-            path=table.display,
-            dataset=ds.name,
-            column=col,
-            row=first[SOURCE_ROW],
-        )
+        _raise_first_reject(rejects, mapping, table, ds)
+    cols = _canonical_columns(ds, parsers, src, config)
+    cols.append(pl.col(SOURCE_ROW))
+    frame = good.select(cols)
+    return frame, rejects, excluded, rows_in
+
+
+def _record_rows(
+    table: _Table, src: SourceConfig
+) -> tuple[pl.Series, pl.Series, list[str], list[str]]:
+    """Which rows are records (not entirely blank, not footer), and the reader's row problems.
+
+    Returns (keep, problem, problem_rule, problem_msg), one entry per table row.
+    """
+    # which rows are records: not entirely blank, not footer
+    if table.columns:
+        blank = pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
+    else:
+        blank = pl.Series([True] * table.height, dtype=pl.Boolean)
+    problem = pl.Series([False] * table.height, dtype=pl.Boolean)
+    problem_rule = [""] * table.height
+    problem_msg = [""] * table.height
+    if table.problems:
+        problem = problem.scatter(list(table.problems), True)
+        for i, (rule, msg) in table.problems.items():
+            problem_rule[i], problem_msg[i] = rule, msg
+    keep = ~blank | problem  # a row whose only values lie beyond the header is still a record
+    if src.skip_footer_rows:
+        footer = keep.arg_true().tail(src.skip_footer_rows)
+        keep = keep.scatter(footer, False) if len(footer) else keep
+    return keep, problem, problem_rule, problem_msg
+
+
+def _raise_first_reject(
+    rejects: pl.DataFrame, mapping: Mapping[str, int], table: _Table, ds: Dataset
+) -> None:
+    """``on_bad_value = "raise"``: the first reject as one error naming file, column and row."""
+    headers = table.headers
+    first = rejects.row(0, named=True)
+    col = first["column"] if first["column"] != "(row)" else None
+    label = ""
+    if col is not None and col in mapping and headers is not None:
+        header = _norm_header(headers[mapping[col]])
+        label = f" (file column {header!r})" if header != col else ""
+    raise SourceError(
+        f"{first['message']}{label}",
+        path=table.display,
+        dataset=ds.name,
+        column=col,
+        row=first[SOURCE_ROW],
+    )
+
+
+def _canonical_columns(
+    ds: Dataset, parsers: Mapping[str, _Parsed], src: SourceConfig, config: Config
+) -> list[pl.Expr]:
+    """The dataset's fields in order: parsed values, typed constants, or nulls."""
     cols: list[pl.Expr] = []
     for f in ds.fields:
         if f.name in parsers:
@@ -1604,9 +1691,7 @@ def _map_table(
             cols.append(pl.lit(value, dtype=f.dtype).alias(f.name))
         else:
             cols.append(pl.lit(None, dtype=f.dtype).alias(f.name))
-    cols.append(pl.col(SOURCE_ROW))
-    frame = good.select(cols)
-    return frame, rejects, excluded, rows_in
+    return cols
 
 
 def _apply_expressions(
@@ -1878,37 +1963,16 @@ def _load_sql(
     assert src.database is not None
     origin = f"sql:{src.database}"
     query = src.query
-    named = list(dict.fromkeys(_BIND.findall(query)))
-    available = ("period_start", "period_end", "site")
-    unknown = [n for n in named if n not in available]
-    if unknown:
-        raise ConfigError(
-            f"the query names :{unknown[0]}{did_you_mean(unknown[0], available)}; "
-            f"qmskpi binds :period_start, :period_end and :site",
-            path=config.path,
-            key=f"sources.{ds.name}.query",
-        )
-    params: dict[str, Any] = {}
-    if "period_start" in named or "period_end" in named:
-        if period is None:
-            raise SourceError(
-                "the query uses :period_start/:period_end: give a period",
-                path=origin,
-                dataset=ds.name,
-            )
-        start, end = sql_window(
-            period,
-            trend_months=trend_months if trend_months is not None else config.review.trend_months,
-            lookback_days=lookback_days
-            if lookback_days is not None
-            else config.kpis.repeat_window_days,
-        )
-        if "period_start" in named:
-            params["period_start"] = start
-        if "period_end" in named:
-            params["period_end"] = end
-    if "site" in named:
-        params["site"] = None if site in (None, "all") else site
+    params = _sql_params(
+        config,
+        ds,
+        query,
+        origin,
+        period=period,
+        trend_months=trend_months,
+        lookback_days=lookback_days,
+        site=site,
+    )
     url = _db_url(config, src.database)
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "duckdb":
@@ -1956,6 +2020,52 @@ def _load_sql(
         rows_in=rows_in,
         excluded=excluded,
     )
+
+
+def _sql_params(
+    config: Config,
+    ds: Dataset,
+    query: str,
+    origin: str,
+    *,
+    period: Period | str | None,
+    trend_months: int | None,
+    lookback_days: int | None,
+    site: str | None,
+) -> dict[str, Any]:
+    """Values for the binds the query names (:period_start, :period_end, :site; no others)."""
+    named = list(dict.fromkeys(_BIND.findall(query)))
+    available = ("period_start", "period_end", "site")
+    unknown = [n for n in named if n not in available]
+    if unknown:
+        raise ConfigError(
+            f"the query names :{unknown[0]}{did_you_mean(unknown[0], available)}; "
+            f"qmskpi binds :period_start, :period_end and :site",
+            path=config.path,
+            key=f"sources.{ds.name}.query",
+        )
+    params: dict[str, Any] = {}
+    if "period_start" in named or "period_end" in named:
+        if period is None:
+            raise SourceError(
+                "the query uses :period_start/:period_end: give a period",
+                path=origin,
+                dataset=ds.name,
+            )
+        start, end = sql_window(
+            period,
+            trend_months=trend_months if trend_months is not None else config.review.trend_months,
+            lookback_days=lookback_days
+            if lookback_days is not None
+            else config.kpis.repeat_window_days,
+        )
+        if "period_start" in named:
+            params["period_start"] = start
+        if "period_end" in named:
+            params["period_end"] = end
+    if "site" in named:
+        params["site"] = None if site in (None, "all") else site
+    return params
 
 
 def _sql_digest(

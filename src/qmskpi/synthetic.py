@@ -960,6 +960,7 @@ class _Complaints:
     has_description: BoolArray
 
 
+# Long by design: the RNG draws must stay in this order (sample_data is committed byte-identical).
 def _complaints(
     spec: SyntheticSpec,
     cal: _Calendar,
@@ -1327,6 +1328,7 @@ def _receipts(
     )
 
 
+# Long by design: the RNG draws must stay in this order (sample_data is committed byte-identical).
 def _inspections(
     spec: SyntheticSpec,
     cal: _Calendar,

@@ -15,7 +15,7 @@ import polars as pl
 
 from qmskpi.contracts.report import MAX_VALUE_CHARS
 from qmskpi.contracts.schema import WORD_OF_TYPE, Contract
-from qmskpi.datasets import DATASETS, SOURCE_ROW, FieldType
+from qmskpi.datasets import DATASETS, SOURCE_ROW, Field, FieldType
 from qmskpi.errors import QmsKpiError
 
 ROW = "__qmskpi_row"
@@ -65,30 +65,14 @@ class Prepared:
 _REJECT_COLUMNS = ("file", SOURCE_ROW, "rule", "column", "value", "message")
 
 
-def prepare(name: str, loaded: LoadedLike, contract: Contract) -> Prepared:
-    """Canonical dtypes (values that will not cast become rejects), NaN as null, a row id.
+def _cast_fields(
+    frame: pl.DataFrame, present: list[Field], file_expr: pl.Expr, *, has_file: bool
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Cast ``present`` fields to their canonical dtype and add a row id.
 
-    Frames from :mod:`qmskpi.sources` already carry canonical dtypes; a frame
-    built by hand (a notebook) is cast here, and a value that will not cast
-    quarantines its row under ``type:<column>``, as the reader would.
+    Rows with a value that will not cast leave the frame as ``type:<column>``
+    rejects (one frame per column).
     """
-    ds = DATASETS[name]
-    origin = str(loaded.origin)
-    frame = loaded.frame
-    if SOURCE_ROW not in frame.columns:  # a frame built by hand: number rows as a CSV would
-        frame = frame.with_columns(
-            pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(SOURCE_ROW)
-        )
-    # The file a row came from: a ``source_file`` column when the frame has one,
-    # else the origin (added only where rows are reported, not to every row).
-    has_file = "source_file" in frame.columns
-    frame = frame.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
-    if has_file:
-        frame = frame.with_columns(pl.col("source_file").cast(pl.String).alias("file"))
-    file_expr = pl.col("file") if has_file else pl.lit(origin, dtype=pl.String).alias("file")
-    present = [f for f in ds.fields if f.name in frame.columns]
-    missing = tuple(f.name for f in ds.fields if f.name not in frame.columns)
-
     casts: list[pl.Expr] = []
     bad: dict[str, str] = {}
     for f in present:
@@ -122,6 +106,34 @@ def prepare(name: str, loaded: LoadedLike, contract: Contract) -> Prepared:
         *([pl.col("file")] if has_file else []),
         pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW),
     )
+    return frame, conform_rejects
+
+
+def prepare(name: str, loaded: LoadedLike, contract: Contract) -> Prepared:
+    """Canonical dtypes (values that will not cast become rejects), NaN as null, a row id.
+
+    Frames from :mod:`qmskpi.sources` already carry canonical dtypes; a frame
+    built by hand (a notebook) is cast here, and a value that will not cast
+    quarantines its row under ``type:<column>``, as the reader would.
+    """
+    ds = DATASETS[name]
+    origin = str(loaded.origin)
+    frame = loaded.frame
+    if SOURCE_ROW not in frame.columns:  # a frame built by hand: number rows as a CSV would
+        frame = frame.with_columns(
+            pl.int_range(2, frame.height + 2, dtype=pl.Int64).alias(SOURCE_ROW)
+        )
+    # The file a row came from: a ``source_file`` column when the frame has one,
+    # else the origin (added only where rows are reported, not to every row).
+    has_file = "source_file" in frame.columns
+    frame = frame.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+    if has_file:
+        frame = frame.with_columns(pl.col("source_file").cast(pl.String).alias("file"))
+    file_expr = pl.col("file") if has_file else pl.lit(origin, dtype=pl.String).alias("file")
+    present = [f for f in ds.fields if f.name in frame.columns]
+    missing = tuple(f.name for f in ds.fields if f.name not in frame.columns)
+
+    frame, conform_rejects = _cast_fields(frame, present, file_expr, has_file=has_file)
 
     rejects = _reader_rejects(loaded.rejects, origin)
     rows_rejected = _distinct_rows(rejects)

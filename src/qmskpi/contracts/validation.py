@@ -27,6 +27,16 @@ DEFAULT_SHARE = 0.10
 """``max_quarantined_share`` when no config gives one (as ``[kpis]`` defaults)."""
 
 
+def _run(p: Period, config: Config | None, as_of: date | None) -> Run:
+    """The period, as-of day, sites and freshness window every rule is checked against."""
+    return Run(
+        period=p,
+        as_of=as_of or (config.review.as_of if config is not None else None) or date.today(),
+        sites=tuple(config.sites) if config is not None else (),
+        stale_days=config.review.stale_after_days if config is not None else DEFAULT_STALE_DAYS,
+    )
+
+
 def validate(
     data: Mapping[str, LoadedLike],
     *,
@@ -58,12 +68,7 @@ def validate(
     ``[contracts]`` (with its per-rule overrides).
     """
     p = parse_period(period)
-    run = Run(
-        period=p,
-        as_of=as_of or (config.review.as_of if config is not None else None) or date.today(),
-        sites=tuple(config.sites) if config is not None else (),
-        stale_days=config.review.stale_after_days if config is not None else DEFAULT_STALE_DAYS,
-    )
+    run = _run(p, config, as_of)
     for name in data:
         if name not in DATASETS:
             raise QmsKpiError(f"unknown dataset {name!r}{did_you_mean(name, DATASETS)}")

@@ -575,14 +575,8 @@ def complaints_open(ctx: Context) -> pl.LazyFrame:
     )
 
 
-@group(SATISFACTION, SCORE_MEAN, RANGE_SHARE, RESPONSES, NPS)
-def satisfaction(ctx: Context) -> pl.LazyFrame:
-    """Survey responses in each period: mean scores on three scales, responses, NPS.
-
-    Responses are first counted per distinct (scale_min, scale_max, score); sums
-    run over those counts in sorted order, so the result does not depend on row
-    order.
-    """
+def _survey_sums(ctx: Context) -> pl.LazyFrame:
+    """Per (scope, period key): response counts and score sums on each kind of scale."""
     b = ctx.buckets
     scale = ["scale_min", "scale_max", "score"]
     counts = (
@@ -602,7 +596,7 @@ def satisfaction(ctx: Context) -> pl.LazyFrame:
     n, score, lo, hi = pl.col("n"), pl.col("score"), pl.col("scale_min"), pl.col("scale_max")
     ten = hi == 10
     ranged = lo.is_not_null() & (hi > lo)
-    sums = (
+    return (
         pl.concat([p.select(cols) for p in parts])
         .sort("scope", "key", *scale, nulls_last=True)
         .group_by("scope", "key", maintain_order=True)
@@ -618,6 +612,17 @@ def satisfaction(ctx: Context) -> pl.LazyFrame:
             net=n.filter(ten & (score >= 9)).sum() - n.filter(ten & (score <= 6)).sum(),
         )
     )
+
+
+@group(SATISFACTION, SCORE_MEAN, RANGE_SHARE, RESPONSES, NPS)
+def satisfaction(ctx: Context) -> pl.LazyFrame:
+    """Survey responses in each period: mean scores on three scales, responses, NPS.
+
+    Responses are first counted per distinct (scale_min, scale_max, score); sums
+    run over those counts in sorted order, so the result does not depend on row
+    order.
+    """
+    sums = _survey_sums(ctx)
     names = ["responses", "scaled", "score_sum", "raw_sum", "ranged_n", "range_sum", "nps_n", "net"]
     frame = (
         ctx.grid()

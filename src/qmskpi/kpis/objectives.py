@@ -103,6 +103,42 @@ def _kpi_value(frame: pl.DataFrame, kpi: str, label: str) -> dict[str, Any] | No
     return hit.row(0, named=True) if hit.height else None
 
 
+def _linked_actuals(
+    hit: dict[str, Any] | None, ytd: pl.DataFrame, kpi: str, notes: list[str]
+) -> tuple[Any, Any, bool]:
+    """A KPI-linked objective's actual, YTD actual and soundness; the KPI's note goes to ``notes``."""
+    ytd_hit = ytd.filter((pl.col("kpi") == kpi) & (pl.col("scope") == WHOLE_SCOPE))
+    ytd_row = ytd_hit.row(0, named=True)
+    actual = hit["value"] if hit else None
+    ytd_actual = ytd_row["value"]
+    sound = bool(hit["sound"]) if hit else False
+    if hit and hit["note"]:
+        notes.append(str(hit["note"]))
+    return actual, ytd_actual, sound
+
+
+def _manual_actuals(
+    results: pl.DataFrame,
+    objective_id: str,
+    p: Period,
+    *,
+    manual_sound: bool,
+    notes: list[str],
+) -> tuple[float | None, float | None]:
+    """A manual objective's actual and YTD actual (means of monthly results); gaps go to ``notes``."""
+    months = [m.label for m in p.months()]
+    ytd_months = [m.label for m in p.year_to_date().months()]
+    actual, n = _mean_of(results, objective_id, months)
+    ytd_actual, _ = _mean_of(results, objective_id, ytd_months)
+    if n == 0:
+        notes.append(f"no result for {p.label} in objective_results")
+    elif n < len(months):
+        notes.append(f"mean of {n} of {len(months)} monthly results")
+    if not manual_sound:
+        notes.append("inputs failed validation: objectives or objective_results")
+    return actual, ytd_actual
+
+
 def objective_attainment(
     data: Mapping[str, pl.DataFrame],
     period: Period | str,
@@ -138,8 +174,6 @@ def objective_attainment(
         ytd_period = p.year_to_date()
         ytd = compute_kpis(data, ytd_period, WHOLE_SCOPE, config=config, unsound=unsound)
     results = _manual(data)
-    months = [m.label for m in p.months()]
-    ytd_months = [m.label for m in p.year_to_date().months()]
     manual_sound = not ({"objectives", "objective_results"} & unsound)
     rows = []
     for o in objectives:
@@ -164,24 +198,13 @@ def objective_attainment(
                         kpi,
                         p.label,
                     )
-                ytd_hit = ytd.filter((pl.col("kpi") == kpi) & (pl.col("scope") == WHOLE_SCOPE))
-                ytd_row = ytd_hit.row(0, named=True)
-                actual = hit["value"] if hit else None
-                ytd_actual = ytd_row["value"]
-                sound = bool(hit["sound"]) if hit else False
-                if hit and hit["note"]:
-                    notes.append(str(hit["note"]))
+                actual, ytd_actual, sound = _linked_actuals(hit, ytd, kpi, notes)
         else:
             row["source"] = "manual"
-            actual, n = _mean_of(results, str(o["objective_id"]), months)
-            ytd_actual, _ = _mean_of(results, str(o["objective_id"]), ytd_months)
+            actual, ytd_actual = _manual_actuals(
+                results, str(o["objective_id"]), p, manual_sound=manual_sound, notes=notes
+            )
             sound = manual_sound
-            if n == 0:
-                notes.append(f"no result for {p.label} in objective_results")
-            elif n < len(months):
-                notes.append(f"mean of {n} of {len(months)} monthly results")
-            if not manual_sound:
-                notes.append("inputs failed validation: objectives or objective_results")
         direction = str(o.get("direction"))
         row |= {
             "actual": actual,

@@ -342,6 +342,61 @@ GROUPS = (
 # --------------------------------------------------------------------------- scorecard
 
 
+_SUPPLIER_COLS = {
+    "supplier_id": pl.String(),
+    "name": pl.String(),
+    "category": pl.String(),
+    "critical": pl.Boolean(),
+    "approval_status": pl.String(),
+    "next_evaluation_due": pl.Date(),
+}
+
+
+def _scorecard_suppliers(ctx: Context) -> pl.LazyFrame:
+    """The supplier list's scorecard columns (empty, typed, without a supplier list)."""
+    if "suppliers" in ctx.frames:
+        return ctx.frame("suppliers").select(list(_SUPPLIER_COLS))
+    return pl.LazyFrame(schema=_SUPPLIER_COLS)
+
+
+def _scorecard_receipt_sums(ctx: Context) -> pl.LazyFrame:
+    """Per supplier: receipts, on-time receipts and quantities over the context's buckets."""
+    if "receipts" in ctx.frames:
+        rec = ctx.in_scope(ctx.frame("receipts")).filter(
+            ctx.buckets.contains(pl.col("received_date"))
+        )
+    else:
+        rec = pl.LazyFrame(
+            schema={
+                "supplier_id": pl.String(),
+                "received_date": pl.Date(),
+                "promised_date": pl.Date(),
+                "qty_received": pl.Int64(),
+                "qty_rejected": pl.Int64(),
+            }
+        )
+    return rec.group_by("supplier_id").agg(
+        receipts=pl.len().cast(pl.Int64()),
+        on_time_receipts=_on_time(ctx).sum().cast(pl.Int64()),
+        qty_received=pl.col("qty_received").sum().cast(pl.Int64()),
+        qty_rejected=pl.col("qty_rejected").sum().cast(pl.Int64()),
+    )
+
+
+def _scorecard_rating(ctx: Context) -> pl.Expr:
+    """``A`` / ``B`` / ``C`` from the ``score`` column and the configured bands; null without one."""
+    sc = ctx.config.scorecard
+    return (
+        pl.when(pl.col("score").is_null())
+        .then(pl.lit(None, pl.String()))
+        .when(pl.col("score") >= sc.rating_a_min)
+        .then(pl.lit("A"))
+        .when(pl.col("score") >= sc.rating_b_min)
+        .then(pl.lit("B"))
+        .otherwise(pl.lit("C"))
+    )
+
+
 def supplier_scorecard(
     data: Mapping[str, pl.DataFrame],
     period: Period | str,
@@ -370,37 +425,8 @@ def supplier_scorecard(
     p = parse_period(period)
     ctx, _ = make_context(data, [p], scope, config, asked=p)
     sc = ctx.config.scorecard
-    b = ctx.buckets
-    supplier_cols = {
-        "supplier_id": pl.String(),
-        "name": pl.String(),
-        "category": pl.String(),
-        "critical": pl.Boolean(),
-        "approval_status": pl.String(),
-        "next_evaluation_due": pl.Date(),
-    }
-    if "suppliers" in ctx.frames:
-        suppliers = ctx.frame("suppliers").select(list(supplier_cols))
-    else:
-        suppliers = pl.LazyFrame(schema=supplier_cols)
-    if "receipts" in ctx.frames:
-        rec = ctx.in_scope(ctx.frame("receipts")).filter(b.contains(pl.col("received_date")))
-    else:
-        rec = pl.LazyFrame(
-            schema={
-                "supplier_id": pl.String(),
-                "received_date": pl.Date(),
-                "promised_date": pl.Date(),
-                "qty_received": pl.Int64(),
-                "qty_rejected": pl.Int64(),
-            }
-        )
-    sums = rec.group_by("supplier_id").agg(
-        receipts=pl.len().cast(pl.Int64()),
-        on_time_receipts=_on_time(ctx).sum().cast(pl.Int64()),
-        qty_received=pl.col("qty_received").sum().cast(pl.Int64()),
-        qty_rejected=pl.col("qty_rejected").sum().cast(pl.Int64()),
-    )
+    suppliers = _scorecard_suppliers(ctx)
+    sums = _scorecard_receipt_sums(ctx)
     n = pl.col("receipts")
     otd = pl.when(n > 0).then(pl.col("on_time_receipts") / n)
     ppm = pl.when(pl.col("qty_received") > 0).then(
@@ -408,15 +434,7 @@ def supplier_scorecard(
     )
     quality = (100.0 * (1.0 - pl.col("ppm") / sc.ppm_zero_score)).clip(0.0, 100.0)
     score = sc.otd_weight * pl.col("otd_score") + sc.quality_weight * pl.col("quality_score")
-    rating = (
-        pl.when(pl.col("score").is_null())
-        .then(pl.lit(None, pl.String()))
-        .when(pl.col("score") >= sc.rating_a_min)
-        .then(pl.lit("A"))
-        .when(pl.col("score") >= sc.rating_b_min)
-        .then(pl.lit("B"))
-        .otherwise(pl.lit("C"))
-    )
+    rating = _scorecard_rating(ctx)
     count_cols = ["receipts", "on_time_receipts", "qty_received", "qty_rejected"]
     return (
         suppliers.join(sums, on="supplier_id", how="full", coalesce=True)
@@ -432,7 +450,7 @@ def supplier_scorecard(
         .with_columns(score=score)
         .with_columns(rating=rating)
         .select(
-            *supplier_cols,
+            *_SUPPLIER_COLS,
             "evaluation_overdue",
             *count_cols,
             "otd_share",
