@@ -1285,7 +1285,15 @@ _CELL = st.one_of(
     st.text(alphabet='ab1-2/ ,."\n\r:', max_size=12),
     st.sampled_from(["2026-10-05", "31/02/2026", "7", "7.0", "7.5", "", "  ", "Not captured"]),
 )
-_SURVEY_HEADER = ["response_id", "response_date", "site", "customer", "score", "scale_max"]
+_SURVEY_HEADER = [
+    "response_id",
+    "response_date",
+    "site",
+    "customer",
+    "score",
+    "scale_max",
+    "scale_min",
+]
 
 
 def _same_cell(a: str, b: str) -> bool:
@@ -1300,7 +1308,7 @@ def _same_cell(a: str, b: str) -> bool:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(st.lists(_CELL, min_size=6, max_size=6), max_size=12))
+@given(rows=st.lists(st.lists(_CELL, min_size=7, max_size=7), max_size=12))
 def test_ledger_always_balances(rows: list[list[str]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
