@@ -374,6 +374,14 @@ def test_restatement_shows_what_changed_escaped(model: review.ReviewModel) -> No
     assert "true → false" in html
     assert "<img" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "†" not in html  # no definition changed
+    detail["definitions_changed"] = [
+        {"kpi": "complaints_received", "old_definition": "a", "new_definition": "b"}
+    ]
+    html = pack.restatement(detail).html
+    assert "the definition of 1 measure changed (marked †;" in html
+    assert html.count("†") == 2  # the reason, and the one redefined row
+    assert "Complaints received †</td>" in html
 
 
 def _a_tile(*, sound: bool, note: str) -> review.KpiTile:

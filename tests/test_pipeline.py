@@ -35,7 +35,7 @@ import psutil
 import pytest
 
 from conftest import mounted_tmpfs
-from qmskpi import archive, contracts, pipeline, render, synthetic
+from qmskpi import archive, contracts, kpis, pipeline, render, synthetic
 from qmskpi.cli import build_parser
 from qmskpi.config import load_config
 from qmskpi.errors import ConfigError, PeriodError, PublishError, ValidationFailed
@@ -73,6 +73,7 @@ REGISTER_FILES = {
     "register-failed-rules.csv",
     "register-exceptions.csv",
     "register-opportunities.csv",
+    "register-complaints-by-category.csv",
 }
 """Every row of each bounded table of the sample pack (the pack shows the first rows)."""
 PACK_FILES |= REGISTER_FILES
@@ -378,6 +379,7 @@ def test_manifest_records_inputs_config_versions_timings_and_outputs(
         version=m["versions"]["qmskpi"],
         period=PERIOD,
         scope="all",
+        as_of=date.fromisoformat(m["as_of"]),
     )
 
 
@@ -655,6 +657,7 @@ def test_restatement_keeps_the_approved_pack_and_lists_each_changed_kpi(cfg_path
     table = pl.read_csv(restated.pack_dir / "restatement.csv")
     assert table.columns == [
         *archive.RESTATEMENT_COLUMNS,
+        "definition_changed",
         "superseded_pack",
         "superseded_created_at",
         "changed_inputs",
@@ -670,6 +673,7 @@ def test_restatement_keeps_the_approved_pack_and_lists_each_changed_kpi(cfg_path
     assert ("complaints_received", "South") not in rows
     assert set(table["superseded_pack"]) == {approved.pack_id}
     assert set(table["changed_inputs"]) == {"complaints"}
+    assert set(table["definition_changed"]) == {False}  # same qmskpi, same definitions
     # Every listed row really differs between the two kpis.csv.
     diff = archive.compare_kpis(old.file("kpis.csv"), restated.pack_dir / "kpis.csv")
     assert diff.height == table.height == restated.restated_kpis
@@ -698,6 +702,36 @@ def test_restatement_keeps_the_approved_pack_and_lists_each_changed_kpi(cfg_path
     assert not (root / ".packs" / str(restated.pack_id)).exists()  # replaced
     assert_pack_intact(archive.Archive(root).pack(str(approved.pack_id)))  # still kept
     assert archive.Archive(root).clean_stale() == []
+
+
+def test_restatement_names_the_measures_whose_definition_changed(
+    cfg_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A release that revises a definition: the restated figures say which definitions moved."""
+    approved = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert approved.status == "published"
+    spec = kpis.REGISTRY["complaints_received"]
+    revised = "Number of complaints received in the period, duplicates of one event counted once."
+    monkeypatch.setitem(kpis.REGISTRY, "complaints_received", replace(spec, definition=revised))
+    drop_one_complaint(cfg_path, month=PERIOD, site="North")
+    restated = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    assert restated.status == "restated", restated.error
+    assert restated.pack_dir is not None
+    detail = json.loads((restated.pack_dir / "restatement.json").read_text())
+    assert detail["qmskpi_changed"] is False  # the version did not move; the text did
+    assert detail["definitions_changed"] == [
+        {
+            "kpi": "complaints_received",
+            "old_definition": " ".join(spec.definition.split()),
+            "new_definition": revised,
+        }
+    ]
+    table = pl.read_csv(restated.pack_dir / "restatement.csv")
+    flagged = set(table.filter(pl.col("definition_changed"))["kpi"])
+    assert flagged == {"complaints_received"}
+    assert table.filter(~pl.col("definition_changed")).height > 0  # other moved figures: data
+    m = json.loads((restated.pack_dir / "manifest.json").read_text())
+    assert m["restatement"]["definitions_changed"] == ["complaints_received"]
 
 
 # =========================================================================== failures
@@ -984,7 +1018,17 @@ def test_exit_codes() -> None:
     assert pipeline.exit_code([ok, failed, config]) == 3
     usage = pipeline.RunOutcome("2026-10", "X", "failed", error="x", error_type="PeriodError")
     assert pipeline.exit_code([ok, failed, config, usage]) == 2
-    unsound = pipeline.RunOutcome("2026-10", "all", "published", unsound_datasets=("receipts",))
+    # an error rule failed: rows set aside (the dataset may still be sound) ...
+    rules = pipeline.RunOutcome("2026-10", "all", "published", failed_datasets=("receipts",))
+    assert pipeline.exit_code([ok, rules]) == 4
+    # ... or so many that its KPIs are struck out
+    unsound = pipeline.RunOutcome(
+        "2026-10",
+        "all",
+        "published",
+        unsound_datasets=("receipts",),
+        failed_datasets=("receipts",),
+    )
     empty = pipeline.RunOutcome("2026-10", "North", "skipped", empty_datasets=("complaints",))
     assert pipeline.exit_code([ok, unsound]) == 4
     assert pipeline.exit_code([ok, unsound, empty]) == 5

@@ -464,8 +464,12 @@ def build_manifest(
     restatement: Mapping[str, Any] | None = None,
     versions: Mapping[str, str | None] | None = None,
     missing_outputs: Mapping[str, str] | None = None,
+    as_of: date | None = None,
 ) -> dict[str, Any]:
     """The manifest of ``stage``: every output's sha256 is computed here, from the staged files.
+
+    ``as_of`` is the day the pack was made as of when it was set (a backfill or
+    ``[review] as_of``): part of ``inputs_digest``, so recorded to recompute it.
 
     ``missing_outputs`` names each usual file the pack lacks, with why (a PDF
     that was optional and had no browser to print it).
@@ -479,6 +483,7 @@ def build_manifest(
         "outcome": outcome,
         "created_at": iso_utc(stage.created_at),
         "inputs_digest": inputs_digest,
+        "as_of": as_of.isoformat() if as_of is not None else None,
         "inputs": [i.to_dict() for i in sorted(inputs, key=lambda i: i.dataset)],
         "config": {"digest": config_digest, "path": config_path},
         "parameters": dict(parameters),

@@ -1185,6 +1185,13 @@ class Pack:
             reasons.append("changed inputs: " + ", ".join(changed))
         if detail.get("config_changed"):
             reasons.append("the configuration changed")
+        redefined = {str(d.get("kpi")) for d in detail.get("definitions_changed") or []}
+        if redefined:
+            n_def = len(redefined)
+            reasons.append(
+                f"the definition of {n_def} measure{'s' if n_def != 1 else ''} changed "
+                "(marked †; old and new definitions in restatement.json)"
+            )
         if detail.get("qmskpi_changed"):
             reasons.append(
                 f"qmskpi {esc(detail.get('old_qmskpi'))} → {esc(detail.get('new_qmskpi'))}"
@@ -1195,7 +1202,8 @@ class Pack:
             kpi = str(k.get("kpi"))
             rows.append(
                 "<tr>"
-                f"<td>{esc(titles.get(kpi, kpi))}</td><td>{esc(k.get('scope'))}</td>"
+                f"<td>{esc(titles.get(kpi, kpi))}{' †' if kpi in redefined else ''}</td>"
+                f"<td>{esc(k.get('scope'))}</td>"
                 f"<td>{esc(k.get('period'))}</td>"
                 f'<td class="qk-f-float">{_restated_value(k.get("old_value"))}</td>'
                 f'<td class="qk-f-float">{_restated_value(k.get("new_value"))}</td>'

@@ -741,6 +741,7 @@ def _run_locked(
                 replaces=cmp.replaces,
                 restatement=cmp.restatement,
                 missing_outputs={PDF_NAME: no_pdf} if no_pdf is not None else None,
+                as_of=as_of,
             )
             st.write_manifest(manifest)
             hook("manifest")
@@ -800,6 +801,32 @@ def _keep_minuted(
     return replace(cmp, supersede=True, supersedes=[old_ref, *current.superseded], replaces=None)
 
 
+def _definition_changes(old_inputs: Path, kpi_ids: Sequence[str]) -> list[dict[str, str | None]]:
+    """The measures among ``kpi_ids`` whose written definition is not the one the old pack used.
+
+    The old definition is read from the superseded pack's own ``review-inputs.json``
+    (its KPI definitions table), so a restatement caused by a revised definition
+    says so even when qmskpi's version number did not move. ``None`` on one side:
+    the measure is new, or no longer computed. A pack without that table (or
+    unreadable) gives no entries: nothing is claimed that cannot be shown.
+    """
+    try:
+        model = json.loads(old_inputs.read_text(encoding="utf-8"))
+        table = next(t for t in model.get("tables", []) if t.get("id") == "kpi_definitions")
+        cols = [c["id"] for c in table["columns"]]
+        at_kpi, at_def = cols.index("kpi"), cols.index("definition")
+        old = {str(r[at_kpi]): " ".join(str(r[at_def]).split()) for r in table["rows"]}
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return []
+    out: list[dict[str, str | None]] = []
+    for kpi in sorted(set(kpi_ids)):
+        spec = kpis.REGISTRY.get(kpi)
+        new = " ".join(str(spec.definition).split()) if spec is not None else None
+        if old.get(kpi) != new:
+            out.append({"kpi": kpi, "old_definition": old.get(kpi), "new_definition": new})
+    return out
+
+
 def _restatement(
     st: archive.Stage,
     current: archive.Pack | None,
@@ -844,6 +871,9 @@ def _restatement(
             replaces={**old_ref, "kpis_changed": False},
         )
     changed_inputs = archive.changed_inputs(current.manifest, inputs)
+    definitions = _definition_changes(
+        current.file("review-inputs.json"), changes["kpi"].unique().to_list()
+    )
     old_config = current.manifest.get("config", {}).get("digest")
     old_version = current.manifest.get("versions", {}).get("qmskpi")
     detail = {
@@ -857,10 +887,13 @@ def _restatement(
         "qmskpi_changed": old_version != __version__,
         "old_qmskpi": old_version,
         "new_qmskpi": __version__,
+        "definitions_changed": definitions,
         "kpis": changes.to_dicts(),
     }
     datasets = ";".join(c["dataset"] for c in changed_inputs)
+    redefined = [d["kpi"] for d in definitions]
     table = changes.with_columns(
+        pl.col("kpi").is_in(redefined).alias("definition_changed"),
         pl.lit(current.id).alias("superseded_pack"),
         pl.lit(current.created_at).alias("superseded_created_at"),
         pl.lit(datasets).alias("changed_inputs"),
@@ -874,6 +907,7 @@ def _restatement(
             "superseded": old_ref,
             "changed_inputs": changed_inputs,
             "config_changed": detail["config_changed"],
+            "definitions_changed": redefined,
             "files": ["restatement.csv", "restatement.json"],
         },
         supersedes=[{**old_ref, "reason": "restatement"}, *current.superseded],
