@@ -1414,7 +1414,9 @@ class Pack:
             if t is None:
                 continue
             if table_id == "kpi_definitions":
-                parts.append(table_html(t, table_class="qk-small qk-defs", hide=("datasets", "kind")))
+                parts.append(
+                    table_html(t, table_class="qk-small qk-defs", hide=("datasets", "kind"))
+                )
             elif table_id == "ledger":
                 parts.append(table_html(t, table_class="qk-ledger"))
             else:
