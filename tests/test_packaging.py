@@ -113,7 +113,9 @@ def _third_party_imports() -> dict[str, set[str]]:
 def _declared() -> dict[str, str]:
     """Normalised distribution name -> where pyproject.toml declares it."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    declared = {canonicalize_name(Requirement(r).name): "dependencies" for r in project["dependencies"]}
+    declared = {
+        canonicalize_name(Requirement(r).name): "dependencies" for r in project["dependencies"]
+    }
     for extra, reqs in project["optional-dependencies"].items():
         if extra == "dev":
             continue  # test tools: not something the package may import
@@ -134,7 +136,9 @@ def test_every_imported_package_is_declared() -> None:
             continue
         dists = {canonicalize_name(d) for d in distributions.get(module, [])}
         if not dists & declared.keys():
-            missing.append(f"{module} (from {sorted(dists) or 'no installed distribution'}), imported by {sorted(files)}")
+            missing.append(
+                f"{module} (from {sorted(dists) or 'no installed distribution'}), imported by {sorted(files)}"
+            )
     assert missing == [], "imported but not declared in pyproject.toml:\n" + "\n".join(missing)
 
 
