@@ -274,3 +274,28 @@ def test_report_paths_in_docs_are_the_folders_qmskpi_writes() -> None:
             seen += 1
             assert scope == archive.scope_slug(scope), f"{page.name}: reports/{period}/{scope}"
     assert seen > 5
+
+
+def _qmskpi_argv(line: str) -> list[str]:
+    """The arguments after the ``qmskpi`` program in a command line (``…/bin/qmskpi run …``)."""
+    argv = shlex.split(line.split(">>")[0].split("&&")[-1], comments=True)
+    at = next(i for i, a in enumerate(argv) if a.rsplit("/", 1)[-1] == "qmskpi")
+    return argv[at + 1 :]
+
+
+def test_scheduling_recipes_use_options_qmskpi_accepts() -> None:
+    """docs/examples cannot run here (cron, systemd, Airflow): their qmskpi lines are parsed
+    by the CLI's own parser and the DAG is compiled."""
+    examples = ROOT / "docs" / "examples"
+    crontab = [ln for ln in (examples / "crontab").read_text().splitlines() if "bin/qmskpi" in ln]
+    service = [
+        ln.removeprefix("ExecStart=")
+        for ln in (examples / "qmskpi-run.service").read_text().splitlines()
+        if ln.startswith("ExecStart=")
+    ]
+    assert crontab
+    assert service
+    for line in crontab + service:
+        args = cli.build_parser().parse_args(_qmskpi_argv(line))
+        assert args.command == "run", line
+    compile((examples / "airflow_qmskpi_dag.py").read_text(), "airflow_qmskpi_dag.py", "exec")
