@@ -14,9 +14,9 @@ A block runs unless the line before it says otherwise, in the markdown itself:
 Where it runs: a page with ``example`` files runs in an empty folder holding them; the
 README in a folder holding a copy of ``sample_data/`` (it speaks from the project root);
 any other page inside a copy of ``sample_data/`` (it speaks of ``qmskpi.toml``). The Python
-blocks of each page share one namespace, in order; all pages run in one interpreter, so
-the sample data is validated once. TOML blocks (complete or fragments) must be accepted
-by ``qmskpi.config``.
+blocks of each page share one namespace, in order; all pages run in one interpreter, which
+builds each ``GIVEN`` name once. TOML blocks (complete or fragments) must be accepted by
+``qmskpi.config``. Blocks tagged ``text`` or untagged are output and layout: not run.
 """
 
 from __future__ import annotations
