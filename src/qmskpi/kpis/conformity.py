@@ -18,10 +18,12 @@ from qmskpi.kpis._common import (
     KpiDef,
     group,
     make_context,
+    measured,
     ratio_rows,
     rollup,
     value_rows,
 )
+from qmskpi.kpis.firstlevel import Measure, count, total
 from qmskpi.periods import Period, parse_period
 
 _I = ("inspections",)
@@ -228,27 +230,42 @@ KPIS: tuple[KpiDef, ...] = (
 )
 
 
-@group(FPY, *FPY_STAGES, DEFECT_PPM, *DEFECT_PPM_STAGES, RTY)
-def inspections(ctx: Context) -> pl.LazyFrame:
-    """Inspections in each period: FPY overall and per stage, defect PPM, RTY (one group-by)."""
-    b = ctx.buckets
-    lf = b.assign(ctx.frame("inspections"), "inspection_date")
-    passed = pl.col("result") == "pass"
-    aggs = [
-        pl.len().alias("n"),
-        passed.sum().alias("passes"),
-        pl.col("qty_inspected").sum().alias("qty_inspected"),
-        pl.col("qty_defective").sum().alias("qty_defective"),
+def _inspection_measures() -> tuple[Measure, ...]:
+    passed = ("result", "pass")
+    out = [
+        count("n"),
+        count("passes", passed),
+        total("qty_inspected", "qty_inspected"),
+        total("qty_defective", "qty_defective"),
     ]
     for stage in STAGES:
-        at = pl.col("stage") == stage
-        aggs += [
-            at.sum().alias(f"n_{stage}"),
-            (at & passed).sum().alias(f"passes_{stage}"),
-            pl.col("qty_inspected").filter(at).sum().alias(f"qi_{stage}"),
-            pl.col("qty_defective").filter(at).sum().alias(f"qd_{stage}"),
+        at = ("stage", stage)
+        out += [
+            count(f"n_{stage}", at),
+            count(f"passes_{stage}", at, passed),
+            total(f"qi_{stage}", "qty_inspected", at),
+            total(f"qd_{stage}", "qty_defective", at),
         ]
-    sums = rollup(ctx, lf, aggs)
+    return tuple(out)
+
+
+INSPECTION_MEASURES = _inspection_measures()
+"""First aggregation level of :func:`inspections` (and of ``pushdown``): per stage and
+overall, inspections, passes, quantity inspected and quantity defective."""
+
+
+def _cost_measures(name: str) -> tuple[Measure, ...]:
+    return (total(f"{name}_cost", "cost", present="cost"), count(f"{name}_n", present="cost"))
+
+
+COST_MEASURES = _cost_measures("internal")
+"""First aggregation level of the internal cost of poor quality (inspections with a cost)."""
+
+
+@group(FPY, *FPY_STAGES, DEFECT_PPM, *DEFECT_PPM_STAGES, RTY, pushdown=_I)
+def inspections(ctx: Context) -> pl.LazyFrame:
+    """Inspections in each period: FPY overall and per stage, defect PPM, RTY (one group-by)."""
+    sums = measured(ctx, "inspections", "inspection_date", INSPECTION_MEASURES)
     rty = pl.lit(1.0)
     for stage in STAGES:
         n = pl.col(f"n_{stage}")
@@ -369,11 +386,7 @@ def lots(ctx: Context) -> pl.LazyFrame:
 
 
 def _cost_sums(ctx: Context, dataset: str, date_col: str, name: str) -> pl.LazyFrame:
-    return rollup(
-        ctx,
-        ctx.buckets.assign(ctx.frame(dataset), date_col).filter(pl.col("cost").is_not_null()),
-        [pl.col("cost").sum().alias(f"{name}_cost"), pl.len().alias(f"{name}_n")],
-    )
+    return measured(ctx, dataset, date_col, _cost_measures(name))
 
 
 def _cost_rows(kpi: str, frame: pl.LazyFrame, name: str, what: str) -> pl.LazyFrame:
@@ -388,7 +401,7 @@ def _cost_rows(kpi: str, frame: pl.LazyFrame, name: str, what: str) -> pl.LazyFr
     )
 
 
-@group(COPQ_INTERNAL)
+@group(COPQ_INTERNAL, pushdown=_I)
 def internal_cost(ctx: Context) -> pl.LazyFrame:
     """Internal failure cost recorded on the period's inspections."""
     sums = _cost_sums(ctx, "inspections", "inspection_date", "internal")
@@ -402,7 +415,7 @@ def external_cost(ctx: Context) -> pl.LazyFrame:
     return _cost_rows(COPQ_EXTERNAL.id, sums, "external", "complaint")
 
 
-@group(COPQ_TOTAL)
+@group(COPQ_TOTAL, pushdown=_I)
 def total_cost(ctx: Context) -> pl.LazyFrame:
     """Internal plus external failure cost."""
     both = _cost_sums(ctx, "inspections", "inspection_date", "internal").join(
