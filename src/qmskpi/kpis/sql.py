@@ -20,6 +20,7 @@ dependency.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -27,13 +28,16 @@ import polars as pl
 from sqlalchemy import (
     Integer,
     and_,
+    bindparam,
     case,
     column,
     create_engine,
     extract,
     func,
     literal,
+    or_,
     select,
+    true,
     text,
 )
 from sqlalchemy.engine import URL, Engine
@@ -70,21 +74,24 @@ def statement(
     measures: Sequence[Measure],
     *,
     bind_types: Mapping[str, Any] | None = None,
+    exclude: Exclude | None = None,
 ) -> Any:
     """The SELECT of :mod:`this module's <qmskpi.kpis.sql>` docstring over ``query``."""
     names = dict.fromkeys(
-        [date_field, "site"]
+        ([exclude.key] if exclude is not None else [])
+        + [date_field, "site"]
         + [m.column for m in measures if m.column]
         + [c for m in measures for c, _ in m.equals]
         + [m.present for m in measures if m.present]
     )
     inner = text(query)
     if bind_types:
-        from sqlalchemy import bindparam
-
         inner = inner.bindparams(*(bindparam(k, type_=t) for k, t in bind_types.items()))
     src = inner.columns(*(column(n) for n in names)).subquery("src")
     d = src.c[date_field]
+    keep: list[ColumnElement[bool]] = [d.is_not(None)]
+    if exclude is not None:
+        keep.append(exclude.condition(src.c[exclude.key]))
     year = extract("year", d).cast(Integer).label("_year")
     mon = extract("month", d).cast(Integer).label("_month")
     return (
@@ -96,9 +103,28 @@ def statement(
             func.min(d).label("first"),
             func.max(d).label("last"),
         )
-        .where(d.is_not(None))
+        .where(and_(*keep))
         .group_by(extract("year", d).cast(Integer), extract("month", d).cast(Integer), src.c.site)
     )
+
+
+@dataclass(frozen=True)
+class Exclude:
+    """Rows left out of the aggregates: those whose ``key`` is in ``values`` (quarantined),
+    and the rows without a key when ``null`` (the key's ``required`` rule quarantined them)."""
+
+    key: str
+    values: tuple[str, ...]
+    null: bool = False
+
+    def condition(self, col: Any) -> ColumnElement[bool]:
+        """True for the rows kept (never formats a value into the SQL: an expanding bind)."""
+        if not self.values:
+            return col.is_not(None) if self.null else true()
+        inside = col.in_(bindparam("_excluded", list(self.values), expanding=True))
+        if self.null:
+            return and_(col.is_not(None), ~inside)
+        return or_(col.is_(None), ~inside)
 
 
 def first_level_sql(
@@ -110,14 +136,16 @@ def first_level_sql(
     *,
     params: Mapping[str, Any] | None = None,
     bind_types: Mapping[str, Any] | None = None,
+    exclude: Exclude | None = None,
 ) -> FirstLevel:
     """Run the first level of ``measures`` in the database behind ``db`` over ``query``.
 
     ``query`` must return the canonical columns it is asked for (``date_field``
     as a date, ``site``, the measured columns) under their canonical names;
-    ``params`` are bound, never formatted in.
+    ``params`` are bound, never formatted in. ``exclude``: the rows validation
+    quarantined (by key), left out so that the aggregates are those of the rows used.
     """
-    stmt = statement(query, date_field, measures, bind_types=bind_types)
+    stmt = statement(query, date_field, measures, bind_types=bind_types, exclude=exclude)
     engine = db if isinstance(db, Engine) else create_engine(db)
     try:
         with engine.connect() as conn:
