@@ -1,179 +1,142 @@
 """Validation in the database (``contracts.indb``) against the validation of pulled rows.
 
-A real PostgreSQL (``QMSKPI_TEST_PG_URL``; ``make test`` starts one) holds
-inspections with known faults. What a user depends on: the database's rule
-results and counts are those of the pulled path (``contracts.validate`` on
-``sources.load_dataset``), the quarantined rows are the same rows, and the
-KPIs from in-database aggregates without the quarantined rows equal the KPIs
-of the rows used.
+A real PostgreSQL (``QMSKPI_TEST_PG_URL``; ``make test`` starts one) holds the
+inspections of the ``dirty_inspections`` fixture (11 faulty rows, listed there).
+What a user depends on: the database's rule results and counts are those of
+the pulled path (``contracts.validate`` on ``sources.load_dataset``), the
+quarantined rows are the same rows, and no rule is skipped without saying so.
 """
 
 from __future__ import annotations
 
-import os
 import tomllib
-import uuid
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
+from pathlib import Path
 
-import numpy as np
+import duckdb
 import polars as pl
 import pytest
-import sqlalchemy as sa
 
-from qmskpi import contracts, kpis
+from qmskpi import contracts
 from qmskpi.config import Config, from_dict
 from qmskpi.contracts.indb import literal_query, validate_in_database
 from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.schema import Run
-from qmskpi.kpis.sql import Exclude, first_level_sql
+from qmskpi.errors import QmsKpiError
 from qmskpi.periods import parse_period
 from qmskpi.sources import load_dataset
+from tests.conftest import PgTable
 
-D = date
-AS_OF = D(2026, 4, 5)
+AS_OF = date(2026, 4, 5)
 SITES = ("North", "South", "East")
+PERIOD = parse_period("2026-03")
+RUN = Run(PERIOD, AS_OF, SITES, 45)
 
 
-def _inspections(n: int = 400, seed: int = 7) -> pl.DataFrame:
-    rng = np.random.default_rng(seed)
-    qty = rng.integers(1, 200, n)
-    bad = rng.binomial(qty, 0.02)
-    frame = pl.DataFrame(
-        {
-            "inspection_id": [f"I{i:04d}" for i in range(n)],
-            "inspection_date": [D(2025, 4, 1) + timedelta(days=int(d)) for d in rng.integers(0, 365, n)],
-            "site": [SITES[i] for i in rng.integers(0, 3, n)],
-            "product": "p1",
-            "stage": [["incoming", "in_process", "final"][i] for i in rng.integers(0, 3, n)],
-            "lot_id": None,
-            "qty_inspected": qty,
-            "qty_defective": bad,
-            "defect_code": [("D1" if b else None) for b in bad],
-            "result": ["fail" if b else "pass" for b in bad],
-            "cost": [float(c) / 4 if c % 3 == 0 else None for c in rng.integers(1, 900, n)],
-        },
-        schema_overrides={"lot_id": pl.String(), "qty_inspected": pl.Int64()},
-    )
-    # known faults, one or two per rule (row numbers below are 0-based positions)
-    faults = {
-        0: {"cost": -2.5},  # cost_not_negative
-        1: {"inspection_id": None},  # inspection_id_required
-        2: {"inspection_id": "I0003"},  # duplicate of row 3: both rows fail inspection_id_unique
-        4: {"site": "Mars"},  # site_known
-        5: {"stage": "bogus"},  # stage_known
-        6: {"qty_defective": 500},  # defective_not_above_inspected (and defects mean fail: 'fail')
-        7: {"result": "maybe"},  # result_known
-        8: {"inspection_date": D(2026, 5, 1)},  # inspection_date_not_future (after as-of)
-        9: {"qty_inspected": 0, "qty_defective": 0, "result": "pass"},  # qty_inspected_positive
-        10: {"site": "Mars", "stage": "bogus"},  # one row, two rules: quarantined once
-    }
-    rows = frame.to_dicts()
-    for i, change in faults.items():
-        rows[i] |= change
-    if rows[6]["qty_defective"]:
-        rows[6]["result"] = "fail"
-    return pl.DataFrame(rows, schema=frame.schema)
-
-
-@pytest.fixture
-def pg() -> Iterator[tuple[str, str]]:
-    url = os.environ.get("QMSKPI_TEST_PG_URL")
-    if not url:
-        why = os.environ.get("QMSKPI_TEST_PG_UNAVAILABLE", "QMSKPI_TEST_PG_URL is not set")
-        pytest.skip(f"{why} (`make test` starts a throwaway PostgreSQL and sets it)")
-    engine_url = sa.make_url(url)
-    if engine_url.drivername == "postgresql":
-        engine_url = engine_url.set(drivername="postgresql+psycopg")
-    rendered = engine_url.render_as_string(hide_password=False)
-    name = f"qmskpi_indb_{uuid.uuid4().hex[:12]}"
-    yield rendered, name
-    engine = sa.create_engine(rendered)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
-    engine.dispose()
-
-
-def _load_table(url: str, name: str, frame: pl.DataFrame) -> None:
-    types = {pl.Date(): sa.Date(), pl.Int64(): sa.BigInteger(), pl.Float64(): sa.Float()}
-    table = sa.Table(
-        name,
-        sa.MetaData(),
-        *(sa.Column(c, types.get(t, sa.Text())) for c, t in frame.schema.items()),
-    )
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        table.create(conn)
-        conn.execute(table.insert(), frame.to_dicts())
-    engine.dispose()
-
-
-def _config(name: str) -> Config:
+def _config(table: str) -> Config:
     toml = f"""
 [organisation]
 name = "Test Ltd"
 sites = ["North", "South", "East"]
-[review]
-as_of = 2026-04-05
 [databases.qms]
 url_env = "QMSKPI_TEST_PG_URL"
 [sources.inspections]
 database = "qms"
-query = "SELECT * FROM {name} WHERE inspection_date >= :period_start OR inspection_date IS NULL"
+query = "SELECT * FROM {table} WHERE inspection_date >= :period_start OR inspection_date IS NULL"
 """
-    return from_dict(tomllib.loads(toml), path=None)  # type: ignore[arg-type]
+    return from_dict(tomllib.loads(toml))
 
 
 @pytest.mark.postgres
-def test_in_database_equals_pulled(pg: tuple[str, str]) -> None:
-    url, name = pg
-    _load_table(url, name, _inspections())
-    config = _config(name)
-    period = parse_period("2026-03")
-    loaded = load_dataset(config, "inspections", period=period)
-    report = contracts.validate({"inspections": loaded}, period=period, config=config, as_of=AS_OF)
+def test_in_database_equals_pulled(pg_table: PgTable, dirty_inspections: pl.DataFrame) -> None:
+    pg_table.load(dirty_inspections)
+    config = _config(pg_table.name)
+    loaded = load_dataset(config, "inspections", period=PERIOD)
+    report = contracts.validate({"inspections": loaded}, period=PERIOD, config=config, as_of=AS_OF)
     pulled = report.datasets["inspections"]
 
     contract = configured_contracts(config)["inspections"]
-    run = Run(period, AS_OF, SITES, config.review.stale_after_days)
-    start = D(2024, 1, 3)  # sql_window("2026-03"): 24 months back, less 90 days
-    query = literal_query(config.sources["inspections"].query or "", {"period_start": start}, url)
-    assert "2024-01-03" in query
-    found = validate_in_database(url, query, contract, run)
+    query = config.sources["inspections"].query or ""
+    rendered = literal_query(query, {"period_start": date(2024, 1, 2)}, pg_table.url)
+    assert "'2024-01-02'" in rendered
+    found = validate_in_database(pg_table.url, rendered, contract, RUN)
 
     assert found.rows_in == pulled.rows_in == 400
     by_id = {r.rule_id: r for r in pulled.rules}
     for r in found.rules:
-        assert r.unexpected_count == by_id[r.rule_id].unexpected_count, r.rule_id
-        assert r.success == by_id[r.rule_id].success, r.rule_id
-    # by hand: cost, null id, the two duplicate rows, Mars x2, bogus x2, too many
-    # defective, 'maybe', a future date, qty 0 -> rows 0-10 = 11 rows
+        assert (r.unexpected_count, r.success) == (
+            by_id[r.rule_id].unexpected_count,
+            by_id[r.rule_id].success,
+        ), r.rule_id
+    assert {r.rule_id for r in found.rules if not r.success} >= {
+        "cost_not_negative",
+        "inspection_id_required",
+        "inspection_id_unique",
+        "site_known",
+        "stage_known",
+        "defective_not_above_inspected",
+        "result_known",
+        "inspection_date_not_future",
+        "qty_inspected_positive",
+    }
+    # rows 0-10 of the fixture, each once (row 10 breaks two rules; rows 2 and 3 share an id)
     assert found.rows_quarantined == pulled.rows_quarantined == 11
     keys = found.quarantined_keys()
     assert keys.filter(pl.col("inspection_id") == "I0003")["rows"].to_list() == [2]
-    assert keys["inspection_id"].null_count() == 1
-    checked = {r.rule_id for r in found.rules}
-    # every rule of the contract is either checked in the database or listed, with its reason
-    assert checked | {rid for rid, _ in found.not_checked} == {r.id for r in contract.rules}
+    assert keys.filter(pl.col("inspection_id").is_null())["rows"].to_list() == [1]
+    assert set(keys["inspection_id"].drop_nulls()) == {
+        "I0000", "I0003", "I0004", "I0005", "I0006", "I0007", "I0008", "I0009", "I0010"
+    }  # fmt: skip
+    # every rule of the contract is checked in the database or listed with its reason
+    listed = {rid for rid, _ in found.not_checked}
+    assert {r.rule_id for r in found.rules} | listed == {r.id for r in contract.rules}
+    assert not ({r.rule_id for r in found.rules} & listed)
 
-    # KPIs: aggregates of the rows used (quarantined keys excluded) == KPIs of report.clean
-    exclude = Exclude(
-        "inspection_id",
-        tuple(k for k in keys["inspection_id"].to_list() if k is not None),
-        null=True,
+
+@pytest.mark.postgres
+def test_failing_rows_are_bounded(pg_table: PgTable, dirty_inspections: pl.DataFrame) -> None:
+    query = pg_table.load(dirty_inspections)
+    contract = configured_contracts(None)["inspections"]
+    with pytest.raises(QmsKpiError, match=r"fails on 2 rows, more than 1 .*pull the source"):
+        validate_in_database(pg_table.url, query, contract, RUN, max_failing_rows=1)
+
+
+def test_rules_not_compiled_are_reported(tmp_path: Path) -> None:
+    # receipts' supplier reference is checked across datasets, after pulling: listed, not lost.
+    # On DuckDB, GX 1.24 returns no rows at all: the run stops with GX's message.
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE receipts AS SELECT 'R1' AS receipt_id, 'S1' AS supplier_id, "
+        "'North' AS site, DATE '2026-03-02' AS promised_date, DATE '2026-03-03' AS received_date,"
+        " 10 AS qty_received, 0 AS qty_rejected"
     )
-    agg = first_level_sql(
-        url,
-        config.sources["inspections"].query or "",
-        "inspections",
-        "inspection_date",
-        kpis.PUSHDOWN["inspections"],
-        params={"period_start": start},
-        bind_types={"period_start": sa.Date()},
-        exclude=exclude,
+    con.close()
+    contract = configured_contracts(None)["receipts"]
+    with pytest.raises(QmsKpiError, match="did not count the rows"):
+        validate_in_database(f"duckdb:///{path}", "SELECT * FROM receipts", contract, RUN)
+
+
+@pytest.mark.postgres
+def test_reference_rule_listed(pg_table: PgTable) -> None:
+    frame = pl.DataFrame(
+        {
+            "receipt_id": ["R1"],
+            "supplier_id": ["S1"],
+            "site": ["North"],
+            "promised_date": [date(2026, 3, 2)],
+            "received_date": [date(2026, 3, 3)],
+            "qty_received": [10],
+            "qty_rejected": [0],
+        }
     )
-    covered = pl.col("kpi").is_in(list(kpis.pushed_down("inspections")))
-    rows = kpis.compute_kpis(report.clean, "2026-03").filter(covered)
-    pushed = kpis.compute_kpis({}, "2026-03", aggregates={"inspections": agg}).filter(covered)
-    assert pushed.equals(rows)
-    assert rows.filter(pl.col("kpi") == "fpy_share", pl.col("scope") == "all")["denominator"][0] > 0
+    query = pg_table.load(frame)
+    contract = configured_contracts(None)["receipts"]
+    found = validate_in_database(pg_table.url, query, contract, RUN)
+    refs = [r.id for r in contract.rules if r.check == "reference"]
+    assert refs
+    why = dict(found.not_checked)
+    for rid in refs:
+        assert "another dataset" in why[rid]
+    assert found.rows_in == 1
+    assert found.rows_quarantined == 0

@@ -11,9 +11,7 @@ month, a quarter, a year and a 24-month series. PostgreSQL runs when
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ from qmskpi.errors import KpiError
 from qmskpi.datasets import DATASETS
 from qmskpi.kpis.firstlevel import first_level
 from qmskpi.kpis.sql import first_level_sql
+from tests.conftest import PgTable
 
 Row = Callable[..., dict[str, Any]]
 MEASURES = kpis.PUSHDOWN["inspections"]
@@ -75,40 +74,10 @@ def _duckdb(tmp_path: Path, frame: pl.DataFrame) -> tuple[sa.Engine, str]:
     return engine, "SELECT * FROM inspections"
 
 
-@pytest.fixture
-def postgres() -> Iterator[tuple[sa.Engine, str]]:
-    url = os.environ.get("QMSKPI_TEST_PG_URL")
-    if not url:
-        why = os.environ.get("QMSKPI_TEST_PG_UNAVAILABLE", "QMSKPI_TEST_PG_URL is not set")
-        pytest.skip(f"{why} (`make test` starts a throwaway PostgreSQL and sets it)")
-    engine_url = sa.make_url(url)
-    if engine_url.drivername == "postgresql":
-        engine_url = engine_url.set(drivername="postgresql+psycopg")
-    engine = sa.create_engine(engine_url)
-    name = f"qmskpi_push_{uuid.uuid4().hex[:12]}"
-    yield engine, name
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
-    engine.dispose()
-
-
-def _pg_load(engine: sa.Engine, name: str, frame: pl.DataFrame) -> str:
-    types = {pl.Date(): sa.Date(), pl.Int64(): sa.BigInteger(), pl.Float64(): sa.Float()}
-    table = sa.Table(
-        name,
-        sa.MetaData(),
-        *(sa.Column(c, types.get(t, sa.Text())) for c, t in frame.schema.items()),
-    )
-    with engine.begin() as conn:
-        table.create(conn)
-        conn.execute(table.insert(), frame.to_dicts())
-    return f"SELECT * FROM {name}"
-
-
 # --------------------------------------------------------------------------- checks
 
 
-def _pushed(frame: pl.DataFrame, engine: sa.Engine, query: str) -> kpis.FirstLevel:
+def _pushed(engine: sa.Engine, query: str) -> kpis.FirstLevel:
     return first_level_sql(engine, query, "inspections", "inspection_date", MEASURES)
 
 
@@ -151,7 +120,7 @@ def test_duckdb_hand_checked(
     tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
 ) -> None:
     engine, query = _duckdb(tmp_path, data["inspections"].drop("source_row"))
-    agg = _pushed(data["inspections"], engine, query)
+    agg = _pushed(engine, query)
     engine.dispose()
     rest = {k: v for k, v in data.items() if k != "inspections"}
     march = kpis.compute_kpis(rest, "2026-03", aggregates={"inspections": agg})
@@ -167,7 +136,7 @@ def test_duckdb_hand_checked(
 def test_duckdb_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
     ins = _random_inspections()
     engine, query = _duckdb(tmp_path, ins)
-    agg = _pushed(ins, engine, query)
+    agg = _pushed(engine, query)
     engine.dispose()
     ref = first_level(ins.lazy(), "inspections", "inspection_date", MEASURES)
     assert agg.frame.equals(ref.frame)
@@ -200,13 +169,10 @@ def test_duckdb_binds_parameters(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_postgresql_equals_polars(
-    postgres: tuple[sa.Engine, str], data: dict[str, pl.DataFrame]
-) -> None:
-    engine, name = postgres
+def test_postgresql_equals_polars(pg_table: PgTable, data: dict[str, pl.DataFrame]) -> None:
     ins = _random_inspections()
-    query = _pg_load(engine, name, ins)
-    agg = _pushed(ins, engine, query)
+    query = pg_table.load(ins)
+    agg = first_level_sql(pg_table.url, query, "inspections", "inspection_date", MEASURES)
     ref = first_level(ins.lazy(), "inspections", "inspection_date", MEASURES)
     assert agg.frame.equals(ref.frame)
     _check_equal({"inspections": ins, "complaints": data["complaints"]}, agg)
@@ -214,11 +180,10 @@ def test_postgresql_equals_polars(
 
 @pytest.mark.postgres
 def test_postgresql_hand_checked(
-    postgres: tuple[sa.Engine, str], data: dict[str, pl.DataFrame], kpi_row: Row
+    pg_table: PgTable, data: dict[str, pl.DataFrame], kpi_row: Row
 ) -> None:
-    engine, name = postgres
-    query = _pg_load(engine, name, data["inspections"].drop("source_row"))
-    agg = _pushed(data["inspections"], engine, query)
+    query = pg_table.load(data["inspections"].drop("source_row"))
+    agg = first_level_sql(pg_table.url, query, "inspections", "inspection_date", MEASURES)
     march = kpis.compute_kpis(
         {k: v for k, v in data.items() if k != "inspections"},
         "2026-03",

@@ -158,9 +158,12 @@ def validate_in_database(
         "result_format": "COMPLETE",
         "unexpected_index_column_names": list(key),
     }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = vd.run(result_format=result_format)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = vd.run(result_format=result_format)
+    finally:
+        source.get_engine().dispose()  # close GX's pooled connections now, not at exit
     rules_by_id = {r.id: r for r in contract.rules}
     out: list[InDatabaseRule] = []
     rows_in: int | None = None

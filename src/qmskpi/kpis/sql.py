@@ -26,7 +26,9 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import (
+    Date,
     Integer,
+    String,
     and_,
     bindparam,
     case,
@@ -44,6 +46,10 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure
+
+
+SOURCE_BINDS: dict[str, Any] = {"period_start": Date(), "period_end": Date(), "site": String()}
+"""Types of the binds a SQL source's query may name (as :mod:`qmskpi.sources` binds them)."""
 
 
 def _condition(m: Measure, src: Any) -> ColumnElement[bool] | None:
@@ -145,6 +151,8 @@ def first_level_sql(
     ``params`` are bound, never formatted in. ``exclude``: the rows validation
     quarantined (by key), left out so that the aggregates are those of the rows used.
     """
+    if bind_types is None:
+        bind_types = {k: SOURCE_BINDS[k] for k in params or {} if k in SOURCE_BINDS}
     stmt = statement(query, date_field, measures, bind_types=bind_types, exclude=exclude)
     engine = db if isinstance(db, Engine) else create_engine(db)
     try:
