@@ -92,9 +92,8 @@ def ibis_expr(t: Any) -> Any:
             aggs[m.name] = t.count(where=where)
         else:
             aggs[m.name] = t[m.column].sum(where=where).fill_null(0)
-    return (
-        t.group_by(_year=d.year(), _month=d.month(), site=t.site)
-        .aggregate(**aggs, first=d.min(), last=d.max())
+    return t.group_by(_year=d.year(), _month=d.month(), site=t.site).aggregate(
+        **aggs, first=d.min(), last=d.max()
     )
 
 
@@ -170,7 +169,7 @@ def load_postgres(frame: pl.DataFrame, engine: sa.Engine) -> None:
 
 
 def report(rows: Sequence[tuple[str, list[float], str]]) -> None:
-    print(f"\n| run | best s | median s | note |\n|---|---:|---:|---|")
+    print("\n| run | best s | median s | note |\n|---|---:|---:|---|")
     for name, times, note in rows:
         print(f"| {name} | {min(times):.3f} | {statistics.median(times):.3f} | {note} |")
 
@@ -186,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     ref = first_level(frame.lazy(), "inspections", "inspection_date", MEASURES)
     results: list[tuple[str, list[float], str]] = []
 
-    t, fl = timed(
+    t, _ = timed(
         lambda: first_level(frame.lazy(), "inspections", "inspection_date", MEASURES), args.repeat
     )
     results.append(("polars, measures (in memory)", t, f"{ref.frame.height} rows out"))
@@ -215,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
         dcon.disconnect()
         t, (out, size) = timed(lambda: pulled(engine), max(1, args.repeat - 1))
         same(ref, out, "duckdb pulled")
-        results.append(("DuckDB, pull rows + polars", t, f"{size / 2**20:.0f} MB of columns pulled (polars size)"))
+        results.append(
+            (
+                "DuckDB, pull rows + polars",
+                t,
+                f"{size / 2**20:.0f} MB of columns pulled (polars size)",
+            )
+        )
         engine.dispose()
 
     pg = os.environ.get("QMSKPI_TEST_PG_URL")
@@ -242,7 +247,13 @@ def main(argv: list[str] | None = None) -> int:
         pcon.disconnect()
         t, (out, size) = timed(lambda: pulled(engine), max(1, args.repeat - 1))
         same(ref, out, "postgres pulled")
-        results.append(("PostgreSQL, pull rows + polars", t, f"{size / 2**20:.0f} MB of columns pulled (polars size)"))
+        results.append(
+            (
+                "PostgreSQL, pull rows + polars",
+                t,
+                f"{size / 2**20:.0f} MB of columns pulled (polars size)",
+            )
+        )
         engine.dispose()
     else:
         print("QMSKPI_TEST_PG_URL not set: PostgreSQL not timed", file=sys.stderr)

@@ -93,22 +93,28 @@ class PgTable:
         self.name = f"qmskpi_t_{uuid.uuid4().hex[:12]}"
 
     def load(self, frame: Any) -> str:
-        """Create the table from a polars frame (dates, Int64, Float64, text); its SELECT."""
-        import polars as pl
-        import sqlalchemy as sa
+        """Create the table from a polars frame; its SELECT."""
+        return create_table(self.url, self.name, frame)
 
-        types = {pl.Date(): sa.Date(), pl.Int64(): sa.BigInteger(), pl.Float64(): sa.Float()}
-        table = sa.Table(
-            self.name,
-            sa.MetaData(),
-            *(sa.Column(c, types.get(t, sa.Text())) for c, t in frame.schema.items()),
-        )
-        engine = sa.create_engine(self.url)
-        with engine.begin() as conn:
-            table.create(conn)
-            conn.execute(table.insert(), frame.to_dicts())
-        engine.dispose()
-        return f"SELECT * FROM {self.name}"
+
+def create_table(url: str, name: str, frame: Any) -> str:
+    """Table ``name`` in the database at ``url`` from a polars frame (dates, Int64, Float64,
+    text), created through SQLAlchemy; returns ``SELECT * FROM name``."""
+    import polars as pl
+    import sqlalchemy as sa
+
+    types = {pl.Date(): sa.Date(), pl.Int64(): sa.BigInteger(), pl.Float64(): sa.Float()}
+    table = sa.Table(
+        name,
+        sa.MetaData(),
+        *(sa.Column(c, types.get(t, sa.Text())) for c, t in frame.schema.items()),
+    )
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        table.create(conn)
+        conn.execute(table.insert(), frame.to_dicts())
+    engine.dispose()
+    return f"SELECT * FROM {name}"
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from tests.conftest import PgTable
 
 from qmskpi import contracts
 from qmskpi.config import Config, from_dict
@@ -25,7 +26,6 @@ from qmskpi.contracts.schema import Run
 from qmskpi.errors import QmsKpiError
 from qmskpi.periods import parse_period
 from qmskpi.sources import load_dataset
-from tests.conftest import PgTable
 
 AS_OF = date(2026, 4, 5)
 SITES = ("North", "South", "East")

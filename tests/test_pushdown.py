@@ -14,13 +14,13 @@ from datetime import date
 
 import polars as pl
 import pytest
+from tests.conftest import PgTable
 
 from qmskpi import contracts, kpis
 from qmskpi.config import Config, from_dict
 from qmskpi.errors import ConfigError
 from qmskpi.pushdown import push_down, pushed_sources
 from qmskpi.sources import load_dataset
-from tests.conftest import PgTable
 
 AS_OF = date(2026, 4, 5)
 

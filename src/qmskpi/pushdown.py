@@ -74,7 +74,9 @@ def push_down(
             path=config.path,
             key=f"sources.{dataset}.pushdown",
         )
-    assert dataset in PUSHDOWN_DATASETS and src.query is not None and src.database is not None
+    assert dataset in PUSHDOWN_DATASETS  # config refuses pushdown on any other dataset
+    assert src.query is not None  # and on file sources
+    assert src.database is not None
     p = parse_period(period)
     ds = DATASETS[dataset]
     url = sources._db_url(config, src.database)
@@ -96,7 +98,9 @@ def push_down(
         stale_days=config.review.stale_after_days,
     )
     contract = configured_contracts(config)[dataset]
-    found = validate_in_database(rendered, literal_query(src.query, params, rendered), contract, run)
+    found = validate_in_database(
+        rendered, literal_query(src.query, params, rendered), contract, run
+    )
     keys = found.quarantined_keys()
     key = ds.key[0]
     exclude = Exclude(

@@ -21,13 +21,13 @@ import numpy as np
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from tests.conftest import PgTable, create_table
 
 from qmskpi import kpis
-from qmskpi.errors import KpiError
 from qmskpi.datasets import DATASETS
+from qmskpi.errors import KpiError
 from qmskpi.kpis.firstlevel import first_level
 from qmskpi.kpis.sql import first_level_sql
-from tests.conftest import PgTable
 
 Row = Callable[..., dict[str, Any]]
 MEASURES = kpis.PUSHDOWN["inspections"]
@@ -116,9 +116,7 @@ def test_covered_kpis_are_the_inspection_measures() -> None:
     }
 
 
-def test_duckdb_hand_checked(
-    tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
-) -> None:
+def test_duckdb_hand_checked(tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row) -> None:
     engine, query = _duckdb(tmp_path, data["inspections"].drop("source_row"))
     agg = _pushed(engine, query)
     engine.dispose()
@@ -198,3 +196,15 @@ def test_unknown_aggregates_dataset_is_an_error(data: dict[str, pl.DataFrame]) -
     agg = first_level(data["inspections"].lazy(), "inspections", "inspection_date", MEASURES)
     with pytest.raises(KpiError, match="complaints"):
         kpis.compute_kpis(data, "2026-03", aggregates={"complaints": agg})
+
+
+def test_sqlite_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
+    # SQLite keeps dates as ISO text; EXTRACT compiles to strftime: still the same aggregates
+    ins = _random_inspections()
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "inspections", ins)
+    engine = sa.create_engine(url)
+    agg = _pushed(engine, "SELECT * FROM inspections")
+    engine.dispose()
+    ref = first_level(ins.lazy(), "inspections", "inspection_date", MEASURES)
+    assert agg.frame.equals(ref.frame)

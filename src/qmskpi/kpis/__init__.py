@@ -44,11 +44,11 @@ from qmskpi.kpis._common import (
     KpiDef,
     make_context,
 )
-from qmskpi.kpis.firstlevel import FirstLevel, Measure
 from qmskpi.kpis.actions import overdue_items
 from qmskpi.kpis.capa import capa_effectiveness
 from qmskpi.kpis.conformity import defect_pareto
 from qmskpi.kpis.customers import complaint_ageing, complaints_by_category, repeat_complaints
+from qmskpi.kpis.firstlevel import FirstLevel, Measure
 from qmskpi.kpis.objectives import objective_attainment, objective_trend
 from qmskpi.kpis.suppliers import supplier_scorecard
 from qmskpi.periods import Period, parse_period, trailing_months
@@ -69,10 +69,10 @@ __all__ = [
     "defect_pareto",
     "kpi_series",
     "mapping_constants",
-    "pushed_down",
     "objective_attainment",
     "objective_trend",
     "overdue_items",
+    "pushed_down",
     "repeat_complaints",
     "supplier_scorecard",
 ]
@@ -97,6 +97,7 @@ PUSHDOWN_DATE: dict[str, str] = {"inspections": "inspection_date"}
 def pushed_down(dataset: str) -> tuple[str, ...]:
     """KPI ids that read ``dataset`` from its first-level aggregates (registry order)."""
     return tuple(k for k in REGISTRY if dataset in _GROUP_OF[k].pushdown)
+
 
 COLUMNS: dict[str, pl.DataType] = {
     "kpi": pl.String(),

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
@@ -39,14 +39,13 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
     text,
+    true,
 )
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure
-
 
 SOURCE_BINDS: dict[str, Any] = {"period_start": Date(), "period_end": Date(), "site": String()}
 """Types of the binds a SQL source's query may name (as :mod:`qmskpi.sources` binds them)."""
@@ -166,8 +165,14 @@ def first_level_sql(
 
 
 def _as_date(v: Any) -> date | None:
-    if v is None or isinstance(v, date):
-        return v.date() if hasattr(v, "date") and callable(v.date) else v
+    """A date from what the driver returns: date, datetime (PostgreSQL's MIN of a date
+    stays a date; some dialects give timestamps) or ISO text (SQLite)."""
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
     return date.fromisoformat(str(v)[:10])
 
 
