@@ -25,6 +25,7 @@ PostgreSQL is timed only when ``QMSKPI_TEST_PG_URL`` is set (a unix-socket URL a
 from __future__ import annotations
 
 import argparse
+import gc
 import io
 import os
 import statistics
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 import sqlalchemy as sa
+from bench_kpis import PeakRss
 
 from qmskpi.kpis import PUSHDOWN
 from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure, first_level
@@ -120,14 +123,24 @@ def pulled(engine: sa.Engine) -> tuple[FirstLevel, int]:
     return fl, int(frame.estimated_size())
 
 
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
+@dataclass
+class Measured:
+    seconds: list[float] = field(default_factory=list)
+    rss_rise_mb: float = 0.0
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[Measured, Any]:
+    """Wall seconds per run and the peak RSS rise (sampled every 5 ms)."""
     out: Any = None
-    times: list[float] = []
+    m = Measured()
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return times, out
+        gc.collect()
+        with PeakRss() as mem:
+            t0 = time.perf_counter()
+            out = fn()
+            m.seconds.append(time.perf_counter() - t0)
+        m.rss_rise_mb = max(m.rss_rise_mb, (mem.peak - mem.base) / 2**20)
+    return m, out
 
 
 def same(a: FirstLevel, b: FirstLevel, name: str) -> None:
@@ -168,71 +181,82 @@ def load_postgres(frame: pl.DataFrame, engine: sa.Engine) -> None:
         raw.close()
 
 
-def report(rows: Sequence[tuple[str, list[float], str]]) -> None:
-    print("\n| run | best s | median s | note |\n|---|---:|---:|---|")
-    for name, times, note in rows:
-        print(f"| {name} | {min(times):.3f} | {statistics.median(times):.3f} | {note} |")
+def report(rows: Sequence[tuple[str, Measured, str]]) -> None:
+    print("\n| run | best s | median s | peak RSS rise | note |")
+    print("|---|---:|---:|---:|---|")
+    for name, m, note in rows:
+        print(
+            f"| {name} | {min(m.seconds):.3f} | {statistics.median(m.seconds):.3f} "
+            f"| {m.rss_rise_mb:,.0f} MB | {note} |"
+        )
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--rows", type=int, default=1_000_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args(argv)
-    import ibis
+Row = tuple[str, Measured, str]
 
-    frame = generate(args.rows)
-    ref = first_level(frame.lazy(), "inspections", "inspection_date", MEASURES)
-    results: list[tuple[str, list[float], str]] = []
 
+def in_memory(frame: pl.DataFrame, ref: FirstLevel, ibis: Any, repeat: int) -> list[Row]:
+    out: list[Row] = []
     t, _ = timed(
-        lambda: first_level(frame.lazy(), "inspections", "inspection_date", MEASURES), args.repeat
+        lambda: first_level(frame.lazy(), "inspections", "inspection_date", MEASURES), repeat
     )
-    results.append(("polars, measures (in memory)", t, f"{ref.frame.height} rows out"))
-    con = ibis.polars.connect()
-    table = con.create_table("inspections", frame)
-    t, out = timed(lambda: ibis_frame(con.to_polars(ibis_expr(table))), args.repeat)
-    same(ref, out, "ibis polars")
-    results.append(("polars, Ibis (in memory)", t, "equal"))
+    out.append(("polars, measures (in memory)", t, f"{ref.frame.height} rows out"))
+    if ibis is not None:
+        con = ibis.polars.connect()
+        table = con.create_table("inspections", frame)
+        t, got = timed(lambda: ibis_frame(con.to_polars(ibis_expr(table))), repeat)
+        same(ref, got, "ibis polars")
+        out.append(("polars, Ibis (in memory)", t, "equal"))
+    return out
 
+
+def on_duckdb(frame: pl.DataFrame, ref: FirstLevel, ibis: Any, repeat: int) -> list[Row]:
+    out: list[Row] = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
         load_duckdb(frame, path)
         engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
-        t, out = timed(
+        t, got = timed(
             lambda: first_level_sql(engine, QUERY, "inspections", "inspection_date", MEASURES),
-            args.repeat,
+            repeat,
         )
-        same(ref, out, "duckdb measures SQL")
-        results.append(("DuckDB, measures -> SQLAlchemy SQL", t, "equal"))
+        same(ref, got, "duckdb measures SQL")
+        out.append(
+            ("DuckDB, measures -> SQLAlchemy SQL", t, f"equal; {got.frame.height} rows returned")
+        )
         engine.dispose()  # DuckDB: one configuration per open file
-        dcon = ibis.duckdb.connect(str(path), read_only=True)
-        dt = dcon.table("inspections")
-        t, out = timed(lambda: ibis_frame(dcon.to_polars(ibis_expr(dt))), args.repeat)
-        same(ref, out, "ibis duckdb")
-        results.append(("DuckDB, Ibis", t, "equal"))
-        dcon.disconnect()
-        t, (out, size) = timed(lambda: pulled(engine), max(1, args.repeat - 1))
-        same(ref, out, "duckdb pulled")
-        results.append(
+        if ibis is not None:
+            dcon = ibis.duckdb.connect(str(path), read_only=True)
+            dt = dcon.table("inspections")
+            t, got = timed(lambda: ibis_frame(dcon.to_polars(ibis_expr(dt))), repeat)
+            same(ref, got, "ibis duckdb")
+            out.append(("DuckDB, Ibis", t, "equal"))
+            dcon.disconnect()
+        t, (got, size) = timed(lambda: pulled(engine), max(1, repeat - 1))
+        same(ref, got, "duckdb pulled")
+        out.append(
             (
                 "DuckDB, pull rows + polars",
                 t,
-                f"{size / 2**20:.0f} MB of columns pulled (polars size)",
+                f"{frame.height:,} rows returned, {size / 2**20:.0f} MB as polars columns",
             )
         )
         engine.dispose()
+    return out
 
-    pg = os.environ.get("QMSKPI_TEST_PG_URL")
-    if pg:
-        engine = sa.create_engine(pg)
-        load_postgres(frame, engine)
-        t, out = timed(
-            lambda: first_level_sql(engine, QUERY, "inspections", "inspection_date", MEASURES),
-            args.repeat,
-        )
-        same(ref, out, "postgres measures SQL")
-        results.append(("PostgreSQL, measures -> SQLAlchemy SQL", t, "equal"))
+
+def on_postgres(frame: pl.DataFrame, ref: FirstLevel, ibis: Any, repeat: int, pg: str) -> list[Row]:
+    out: list[Row] = []
+    engine = sa.create_engine(pg)
+    load_postgres(frame, engine)
+    t, got = timed(
+        lambda: first_level_sql(engine, QUERY, "inspections", "inspection_date", MEASURES),
+        repeat,
+    )
+    same(ref, got, "postgres measures SQL")
+    out.append(
+        ("PostgreSQL, measures -> SQLAlchemy SQL", t, f"equal; {got.frame.height} rows returned")
+    )
+    if ibis is not None:
         url = sa.make_url(pg)
         pcon = ibis.postgres.connect(
             host=url.query.get("host") or url.host,
@@ -241,20 +265,113 @@ def main(argv: list[str] | None = None) -> int:
             port=url.port or 5432,
         )
         pt = pcon.table("inspections")
-        t, out = timed(lambda: ibis_frame(pcon.to_polars(ibis_expr(pt))), args.repeat)
-        same(ref, out, "ibis postgres")
-        results.append(("PostgreSQL, Ibis", t, "equal"))
+        t, got = timed(lambda: ibis_frame(pcon.to_polars(ibis_expr(pt))), repeat)
+        same(ref, got, "ibis postgres")
+        out.append(("PostgreSQL, Ibis", t, "equal"))
         pcon.disconnect()
-        t, (out, size) = timed(lambda: pulled(engine), max(1, args.repeat - 1))
-        same(ref, out, "postgres pulled")
-        results.append(
-            (
-                "PostgreSQL, pull rows + polars",
-                t,
-                f"{size / 2**20:.0f} MB of columns pulled (polars size)",
-            )
+    t, (got, size) = timed(lambda: pulled(engine), max(1, repeat - 1))
+    same(ref, got, "postgres pulled")
+    out.append(
+        (
+            "PostgreSQL, pull rows + polars",
+            t,
+            f"{frame.height:,} rows returned, {size / 2**20:.0f} MB as polars columns",
         )
-        engine.dispose()
+    )
+    engine.dispose()
+    return out
+
+
+def end_to_end(pg: str, repeat: int) -> list[Row]:
+    """qmskpi's own two paths on the table on_postgres loaded, every covered KPI compared."""
+    import tomllib
+
+    from qmskpi import contracts, kpis
+    from qmskpi.config import from_dict
+    from qmskpi.pushdown import push_down
+    from qmskpi.sources import load_dataset
+
+    os.environ["QMSKPI_BENCH_PG_URL"] = pg
+    toml = f"""
+[organisation]
+name = "Bench"
+sites = {SITES!r}
+[review]
+as_of = 2026-11-05
+[databases.qms]
+url_env = "QMSKPI_BENCH_PG_URL"
+[sources.inspections]
+database = "qms"
+query = "SELECT *, 'p1' AS product, NULL AS lot_id, NULL AS defect_code FROM inspections"
+"""
+    config = from_dict(tomllib.loads(toml))
+    period = "2026-10"
+    covered = pl.col("kpi").is_in(list(kpis.pushed_down("inspections")))
+
+    def pull() -> pl.DataFrame:
+        loaded = load_dataset(config, "inspections", period=period)
+        report = contracts.validate({"inspections": loaded}, period=period, config=config)
+        return kpis.kpi_series(report.clean, period, months=24).filter(covered)
+
+    pushed_config = from_dict(tomllib.loads(toml + "pushdown = true\n"))
+
+    travelled: list[str] = []
+
+    def push() -> pl.DataFrame:
+        pushed = push_down(pushed_config, "inspections", period)
+        agg = {"inspections": pushed.aggregates}
+        failing = sum(r.failing.height for r in pushed.validation.rules)
+        travelled[:] = [f"{pushed.aggregates.frame.height} aggregate rows + {failing} failing keys"]
+        return kpis.kpi_series({}, period, months=24, aggregates=agg).filter(covered)
+
+    t_push, a = timed(push, repeat)
+    t_pull, b = timed(pull, 1)
+    if not a.equals(b):
+        raise SystemExit("pushdown and pull differ on the covered KPIs")
+    return [
+        (
+            "qmskpi pushdown: push_down + kpi_series (24 months)",
+            t_push,
+            f"equal KPIs; {travelled[0]}",
+        ),
+        ("qmskpi pull: load_dataset + validate + kpi_series", t_pull, "equal KPIs; every row"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-ibis", action="store_true", help="skip the Ibis runs")
+    ap.add_argument("--postgres-only", action="store_true", help="skip in-memory and DuckDB")
+    ap.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="also qmskpi's own paths on PostgreSQL: load_dataset + validate + compute_kpis "
+        "(pull) vs pushdown.push_down + compute_kpis",
+    )
+    args = ap.parse_args(argv)
+    try:
+        import ibis
+    except (
+        ImportError
+    ):  # not a qmskpi dependency: `pip install 'ibis-framework[duckdb,polars,postgres]'`
+        ibis = None
+        print("ibis-framework not installed: Ibis not timed", file=sys.stderr)
+    if args.no_ibis:
+        ibis = None
+
+    frame = generate(args.rows)
+    ref = first_level(frame.lazy(), "inspections", "inspection_date", MEASURES)
+    results: list[tuple[str, Measured, str]] = []
+    if not args.postgres_only:
+        results += in_memory(frame, ref, ibis, args.repeat)
+        results += on_duckdb(frame, ref, ibis, args.repeat)
+    pg = os.environ.get("QMSKPI_TEST_PG_URL")
+    if pg:
+        results += on_postgres(frame, ref, ibis, args.repeat, pg)
+        if args.end_to_end:
+            results += end_to_end(pg, args.repeat)
     else:
         print("QMSKPI_TEST_PG_URL not set: PostgreSQL not timed", file=sys.stderr)
     print(f"{args.rows:,} inspections, {len(MEASURES)} measures, best/median of {args.repeat}")

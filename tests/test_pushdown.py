@@ -17,8 +17,7 @@ import pytest
 from tests.conftest import PgTable
 
 from qmskpi import contracts, kpis
-from qmskpi.config import Config, from_dict
-from qmskpi.errors import ConfigError
+from qmskpi.config import PUSHDOWN_DATASETS, Config, from_dict
 from qmskpi.pushdown import push_down, pushed_sources
 from qmskpi.sources import load_dataset
 
@@ -92,38 +91,5 @@ def test_pushdown_scope_and_values(pg_table: PgTable, dirty_inspections: pl.Data
     assert fpy["numerator"] == ok.filter(pl.col("result") == "pass").height
 
 
-@pytest.mark.parametrize(
-    ("extra", "pushdown", "query", "message"),
-    [
-        ("", True, None, "SQL sources only"),
-        ('columns = { inspection_id = "id" }', True, "SELECT 1", "cannot be used with pushdown"),
-    ],
-)
-def test_pushdown_config_errors(
-    extra: str, pushdown: bool, query: str | None, message: str
-) -> None:
-    if query is None:
-        toml = '[organisation]\nname = "T"\nsites = ["N"]\n[sources.inspections]\npath = "x.csv"\npushdown = true\n'
-        with pytest.raises(ConfigError, match=message) as err:
-            from_dict(tomllib.loads(toml))
-        assert err.value.key == "sources.inspections.pushdown"
-        return
-    with pytest.raises(ConfigError, match=message) as err:
-        _config(query, pushdown=pushdown, extra=extra)
-    assert err.value.key == "sources.inspections.columns"
-
-
-def test_pushdown_only_for_pushable_datasets() -> None:
-    toml = """
-[organisation]
-name = "T"
-sites = ["N"]
-[databases.qms]
-url = "sqlite:///x.db"
-[sources.complaints]
-database = "qms"
-query = "SELECT 1"
-pushdown = true
-"""
-    with pytest.raises(ConfigError, match="pushdown works for: inspections"):
-        from_dict(tomllib.loads(toml))
+def test_config_and_kpis_agree_on_pushable_datasets() -> None:
+    assert set(PUSHDOWN_DATASETS) == set(kpis.PUSHDOWN) == set(kpis.PUSHDOWN_DATE)
