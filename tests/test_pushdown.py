@@ -67,11 +67,11 @@ def test_pushdown_equals_pulled(pg_table: PgTable, dirty_inspections: pl.DataFra
             {}, period, months=24, aggregates={"inspections": pushed.aggregates}
         )
         assert from_db_series.filter(covered).equals(series.filter(covered)), period
-    # not pushed down yet: named, and null with the reason without the rows
-    assert "fpy_lot_share" in pushed.pulled_kpis
-    assert "fpy_share" not in pushed.pulled_kpis
+    # every inspection KPI comes from the database now (lots included); the defect Pareto
+    # table still needs the rows
+    assert pushed.pulled_kpis == ()
     lot = from_db.filter(pl.col("kpi") == "fpy_lot_share", pl.col("scope") == "all")
-    assert lot["note"].to_list() == ["not pushed down: needs inspections rows"]
+    assert lot["denominator"][0] > 0
 
 
 @pytest.mark.postgres

@@ -90,11 +90,7 @@ def _check_equal(data: dict[str, pl.DataFrame], agg: kpis.FirstLevel) -> None:
         pushed = kpis.compute_kpis(rest, period, aggregates=both)
         covered = pl.col("kpi").is_in(list(COVERED))
         assert pushed.filter(covered).equals(rows.filter(covered)), period
-        # KPIs that need the rows (lots: first inspection per lot) are said not to be there
-        lots = pushed.filter(pl.col("kpi") == "fpy_lot_share")
-        assert lots["value"].is_null().all()
-        assert set(lots["note"]) == {"not pushed down: needs inspections rows"}
-        # ... and with the rows pulled too, every KPI equals the rows-only result
+        # with the rows there too, every KPI (complaints' included) equals the rows-only result
         assert kpis.compute_kpis(data, period, aggregates=both).equals(rows), period
     series = kpis.kpi_series(data, "2026-03", months=24)
     assert (
@@ -106,6 +102,9 @@ def _check_equal(data: dict[str, pl.DataFrame], agg: kpis.FirstLevel) -> None:
 
 def test_covered_kpis_are_the_inspection_measures() -> None:
     assert set(COVERED) == {
+        "fpy_lot_share",
+        *(f"fpy_lot_share_{s}" for s in ("incoming", "in_process", "final")),
+        "rty_internal_share",
         "fpy_share",
         *(f"fpy_share_{s}" for s in ("incoming", "in_process", "final")),
         "defect_ppm",
@@ -190,6 +189,23 @@ def test_postgresql_hand_checked(
     assert kpi_row(march, "fpy_share_final", "South")["value"] == pytest.approx(2 / 3)
     assert kpi_row(march, "defect_ppm", "South")["value"] == pytest.approx(28_000.0)
     _check_equal(data, agg)
+
+
+def test_kpis_the_aggregates_do_not_cover_need_rows(data: dict[str, pl.DataFrame]) -> None:
+    # aggregates without the lot measures: lot first-pass yield cannot come from them
+    records = tuple(m for m in MEASURES if m.lots is None)
+    agg = first_level(data["inspections"].lazy(), "inspections", "inspection_date", records)
+    rest = {k: v for k, v in data.items() if k != "inspections"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"inspections": agg})
+    lots = march.filter(pl.col("kpi") == "fpy_lot_share")
+    assert lots["value"].is_null().all()
+    assert set(lots["note"]) == {"not pushed down: needs inspections rows"}
+    rows = kpis.compute_kpis(data, "2026-03")
+    fpy = pl.col("kpi") == "fpy_share"
+    assert march.filter(fpy).equals(rows.filter(fpy))
+    # given the rows as well, the lot KPIs come from them
+    both = kpis.compute_kpis(data, "2026-03", aggregates={"inspections": agg})
+    assert both.equals(rows)
 
 
 def test_unknown_aggregates_dataset_is_an_error(data: dict[str, pl.DataFrame]) -> None:

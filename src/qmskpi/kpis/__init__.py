@@ -86,16 +86,23 @@ _GROUPS: tuple[Group, ...] = tuple(g for area in _AREAS for g in area.GROUPS)
 _GROUP_OF: dict[str, Group] = {k.id: g for g in _GROUPS for k in g.kpis}
 
 PUSHDOWN: dict[str, tuple[Measure, ...]] = {
-    "inspections": conformity.INSPECTION_MEASURES + conformity.COST_MEASURES,
+    d: tuple(
+        sorted(
+            dict.fromkeys(m for g in _GROUPS for m in g.pushdown.get(d, ())),
+            key=lambda m: m.lots is not None,
+        )
+    )
+    for d in sorted({d for g in _GROUPS for d in g.pushdown})
 }
-"""By dataset, the measures the database computes with ``pushdown`` (one definition:
-the same :class:`~qmskpi.kpis.firstlevel.Measure` tuples the polars engine aggregates)."""
+"""By dataset, the measures the database computes with ``pushdown`` (one definition: the
+:class:`~qmskpi.kpis.firstlevel.Measure` tuples the groups aggregate in polars; record
+measures first, then lot measures)."""
 PUSHDOWN_DATE: dict[str, str] = {"inspections": "inspection_date"}
 """By dataset, the date its pushed-down measures are bucketed by."""
 
 
 def pushed_down(dataset: str) -> tuple[str, ...]:
-    """KPI ids that read ``dataset`` from its first-level aggregates (registry order)."""
+    """KPI ids that can read ``dataset`` from its first-level aggregates (registry order)."""
     return tuple(k for k in REGISTRY if dataset in _GROUP_OF[k].pushdown)
 
 
@@ -304,7 +311,7 @@ def _assemble(
         unpushed = [
             d
             for d in kpi.datasets
-            if d not in ctx.frames and d in ctx.aggregates and d not in group.pushdown
+            if d not in ctx.frames and d in ctx.aggregates and not group.reads_aggregates(ctx, d)
         ]
         failed = sorted(set(kpi.datasets) & unsound)
         sound, extra = (caveats or _Caveats({}, {})).notes(kpi, failed)

@@ -25,7 +25,7 @@ import polars as pl
 from qmskpi.config import WHOLE_SCOPE, KpiConfig
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError, PeriodError, did_you_mean
-from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure, polars_agg
+from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure, lot_rows, polars_agg, split
 from qmskpi.periods import Period, month, parse_period
 
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
@@ -444,7 +444,13 @@ def measured(
     if agg is not None and agg.date_field == date_col and agg.covers(measures):
         lf = ctx.buckets.assign(agg.frame.lazy(), MONTH)
         return rollup(ctx, lf, [pl.col(m.name).sum() for m in measures])
-    lf = ctx.buckets.assign(ctx.frame(dataset), date_col)
+    rows = ctx.frame(dataset)
+    _, lots, per_lot = split(measures)
+    if lots is not None:  # all of them count lots (one grouping per call)
+        if len(per_lot) != len(measures) or lots.date != date_col:
+            raise KpiError("lot measures are bucketed by their lots' first day, alone")
+        rows = lot_rows(rows, lots)
+    lf = ctx.buckets.assign(rows, date_col)
     return rollup(ctx, lf, [polars_agg(m) for m in measures])
 
 
@@ -563,14 +569,18 @@ class Group:
 
     kpis: tuple[KpiDef, ...]
     compute: Callable[[Context], pl.LazyFrame]
-    pushdown: frozenset[str] = frozenset()
-    """Datasets this group can read from first-level aggregates alone (:func:`measured`)."""
+    pushdown: Mapping[str, tuple[Measure, ...]] = dataclasses.field(default_factory=dict)
+    """By dataset, the measures this group reads through :func:`measured`: with first-level
+    aggregates holding them, the group needs no rows of that dataset."""
+
+    def reads_aggregates(self, ctx: Context, dataset: str) -> bool:
+        """Whether ``ctx`` has first-level aggregates of ``dataset`` covering this group."""
+        agg = ctx.aggregates.get(dataset)
+        return agg is not None and dataset in self.pushdown and agg.covers(self.pushdown[dataset])
 
     def runs_on(self, ctx: Context) -> bool:
-        """Whether every input is there, as rows or (for ``pushdown`` ones) as aggregates."""
-        return all(
-            d in ctx.frames or (d in self.pushdown and d in ctx.aggregates) for d in self.datasets
-        )
+        """Whether every input is there, as rows or as aggregates covering the group."""
+        return all(d in ctx.frames or self.reads_aggregates(ctx, d) for d in self.datasets)
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -581,7 +591,7 @@ class Group:
 
 
 def group(
-    *kpis: KpiDef, pushdown: Iterable[str] = ()
+    *kpis: KpiDef, pushdown: Mapping[str, Sequence[Measure]] | None = None
 ) -> Callable[[Callable[[Context], pl.LazyFrame]], Group]:
     """Register a computing function for ``kpis``; their definitions join its docstring.
 
@@ -594,6 +604,6 @@ def group(
         for k in kpis:
             lines.append(f"- ``{k.id}`` (ISO 9001 {k.iso_clause}): {k.definition}")
         fn.__doc__ = "\n".join(lines)
-        return Group(tuple(kpis), fn, frozenset(pushdown))
+        return Group(tuple(kpis), fn, {d: tuple(m) for d, m in (pushdown or {}).items()})
 
     return wrap

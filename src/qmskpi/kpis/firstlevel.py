@@ -27,6 +27,27 @@ import polars as pl
 
 from qmskpi.errors import KpiError
 
+Value = str | bool
+"""A condition's value: text, or a boolean (``first_pass`` of a lot)."""
+
+
+@dataclass(frozen=True)
+class Lots:
+    """Records grouped into lots, each lot one row dated by its first record.
+
+    A lot is ``key`` (e.g. site, stage, lot_id); a record whose last key column
+    is null is a lot of its own (told apart by ``record``, its id). The lot's
+    first day is the earliest ``date`` of its records; ``first_pass`` holds when
+    every record of that day meets ``passed`` (a null result is ignored; no
+    result at all counts as passed). Lot rows have the key columns, ``date``
+    (the first day) and ``first_pass``.
+    """
+
+    key: tuple[str, ...]
+    record: str
+    date: str
+    passed: tuple[str, str]
+
 
 @dataclass(frozen=True)
 class Measure:
@@ -34,20 +55,51 @@ class Measure:
 
     name: str
     column: str | None = None
-    equals: tuple[tuple[str, str], ...] = ()
+    equals: tuple[tuple[str, Value], ...] = ()
     """Conditions ``column == value``; all must hold (a null never matches)."""
     present: str | None = None
     """Only rows where this column is not null."""
+    lots: Lots | None = None
+    """Count lot rows (:class:`Lots`) instead of records."""
 
 
-def count(name: str, *equals: tuple[str, str], present: str | None = None) -> Measure:
-    """Rows matching every ``(column, value)``."""
-    return Measure(name, None, tuple(equals), present)
+def count(
+    name: str, *equals: tuple[str, Value], present: str | None = None, lots: Lots | None = None
+) -> Measure:
+    """Rows (or lots) matching every ``(column, value)``."""
+    return Measure(name, None, tuple(equals), present, lots)
 
 
 def total(name: str, column: str, *equals: tuple[str, str], present: str | None = None) -> Measure:
     """Sum of ``column`` over rows matching every ``(column, value)``."""
     return Measure(name, column, tuple(equals), present)
+
+
+def lot_rows(lf: pl.LazyFrame, lots: Lots) -> pl.LazyFrame:
+    """One row per lot: its key columns, first day (as ``lots.date``) and ``first_pass``."""
+    last = lots.key[-1]
+    group = [*lots.key, "_record"]
+    d = pl.col(lots.date)
+    col, value = lots.passed
+    return (
+        lf.with_columns(_record=pl.when(pl.col(last).is_null()).then(pl.col(lots.record)))
+        .filter(d == d.min().over(group))
+        .group_by(group)
+        .agg(d.first(), first_pass=(pl.col(col) == value).all())
+        .drop("_record")
+    )
+
+
+def split(
+    measures: Sequence[Measure],
+) -> tuple[tuple[Measure, ...], Lots | None, tuple[Measure, ...]]:
+    """(record measures, the lot grouping, lot measures); one grouping per call."""
+    recs = tuple(m for m in measures if m.lots is None)
+    per_lot = tuple(m for m in measures if m.lots is not None)
+    kinds = {m.lots for m in per_lot}
+    if len(kinds) > 1:
+        raise KpiError("measures over lots must share one lot grouping")
+    return recs, (per_lot[0].lots if per_lot else None), per_lot
 
 
 def _condition(m: Measure) -> pl.Expr | None:
@@ -126,18 +178,36 @@ class FirstLevel:
 def first_level(
     lf: pl.LazyFrame, dataset: str, date_field: str, measures: Sequence[Measure]
 ) -> FirstLevel:
-    """The :class:`FirstLevel` of rows in polars (the reference the database must equal)."""
+    """The :class:`FirstLevel` of rows in polars (the reference the database must equal).
+
+    Lot measures are counted in the (month, site) of each lot's first day; that
+    group always has records too (the first day is a record's date).
+    """
+    recs, lots, per_lot = split(measures)
     d = pl.col(date_field)
     frame = (
         lf.filter(d.is_not_null())
         .group_by(d.dt.truncate("1mo").alias(MONTH), "site")
         .agg(
-            *[polars_agg(m) for m in measures],
+            *[polars_agg(m) for m in recs],
             d.min().alias("first"),
             d.max().alias("last"),
         )
-        .with_columns(pl.col(m.name).cast(pl.Float64()) for m in measures)
+    )
+    if lots is not None:
+        by_lot = (
+            lot_rows(lf, lots)
+            .filter(d.is_not_null())
+            .group_by(d.dt.truncate("1mo").alias(MONTH), "site")
+            .agg(polars_agg(m) for m in per_lot)
+        )
+        frame = frame.join(by_lot, on=[MONTH, "site"], how="left", nulls_equal=True)
+    ordered = (*recs, *per_lot)
+    names = [m.name for m in ordered]
+    out = (
+        frame.with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
+        .select(MONTH, "site", *names, "first", "last")
         .sort(MONTH, "site", nulls_last=True)
         .collect()
     )
-    return FirstLevel(dataset, date_field, tuple(measures), frame)
+    return FirstLevel(dataset, date_field, ordered, out)

@@ -45,7 +45,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure
+from qmskpi.errors import KpiError
+from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure, split
 
 SOURCE_BINDS: dict[str, Any] = {"period_start": Date(), "period_end": Date(), "site": String()}
 """Types of the binds a SQL source's query may name (as :mod:`qmskpi.sources` binds them)."""
@@ -73,6 +74,42 @@ def sql_agg(m: Measure, src: Any) -> ColumnElement[Any]:
     return func.coalesce(expr, 0).label(m.name)
 
 
+def _source(
+    query: str,
+    names: Sequence[str],
+    bind_types: Mapping[str, Any] | None,
+    exclude: Exclude | None,
+) -> Any:
+    """The source query as a subquery with ``names`` (and the key), minus excluded rows."""
+    wanted = list(dict.fromkeys(([exclude.key] if exclude is not None else []) + list(names)))
+    inner = text(query)
+    if bind_types:
+        inner = inner.bindparams(*(bindparam(k, type_=t) for k, t in bind_types.items()))
+    src = inner.columns(*(column(n) for n in wanted)).subquery("src")
+    if exclude is None:
+        return src
+    return select(src).where(exclude.condition(src.c[exclude.key])).subquery("kept")
+
+
+def _columns(measures: Sequence[Measure]) -> list[str]:
+    return (
+        [m.column for m in measures if m.column]
+        + [c for m in measures for c, _ in m.equals if c != "first_pass"]
+        + [m.present for m in measures if m.present]
+    )
+
+
+def _per_month(rows: Any, date_field: str, aggs: Sequence[Any]) -> Any:
+    d = rows.c[date_field]
+    year = extract("year", d).cast(Integer)
+    mon = extract("month", d).cast(Integer)
+    return (
+        select(year.label("_year"), mon.label("_month"), rows.c.site.label("site"), *aggs)
+        .where(d.is_not(None))
+        .group_by(year, mon, rows.c.site)
+    )
+
+
 def statement(
     query: str,
     date_field: str,
@@ -81,36 +118,56 @@ def statement(
     bind_types: Mapping[str, Any] | None = None,
     exclude: Exclude | None = None,
 ) -> Any:
-    """The SELECT of :mod:`this module's <qmskpi.kpis.sql>` docstring over ``query``."""
-    names = dict.fromkeys(
-        ([exclude.key] if exclude is not None else [])
-        + [date_field, "site"]
-        + [m.column for m in measures if m.column]
-        + [c for m in measures for c, _ in m.equals]
-        + [m.present for m in measures if m.present]
-    )
-    inner = text(query)
-    if bind_types:
-        inner = inner.bindparams(*(bindparam(k, type_=t) for k, t in bind_types.items()))
-    src = inner.columns(*(column(n) for n in names)).subquery("src")
+    """The SELECT of :mod:`this module's <qmskpi.kpis.sql>` docstring over ``query``
+    (record measures only; :func:`lot_statement` for lot measures)."""
+    recs, _, _ = split(measures)
+    src = _source(query, [date_field, "site", *_columns(recs)], bind_types, exclude)
     d = src.c[date_field]
-    keep: list[ColumnElement[bool]] = [d.is_not(None)]
-    if exclude is not None:
-        keep.append(exclude.condition(src.c[exclude.key]))
-    year = extract("year", d).cast(Integer).label("_year")
-    mon = extract("month", d).cast(Integer).label("_month")
-    return (
-        select(
-            year,
-            mon,
-            src.c.site.label("site"),
-            *(sql_agg(m, src) for m in measures),
-            func.min(d).label("first"),
-            func.max(d).label("last"),
-        )
-        .where(and_(*keep))
-        .group_by(extract("year", d).cast(Integer), extract("month", d).cast(Integer), src.c.site)
+    aggs = [sql_agg(m, src) for m in recs]
+    return _per_month(
+        src, date_field, [*aggs, func.min(d).label("first"), func.max(d).label("last")]
     )
+
+
+def lot_statement(
+    query: str,
+    measures: Sequence[Measure],
+    *,
+    bind_types: Mapping[str, Any] | None = None,
+    exclude: Exclude | None = None,
+) -> Any:
+    """Lot measures per (month of the lot's first day, site), as ``firstlevel.lot_rows``:
+
+    each record's lot's first day by a window (``MIN(date) OVER (PARTITION BY key,
+    record-if-no-lot)``, nulls one partition as in polars), the records of that
+    day grouped per lot, ``first_pass`` = no record of that day with another
+    result (nulls ignored, as polars' ``all``).
+    """
+    _, lots, per_lot = split(measures)
+    assert lots is not None
+    col, value = lots.passed
+    names = [*lots.key, lots.record, lots.date, col, *_columns(per_lot)]
+    src = _source(query, names, bind_types, exclude)
+    record = case((src.c[lots.key[-1]].is_(None), src.c[lots.record])).label("_record")
+    group = [*(src.c[k] for k in lots.key), record]
+    recs = select(
+        *(src.c[k] for k in dict.fromkeys([*lots.key, col, *_columns(per_lot)])),
+        record,
+        src.c[lots.date],
+        func.min(src.c[lots.date]).over(partition_by=group).label("_first"),
+    ).subquery("recs")
+    passed = case((recs.c[col] == literal(value), 1), (recs.c[col].is_(None), None), else_=0)
+    first_day = (
+        select(
+            *(recs.c[k] for k in lots.key),
+            func.min(recs.c[lots.date]).label(lots.date),
+            (func.coalesce(func.min(passed), 1) == 1).label("first_pass"),
+        )
+        .where(recs.c[lots.date] == recs.c["_first"])
+        .group_by(*(recs.c[k] for k in lots.key), recs.c["_record"])
+        .subquery("lots")
+    )
+    return _per_month(first_day, lots.date, [sql_agg(m, first_day) for m in per_lot])
 
 
 @dataclass(frozen=True)
@@ -152,16 +209,23 @@ def first_level_sql(
     """
     if bind_types is None:
         bind_types = {k: SOURCE_BINDS[k] for k in params or {} if k in SOURCE_BINDS}
-    stmt = statement(query, date_field, measures, bind_types=bind_types, exclude=exclude)
+    recs, lots, per_lot = split(measures)
+    stmt = statement(query, date_field, recs, bind_types=bind_types, exclude=exclude)
     engine = db if isinstance(db, Engine) else create_engine(db)
     try:
         with engine.connect() as conn:
             rows = conn.execute(stmt, dict(params or {})).fetchall()
+            lot_rows: Sequence[Any] = []
+            if lots is not None:
+                if lots.date != date_field:
+                    raise KpiError("lot measures must be dated by the same field")
+                lstmt = lot_statement(query, per_lot, bind_types=bind_types, exclude=exclude)
+                lot_rows = conn.execute(lstmt, dict(params or {})).fetchall()
             conn.rollback()
     finally:
         if not isinstance(db, Engine):
             engine.dispose()
-    return _frame(rows, dataset, date_field, measures)
+    return _frame(rows, lot_rows, dataset, date_field, recs, per_lot)
 
 
 def _as_date(v: Any) -> date | None:
@@ -177,26 +241,46 @@ def _as_date(v: Any) -> date | None:
 
 
 def _frame(
-    rows: Sequence[Any], dataset: str, date_field: str, measures: Sequence[Measure]
+    rows: Sequence[Any],
+    lot_rows: Sequence[Any],
+    dataset: str,
+    date_field: str,
+    recs: Sequence[Measure],
+    per_lot: Sequence[Measure],
 ) -> FirstLevel:
-    data: dict[str, list[Any]] = {MONTH: [], "site": [], "first": [], "last": []}
-    for m in measures:
-        data[m.name] = []
+    """Driver rows -> the FirstLevel frame; lot counts joined on (month, site), 0 where none."""
+    schema: dict[str, pl.DataType] = {MONTH: pl.Date(), "site": pl.String()}
+    main: dict[str, list[Any]] = {MONTH: [], "site": [], "first": [], "last": []}
+    main.update({m.name: [] for m in recs})
     for r in rows:
-        data[MONTH].append(date(int(r[0]), int(r[1]), 1))
-        data["site"].append(None if r[2] is None else str(r[2]))
-        for i, m in enumerate(measures):
-            data[m.name].append(float(r[3 + i]))
-        data["first"].append(_as_date(r[3 + len(measures)]))
-        data["last"].append(_as_date(r[4 + len(measures)]))
-    schema: dict[str, pl.DataType] = {
-        MONTH: pl.Date(),
-        "site": pl.String(),
-        "first": pl.Date(),
-        "last": pl.Date(),
-    }
-    schema.update({m.name: pl.Float64() for m in measures})
-    frame = pl.DataFrame(data, schema=schema).select(
-        MONTH, "site", *(m.name for m in measures), "first", "last"
+        main[MONTH].append(date(int(r[0]), int(r[1]), 1))
+        main["site"].append(None if r[2] is None else str(r[2]))
+        for i, m in enumerate(recs):
+            main[m.name].append(float(r[3 + i]))
+        main["first"].append(_as_date(r[3 + len(recs)]))
+        main["last"].append(_as_date(r[4 + len(recs)]))
+    frame = pl.DataFrame(
+        main,
+        schema={
+            **schema,
+            "first": pl.Date(),
+            "last": pl.Date(),
+            **{m.name: pl.Float64() for m in recs},
+        },
     )
-    return FirstLevel(dataset, date_field, tuple(measures), frame.sort(MONTH, "site"))
+    if per_lot:
+        lots: dict[str, list[Any]] = {MONTH: [], "site": [], **{m.name: [] for m in per_lot}}
+        for r in lot_rows:
+            lots[MONTH].append(date(int(r[0]), int(r[1]), 1))
+            lots["site"].append(None if r[2] is None else str(r[2]))
+            for i, m in enumerate(per_lot):
+                lots[m.name].append(float(r[3 + i]))
+        lot_frame = pl.DataFrame(lots, schema={**schema, **{m.name: pl.Float64() for m in per_lot}})
+        frame = frame.join(lot_frame, on=[MONTH, "site"], how="left", nulls_equal=True)
+    names = [m.name for m in (*recs, *per_lot)]
+    frame = frame.with_columns(pl.col(names).fill_null(0.0)).select(
+        MONTH, "site", *names, "first", "last"
+    )
+    return FirstLevel(
+        dataset, date_field, (*recs, *per_lot), frame.sort(MONTH, "site", nulls_last=True)
+    )
