@@ -12,9 +12,10 @@ does in the database what pulling does on this machine:
 
 Only the aggregates and the failing keys travel. ``kpis.compute_kpis(...,
 aggregates={name: pushed.aggregates})`` then gives the KPIs of
-:func:`~qmskpi.kpis.pushed_down` equal to those of the pulled, validated rows;
-the dataset's other KPIs (:attr:`Pushed.pulled_kpis`: lot first-pass yield,
-the defect Pareto) still need its rows. See docs/pushdown.md.
+:func:`~qmskpi.kpis.pushed_down` (every inspection KPI) equal to those of the
+pulled, validated rows; :attr:`Pushed.pulled_kpis` lists any of the dataset's
+KPIs that still need its rows (none for inspections; the defect Pareto table
+and the pack's registers do). Not yet called by the pipeline. See docs/pushdown.md.
 """
 
 from __future__ import annotations
