@@ -48,8 +48,15 @@ query = "SELECT * FROM {table} WHERE inspection_date >= :period_start OR inspect
 
 
 @pytest.mark.postgres
-def test_in_database_equals_pulled(pg_table: PgTable, dirty_inspections: pl.DataFrame) -> None:
-    pg_table.load(dirty_inspections)
+@pytest.mark.parametrize("more", [0, 30])
+def test_in_database_equals_pulled(
+    pg_table: PgTable, dirty_inspections: pl.DataFrame, more: int
+) -> None:
+    # ``more`` rows 100.. get site Mars too: more failing rows than GX's default 20 per rule
+    mars = pl.int_range(pl.len()).is_between(100, 99 + more)
+    pg_table.load(
+        dirty_inspections.with_columns(site=pl.when(mars).then(pl.lit("Mars")).otherwise("site"))
+    )
     config = _config(pg_table.name)
     loaded = load_dataset(config, "inspections", period=PERIOD)
     report = contracts.validate({"inspections": loaded}, period=PERIOD, config=config, as_of=AS_OF)
@@ -80,13 +87,13 @@ def test_in_database_equals_pulled(pg_table: PgTable, dirty_inspections: pl.Data
         "qty_inspected_positive",
     }
     # rows 0-10 of the fixture, each once (row 10 breaks two rules; rows 2 and 3 share an id)
-    assert found.rows_quarantined == pulled.rows_quarantined == 11
+    assert found.rows_quarantined == pulled.rows_quarantined == 11 + more
     keys = found.quarantined_keys()
     assert keys.filter(pl.col("inspection_id") == "I0003")["rows"].to_list() == [2]
     assert keys.filter(pl.col("inspection_id").is_null())["rows"].to_list() == [1]
     assert set(keys["inspection_id"].drop_nulls()) == {
         "I0000", "I0003", "I0004", "I0005", "I0006", "I0007", "I0008", "I0009", "I0010"
-    }  # fmt: skip
+    } | {f"I{i:04d}" for i in range(100, 100 + more)}  # fmt: skip
     # every rule of the contract is checked in the database or listed with its reason
     listed = {rid for rid, _ in found.not_checked}
     assert {r.rule_id for r in found.rules} | listed == {r.id for r in contract.rules}

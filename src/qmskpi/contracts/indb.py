@@ -120,7 +120,12 @@ def validate_in_database(
     *,
     max_failing_rows: int = DEFAULT_MAX_FAILING_ROWS,
 ) -> InDatabaseValidation:
-    """Run ``contract``'s rules in the database behind ``url`` on ``query`` (no binds left)."""
+    """Run ``contract``'s rules in the database behind ``url`` on ``query`` (no binds left).
+
+    GX fetches a rule's failing rows with ``LIMIT partial_unexpected_count``: it is
+    set to ``max_failing_rows + 1``, so at most that many rows travel per rule, and
+    a rule with more failing rows stops the run (never a quarantine cut short).
+    """
     gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -131,8 +136,35 @@ def validate_in_database(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "a more specific datasource may be more appropriate"
         source = ctx.data_sources.add_sql("qmskpi", connection_string=url)
-    asset = source.add_query_asset(name, query=query)
-    bd = asset.add_batch_definition_whole_table("whole")
+    bd = source.add_query_asset(name, query=query).add_batch_definition_whole_table("whole")
+    expectations, not_checked = _expectations_in_db(contract, run)
+    suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
+    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=bd, suite=suite))
+    result_format = {
+        "result_format": "COMPLETE",
+        "unexpected_index_column_names": list(key),
+        "partial_unexpected_count": max_failing_rows + 1,
+    }
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = vd.run(result_format=result_format)
+    finally:
+        source.get_engine().dispose()  # close GX's pooled connections now, not at exit
+    rows_in, rules = _read_results(res, contract, max_failing_rows, not_checked)
+    return InDatabaseValidation(
+        dataset=name,
+        key=tuple(key),
+        rows_in=rows_in,
+        rules=tuple(rules),
+        not_checked=tuple(not_checked),
+        engine=f"great_expectations {gx.__version__} (SQL)",
+    )
+
+
+def _expectations_in_db(contract: Contract, run: Run) -> tuple[list[Any], list[tuple[str, str]]]:
+    """The row count and each rule's GX expectation; (rule id, why) for rules left out."""
+    gx = _import_gx()
     not_checked: list[tuple[str, str]] = []
     expectations = [
         gx.expectations.ExpectTableRowCountToBeBetween(min_value=0, meta={"rule_id": _ROW_COUNT})
@@ -141,9 +173,8 @@ def validate_in_database(
         if rule.check == "reference":
             not_checked.append((rule.id, "references another dataset: checked after pulling"))
             continue
-        if any(contract.field_type(c) == "str" for c in rule.columns) and rule.check in (
-            "range",
-            "freshness",
+        if rule.check in ("range", "freshness") and any(
+            contract.field_type(c) == "str" for c in rule.columns
         ):
             not_checked.append((rule.id, "a YYYY-MM text column: checked after pulling"))
             continue
@@ -152,18 +183,15 @@ def validate_in_database(
             not_checked.append((rule.id, "GX has no expectation for it here (no sites configured)"))
             continue
         expectations.append(exp)
-    suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
-    vd = ctx.validation_definitions.add(gx.ValidationDefinition(name=name, data=bd, suite=suite))
-    result_format = {
-        "result_format": "COMPLETE",
-        "unexpected_index_column_names": list(key),
-    }
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = vd.run(result_format=result_format)
-    finally:
-        source.get_engine().dispose()  # close GX's pooled connections now, not at exit
+    return expectations, not_checked
+
+
+def _read_results(
+    res: Any, contract: Contract, max_failing_rows: int, not_checked: list[tuple[str, str]]
+) -> tuple[int, list[InDatabaseRule]]:
+    """(rows in, rule results) from GX's results; rules GX raised on go to ``not_checked``."""
+    name = contract.dataset
+    key = DATASETS[name].key
     rules_by_id = {r.id: r for r in contract.rules}
     out: list[InDatabaseRule] = []
     rows_in: int | None = None
@@ -180,32 +208,26 @@ def validate_in_database(
         if error is not None:
             not_checked.append((rule_id, f"GX could not run it in the database: {error}"))
             continue
-        count = result.get("unexpected_count")
+        count = int(result.get("unexpected_count") or 0)
         index = result.get("unexpected_index_list") or []
-        if count is not None and int(count) > max_failing_rows:
+        if count > max_failing_rows:
             raise QmsKpiError(
-                f"{name}: rule {rule_id} fails on {int(count):,} rows, more than "
+                f"{name}: rule {rule_id} fails on {count:,} rows, more than "
                 f"{max_failing_rows:,} to bring back for the quarantine; pull the source instead"
             )
+        if rule.row_level and len(index) != count:
+            raise QmsKpiError(
+                f"{name}: rule {rule_id}: GX returned {len(index):,} of its {count:,} failing "
+                "rows; the quarantine would be incomplete"
+            )
+        failing = _failing(index, key, rule.columns)
         out.append(
             InDatabaseRule(
-                rule_id=rule_id,
-                columns=tuple(rule.columns),
-                severity=rule.severity,
-                success=bool(r.success),
-                unexpected_count=int(count) if count is not None else 0,
-                failing=_failing(index, key, rule.columns),
+                rule_id, tuple(rule.columns), rule.severity, bool(r.success), count, failing
             )
         )
-    assert rows_in is not None
-    return InDatabaseValidation(
-        dataset=name,
-        key=tuple(key),
-        rows_in=rows_in,
-        rules=tuple(out),
-        not_checked=tuple(not_checked),
-        engine=f"great_expectations {gx.__version__} (SQL)",
-    )
+    assert rows_in is not None  # the row count is always the first expectation
+    return rows_in, out
 
 
 def _failing(index: list[Any], key: tuple[str, ...], columns: tuple[str, ...]) -> pl.DataFrame:
