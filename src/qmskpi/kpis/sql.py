@@ -1,8 +1,8 @@
 """The first aggregation level in the database: :class:`~qmskpi.kpis.firstlevel.Measure` as SQL.
 
-One statement per dataset, built with SQLAlchemy Core (no SQL text is
-formatted from values: conditions are bound parameters, column names come
-from the canonical schema), over the source's own query as a subquery::
+Built with SQLAlchemy Core (no SQL text is formatted from values: conditions
+are bound parameters, column names come from the canonical schema), over the
+source's own query as a subquery; record measures in one statement::
 
     SELECT EXTRACT(year FROM d), EXTRACT(month FROM d), site,
            SUM(CASE WHEN stage = :p1 AND result = :p2 THEN 1 ELSE 0 END) AS passes_final,
@@ -11,10 +11,12 @@ from the canonical schema), over the source's own query as a subquery::
     FROM (<source query>) AS src WHERE d IS NOT NULL
     GROUP BY EXTRACT(year FROM d), EXTRACT(month FROM d), site
 
-Only this small frame (months x sites rows) leaves the database. The
-dialect renders ``EXTRACT`` and ``CASE`` (tested on PostgreSQL and DuckDB;
-see docs/pushdown.md for the others). SQLAlchemy is this module's one heavy
-dependency.
+and lot measures (:class:`~qmskpi.kpis.firstlevel.Lots`) in a second one
+(:func:`lot_statement`: a window for each lot's first day). Rows validation
+quarantined are left out by key (:class:`Exclude`). Only months x sites rows
+leave the database. The dialect renders ``EXTRACT``, ``CASE`` and the window
+(tested on PostgreSQL, DuckDB and SQLite; docs/pushdown.md for the others).
+SQLAlchemy is this module's one heavy dependency.
 """
 
 from __future__ import annotations
