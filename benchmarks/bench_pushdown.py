@@ -246,11 +246,19 @@ def on_duckdb(frame: pl.DataFrame, ref: FirstLevel, ibis: Any, repeat: int) -> l
 
 
 def on_postgres(
-    frame: pl.DataFrame, ref: FirstLevel, ibis: Any, repeat: int, pg: str, *, pull: bool = True
+    frame: pl.DataFrame,
+    ref: FirstLevel,
+    ibis: Any,
+    repeat: int,
+    pg: str,
+    *,
+    pull: bool = True,
+    load: bool = True,
 ) -> list[Row]:
     out: list[Row] = []
     engine = sa.create_engine(pg)
-    load_postgres(frame, engine)
+    if load:
+        load_postgres(frame, engine)
     t, got = timed(
         lambda: first_level_sql(engine, QUERY, "inspections", "inspection_date", MEASURES),
         repeat,
@@ -351,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--postgres-only", action="store_true", help="skip in-memory and DuckDB")
     ap.add_argument("--no-pull", action="store_true", help="skip every pull run (large sizes)")
     ap.add_argument(
+        "--reuse-table", action="store_true", help="PostgreSQL already holds these rows"
+    )
+    ap.add_argument(
         "--end-to-end",
         action="store_true",
         help="also qmskpi's own paths on PostgreSQL: load_dataset + validate + compute_kpis "
@@ -375,7 +386,9 @@ def main(argv: list[str] | None = None) -> int:
         results += on_duckdb(frame, ref, ibis, args.repeat)
     pg = os.environ.get("QMSKPI_TEST_PG_URL")
     if pg:
-        results += on_postgres(frame, ref, ibis, args.repeat, pg, pull=not args.no_pull)
+        results += on_postgres(
+            frame, ref, ibis, args.repeat, pg, pull=not args.no_pull, load=not args.reuse_table
+        )
         if args.end_to_end:
             results += end_to_end(pg, args.repeat, pull=not args.no_pull)
     else:
