@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from tests.conftest import PgTable
 
+from conftest import PgTable
 from qmskpi import contracts
 from qmskpi.config import Config, from_dict
 from qmskpi.contracts.indb import literal_query, validate_in_database

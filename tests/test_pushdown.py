@@ -14,8 +14,8 @@ from datetime import date
 
 import polars as pl
 import pytest
-from tests.conftest import PgTable
 
+from conftest import PgTable
 from qmskpi import contracts, kpis
 from qmskpi.config import PUSHDOWN_DATASETS, Config, from_dict
 from qmskpi.pushdown import push_down, pushed_sources

@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 import pytest
 import sqlalchemy as sa
-from tests.conftest import PgTable, create_table
 
+from conftest import PgTable, create_table
 from qmskpi import kpis
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError
