@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import textwrap
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -352,3 +353,52 @@ def test_contracts_table_errors_name_the_key(
         load_config(write(tmp_path, MINIMAL + extra))
     assert f"key '{key}'" in str(info.value)
     assert str(tmp_path / "qmskpi.toml") in str(info.value)
+
+
+# --------------------------------------------------------------------------- pushdown
+
+
+def _pushdown_toml(source: str) -> dict[str, object]:
+    head = '[organisation]\nname = "T"\nsites = ["N"]\n[databases.qms]\nurl = "sqlite:///x.db"\n'
+    return tomllib.loads(head + source)
+
+
+@pytest.mark.parametrize(
+    ("source", "key", "message"),
+    [
+        (
+            '[sources.inspections]\npath = "x.csv"\npushdown = true',
+            "sources.inspections.pushdown",
+            "SQL sources only",
+        ),
+        (
+            '[sources.inspections]\ndatabase = "qms"\nquery = "SELECT 1"\npushdown = true\n'
+            'columns = { inspection_id = "id" }',
+            "sources.inspections.columns",
+            "cannot be used with pushdown",
+        ),
+        (
+            '[sources.complaints]\ndatabase = "qms"\nquery = "SELECT 1"\npushdown = true',
+            "sources.complaints.pushdown",
+            "pushdown works for: inspections",
+        ),
+    ],
+)
+def test_pushdown_refused_where_it_cannot_work(source: str, key: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as err:
+        from_dict(_pushdown_toml(source))
+    assert err.value.key == key
+
+
+def test_pushdown_read() -> None:
+    cfg = from_dict(
+        _pushdown_toml(
+            '[sources.inspections]\ndatabase = "qms"\nquery = "SELECT 1"\npushdown = true'
+        )
+    )
+    assert cfg.sources["inspections"].pushdown
+    assert (
+        not from_dict(_pushdown_toml('[sources.inspections]\ndatabase = "qms"\nquery = "SELECT 1"'))
+        .sources["inspections"]
+        .pushdown
+    )

@@ -142,6 +142,8 @@ class SourceConfig:
     with no rows is a zero, not a gap (trends)."""
     zero_means_zero: bool = False
     """The source covers every month from its first record on: no rows is a zero."""
+    pushdown: bool = False
+    """Validate and aggregate in the database (SQL sources of :data:`PUSHDOWN_DATASETS`)."""
 
     @property
     def kind(self) -> Literal["file", "sql"]:
@@ -429,7 +431,48 @@ _SOURCE_KEYS = {
     "query",
     "coverage_start",
     "zero_means_zero",
+    "pushdown",
 }
+
+PUSHDOWN_DATASETS = ("inspections",)
+"""Datasets whose first KPI aggregation level can run in the database (``kpis.PUSHDOWN``)."""
+
+_MAPPING_KEYS = (
+    "columns",
+    "positions",
+    "date_formats",
+    "value_maps",
+    "null_values",
+    "constants",
+    "derive",
+    "defaults",
+    "where",
+    "surrogate_key",
+)
+"""Mapping keys done in polars after reading: a pushed-down query must not need them."""
+
+
+def _check_pushdown(r: _Reader, dataset: str, query: str | None) -> bool:
+    """``pushdown = true``: a SQL source of a pushable dataset whose query needs no mapping."""
+    if not r.get("pushdown", bool, False):
+        return False
+    if query is None:
+        raise r.err("pushdown", "works on SQL sources only (a 'query'), not on files")
+    if dataset not in PUSHDOWN_DATASETS:
+        raise r.err(
+            "pushdown",
+            f"no KPI of {dataset} runs in the database yet; "
+            f"pushdown works for: {', '.join(PUSHDOWN_DATASETS)}",
+        )
+    for key in _MAPPING_KEYS:
+        if key in r.table:
+            raise r.err(
+                key,
+                "cannot be used with pushdown = true: the database validates and aggregates "
+                "the query's own columns, so the query must return the canonical names and "
+                "values (rename and convert in SQL, e.g. SELECT insp_no AS inspection_id)",
+            )
+    return True
 
 
 def _positions(r: _Reader, dataset: str) -> dict[str, int]:
@@ -546,6 +589,7 @@ def _source(r: _Reader, dataset: str) -> SourceConfig:
         query=query,
         coverage_start=coverage_start,
         zero_means_zero=r.get("zero_means_zero", bool, False),
+        pushdown=_check_pushdown(r, dataset, query),
     )
 
 

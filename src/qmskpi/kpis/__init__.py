@@ -48,14 +48,17 @@ from qmskpi.kpis.actions import overdue_items
 from qmskpi.kpis.capa import capa_effectiveness
 from qmskpi.kpis.conformity import defect_pareto
 from qmskpi.kpis.customers import complaint_ageing, complaints_by_category, repeat_complaints
+from qmskpi.kpis.firstlevel import FirstLevel, Measure
 from qmskpi.kpis.objectives import objective_attainment, objective_trend
 from qmskpi.kpis.suppliers import supplier_scorecard
 from qmskpi.periods import Period, parse_period, trailing_months
 
 __all__ = [
     "COLUMNS",
+    "PUSHDOWN",
     "REGISTRY",
     "Direction",
+    "FirstLevel",
     "Kind",
     "KpiDef",
     "capa_effectiveness",
@@ -69,6 +72,7 @@ __all__ = [
     "objective_attainment",
     "objective_trend",
     "overdue_items",
+    "pushed_down",
     "repeat_complaints",
     "supplier_scorecard",
 ]
@@ -79,6 +83,28 @@ REGISTRY: dict[str, KpiDef] = {k.id: k for area in _AREAS for k in area.KPIS}
 """Every KPI by id, in the pack's order (DESIGN §4)."""
 
 _GROUPS: tuple[Group, ...] = tuple(g for area in _AREAS for g in area.GROUPS)
+_GROUP_OF: dict[str, Group] = {k.id: g for g in _GROUPS for k in g.kpis}
+
+PUSHDOWN: dict[str, tuple[Measure, ...]] = {
+    d: tuple(
+        sorted(
+            dict.fromkeys(m for g in _GROUPS for m in g.pushdown.get(d, ())),
+            key=lambda m: m.lots is not None,
+        )
+    )
+    for d in sorted({d for g in _GROUPS for d in g.pushdown})
+}
+"""By dataset, the measures the database computes with ``pushdown`` (one definition: the
+:class:`~qmskpi.kpis.firstlevel.Measure` tuples the groups aggregate in polars; record
+measures first, then lot measures)."""
+PUSHDOWN_DATE: dict[str, str] = {"inspections": "inspection_date"}
+"""By dataset, the date its pushed-down measures are bucketed by."""
+
+
+def pushed_down(dataset: str) -> tuple[str, ...]:
+    """KPI ids that can read ``dataset`` from its first-level aggregates (registry order)."""
+    return tuple(k for k in REGISTRY if dataset in _GROUP_OF[k].pushdown)
+
 
 COLUMNS: dict[str, pl.DataType] = {
     "kpi": pl.String(),
@@ -103,6 +129,7 @@ def compute_kpis(
     unsound: Collection[str] = (),
     set_aside: Mapping[str, str] | None = None,
     constants: Mapping[str, Collection[str]] | None = None,
+    aggregates: Mapping[str, FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """Every KPI of :data:`REGISTRY` for one period (month, quarter or year).
 
@@ -118,13 +145,21 @@ def compute_kpis(
     one value (:func:`mapping_constants`); a KPI whose definition reads one is
     ``sound=False`` with note ``not measured: <column> is a mapping constant``.
 
+    ``aggregates``: by dataset, first-level aggregates computed in the database
+    (``kpis.sql.first_level_sql`` with the measures of :data:`PUSHDOWN`); KPIs
+    whose group reads them (:func:`pushed_down`) use them instead of rows, with
+    the same result; the other KPIs of that dataset need its rows in ``data``
+    (pulled), else they are null with note ``not pushed down: needs <dataset> rows``.
+
     Quarter and year values are recomputed from the rows of the whole period,
     never averaged from months. Raises :class:`~qmskpi.errors.KpiError` for a
     period that starts after the newest record, or an unknown scope.
     """
     p = parse_period(period)
     caveats = _Caveats(set_aside or {}, constants or {})
-    return _compute(data, [p], scope, config, unsound, asked=p, caveats=caveats)
+    return _compute(
+        data, [p], scope, config, unsound, asked=p, caveats=caveats, aggregates=aggregates
+    )
 
 
 def kpi_series(
@@ -138,6 +173,7 @@ def kpi_series(
     coverage: Mapping[str, str | None] | None = None,
     set_aside: Mapping[str, str] | None = None,
     constants: Mapping[str, Collection[str]] | None = None,
+    aggregates: Mapping[str, FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """The :func:`compute_kpis` frame for each of the trailing ``months`` months.
 
@@ -173,6 +209,7 @@ def kpi_series(
         asked=p,
         coverage=covered,
         caveats=caveats,
+        aggregates=aggregates,
     )
 
 
@@ -196,17 +233,16 @@ def _compute(
     asked: Period,
     coverage: Mapping[str, str | None] | None = None,
     caveats: _Caveats | None = None,
+    aggregates: Mapping[str, FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """``coverage`` None: no gap detection (one period); a mapping: a series (see kpi_series)."""
     bad = {unsound} if isinstance(unsound, str) else set(unsound)
     for name in sorted(bad - set(DATASETS)):
         raise KpiError(f"unsound names an unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
-    ctx, prof = make_context(data, periods, scope, config, asked=asked)
-    parts = [
-        g.compute(ctx).select(list(ROW_SCHEMA))
-        for g in _GROUPS
-        if all(d in ctx.frames for d in g.datasets)
-    ]
+    for name in sorted(set(aggregates or {}) - set(PUSHDOWN)):
+        raise KpiError(f"no KPI of dataset {name!r} is computed from first-level aggregates")
+    ctx, prof = make_context(data, periods, scope, config, asked=asked, aggregates=aggregates)
+    parts = [g.compute(ctx).select(list(ROW_SCHEMA)) for g in _GROUPS if g.runs_on(ctx)]
     computed = (
         pl.concat(parts, how="vertical_relaxed").collect()
         if parts
@@ -270,7 +306,13 @@ def _assemble(
         k: [] for k in ("kpi", "scope", "key", "period", "unit", "sound", "override", "extra")
     }
     for kpi in REGISTRY.values():
-        missing = [d for d in kpi.datasets if d not in ctx.frames]
+        group = _GROUP_OF[kpi.id]
+        missing = [d for d in kpi.datasets if d not in ctx.frames and d not in ctx.aggregates]
+        unpushed = [
+            d
+            for d in kpi.datasets
+            if d not in ctx.frames and d in ctx.aggregates and not group.reads_aggregates(ctx, d)
+        ]
         failed = sorted(set(kpi.datasets) & unsound)
         sound, extra = (caveats or _Caveats({}, {})).notes(kpi, failed)
         for s in scopes:
@@ -278,6 +320,8 @@ def _assemble(
                 override = None
                 if missing:
                     override = f"no data: {', '.join(missing)}"
+                elif unpushed:
+                    override = f"not pushed down: needs {', '.join(unpushed)} rows"
                 elif not kpi.per_site and s != WHOLE_SCOPE:
                     sources = ", ".join(d for d in kpi.datasets if not DATASETS[d].site_level)
                     override = f"not split by site: {sources} has no site"

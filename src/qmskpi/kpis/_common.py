@@ -25,6 +25,7 @@ import polars as pl
 from qmskpi.config import WHOLE_SCOPE, KpiConfig
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError, PeriodError, did_you_mean
+from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure, lot_rows, polars_agg, split
 from qmskpi.periods import Period, month, parse_period
 
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
@@ -313,6 +314,8 @@ class Context:
     include_all: bool
     """Whether to report the whole scope ("all")."""
     config: KpiConfig
+    aggregates: Mapping[str, FirstLevel] = dataclasses.field(default_factory=dict)
+    """First-level aggregates computed in the database (``pushdown``), by dataset."""
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -370,15 +373,37 @@ def make_context(
     config: KpiConfig | None,
     *,
     asked: Period,
+    aggregates: Mapping[str, FirstLevel] | None = None,
 ) -> tuple[Context, DataProfile]:
     """Prepare frames, check scope and the ``asked`` period, build the computation context."""
     frames = prepare(data)
-    prof = profile(frames)
+    prof = _with_aggregates(profile(frames), aggregates or {}, frames)
     buckets = Buckets(tuple(periods))
     check_period(asked, prof.newest)
     sites, include_all = resolve_scope(scope, prof.sites)
-    ctx = Context(frames, buckets, sites, include_all, config or KpiConfig())
+    ctx = Context(frames, buckets, sites, include_all, config or KpiConfig(), aggregates or {})
     return ctx, prof
+
+
+def _with_aggregates(
+    prof: DataProfile, aggregates: Mapping[str, FirstLevel], frames: Mapping[str, pl.LazyFrame]
+) -> DataProfile:
+    """The profile of rows plus that of datasets known only by their first-level aggregates."""
+    extra = {n: a for n, a in aggregates.items() if n not in frames}
+    if not extra:
+        return prof
+    sites = set(prof.sites)
+    first = dict(prof.first)
+    months = dict(prof.months)
+    newest = prof.newest
+    for name, agg in extra.items():
+        sites.update(agg.sites)
+        months[name] = agg.months
+        if agg.first is not None:
+            first[name] = agg.first
+        if agg.last is not None and (newest is None or agg.last > newest):
+            newest = agg.last
+    return DataProfile(tuple(sorted(sites)), first, newest, months)
 
 
 # --------------------------------------------------------------------------- roll-ups
@@ -405,6 +430,28 @@ def rollup(ctx: Context, lf: pl.LazyFrame, aggs: Sequence[pl.Expr]) -> pl.LazyFr
             .with_columns(scope=pl.lit(WHOLE_SCOPE, dtype=pl.String()))
         )
     return _fill(ctx.grid(), _concat(parts, names), names)
+
+
+def measured(
+    ctx: Context, dataset: str, date_col: str, measures: Sequence[Measure]
+) -> pl.LazyFrame:
+    """:func:`rollup` of ``measures`` over the rows of ``dataset`` in each bucket by ``date_col``.
+
+    From the first-level aggregates when the database computed them
+    (``ctx.aggregates``, same measures), else from the rows: the same sums.
+    """
+    agg = ctx.aggregates.get(dataset)
+    if agg is not None and agg.date_field == date_col and agg.covers(measures):
+        lf = ctx.buckets.assign(agg.frame.lazy(), MONTH)
+        return rollup(ctx, lf, [pl.col(m.name).sum() for m in measures])
+    rows = ctx.frame(dataset)
+    _, lots, per_lot = split(measures)
+    if lots is not None:  # all of them count lots (one grouping per call)
+        if len(per_lot) != len(measures) or lots.date != date_col:
+            raise KpiError("lot measures are bucketed by their lots' first day, alone")
+        rows = lot_rows(rows, lots)
+    lf = ctx.buckets.assign(rows, date_col)
+    return rollup(ctx, lf, [polars_agg(m) for m in measures])
 
 
 def rollup_whole(ctx: Context, lf: pl.LazyFrame, aggs: Sequence[pl.Expr]) -> pl.LazyFrame:
@@ -522,6 +569,18 @@ class Group:
 
     kpis: tuple[KpiDef, ...]
     compute: Callable[[Context], pl.LazyFrame]
+    pushdown: Mapping[str, tuple[Measure, ...]] = dataclasses.field(default_factory=dict)
+    """By dataset, the measures this group reads through :func:`measured`: with first-level
+    aggregates holding them, the group needs no rows of that dataset."""
+
+    def reads_aggregates(self, ctx: Context, dataset: str) -> bool:
+        """Whether ``ctx`` has first-level aggregates of ``dataset`` covering this group."""
+        agg = ctx.aggregates.get(dataset)
+        return agg is not None and dataset in self.pushdown and agg.covers(self.pushdown[dataset])
+
+    def runs_on(self, ctx: Context) -> bool:
+        """Whether every input is there, as rows or as aggregates covering the group."""
+        return all(d in ctx.frames or self.reads_aggregates(ctx, d) for d in self.datasets)
 
     @property
     def datasets(self) -> tuple[str, ...]:
@@ -531,7 +590,9 @@ class Group:
         return tuple(seen)
 
 
-def group(*kpis: KpiDef) -> Callable[[Callable[[Context], pl.LazyFrame]], Group]:
+def group(
+    *kpis: KpiDef, pushdown: Mapping[str, Sequence[Measure]] | None = None
+) -> Callable[[Callable[[Context], pl.LazyFrame]], Group]:
     """Register a computing function for ``kpis``; their definitions join its docstring.
 
     The definition text lives once, in the :class:`KpiDef`; the decorator appends
@@ -543,6 +604,6 @@ def group(*kpis: KpiDef) -> Callable[[Callable[[Context], pl.LazyFrame]], Group]
         for k in kpis:
             lines.append(f"- ``{k.id}`` (ISO 9001 {k.iso_clause}): {k.definition}")
         fn.__doc__ = "\n".join(lines)
-        return Group(tuple(kpis), fn)
+        return Group(tuple(kpis), fn, {d: tuple(m) for d, m in (pushdown or {}).items()})
 
     return wrap

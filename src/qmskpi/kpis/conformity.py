@@ -18,10 +18,11 @@ from qmskpi.kpis._common import (
     KpiDef,
     group,
     make_context,
+    measured,
     ratio_rows,
-    rollup,
     value_rows,
 )
+from qmskpi.kpis.firstlevel import Lots, Measure, count, total
 from qmskpi.periods import Period, parse_period
 
 _I = ("inspections",)
@@ -228,27 +229,49 @@ KPIS: tuple[KpiDef, ...] = (
 )
 
 
-@group(FPY, *FPY_STAGES, DEFECT_PPM, *DEFECT_PPM_STAGES, RTY)
-def inspections(ctx: Context) -> pl.LazyFrame:
-    """Inspections in each period: FPY overall and per stage, defect PPM, RTY (one group-by)."""
-    b = ctx.buckets
-    lf = b.assign(ctx.frame("inspections"), "inspection_date")
-    passed = pl.col("result") == "pass"
-    aggs = [
-        pl.len().alias("n"),
-        passed.sum().alias("passes"),
-        pl.col("qty_inspected").sum().alias("qty_inspected"),
-        pl.col("qty_defective").sum().alias("qty_defective"),
+def _inspection_measures() -> tuple[Measure, ...]:
+    passed = ("result", "pass")
+    out = [
+        count("n"),
+        count("passes", passed),
+        total("qty_inspected", "qty_inspected"),
+        total("qty_defective", "qty_defective"),
     ]
     for stage in STAGES:
-        at = pl.col("stage") == stage
-        aggs += [
-            at.sum().alias(f"n_{stage}"),
-            (at & passed).sum().alias(f"passes_{stage}"),
-            pl.col("qty_inspected").filter(at).sum().alias(f"qi_{stage}"),
-            pl.col("qty_defective").filter(at).sum().alias(f"qd_{stage}"),
+        at = ("stage", stage)
+        out += [
+            count(f"n_{stage}", at),
+            count(f"passes_{stage}", at, passed),
+            total(f"qi_{stage}", "qty_inspected", at),
+            total(f"qd_{stage}", "qty_defective", at),
         ]
-    sums = rollup(ctx, lf, aggs)
+    return tuple(out)
+
+
+INSPECTION_MEASURES = _inspection_measures()
+"""First aggregation level of :func:`inspections` (and of ``pushdown``): per stage and
+overall, inspections, passes, quantity inspected and quantity defective."""
+
+
+def _cost_measures(name: str) -> tuple[Measure, ...]:
+    return (total(f"{name}_cost", "cost", present="cost"), count(f"{name}_n", present="cost"))
+
+
+COST_MEASURES = _cost_measures("internal")
+"""First aggregation level of the internal cost of poor quality (inspections with a cost)."""
+
+
+@group(
+    FPY,
+    *FPY_STAGES,
+    DEFECT_PPM,
+    *DEFECT_PPM_STAGES,
+    RTY,
+    pushdown={"inspections": INSPECTION_MEASURES},
+)
+def inspections(ctx: Context) -> pl.LazyFrame:
+    """Inspections in each period: FPY overall and per stage, defect PPM, RTY (one group-by)."""
+    sums = measured(ctx, "inspections", "inspection_date", INSPECTION_MEASURES)
     rty = pl.lit(1.0)
     for stage in STAGES:
         n = pl.col(f"n_{stage}")
@@ -306,30 +329,38 @@ def inspections(ctx: Context) -> pl.LazyFrame:
     )
 
 
-def _first_inspections(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per lot: its stage, site, first inspection day and whether it passed first time."""
-    lot = ["site", "stage", "lot_id", "_record"]
-    return (
-        lf.with_columns(_record=pl.when(pl.col("lot_id").is_null()).then(pl.col("inspection_id")))
-        .filter(pl.col("inspection_date") == pl.col("inspection_date").min().over(lot))
-        .group_by(lot)
-        .agg(
-            inspection_date=pl.col("inspection_date").first(),
-            first_pass=(pl.col("result") == "pass").all(),
-        )
-    )
+LOTS = Lots(
+    key=("site", "stage", "lot_id"),
+    record="inspection_id",
+    date="inspection_date",
+    passed=("result", "pass"),
+)
+"""Lots of the first-pass yield: see ``_LOT`` (the KPI definitions' words)."""
 
 
-@group(FPY_LOT, *FPY_LOT_STAGES, RTY_INTERNAL)
+def _lot_measures() -> tuple[Measure, ...]:
+    ok = ("first_pass", True)
+    out = [count("lots_n", lots=LOTS), count("lots_passes", ok, lots=LOTS)]
+    for stage in STAGES:
+        at = ("stage", stage)
+        out += [
+            count(f"lots_n_{stage}", at, lots=LOTS),
+            count(f"lots_passes_{stage}", at, ok, lots=LOTS),
+        ]
+    return tuple(out)
+
+
+LOT_MEASURES = _lot_measures()
+"""First aggregation level of :func:`lots` (and of ``pushdown``): lots first inspected and
+lots passing first time, overall and per stage, counted in the month of the first day."""
+
+
+@group(FPY_LOT, *FPY_LOT_STAGES, RTY_INTERNAL, pushdown={"inspections": LOT_MEASURES})
 def lots(ctx: Context) -> pl.LazyFrame:
     """Lots first inspected in each period: first-pass yield overall and per stage, own RTY."""
-    lf = ctx.buckets.assign(_first_inspections(ctx.frame("inspections")), "inspection_date")
-    ok = pl.col("first_pass")
-    aggs = [pl.len().alias("n"), ok.sum().alias("passes")]
-    for stage in STAGES:
-        at = pl.col("stage") == stage
-        aggs += [at.sum().alias(f"n_{stage}"), (at & ok).sum().alias(f"passes_{stage}")]
-    sums = rollup(ctx, lf, aggs)
+    sums = measured(ctx, "inspections", "inspection_date", LOT_MEASURES).rename(
+        {m.name: m.name.removeprefix("lots_") for m in LOT_MEASURES}
+    )
     have = pl.all_horizontal([pl.col(f"n_{s}") > 0 for s in INTERNAL_STAGES])
     rty = pl.lit(1.0)
     for stage in INTERNAL_STAGES:
@@ -369,11 +400,7 @@ def lots(ctx: Context) -> pl.LazyFrame:
 
 
 def _cost_sums(ctx: Context, dataset: str, date_col: str, name: str) -> pl.LazyFrame:
-    return rollup(
-        ctx,
-        ctx.buckets.assign(ctx.frame(dataset), date_col).filter(pl.col("cost").is_not_null()),
-        [pl.col("cost").sum().alias(f"{name}_cost"), pl.len().alias(f"{name}_n")],
-    )
+    return measured(ctx, dataset, date_col, _cost_measures(name))
 
 
 def _cost_rows(kpi: str, frame: pl.LazyFrame, name: str, what: str) -> pl.LazyFrame:
@@ -388,7 +415,7 @@ def _cost_rows(kpi: str, frame: pl.LazyFrame, name: str, what: str) -> pl.LazyFr
     )
 
 
-@group(COPQ_INTERNAL)
+@group(COPQ_INTERNAL, pushdown={"inspections": COST_MEASURES})
 def internal_cost(ctx: Context) -> pl.LazyFrame:
     """Internal failure cost recorded on the period's inspections."""
     sums = _cost_sums(ctx, "inspections", "inspection_date", "internal")
@@ -402,7 +429,7 @@ def external_cost(ctx: Context) -> pl.LazyFrame:
     return _cost_rows(COPQ_EXTERNAL.id, sums, "external", "complaint")
 
 
-@group(COPQ_TOTAL)
+@group(COPQ_TOTAL, pushdown={"inspections": COST_MEASURES})
 def total_cost(ctx: Context) -> pl.LazyFrame:
     """Internal plus external failure cost."""
     both = _cost_sums(ctx, "inspections", "inspection_date", "internal").join(

@@ -1,0 +1,213 @@
+"""The first aggregation level of a KPI group, written once as data.
+
+A :class:`Measure` is a count of rows or a sum of one column, over the rows
+that match a few ``column == value`` conditions (and, optionally, have a
+non-null column). That is all the first level of the inspection KPIs needs:
+counts, passes and quantities per stage. A measure compiles to a polars
+expression here (:func:`polars_agg`, what the engine runs on rows) and to SQL
+in :mod:`qmskpi.kpis.sql` (what runs in the database with ``pushdown``): the
+KPI is defined once, in the tuple of measures its group declares.
+
+Both compile a measure the same way: a condition on a null value is not met
+(polars: null in a boolean sum counts nothing; SQL: ``CASE WHEN NULL`` takes
+the ``ELSE``), and a sum over no rows is 0.
+
+Measures are additive, so they are computed once per (calendar month, site)
+(:class:`FirstLevel`) and summed into any bucket (month, quarter, year, a run
+of months) and into the whole scope without losing exactness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from qmskpi.errors import KpiError
+
+Value = str | bool
+"""A condition's value: text, or a boolean (``first_pass`` of a lot)."""
+
+
+@dataclass(frozen=True)
+class Lots:
+    """Records grouped into lots, each lot one row dated by its first record.
+
+    A lot is ``key`` (e.g. site, stage, lot_id); a record whose last key column
+    is null is a lot of its own (told apart by ``record``, its id). The lot's
+    first day is the earliest ``date`` of its records; ``first_pass`` holds when
+    every record of that day meets ``passed`` (a null result is ignored; no
+    result at all counts as passed). Lot rows have the key columns, ``date``
+    (the first day) and ``first_pass``.
+    """
+
+    key: tuple[str, ...]
+    record: str
+    date: str
+    passed: tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """``count`` of rows (``column`` None) or ``sum`` of ``column``, over matching rows."""
+
+    name: str
+    column: str | None = None
+    equals: tuple[tuple[str, Value], ...] = ()
+    """Conditions ``column == value``; all must hold (a null never matches)."""
+    present: str | None = None
+    """Only rows where this column is not null."""
+    lots: Lots | None = None
+    """Count lot rows (:class:`Lots`) instead of records."""
+
+
+def count(
+    name: str, *equals: tuple[str, Value], present: str | None = None, lots: Lots | None = None
+) -> Measure:
+    """Rows (or lots) matching every ``(column, value)``."""
+    return Measure(name, None, tuple(equals), present, lots)
+
+
+def total(name: str, column: str, *equals: tuple[str, str], present: str | None = None) -> Measure:
+    """Sum of ``column`` over rows matching every ``(column, value)``."""
+    return Measure(name, column, tuple(equals), present)
+
+
+def lot_rows(lf: pl.LazyFrame, lots: Lots) -> pl.LazyFrame:
+    """One row per lot: its key columns, first day (as ``lots.date``) and ``first_pass``."""
+    last = lots.key[-1]
+    group = [*lots.key, "_record"]
+    d = pl.col(lots.date)
+    col, value = lots.passed
+    return (
+        lf.with_columns(_record=pl.when(pl.col(last).is_null()).then(pl.col(lots.record)))
+        .filter(d == d.min().over(group))
+        .group_by(group)
+        .agg(d.first(), first_pass=(pl.col(col) == value).all())
+        .drop("_record")
+    )
+
+
+def split(
+    measures: Sequence[Measure],
+) -> tuple[tuple[Measure, ...], Lots | None, tuple[Measure, ...]]:
+    """(record measures, the lot grouping, lot measures); one grouping per call."""
+    recs = tuple(m for m in measures if m.lots is None)
+    per_lot = tuple(m for m in measures if m.lots is not None)
+    kinds = {m.lots for m in per_lot}
+    if len(kinds) > 1:
+        raise KpiError("measures over lots must share one lot grouping")
+    return recs, (per_lot[0].lots if per_lot else None), per_lot
+
+
+def _condition(m: Measure) -> pl.Expr | None:
+    parts = [pl.col(c) == pl.lit(v) for c, v in m.equals]
+    if m.present is not None:
+        parts.append(pl.col(m.present).is_not_null())
+    if not parts:
+        return None
+    cond = parts[0]
+    for p in parts[1:]:
+        cond = cond & p
+    return cond
+
+
+def polars_agg(m: Measure) -> pl.Expr:
+    """The measure as a polars aggregation (inside ``group_by().agg``)."""
+    cond = _condition(m)
+    if m.column is None:
+        out = pl.len() if cond is None else cond.fill_null(False).sum()
+    else:
+        col = pl.col(m.column)
+        out = (col if cond is None else col.filter(cond.fill_null(False))).sum()
+    return out.alias(m.name)
+
+
+MONTH = "month"
+"""Column of a :class:`FirstLevel` frame: the first day of the calendar month (Date)."""
+
+
+@dataclass(frozen=True)
+class FirstLevel:
+    """A dataset's measures per (calendar month, site), computed where the data lives.
+
+    ``frame`` has ``month`` (Date, first day), ``site`` (String), one Float64
+    column per measure, and ``first``/``last`` (Date: the group's earliest and
+    latest ``date_field``). Rows with a null ``date_field`` are not in it.
+    """
+
+    dataset: str
+    date_field: str
+    measures: tuple[Measure, ...]
+    frame: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        want = {MONTH, "site", "first", "last", *(m.name for m in self.measures)}
+        missing = sorted(want - set(self.frame.columns))
+        if missing:
+            raise KpiError(
+                f"first-level aggregates of {self.dataset!r} lack column(s) {', '.join(missing)}"
+            )
+
+    def covers(self, measures: Sequence[Measure]) -> bool:
+        """Whether every measure in ``measures`` is in this frame (same definition)."""
+        have = set(self.measures)
+        return all(m in have for m in measures)
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return tuple(sorted(s for s in self.frame["site"].unique().to_list() if s is not None))
+
+    @property
+    def first(self) -> date | None:
+        value = self.frame["first"].min()
+        return value if isinstance(value, date) else None
+
+    @property
+    def last(self) -> date | None:
+        value = self.frame["last"].max()
+        return value if isinstance(value, date) else None
+
+    @property
+    def months(self) -> frozenset[str]:
+        return frozenset(self.frame[MONTH].dt.strftime("%Y-%m").unique().to_list())
+
+
+def first_level(
+    lf: pl.LazyFrame, dataset: str, date_field: str, measures: Sequence[Measure]
+) -> FirstLevel:
+    """The :class:`FirstLevel` of rows in polars (the reference the database must equal).
+
+    Lot measures are counted in the (month, site) of each lot's first day; that
+    group always has records too (the first day is a record's date).
+    """
+    recs, lots, per_lot = split(measures)
+    d = pl.col(date_field)
+    frame = (
+        lf.filter(d.is_not_null())
+        .group_by(d.dt.truncate("1mo").alias(MONTH), "site")
+        .agg(
+            *[polars_agg(m) for m in recs],
+            d.min().alias("first"),
+            d.max().alias("last"),
+        )
+    )
+    if lots is not None:
+        by_lot = (
+            lot_rows(lf, lots)
+            .filter(d.is_not_null())
+            .group_by(d.dt.truncate("1mo").alias(MONTH), "site")
+            .agg(polars_agg(m) for m in per_lot)
+        )
+        frame = frame.join(by_lot, on=[MONTH, "site"], how="left", nulls_equal=True)
+    ordered = (*recs, *per_lot)
+    names = [m.name for m in ordered]
+    out = (
+        frame.with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
+        .select(MONTH, "site", *names, "first", "last")
+        .sort(MONTH, "site", nulls_last=True)
+        .collect()
+    )
+    return FirstLevel(dataset, date_field, ordered, out)

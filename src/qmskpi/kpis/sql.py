@@ -1,0 +1,288 @@
+"""The first aggregation level in the database: :class:`~qmskpi.kpis.firstlevel.Measure` as SQL.
+
+Built with SQLAlchemy Core (no SQL text is formatted from values: conditions
+are bound parameters, column names come from the canonical schema), over the
+source's own query as a subquery; record measures in one statement::
+
+    SELECT EXTRACT(year FROM d), EXTRACT(month FROM d), site,
+           SUM(CASE WHEN stage = :p1 AND result = :p2 THEN 1 ELSE 0 END) AS passes_final,
+           COALESCE(SUM(CASE WHEN stage = :p1 THEN qty_inspected END), 0) AS qi_final,
+           ..., MIN(d), MAX(d)
+    FROM (<source query>) AS src WHERE d IS NOT NULL
+    GROUP BY EXTRACT(year FROM d), EXTRACT(month FROM d), site
+
+and lot measures (:class:`~qmskpi.kpis.firstlevel.Lots`) in a second one
+(:func:`lot_statement`: a window for each lot's first day). Rows validation
+quarantined are left out by key (:class:`Exclude`). Only months x sites rows
+leave the database. The dialect renders ``EXTRACT``, ``CASE`` and the window
+(tested on PostgreSQL, DuckDB and SQLite; docs/pushdown.md for the others).
+SQLAlchemy is this module's one heavy dependency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+from sqlalchemy import (
+    Date,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    column,
+    create_engine,
+    extract,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from qmskpi.errors import KpiError
+from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure, split
+
+SOURCE_BINDS: dict[str, Any] = {"period_start": Date(), "period_end": Date(), "site": String()}
+"""Types of the binds a SQL source's query may name (as :mod:`qmskpi.sources` binds them)."""
+
+
+def _condition(m: Measure, src: Any) -> ColumnElement[bool] | None:
+    parts: list[ColumnElement[bool]] = [src.c[c] == literal(v) for c, v in m.equals]
+    if m.present is not None:
+        parts.append(src.c[m.present].is_not(None))
+    if not parts:
+        return None
+    return and_(*parts)
+
+
+def sql_agg(m: Measure, src: Any) -> ColumnElement[Any]:
+    """The measure as a SQL aggregate over the subquery ``src`` (labelled with its name)."""
+    cond = _condition(m, src)
+    if m.column is None:
+        expr: ColumnElement[Any] = (
+            func.count() if cond is None else func.sum(case((cond, 1), else_=0))
+        )
+    else:
+        col = src.c[m.column]
+        expr = func.sum(col if cond is None else case((cond, col)))
+    return func.coalesce(expr, 0).label(m.name)
+
+
+def _source(
+    query: str,
+    names: Sequence[str],
+    bind_types: Mapping[str, Any] | None,
+    exclude: Exclude | None,
+) -> Any:
+    """The source query as a subquery with ``names`` (and the key), minus excluded rows."""
+    wanted = list(dict.fromkeys(([exclude.key] if exclude is not None else []) + list(names)))
+    inner = text(query)
+    if bind_types:
+        inner = inner.bindparams(*(bindparam(k, type_=t) for k, t in bind_types.items()))
+    src = inner.columns(*(column(n) for n in wanted)).subquery("src")
+    if exclude is None:
+        return src
+    return select(src).where(exclude.condition(src.c[exclude.key])).subquery("kept")
+
+
+def _columns(measures: Sequence[Measure]) -> list[str]:
+    return (
+        [m.column for m in measures if m.column]
+        + [c for m in measures for c, _ in m.equals if c != "first_pass"]
+        + [m.present for m in measures if m.present]
+    )
+
+
+def _per_month(rows: Any, date_field: str, aggs: Sequence[Any]) -> Any:
+    d = rows.c[date_field]
+    year = extract("year", d).cast(Integer)
+    mon = extract("month", d).cast(Integer)
+    return (
+        select(year.label("_year"), mon.label("_month"), rows.c.site.label("site"), *aggs)
+        .where(d.is_not(None))
+        .group_by(year, mon, rows.c.site)
+    )
+
+
+def statement(
+    query: str,
+    date_field: str,
+    measures: Sequence[Measure],
+    *,
+    bind_types: Mapping[str, Any] | None = None,
+    exclude: Exclude | None = None,
+) -> Any:
+    """The SELECT of :mod:`this module's <qmskpi.kpis.sql>` docstring over ``query``
+    (record measures only; :func:`lot_statement` for lot measures)."""
+    recs, _, _ = split(measures)
+    src = _source(query, [date_field, "site", *_columns(recs)], bind_types, exclude)
+    d = src.c[date_field]
+    aggs = [sql_agg(m, src) for m in recs]
+    return _per_month(
+        src, date_field, [*aggs, func.min(d).label("first"), func.max(d).label("last")]
+    )
+
+
+def lot_statement(
+    query: str,
+    measures: Sequence[Measure],
+    *,
+    bind_types: Mapping[str, Any] | None = None,
+    exclude: Exclude | None = None,
+) -> Any:
+    """Lot measures per (month of the lot's first day, site), as ``firstlevel.lot_rows``:
+
+    each record's lot's first day by a window (``MIN(date) OVER (PARTITION BY key,
+    record-if-no-lot)``, nulls one partition as in polars), the records of that
+    day grouped per lot, ``first_pass`` = no record of that day with another
+    result (nulls ignored, as polars' ``all``).
+    """
+    _, lots, per_lot = split(measures)
+    assert lots is not None
+    col, value = lots.passed
+    names = [*lots.key, lots.record, lots.date, col, *_columns(per_lot)]
+    src = _source(query, names, bind_types, exclude)
+    record = case((src.c[lots.key[-1]].is_(None), src.c[lots.record])).label("_record")
+    group = [*(src.c[k] for k in lots.key), record]
+    recs = select(
+        *(src.c[k] for k in dict.fromkeys([*lots.key, col, *_columns(per_lot)])),
+        record,
+        src.c[lots.date],
+        func.min(src.c[lots.date]).over(partition_by=group).label("_first"),
+    ).subquery("recs")
+    passed = case((recs.c[col] == literal(value), 1), (recs.c[col].is_(None), None), else_=0)
+    first_day = (
+        select(
+            *(recs.c[k] for k in lots.key),
+            func.min(recs.c[lots.date]).label(lots.date),
+            (func.coalesce(func.min(passed), 1) == 1).label("first_pass"),
+        )
+        .where(recs.c[lots.date] == recs.c["_first"])
+        .group_by(*(recs.c[k] for k in lots.key), recs.c["_record"])
+        .subquery("lots")
+    )
+    return _per_month(first_day, lots.date, [sql_agg(m, first_day) for m in per_lot])
+
+
+@dataclass(frozen=True)
+class Exclude:
+    """Rows left out of the aggregates: those whose ``key`` is in ``values`` (quarantined),
+    and the rows without a key when ``null`` (the key's ``required`` rule quarantined them)."""
+
+    key: str
+    values: tuple[str, ...]
+    null: bool = False
+
+    def condition(self, col: Any) -> ColumnElement[bool]:
+        """True for the rows kept (never formats a value into the SQL: an expanding bind)."""
+        if not self.values:
+            return col.is_not(None) if self.null else true()
+        inside = col.in_(bindparam("_excluded", list(self.values), expanding=True))
+        if self.null:
+            return and_(col.is_not(None), ~inside)
+        return or_(col.is_(None), ~inside)
+
+
+def first_level_sql(
+    db: str | URL | Engine,
+    query: str,
+    dataset: str,
+    date_field: str,
+    measures: Sequence[Measure],
+    *,
+    params: Mapping[str, Any] | None = None,
+    bind_types: Mapping[str, Any] | None = None,
+    exclude: Exclude | None = None,
+) -> FirstLevel:
+    """Run the first level of ``measures`` in the database behind ``db`` over ``query``.
+
+    ``query`` must return the canonical columns it is asked for (``date_field``
+    as a date, ``site``, the measured columns) under their canonical names;
+    ``params`` are bound, never formatted in. ``exclude``: the rows validation
+    quarantined (by key), left out so that the aggregates are those of the rows used.
+    """
+    if bind_types is None:
+        bind_types = {k: SOURCE_BINDS[k] for k in params or {} if k in SOURCE_BINDS}
+    recs, lots, per_lot = split(measures)
+    stmt = statement(query, date_field, recs, bind_types=bind_types, exclude=exclude)
+    engine = db if isinstance(db, Engine) else create_engine(db)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(stmt, dict(params or {})).fetchall()
+            lot_rows: Sequence[Any] = []
+            if lots is not None:
+                if lots.date != date_field:
+                    raise KpiError("lot measures must be dated by the same field")
+                lstmt = lot_statement(query, per_lot, bind_types=bind_types, exclude=exclude)
+                lot_rows = conn.execute(lstmt, dict(params or {})).fetchall()
+            conn.rollback()
+    finally:
+        if not isinstance(db, Engine):
+            engine.dispose()
+    return _frame(rows, lot_rows, dataset, date_field, recs, per_lot)
+
+
+def _as_date(v: Any) -> date | None:
+    """A date from what the driver returns: date, datetime (PostgreSQL's MIN of a date
+    stays a date; some dialects give timestamps) or ISO text (SQLite)."""
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    return date.fromisoformat(str(v)[:10])
+
+
+def _frame(
+    rows: Sequence[Any],
+    lot_rows: Sequence[Any],
+    dataset: str,
+    date_field: str,
+    recs: Sequence[Measure],
+    per_lot: Sequence[Measure],
+) -> FirstLevel:
+    """Driver rows -> the FirstLevel frame; lot counts joined on (month, site), 0 where none."""
+    schema: dict[str, pl.DataType] = {MONTH: pl.Date(), "site": pl.String()}
+    main: dict[str, list[Any]] = {MONTH: [], "site": [], "first": [], "last": []}
+    main.update({m.name: [] for m in recs})
+    for r in rows:
+        main[MONTH].append(date(int(r[0]), int(r[1]), 1))
+        main["site"].append(None if r[2] is None else str(r[2]))
+        for i, m in enumerate(recs):
+            main[m.name].append(float(r[3 + i]))
+        main["first"].append(_as_date(r[3 + len(recs)]))
+        main["last"].append(_as_date(r[4 + len(recs)]))
+    frame = pl.DataFrame(
+        main,
+        schema={
+            **schema,
+            "first": pl.Date(),
+            "last": pl.Date(),
+            **{m.name: pl.Float64() for m in recs},
+        },
+    )
+    if per_lot:
+        lots: dict[str, list[Any]] = {MONTH: [], "site": [], **{m.name: [] for m in per_lot}}
+        for r in lot_rows:
+            lots[MONTH].append(date(int(r[0]), int(r[1]), 1))
+            lots["site"].append(None if r[2] is None else str(r[2]))
+            for i, m in enumerate(per_lot):
+                lots[m.name].append(float(r[3 + i]))
+        lot_frame = pl.DataFrame(lots, schema={**schema, **{m.name: pl.Float64() for m in per_lot}})
+        frame = frame.join(lot_frame, on=[MONTH, "site"], how="left", nulls_equal=True)
+    names = [m.name for m in (*recs, *per_lot)]
+    frame = frame.with_columns(pl.col(names).fill_null(0.0)).select(
+        MONTH, "site", *names, "first", "last"
+    )
+    return FirstLevel(
+        dataset, date_field, (*recs, *per_lot), frame.sort(MONTH, "site", nulls_last=True)
+    )

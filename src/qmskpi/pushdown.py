@@ -1,0 +1,121 @@
+"""``pushdown = true``: validate and aggregate a SQL source where it lives.
+
+For a SQL source with ``pushdown = true`` (``[sources.inspections]``), one call
+does in the database what pulling does on this machine:
+
+1. the contract's rules run through GX's SQL engine on the source query
+   (:func:`qmskpi.contracts.indb.validate_in_database`): rule results, exact
+   unexpected counts, the exact row count, the failing rows' keys;
+2. the first KPI aggregation level (:data:`qmskpi.kpis.PUSHDOWN`, per month and
+   site) runs as SQL over the same query without the quarantined rows
+   (:func:`qmskpi.kpis.sql.first_level_sql`).
+
+Only the aggregates and the failing keys travel. ``kpis.compute_kpis(...,
+aggregates={name: pushed.aggregates})`` then gives the KPIs of
+:func:`~qmskpi.kpis.pushed_down` (every inspection KPI) equal to those of the
+pulled, validated rows; :attr:`Pushed.pulled_kpis` lists any of the dataset's
+KPIs that still need its rows (none for inspections; the defect Pareto table
+and the pack's registers do). Not yet called by the pipeline. See docs/pushdown.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from qmskpi import kpis, sources
+from qmskpi.config import PUSHDOWN_DATASETS, Config
+from qmskpi.contracts.indb import InDatabaseValidation, literal_query, validate_in_database
+from qmskpi.contracts.loader import configured_contracts
+from qmskpi.contracts.schema import Run
+from qmskpi.datasets import DATASETS
+from qmskpi.errors import ConfigError, did_you_mean
+from qmskpi.kpis.firstlevel import FirstLevel
+from qmskpi.kpis.sql import Exclude, first_level_sql
+from qmskpi.periods import Period, parse_period
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What the database returned for one pushed-down source."""
+
+    dataset: str
+    validation: InDatabaseValidation
+    aggregates: FirstLevel
+    """First-level aggregates of the rows used (quarantined rows left out)."""
+
+    @property
+    def pulled_kpis(self) -> tuple[str, ...]:
+        """KPIs of this dataset that still need its rows (not pushed down yet)."""
+        pushed = set(kpis.pushed_down(self.dataset))
+        return tuple(
+            k for k, d in kpis.REGISTRY.items() if self.dataset in d.datasets and k not in pushed
+        )
+
+
+def pushed_sources(config: Config) -> tuple[str, ...]:
+    """Datasets whose source has ``pushdown = true``, in config order."""
+    return tuple(n for n, s in config.sources.items() if s.pushdown)
+
+
+def push_down(
+    config: Config,
+    dataset: str,
+    period: Period | str,
+    *,
+    as_of: date | None = None,
+    site: str | None = None,
+) -> Pushed:
+    """Validate ``dataset``'s SQL source in its database and aggregate its rows used there."""
+    src = config.sources.get(dataset)
+    if src is None or not src.pushdown:
+        raise ConfigError(
+            f"[sources.{dataset}] has no pushdown = true"
+            f"{did_you_mean(dataset, pushed_sources(config))}",
+            path=config.path,
+            key=f"sources.{dataset}.pushdown",
+        )
+    assert dataset in PUSHDOWN_DATASETS  # config refuses pushdown on any other dataset
+    assert src.query is not None  # and on file sources
+    assert src.database is not None
+    p = parse_period(period)
+    ds = DATASETS[dataset]
+    url = sources._db_url(config, src.database)
+    rendered = url.render_as_string(hide_password=False)
+    params = sources._sql_params(
+        config,
+        ds,
+        src.query,
+        f"sql:{src.database}",
+        period=p,
+        trend_months=None,
+        lookback_days=None,
+        site=site,
+    )
+    run = Run(
+        period=p,
+        as_of=as_of or config.review.as_of or date.today(),
+        sites=tuple(config.sites),
+        stale_days=config.review.stale_after_days,
+    )
+    contract = configured_contracts(config)[dataset]
+    found = validate_in_database(
+        rendered, literal_query(src.query, params, rendered), contract, run
+    )
+    keys = found.quarantined_keys()
+    key = ds.key[0]
+    exclude = Exclude(
+        key,
+        tuple(str(k) for k in keys[key].to_list() if k is not None),
+        null=keys[key].null_count() > 0,
+    )
+    agg = first_level_sql(
+        url,
+        src.query,
+        dataset,
+        kpis.PUSHDOWN_DATE[dataset],
+        kpis.PUSHDOWN[dataset],
+        params=params,
+        exclude=exclude,
+    )
+    return Pushed(dataset, found, agg)

@@ -1,0 +1,226 @@
+"""The first aggregation level run in a real database (DuckDB, PostgreSQL) through SQLAlchemy.
+
+What a user depends on: with ``pushdown`` the KPIs computed from the database's
+aggregates are the KPIs computed from the rows, value for value and note for
+note. The hand-checked rows of conftest.py give the expected numbers; a seeded
+random data set (nulls, three stages, 18 months, costs in quarters so that
+float sums are exact in any order) checks equality on every covered KPI, for a
+month, a quarter, a year and a 24-month series. PostgreSQL runs when
+``QMSKPI_TEST_PG_URL`` is set (``make test`` starts a throwaway server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+import pytest
+import sqlalchemy as sa
+
+from conftest import PgTable, create_table
+from qmskpi import kpis
+from qmskpi.datasets import DATASETS
+from qmskpi.errors import KpiError
+from qmskpi.kpis.firstlevel import first_level
+from qmskpi.kpis.sql import first_level_sql
+
+Row = Callable[..., dict[str, Any]]
+MEASURES = kpis.PUSHDOWN["inspections"]
+COVERED = kpis.pushed_down("inspections")
+
+
+def _random_inspections(n: int = 3000, seed: int = 19) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = date(2025, 1, 1)
+    days = rng.integers(0, 546, n)  # 2025-01-01 .. 2026-06-30
+    stage = np.array(["incoming", "in_process", "final", None], dtype=object)[
+        rng.choice(4, n, p=[0.3, 0.35, 0.3, 0.05])
+    ]
+    result = np.array(["pass", "fail", None], dtype=object)[rng.choice(3, n, p=[0.8, 0.18, 0.02])]
+    qty = rng.integers(1, 300, n)
+    cost = np.where(rng.random(n) < 0.3, rng.integers(1, 4000, n) / 4, np.nan)
+    return pl.DataFrame(
+        {
+            "inspection_id": [f"I{i}" for i in range(n)],
+            "inspection_date": [start + timedelta(days=int(d)) for d in days],
+            "site": [["North", "South", "East"][i] for i in rng.integers(0, 3, n)],
+            "product": "p1",
+            "stage": stage.tolist(),
+            "lot_id": [f"L{i}" if i % 5 else None for i in rng.integers(0, 900, n)],
+            "qty_inspected": qty,
+            "qty_defective": rng.binomial(qty, 0.03),
+            "result": result.tolist(),
+            "cost": pl.Series(cost).fill_nan(None),
+        },
+        schema_overrides={"qty_inspected": pl.Int64(), "qty_defective": pl.Int64()},
+    ).select([f.name for f in DATASETS["inspections"].fields if f.name != "defect_code"])
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def _duckdb(tmp_path: Path, frame: pl.DataFrame) -> tuple[sa.Engine, str]:
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", frame.to_arrow())
+    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
+    con.close()
+    engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    return engine, "SELECT * FROM inspections"
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _pushed(engine: sa.Engine, query: str) -> kpis.FirstLevel:
+    return first_level_sql(engine, query, "inspections", "inspection_date", MEASURES)
+
+
+def _check_equal(data: dict[str, pl.DataFrame], agg: kpis.FirstLevel) -> None:
+    """Every covered KPI equal with and without rows; uncovered ones pulled or marked."""
+    rest = {k: v for k, v in data.items() if k != "inspections"}
+    both = {"inspections": agg}
+    for period in ("2026-03", "2026-Q1", "2025"):
+        rows = kpis.compute_kpis(data, period)
+        pushed = kpis.compute_kpis(rest, period, aggregates=both)
+        covered = pl.col("kpi").is_in(list(COVERED))
+        assert pushed.filter(covered).equals(rows.filter(covered)), period
+        # with the rows there too, every KPI (complaints' included) equals the rows-only result
+        assert kpis.compute_kpis(data, period, aggregates=both).equals(rows), period
+    series = kpis.kpi_series(data, "2026-03", months=24)
+    assert (
+        kpis.kpi_series(rest, "2026-03", months=24, aggregates=both)
+        .filter(pl.col("kpi").is_in(list(COVERED)))
+        .equals(series.filter(pl.col("kpi").is_in(list(COVERED))))
+    )
+
+
+def test_covered_kpis_are_the_inspection_measures() -> None:
+    assert set(COVERED) == {
+        "fpy_lot_share",
+        *(f"fpy_lot_share_{s}" for s in ("incoming", "in_process", "final")),
+        "rty_internal_share",
+        "fpy_share",
+        *(f"fpy_share_{s}" for s in ("incoming", "in_process", "final")),
+        "defect_ppm",
+        *(f"defect_ppm_{s}" for s in ("incoming", "in_process", "final")),
+        "rty_share",
+        "copq_internal",
+        "copq_total",
+    }
+
+
+def test_duckdb_hand_checked(tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row) -> None:
+    engine, query = _duckdb(tmp_path, data["inspections"].drop("source_row"))
+    agg = _pushed(engine, query)
+    engine.dispose()
+    rest = {k: v for k, v in data.items() if k != "inspections"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"inspections": agg})
+    # the numbers of test_conformity.py, now from the database's aggregates
+    north = kpi_row(march, "fpy_share", "North")
+    assert (north["numerator"], north["denominator"]) == (4, 6)
+    assert kpi_row(march, "fpy_share")["value"] == pytest.approx(7 / 11)
+    assert kpi_row(march, "defect_ppm")["value"] == pytest.approx(22 / 1200 * 1e6)
+    assert kpi_row(march, "rty_share")["value"] == pytest.approx(0.225)
+    _check_equal(data, agg)
+
+
+def test_duckdb_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
+    ins = _random_inspections()
+    engine, query = _duckdb(tmp_path, ins)
+    agg = _pushed(engine, query)
+    engine.dispose()
+    ref = first_level(ins.lazy(), "inspections", "inspection_date", MEASURES)
+    assert agg.frame.equals(ref.frame)
+    _check_equal({"inspections": ins, "complaints": data["complaints"]}, agg)
+
+
+def test_duckdb_binds_parameters(tmp_path: Path) -> None:
+    ins = _random_inspections()
+    engine, _ = _duckdb(tmp_path, ins)
+    agg = first_level_sql(
+        engine,
+        "SELECT * FROM inspections WHERE site = :site AND inspection_date >= :start",
+        "inspections",
+        "inspection_date",
+        MEASURES,
+        params={"site": "East'; DROP TABLE inspections; --", "start": date(2025, 1, 1)},
+    )
+    assert agg.frame.height == 0
+    agg = first_level_sql(
+        engine,
+        "SELECT * FROM inspections WHERE site = :site",
+        "inspections",
+        "inspection_date",
+        MEASURES,
+        params={"site": "East"},
+    )
+    engine.dispose()
+    assert agg.sites == ("East",)
+    assert agg.frame["n"].sum() == ins.filter(pl.col("site") == "East").height
+
+
+@pytest.mark.postgres
+def test_postgresql_equals_polars(pg_table: PgTable, data: dict[str, pl.DataFrame]) -> None:
+    ins = _random_inspections()
+    query = pg_table.load(ins)
+    agg = first_level_sql(pg_table.url, query, "inspections", "inspection_date", MEASURES)
+    ref = first_level(ins.lazy(), "inspections", "inspection_date", MEASURES)
+    assert agg.frame.equals(ref.frame)
+    _check_equal({"inspections": ins, "complaints": data["complaints"]}, agg)
+
+
+@pytest.mark.postgres
+def test_postgresql_hand_checked(
+    pg_table: PgTable, data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    query = pg_table.load(data["inspections"].drop("source_row"))
+    agg = first_level_sql(pg_table.url, query, "inspections", "inspection_date", MEASURES)
+    march = kpis.compute_kpis(
+        {k: v for k, v in data.items() if k != "inspections"},
+        "2026-03",
+        aggregates={"inspections": agg},
+    )
+    assert kpi_row(march, "fpy_share_final", "South")["value"] == pytest.approx(2 / 3)
+    assert kpi_row(march, "defect_ppm", "South")["value"] == pytest.approx(28_000.0)
+    _check_equal(data, agg)
+
+
+def test_kpis_the_aggregates_do_not_cover_need_rows(data: dict[str, pl.DataFrame]) -> None:
+    # aggregates without the lot measures: lot first-pass yield cannot come from them
+    records = tuple(m for m in MEASURES if m.lots is None)
+    agg = first_level(data["inspections"].lazy(), "inspections", "inspection_date", records)
+    rest = {k: v for k, v in data.items() if k != "inspections"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"inspections": agg})
+    lots = march.filter(pl.col("kpi") == "fpy_lot_share")
+    assert lots["value"].is_null().all()
+    assert set(lots["note"]) == {"not pushed down: needs inspections rows"}
+    rows = kpis.compute_kpis(data, "2026-03")
+    fpy = pl.col("kpi") == "fpy_share"
+    assert march.filter(fpy).equals(rows.filter(fpy))
+    # given the rows as well, the lot KPIs come from them
+    both = kpis.compute_kpis(data, "2026-03", aggregates={"inspections": agg})
+    assert both.equals(rows)
+
+
+def test_unknown_aggregates_dataset_is_an_error(data: dict[str, pl.DataFrame]) -> None:
+    agg = first_level(data["inspections"].lazy(), "inspections", "inspection_date", MEASURES)
+    with pytest.raises(KpiError, match="complaints"):
+        kpis.compute_kpis(data, "2026-03", aggregates={"complaints": agg})
+
+
+def test_sqlite_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
+    # SQLite keeps dates as ISO text; EXTRACT compiles to strftime: still the same aggregates
+    ins = _random_inspections()
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "inspections", ins)
+    engine = sa.create_engine(url)
+    agg = _pushed(engine, "SELECT * FROM inspections")
+    engine.dispose()
+    ref = first_level(ins.lazy(), "inspections", "inspection_date", MEASURES)
+    assert agg.frame.equals(ref.frame)
