@@ -231,9 +231,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_schema(args: argparse.Namespace) -> int:
     """Print the JSON Schema of ``qmskpi.toml`` or of a data contract (for editors)."""
-    from qmskpi.config import config_json_schema
+    if args.kind == "config":
+        from qmskpi.config import config_json_schema
 
-    schema = config_json_schema()
+        schema = config_json_schema()
+    else:
+        from qmskpi.contracts.loader import contract_json_schema
+
+        schema = contract_json_schema()
     sys.stdout.write(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
     return 0
 
@@ -446,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
         "schema",
         help="print the JSON Schema of qmskpi.toml or of a data contract (for editors)",
     )
-    j.add_argument("kind", choices=("config",))
+    j.add_argument("kind", choices=("config", "contract"))
     j.set_defaults(func=cmd_schema)
 
     m = sub.add_parser(

@@ -11,7 +11,6 @@ the type expected and the value given, a range, the closest allowed word.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -71,7 +70,8 @@ def schema_error_text(
     """
     extras, hints = extras or {}, hints or {}
     expected = {**_EXPECTED, "dict_type": table, "model_type": table}
-    errors = exc.errors(include_url=False)
+    # A misspelt key explains the "missing" error of the key it meant: report it first.
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     first = errors[0]
     loc = tuple(first["loc"])
     value = first.get("input")
@@ -87,9 +87,12 @@ def schema_error_text(
     ctx = first.get("ctx") or {}
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tag_key = str(ctx.get("discriminator", "")).strip("'\"")
-        tags = re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+        tags = _tags(ann, tag_key)
         tag = ctx.get("tag")
         if tag is None:
+            for k in value if isinstance(value, Mapping) else ():
+                if did_you_mean(str(k), [tag_key]):  # ``chekc: range``
+                    return _dotted([*keys, str(k)]), f"unknown key{did_you_mean(str(k), [tag_key])}"
             return _dotted([*keys, tag_key]), f"is required: one of {', '.join(tags)}"
         return _dotted([*keys, tag_key]), (
             f"unknown {tag_key} {tag!r}{did_you_mean(str(tag), tags)}; use one of {', '.join(tags)}"
@@ -99,11 +102,7 @@ def schema_error_text(
     if kind == "missing":
         return key, "is required"
     if used < len(loc):  # a member of a union (``sheet``: a name or a number) failed each
-        words = [
-            expected.get(e["type"], str(e["loc"][-1]))
-            for e in errors
-            if tuple(e["loc"])[:used] == loc[:used]
-        ]
+        words = [_member_word(e, expected) for e in errors if tuple(e["loc"])[:used] == loc[:used]]
         return key, f"must be {' or '.join(dict.fromkeys(words))}, got {_got(value)}"
     if kind == "literal_error":
         choices = [str(c) for c in get_args(ann)]
@@ -115,6 +114,27 @@ def schema_error_text(
     if kind in expected:
         return key, f"must be {expected[kind]}, got {_got(value)}{hints.get(kind, '')}"
     return key, str(first["msg"])
+
+
+def _tags(ann: Any, tag_key: str) -> list[str]:
+    """The words a discriminated union's members accept in their ``tag_key``."""
+    tags: list[str] = []
+    for m in get_args(ann):
+        f = (
+            m.model_fields.get(tag_key)
+            if isinstance(m, type) and issubclass(m, BaseModel)
+            else None
+        )
+        if f is not None and get_origin(f.annotation) is Literal:
+            tags += [str(t) for t in get_args(f.annotation)]
+    return tags
+
+
+def _member_word(error: Any, expected: Mapping[str, str]) -> str:
+    """What one member of a union expected: ``a list``, ``'sites'``."""
+    if error["type"] == "literal_error":
+        return str((error.get("ctx") or {}).get("expected", error["loc"][-1]))
+    return expected.get(error["type"], str(error["loc"][-1]))
 
 
 def _walk(
