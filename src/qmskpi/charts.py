@@ -8,8 +8,8 @@ explanations sit in visible text beside each chart, never only behind hover.
 Safety (DESIGN §8): every data-derived string reaches HTML through
 :func:`html.escape` (also the text put *into* plotly figures, since plotly.js
 reads a subset of HTML tags in titles, labels and hover text); analyst markdown
-goes through :func:`safe_markdown`, a tiny renderer that escapes everything and
-knows only paragraphs, headings, bullet lists, bold, italic and code.
+goes through :func:`safe_markdown` (:mod:`qmskpi.markdown_html`: markdown-it-py with
+raw HTML off, every character escaped, links shown as text).
 
 Offline (STACK.md): figures are emitted with :func:`plotly.io.to_html`,
 ``full_html=False``, ``include_mathjax=False``, a pinned ``div_id``, and
@@ -34,6 +34,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
+from qmskpi.markdown_html import safe_markdown
 from qmskpi.review import (
     PACK_SECTIONS,
     REGISTERS_XLSX,
@@ -325,112 +326,6 @@ def _status_badge(status: str | None) -> str:
         "failed": "Failed validation",
     }.get(status, status)
     return f'<span class="qk-badge qk-status-{esc(status)}">{esc(label)}</span>'
-
-
-# ============================================================== safe markdown
-
-_INLINE: Final = (
-    (re.compile(r"`([^`\n]+)`"), r"<code>\1</code>"),
-    (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"), r"<strong>\1</strong>"),
-    (re.compile(r"__(?=\S)(.+?)(?<=\S)__"), r"<strong>\1</strong>"),
-    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"<em>\1</em>"),
-    (re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])"), r"<em>\1</em>"),
-)
-# [text](url) -> "text (url)": shown as plain text, never a link.
-_LINK: Final = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
-_HEADING: Final = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_BULLET: Final = re.compile(r"^\s*[-*+]\s+(.*)$")
-_NUMBERED: Final = re.compile(r"^\s*\d{1,3}[.)]\s+(.*)$")
-
-
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=True)
-    out = _LINK.sub(r"\1 (\2)", out)
-    for pattern, repl in _INLINE:
-        out = pattern.sub(repl, out)
-    return out
-
-
-def safe_markdown(text: str, *, heading_offset: int = 2) -> str:
-    """Render a small markdown subset to HTML, escaping every character of the input.
-
-    Supported: paragraphs, ``#`` headings (shifted down by ``heading_offset``
-    levels to sit under the section heading), ``-``/``*``/``+`` bullet and
-    ``1.`` numbered lists, ``| a | b |`` pipe tables, ``**bold**``, ``*italic*``,
-    `` `code` ``. Raw HTML is shown as text; links are shown as "text (url)",
-    never as anchors.
-    """
-    blocks: list[str] = []
-    para: list[str] = []
-    items: list[str] = []
-    list_tag = "ul"
-
-    def flush() -> None:
-        nonlocal para, items
-        if para:
-            blocks.append("<p>" + " ".join(_inline(p) for p in para) + "</p>")
-            para = []
-        if items:
-            lis = "".join(f"<li>{_inline(i)}</li>" for i in items)
-            blocks.append(f"<{list_tag}>{lis}</{list_tag}>")
-            items = []
-
-    rows: list[list[str]] = []
-
-    def flush_table() -> None:
-        nonlocal rows
-        if not rows:
-            return
-        head, body = rows[0], rows[1:]
-        if body and all(re.fullmatch(r":?-{2,}:?", c.strip()) for c in body[0]):
-            body = body[1:]
-        else:  # no separator line: every row is data
-            head, body = [], rows
-        thead = (
-            "<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead>"
-            if head
-            else ""
-        )
-        tbody = "".join(
-            "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body
-        )
-        blocks.append(f'<table class="qk-table">{thead}<tbody>{tbody}</tbody></table>')
-        rows = []
-
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = raw.rstrip()
-        if line.strip().startswith("|"):
-            flush()
-            cells = line.strip().strip("|").split("|")
-            rows.append([c.strip() for c in cells])
-            continue
-        flush_table()
-        if not line.strip():
-            flush()
-            continue
-        if m := _HEADING.match(line.strip()):
-            flush()
-            level = min(6, len(m.group(1)) + heading_offset)
-            blocks.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
-            continue
-        bullet = _BULLET.match(line)
-        numbered = _NUMBERED.match(line) if not bullet else None
-        if bullet or numbered:
-            tag = "ul" if bullet else "ol"
-            if para or (items and tag != list_tag):
-                flush()
-            list_tag = tag
-            items.append((bullet or numbered).group(1))  # type: ignore[union-attr]
-            continue
-        if items and raw.startswith((" ", "\t")):
-            items[-1] += " " + line.strip()
-            continue
-        if items:
-            flush()
-        para.append(line.strip())
-    flush()
-    flush_table()
-    return "\n".join(blocks)
 
 
 # ============================================================== figures
