@@ -752,37 +752,11 @@ def _source(s: SourceTable, dataset: str, path: Path | None) -> SourceConfig:
         raise _err(
             path, f"{at}.coverage_start", f"must be a month YYYY-MM, got {s.coverage_start!r}"
         )
-    return SourceConfig(
-        dataset=dataset,
-        path=s.path,
-        format=s.format,
-        encoding=s.encoding,
-        delimiter=s.delimiter,
-        quote_char=s.quote_char,
-        sheet=s.sheet,
-        header_row=s.header_row,
-        has_header=s.has_header,
-        skip_footer_rows=s.skip_footer_rows,
-        columns=dict(s.columns),
-        positions=dict(s.positions),
-        date_formats=dict(s.date_formats),
-        value_maps={col: dict(m) for col, m in s.value_maps.items()},
-        null_values={col: tuple(v) for col, v in s.null_values.items()},
-        na_values=tuple(s.na_values),
-        true_values=tuple(s.true_values),
-        false_values=tuple(s.false_values),
-        constants=dict(s.constants),
-        ignore_columns=tuple(s.ignore_columns),
-        surrogate_key=s.surrogate_key,
-        derive=dict(s.derive),
-        defaults=dict(s.defaults),
-        where=s.where,
-        drop_duplicates=s.drop_duplicates,
-        database=s.database,
-        query=s.query,
-        coverage_start=s.coverage_start,
-        zero_means_zero=s.zero_means_zero,
-    )
+    raw = s.model_dump()  # fresh dicts and lists; the frozen dataclass holds tuples
+    for name in ("na_values", "true_values", "false_values", "ignore_columns"):
+        raw[name] = tuple(raw[name])
+    raw["null_values"] = {col: tuple(v) for col, v in raw["null_values"].items()}
+    return SourceConfig(dataset=dataset, **raw)
 
 
 def _kpis(k: KpisTable, path: Path | None) -> KpiConfig:

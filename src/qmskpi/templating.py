@@ -33,9 +33,25 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         finalize=_escaped,
         keep_trailing_newline=True,
+        auto_reload=False,
     )
 
 
 def render(template: str, **context: Any) -> str:
     """``templates/html/<template>`` rendered with ``context``."""
     return environment().get_template(template).render(**context)
+
+
+def trusted(fragment: str) -> Markup:
+    """HTML qmskpi built itself (a rendered piece, an icon, a chart), kept as it is."""
+    return Markup(fragment)  # noqa: S704 - only for HTML built by qmskpi's own templates/code
+
+
+def macro(template: str, name: str, /, **context: Any) -> str:
+    """The macro ``name`` of ``templates/html/<template>`` called with ``context``."""
+    return str(getattr(_module(template), name)(**context))
+
+
+@cache
+def _module(template: str) -> Any:
+    return environment().get_template(template).module
