@@ -679,6 +679,25 @@ def test_index_lists_packs_escaped_offline_and_with_relative_links(tmp_path: Pat
     assert not [p for p in arch.root.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_index_template_syntax_in_a_field_reaches_the_page_as_text(tmp_path: Path) -> None:
+    arch = Archive(tmp_path / "reports")
+    first = stage_pack(arch, "2026-09", "all")
+    hostile = "<script>alert(1)</script> {{ 'ab' ~ 'cd' }} {% if true %}YES{% endif %}"
+    stage_pack(
+        arch,
+        "2026-09",
+        "all",
+        keep_previous=True,
+        supersedes=[{"id": first.id, "created_at": hostile}],
+        restatement={"changed_kpis": 1},
+    )
+    page = arch.write_index(hostile).read_text()
+    assert page.count(html.escape(hostile, quote=True)) == 3  # <title>, <h1>, superseded date
+    assert "<script" not in page
+    assert "abcd" not in page
+    assert "YES{% endif %}" in page  # shown as written, not run
+
+
 def test_index_of_an_empty_archive(arch: Archive) -> None:
     assert "No pack has been published yet" in arch.write_index("Acme").read_text()
 

@@ -325,6 +325,45 @@ def test_safe_markdown_links_are_text() -> None:
     assert "the plan (javascript:alert(1))" in out
 
 
+TEMPLATE_SYNTAX = "{{ 'ab' ~ 'cd' }} {% if true %}YES{% endif %} {# c #} <script>alert(1)</script>"
+
+
+def test_template_syntax_in_a_field_reaches_the_pack_as_text(model: review.ReviewModel) -> None:
+    # the pack's HTML comes from Jinja2 templates: a value is never evaluated as a template
+    import html
+
+    import polars as pl
+
+    t = TEMPLATE_SYNTAX
+    tile = replace(model.tiles[0], title=t, note=t, display=t)
+    hostile = replace(model, narrative=(t,), tiles=(tile, *model.tiles[1:]))
+    detail = {
+        "superseded": {"id": t, "created_at": t},
+        "changed_inputs": [{"dataset": t, "old_rows_in": 1, "new_rows_in": 2}],
+        "kpis": [
+            {
+                "kpi": t,
+                "scope": t,
+                "period": t,
+                "old_value": t,
+                "new_value": t,
+                "old_sound": t,
+                "new_sound": "x",
+            }
+        ],
+    }
+    pages = [
+        charts.Pack(hostile).summary().html,
+        charts.Pack(hostile).restatement(detail).html,
+        charts.frame_html(pl.DataFrame({t: [t]}), title=t).html,
+    ]
+    for page in pages:
+        assert html.escape(t, quote=True) in page
+        assert "<script" not in page
+        assert "abcd" not in page
+        assert ">YES<" not in page
+
+
 def test_frame_html_escapes() -> None:
     import polars as pl
 

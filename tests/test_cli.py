@@ -115,6 +115,18 @@ def test_missing_config_names_the_file(tmp_path: Path) -> None:
     assert "config file not found" in done.stderr
 
 
+def test_schema_prints_the_config_and_contract_json_schemas(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["schema", "config"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "qmskpi.toml"
+    assert set(schema["properties"]) >= {"organisation", "sources", "kpis", "outputs"}
+    assert main(["schema", "contract"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert set(schema["properties"]) == {"dataset", "title", "description", "fields", "rules"}
+
+
 def test_validate_sample_data_is_clean_and_json_balances(tmp_path: Path) -> None:
     done = run_cli(
         "validate", "--config", str(SAMPLE_DATA / "qmskpi.toml"), "--period", "2026-10", "--json"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import re
 import textwrap
 import tomllib
 from pathlib import Path
@@ -8,6 +10,8 @@ import pytest
 
 from qmskpi.config import WHOLE_SCOPE, from_dict, load_config
 from qmskpi.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
 
 MINIMAL = """
 [organisation]
@@ -402,3 +406,61 @@ def test_pushdown_read() -> None:
         .sources["inspections"]
         .pushdown
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "words"),
+    [
+        (
+            "[sources.capa]\npath = 'c.csv'\nsheet = [1]\n",
+            "sources.capa.sheet",
+            "a string or an integer",
+        ),
+        ("[review]\nas_of = '2026-10-31'\n", "review.as_of", "a TOML date has no quotes"),
+        ("[review]\nmax_rows = 0\n", "review.max_rows", "between 1 and 200, got 0"),
+        ("[outputs]\nxlsx = 1\n", "outputs.xlsx", "true or false, got int 1"),
+        ("sites", "organisation.sites[1]", "must be a string, got int 3"),
+        (
+            "[kpis]\nrepeat_window_days = true\n",
+            "kpis.repeat_window_days",
+            "an integer, got a boolean",
+        ),
+        (
+            "[kpis.complaint_close_target_days_by_severity]\nmajr = 5\n",
+            "kpis.complaint_close_target_days_by_severity.majr",
+            "did you mean 'major'",
+        ),
+        (
+            "[contracts.complaints.customer_required]\nseverity = 'wran'\n",
+            "contracts.complaints.customer_required.severity",
+            "did you mean 'warn'",
+        ),
+    ],
+)
+def test_schema_errors_name_the_key_the_type_and_the_value(
+    tmp_path: Path, extra: str, key: str, words: str
+) -> None:
+    text = MINIMAL.replace('"South"', "3") if extra == "sites" else MINIMAL + extra
+    with pytest.raises(ConfigError, match=re.escape(words)) as info:
+        load_config(write(tmp_path, text))
+    assert f"key '{key}'" in str(info.value)
+
+
+def test_json_schema_accepts_the_sample_config_and_refuses_a_misspelt_key() -> None:
+    # a second, independent validator (jsonschema) reads the schema as an editor would
+    import jsonschema
+
+    from qmskpi.config import config_json_schema
+
+    schema = config_json_schema()
+    sample = tomllib.loads((ROOT / "sample_data" / "qmskpi.toml").read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads(json.dumps(sample, default=str)), schema)
+    for bad in (
+        {**sample, "reveiw": {}},
+        {**sample, "sources": {"complaint": {"path": "c.csv"}}},
+        {**sample, "kpis": {"max_quarantined_share": 1.5}},
+        {**sample, "outputs": {"pdf": "maybe"}},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(json.loads(json.dumps(bad, default=str)), schema)
+    assert schema["properties"]["outputs"]["$ref"].endswith("OutputsTable")

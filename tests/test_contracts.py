@@ -1376,6 +1376,58 @@ def test_contract_errors_name_file_and_key(
         contracts.load_contracts(folder)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "    check: compare\n",
+            "    chekc: compare\n",
+            r"key 'rules\[\d+\] \(closed_not_before_received\)\.chekc': unknown key "
+            r"\(did you mean 'check'\?\)",
+        ),
+        (
+            "    in: capa.capa_id\n",
+            "    inn: capa.capa_id\n",
+            r"key 'rules\[\d+\] \(capa_exists\)\.inn': unknown key \(did you mean 'in'\?\)",
+        ),
+        (
+            "    values: [open, closed]\n",
+            "    values: {open: 1}\n",
+            r"key 'rules\[11\] \(status_known\)\.values': must be a list or 'sites', got a table",
+        ),
+        (
+            "  units_affected:\n    type: integer\n",
+            "  units_affected:\n    typ: integer\n",
+            r"key 'fields\.units_affected\.typ': unknown key \(did you mean 'type'\?\)",
+        ),
+    ],
+    ids=["misspelt_check", "misspelt_in", "values_not_a_list", "misspelt_field_key"],
+)
+def test_contract_schema_errors_name_file_and_key(
+    tmp_path: Path, old: str, new: str, message: str
+) -> None:
+    folder = mutate(tmp_path, "complaints", old, new)
+    with pytest.raises(ContractError, match=r"complaints\.yaml: " + message):
+        contracts.load_contracts(folder)
+
+
+def test_contract_json_schema_accepts_every_shipped_contract_and_refuses_a_typo() -> None:
+    # jsonschema, a second validator, reads the schema as an editor's YAML server would
+    import jsonschema
+    import yaml
+
+    from qmskpi.contracts.loader import contract_json_schema
+
+    schema = contract_json_schema()
+    for path in sorted(CONTRACTS.glob("*.yaml")):
+        data = json.loads(json.dumps(yaml.safe_load(path.read_text(encoding="utf-8")), default=str))
+        jsonschema.validate(data, schema)
+    rule = dict(data["rules"][0])
+    for bad in ({**rule, "severty": "error"}, {**rule, "check": "requird"}, {**rule, "mostly": 0}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({**data, "rules": [bad]}, schema)
+
+
 def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
     folder = mutate(
         tmp_path, "surveys", "  - id: response_id_unique\n", "  - id: [response_id_unique\n"

@@ -33,7 +33,6 @@ import contextlib
 import errno
 import fcntl
 import hashlib
-import html
 import io
 import json
 import logging
@@ -57,6 +56,7 @@ from qmskpi.config import SITE_PATTERN, SITE_RULE_TEXT, WHOLE_SCOPE, Config
 from qmskpi.errors import ConfigError, PublishError
 from qmskpi.periods import Period, parse_period
 from qmskpi.render import neutralise_formula
+from qmskpi.templating import render as render_template
 
 log = logging.getLogger(__name__)
 
@@ -1149,29 +1149,19 @@ def _stage_is_live(stage_dir: Path) -> bool:
 
 # --------------------------------------------------------------------------- index page
 
-_INDEX_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1f2933}
-h1{font-size:1.5rem;margin-bottom:.2rem}p.sub{color:#52606d;margin-top:0}
-table{border-collapse:collapse;width:100%;margin-bottom:2rem}
-th,td{border-bottom:1px solid #d9e2ec;padding:.4rem .6rem;text-align:left;vertical-align:top}
-th{background:#f0f4f8;font-weight:600}
-.restated{color:#8d2b0b;font-weight:600}.approved{color:#00704f;font-weight:600}
-.draft{color:#8a5100}.old{color:#616e7c;font-size:.9em}
-a{color:#0b5cad}
-"""
-
 
 def _href(*parts: str) -> str:
-    """A relative link from index.html; every component percent-encoded, then HTML-escaped."""
-    return html.escape("/".join(quote(p, safe="") for p in parts), quote=True)
+    """A relative link from index.html, every component percent-encoded (the page escapes it)."""
+    return "/".join(quote(p, safe="") for p in parts)
 
 
-def _links(base: Sequence[str], files: Mapping[str, Any]) -> str:
-    out = []
-    for name, label in (("management-review.html", "HTML"), ("management-review.pdf", "PDF")):
-        if name in files:
-            out.append(f'<a href="{_href(*base, name)}">{label}</a>')
-    return " · ".join(out) if out else "—"
+def _links(base: Sequence[str], files: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(href, label) of the HTML and PDF among ``files``, under ``base``."""
+    return [
+        (_href(*base, name), label)
+        for name, label in (("management-review.html", "HTML"), ("management-review.pdf", "PDF"))
+        if name in files
+    ]
 
 
 def register_actions(path: Path) -> dict[str, dict[str, str]]:
@@ -1186,29 +1176,17 @@ def register_actions(path: Path) -> dict[str, dict[str, str]]:
 
 def _minutes_cell(
     pack: Pack, archive: Archive, actions: Mapping[str, Mapping[str, str]], closed: frozenset[str]
-) -> str:
-    e = html.escape
+) -> dict[str, Any] | None:
+    """The index's minutes cell of ``pack``: version, approval, links, actions; None if none."""
     slug = scope_slug(pack.scope)
     try:
         current = archive.current_minutes(pack.period, slug)
     except PublishError:
         current = None
     if current is None:
-        return "none yet"
+        return None
     m = current.manifest
     base = (pack.period, MINUTES_LINKS, slug)
-    links = []
-    for name, label in (("minutes.html", "HTML"), ("minutes.pdf", "PDF")):
-        if name in m.get("outputs", {}):
-            links.append(f'<a href="{_href(*base, name)}">{label}</a>')
-    version = int(m.get("version", 1))
-    if m.get("status") == "approved":
-        approval = m.get("approval") or {}
-        state = (
-            f'<span class="approved">v{version} approved {e(str(approval.get("on", "")))}</span>'
-        )
-    else:
-        state = f'<span class="draft">v{version} draft, not approved</span>'
     mine = [
         a
         for a in actions.values()
@@ -1217,8 +1195,17 @@ def _minutes_cell(
     still_open = [
         a for a in mine if a.get("status") != "closed" and a.get("action_id") not in closed
     ]
-    counts = f"{len(mine)} action(s), {len(still_open)} open" if mine else "no action"
-    return f"{state} {' · '.join(links)}<br>{e(counts)}"
+    return {
+        "approved": m.get("status") == "approved",
+        "version": int(m.get("version", 1)),
+        "on": str((m.get("approval") or {}).get("on", "")),
+        "links": [
+            (_href(*base, name), label)
+            for name, label in (("minutes.html", "HTML"), ("minutes.pdf", "PDF"))
+            if name in m.get("outputs", {})
+        ],
+        "counts": f"{len(mine)} action(s), {len(still_open)} open" if mine else "no action",
+    }
 
 
 def render_index(
@@ -1228,62 +1215,35 @@ def render_index(
     *,
     closed_actions: frozenset[str] = frozenset(),
 ) -> str:
-    """The offline index page: no script, no external resource, every string escaped."""
-    e = html.escape
-    rows: list[str] = []
+    """The offline index page (``templates/html/reports_index.html.j2``): no script, no
+    external resource, every string escaped."""
+    rows: list[dict[str, Any]] = []
     actions = register_actions(archive.register_path)
     for pack in packs:
         m = pack.manifest
-        outputs = m.get("outputs", {})
-        outcome = str(m.get("outcome", ""))
         restated = m.get("restatement") or None
-        status = e(outcome)
-        if restated:
-            n = int(restated.get("changed_kpis", 0))
-            status = f'<span class="restated">{e(outcome)} ({n} KPI value(s) changed)</span>'
-        old_items = []
+        superseded = []
         for s in pack.superseded:
             sid = str(s.get("id", ""))
             old = archive.pack(sid)
-            links = _links((PACKS_DIR, sid), old.manifest.get("outputs", {})) if old else "—"
-            old_items.append(
-                f'<li class="old">{e(str(s.get("created_at", "")))} '
-                f"<code>{e(sid)}</code> {links}</li>"
+            links = _links((PACKS_DIR, sid), old.manifest.get("outputs", {})) if old else None
+            superseded.append(
+                {"created_at": str(s.get("created_at", "")), "id": sid, "links": links}
             )
-        superseded = f"<ul>{''.join(old_items)}</ul>" if old_items else ""
-        slug = scope_slug(pack.scope)
         rows.append(
-            "<tr>"
-            f"<td>{e(pack.period)}</td>"
-            f"<td>{e(pack.scope)}</td>"
-            f"<td>{_links((pack.period, slug), outputs)}</td>"
-            f"<td>{e(pack.created_at)}</td>"
-            f"<td>{status}</td>"
-            f"<td>{_minutes_cell(pack, archive, actions, closed_actions)}</td>"
-            f"<td>{superseded}</td>"
-            "</tr>"
+            {
+                "period": pack.period,
+                "scope": pack.scope,
+                "links": _links((pack.period, scope_slug(pack.scope)), m.get("outputs", {})),
+                "created_at": pack.created_at,
+                "outcome": str(m.get("outcome", "")),
+                "changed_kpis": int(restated.get("changed_kpis", 0)) if restated else None,
+                "minutes": _minutes_cell(pack, archive, actions, closed_actions),
+                "superseded": superseded,
+            }
         )
-    body = (
-        "<table><thead><tr><th>Period</th><th>Scope</th><th>Pack</th><th>Created (UTC)</th>"
-        "<th>Outcome</th><th>Minutes (9.3.3)</th><th>Superseded packs</th></tr></thead><tbody>"
-        + "".join(rows)
-        + "</tbody></table>"
-        if rows
-        else "<p>No pack has been published yet.</p>"
-    )
     title = f"{organisation} — management-review packs"
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-        "style-src 'unsafe-inline'\">"
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{e(title)}</title><style>{_INDEX_CSS}</style></head><body>"
-        f"<h1>{e(title)}</h1>"
-        '<p class="sub">ISO 9001:2015 clause 9.3 management-review input packs, by period and '
-        "scope. Superseded packs are kept as records of what was reviewed.</p>"
-        f"{body}</body></html>\n"
-    )
+    return render_template("reports_index.html.j2", title=title, rows=rows)
 
 
 __all__ = [

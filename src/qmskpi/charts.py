@@ -8,8 +8,8 @@ explanations sit in visible text beside each chart, never only behind hover.
 Safety (DESIGN §8): every data-derived string reaches HTML through
 :func:`html.escape` (also the text put *into* plotly figures, since plotly.js
 reads a subset of HTML tags in titles, labels and hover text); analyst markdown
-goes through :func:`safe_markdown`, a tiny renderer that escapes everything and
-knows only paragraphs, headings, bullet lists, bold, italic and code.
+goes through :func:`safe_markdown` (:mod:`qmskpi.markdown_html`: markdown-it-py with
+raw HTML off, every character escaped, links shown as text).
 
 Offline (STACK.md): figures are emitted with :func:`plotly.io.to_html`,
 ``full_html=False``, ``include_mathjax=False``, a pinned ``div_id``, and
@@ -34,6 +34,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
+from qmskpi.markdown_html import safe_markdown
 from qmskpi.review import (
     PACK_SECTIONS,
     REGISTERS_XLSX,
@@ -50,6 +51,7 @@ from qmskpi.review import (
     format_value,
     register_file,
 )
+from qmskpi.templating import macro, trusted
 
 __all__ = [
     "COLOURS",
@@ -148,15 +150,21 @@ def _provisional_label(meta: Meta) -> str:
     label = running_label(meta)
     if not label:
         return ""
-    return (
-        f'<p class="qk-provisional" data-qk-running-label="{esc(label)}">'
-        f"<strong>{esc(label)}</strong> · {esc(meta.clause_map_edition)}</p>"
-    )
+    return _html("provisional", label=label, edition=meta.clause_map_edition)
 
 
 def esc(value: object) -> str:
-    """HTML-escape any value (quotes too); None becomes an empty string."""
+    """HTML-escape any value (quotes too); None becomes an empty string.
+
+    For text plotly shows (it reads a subset of HTML tags); the pack's HTML is written by
+    the templates of ``templates/html/pack.html.j2``, which escape the same way.
+    """
     return "" if value is None else html.escape(str(value), quote=True)
+
+
+def _html(name: str, /, **context: Any) -> str:
+    """The pack piece ``name`` (a macro of ``templates/html/pack.html.j2``), values escaped."""
+    return macro("pack.html.j2", name, **context)
 
 
 _ID_BAD = re.compile(r"[^a-z0-9-]+")
@@ -259,9 +267,7 @@ def variation_icon(icon: str | None, *, size: int = 30) -> str:
     if not icon:
         return ""
     if icon in _NO_ICON:  # no process limits: no MDC icon, say why instead
-        return (
-            f'<span class="qk-no-icon" title="{esc(_NO_ICON[icon])}">{esc(_NO_ICON[icon])}</span>'
-        )
+        return _html("no_icon", text=_NO_ICON[icon])
     colour = _variation_colour(icon)
     label = _VARIATION_TEXT.get(icon, icon)
     high = icon.endswith("_high")
@@ -271,26 +277,19 @@ def variation_icon(icon: str | None, *, size: int = 30) -> str:
         if not (high or low)
         else ((24, 23, 21, 17, 12) if high else (12, 13, 16, 20, 25))
     )
-    dots = []
-    for i, y in enumerate(ys):
-        special = (high or low) and i >= 2
-        dots.append(
-            f'<circle cx="{8 + i * 4}" cy="{y}" r="1.9" fill="{colour if special else COLOURS["common"]}"/>'
-        )
-    letter = ""
-    if high or low:
-        letter = (
-            f'<text x="20" y="{12 if high else 29}" font-size="9" font-weight="700" '
-            f'text-anchor="middle" fill="{colour}" font-family="Arial, sans-serif">'
-            f"{'H' if high else 'L'}</text>"
-        )
-    line = '<polyline points="' + " ".join(f"{8 + i * 4},{y}" for i, y in enumerate(ys))
-    line += f'" fill="none" stroke="{COLOURS["common"]}" stroke-width="0.9"/>'
-    return (
-        f'<svg class="qk-icon" width="{size}" height="{size}" viewBox="0 0 40 36" role="img" '
-        f'aria-label="{esc(label)}"><title>{esc(label)}</title>'
-        f'<circle cx="20" cy="18" r="16" fill="#fff" stroke="{colour}" stroke-width="3"/>'
-        f"{line}{''.join(dots)}{letter}</svg>"
+    dots = [
+        (8 + i * 4, y, colour if (high or low) and i >= 2 else COLOURS["common"])
+        for i, y in enumerate(ys)
+    ]
+    return _html(
+        "variation_icon",
+        size=size,
+        label=label,
+        colour=colour,
+        common=COLOURS["common"],
+        points=" ".join(f"{8 + i * 4},{y}" for i, y in enumerate(ys)),
+        dots=dots,
+        letter=(12 if high else 29, "H" if high else "L") if high or low else None,
     )
 
 
@@ -304,14 +303,13 @@ def assurance_icon(icon: str | None, *, size: int = 30) -> str:
     }.get(icon, COLOURS["common"])
     letter = {"consistent_pass": "P", "consistent_fail": "F"}.get(icon, "?")
     label = _ASSURANCE_TEXT.get(icon, icon)
-    return (
-        f'<svg class="qk-icon" width="{size}" height="{size}" viewBox="0 0 40 36" role="img" '
-        f'aria-label="{esc(label)}"><title>{esc(label)}</title>'
-        f'<circle cx="20" cy="18" r="16" fill="#fff" stroke="{colour}" stroke-width="3"/>'
-        f'<line x1="8" y1="25" x2="32" y2="25" stroke="{COLOURS["target"]}" stroke-width="1.2" '
-        'stroke-dasharray="2,1.5"/>'
-        f'<text x="20" y="22" font-size="15" font-weight="700" text-anchor="middle" '
-        f'fill="{colour}" font-family="Arial, sans-serif">{letter}</text></svg>'
+    return _html(
+        "assurance_icon",
+        size=size,
+        label=label,
+        colour=colour,
+        target=COLOURS["target"],
+        letter=letter,
     )
 
 
@@ -324,113 +322,7 @@ def _status_badge(status: str | None) -> str:
         "stale": "Stale",
         "failed": "Failed validation",
     }.get(status, status)
-    return f'<span class="qk-badge qk-status-{esc(status)}">{esc(label)}</span>'
-
-
-# ============================================================== safe markdown
-
-_INLINE: Final = (
-    (re.compile(r"`([^`\n]+)`"), r"<code>\1</code>"),
-    (re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*"), r"<strong>\1</strong>"),
-    (re.compile(r"__(?=\S)(.+?)(?<=\S)__"), r"<strong>\1</strong>"),
-    (re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"), r"<em>\1</em>"),
-    (re.compile(r"(?<![\w_])_(?=\S)(.+?)(?<=\S)_(?![\w_])"), r"<em>\1</em>"),
-)
-# [text](url) -> "text (url)": shown as plain text, never a link.
-_LINK: Final = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
-_HEADING: Final = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
-_BULLET: Final = re.compile(r"^\s*[-*+]\s+(.*)$")
-_NUMBERED: Final = re.compile(r"^\s*\d{1,3}[.)]\s+(.*)$")
-
-
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=True)
-    out = _LINK.sub(r"\1 (\2)", out)
-    for pattern, repl in _INLINE:
-        out = pattern.sub(repl, out)
-    return out
-
-
-def safe_markdown(text: str, *, heading_offset: int = 2) -> str:
-    """Render a small markdown subset to HTML, escaping every character of the input.
-
-    Supported: paragraphs, ``#`` headings (shifted down by ``heading_offset``
-    levels to sit under the section heading), ``-``/``*``/``+`` bullet and
-    ``1.`` numbered lists, ``| a | b |`` pipe tables, ``**bold**``, ``*italic*``,
-    `` `code` ``. Raw HTML is shown as text; links are shown as "text (url)",
-    never as anchors.
-    """
-    blocks: list[str] = []
-    para: list[str] = []
-    items: list[str] = []
-    list_tag = "ul"
-
-    def flush() -> None:
-        nonlocal para, items
-        if para:
-            blocks.append("<p>" + " ".join(_inline(p) for p in para) + "</p>")
-            para = []
-        if items:
-            lis = "".join(f"<li>{_inline(i)}</li>" for i in items)
-            blocks.append(f"<{list_tag}>{lis}</{list_tag}>")
-            items = []
-
-    rows: list[list[str]] = []
-
-    def flush_table() -> None:
-        nonlocal rows
-        if not rows:
-            return
-        head, body = rows[0], rows[1:]
-        if body and all(re.fullmatch(r":?-{2,}:?", c.strip()) for c in body[0]):
-            body = body[1:]
-        else:  # no separator line: every row is data
-            head, body = [], rows
-        thead = (
-            "<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr></thead>"
-            if head
-            else ""
-        )
-        tbody = "".join(
-            "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body
-        )
-        blocks.append(f'<table class="qk-table">{thead}<tbody>{tbody}</tbody></table>')
-        rows = []
-
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = raw.rstrip()
-        if line.strip().startswith("|"):
-            flush()
-            cells = line.strip().strip("|").split("|")
-            rows.append([c.strip() for c in cells])
-            continue
-        flush_table()
-        if not line.strip():
-            flush()
-            continue
-        if m := _HEADING.match(line.strip()):
-            flush()
-            level = min(6, len(m.group(1)) + heading_offset)
-            blocks.append(f"<h{level}>{_inline(m.group(2))}</h{level}>")
-            continue
-        bullet = _BULLET.match(line)
-        numbered = _NUMBERED.match(line) if not bullet else None
-        if bullet or numbered:
-            tag = "ul" if bullet else "ol"
-            if para or (items and tag != list_tag):
-                flush()
-            list_tag = tag
-            items.append((bullet or numbered).group(1))  # type: ignore[union-attr]
-            continue
-        if items and raw.startswith((" ", "\t")):
-            items[-1] += " " + line.strip()
-            continue
-        if items:
-            flush()
-        para.append(line.strip())
-    flush()
-    flush_table()
-    return "\n".join(blocks)
+    return _html("status_badge", status=status, label=label)
 
 
 # ============================================================== figures
@@ -577,27 +469,23 @@ def _short(label: str) -> str:
 
 def trend_data_table(trend: Trend) -> str:
     """The numbers under a chart: month, value and (for a ratio) numerator and denominator."""
-    unit = trend.unit
-    head = "<th>Month</th><th class='qk-num'>Value</th>"
-    if trend.denominators:
-        head += (
-            f"<th class='qk-num'>{esc(_short(trend.numerator_label) or 'Numerator')}</th>"
-            f"<th class='qk-num'>{esc(_short(trend.denominator_label) or 'Denominator')}</th>"
+    ratio = bool(trend.denominators)
+    pairs = _num_den(trend) if ratio else [(None, None)] * len(trend.months)
+    rows = [
+        (
+            m,
+            format_value(v, trend.unit) if v is not None else "gap",
+            _g_or_dash(n),
+            _g_or_dash(d),
         )
-        pairs = _num_den(trend)
-    else:
-        pairs = [(None, None)] * len(trend.months)
-    rows = []
-    for m, v, (n, d) in zip(trend.months, trend.values, pairs, strict=True):
-        cells = f"<td>{esc(m)}</td><td class='qk-num'>"
-        cells += (esc(format_value(v, unit)) if v is not None else "gap") + "</td>"
-        if trend.denominators:
-            cells += f"<td class='qk-num'>{esc(_g_or_dash(n))}</td>"
-            cells += f"<td class='qk-num'>{esc(_g_or_dash(d))}</td>"
-        rows.append(f"<tr>{cells}</tr>")
-    return (
-        '<details class="qk-data"><summary>Data</summary><table class="qk-table">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></details>"
+        for m, v, (n, d) in zip(trend.months, trend.values, pairs, strict=True)
+    ]
+    return _html(
+        "trend_data",
+        ratio=ratio,
+        num_label=_short(trend.numerator_label) or "Numerator",
+        den_label=_short(trend.denominator_label) or "Denominator",
+        rows=rows,
     )
 
 
@@ -808,7 +696,7 @@ def format_cell(value: Scalar, fmt: str) -> str:
             if str(value) in _VARIATION_TEXT
             else (assurance_icon(str(value), size=20))
         )
-        return f'{icon}<span class="qk-sr">{esc(text)}</span>'
+        return _html("icon_cell", icon=trusted(icon), text=text)
     if fmt == "bool":
         return "yes" if value is True else "no" if value is False else esc(value)
     num = _num(value)
@@ -840,33 +728,25 @@ def table_html(
     """A model table as an escaped HTML table (``highlight``: a bool column marking rows)."""
     hidden = set(hide)
     cols = [(i, c) for i, c in enumerate(table.columns) if c.id not in hidden]
-    head = "".join(f'<th class="qk-f-{esc(c.format)}">{esc(c.label)}</th>' for _, c in cols)
-    body = []
-    hi = (
-        [c.id for c in table.columns].index(highlight)
-        if highlight in [c.id for c in table.columns]
-        else None
-    )
-    for row in table.rows:
-        cls = ' class="qk-flag"' if hi is not None and row[hi] is True else ""
-        cells = "".join(
-            f'<td class="qk-f-{esc(c.format)}">{format_cell(row[i], c.format)}</td>'
-            for i, c in cols
+    ids = [c.id for c in table.columns]
+    hi = ids.index(highlight) if highlight in ids else None
+    rows = [
+        (
+            hi is not None and row[hi] is True,
+            [(c.format, trusted(format_cell(row[i], c.format))) for i, c in cols],
         )
-        body.append(f"<tr{cls}>{cells}</tr>")
-    caption = f"<caption>{esc(table.title)}</caption>" if table.title else ""
-    note = f'<p class="qk-note">{esc(table.note)}</p>' if table.note else ""
-    note += _more_html(table)
-    if not table.rows:
-        return (
-            f'<div class="qk-block qk-table-block" id="{esc(div_id("table", table.id))}">'
-            f'<p class="qk-caption">{esc(table.title)}</p>'
-            f'<p class="qk-empty">{esc(table.empty_text)}</p>{note}</div>'
-        )
-    return (
-        f'<div class="qk-block qk-table-block" id="{esc(div_id("table", table.id))}">'
-        f'<table class="qk-table {esc(table_class)}">{caption}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>{note}</div>"
+        for row in table.rows
+    ]
+    return _html(
+        "table",
+        anchor=div_id("table", table.id),
+        title=table.title,
+        empty_text=table.empty_text,
+        table_class=table_class,
+        heads=[(c.format, c.label) for _, c in cols],
+        rows=rows,
+        note=table.note,
+        more=trusted(_more_html(table)),
     )
 
 
@@ -879,18 +759,15 @@ def _more_html(table: Table) -> str:
     The links are built from constants and the table id (a model id, checked),
     never from data: the pack folder works offline as a unit.
     """
-    parts = []
-    if table.order and (table.more or table.rows):
-        parts.append(f'<span class="qk-order">Ranked: {esc(table.order)}</span>')
-    if table.more and table.register:
-        where = f"sheet {esc(table.register)}"
-        if _TABLE_ID.match(table.id):
-            where = (
-                f'<a href="{REGISTERS_XLSX}">{REGISTERS_XLSX}</a>, {where} '
-                f'(<a href="{esc(register_file(table.id))}">{esc(register_file(table.id))}</a>)'
-            )
-        parts.append(f'<span class="qk-more">and {table.more:,} more: {where}</span>')
-    return f'<p class="qk-note qk-register">{" · ".join(parts)}</p>' if parts else ""
+    cut = bool(table.more and table.register)
+    return _html(
+        "more",
+        order=table.order if table.order and (table.more or table.rows) else "",
+        count=f"{table.more:,}" if cut else "",
+        register=table.register,
+        xlsx=REGISTERS_XLSX,
+        csv=register_file(table.id) if cut and _TABLE_ID.match(table.id) else "",
+    )
 
 
 LIST_MAX: Final = 15
@@ -901,35 +778,34 @@ def _more_list(total: int, sheet: str, table_id: str, order: str) -> str:
     """ "and N more" under a list cut at :data:`LIST_MAX` (links from constants only)."""
     if total <= LIST_MAX:
         return ""
-    csv = register_file(table_id)
-    return (
-        f'<p class="qk-note qk-register"><span class="qk-order">Ranked: the first {LIST_MAX}, '
-        f'{esc(order)}.</span> · <span class="qk-more">and {total - LIST_MAX:,} more: '
-        f'<a href="{REGISTERS_XLSX}">{REGISTERS_XLSX}</a>, sheet {esc(sheet)} '
-        f'(<a href="{csv}">{csv}</a>)</span></p>'
+    return _html(
+        "more_list",
+        shown=LIST_MAX,
+        order=order,
+        count=f"{total - LIST_MAX:,}",
+        xlsx=REGISTERS_XLSX,
+        sheet=sheet,
+        csv=register_file(table_id),
     )
 
 
 def frame_html(frame: pl.DataFrame, *, title: str = "", max_rows: int = 200) -> Fragment:
     """Any polars frame as an escaped HTML table (for the analysts' deep-dive notebooks)."""
     shown = frame.head(max_rows)
-    cols = shown.columns
-    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
-    rows = []
-    for r in shown.iter_rows():
-        cells = "".join(
-            f"<td>{esc(_g(v) if isinstance(v, float) and math.isfinite(v) else v)}</td>" for v in r
-        )
-        rows.append(f"<tr>{cells}</tr>")
-    more = (
-        f'<p class="qk-note">Showing {max_rows:,} of {frame.height:,} rows.</p>'
-        if frame.height > max_rows
-        else ""
-    )
-    cap = f"<caption>{esc(title)}</caption>" if title else ""
+    rows = [
+        [_g(v) if isinstance(v, float) and math.isfinite(v) else v for v in r]
+        for r in shown.iter_rows()
+    ]
+    cut = frame.height > max_rows
     return Fragment(
-        f'<div class="qk-block qk-table-block"><table class="qk-table">{cap}<thead><tr>{head}'
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}</div>"
+        _html(
+            "frame",
+            title=title,
+            columns=shown.columns,
+            rows=rows,
+            shown=f"{max_rows:,}" if cut else "",
+            total=f"{frame.height:,}",
+        )
     )
 
 
@@ -945,15 +821,19 @@ def _restated_value(value: Any) -> str:
     if value is None or value == "":
         return "—"
     try:
-        return esc(_g(float(value)))
+        return _g(float(value))
     except (TypeError, ValueError):
-        return esc(value)
+        return str(value)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _sound_change(old: Any, new: Any) -> str:
     if str(old) == str(new):
-        return esc(old if old is not None else "")
-    return f"{esc(old)} → {esc(new)}"
+        return _text(old)
+    return f"{_text(old)} → {_text(new)}"
 
 
 # ============================================================== pack pieces
@@ -970,24 +850,24 @@ def _tile(t: KpiTile) -> str:
         labels.append(_VARIATION_TEXT.get(t.variation, t.variation))
     if t.assurance:
         labels.append(_ASSURANCE_TEXT.get(t.assurance, t.assurance))
-    target = f"Target {esc(t.target_display)}" if t.target_display else "No target"
     unmeasured = "not measured:" in (t.note or "")
-    flag_text = "Not measured" if unmeasured else "Data failed validation"
-    flag = f'<div class="qk-tile-flag">{flag_text}</div>' if not t.sound else ""
     # A null value says why; a value says what it is based on or why it is not sound.
-    note = f'<div class="qk-tile-note">{esc(t.note)}</div>' if t.note else ""
-    return (
-        f'<div class="{" ".join(classes)}" id="{esc(div_id("tile", t.kpi, t.scope))}">'
-        f'<div class="qk-tile-title">{esc(t.title)}</div>'
-        f'<div class="qk-tile-row"><div class="qk-tile-value">{esc(t.display)}</div>'
-        f'<div class="qk-tile-icons">{variation_icon(t.variation)}{assurance_icon(t.assurance)}</div></div>'
-        f'<div class="qk-tile-target">{target}</div>'
-        f'<div class="qk-tile-label">{esc(" · ".join(labels))}</div>{flag}{note}</div>'
+    return _html(
+        "tile",
+        classes=" ".join(classes),
+        anchor=div_id("tile", t.kpi, t.scope),
+        title=t.title,
+        display=t.display,
+        icons=trusted(variation_icon(t.variation) + assurance_icon(t.assurance)),
+        target=f"Target {t.target_display}" if t.target_display else "No target",
+        labels=" · ".join(labels),
+        flag=("Not measured" if unmeasured else "Data failed validation") if not t.sound else "",
+        note=t.note,
     )
 
 
 def tiles_html(tiles: Sequence[KpiTile]) -> str:
-    return '<div class="qk-tiles">' + "".join(_tile(t) for t in tiles) + "</div>"
+    return _html("tiles", items=[trusted(_tile(t)) for t in tiles])
 
 
 def _kpi_table(model: ReviewModel, section: Section) -> str:
@@ -1006,12 +886,6 @@ def _kpi_table(model: ReviewModel, section: Section) -> str:
     # Many sites: the worst and the best site instead of a column each (fits A4 with 50).
     spread = len(scopes) - 1 > SITE_VALUE_COLUMNS
     shown = [scopes[0]] if spread else scopes
-    head = (
-        "<th>Measure</th>"
-        + "".join(f'<th class="qk-num">{esc("All sites" if s == "all" else s)}</th>' for s in shown)
-        + ('<th class="qk-num">Worst site</th><th class="qk-num">Best site</th>' if spread else "")
-        + '<th class="qk-num">Target</th><th>Variation</th><th>Assurance</th>'
-    )
     by: dict[str, dict[str, KpiValue]] = {}
     for v in rows:
         by.setdefault(v.kpi, {})[v.scope] = v
@@ -1019,13 +893,13 @@ def _kpi_table(model: ReviewModel, section: Section) -> str:
     for kpi_id, per in by.items():
         main = per[model.meta.scope] if model.meta.scope in per else next(iter(per.values()))
         t = _trend_for(model, kpi_id, main.scope, trends)
-        cells = []
+        cells: list[tuple[str, str]] = []
         if spread:
             cells.extend(_worst_best(main, [per[s] for s in scopes[1:] if s in per]))
         for s in shown:
             cell = per.get(s)
             if cell is None or (cell.value is None and cell.note.startswith("not split by site")):
-                cells.append('<td class="qk-num"></td>')
+                cells.append(("qk-num", ""))
                 continue
             ts = trends.get((kpi_id, s))
             cls = "qk-num"
@@ -1033,42 +907,31 @@ def _kpi_table(model: ReviewModel, section: Section) -> str:
                 cls += f" qk-sig-{ts.classes[-1]}"
             if not cell.sound:
                 cls += " qk-unsound-cell"
-            cells.append(f'<td class="{cls}">{esc(cell.display)}</td>')
+            cells.append((cls, cell.display))
         if spread:  # the main scope's cell first, then worst and best
             cells = [*cells[2:], *cells[:2]]
-        var = (
-            f"{variation_icon(t.variation, size=20)} {esc(_VARIATION_TEXT.get(t.variation or '', ''))}"
-            if t
-            else ""
-        )
-        ass = (
-            f"{assurance_icon(t.assurance, size=20)} {esc(_ASSURANCE_TEXT.get(t.assurance or '', ''))}"
-            if t and t.assurance
-            else ""
-        )
-        flag = "" if main.sound else ' <span class="qk-badge qk-status-failed">not sound</span>'
         body.append(
-            f"<tr><td>{esc(main.title)}{flag}</td>{''.join(cells)}"
-            f'<td class="qk-num">{esc(main.target_display)}</td>'
-            f'<td class="qk-icon-cell">{var}</td><td class="qk-icon-cell">{ass}</td></tr>'
+            {
+                "title": main.title,
+                "sound": main.sound,
+                "cells": cells,
+                "target": main.target_display,
+                "trend": t is not None,
+                "var_icon": trusted(variation_icon(t.variation, size=20)) if t else None,
+                "var_text": _VARIATION_TEXT.get(t.variation or "", "") if t else "",
+                "ass_icon": (
+                    trusted(assurance_icon(t.assurance, size=20)) if t and t.assurance else None
+                ),
+                "ass_text": _ASSURANCE_TEXT.get(t.assurance or "", "") if t else "",
+            }
         )
-    note = (
-        '<p class="qk-note">Values for the period. Variation and assurance are for '
-        f"{esc(model.meta.scope_label)}; coloured site values carry a signal in the latest month."
-        + (
-            f" Worst and best of {len(scopes) - 1} sites by the measure's direction; every "
-            'site\'s value: <a href="kpis.csv">kpis.csv</a>.'
-            if spread
-            else ""
-        )
-        + "</p>"
-        if multi
-        else ""
-    )
-    return (
-        f'<div class="qk-block qk-table-block" id="{esc(div_id("kpis", section.id))}">'
-        f'<table class="qk-table qk-kpi-table"><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(body)}</tbody></table>{note}</div>"
+    return _html(
+        "kpi_table",
+        anchor=div_id("kpis", section.id),
+        heads=["All sites" if s == "all" else s for s in shown],
+        spread=spread,
+        rows=body,
+        note={"scope": model.meta.scope_label, "sites": len(scopes) - 1} if multi else None,
     )
 
 
@@ -1076,15 +939,15 @@ SITE_VALUE_COLUMNS: Final = 4
 """A section's KPI table has a column per site up to this many sites; beyond, worst and best."""
 
 
-def _worst_best(main: KpiValue, sites: Sequence[KpiValue]) -> list[str]:
-    """Two cells: the site with the worst and the best value (by direction), named."""
+def _worst_best(main: KpiValue, sites: Sequence[KpiValue]) -> list[tuple[str, str]]:
+    """Two cells (class, text): the site with the worst and the best value (by direction)."""
     valued = [v for v in sites if v.value is not None]
     if not valued:
-        return ['<td class="qk-num"></td>', '<td class="qk-num"></td>']
+        return [("qk-num", ""), ("qk-num", "")]
     ranked = sorted(valued, key=lambda v: (float(v.value or 0.0), v.scope))
     low, high = ranked[0], ranked[-1]
     worst, best = (low, high) if main.direction != "lower_is_better" else (high, low)
-    return [f'<td class="qk-num">{esc(v.scope)}: {esc(v.display)}</td>' for v in (worst, best)]
+    return [("qk-num", f"{v.scope}: {v.display}") for v in (worst, best)]
 
 
 def _trend_for(
@@ -1177,7 +1040,7 @@ class Pack:
         titles = {v.kpi: v.title for v in self.model.kpis}
         old = detail.get("superseded") or {}
         changed = [
-            f"{esc(c.get('dataset'))} ({_rows_change(c.get('old_rows_in'), c.get('new_rows_in'))})"
+            f"{_text(c.get('dataset'))} ({_rows_change(c.get('old_rows_in'), c.get('new_rows_in'))})"
             for c in detail.get("changed_inputs") or []
         ]
         reasons = []
@@ -1194,45 +1057,45 @@ class Pack:
             )
         if detail.get("qmskpi_changed"):
             reasons.append(
-                f"qmskpi {esc(detail.get('old_qmskpi'))} → {esc(detail.get('new_qmskpi'))}"
+                f"qmskpi {_text(detail.get('old_qmskpi'))} → {_text(detail.get('new_qmskpi'))}"
             )
         why = "; ".join(reasons) if reasons else "no input, configuration or version change"
-        rows = []
-        for k in detail.get("kpis") or []:
-            kpi = str(k.get("kpi"))
-            rows.append(
-                "<tr>"
-                f"<td>{esc(titles.get(kpi, kpi))}{' †' if kpi in redefined else ''}</td>"
-                f"<td>{esc(k.get('scope'))}</td>"
-                f"<td>{esc(k.get('period'))}</td>"
-                f'<td class="qk-f-float">{_restated_value(k.get("old_value"))}</td>'
-                f'<td class="qk-f-float">{_restated_value(k.get("new_value"))}</td>'
-                f"<td>{_sound_change(k.get('old_sound'), k.get('new_sound'))}</td>"
-                "</tr>"
+        rows = [
+            (
+                titles.get(str(k.get("kpi")), str(k.get("kpi")))
+                + (" †" if str(k.get("kpi")) in redefined else ""),
+                k.get("scope"),
+                k.get("period"),
+                _restated_value(k.get("old_value")),
+                _restated_value(k.get("new_value")),
+                _sound_change(k.get("old_sound"), k.get("new_sound")),
             )
-        n = len(rows)
+            for k in detail.get("kpis") or []
+        ]
         return Fragment(
-            '<section class="qk-block qk-restatement" id="section-restatement">'
-            f"<h2>Restatement: {n} figure{'s differ' if n != 1 else ' differs'} from the pack "
-            f"published {esc(old.get('created_at'))}</h2>"
-            f"<p>This pack supersedes pack {esc(old.get('id'))}, which is kept unchanged as a "
-            f"record. Why the figures moved: {why}.</p>"
-            '<table class="qk-table"><thead><tr><th>Measure</th><th>Scope</th><th>Period</th>'
-            '<th class="qk-f-float">Approved</th><th class="qk-f-float">Restated</th>'
-            f"<th>Sound</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
+            _html(
+                "restatement",
+                n=len(rows),
+                created_at=old.get("created_at"),
+                old_id=old.get("id"),
+                why=why,
+                rows=rows,
+            )
         )
 
     # ------------------------------------------------------------ pieces
 
     def _header(self, s: Section, *, extra: str = "") -> str:
-        brk = " qk-break" if s.page_break else ""
-        ref = f'<span class="qk-ref">{esc(s.ref)}</span> ' if s.ref else ""
-        notes = "".join(f"<li>{esc(n)}</li>" for n in s.notes)
-        notes_html = f'<ul class="qk-notes">{notes}</ul>' if notes else ""
-        return (
-            f'<header class="qk-section-head{brk}" id="{esc(div_id("section", s.id))}">'
-            f"<h2>{ref}{esc(s.title)} {_status_badge(s.status)}</h2>"
-            f'<p class="qk-wording">{esc(s.wording)}</p>{notes_html}{extra}</header>'
+        return _html(
+            "section_head",
+            page_break=s.page_break,
+            anchor=div_id("section", s.id),
+            ref=s.ref,
+            title=s.title,
+            badge=trusted(_status_badge(s.status)),
+            wording=s.wording,
+            notes=list(s.notes),
+            extra=trusted(extra),
         )
 
     def _cover(self, s: Section) -> str:
@@ -1247,58 +1110,56 @@ class Pack:
             if m.validated
             else "data NOT validated against the data contracts"
         )
-        return (
-            '<section class="qk-cover" id="section-cover">'
-            f'<p class="qk-org">{esc(m.organisation)}</p>'
-            f"<h1>Management review inputs · {esc(m.period)}</h1>"
-            f'<p class="qk-scope">{esc(m.scope_label)} · {esc(m.period_start)} to '
-            f"{esc(m.period_end)} · {esc(m.clause_map_title)}</p>"
-            f'<div class="qk-state {state_cls}"><strong>{esc(state)}</strong>'
-            f" · {evidenced} of {len(inputs)} review inputs evidenced · {esc(validated)}</div>"
-            f"{_provisional_label(m)}</section>"
+        return _html(
+            "cover",
+            m=m,
+            state_cls=state_cls,
+            state=state,
+            evidenced=evidenced,
+            inputs=len(inputs),
+            validated=validated,
+            provisional=trusted(_provisional_label(m)),
         )
 
     def _summary(self, s: Section) -> str:
         m = self.model
         serious = [e for e in m.exceptions if e.rank <= 2]
-        box = "qk-exceptions" + ("" if serious else " qk-none")
-        narrative = "".join(f"<li>{esc(x)}</li>" for x in m.narrative)
-        items = "".join(
-            f'<li class="qk-exc-{esc(e.kind)}"><span class="qk-exc-kind">'
-            f"{esc(_KIND_TEXT.get(e.kind, e.kind))}</span> "
-            f'<span class="qk-ref">{esc(self._ref(e.section))}</span> {esc(e.text)}</li>'
-            for e in m.exceptions[:LIST_MAX]
-        )
-        count = _exception_count(len(serious), len(m.exceptions) - len(serious))
-        all_exc = (
-            f'<div class="qk-block qk-all-exceptions"><h3>All exceptions: {esc(count)}'
-            f"</h3><ul>{items}</ul>"
-            f"{_more_list(len(m.exceptions), 'Exceptions', 'exceptions', 'most serious')}</div>"
+        exceptions = (
+            {
+                "count": _exception_count(len(serious), len(m.exceptions) - len(serious)),
+                "entries": [
+                    (e.kind, _KIND_TEXT.get(e.kind, e.kind), self._ref(e.section), e.text)
+                    for e in m.exceptions[:LIST_MAX]
+                ],
+                "more": trusted(
+                    _more_list(len(m.exceptions), "Exceptions", "exceptions", "most serious")
+                ),
+            }
             if m.exceptions
-            else ""
+            else None
         )
-        legend = (
-            '<p class="qk-legend">Variation: '
-            f"{variation_icon('common_cause', size=16)} common cause "
-            f"{variation_icon('improvement_high', size=16)} improvement "
-            f"{variation_icon('concern_high', size=16)} concern (H/L: high/low) · Assurance: "
-            f"{assurance_icon('consistent_pass', size=16)} target met consistently "
-            f"{assurance_icon('consistent_fail', size=16)} missed consistently "
-            f"{assurance_icon('inconsistent', size=16)} met some months</p>"
-        )
-        contents = "".join(
-            f'<li><span class="qk-ref">{esc(x.ref)}</span> {esc(x.title)}'
-            f"{' ' + _status_badge(x.status) if x.status not in (None, 'evidenced') else ''}</li>"
+        icons = [
+            *(variation_icon(i, size=16) for i in _LEGEND_VARIATION),
+            *(assurance_icon(i, size=16) for i in _LEGEND_ASSURANCE),
+        ]
+        contents = [
+            (
+                x.ref,
+                x.title,
+                trusted(_status_badge(x.status)) if x.status not in (None, "evidenced") else None,
+            )
             for x in m.sections
             if x.id not in ("cover", "summary")
-        )
-        return (
-            f'<section class="qk-section qk-summary">'
-            f'<div class="qk-block {box}"><h3>In brief</h3><ul>{narrative}</ul></div>'
-            f"<h3>Headline measures · {esc(m.meta.scope_label)} · {esc(m.meta.period)}</h3>"
-            f"{tiles_html(m.tiles)}{legend}{all_exc}"
-            f'<div class="qk-block"><h3>Contents</h3><ol class="qk-contents">{contents}</ol></div>'
-            "</section>"
+        ]
+        return _html(
+            "summary",
+            box="qk-exceptions" + ("" if serious else " qk-none"),
+            narrative=list(m.narrative),
+            meta=m.meta,
+            tiles=trusted(tiles_html(m.tiles)),
+            legend=trusted(_html("legend", icons=[trusted(i) for i in icons])),
+            exceptions=exceptions,
+            contents=contents,
         )
 
     def _input(self, s: Section) -> str:
@@ -1312,19 +1173,13 @@ class Pack:
             parts.append(self._table_block(table_id, s))
         if s.trends:
             parts.append(self._trend_grid([t for t in m.trends if t.id in set(s.trends)], s.id))
-        return (
-            f'<section class="qk-section" id="{esc(div_id("body", s.id))}">'
-            + "".join(parts)
-            + "</section>"
-        )
+        return _section(parts, anchor=div_id("body", s.id))
 
     def _analyst(self, a: AnalystInput | None) -> str:
-        if a is None or not a.markdown.strip():
-            return (
-                '<div class="qk-block qk-missing"><p>No analyst input was provided for this '
-                "item. Record the discussion in the minutes.</p></div>"
-            )
-        return f'<div class="qk-block qk-markdown">{safe_markdown(a.markdown)}</div>'
+        given = a is not None and a.markdown.strip()
+        return _html(
+            "analyst", markdown=trusted(safe_markdown(a.markdown)) if a and given else None
+        )
 
     def _table_block(self, table_id: str, s: Section) -> str:
         t = self.model.table(table_id)
@@ -1353,37 +1208,33 @@ class Pack:
         for t in trends:
             fig = spc_figure(t)
             chart = figure_html(fig, self.doc, f"{prefix}-{t.kpi}-{t.scope}")
-            expl = "".join(f"<li>{esc(x)}</li>" for x in t.explanation)
             cls = "qk-chart"
             if t.classes and t.classes[-1] == "concern":
                 cls += " qk-chart-concern"
             elif t.classes and t.classes[-1] == "improvement":
                 cls += " qk-chart-improvement"
-            icons = f"{variation_icon(t.variation, size=22)}{assurance_icon(t.assurance, size=22)}"
+            icons = variation_icon(t.variation, size=22) + assurance_icon(t.assurance, size=22)
             blocks.append(
-                f'<div class="{cls}"><div class="qk-chart-icons">{icons}</div>{chart}'
-                f'<ul class="qk-expl">{expl}</ul>{trend_data_table(t)}</div>'
+                {
+                    "cls": cls,
+                    "icons": trusted(icons),
+                    "chart": trusted(chart),
+                    "explanation": list(t.explanation),
+                    "data": trusted(trend_data_table(t)),
+                }
             )
-        if not blocks:
-            return '<p class="qk-empty">No measure could be charted.</p>'
-        return '<div class="qk-charts">' + "".join(blocks) + "</div>"
+        return _html("trend_grid", charts=blocks)
 
     def _opportunities(self, s: Section) -> str:
         ops = self.model.opportunities
-        if ops:
-            items = "".join(
-                f'<li><strong>{esc(o.text)}</strong> <span class="qk-basis">{esc(o.basis)}</span>'
-                f' <span class="qk-ref">({esc(self._ref(o.section))})</span></li>'
-                for o in ops[:LIST_MAX]
-            )
-            body = f'<ol class="qk-block qk-opportunities">{items}</ol>' + _more_list(
-                len(ops), "Opportunities", "opportunities", "in section order"
-            )
-        else:
-            body = (
-                '<p class="qk-empty">No opportunity was suggested by the signals this period.</p>'
-            )
-        return f'<section class="qk-section">{self._header(s)}{body}</section>'
+        body = _html(
+            "opportunities",
+            items=[(o.text, o.basis, self._ref(o.section)) for o in ops[:LIST_MAX]],
+            more=trusted(
+                _more_list(len(ops), "Opportunities", "opportunities", "in section order")
+            ),
+        )
+        return _section([self._header(s), body])
 
     def _ref(self, section_id: str) -> str:
         for x in self.model.sections:
@@ -1393,19 +1244,11 @@ class Pack:
 
     def _decisions(self, s: Section) -> str:
         t = self.model.table("decisions")
-        return (
-            f'<section class="qk-section">{self._header(s)}'
-            f"{table_html(t, table_class='qk-decisions') if t else ''}</section>"
-        )
+        return _section([self._header(s), table_html(t, table_class="qk-decisions") if t else ""])
 
     def _coverage(self, s: Section) -> str:
-        rows = "".join(_coverage_row(c) for c in self.model.coverage)
-        return (
-            f'<section class="qk-section">{self._header(s)}'
-            '<div class="qk-block qk-table-block" id="table-coverage"><table class="qk-table qk-coverage">'
-            "<thead><tr><th>Input</th><th>Title</th><th>Status</th><th>Evidence</th></tr></thead>"
-            f"<tbody>{rows}</tbody></table></div></section>"
-        )
+        rows = [_coverage_row(c) for c in self.model.coverage]
+        return _section([self._header(s), _html("coverage", rows=rows)])
 
     def _appendix(self, s: Section) -> str:
         parts = [self._header(s)]
@@ -1421,7 +1264,7 @@ class Pack:
                 parts.append(table_html(t, table_class="qk-ledger"))
             else:
                 parts.append(table_html(t, table_class="qk-small"))
-        return f'<section class="qk-section qk-appendix">{"".join(parts)}</section>'
+        return _section(parts, classes="qk-section qk-appendix")
 
 
 _OBJECTIVE_HIDDEN: Final = ("direction", "unit", "target", "actual", "ytd_actual", "sound")
@@ -1449,15 +1292,27 @@ _KIND_TEXT: Final = {
 }
 
 
-def _coverage_row(c: CoverageRow) -> str:
-    ev = (
-        "".join(f"<li>{_status_badge(d.status)} {esc(d.detail)}</li>" for d in c.evidence)
-        or f"<li>{esc(c.detail)}</li>"
-    )
-    return (
-        f'<tr class="qk-cov-{esc(c.status)}"><td class="qk-ref">{esc(c.ref)}</td><td>{esc(c.title)}</td>'
-        f'<td>{_status_badge(c.status)}</td><td><ul class="qk-evidence">{ev}</ul></td></tr>'
-    )
+def _coverage_row(c: CoverageRow) -> dict[str, Any]:
+    """One row of the coverage matrix: the input, its status and each piece of evidence."""
+    evidence = [(trusted(_status_badge(d.status)), d.detail) for d in c.evidence]
+    return {
+        "status": c.status,
+        "ref": c.ref,
+        "title": c.title,
+        "badge": trusted(_status_badge(c.status)),
+        "evidence": evidence or [(None, c.detail)],
+    }
+
+
+def _section(
+    parts: Sequence[str], *, anchor: str | None = None, classes: str = "qk-section"
+) -> str:
+    """``<section>`` around pieces already rendered."""
+    return _html("section", anchor=anchor, parts=[trusted(p) for p in parts], classes=classes)
+
+
+_LEGEND_VARIATION: Final = ("common_cause", "improvement_high", "concern_high")
+_LEGEND_ASSURANCE: Final = ("consistent_pass", "consistent_fail", "inconsistent")
 
 
 _LAST_PACK: list[Pack] = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import os
 import sys
@@ -228,6 +229,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return pipeline.exit_code([outcome])
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema of ``qmskpi.toml`` or of a data contract (for editors)."""
+    if args.kind == "config":
+        from qmskpi.config import config_json_schema
+
+        schema = config_json_schema()
+    else:
+        from qmskpi.contracts.loader import contract_json_schema
+
+        schema = contract_json_schema()
+    sys.stdout.write(json.dumps(schema, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
 def cmd_minutes(args: argparse.Namespace) -> int:
     from qmskpi import pipeline
     from qmskpi.errors import RenderError
@@ -431,6 +446,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to generate sample data if ./sample_data is absent",
     )
     d.set_defaults(func=cmd_demo)
+
+    j = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of qmskpi.toml or of a data contract (for editors)",
+    )
+    j.add_argument("kind", choices=("config", "contract"))
+    j.set_defaults(func=cmd_schema)
 
     m = sub.add_parser(
         "minutes", help="validate a filled minutes.xlsx and publish the minutes beside the pack"

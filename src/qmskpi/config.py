@@ -23,15 +23,18 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 
 from qmskpi.datasets import DATASETS, SEVERITIES
 from qmskpi.errors import ConfigError, ScopeError, did_you_mean
 from qmskpi.periods import Granularity
+from qmskpi.schemas import StrictTable, json_schema, problem, schema_error_text
 
 FileFormat = Literal["csv", "parquet", "excel"]
 PdfPolicy = Literal["required", "optional", "off"]
@@ -312,127 +315,120 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-# --------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------- the file's schema
+#
+# pydantic models state what each table of qmskpi.toml may hold: its keys (extra="forbid"),
+# their types (strict: no "30" for 30, no true for 1) and simple bounds. They also give the
+# JSON Schema editors use (``qmskpi schema config``). What needs more than one key or knowledge
+# of the datasets (a column that is no field of the dataset, a date format, a SQL expression,
+# a database that no table declares) is checked after, in the functions below the models.
 
 
-class _Reader:
-    """Typed access to one TOML table, remembering the dotted key for errors."""
-
-    def __init__(self, table: Mapping[str, Any], key: str, path: Path | None):
-        self.table = table
-        self.key = key
-        self.path = path
-
-    def _k(self, name: str) -> str:
-        return f"{self.key}.{name}" if self.key else name
-
-    def err(self, name: str, message: str) -> ConfigError:
-        return ConfigError(message, path=self.path, key=self._k(name))
-
-    def only(self, allowed: set[str]) -> None:
-        for name in self.table:
-            if name not in allowed:
-                raise ConfigError(
-                    f"unknown key{did_you_mean(name, allowed)}; allowed here: "
-                    f"{', '.join(sorted(allowed))}",
-                    path=self.path,
-                    key=self._k(name),
-                )
-
-    def sub(self, name: str) -> _Reader:
-        value = self.table.get(name, {})
-        if not isinstance(value, Mapping):
-            raise self.err(name, f"must be a table, got {type(value).__name__}")
-        return _Reader(value, self._k(name), self.path)
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-        if name not in self.table:
-            return default
-        value = self.table[name]
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            raise self.err(name, f"must be {_names(kinds)}, got a boolean")
-        if float in kinds and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if not isinstance(value, kinds):
-            raise self.err(name, f"must be {_names(kinds)}, got {type(value).__name__} {value!r}")
+def _scalar(value: Any) -> Any:
+    if isinstance(value, str | int | float | bool):
         return value
-
-    def str_list(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-        value = self.get(name, list, None)
-        if value is None:
-            return default
-        if not all(isinstance(v, str) for v in value):
-            raise self.err(name, "must be a list of strings")
-        return tuple(value)
-
-    def str_map(self, name: str) -> dict[str, str]:
-        table = self.get(name, dict, {})
-        out: dict[str, str] = {}
-        for k, v in table.items():
-            if not isinstance(v, str):
-                raise ConfigError(
-                    f"must be a string, got {v!r}", path=self.path, key=f"{self._k(name)}.{k}"
-                )
-            out[str(k)] = v
-        return out
+    raise problem("must be a string, number or boolean")
 
 
-def _names(kinds: tuple[type, ...]) -> str:
-    words = {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        list: "a list",
-        dict: "a table",
-    }
-    return " or ".join(words.get(k, k.__name__) for k in kinds)
+def _pdf_word(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "required" if value else "off"
+    if isinstance(value, str) and value in PDF_POLICIES:
+        return value
+    raise problem(
+        f'must be "required", "optional", "off", true or false, got {value!r}'
+        f"{did_you_mean(str(value), PDF_POLICIES)}"
+    )
 
 
-def _check_columns(r: _Reader, name: str, keys: Any, dataset: str) -> None:
-    known = set(DATASETS[dataset].field_names)
-    for col in keys:
-        if col not in known:
-            raise ConfigError(
-                f"{col!r} is not a field of dataset '{dataset}'{did_you_mean(col, known)}; "
-                f"fields: {', '.join(DATASETS[dataset].field_names)}",
-                path=r.path,
-                key=f"{r._k(name)}.{col}",
-            )
+_SEVERITY_WORDS = {"warning": "warn"}
 
 
-_SOURCE_KEYS = {
-    "path",
-    "format",
-    "encoding",
-    "delimiter",
-    "quote_char",
-    "sheet",
-    "header_row",
-    "has_header",
-    "skip_footer_rows",
-    "columns",
-    "positions",
-    "date_formats",
-    "value_maps",
-    "null_values",
-    "na_values",
-    "true_values",
-    "false_values",
-    "constants",
-    "ignore_columns",
-    "surrogate_key",
-    "derive",
-    "defaults",
-    "where",
-    "drop_duplicates",
-    "database",
-    "query",
-    "coverage_start",
-    "zero_means_zero",
-    "pushdown",
-}
+def _severity_word(value: Any) -> Any:
+    return _SEVERITY_WORDS.get(value, value) if isinstance(value, str) else value
+
+
+NonNegative = Annotated[int, Field(ge=0)]
+OneBased = Annotated[int, Field(ge=1)]
+Share = Annotated[float, Field(ge=0, le=1)]
+PositiveShare = Annotated[float, Field(gt=0, le=1)]
+Constant = Annotated[ConstantValue, BeforeValidator(_scalar)]
+PdfWord = Annotated[PdfPolicy, BeforeValidator(_pdf_word, json_schema_input_type=PdfPolicy | bool)]
+SeverityWord = Annotated[
+    Literal["error", "warn"],
+    BeforeValidator(_severity_word, json_schema_input_type=Literal["error", "warn", "warning"]),
+]
+
+
+class OrganisationTable(StrictTable):
+    """``[organisation]``."""
+
+    name: str = Field(
+        default="", description="The organisation's name, on the pack's cover (required)."
+    )
+    sites: list[str] = Field(
+        default_factory=list,
+        description=f"Site names, each a scope of its own: {SITE_RULE_TEXT}.",
+    )
+
+
+class DatabaseTable(StrictTable):
+    """``[databases.NAME]``: give exactly one of ``url`` (no password) or ``url_env``."""
+
+    url: str | None = Field(
+        default=None, description="A URL without credentials, e.g. sqlite:///qms.db."
+    )
+    url_env: str | None = Field(
+        default=None, description="The environment variable holding the URL."
+    )
+
+
+class SourceTable(StrictTable):
+    """``[sources.DATASET]``: a file (``path``) or a SQL ``query``, and how to read it."""
+
+    path: str | None = Field(
+        default=None, description="File path or glob, relative to the config file."
+    )
+    format: FileFormat | None = None
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    quote_char: str = '"'
+    sheet: str | int | None = None
+    header_row: OneBased = Field(default=1, description="1-based row that holds the header.")
+    has_header: bool = True
+    skip_footer_rows: NonNegative = 0
+    columns: dict[str, str] = Field(default_factory=dict, description="field -> source header")
+    positions: dict[str, OneBased] = Field(
+        default_factory=dict, description="field -> 1-based column number"
+    )
+    date_formats: dict[str, str] = Field(
+        default_factory=dict, description="date field -> strptime format, e.g. %d/%m/%Y"
+    )
+    value_maps: dict[str, dict[str, str]] = Field(default_factory=dict)
+    null_values: dict[str, list[str]] = Field(default_factory=dict)
+    na_values: list[str] = Field(default_factory=lambda: [""])
+    true_values: list[str] = Field(default_factory=lambda: list(SourceConfig.true_values))
+    false_values: list[str] = Field(default_factory=lambda: list(SourceConfig.false_values))
+    constants: dict[str, Constant] = Field(default_factory=dict)
+    ignore_columns: list[str] = Field(default_factory=list)
+    surrogate_key: bool = False
+    derive: dict[str, str] = Field(
+        default_factory=dict, description="field -> SQL expression over the source's columns"
+    )
+    defaults: dict[str, Constant] = Field(default_factory=dict)
+    where: str | None = None
+    drop_duplicates: bool = True
+    database: str | None = None
+    query: str | None = None
+    coverage_start: str | None = Field(
+        default=None, description="First month (YYYY-MM) fully covered."
+    )
+    zero_means_zero: bool = False
+    pushdown: bool = Field(
+        default=False,
+        description="validate and aggregate in the database (SQL sources of inspections)",
+    )
+
 
 PUSHDOWN_DATASETS = ("inspections",)
 """Datasets whose first KPI aggregation level can run in the database (``kpis.PUSHDOWN``)."""
@@ -452,148 +448,141 @@ _MAPPING_KEYS = (
 """Mapping keys done in polars after reading: a pushed-down query must not need them."""
 
 
-def _check_pushdown(r: _Reader, dataset: str, query: str | None) -> bool:
-    """``pushdown = true``: a SQL source of a pushable dataset whose query needs no mapping."""
-    if not r.get("pushdown", bool, False):
-        return False
-    if query is None:
-        raise r.err("pushdown", "works on SQL sources only (a 'query'), not on files")
-    if dataset not in PUSHDOWN_DATASETS:
-        raise r.err(
-            "pushdown",
-            f"no KPI of {dataset} runs in the database yet; "
-            f"pushdown works for: {', '.join(PUSHDOWN_DATASETS)}",
-        )
-    for key in _MAPPING_KEYS:
-        if key in r.table:
-            raise r.err(
-                key,
-                "cannot be used with pushdown = true: the database validates and aggregates "
-                "the query's own columns, so the query must return the canonical names and "
-                "values (rename and convert in SQL, e.g. SELECT insp_no AS inspection_id)",
-            )
-    return True
+class ScorecardTable(StrictTable):
+    """``[kpis.scorecard]``: weights that add up to 1 and the A/B rating floors."""
+
+    otd_weight: float = 0.5
+    quality_weight: float = 0.5
+    ppm_zero_score: float = 10_000.0
+    rating_a_min: float = 90.0
+    rating_b_min: float = 75.0
 
 
-def _positions(r: _Reader, dataset: str) -> dict[str, int]:
-    """A source's ``positions`` table: dataset column -> 1-based column number."""
-    positions_raw = r.get("positions", dict, {})
-    positions: dict[str, int] = {}
-    for k, v in positions_raw.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ConfigError(
-                "must be a 1-based column number", path=r.path, key=f"{r._k('positions')}.{k}"
-            )
-        positions[k] = v
-    _check_columns(r, "positions", positions, dataset)
-    return positions
+class SeverityTargetsTable(StrictTable):
+    """``[kpis.complaint_close_target_days_by_severity]``: days by complaint severity."""
+
+    minor: NonNegative | None = None
+    major: NonNegative | None = None
+    critical: NonNegative | None = None
 
 
-def _date_formats(r: _Reader, dataset: str) -> dict[str, str]:
-    """A source's ``date_formats`` table: date field -> strptime format."""
-    date_formats = r.str_map("date_formats")
-    _check_columns(r, "date_formats", date_formats, dataset)
-    for col, date_fmt in date_formats.items():
-        key = f"{r._k('date_formats')}.{col}"
-        if DATASETS[dataset].field(col).type != "date":
-            raise ConfigError(f"{col!r} is not a date field", path=r.path, key=key)
-        problem = date_format_problem(date_fmt)
-        if problem:
-            raise ConfigError(problem, path=r.path, key=key)
-    return date_formats
+assert tuple(SeverityTargetsTable.model_fields) == SEVERITIES
 
 
-def _check_scalars(r: _Reader, **tables: Mapping[str, Any]) -> None:
-    """Values in ``constants`` / ``defaults`` must be a string, number or boolean."""
-    for name, table in tables.items():
-        for k, v in table.items():
-            if not isinstance(v, str | int | float | bool):
-                raise ConfigError(
-                    "must be a string, number or boolean", path=r.path, key=f"{r._k(name)}.{k}"
-                )
+class KpisTable(StrictTable):
+    """``[kpis]``."""
+
+    complaint_close_target_days: NonNegative = 30
+    complaint_close_target_days_by_severity: SeverityTargetsTable = Field(
+        default_factory=SeverityTargetsTable
+    )
+    supplier_otd_tolerance_days: NonNegative = 0
+    supplier_otd_early_days: NonNegative = 7
+    repeat_window_days: NonNegative = 90
+    finding_due_days: NonNegative = 60
+    scorecard: ScorecardTable = Field(default_factory=ScorecardTable)
+    targets: dict[str, float] = Field(default_factory=dict, description="KPI id -> target")
+    max_quarantined_share: Share = 0.10
 
 
-def _source(r: _Reader, dataset: str) -> SourceConfig:
-    r.only(_SOURCE_KEYS)
-    path = r.get("path", str)
-    query = r.get("query", str)
-    if (path is None) == (query is None):
-        raise r.err("path", "give exactly one of 'path' (a file) or 'query' (SQL)")
-    fmt = r.get("format", str)
-    if fmt is not None and fmt not in ("csv", "parquet", "excel"):
-        raise r.err(
-            "format",
-            f"must be csv, parquet or excel{did_you_mean(fmt, ['csv', 'parquet', 'excel'])}",
-        )
-    header_row = r.get("header_row", int, 1)
-    if header_row < 1:
-        raise r.err("header_row", "is 1-based: the first row of the file is 1")
-    columns = r.str_map("columns")
-    _check_columns(r, "columns", columns, dataset)
-    positions = _positions(r, dataset)
-    date_formats = _date_formats(r, dataset)
-    derive = r.str_map("derive")
-    _check_columns(r, "derive", derive, dataset)
-    for col, text in derive.items():
-        _check_sql(r, f"derive.{col}", text)
-    where = r.get("where", str)
-    if where is not None:
-        _check_sql(r, "where", where)
-    defaults_raw = r.get("defaults", dict, {})
-    _check_columns(r, "defaults", defaults_raw, dataset)
-    vm = r.sub("value_maps")
-    value_maps = {col: vm.str_map(col) for col in vm.table}
-    _check_columns(r, "value_maps", value_maps, dataset)
-    nv = r.sub("null_values")
-    null_values = {col: nv.str_list(col) for col in nv.table}
-    _check_columns(r, "null_values", null_values, dataset)
-    constants_raw = r.get("constants", dict, {})
-    _check_columns(r, "constants", constants_raw, dataset)
-    _check_scalars(r, constants=constants_raw, defaults=defaults_raw)
-    database = r.get("database", str)
-    if query is not None and database is None:
-        raise r.err(
-            "database", "a 'query' source needs 'database', the name of a [databases.NAME] table"
-        )
-    sheet = r.get("sheet", (str, int))
-    coverage_start = r.get("coverage_start", str)
-    if coverage_start is not None and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", coverage_start):
-        raise r.err("coverage_start", f"must be a month YYYY-MM, got {coverage_start!r}")
-    return SourceConfig(
-        dataset=dataset,
-        path=path,
-        format=fmt,
-        encoding=r.get("encoding", str, "utf-8"),
-        delimiter=r.get("delimiter", str, ","),
-        quote_char=r.get("quote_char", str, '"'),
-        sheet=sheet,
-        header_row=header_row,
-        has_header=r.get("has_header", bool, True),
-        skip_footer_rows=r.get("skip_footer_rows", int, 0),
-        columns=columns,
-        positions=positions,
-        date_formats=date_formats,
-        value_maps=value_maps,
-        null_values=null_values,
-        na_values=r.str_list("na_values", ("",)),
-        true_values=r.str_list("true_values", SourceConfig.true_values),
-        false_values=r.str_list("false_values", SourceConfig.false_values),
-        constants=dict(constants_raw),
-        ignore_columns=r.str_list("ignore_columns"),
-        surrogate_key=r.get("surrogate_key", bool, False),
-        derive=derive,
-        defaults=dict(defaults_raw),
-        where=where,
-        drop_duplicates=r.get("drop_duplicates", bool, True),
-        database=database,
-        query=query,
-        coverage_start=coverage_start,
-        zero_means_zero=r.get("zero_means_zero", bool, False),
-        pushdown=_check_pushdown(r, dataset, query),
+class ReviewTable(StrictTable):
+    """``[review]``."""
+
+    granularity: Granularity = "month"
+    trend_months: Annotated[int, Field(ge=3, le=120)] = 24
+    as_of: date | None = None
+    standard: str | None = Field(
+        default=None, description='A shipped clause map, e.g. "ISO 9001:2015".'
+    )
+    clause_map: str | None = Field(default=None, description="A clause-map .toml file of your own.")
+    stale_after_days: NonNegative = 45
+    max_rows: Annotated[int, Field(ge=1, le=200)] = 10
+
+
+class AnalystInputsTable(StrictTable):
+    """``[analyst_inputs]``: markdown files for inputs the data cannot give."""
+
+    changes: str | None = None
+    resources: str | None = None
+    risks: str | None = None
+
+
+class OutputsTable(StrictTable):
+    """``[outputs]``."""
+
+    reports_dir: str = "reports"
+    pdf: PdfWord = "required"
+    xlsx: bool = True
+    notebook_timeout_s: NonNegative = 600
+    browser_timeout_s: NonNegative = 120
+
+
+class RuleOverrideTable(StrictTable):
+    """``[contracts.DATASET.RULE_ID]``: give ``severity`` and/or ``mostly``."""
+
+    severity: SeverityWord | None = None
+    mostly: PositiveShare | None = None
+
+
+class ContractsTable(StrictTable):
+    """``[contracts]``: ``dir`` and a table of rule overrides per dataset."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        strict=True,
+        frozen=True,
+        json_schema_extra={"propertyNames": {"enum": ["dir", *DATASETS]}},
+    )
+    __pydantic_extra__: dict[str, dict[str, RuleOverrideTable]] = Field(init=False)
+
+    dir: str | None = Field(
+        default=None, description="Your contracts folder, relative to this file."
     )
 
 
-def _check_sql(r: _Reader, name: str, text: str) -> None:
+class ConfigFile(StrictTable):
+    """``qmskpi.toml``, as read: every table and key it may hold."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, title="qmskpi.toml")
+
+    organisation: OrganisationTable = Field(default_factory=OrganisationTable)
+    databases: dict[str, DatabaseTable] = Field(default_factory=dict)
+    sources: dict[str, SourceTable] = Field(
+        default_factory=dict, json_schema_extra={"propertyNames": {"enum": list(DATASETS)}}
+    )
+    kpis: KpisTable = Field(default_factory=KpisTable)
+    review: ReviewTable = Field(default_factory=ReviewTable)
+    analyst_inputs: AnalystInputsTable = Field(default_factory=AnalystInputsTable)
+    outputs: OutputsTable = Field(default_factory=OutputsTable)
+    contracts: ContractsTable = Field(default_factory=ContractsTable)
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``qmskpi.toml`` (for editors: Even Better TOML, Taplo, VS Code)."""
+    return json_schema(ConfigFile)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _err(path: Path | None, key: str, message: str) -> ConfigError:
+    return ConfigError(message, path=path, key=key)
+
+
+def _check_columns(path: Path | None, key: str, keys: Iterable[str], dataset: str) -> None:
+    """Every key of a source's per-column table must be a field of its dataset."""
+    known = DATASETS[dataset].field_names
+    for col in keys:
+        if col not in known:
+            raise _err(
+                path,
+                f"{key}.{col}",
+                f"{col!r} is not a field of dataset '{dataset}'{did_you_mean(col, known)}; "
+                f"fields: {', '.join(known)}",
+            )
+
+
+def _check_sql(path: Path | None, key: str, text: str) -> None:
     """A derive expression or ``where`` condition must parse as a polars SQL expression.
 
     Column names are checked later, against the file's header.
@@ -601,7 +590,7 @@ def _check_sql(r: _Reader, name: str, text: str) -> None:
     import polars as pl
 
     if not text.strip():
-        raise r.err(name, "is empty: give a SQL expression over the source's columns")
+        raise _err(path, key, "is empty: give a SQL expression over the source's columns")
     try:
         pl.sql_expr(text)
         # polars 1.x reads "a b c" as "a AS b" and drops the rest (so a CASE without END
@@ -612,7 +601,9 @@ def _check_sql(r: _Reader, name: str, text: str) -> None:
         pass  # polars 1.x resolves columns here: they are checked later, against the header
     except Exception as exc:  # polars raises SQLInterfaceError / SQLSyntaxError / others
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise r.err(name, f"not a SQL expression polars can read: {detail} (in {text!r})") from None
+        raise _err(
+            path, key, f"not a SQL expression polars can read: {detail} (in {text!r})"
+        ) from None
 
 
 _DATE_DIRECTIVES = {
@@ -623,7 +614,7 @@ _DATE_DIRECTIVES = {
 _KNOWN_DIRECTIVES = set("YyCGmbBhdejaAuwHIMSfpzZTFDVU%")
 
 
-def date_format_problem(fmt: str) -> str | None:
+def date_formatproblem(fmt: str) -> str | None:
     """Why ``fmt`` cannot be a date format (strptime syntax), or None when it can.
 
     ``dd/mm/yyyy`` (no ``%`` directives) and formats with no year, month and
@@ -663,284 +654,239 @@ _PASSWORD_IN_URL = re.compile(r"^[a-z0-9+]+://[^/@:]*:[^/@]+@", re.IGNORECASE)
 def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     """Build and check a :class:`Config` from parsed TOML.
 
-    Tables are checked in file order (organisation, databases, sources, kpis,
-    review, analyst_inputs, outputs, contracts): the first error found is raised.
+    The file's shape (keys, types, bounds) is checked first by :class:`ConfigFile`;
+    then what needs the datasets or more than one key, table by table in file order
+    (organisation, databases, sources, kpis, review, outputs, contracts). The first
+    problem found is raised as a :class:`~qmskpi.errors.ConfigError` naming the key.
     """
-    root = _Reader(data, "", path)
-    root.only(
-        {
-            "organisation",
-            "sources",
-            "databases",
-            "kpis",
-            "review",
-            "analyst_inputs",
-            "outputs",
-            "contracts",
-        }
-    )
-    name, sites = _organisation(root.sub("organisation"))
-    databases = _databases(root.sub("databases"))
-    sources = _sources(root, databases)
-    kpis = _kpis(root.sub("kpis"))
-    review = _review(root.sub("review"))
-    ai = root.sub("analyst_inputs")
-    ai.only({"changes", "resources", "risks"})
-    analyst = AnalystInputs(ai.get("changes", str), ai.get("resources", str), ai.get("risks", str))
-    outputs = _outputs(root.sub("outputs"))
+    try:
+        raw = ConfigFile.model_validate(data)
+    except ValidationError as exc:
+        key, message = schema_error_text(
+            exc,
+            ConfigFile,
+            extras={ContractsTable: dict[str, RuleOverrideTable]},
+            hints={"date_type": " (a TOML date has no quotes: as_of = 2026-10-31)"},
+        )
+        raise ConfigError(message, path=path, key=key) from None
+    name, sites = _organisation(raw.organisation, path)
+    databases = _databases(raw.databases, path)
+    sources = _sources(raw.sources, databases, path)
+    ai = raw.analyst_inputs
     return Config(
         organisation=name,
         sites=sites,
         sources=sources,
         databases=databases,
-        kpis=kpis,
-        review=review,
-        analyst_inputs=analyst,
-        outputs=outputs,
-        contracts=_contracts(root.sub("contracts")),
+        kpis=_kpis(raw.kpis, path),
+        review=_review(raw.review, path),
+        analyst_inputs=AnalystInputs(ai.changes, ai.resources, ai.risks),
+        outputs=OutputConfig(**raw.outputs.model_dump()),
+        contracts=_contracts(raw.contracts, path),
         path=path,
     )
 
 
-def _organisation(org: _Reader) -> tuple[str, tuple[str, ...]]:
+def _organisation(org: OrganisationTable, path: Path | None) -> tuple[str, tuple[str, ...]]:
     """The ``[organisation]`` table: its name (required) and its distinct site names."""
-    org.only({"name", "sites"})
-    name = org.get("name", str)
-    if not name:
-        raise org.err("name", "is required: the organisation's name appears on the pack's cover")
-    sites = org.str_list("sites")
-    for s in sites:
+    if not org.name:
+        raise _err(
+            path,
+            "organisation.name",
+            "is required: the organisation's name appears on the pack's cover",
+        )
+    for s in org.sites:
         if not SITE_PATTERN.fullmatch(s) or s.casefold() == WHOLE_SCOPE:
-            raise org.err(
-                "sites",
+            raise _err(
+                path,
+                "organisation.sites",
                 f"site name {s!r} must be {SITE_RULE_TEXT} "
                 f"(and not '{WHOLE_SCOPE}', which means the whole organisation)",
             )
-    if len(set(sites)) != len(sites):
-        raise org.err("sites", "lists a site twice")
-    return name, sites
+    if len(set(org.sites)) != len(org.sites):
+        raise _err(path, "organisation.sites", "lists a site twice")
+    return org.name, tuple(org.sites)
 
 
-def _databases(dbs: _Reader) -> dict[str, DatabaseConfig]:
+def _databases(tables: Mapping[str, DatabaseTable], path: Path | None) -> dict[str, DatabaseConfig]:
     """The ``[databases.NAME]`` tables: a URL without credentials, or the variable holding one."""
     databases: dict[str, DatabaseConfig] = {}
-    for db_name in dbs.table:
-        d = dbs.sub(db_name)
-        d.only({"url", "url_env"})
-        url, url_env = d.get("url", str), d.get("url_env", str)
-        if (url is None) == (url_env is None):
-            raise d.err("url", "give exactly one of 'url' (no credentials) or 'url_env'")
-        if url is not None and _PASSWORD_IN_URL.match(url):
-            raise d.err(
-                "url",
+    for db_name, d in tables.items():
+        key = f"databases.{db_name}.url"
+        if (d.url is None) == (d.url_env is None):
+            raise _err(path, key, "give exactly one of 'url' (no credentials) or 'url_env'")
+        if d.url is not None and _PASSWORD_IN_URL.match(d.url):
+            raise _err(
+                path,
+                key,
                 "carries a password; put the URL in an environment variable and name it in 'url_env'",
             )
-        databases[db_name] = DatabaseConfig(db_name, url, url_env)
+        databases[db_name] = DatabaseConfig(db_name, d.url, d.url_env)
     return databases
 
 
-def _sources(root: _Reader, databases: Mapping[str, DatabaseConfig]) -> dict[str, SourceConfig]:
+def _sources(
+    tables: Mapping[str, SourceTable],
+    databases: Mapping[str, DatabaseConfig],
+    path: Path | None,
+) -> dict[str, SourceConfig]:
     """The ``[sources.DATASET]`` tables (at least one), each naming a known dataset and database."""
-    path = root.path
-    srcs = root.sub("sources")
-    for ds in srcs.table:
+    for ds in tables:
         if ds not in DATASETS:
-            raise srcs.err(
-                ds, f"unknown dataset{did_you_mean(ds, DATASETS)}; known: {', '.join(DATASETS)}"
+            raise _err(
+                path,
+                f"sources.{ds}",
+                f"unknown dataset{did_you_mean(ds, DATASETS)}; known: {', '.join(DATASETS)}",
             )
-    sources = {ds: _source(srcs.sub(ds), ds) for ds in srcs.table}
+    sources = {ds: _source(src, ds, path) for ds, src in tables.items()}
     for ds, src in sources.items():
         if src.database is not None and src.database not in databases:
-            raise ConfigError(
+            raise _err(
+                path,
+                f"sources.{ds}.database",
                 f"no [databases.{src.database}] table{did_you_mean(src.database, databases)}",
-                path=path,
-                key=f"sources.{ds}.database",
             )
     if not sources:
-        raise root.err("sources", "no [sources.DATASET] table: name at least one dataset to read")
+        raise _err(path, "sources", "no [sources.DATASET] table: name at least one dataset to read")
     return sources
 
 
-def _kpis(k: _Reader) -> KpiConfig:
-    """The ``[kpis]`` table with its ``scorecard``, ``targets`` and per-severity sub-tables."""
-    k.only(
-        {
-            "complaint_close_target_days",
-            "complaint_close_target_days_by_severity",
-            "supplier_otd_tolerance_days",
-            "supplier_otd_early_days",
-            "repeat_window_days",
-            "finding_due_days",
-            "scorecard",
-            "targets",
-            "max_quarantined_share",
-        }
-    )
-    scorecard = _scorecard(k.sub("scorecard"))
-    sev = k.sub("complaint_close_target_days_by_severity")
-    sev.only(set(SEVERITIES))
-    by_severity = {name: _nonneg(sev, name, 0) for name in SEVERITIES if name in sev.table}
-    tg = k.sub("targets")
-    targets: dict[str, float] = {}
-    for kpi_id in tg.table:
-        targets[kpi_id] = tg.get(kpi_id, float)
+def _check_pushdown(s: SourceTable, dataset: str, path: Path | None) -> None:
+    """``pushdown = true``: a SQL source of a pushable dataset whose query needs no mapping."""
+    at = f"sources.{dataset}"
+    if s.query is None:
+        raise _err(path, f"{at}.pushdown", "works on SQL sources only (a 'query'), not on files")
+    if dataset not in PUSHDOWN_DATASETS:
+        raise _err(
+            path,
+            f"{at}.pushdown",
+            f"no KPI of {dataset} runs in the database yet; "
+            f"pushdown works for: {', '.join(PUSHDOWN_DATASETS)}",
+        )
+    for key in _MAPPING_KEYS:
+        if key in s.model_fields_set:
+            raise _err(
+                path,
+                f"{at}.{key}",
+                "cannot be used with pushdown = true: the database validates and aggregates "
+                "the query's own columns, so the query must return the canonical names and "
+                "values (rename and convert in SQL, e.g. SELECT insp_no AS inspection_id)",
+            )
+
+
+def _source(s: SourceTable, dataset: str, path: Path | None) -> SourceConfig:
+    """One source's keys that depend on its dataset, or on each other."""
+    at = f"sources.{dataset}"
+    if (s.path is None) == (s.query is None):
+        raise _err(path, f"{at}.path", "give exactly one of 'path' (a file) or 'query' (SQL)")
+    for name in ("columns", "positions", "date_formats", "derive", "defaults"):
+        _check_columns(path, f"{at}.{name}", getattr(s, name), dataset)
+    for col, fmt in s.date_formats.items():
+        if DATASETS[dataset].field(col).type != "date":
+            raise _err(path, f"{at}.date_formats.{col}", f"{col!r} is not a date field")
+        problem = date_formatproblem(fmt)
+        if problem:
+            raise _err(path, f"{at}.date_formats.{col}", problem)
+    for col, text in s.derive.items():
+        _check_sql(path, f"{at}.derive.{col}", text)
+    if s.where is not None:
+        _check_sql(path, f"{at}.where", s.where)
+    for name in ("value_maps", "null_values", "constants"):
+        _check_columns(path, f"{at}.{name}", getattr(s, name), dataset)
+    if s.query is not None and s.database is None:
+        raise _err(
+            path,
+            f"{at}.database",
+            "a 'query' source needs 'database', the name of a [databases.NAME] table",
+        )
+    if s.coverage_start is not None and not re.fullmatch(
+        r"\d{4}-(0[1-9]|1[0-2])", s.coverage_start
+    ):
+        raise _err(
+            path, f"{at}.coverage_start", f"must be a month YYYY-MM, got {s.coverage_start!r}"
+        )
+    if s.pushdown:
+        _check_pushdown(s, dataset, path)
+    raw = s.model_dump()  # fresh dicts and lists; the frozen dataclass holds tuples
+    for name in ("na_values", "true_values", "false_values", "ignore_columns"):
+        raw[name] = tuple(raw[name])
+    raw["null_values"] = {col: tuple(v) for col, v in raw["null_values"].items()}
+    return SourceConfig(dataset=dataset, **raw)
+
+
+def _kpis(k: KpisTable, path: Path | None) -> KpiConfig:
+    """The ``[kpis]`` table; the scorecard's weights add up to 1, its rating bands in order."""
+    sc = k.scorecard
+    if abs(sc.otd_weight + sc.quality_weight - 1.0) > 1e-9:
+        raise _err(
+            path, "kpis.scorecard.otd_weight", "otd_weight + quality_weight must add up to 1"
+        )
+    if not sc.rating_a_min >= sc.rating_b_min:
+        raise _err(path, "kpis.scorecard.rating_a_min", "must be at least rating_b_min")
+    by_severity = {
+        name: days
+        for name, days in k.complaint_close_target_days_by_severity.model_dump().items()
+        if days is not None
+    }
     return KpiConfig(
-        complaint_close_target_days=_nonneg(k, "complaint_close_target_days", 30),
+        complaint_close_target_days=k.complaint_close_target_days,
         complaint_close_target_days_by_severity=by_severity,
-        supplier_otd_tolerance_days=_nonneg(k, "supplier_otd_tolerance_days", 0),
-        supplier_otd_early_days=_nonneg(k, "supplier_otd_early_days", 7),
-        repeat_window_days=_nonneg(k, "repeat_window_days", 90),
-        finding_due_days=_nonneg(k, "finding_due_days", 60),
-        scorecard=scorecard,
-        targets=targets,
-        max_quarantined_share=_share(k, "max_quarantined_share", 0.10, zero_ok=True),
+        supplier_otd_tolerance_days=k.supplier_otd_tolerance_days,
+        supplier_otd_early_days=k.supplier_otd_early_days,
+        repeat_window_days=k.repeat_window_days,
+        finding_due_days=k.finding_due_days,
+        scorecard=ScorecardConfig(**sc.model_dump()),
+        targets=dict(k.targets),
+        max_quarantined_share=k.max_quarantined_share,
     )
 
 
-def _scorecard(sc: _Reader) -> ScorecardConfig:
-    """The ``[kpis.scorecard]`` table: weights that add up to 1, rating bands in order."""
-    sc.only({"otd_weight", "quality_weight", "ppm_zero_score", "rating_a_min", "rating_b_min"})
-    scorecard = ScorecardConfig(
-        otd_weight=sc.get("otd_weight", float, 0.5),
-        quality_weight=sc.get("quality_weight", float, 0.5),
-        ppm_zero_score=sc.get("ppm_zero_score", float, 10_000.0),
-        rating_a_min=sc.get("rating_a_min", float, 90.0),
-        rating_b_min=sc.get("rating_b_min", float, 75.0),
-    )
-    if abs(scorecard.otd_weight + scorecard.quality_weight - 1.0) > 1e-9:
-        raise sc.err("otd_weight", "otd_weight + quality_weight must add up to 1")
-    if not scorecard.rating_a_min >= scorecard.rating_b_min:
-        raise sc.err("rating_a_min", "must be at least rating_b_min")
-    return scorecard
-
-
-def _review(rv: _Reader) -> ReviewConfig:
-    """The ``[review]`` table: period granularity, trend length, clause map, row bounds."""
-    rv.only(
-        {
-            "granularity",
-            "trend_months",
-            "as_of",
-            "standard",
-            "clause_map",
-            "stale_after_days",
-            "max_rows",
-        }
-    )
-    gran = rv.get("granularity", str, "month")
-    if gran not in ("month", "quarter", "year"):
-        raise rv.err(
-            "granularity",
-            f"must be month, quarter or year{did_you_mean(gran, ['month', 'quarter', 'year'])}",
+def _review(rv: ReviewTable, path: Path | None) -> ReviewConfig:
+    """The ``[review]`` table: a shipped ``standard`` or a ``clause_map`` file, not both."""
+    if rv.clause_map is not None and not rv.clause_map.endswith(".toml"):
+        raise _err(
+            path,
+            "review.clause_map",
+            f"must be the path of a clause-map .toml file, got {rv.clause_map!r}; to pick a "
+            'shipped map write standard = "ISO 9001:2015" (or "ISO 9001:2026", provisional)',
         )
-    as_of = rv.get("as_of", date)
-    trend = rv.get("trend_months", int, 24)
-    if not 3 <= trend <= 120:
-        raise rv.err("trend_months", "must be between 3 and 120")
-    max_rows = rv.get("max_rows", int, 10)
-    if not 1 <= max_rows <= 200:
-        raise rv.err("max_rows", "must be between 1 and 200")
-    review = ReviewConfig(
-        granularity=gran,
-        trend_months=trend,
-        as_of=as_of,
-        standard=rv.get("standard", str, "ISO 9001:2015"),
-        clause_map=_clause_map_file(rv),
-        stale_after_days=_nonneg(rv, "stale_after_days", 45),
-        max_rows=max_rows,
-    )
-
-    if "standard" in rv.table and review.clause_map is not None:
-        raise rv.err("clause_map", "give either standard or clause_map (a map file), not both")
-    return review
-
-
-def _outputs(out: _Reader) -> OutputConfig:
-    """The ``[outputs]`` table: where the pack goes, which formats, and time limits."""
-    out.only({"reports_dir", "pdf", "xlsx", "notebook_timeout_s", "browser_timeout_s"})
-    return OutputConfig(
-        reports_dir=out.get("reports_dir", str, "reports"),
-        pdf=_pdf_policy(out),
-        xlsx=out.get("xlsx", bool, True),
-        notebook_timeout_s=_nonneg(out, "notebook_timeout_s", 600),
-        browser_timeout_s=_nonneg(out, "browser_timeout_s", 120),
-    )
-
-
-def _pdf_policy(r: _Reader) -> PdfPolicy:
-    value = r.get("pdf", (str, bool), "required")
-    if isinstance(value, bool):
-        return "required" if value else "off"
-    for policy in PDF_POLICIES:
-        if value == policy:
-            return policy
-    raise r.err(
-        "pdf",
-        f'must be "required", "optional", "off", true or false, got {value!r}'
-        f"{did_you_mean(value, list(PDF_POLICIES))}",
-    )
-
-
-def _clause_map_file(rv: _Reader) -> str | None:
-    """``[review] clause_map``: the path of a map file (the map is read and checked by review)."""
-    value: str | None = rv.get("clause_map", str)
-    if value is not None and not value.endswith(".toml"):
-        raise rv.err(
-            "clause_map",
-            f"must be the path of a clause-map .toml file, got {value!r}; to pick a shipped "
-            'map write standard = "ISO 9001:2015" (or "ISO 9001:2026", provisional)',
+    if rv.standard is not None and rv.clause_map is not None:
+        raise _err(
+            path, "review.clause_map", "give either standard or clause_map (a map file), not both"
         )
-    return value
+    return ReviewConfig(
+        granularity=rv.granularity,
+        trend_months=rv.trend_months,
+        as_of=rv.as_of,
+        standard=rv.standard if rv.standard is not None else ReviewConfig.standard,
+        clause_map=rv.clause_map,
+        stale_after_days=rv.stale_after_days,
+        max_rows=rv.max_rows,
+    )
 
 
-def _nonneg(r: _Reader, name: str, default: int) -> int:
-    value: int = r.get(name, int, default)
-    if value < 0:
-        raise r.err(name, f"must be zero or more, got {value}")
-    return value
-
-
-def _share(r: _Reader, name: str, default: float, *, zero_ok: bool) -> float:
-    value: float = r.get(name, float, default)
-    if not (0 <= value <= 1 if zero_ok else 0 < value <= 1):
-        low = "0" if zero_ok else "above 0"
-        raise r.err(name, f"must be a share from {low} to 1 (e.g. 0.05 for 5 %), got {value}")
-    return value
-
-
-_SEVERITY_WORDS = {"error": "error", "warn": "warn", "warning": "warn"}
-
-
-def _contracts(r: _Reader) -> ContractsConfig:
+def _contracts(c: ContractsTable, path: Path | None) -> ContractsConfig:
     """``[contracts]``: ``dir``, and ``[contracts.<dataset>.<rule_id>]`` severity / mostly."""
-    folder = r.get("dir", str)
     overrides: dict[str, dict[str, RuleOverride]] = {}
-    for ds in r.table:
-        if ds == "dir":
-            continue
+    for ds, rules in (c.model_extra or {}).items():
         if ds not in DATASETS:
             allowed = ["dir", *DATASETS]
-            raise r.err(
-                ds,
+            raise _err(
+                path,
+                f"contracts.{ds}",
                 f"unknown dataset{did_you_mean(ds, allowed)}; [contracts] takes 'dir' and a "
                 f"table per dataset: {', '.join(DATASETS)}",
             )
-        d = r.sub(ds)
         overrides[ds] = {}
-        for rule_id in d.table:
-            o = d.sub(rule_id)
-            o.only({"severity", "mostly"})
-            word = o.get("severity", str)
-            if word is not None and word not in _SEVERITY_WORDS:
-                raise o.err(
-                    "severity", f"must be error or warn{did_you_mean(word, _SEVERITY_WORDS)}"
+        for rule_id, o in rules.items():
+            if o.severity is None and o.mostly is None:
+                raise _err(
+                    path,
+                    f"contracts.{ds}.{rule_id}.severity",
+                    "give 'severity' and/or 'mostly' to change the rule",
                 )
-            severity = _SEVERITY_WORDS[word] if word is not None else None
-            mostly = _share(o, "mostly", 1.0, zero_ok=False) if "mostly" in o.table else None
-            if severity is None and mostly is None:
-                raise o.err("severity", "give 'severity' and/or 'mostly' to change the rule")
-            overrides[ds][rule_id] = RuleOverride(severity, mostly)  # type: ignore[arg-type]
-    return ContractsConfig(dir=folder, overrides=overrides)
+            overrides[ds][rule_id] = RuleOverride(o.severity, o.mostly)
+    return ContractsConfig(dir=c.dir, overrides=overrides)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

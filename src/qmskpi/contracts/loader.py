@@ -2,8 +2,10 @@
 
 Every mistake raises :class:`~qmskpi.errors.ContractError` naming the file and
 the dotted key (``rules[3] (closed_after_received).expression``), with a
-did-you-mean where a name is close to a known one. Each ``check`` has its own
-parser in :data:`_CHECK_PARSERS`.
+did-you-mean where a name is close to a known one. The file's shape (keys, types,
+words) is stated by the pydantic models :class:`ContractSpec` and one model per
+``check`` (the JSON Schema of ``qmskpi schema contract``); what needs the dataset
+(its fields and their types, a condition, a comparison) is checked after.
 """
 
 from __future__ import annotations
@@ -11,20 +13,20 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 
 import polars as pl
+from pydantic import ConfigDict, Field, ValidationError
 
 from qmskpi.contracts.schema import (
     TYPE_WORDS,
     WORD_OF_TYPE,
     Bound,
-    Check,
     Condition,
     ConditionOp,
     Contract,
@@ -35,6 +37,7 @@ from qmskpi.contracts.schema import (
 )
 from qmskpi.datasets import DATASETS, FieldType
 from qmskpi.errors import ConfigError, ContractError, did_you_mean
+from qmskpi.schemas import StrictTable, json_schema, schema_error_text
 
 if TYPE_CHECKING:
     from qmskpi.config import Config, RuleOverride
@@ -172,6 +175,138 @@ def load_contract(path: Traversable | Path | str, *, dataset: str | None = None)
     return _parse_contract(data, name, shown, sha)
 
 
+# --------------------------------------------------------------------------- the file's schema
+#
+# pydantic models state what a contract file may hold: its keys (extra="forbid"; each check
+# takes its own keys besides the common ones), their types (strict) and the words allowed.
+# They give the JSON Schema editors use (``qmskpi schema contract``). What needs the dataset
+# (a field it has, the field's type, a condition or comparison that reads) is checked after.
+
+TypeWord = Literal["text", "date", "integer", "number", "boolean"]
+PositiveShare = Annotated[float, Field(gt=0, le=1)]
+BoundValue = int | float | date | datetime | str
+"""A range bound as written: a number, a date, or as_of / period_start / period_end."""
+
+
+class FieldSpec(StrictTable):
+    """``fields.<name>``: the field's type (it must match the canonical dataset's)."""
+
+    type: TypeWord
+    description: str = ""
+
+
+class _RuleSpec(StrictTable):
+    """The keys every rule takes."""
+
+    id: str = Field(description="A lower-case name, e.g. closed_after_received.")
+    description: str = Field(description="What the rule asks, in words (shown in the pack).")
+    severity: Severity = Field(description="error: failing rows are quarantined; warn: reported.")
+    mostly: PositiveShare | None = Field(
+        default=None, description="Share of rows (0-1] that must pass."
+    )
+    when: str | None = Field(
+        default=None, description="Only rows where this holds, e.g. 'status = closed'."
+    )
+
+
+class RequiredSpec(_RuleSpec):
+    """``required``: the field has a value (``empty``: has none, with a ``when``)."""
+
+    check: Literal["required", "empty"]
+    field: str
+
+
+class UniqueSpec(_RuleSpec):
+    """``unique``: one ``field``, or a list of ``fields`` taken together."""
+
+    check: Literal["unique"]
+    field: str | None = None
+    fields: list[str] | None = None
+
+
+class AllowedSpec(_RuleSpec):
+    """``allowed``: a list of values, or ``sites`` (the configured sites)."""
+
+    check: Literal["allowed"]
+    field: str
+    values: list[str | int | float | bool] | Literal["sites"]
+
+
+class RangeSpec(_RuleSpec):
+    """``range``: ``min`` and/or ``max``, numbers or dates (or as_of, period_start, period_end)."""
+
+    check: Literal["range"]
+    field: str
+    min: BoundValue | None = None
+    max: BoundValue | None = None
+
+
+class PatternSpec(_RuleSpec):
+    """``pattern``: a regular expression every text value matches."""
+
+    check: Literal["pattern"]
+    field: str
+    regex: str
+
+
+class CompareSpec(_RuleSpec):
+    """``compare``: ``<field> <op> <field>``, op >=, >, <= or <."""
+
+    check: Literal["compare"]
+    expression: str
+
+
+class ReferenceSpec(_RuleSpec):
+    """``reference``: the value exists in ``<dataset>.<field>``."""
+
+    check: Literal["reference"]
+    field: str
+    in_: str = Field(alias="in", description="<dataset>.<field>, e.g. suppliers.supplier_id")
+
+
+class FreshnessSpec(_RuleSpec):
+    """``freshness``: the newest date is at most ``within_days`` before the period end."""
+
+    check: Literal["freshness"]
+    field: str
+    within_days: Annotated[int, Field(ge=0)] | None = None
+
+
+RuleSpec = Annotated[
+    RequiredSpec
+    | UniqueSpec
+    | AllowedSpec
+    | RangeSpec
+    | PatternSpec
+    | CompareSpec
+    | ReferenceSpec
+    | FreshnessSpec,
+    Field(discriminator="check"),
+]
+
+
+class ContractSpec(StrictTable):
+    """``data_contracts/<dataset>.yaml``, as read."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, title="qmskpi data contract"
+    )
+
+    dataset: str = Field(description="The dataset, as in the file's name.")
+    title: str = ""
+    description: str = ""
+    fields: dict[str, FieldSpec] = Field(description="Every field of the dataset, with its type.")
+    rules: list[RuleSpec]
+
+
+def contract_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a contract file (for editors: YAML language server, VS Code)."""
+    return json_schema(ContractSpec)
+
+
+# --------------------------------------------------------------------------- checking
+
+
 class _Where:
     """Builds ContractErrors that name the file and the dotted key."""
 
@@ -182,95 +317,72 @@ class _Where:
         return ContractError(f"{self.source}: key '{key}': {message}")
 
 
-def _only(w: _Where, table: Mapping[str, Any], allowed: Iterable[str], prefix: str) -> None:
-    allowed = tuple(allowed)
-    for k in table:
-        if k not in allowed:
-            raise w.err(
-                f"{prefix}{k}",
-                f"unknown key{did_you_mean(str(k), allowed)}; allowed here: "
-                f"{', '.join(sorted(allowed))}",
-            )
-
-
-def _text(w: _Where, table: Mapping[str, Any], key: str, prefix: str, *, required: bool) -> str:
-    value = table.get(key)
-    if value is None:
-        if required:
-            raise w.err(f"{prefix}{key}", "is required")
-        return ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise w.err(f"{prefix}{key}", f"must be a non-empty text, got {value!r}")
-    return value.strip()
-
-
 def _parse_contract(data: Any, name: str, source: str, sha: str) -> Contract:
     w = _Where(source)
     if not isinstance(data, Mapping):
         raise ContractError(
             f"{source}: a contract is a YAML mapping with dataset, fields and rules"
         )
-    _only(w, data, ("dataset", "title", "description", "fields", "rules"), "")
-    declared = data.get("dataset")
-    if declared != name:
-        raise w.err("dataset", f"must be {name!r} (the file name), got {declared!r}")
-    title = _text(w, data, "title", "", required=False) or DATASETS[name].title
-    description = _text(w, data, "description", "", required=False)
-    fields = _parse_fields(w, data.get("fields"), name)
-    rules = _parse_rules(w, data.get("rules"), name, {f.name: f.type for f in fields})
-    return Contract(name, title, description, fields, rules, source, sha)
+    try:
+        spec = ContractSpec.model_validate(data)
+    except ValidationError as exc:
+        key, message = schema_error_text(exc, ContractSpec, table="a mapping")
+        raise w.err(_with_rule_id(key, data), message) from None
+    if spec.dataset != name:
+        raise w.err("dataset", f"must be {name!r} (the file name), got {spec.dataset!r}")
+    title = spec.title.strip() or DATASETS[name].title
+    fields = _parse_fields(w, spec.fields, name)
+    rules = _parse_rules(w, spec.rules, name, {f.name: f.type for f in fields})
+    return Contract(name, title, spec.description.strip(), fields, rules, source, sha)
 
 
-def _parse_fields(w: _Where, raw_fields: Any, name: str) -> tuple[ContractField, ...]:
+def _with_rule_id(key: str, data: Mapping[str, Any]) -> str:
+    """``rules[3].field`` -> ``rules[3] (closed_after_received).field``: the rule's id helps."""
+    m = re.match(r"rules\[(\d+)\]", key)
+    raw = data.get("rules")
+    if m is None or not isinstance(raw, list) or int(m.group(1)) >= len(raw):
+        return key
+    rule = raw[int(m.group(1))]
+    rid = rule.get("id") if isinstance(rule, Mapping) else None
+    return key.replace(m.group(0), f"{m.group(0)} ({rid})", 1) if isinstance(rid, str) else key
+
+
+def _parse_fields(
+    w: _Where, specs: Mapping[str, FieldSpec], name: str
+) -> tuple[ContractField, ...]:
     ds = DATASETS[name]
-    if not isinstance(raw_fields, Mapping):
-        raise w.err("fields", "must be a mapping of field name -> {type, description}")
     fields: list[ContractField] = []
-    for fname, spec in raw_fields.items():
+    for fname, spec in specs.items():
         key = f"fields.{fname}"
         if fname not in ds.field_names:
             raise w.err(
                 key,
-                f"dataset '{name}' has no field {fname!r}{did_you_mean(str(fname), ds.field_names)}; "
+                f"dataset '{name}' has no field {fname!r}{did_you_mean(fname, ds.field_names)}; "
                 f"fields: {', '.join(ds.field_names)}",
             )
-        if not isinstance(spec, Mapping):
-            raise w.err(key, "must be a mapping with 'type' (and 'description')")
-        _only(w, spec, ("type", "description"), f"{key}.")
-        word = spec.get("type")
-        if word not in TYPE_WORDS:
-            raise w.err(
-                f"{key}.type",
-                f"unknown type {word!r}{did_you_mean(str(word), TYPE_WORDS)}; "
-                f"use one of {', '.join(TYPE_WORDS)}",
-            )
-        ftype = TYPE_WORDS[word]
-        canonical = ds.field(str(fname)).type
+        ftype = TYPE_WORDS[spec.type]
+        canonical = ds.field(fname).type
         if ftype != canonical:
             raise w.err(
                 f"{key}.type",
-                f"is {WORD_OF_TYPE[canonical]} in the canonical dataset, not {word}",
+                f"is {WORD_OF_TYPE[canonical]} in the canonical dataset, not {spec.type}",
             )
-        fields.append(
-            ContractField(
-                str(fname), ftype, _text(w, spec, "description", f"{key}.", required=False)
-            )
-        )
-    missing = [f for f in ds.field_names if f not in raw_fields]
+        fields.append(ContractField(fname, ftype, spec.description.strip()))
+    missing = [f for f in ds.field_names if f not in specs]
     if missing:
         raise w.err("fields", f"missing field(s) {', '.join(missing)} of dataset '{name}'")
     return tuple(fields)
 
 
 def _parse_rules(
-    w: _Where, raw_rules: Any, name: str, types: Mapping[str, FieldType]
+    w: _Where, specs: list[RuleSpec], name: str, types: Mapping[str, FieldType]
 ) -> tuple[Rule, ...]:
-    if not isinstance(raw_rules, list) or not raw_rules:
+    if not specs:
         raise w.err("rules", "must be a list of rules")
     rules: list[Rule] = []
     seen: set[str] = set()
-    for i, raw in enumerate(raw_rules):
-        rule = _parse_rule(w, raw, i, name, types)
+    for i, spec in enumerate(specs):
+        rule = _parse_rule(w, spec, i, name, types)
         if rule.id in seen:
             raise w.err(f"rules[{i}].id", f"rule id {rule.id!r} is used twice")
         seen.add(rule.id)
@@ -289,7 +401,6 @@ def _parse_rules(
     return tuple(rules)
 
 
-_COMMON_KEYS = ("id", "description", "severity", "mostly", "when", "check")
 _NO_WHEN = ("unique", "reference", "freshness")
 _COMPARE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(>=|<=|>|<)\s*([a-z_][a-z0-9_]*)\s*$")
 _WHEN_NULL = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s+is\s+(present|missing)\s*$")
@@ -298,24 +409,19 @@ _WHEN_CMP = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(==|=|!=|>=|<=|>|<)\s*(.+?)\s*
 
 @dataclass(frozen=True)
 class _RuleText:
-    """One rule as written, with what its parser needs to name a key in an error."""
+    """One rule as read, with what its parser needs to name a key in an error."""
 
     w: _Where
-    raw: Mapping[str, Any]
     prefix: str
     """``rules[3] (closed_after_received)``."""
     dataset: str
     types: Mapping[str, FieldType]
-    check: str
     when: Condition | None
 
     def err(self, key: str, message: str) -> ContractError:
         return self.w.err(f"{self.prefix}.{key}", message)
 
-    def column(self, key: str = "field") -> str:
-        value = self.raw.get(key)
-        if not isinstance(value, str):
-            raise self.err(key, f"must name a field of '{self.dataset}', got {value!r}")
+    def column(self, value: str, key: str = "field") -> str:
         if value not in self.types:
             raise self.err(
                 key,
@@ -328,120 +434,104 @@ _Parsed = tuple[tuple[str, ...], dict[str, Any]]
 """A check's parser returns the rule's columns and its check-specific Rule arguments."""
 
 
-def _parse_rule(w: _Where, raw: Any, i: int, dataset: str, types: Mapping[str, FieldType]) -> Rule:
-    prefix = f"rules[{i}]"
-    if not isinstance(raw, Mapping):
-        raise w.err(prefix, "a rule is a mapping with id, description, severity and check")
-    rid = raw.get("id")
-    if not isinstance(rid, str) or not _RULE_ID.match(rid):
+def _parse_rule(
+    w: _Where, spec: RuleSpec, i: int, dataset: str, types: Mapping[str, FieldType]
+) -> Rule:
+    if not _RULE_ID.match(spec.id):
         raise w.err(
-            f"{prefix}.id", f"must be a lower-case name such as closed_after_received, got {rid!r}"
+            f"rules[{i}].id",
+            f"must be a lower-case name such as closed_after_received, got {spec.id!r}",
         )
-    if rid in RESERVED_IDS:
-        raise w.err(f"{prefix}.id", f"{rid!r} is reserved for a rule qmskpi adds itself")
-    prefix = f"rules[{i}] ({rid})"
-    check = raw.get("check")
-    if check not in _CHECK_KEYS:
-        raise w.err(
-            f"{prefix}.check",
-            f"unknown check {check!r}{did_you_mean(str(check), _CHECK_KEYS)}; "
-            f"use one of {', '.join(_CHECK_KEYS)}",
-        )
-    _only(w, raw, (*_COMMON_KEYS, *_CHECK_KEYS[check]), f"{prefix}.")
-    description = _text(w, raw, "description", f"{prefix}.", required=True)
-    severity = raw.get("severity")
-    if severity not in ("error", "warn"):
-        raise w.err(f"{prefix}.severity", f"must be error or warn, got {severity!r}")
-    mostly = parse_mostly(raw.get("mostly"), lambda m: w.err(f"{prefix}.mostly", m))
+    if spec.id in RESERVED_IDS:
+        raise w.err(f"rules[{i}].id", f"{spec.id!r} is reserved for a rule qmskpi adds itself")
+    prefix = f"rules[{i}] ({spec.id})"
+    if not spec.description.strip():
+        raise w.err(f"{prefix}.description", "must be a non-empty text")
     when: Condition | None = None
-    if raw.get("when") is not None:
-        if check in _NO_WHEN:
-            raise w.err(f"{prefix}.when", f"a {check} rule cannot have a condition")
-        when = _parse_when(w, raw["when"], f"{prefix}.when", dataset, types)
-    text = _RuleText(w, raw, prefix, dataset, types, check, when)
-    columns, kwargs = _CHECK_PARSERS[check](text)
+    if spec.when is not None:
+        if spec.check in _NO_WHEN:
+            raise w.err(f"{prefix}.when", f"a {spec.check} rule cannot have a condition")
+        when = _parse_when(w, spec.when, f"{prefix}.when", dataset, types)
+    text = _RuleText(w, prefix, dataset, types, when)
+    columns, kwargs = _check_parsed(text, spec)
     return Rule(
-        id=rid,
-        description=description,
-        severity=cast(Severity, severity),
-        check=cast(Check, check),
+        id=spec.id,
+        description=spec.description.strip(),
+        severity=spec.severity,
+        check=spec.check,
         columns=columns,
-        mostly=mostly,
+        mostly=spec.mostly,
         when=when,
         **kwargs,
     )
 
 
-def parse_mostly(value: Any, err: Callable[[str], Exception]) -> float | None:
-    """A ``mostly`` share (0, 1] as a float; ``err(message)`` builds the error to raise."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
-        raise err(f"must be a share above 0 and at most 1, got {value!r}")
-    return float(value)
+def _check_parsed(r: _RuleText, spec: RuleSpec) -> _Parsed:
+    """The columns and check-specific arguments of one rule, checked against the dataset."""
+    if isinstance(spec, RequiredSpec):
+        if spec.check == "empty" and r.when is None:
+            raise r.err("when", "an 'empty' rule needs a condition, e.g. status = open")
+        return (r.column(spec.field),), {}
+    if isinstance(spec, UniqueSpec):
+        return _parse_unique(r, spec), {}
+    if isinstance(spec, AllowedSpec):
+        return _parse_allowed(r, spec)
+    if isinstance(spec, RangeSpec):
+        return _parse_range(r, spec)
+    if isinstance(spec, PatternSpec):
+        col = r.column(spec.field)
+        if r.types[col] != "str":
+            raise r.err("field", "a pattern applies to a text field")
+        return (col,), {"regex": _regex(r.w, spec.regex, f"{r.prefix}.regex")}
+    if isinstance(spec, CompareSpec):
+        return _parse_compare(r, spec.expression)
+    if isinstance(spec, ReferenceSpec):
+        return (r.column(spec.field),), {"target": _reference(r, spec.in_)}
+    col = r.column(spec.field)
+    if r.types[col] not in ("date", "str"):
+        raise r.err("field", "freshness needs a date field or a YYYY-MM month field")
+    return (col,), {"within_days": spec.within_days}
 
 
-def _parse_required(r: _RuleText) -> _Parsed:
-    columns = (r.column(),)
-    if r.check == "empty" and r.when is None:
-        raise r.err("when", "an 'empty' rule needs a condition, e.g. status = open")
-    return columns, {}
-
-
-def _parse_unique(r: _RuleText) -> _Parsed:
-    if ("field" in r.raw) == ("fields" in r.raw):
+def _parse_unique(r: _RuleText, spec: UniqueSpec) -> tuple[str, ...]:
+    if (spec.field is None) == (spec.fields is None):
         raise r.err("fields", "give 'field' (one column) or 'fields' (a list)")
-    if "field" in r.raw:
-        return (r.column(),), {}
-    names = r.raw.get("fields")
-    if not isinstance(names, list) or not names:
+    if spec.field is not None:
+        return (r.column(spec.field),)
+    assert spec.fields is not None
+    if not spec.fields:
         raise r.err("fields", "must be a list of fields")
-    for n in names:
-        if n not in r.types:
-            raise r.err(
-                "fields",
-                f"dataset '{r.dataset}' has no field {n!r}{did_you_mean(str(n), r.types)}",
-            )
-    return tuple(str(n) for n in names), {}
+    return tuple(r.column(n, "fields") for n in spec.fields)
 
 
-def _parse_allowed(r: _RuleText) -> _Parsed:
-    col = r.column()
-    values = r.raw.get("values")
-    if values == "sites":
+def _parse_allowed(r: _RuleText, spec: AllowedSpec) -> _Parsed:
+    col = r.column(spec.field)
+    if spec.values == "sites":
         return (col,), {"values_from": "sites"}
-    if isinstance(values, list) and values:
-        key = f"{r.prefix}.values"
-        return (col,), {"values": tuple(_typed_value(r.w, v, r.types[col], key) for v in values)}
-    raise r.err("values", "must be a list of values, or 'sites' (the configured sites)")
+    if not spec.values:
+        raise r.err("values", "must be a list of values, or 'sites' (the configured sites)")
+    key = f"{r.prefix}.values"
+    return (col,), {"values": tuple(_typed_value(r.w, v, r.types[col], key) for v in spec.values)}
 
 
-def _parse_range(r: _RuleText) -> _Parsed:
-    col = r.column()
+def _parse_range(r: _RuleText, spec: RangeSpec) -> _Parsed:
+    col = r.column(spec.field)
     ftype = r.types[col]
     if ftype == "bool":
         raise r.err("field", "a range needs a number, date or YYYY-MM month field")
-    if r.raw.get("min") is None and r.raw.get("max") is None:
+    if spec.min is None and spec.max is None:
         raise r.err("min", "give 'min', 'max' or both")
     kwargs: dict[str, Any] = {}
-    for key in ("min", "max"):
-        if r.raw.get(key) is not None:
+    for key, value in (("min", spec.min), ("max", spec.max)):
+        if value is not None:
             # A text field in a range is a YYYY-MM month, bounded by dates.
             kind: FieldType = "date" if ftype == "str" else ftype
-            kwargs[f"{key}_value"] = _bound(r.w, r.raw[key], kind, f"{r.prefix}.{key}")
+            kwargs[f"{key}_value"] = _bound(r.w, value, kind, f"{r.prefix}.{key}")
     return (col,), kwargs
 
 
-def _parse_pattern(r: _RuleText) -> _Parsed:
-    col = r.column()
-    if r.types[col] != "str":
-        raise r.err("field", "a pattern applies to a text field")
-    return (col,), {"regex": _regex(r.w, r.raw.get("regex"), f"{r.prefix}.regex")}
-
-
-def _parse_compare(r: _RuleText) -> _Parsed:
-    expr = r.raw.get("expression")
-    m = _COMPARE.match(expr) if isinstance(expr, str) else None
+def _parse_compare(r: _RuleText, expr: str) -> _Parsed:
+    m = _COMPARE.match(expr)
     if m is None:
         raise r.err(
             "expression",
@@ -449,11 +539,7 @@ def _parse_compare(r: _RuleText) -> _Parsed:
         )
     a, op, b = m.group(1), m.group(2), m.group(3)
     for n in (a, b):
-        if n not in r.types:
-            raise r.err(
-                "expression",
-                f"dataset '{r.dataset}' has no field {n!r}{did_you_mean(n, r.types)}",
-            )
+        r.column(n, "expression")
     kinds = {"int": "number", "float": "number", "date": "date"}
     ta, tb = r.types[a], r.types[b]
     if kinds.get(ta) is None or kinds.get(ta) != kinds.get(tb):
@@ -465,10 +551,8 @@ def _parse_compare(r: _RuleText) -> _Parsed:
     return (a, b), {"op": op}
 
 
-def _parse_reference(r: _RuleText) -> _Parsed:
-    col = r.column()
-    target = r.raw.get("in")
-    parts = target.split(".") if isinstance(target, str) else []
+def _reference(r: _RuleText, target: str) -> tuple[str, str]:
+    parts = target.split(".")
     if len(parts) != 2 or parts[0] not in DATASETS:
         raise r.err(
             "in", f"must read '<dataset>.<field>', e.g. suppliers.supplier_id, got {target!r}"
@@ -479,43 +563,7 @@ def _parse_reference(r: _RuleText) -> _Parsed:
             f"dataset '{parts[0]}' has no field {parts[1]!r}"
             f"{did_you_mean(parts[1], DATASETS[parts[0]].field_names)}",
         )
-    return (col,), {"target": (parts[0], parts[1])}
-
-
-def _parse_freshness(r: _RuleText) -> _Parsed:
-    col = r.column()
-    if r.types[col] not in ("date", "str"):
-        raise r.err("field", "freshness needs a date field or a YYYY-MM month field")
-    days = r.raw.get("within_days")
-    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 0):
-        raise r.err("within_days", f"must be a whole number of days >= 0, got {days!r}")
-    return (col,), {"within_days": days}
-
-
-_CHECK_KEYS: dict[str, tuple[str, ...]] = {
-    "required": ("field",),
-    "empty": ("field",),
-    "unique": ("field", "fields"),
-    "allowed": ("field", "values"),
-    "range": ("field", "min", "max"),
-    "pattern": ("field", "regex"),
-    "compare": ("expression",),
-    "reference": ("field", "in"),
-    "freshness": ("field", "within_days"),
-}
-"""The keys each check takes besides :data:`_COMMON_KEYS`."""
-
-_CHECK_PARSERS: dict[str, Callable[[_RuleText], _Parsed]] = {
-    "required": _parse_required,
-    "empty": _parse_required,
-    "unique": _parse_unique,
-    "allowed": _parse_allowed,
-    "range": _parse_range,
-    "pattern": _parse_pattern,
-    "compare": _parse_compare,
-    "reference": _parse_reference,
-    "freshness": _parse_freshness,
-}
+    return parts[0], parts[1]
 
 
 def _typed_value(w: _Where, value: Any, ftype: FieldType, key: str) -> Scalar:
