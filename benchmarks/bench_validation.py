@@ -81,6 +81,9 @@ def generate(n: int, *, bad_share: float = 0.01, seed: int = 9001) -> pl.DataFra
         .then(pl.lit("fail"))
         .otherwise(pl.lit("pass"))
         .alias("result"),
+        pl.when(pl.col("qty_defective") > 0)
+        .then(pl.col("qty_defective") * 12.5)
+        .alias("cost"),
     )
     bad = rng.random(n) < bad_share
     kind = rng.integers(0, 5, n)

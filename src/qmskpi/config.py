@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from qmskpi.datasets import DATASETS, SEVERITIES
 from qmskpi.errors import ConfigError, ScopeError, did_you_mean
@@ -215,13 +215,20 @@ class RuleOverride:
     mostly: float | None = None
 
 
+ValidationEngine = Literal["polars", "gx"]
+"""``[contracts] engine``: who judges the rules (``docs/contracts.md``)."""
+
+
 @dataclass(frozen=True)
 class ContractsConfig:
-    """``[contracts]``: your own contracts folder and per-rule overrides."""
+    """``[contracts]``: your own contracts folder, the validation engine, per-rule overrides."""
 
     dir: str | None = None
     """Folder of YAML contracts, relative to the config file; a dataset without a file
     there uses the shipped contract."""
+    engine: ValidationEngine = "polars"
+    """``polars`` (default: each rule evaluated once in polars, no Great Expectations
+    import) or ``gx`` (the contracts' Great Expectations suites judge the rules)."""
     overrides: Mapping[str, Mapping[str, RuleOverride]] = field(default_factory=dict)
     """dataset -> rule id -> override (rule ids are checked when the contracts load)."""
 
@@ -862,18 +869,23 @@ _SEVERITY_WORDS = {"error": "error", "warn": "warn", "warning": "warn"}
 
 
 def _contracts(r: _Reader) -> ContractsConfig:
-    """``[contracts]``: ``dir``, and ``[contracts.<dataset>.<rule_id>]`` severity / mostly."""
+    """``[contracts]``: ``dir``, ``engine``, and ``[contracts.<dataset>.<rule_id>]`` severity /
+    mostly."""
     folder = r.get("dir", str)
+    engine = r.get("engine", str) or "polars"
+    engines = get_args(ValidationEngine)
+    if engine not in engines:
+        raise r.err("engine", f"must be one of {', '.join(engines)}{did_you_mean(engine, engines)}")
     overrides: dict[str, dict[str, RuleOverride]] = {}
     for ds in r.table:
-        if ds == "dir":
+        if ds in ("dir", "engine"):
             continue
         if ds not in DATASETS:
-            allowed = ["dir", *DATASETS]
+            allowed = ["dir", "engine", *DATASETS]
             raise r.err(
                 ds,
-                f"unknown dataset{did_you_mean(ds, allowed)}; [contracts] takes 'dir' and a "
-                f"table per dataset: {', '.join(DATASETS)}",
+                f"unknown dataset{did_you_mean(ds, allowed)}; [contracts] takes 'dir', 'engine' "
+                f"and a table per dataset: {', '.join(DATASETS)}",
             )
         d = r.sub(ds)
         overrides[ds] = {}
@@ -890,7 +902,7 @@ def _contracts(r: _Reader) -> ContractsConfig:
             if severity is None and mostly is None:
                 raise o.err("severity", "give 'severity' and/or 'mostly' to change the rule")
             overrides[ds][rule_id] = RuleOverride(severity, mostly)  # type: ignore[arg-type]
-    return ContractsConfig(dir=folder, overrides=overrides)
+    return ContractsConfig(dir=folder, engine=engine, overrides=overrides)  # type: ignore[arg-type]
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

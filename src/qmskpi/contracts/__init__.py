@@ -51,7 +51,7 @@ The modules, in the order a run goes through them (imports run the other way):
 
 from __future__ import annotations
 
-from qmskpi.contracts.gx import build_suites
+from qmskpi.contracts.gx import build_suites, export_suites
 from qmskpi.contracts.loader import contracts_root, load_contract, load_contracts
 from qmskpi.contracts.prepare import LoadedLike
 from qmskpi.contracts.report import (
@@ -88,6 +88,7 @@ __all__ = [
     "ValidationReport",
     "build_suites",
     "contracts_root",
+    "export_suites",
     "load_contract",
     "load_contracts",
     "validate",
