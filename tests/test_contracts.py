@@ -627,7 +627,8 @@ def corpus() -> Corpus:
 def test_each_rule_says_which_engine_judged_it(corpus: Corpus) -> None:
     """polars judges every rule by default; under gx, GX judges what it can express and
     polars the references across datasets (GX has no such expectation); the reader its own."""
-    assert corpus.report is not None and corpus.gx_report is not None
+    assert corpus.report is not None
+    assert corpus.gx_report is not None
     for report, contract_engine in (
         (corpus.report, "polars"),
         (corpus.gx_report, "great_expectations"),
@@ -1402,7 +1403,8 @@ def test_a_unique_key_is_judged_alike_with_and_without_the_hash_shortcut() -> No
         frame = frames[kind]
         exact = mask_expr(rule, contract, the_run)
         short = mask_expr(rule, contract, the_run, frame)
-        assert exact is not None and short is not None
+        assert exact is not None
+        assert short is not None
         assert frame.select(exact.alias("m"))["m"].to_list() == want, (kind, rule_id)
         assert frame.select(short.alias("m"))["m"].to_list() == want, (kind, rule_id)
 
