@@ -267,14 +267,19 @@ def main(argv: list[str] | None = None) -> int:
     cfg = from_dict(
         {"organisation": {"name": "B", "sites": SITES}, "sources": {"inspections": {"path": "x"}}}
     )
-    report, t_val = timed(
-        "contracts.validate, polars engine (default)",
-        contracts.validate,
-        {"inspections": loaded},
-        period=PERIOD,
-        config=cfg,
-        as_of=AS_OF,
-    )
+    polars_runs = [
+        timed(
+            f"contracts.validate, polars engine (default), run {i}",
+            contracts.validate,
+            {"inspections": loaded},
+            period=PERIOD,
+            config=cfg,
+            as_of=AS_OF,
+        )
+        for i in (1, 2, 3)
+    ]
+    report = polars_runs[0][0]
+    t_val = min(t for _, t in polars_runs)
     d = report.datasets["inspections"]
     print(
         f"    rows in {d.rows_in:,}, used {d.rows_used:,}, quarantined {d.rows_quarantined:,}; "
@@ -306,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"    {n} expectations, {raised} raised inside GX (not evaluated)")
 
-    print("\nratios (validation time / read time)")
+    print("\nratios (validation time / read time; polars: best of 3 runs)")
     print(f"  validate polars / read CSV       {t_val / t_csv:6.1f}x")
     print(f"  validate polars / read Parquet   {t_val / t_pq:6.1f}x")
     print(f"  validate polars per 1M rows      {t_val / args.rows * 1e6:6.2f} s")
