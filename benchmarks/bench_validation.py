@@ -117,17 +117,26 @@ def timed(label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[
     return out, seconds
 
 
-def gx_run(frame: pl.DataFrame, result_format: Any) -> Any:
-    """The inspections suite run by GX alone, on the same pandas frame validate hands it."""
+def bench_config() -> Any:
+    return from_dict(
+        {"organisation": {"name": "B", "sites": SITES}, "sources": {"inspections": {"path": "x"}}}
+    )
+
+
+def gx_context() -> tuple[Any, Any, Any]:
+    """(the gx module, an ephemeral context without progress bars, the inspections suite)."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    cfg = from_dict(
-        {"organisation": {"name": "B", "sites": SITES}, "sources": {"inspections": {"path": "x"}}}
-    )
-    suite = contracts.build_suites(period=PERIOD, as_of=AS_OF, config=cfg)["inspections"]
+    suite = contracts.build_suites(period=PERIOD, as_of=AS_OF, config=bench_config())
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return gx, ctx, suite["inspections"]
+
+
+def gx_run(frame: pl.DataFrame, result_format: Any) -> Any:
+    """The inspections suite run by GX alone, on the same pandas frame validate hands it."""
+    gx, ctx, suite = gx_context()
     bd = (
         ctx.data_sources.add_pandas("bench")
         .add_dataframe_asset("inspections")
@@ -194,8 +203,6 @@ def gx_on_duckdb(frame: pl.DataFrame, data_dir: Path) -> tuple[int, int]:
     Returns (expectations evaluated, expectations GX raised on).
     """
     import duckdb
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     path = data_dir / "bench.duckdb"
     path.unlink(missing_ok=True)
@@ -203,12 +210,7 @@ def gx_on_duckdb(frame: pl.DataFrame, data_dir: Path) -> tuple[int, int]:
     con.register("arrow_frame", frame.to_arrow())
     con.execute("CREATE TABLE inspections AS SELECT * FROM arrow_frame")
     con.close()
-    cfg = from_dict(
-        {"organisation": {"name": "B", "sites": SITES}, "sources": {"inspections": {"path": "x"}}}
-    )
-    suite = contracts.build_suites(period=PERIOD, as_of=AS_OF, config=cfg)["inspections"]
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    gx, ctx, suite = gx_context()
     bd = (
         ctx.data_sources.add_sql("duck", connection_string=f"duckdb:///{path}")
         .add_table_asset("inspections", table_name="inspections")
@@ -264,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         sha256="",
         rows_in=frame.height,
     )
-    cfg = from_dict(
-        {"organisation": {"name": "B", "sites": SITES}, "sources": {"inspections": {"path": "x"}}}
-    )
+    cfg = bench_config()
     polars_runs = [
         timed(
             f"contracts.validate, polars engine (default), run {i}",
