@@ -19,6 +19,7 @@ import pytest
 from conftest import ROOT, SAMPLE_DATA
 from qmskpi import render
 from qmskpi.cli import main
+from qmskpi.datasets import DATASETS
 
 
 def run_cli(
@@ -138,6 +139,67 @@ def test_validate_sample_data_is_clean_and_json_balances(tmp_path: Path) -> None
     assert text.returncode == 0
     for dataset in ("complaints", "inspections", "receipts", "review_actions"):
         assert dataset in text.stdout
+
+
+def test_validate_by_default_never_imports_great_expectations_and_gx_agrees() -> None:
+    """The default engine (polars) runs without GX; ``--engine gx`` runs the real suites."""
+    config = str(SAMPLE_DATA / "qmskpi.toml")
+    args = ["validate", "--config", config, "--period", "2026-10", "--json"]
+    code = (
+        "import io, sys, contextlib\n"
+        "from qmskpi.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    rc = main({args!r})\n"
+        "assert rc == 0, rc\n"
+        "print('great_expectations' in sys.modules)\n"
+        "print(out.getvalue())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    imported, _, text = done.stdout.partition("\n")
+    assert imported == "False"
+    default = json.loads(text)
+    assert default["engine"].startswith("polars ")
+    gx = run_cli(*args, "--engine", "gx")
+    assert gx.returncode == 0, gx.stderr
+    by_gx = json.loads(gx.stdout)
+    assert by_gx["engine"].startswith("great_expectations 1.")
+
+    def verdicts(doc: dict[str, Any]) -> dict[tuple[str, str], tuple[Any, ...]]:
+        return {
+            (name, r["rule_id"]): (r["success"], r["unexpected_count"], r["unexpected_share"])
+            for name, d in doc["datasets"].items()
+            for r in d["rules"]
+        }
+
+    assert verdicts(by_gx) == verdicts(default)
+    engines = {r["engine"] for d in by_gx["datasets"].values() for r in d["rules"]}
+    assert engines == {"great_expectations", "polars"}  # polars: the cross-dataset references
+
+
+def test_contracts_export_writes_one_gx_suite_per_dataset(tmp_path: Path) -> None:
+    out = tmp_path / "suites"
+    done = run_cli(
+        "contracts",
+        "export",
+        str(out),
+        "--config",
+        str(SAMPLE_DATA / "qmskpi.toml"),
+        "--period",
+        "2026-10",
+        "--as-of",
+        "2026-11-05",
+    )
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in out.glob("*.json"))
+    assert written == sorted(f"{name}.json" for name in DATASETS)
+    assert "receipts: rule supplier_exists is not in the GX suite" in done.stdout
+    suite = json.loads((out / "inspections.json").read_text(encoding="utf-8"))
+    assert suite["name"] == "inspections"
+    assert suite["meta"]["qmskpi"]["period"] == "2026-10"
 
 
 def sample_with_first_row(

@@ -287,6 +287,7 @@ max_quarantined_share = 0.1
 
 [contracts]
 dir = "my_contracts"
+engine = "gx"
 
 [contracts.complaints.customer_required]
 severity = "warning"
@@ -298,13 +299,18 @@ severity = "error"
         )
     )
     assert cfg.kpis.max_quarantined_share == 0.1
-    assert cfg.contracts.dir == "my_contracts"
+    assert (cfg.contracts.dir, cfg.contracts.engine) == ("my_contracts", "gx")
     over = cfg.contracts.overrides["complaints"]
     assert (over["customer_required"].severity, over["customer_required"].mostly) == ("warn", 0.98)
     assert (over["site_known"].severity, over["site_known"].mostly) == ("error", None)
-    # the defaults: no folder, no overrides, 10 % set aside before a KPI is struck out
+    # the defaults: no folder, the polars engine, no overrides, 10 % set aside before a KPI
+    # is struck out
     plain = load_config(write(tmp_path, MINIMAL))
-    assert (plain.contracts.dir, dict(plain.contracts.overrides)) == (None, {})
+    assert (plain.contracts.dir, plain.contracts.engine, dict(plain.contracts.overrides)) == (
+        None,
+        "polars",
+        {},
+    )
     assert plain.kpis.max_quarantined_share == 0.10
 
 
@@ -347,6 +353,8 @@ severity = "error"
             "must be a table",
         ),
         ("[contracts]\ndir = 3\n", "contracts.dir", "must be"),
+        ("[contracts]\nengine = 'polar'\n", "contracts.engine", "did you mean 'polars'"),
+        ("[contracts]\nengin = 'gx'\n", "contracts.engin", "did you mean 'engine'"),
         ("[kpis]\nmax_quarantined_share = 5\n", "kpis.max_quarantined_share", "e.g. 0.05 for 5 %"),
     ],
 )

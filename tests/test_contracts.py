@@ -1,9 +1,15 @@
-"""Data contracts: loading, GX validation, quarantine, ledger, writers.
+"""Data contracts: loading, validation by both engines, quarantine, ledger, writers.
 
 The bad-input corpus is validated once (module-scoped): each case is its own
 row (or pair of rows) among valid rows, and each test asserts exactly which
 rules that row broke and whether it was quarantined. Reading cases (encodings,
 Excel, Parquet, dates) go through ``qmskpi.sources.load_dataset``.
+
+Every validation here (:func:`run`) is done twice, by the default ``polars``
+engine and by Great Expectations (``engine="gx"``), and the two reports must
+agree rule by rule (verdict, unexpected count and share, what was observed)
+and row by row (findings, quarantine, rows used): that is how CI keeps the
+GX suites and the polars evaluator meaning the same thing.
 """
 
 from __future__ import annotations
@@ -89,11 +95,36 @@ def is_quarantined(report: ValidationReport, dataset: str, row: int) -> bool:
     return q.height > 0
 
 
+def judged(report: ValidationReport) -> dict[tuple[str, str], dict[str, Any]]:
+    """Each rule's result without who judged it: what both engines must agree on."""
+    out = {}
+    for name, d in report.datasets.items():
+        for r in d.rules:
+            result = r.to_dict()
+            result.pop("engine")
+            out[(name, r.rule_id)] = result
+    return out
+
+
+def assert_engines_agree(polars_report: ValidationReport, gx_report: ValidationReport) -> None:
+    assert judged(gx_report) == judged(polars_report)
+    assert gx_report.findings.equals(polars_report.findings)
+    assert gx_report.quarantine.equals(polars_report.quarantine)
+    assert gx_report.unsound_datasets == polars_report.unsound_datasets
+    for name, frame in polars_report.clean.items():
+        assert gx_report.clean[name].equals(frame), name
+    for name, d in polars_report.datasets.items():
+        dg = gx_report.datasets[name]
+        assert (d.rows_used, d.rows_quarantined) == (dg.rows_used, dg.rows_quarantined), name
+
+
 def run(data: Mapping[str, LoadedDataset], **kwargs: Any) -> ValidationReport:
+    """``validate`` by the default engine (returned), checked against ``engine="gx"``."""
     kwargs.setdefault("period", PERIOD)
     kwargs.setdefault("as_of", AS_OF)
     report = validate(data, **kwargs)
     ledger_ok(report)
+    assert_engines_agree(report, validate(data, **kwargs, engine="gx"))
     return report
 
 
@@ -564,6 +595,8 @@ class Corpus:
     rows: dict[str, list[int]] = field(default_factory=dict)
     """case id -> its source rows."""
     report: ValidationReport | None = None
+    gx_report: ValidationReport | None = None
+    """The same data judged by Great Expectations (``engine="gx"``)."""
 
 
 def build_corpus() -> Corpus:
@@ -584,8 +617,34 @@ def build_corpus() -> Corpus:
 @pytest.fixture(scope="module")
 def corpus() -> Corpus:
     c = build_corpus()
-    c.report = run(c.data, config=config())
+    c.report = validate(c.data, period=PERIOD, as_of=AS_OF, config=config())
+    ledger_ok(c.report)
+    c.gx_report = validate(c.data, period=PERIOD, as_of=AS_OF, config=config(), engine="gx")
+    assert_engines_agree(c.report, c.gx_report)
     return c
+
+
+def test_each_rule_says_which_engine_judged_it(corpus: Corpus) -> None:
+    """polars judges every rule by default; under gx, GX judges what it can express and
+    polars the references across datasets (GX has no such expectation); the reader its own."""
+    assert corpus.report is not None
+    assert corpus.gx_report is not None
+    for report, contract_engine in (
+        (corpus.report, "polars"),
+        (corpus.gx_report, "great_expectations"),
+    ):
+        by_source: dict[str, set[str]] = {}
+        for d in report.datasets.values():
+            for r in d.rules:
+                by_source.setdefault(r.source, set()).add(r.engine)
+        assert by_source == {"gx": {contract_engine}, "reference": {"polars"}}
+        doc = json.loads(report.to_json())
+        rule = doc["datasets"]["receipts"]["rules"]
+        assert {r["rule_id"]: r["engine"] for r in rule}["supplier_exists"] == "polars"
+        assert {r["rule_id"]: r["engine"] for r in rule}["receipt_id_unique"] == contract_engine
+    assert corpus.gx_report.engine.startswith("great_expectations 1.")
+    compared = len(judged(corpus.report))
+    assert compared > 150  # every rule of every dataset, both engines alike
 
 
 def test_the_corpus_has_at_least_thirty_bad_inputs_over_every_dataset() -> None:
@@ -698,13 +757,13 @@ def test_row_masks_agree_with_gx_complete_unexpected_rows(corpus: Corpus) -> Non
 def test_results_are_json_serialisable_and_deterministic(corpus: Corpus) -> None:
     report = corpus.report
     assert report is not None
-    again = run(corpus.data, config=config())
+    again = validate(corpus.data, period=PERIOD, as_of=AS_OF, config=config())
     assert again.to_json() == report.to_json()
     assert again.quarantine.equals(report.quarantine)
     doc = json.loads(report.to_json())
     assert doc["period"] == PERIOD
     assert doc["as_of"] == "2026-11-05"
-    assert doc["engine"].startswith("great_expectations 1.")
+    assert doc["engine"] == f"polars {pl.__version__}"
     assert "run_id" not in report.to_json()
     assert "run_time" not in report.to_json()
     assert doc["datasets"]["receipts"]["rows_quarantined"] == 5
@@ -789,7 +848,8 @@ def test_unparseable_and_mixed_dates_are_quarantined_under_the_reader_rule(tmp_p
     d = report.datasets["complaints"]
     assert (d.rows_in, d.rows_used, d.rows_quarantined) == (5, 2, 3)
     rule = d.rule("type:received_date")
-    assert (rule.source, rule.severity, rule.success, rule.unexpected_count) == (
+    assert (rule.source, rule.engine, rule.severity, rule.success, rule.unexpected_count) == (
+        "reader",
         "reader",
         "error",
         False,
@@ -1291,6 +1351,102 @@ def test_suites_compile_one_per_dataset_and_round_trip_as_json() -> None:
     metas = [e["meta"]["rule_id"] for e in d["expectations"]]
     assert "closed_has_date" in metas
     assert "capa_exists" not in metas
+
+
+def test_export_writes_every_suite_as_gx_json_and_names_what_gx_cannot_express(
+    tmp_path: Path,
+) -> None:
+    import great_expectations as gx
+
+    no_sites = from_dict({"organisation": {"name": "T"}, "sources": {"receipts": {"path": "r"}}})
+    suites = contracts.build_suites(period=PERIOD, as_of=AS_OF, config=no_sites)
+    paths = contracts.export_suites(tmp_path / "a", suites)
+    assert [p.name for p in paths] == [f"{name}.json" for name in DATASETS]
+    again = contracts.export_suites(
+        tmp_path / "b", contracts.build_suites(period=PERIOD, as_of=AS_OF, config=no_sites)
+    )
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in again]
+    doc = json.loads((tmp_path / "a" / "receipts.json").read_text(encoding="utf-8"))
+    suite = gx.ExpectationSuite(**doc)
+    rules = contracts.load_contracts()["receipts"].rules
+    in_suite = [e.meta["rule_id"] for e in suite.expectations]
+    missing = {m["rule_id"] for m in doc["meta"]["qmskpi"]["not_expressed"]}
+    # every rule is either an expectation or named as not expressed, never both, never neither
+    assert set(in_suite) | missing == {r.id for r in rules} | {"columns_present"}
+    assert not set(in_suite) & missing
+    assert missing == {"supplier_exists", "site_known"}  # a reference; no sites configured
+    assert doc["meta"]["qmskpi"]["as_of"] == "2026-11-05"
+    assert doc["meta"]["qmskpi"]["contract_sha256"] == contracts.load_contracts()["receipts"].sha256
+
+
+def test_a_unique_key_is_judged_alike_with_and_without_the_hash_shortcut() -> None:
+    from qmskpi.contracts.rules import mask_expr
+    from qmskpi.contracts.schema import Run
+    from qmskpi.periods import parse_period
+
+    the_run = Run(parse_period(PERIOD), AS_OF, tuple(SITES), 45)
+    frames = {
+        "distinct": pl.DataFrame({"a": ["x", "y", None, None], "b": [1, 1, 2, None]}),
+        "duplicated": pl.DataFrame({"a": ["x", "y", "x", None], "b": [1, 1, 1, None]}),
+    }
+    contract = contracts.load_contracts()["shipments"]
+    single = contracts.Rule("u", "u", "error", "unique", ("a",))
+    pair = contracts.Rule("u2", "u2", "error", "unique", ("a", "b"))
+    expected = {
+        ("distinct", "u"): [False] * 4,
+        ("distinct", "u2"): [False] * 4,
+        ("duplicated", "u"): [True, False, True, False],
+        ("duplicated", "u2"): [True, False, True, False],
+    }
+    for (kind, rule_id), want in expected.items():
+        rule = single if rule_id == "u" else pair
+        frame = frames[kind]
+        exact = mask_expr(rule, contract, the_run)
+        short = mask_expr(rule, contract, the_run, frame)
+        assert exact is not None
+        assert short is not None
+        assert frame.select(exact.alias("m"))["m"].to_list() == want, (kind, rule_id)
+        assert frame.select(short.alias("m"))["m"].to_list() == want, (kind, rule_id)
+
+
+def test_the_engine_comes_from_the_config_and_an_unknown_one_is_refused(tmp_path: Path) -> None:
+    data = complaints_with_blank_customers(4, 1)
+    report = validate(
+        data, period=PERIOD, as_of=AS_OF, config=config_with(tmp_path, {"engine": "gx"})
+    )
+    assert report.engine.startswith("great_expectations 1.")
+    assert report.datasets["complaints"].rule("customer_required").engine == "great_expectations"
+    override = validate(
+        data,
+        period=PERIOD,
+        as_of=AS_OF,
+        config=config_with(tmp_path, {"engine": "gx"}),
+        engine="polars",
+    )
+    assert override.engine == f"polars {pl.__version__}"
+    with pytest.raises(QmsKpiError, match="unknown validation engine 'pandas'"):
+        validate(data, period=PERIOD, as_of=AS_OF, engine="pandas")  # type: ignore[arg-type]
+
+
+def test_a_count_another_engine_disagrees_on_stops_the_run() -> None:
+    from qmskpi.contracts.judge import judge_all
+    from qmskpi.contracts.prepare import prepare
+    from qmskpi.contracts.rules import Counted
+    from qmskpi.contracts.schema import Run
+    from qmskpi.periods import parse_period
+
+    data = complaints_with_blank_customers(4, 1)
+    contract = contracts.load_contracts()["complaints"]
+    prep = {"complaints": prepare("complaints", data["complaints"], contract)}
+    the_run = Run(parse_period(PERIOD), AS_OF, tuple(SITES), 45)
+    ok = Counted(True, 0, 0.0, None, None, "sql")
+    counted = {"complaints": {r.id: ok for r in contract.rules} | {"columns_present": ok}}
+    fresh = Counted(True, None, 0.0, None, None, "sql")
+    counted["complaints"]["received_fresh"] = fresh
+    with pytest.raises(
+        QmsKpiError, match="'customer_required': sql counted 0 failing rows, qmskpi's row mask 1"
+    ):
+        judge_all(prep, the_run, counted)
 
 
 def mutate(tmp_path: Path, name: str, old: str, new: str) -> Path:

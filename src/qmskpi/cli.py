@@ -1,4 +1,4 @@
-"""The ``qmskpi`` command: sample, validate, render, run, demo, minutes, verify.
+"""The ``qmskpi`` command: sample, validate, contracts, render, run, demo, minutes, verify.
 
 Exit codes (for cron, systemd, Airflow), the same in ``validate``, ``render``,
 ``run`` and ``minutes`` (:data:`qmskpi.errors.EXIT_CODES`): 0 success; 1 a pack
@@ -125,7 +125,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     loaded = sources.load_all(cfg, period=period)
     report = contracts.validate(
-        loaded, period=period, config=cfg, as_of=as_of, backfill=args.as_of is not None
+        loaded,
+        period=period,
+        config=cfg,
+        as_of=as_of,
+        backfill=args.as_of is not None,
+        engine=args.engine,
     )
     if args.json:
         sys.stdout.write(report.to_json())
@@ -164,6 +169,32 @@ def cmd_validate(args: argparse.Namespace) -> int:
                         markup=False,
                     )
     return pipeline.validation_exit_code(report.to_dict(), strict=args.strict)
+
+
+def cmd_contracts_export(args: argparse.Namespace) -> int:
+    from qmskpi import contracts
+    from qmskpi.config import Config, load_config
+    from qmskpi.periods import last_complete, parse_period
+
+    path = _config_path(args.config)
+    # No config given and none here: the shipped contracts, with no sites configured.
+    cfg: Config | None = load_config(path) if args.config or path.is_file() else None
+    as_of = args.as_of or (cfg.review.as_of if cfg is not None else None) or date.today()
+    granularity = cfg.review.granularity if cfg is not None else "month"
+    period = parse_period(args.period) if args.period else last_complete(as_of, granularity)
+    suites = contracts.build_suites(period=period, as_of=as_of, config=cfg)
+    paths = contracts.export_suites(Path(args.dir), suites)
+    out = _console()
+    for p in paths:
+        out.print(str(p), markup=False)
+    for name, suite in suites.items():
+        for item in suite.meta["qmskpi"]["not_expressed"]:
+            out.print(
+                f"{name}: rule {item['rule_id']} is not in the GX suite: {item['why']}",
+                markup=False,
+            )
+    log.info("wrote %d suites for %s (as of %s) to %s", len(paths), period.label, as_of, args.dir)
+    return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -402,7 +433,33 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--as-of", type=_date, help="treat this date as today (YYYY-MM-DD)")
     v.add_argument("--json", action="store_true", help="machine-readable report on stdout")
     v.add_argument("--strict", action="store_true", help="exit 1 on warnings")
+    v.add_argument(
+        "--engine",
+        choices=["polars", "gx"],
+        help="who judges the rules: polars (fast, no Great Expectations import) or gx (the "
+        "contracts' Great Expectations suites); default: [contracts] engine, else polars",
+    )
     v.set_defaults(func=cmd_validate)
+
+    c = sub.add_parser("contracts", help="the data contracts as Great Expectations suites")
+    csub = c.add_subparsers(dest="contracts_command", required=True, metavar="ACTION")
+    ce = csub.add_parser(
+        "export",
+        help="write every contract as a Great Expectations 1.x suite (<dataset>.json)",
+        description="Bounds such as as_of and freshness depend on the run, so a suite is "
+        "written for one period and as-of date. Rules GX cannot express (references across "
+        "datasets; values: sites with no sites configured) are listed, and named in each "
+        "suite's meta.qmskpi.not_expressed.",
+    )
+    ce.add_argument("dir", help="folder to write the suites to")
+    ce.add_argument(
+        "--config",
+        help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG} if present, else "
+        "the shipped contracts)",
+    )
+    ce.add_argument("--period", help="review period, e.g. 2026-10 (default: last complete)")
+    ce.add_argument("--as-of", type=_date, help="the as-of date of the suites (YYYY-MM-DD)")
+    ce.set_defaults(func=cmd_contracts_export)
 
     r = sub.add_parser(
         "render", help="render the management-review pack for one period and scope", **_EXIT_HELP

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -220,13 +220,20 @@ class RuleOverride:
     mostly: float | None = None
 
 
+ValidationEngine = Literal["polars", "gx"]
+"""``[contracts] engine``: who judges the rules (``docs/contracts.md``)."""
+
+
 @dataclass(frozen=True)
 class ContractsConfig:
-    """``[contracts]``: your own contracts folder and per-rule overrides."""
+    """``[contracts]``: your own contracts folder, the validation engine, per-rule overrides."""
 
     dir: str | None = None
     """Folder of YAML contracts, relative to the config file; a dataset without a file
     there uses the shipped contract."""
+    engine: ValidationEngine = "polars"
+    """``polars`` (default: each rule evaluated once in polars, no Great Expectations
+    import) or ``gx`` (the contracts' Great Expectations suites judge the rules)."""
     overrides: Mapping[str, Mapping[str, RuleOverride]] = field(default_factory=dict)
     """dataset -> rule id -> override (rule ids are checked when the contracts load)."""
 
@@ -342,6 +349,15 @@ def _pdf_word(value: Any) -> Any:
 
 
 _SEVERITY_WORDS = {"warning": "warn"}
+
+
+def _engine_word(value: Any) -> Any:
+    engines = get_args(ValidationEngine)
+    if isinstance(value, str) and value in engines:
+        return value
+    raise problem(
+        f"must be one of {', '.join(engines)}, got {value!r}{did_you_mean(str(value), engines)}"
+    )
 
 
 def _severity_word(value: Any) -> Any:
@@ -531,12 +547,18 @@ class ContractsTable(StrictTable):
         extra="allow",
         strict=True,
         frozen=True,
-        json_schema_extra={"propertyNames": {"enum": ["dir", *DATASETS]}},
+        json_schema_extra={"propertyNames": {"enum": ["dir", "engine", *DATASETS]}},
     )
     __pydantic_extra__: dict[str, dict[str, RuleOverrideTable]] = Field(init=False)
 
     dir: str | None = Field(
         default=None, description="Your contracts folder, relative to this file."
+    )
+    engine: Annotated[
+        ValidationEngine, BeforeValidator(_engine_word, json_schema_input_type=ValidationEngine)
+    ] = Field(
+        default="polars",
+        description="who judges the rules: polars (default) or gx (Great Expectations suites)",
     )
 
 
@@ -659,6 +681,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     (organisation, databases, sources, kpis, review, outputs, contracts). The first
     problem found is raised as a :class:`~qmskpi.errors.ConfigError` naming the key.
     """
+    _check_contracts_keys(data, path)
     try:
         raw = ConfigFile.model_validate(data)
     except ValidationError as exc:
@@ -865,18 +888,29 @@ def _review(rv: ReviewTable, path: Path | None) -> ReviewConfig:
     )
 
 
-def _contracts(c: ContractsTable, path: Path | None) -> ContractsConfig:
-    """``[contracts]``: ``dir``, and ``[contracts.<dataset>.<rule_id>]`` severity / mostly."""
-    overrides: dict[str, dict[str, RuleOverride]] = {}
-    for ds, rules in (c.model_extra or {}).items():
-        if ds not in DATASETS:
-            allowed = ["dir", *DATASETS]
+def _check_contracts_keys(data: Mapping[str, Any], path: Path | None) -> None:
+    """``[contracts]`` holds ``dir``, ``engine`` and one table per dataset: any other key is
+    named with a did-you-mean before the model reads it (the model would only say that a
+    dataset's overrides must be a table)."""
+    table = data.get("contracts")
+    if not isinstance(table, Mapping):
+        return
+    allowed = ["dir", "engine", *DATASETS]
+    for key in table:
+        if key not in allowed:
             raise _err(
                 path,
-                f"contracts.{ds}",
-                f"unknown dataset{did_you_mean(ds, allowed)}; [contracts] takes 'dir' and a "
-                f"table per dataset: {', '.join(DATASETS)}",
+                f"contracts.{key}",
+                f"unknown dataset{did_you_mean(str(key), allowed)}; [contracts] takes 'dir', "
+                f"'engine' and a table per dataset: {', '.join(DATASETS)}",
             )
+
+
+def _contracts(c: ContractsTable, path: Path | None) -> ContractsConfig:
+    """``[contracts]``: ``dir``, ``engine``, and ``[contracts.<dataset>.<rule_id>]`` severity /
+    mostly."""
+    overrides: dict[str, dict[str, RuleOverride]] = {}
+    for ds, rules in (c.model_extra or {}).items():
         overrides[ds] = {}
         for rule_id, o in rules.items():
             if o.severity is None and o.mostly is None:
@@ -886,7 +920,7 @@ def _contracts(c: ContractsTable, path: Path | None) -> ContractsConfig:
                     "give 'severity' and/or 'mostly' to change the rule",
                 )
             overrides[ds][rule_id] = RuleOverride(o.severity, o.mostly)
-    return ContractsConfig(dir=c.dir, overrides=overrides)
+    return ContractsConfig(dir=c.dir, engine=c.engine, overrides=overrides)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

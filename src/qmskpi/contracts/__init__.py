@@ -1,9 +1,8 @@
-"""Data contracts: what each dataset must look like, checked with Great Expectations.
+"""Data contracts: what each dataset must look like, judged in polars or by Great Expectations.
 
 One YAML contract per dataset lives in ``data_contracts/`` (shipped inside the
 package; the format is explained in ``docs/contracts.md``). :func:`validate`
-loads and checks the contracts, compiles each to a Great Expectations 1.x
-``ExpectationSuite`` (one per dataset), runs them on the loaded frames and
+loads and checks the contracts, judges every rule on the loaded frames and
 returns a frozen :class:`ValidationReport`::
 
     from qmskpi import contracts, sources
@@ -25,16 +24,21 @@ How a row is judged:
 * nothing is dropped silently: ``rows_in == rows_used + rows_quarantined +
   rows_excluded`` for every dataset, checked here on every run.
 
-Great Expectations does the checking and produces the per-rule results; the
-failing *rows* come from the same contract evaluated in polars, and the two
-must agree on every rule's unexpected count (a disagreement raises). That
-split was measured (``benchmarks/bench_validation.py``, 1M inspections, 19
-rules): GX with ``COMPLETE`` unexpected index lists took 1.6-1.9x (1 % failing
-rows) and 3.7-4.4x (5 %) the time of GX with ``BASIC`` counts, and more than
-this whole function (GX ``BASIC`` + polars masks + quarantine) takes.
+Two engines judge the rules, with the same results (the test suite runs both
+and compares them rule by rule and row by row): ``polars`` (the default,
+``[contracts] engine``) evaluates each rule once as a polars expression;
+``gx`` runs each contract's Great Expectations 1.x ``ExpectationSuite``
+(:func:`build_suites`; ``qmskpi contracts export`` writes them) and takes the
+verdicts and counts from GX, while the failing *rows* still come from the
+polars expressions, whose counts must equal GX's (a disagreement raises).
+Rules GX cannot express (references across datasets) are judged in polars
+under both engines; every rule says which engine judged it. Why polars is the
+default is measured in ``docs/contracts.md`` (``benchmarks/bench_validation.py``):
+at 1.5M rows the single polars pass takes ~1 s, GX ~25 s plus its import.
 
-Great Expectations is imported only when :func:`validate` or
-:func:`build_suites` runs: ``import qmskpi.contracts`` stays light.
+Great Expectations is imported only by the ``gx`` engine, :func:`build_suites`
+and :func:`export_suites`: ``import qmskpi.contracts`` and a default
+:func:`validate` stay light.
 
 The modules, in the order a run goes through them (imports run the other way):
 
@@ -43,15 +47,15 @@ The modules, in the order a run goes through them (imports run the other way):
 * ``report``: :class:`RuleResult`, :class:`DatasetValidation`, :class:`ValidationReport`
   and the writers of ``quarantine.csv`` and ``validation.json``;
 * ``prepare``: a loaded dataset conformed to its canonical dtypes, reader rejects;
-* ``rules``: the rows each rule fails, as polars masks;
-* ``gx``: the only module importing Great Expectations: suites, runs, results;
-* ``judge``: masks + GX counts -> rule results, quarantine, the row ledger;
-* ``validation``: :func:`validate`, which chains the above.
+* ``rules``: the rows each rule fails and the rows it looks at, as polars expressions;
+* ``gx``: the only module importing Great Expectations: suites, export, runs, results;
+* ``judge``: masks (+ GX's counts under ``gx``) -> rule results, quarantine, the row ledger;
+* ``validation``: :func:`validate`, which picks the engine and chains the above.
 """
 
 from __future__ import annotations
 
-from qmskpi.contracts.gx import build_suites
+from qmskpi.contracts.gx import build_suites, export_suites
 from qmskpi.contracts.loader import contracts_root, load_contract, load_contracts
 from qmskpi.contracts.prepare import LoadedLike
 from qmskpi.contracts.report import (
@@ -88,6 +92,7 @@ __all__ = [
     "ValidationReport",
     "build_suites",
     "contracts_root",
+    "export_suites",
     "load_contract",
     "load_contracts",
     "validate",

@@ -1,17 +1,24 @@
-"""Great Expectations: each contract as a GX 1.x ``ExpectationSuite``, run, results read back.
+"""Great Expectations: each contract as a GX 1.x ``ExpectationSuite``, exported or run.
 
 The only module of qmskpi that imports ``great_expectations`` (import-linter
-checks it), and only when a suite is built or run: ``import qmskpi.contracts``
-stays light. GX runs with ``BASIC`` results (counts, no row lists); the rows
-come from :mod:`qmskpi.contracts.rules` (see the package docstring for why).
+checks it), and only when a suite is built, exported or run (``[contracts]
+engine = "gx"``, ``qmskpi validate --engine gx``, ``qmskpi contracts export``):
+the default ``polars`` engine never imports it. GX runs with ``BASIC`` results
+(counts, no row lists); the rows come from :mod:`qmskpi.contracts.rules` (see
+the package docstring for why).
+
+:func:`compile_contract` is the one translation of a contract into GX
+expectations; a runner on another GX execution engine (e.g. SQL next to the
+data) builds its suite with it and hands its results to
+:func:`qmskpi.contracts.judge.judge_all` as :class:`~qmskpi.contracts.rules.Counted`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +27,7 @@ import polars as pl
 
 from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.prepare import ROW, Prepared
-from qmskpi.contracts.rules import month_first, month_helper
+from qmskpi.contracts.rules import Counted, month_first, month_helper
 from qmskpi.contracts.schema import DEFAULT_STALE_DAYS, Condition, Contract, Rule, Run, Scalar
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.periods import Period, parse_period
@@ -29,15 +36,11 @@ if TYPE_CHECKING:
     from qmskpi.config import Config
 
 _GX_SEVERITY = {"error": "critical", "warn": "warning"}
+ENGINE = "great_expectations"
+"""How ``validation.json`` names this engine."""
 
-
-@dataclass(frozen=True)
-class GxResult:
-    success: bool
-    unexpected_count: int | None
-    unexpected_share: float
-    observed: str | None
-    exception: str | None
+NotExpressed = tuple[str, str]
+"""(rule id, why): a contract rule with no expectation in the GX suite (judged in polars)."""
 
 
 def _import_gx() -> Any:
@@ -74,7 +77,7 @@ def _gx_condition(c: Condition) -> Any:
 
 
 def _expectation(rule: Rule, contract: Contract, run: Run) -> Any | None:
-    """The GX expectation of ``rule`` (None for rules GX does not check)."""
+    """The GX expectation of ``rule`` (None for rules GX cannot express: :func:`_not_expressed`)."""
     gx = _import_gx()
     gxe = gx.expectations
     common: dict[str, Any] = {
@@ -135,33 +138,23 @@ def _expectation(rule: Rule, contract: Contract, run: Run) -> Any | None:
     return None  # reference: checked across datasets in polars
 
 
-def build_suites(
-    *,
-    period: Period | str,
-    as_of: date,
-    config: Config | None = None,
-    contracts_dir: Path | None = None,
-) -> dict[str, Any]:
-    """The GX ``ExpectationSuite`` of every contract, as :func:`validate` runs them.
+def _not_expressed(rule: Rule) -> str:
+    if rule.check == "reference":
+        return (
+            "a value that must exist in another dataset: GX 1.x has no expectation across "
+            "batches, so qmskpi checks it in polars under every engine"
+        )
+    return "values: sites, and no sites are configured: skipped (not checked) by every engine"
 
-    Bounds such as ``as_of`` and the freshness date depend on the run, so a
-    suite belongs to one period and as-of date. ``suite.to_json_dict()`` shows
-    it in GX's own terms.
+
+def compile_contract(contract: Contract, run: Run) -> tuple[list[Any], list[NotExpressed]]:
+    """The GX expectations of ``contract`` for ``run``, and the rules GX cannot express.
+
+    Each expectation carries ``meta`` ``{"rule_id", "check", "severity"}``; the
+    first is ``columns_present`` (``ExpectTableColumnsToMatchSet``). A ``range``
+    or ``freshness`` rule on a ``YYYY-MM`` text month reads a helper date column
+    (:func:`~qmskpi.contracts.rules.month_helper`) the runner must add.
     """
-    gx = _import_gx()
-    run = Run(
-        parse_period(period),
-        as_of,
-        tuple(config.sites) if config is not None else (),
-        config.review.stale_after_days if config is not None else DEFAULT_STALE_DAYS,
-    )
-    suites: dict[str, Any] = {}
-    for name, contract in configured_contracts(config, contracts_dir).items():
-        suites[name] = gx.ExpectationSuite(name=name, expectations=_expectations(contract, run))
-    return suites
-
-
-def _expectations(contract: Contract, run: Run) -> list[Any]:
     gx = _import_gx()
     ds = DATASETS[contract.dataset]
     out = [
@@ -173,11 +166,73 @@ def _expectations(contract: Contract, run: Run) -> list[Any]:
             severity="critical",
         )
     ]
+    missing: list[NotExpressed] = []
     for rule in contract.rules:
         exp = _expectation(rule, contract, run)
-        if exp is not None:
+        if exp is None:
+            missing.append((rule.id, _not_expressed(rule)))
+        else:
             out.append(exp)
-    return out
+    return out, missing
+
+
+def _suite_run(period: Period | str, as_of: date, config: Config | None) -> Run:
+    return Run(
+        parse_period(period),
+        as_of,
+        tuple(config.sites) if config is not None else (),
+        config.review.stale_after_days if config is not None else DEFAULT_STALE_DAYS,
+    )
+
+
+def build_suites(
+    *,
+    period: Period | str,
+    as_of: date,
+    config: Config | None = None,
+    contracts_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The GX ``ExpectationSuite`` of every contract, as :func:`validate` runs them.
+
+    Bounds such as ``as_of`` and the freshness date depend on the run, so a
+    suite belongs to one period and as-of date. ``suite.to_json_dict()`` shows
+    it in GX's own terms; ``suite.meta["qmskpi"]`` names the period, the as-of
+    date, the contract's sha256 and every rule not in the suite, with why
+    (``not_expressed``).
+    """
+    gx = _import_gx()
+    run = _suite_run(period, as_of, config)
+    suites: dict[str, Any] = {}
+    for name, contract in configured_contracts(config, contracts_dir).items():
+        expectations, missing = compile_contract(contract, run)
+        meta = {
+            "qmskpi": {
+                "dataset": name,
+                "period": run.period.label,
+                "as_of": as_of.isoformat(),
+                "contract_sha256": contract.sha256,
+                "not_expressed": [{"rule_id": r, "why": why} for r, why in missing],
+            }
+        }
+        suites[name] = gx.ExpectationSuite(name=name, expectations=expectations, meta=meta)
+    return suites
+
+
+def export_suites(out_dir: Path, suites: Mapping[str, Any]) -> list[Path]:
+    """Write each suite of :func:`build_suites` as ``<dataset>.json`` in ``out_dir``.
+
+    The files are GX's own suite JSON (``gx.ExpectationSuite(**json.load(f))``
+    reads one back) with sorted keys, so the same contracts, period and as-of
+    date give the same bytes.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for name, suite in suites.items():
+        path = out_dir / f"{name}.json"
+        text = json.dumps(suite.to_json_dict(), sort_keys=True, indent=2, ensure_ascii=False)
+        path.write_text(text + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
 def _gx_exception(info: Any) -> str | None:
@@ -233,10 +288,9 @@ def _for_gx(frame: pl.DataFrame) -> Any:
     return (frame.with_columns(casts) if casts else frame).to_pandas()
 
 
-def run_gx(
-    prepared: Mapping[str, Prepared], run: Run
-) -> tuple[dict[str, dict[str, GxResult]], str]:
-    """Run each dataset's suite in one ephemeral context; results by dataset and rule id."""
+def run_gx(prepared: Mapping[str, Prepared], run: Run) -> tuple[dict[str, dict[str, Counted]], str]:
+    """Run each dataset's suite in one ephemeral context (pandas engine); results by dataset
+    and rule id, and the engine with its version."""
     if not prepared:
         return {}, ""
     gx = _import_gx()
@@ -245,9 +299,9 @@ def run_gx(
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = ctx.data_sources.add_pandas("qmskpi")
-    out: dict[str, dict[str, GxResult]] = {}
+    out: dict[str, dict[str, Counted]] = {}
     for name, prep in prepared.items():
-        expectations = _expectations(prep.contract, run)
+        expectations, _ = compile_contract(prep.contract, run)
         bd = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("whole")
         suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
         vd = ctx.validation_definitions.add(
@@ -275,13 +329,13 @@ def run_gx(
             warnings.simplefilter("ignore")
             res = vd.run(batch_parameters={"dataframe": pdf}, result_format="BASIC")
         del pdf
-        by_rule: dict[str, GxResult] = {}
+        by_rule: dict[str, Counted] = {}
         for r in res.results:
             rule_id = str((r.expectation_config.meta or {}).get("rule_id"))
             result = r.result or {}
             count = result.get("unexpected_count")
             percent = result.get("unexpected_percent")
-            by_rule[rule_id] = GxResult(
+            by_rule[rule_id] = Counted(
                 success=bool(r.success),
                 unexpected_count=int(count) if count is not None else None,
                 unexpected_share=float(percent) / 100 if percent is not None else 0.0,
@@ -289,9 +343,7 @@ def run_gx(
                 if "observed_value" in result and not isinstance(result["observed_value"], list)
                 else None,
                 exception=_gx_exception(r.exception_info),
+                engine=ENGINE,
             )
         out[name] = by_rule
-    return out, f"great_expectations {gx.__version__}"
-
-
-# --------------------------------------------------------------------------- writers
+    return out, f"{ENGINE} {gx.__version__}"

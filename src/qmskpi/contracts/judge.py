@@ -1,11 +1,13 @@
-"""Judging: GX counts + polars row masks -> rule results, rows used, quarantine, the row ledger.
+"""Judging: polars row masks (and, under the ``gx`` engine, GX's counts) -> rule results,
+rows used, quarantine, the row ledger.
 
 For each dataset, every rule gets an outcome (:func:`_outcomes`); the rows it
-fails are flagged by its mask and the counts checked against Great
-Expectations' (:func:`_flag`); a row failing an ``error`` rule is quarantined
-(:func:`_findings`); and ``rows_in == rows_used + rows_quarantined +
-rows_excluded`` is checked
-before the :class:`~qmskpi.contracts.report.DatasetValidation` is returned.
+fails are flagged by its mask (:func:`_flag`), which also counts them: under
+the ``polars`` engine these counts judge the rule, under another engine (GX)
+they must equal that engine's (:class:`~qmskpi.contracts.rules.Counted`); a
+row failing an ``error`` rule is quarantined (:func:`_findings`); and
+``rows_in == rows_used + rows_quarantined + rows_excluded`` is checked before
+the :class:`~qmskpi.contracts.report.DatasetValidation` is returned.
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from qmskpi.contracts.gx import GxResult
 from qmskpi.contracts.prepare import ROW, Prepared
 from qmskpi.contracts.report import QUARANTINE_SCHEMA, DatasetValidation, RuleResult
-from qmskpi.contracts.rules import freshness, mask_expr, value_expr
+from qmskpi.contracts.rules import Counted, domain_expr, freshness, mask_expr, passes, value_expr
 from qmskpi.contracts.schema import WORD_OF_TYPE, Contract, Rule, Run
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import QmsKpiError
 
 _SAMPLE_SIZE = 5
+POLARS = "polars"
+"""The engine name of a rule judged by its polars expressions (:mod:`qmskpi.contracts.rules`)."""
 FINDINGS_SCHEMA: dict[str, pl.DataType] = {**QUARANTINE_SCHEMA, "quarantined": pl.Boolean()}
 """Columns of the findings: the quarantine's, plus whether the row was quarantined."""
 
@@ -46,6 +49,11 @@ class _Outcome:
     """Column of the mask frame that flags the rule's failing rows."""
     message: pl.Expr | None = None
     """Per-row finding message (reference rules); else the rule's description."""
+    engine: str = POLARS
+    """Who judged the rule (``validation.json``)."""
+    domain: pl.Expr | None = None
+    """Rows the rule looks at, when its count and share are worked out here (polars
+    engine, reference rules); None when another engine counted them."""
 
 
 def _referenced(prep: Prepared) -> list[str]:
@@ -54,9 +62,16 @@ def _referenced(prep: Prepared) -> list[str]:
 
 
 def judge_all(
-    prepared: Mapping[str, Prepared], gx: Mapping[str, Mapping[str, GxResult]], run: Run
+    prepared: Mapping[str, Prepared],
+    run: Run,
+    counted: Mapping[str, Mapping[str, Counted]] | None = None,
 ) -> dict[str, Judged]:
     """Judge every dataset; a reference matches only the rows the other dataset USES.
+
+    ``counted`` holds, for the datasets another engine judged (GX, or a SQL
+    engine next to the data), that engine's result by rule id; every other
+    dataset is judged by its polars expressions. Either way the failing rows
+    come from the polars masks.
 
     A row quarantined in the referenced dataset (a supplier with an unknown
     approval status) is not there for its referrers (the receipts naming it).
@@ -83,7 +98,7 @@ def judge_all(
     pending = list(order)
     while pending:
         name = pending.pop(0)
-        judged[name] = _judge(prepared[name], gx[name], prepared, used, run)
+        judged[name] = _judge(prepared[name], (counted or {}).get(name), prepared, used, run)
         rows_used = judged[name][1]
         if rows_used.height != used[name].height:
             used[name] = rows_used
@@ -104,6 +119,7 @@ def missing_dataset(name: str, contract: Contract) -> DatasetValidation:
         source="reader",
         check="dataset_present",
         observed="not loaded",
+        engine="reader",
     )
     return DatasetValidation(
         dataset=name,
@@ -137,6 +153,7 @@ def _reference_outcome(
     known = used[target_ds].get_column(target_col).drop_nulls().unique()
     every = target.frame.get_column(target_col).drop_nulls().unique()
     expr = pl.col(col).is_not_null() & ~pl.col(col).is_in(known.implode())
+    domain = pl.col(col).is_not_null()
     value = pl.col(col).cast(pl.String)
     message = pl.concat_str(
         pl.lit(f"{rule.description} ({target_ds}.{target_col} '"),
@@ -145,15 +162,18 @@ def _reference_outcome(
         .then(pl.lit(f"' is only on {target_ds} rows that were quarantined)"))
         .otherwise(pl.lit(f"' is missing from {target_ds})")),
     )
-    return _Outcome(rule, True, 0, 0.0, mask=rule.id, message=message), expr.fill_null(False)
+    outcome = _Outcome(rule, True, 0, 0.0, mask=rule.id, message=message, domain=domain)
+    return outcome, expr.fill_null(False)
 
 
-def _not_checked(rule: Rule, why: str) -> _Outcome:
-    return _Outcome(rule, False, 0, 0.0, checked=False, observed=f"not checked: {why}")
+def _not_checked(rule: Rule, why: str, engine: str = POLARS) -> _Outcome:
+    return _Outcome(
+        rule, False, 0, 0.0, checked=False, observed=f"not checked: {why}", engine=engine
+    )
 
 
-def _skipped(rule: Rule, why: str) -> _Outcome:
-    return _Outcome(rule, True, 0, 0.0, checked=False, observed=why)
+def _skipped(rule: Rule, why: str, engine: str = POLARS) -> _Outcome:
+    return _Outcome(rule, True, 0, 0.0, checked=False, observed=why, engine=engine)
 
 
 # --------------------------------------------------------------------------- judging one dataset
@@ -161,16 +181,17 @@ def _skipped(rule: Rule, why: str) -> _Outcome:
 
 def _judge(
     prep: Prepared,
-    gx: Mapping[str, GxResult],
+    counted: Mapping[str, Counted] | None,
     prepared: Mapping[str, Prepared],
     used_rows: Mapping[str, pl.DataFrame],
     run: Run,
 ) -> Judged:
-    """Row masks + GX results -> rule results, clean rows, findings; checks the ledger."""
-    outcomes, masks = _outcomes(prep, gx, prepared, used_rows, run)
-    flagged = _flag(prep, gx, outcomes, masks)
+    """Row masks (+ another engine's counts) -> rule results, clean rows, findings; checks
+    the ledger."""
+    outcomes, masks = _outcomes(prep, counted, prepared, used_rows, run)
+    flagged = _flag(prep, counted or {}, outcomes, masks)
     quarantined, found = _findings(prep, outcomes, flagged)
-    results = _rule_results(prep, gx, outcomes, _samples(found))
+    results = _rule_results(prep, counted, outcomes, _samples(found))
     used = prep.frame.filter(~quarantined).drop(ROW, "file", strict=False)
     used = _canonical_columns(prep.name, used)
     dv = DatasetValidation(
@@ -196,7 +217,7 @@ def _judge(
 
 def _outcomes(
     prep: Prepared,
-    gx: Mapping[str, GxResult],
+    counted: Mapping[str, Counted] | None,
     prepared: Mapping[str, Prepared],
     used_rows: Mapping[str, pl.DataFrame],
     run: Run,
@@ -205,10 +226,12 @@ def _outcomes(
     outcomes: list[_Outcome] = []
     masks: dict[str, pl.Expr] = {}
     for rule in prep.contract.rules:
-        if rule.check == "reference":  # checked across datasets here, not by GX
+        if rule.check == "reference":  # across datasets: no GX expectation says this
             outcome, expr = _reference_outcome(rule, prep, prepared, used_rows)
+        elif counted is None:
+            outcome, expr = _polars_outcome(rule, prep, run)
         else:
-            outcome, expr = _gx_outcome(rule, gx.get(rule.id), prep, run)
+            outcome, expr = _gx_outcome(rule, counted.get(rule.id), prep, run)
         if expr is not None:
             masks[rule.id] = expr
             outcome.mask = rule.id
@@ -216,48 +239,81 @@ def _outcomes(
     return outcomes, masks
 
 
-def _gx_outcome(
-    rule: Rule, result: GxResult | None, prep: Prepared, run: Run
-) -> tuple[_Outcome, pl.Expr | None]:
-    """The outcome of a rule GX checked, and its row mask (None for a table-level rule)."""
-    if result is None:  # not sent to GX: skipped
-        return _skipped(rule, "not checked: no sites configured"), None
+def _cannot_check(rule: Rule, prep: Prepared, run: Run, engine: str) -> _Outcome | None:
+    """The outcome of a rule that cannot be applied here (the same under every engine)."""
+    if rule.check == "allowed" and rule.values_from == "sites" and not run.sites:
+        return _skipped(rule, "not checked: no sites configured", engine)
     gone = [c for c in rule.needed_columns if c in prep.missing]
     if gone:
-        return _not_checked(rule, f"column {', '.join(repr(c) for c in gone)} is missing"), None
+        return _not_checked(rule, f"column {', '.join(repr(c) for c in gone)} is missing", engine)
+    return None
+
+
+def _freshness_seen(rule: Rule, prep: Prepared, run: Run) -> tuple[bool, str]:
+    """(fresh?, what was seen) of a freshness rule, worked out in polars."""
+    newest, bound, fresh = freshness(rule, prep, run)
+    seen = (
+        f"newest {rule.columns[0]} {newest or 'none (no rows)'}; needs {bound.isoformat()} or later"
+    )
+    return fresh, seen
+
+
+def _polars_outcome(rule: Rule, prep: Prepared, run: Run) -> tuple[_Outcome, pl.Expr | None]:
+    """A rule judged by its polars expressions; a row rule's count is filled in by :func:`_flag`."""
+    cannot = _cannot_check(rule, prep, run, POLARS)
+    if cannot is not None:
+        return cannot, None
+    if not rule.row_level:  # freshness
+        fresh, seen = _freshness_seen(rule, prep, run)
+        return _Outcome(rule, fresh, 0, 0.0, observed=seen), None
+    outcome = _Outcome(rule, True, 0, 0.0, domain=domain_expr(rule, prep.contract))
+    return outcome, mask_expr(rule, prep.contract, run, prep.frame)
+
+
+def _gx_outcome(
+    rule: Rule, result: Counted | None, prep: Prepared, run: Run
+) -> tuple[_Outcome, pl.Expr | None]:
+    """The outcome of a rule another engine (GX) judged, and its row mask (None for a
+    table-level rule)."""
+    engine = result.engine if result is not None else "great_expectations"
+    cannot = _cannot_check(rule, prep, run, engine)
+    if cannot is not None:
+        return cannot, None
+    if result is None:
+        raise QmsKpiError(
+            f"dataset '{prep.name}', rule '{rule.id}': {engine} returned no result for it"
+        )
     if result.exception is not None:
-        return _not_checked(rule, f"Great Expectations raised: {result.exception}"), None
+        return _not_checked(rule, f"{engine} raised: {result.exception}", engine), None
     outcome = _Outcome(
         rule,
         result.success,
         result.unexpected_count or 0,
         result.unexpected_share,
         observed=result.observed,
+        engine=engine,
     )
     if rule.check == "freshness":
-        newest, bound, fresh = freshness(rule, prep, run)
+        fresh, outcome.observed = _freshness_seen(rule, prep, run)
         if fresh != result.success:
             raise QmsKpiError(
-                f"dataset '{prep.name}', rule '{rule.id}': Great Expectations and qmskpi "
-                f"disagree on freshness (newest {newest}, needed {bound} or later)"
+                f"dataset '{prep.name}', rule '{rule.id}': {engine} and qmskpi disagree on "
+                f"freshness ({outcome.observed})"
             )
-        outcome.observed = (
-            f"newest {rule.columns[0]} {newest or 'none (no rows)'}; "
-            f"needs {bound.isoformat()} or later"
-        )
-    expr = mask_expr(rule, prep.contract, run) if rule.row_level else None
+    expr = mask_expr(rule, prep.contract, run, prep.frame) if rule.row_level else None
     return outcome, expr
 
 
 def _flag(
     prep: Prepared,
-    gx: Mapping[str, GxResult],
+    counted: Mapping[str, Counted],
     outcomes: list[_Outcome],
     masks: Mapping[str, pl.Expr],
 ) -> pl.DataFrame:
-    """The mask frame (ROW + one boolean column per masked rule); counts checked against GX.
+    """The mask frame (ROW + one boolean column per masked rule), and each rule's count.
 
-    A reference rule is counted and judged here (GX does not see it).
+    A rule with a ``domain`` (polars engine, reference rules) is counted and
+    judged here; another engine's count must equal the mask's.
     """
     frame = prep.frame
     flagged = frame.select(ROW, *[e.alias(k) for k, e in masks.items()])
@@ -266,24 +322,29 @@ def _flag(
         if masks
         else {}
     )
+    domains = {o.mask: o.domain for o in outcomes if o.mask is not None and o.domain is not None}
+    looked_at = (
+        frame.select([d.sum().alias(k) for k, d in domains.items()]).row(0, named=True)
+        if domains
+        else {}
+    )
     for o in outcomes:
         if o.mask is None:
             continue
         n = int(counts[o.mask] or 0)
-        if o.rule.source == "gx":
-            gx_count = gx[o.rule.id].unexpected_count
-            if gx_count != n:
-                raise QmsKpiError(
-                    f"dataset '{prep.name}', rule '{o.rule.id}': Great Expectations counted "
-                    f"{gx_count} failing rows, qmskpi's row mask {n}; the quarantine would not "
-                    "match the report, so validation stops (please report this)"
-                )
-        else:  # reference: counted and judged here
-            looked_at = int(frame.select(pl.col(o.rule.columns[0]).is_not_null().sum()).item())
-            share = n / looked_at if looked_at else 0.0
+        if o.domain is not None:
+            seen = int(looked_at[o.mask] or 0)
             o.unexpected_count = n
-            o.unexpected_share = share
-            o.success = n == 0 if o.rule.mostly is None else (1 - share) >= o.rule.mostly - 1e-12
+            o.unexpected_share = n / seen if seen else 0.0
+            o.success = passes(n, seen, o.rule.mostly)
+            continue
+        other = counted[o.rule.id].unexpected_count
+        if other != n:
+            raise QmsKpiError(
+                f"dataset '{prep.name}', rule '{o.rule.id}': {o.engine} counted {other} failing "
+                f"rows, qmskpi's row mask {n}; the quarantine would not match the report, so "
+                "validation stops (please report this)"
+            )
     return flagged
 
 
@@ -351,13 +412,17 @@ def as_findings(rows: pl.DataFrame, dataset: str, severity: str) -> pl.DataFrame
 
 def _rule_results(
     prep: Prepared,
-    gx: Mapping[str, GxResult],
+    counted: Mapping[str, Counted] | None,
     outcomes: list[_Outcome],
     samples: Mapping[str, tuple[str, ...]],
 ) -> list[RuleResult]:
-    """Reader rules first, then ``columns_present`` (when GX ran), then the contract's rules."""
+    """Reader rules first, then ``columns_present``, then the contract's rules."""
     results: list[RuleResult] = _reader_results(prep, samples)
-    columns_rule = gx.get("columns_present")
+    columns_rule = (
+        Counted(not prep.missing, 0, 0.0, None, None, POLARS)
+        if counted is None
+        else counted.get("columns_present")
+    )
     if columns_rule is not None:
         results.append(
             RuleResult(
@@ -372,6 +437,7 @@ def _rule_results(
                 source="gx",
                 check="columns_present",
                 observed=(f"missing: {', '.join(prep.missing)}" if prep.missing else None),
+                engine=columns_rule.engine,
             )
         )
     for o in outcomes:
@@ -390,6 +456,7 @@ def _rule_results(
                 mostly=o.rule.mostly,
                 checked=o.checked,
                 observed=o.observed,
+                engine=o.engine,
             )
         )
     return results
@@ -458,6 +525,7 @@ def _reader_results(prep: Prepared, samples: Mapping[str, tuple[str, ...]]) -> l
                 sample_values=samples.get(str(rule_id), ()),
                 source="reader",
                 check=str(rule_id).partition(":")[0],
+                engine="reader",
             )
         )
     return out

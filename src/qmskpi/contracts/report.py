@@ -68,6 +68,10 @@ class RuleResult:
     """False when the rule could not be applied (a column missing, no sites configured, ...)."""
     observed: str | None = None
     """What a table-level rule saw (e.g. the newest date), or why a rule was not checked."""
+    engine: str = ""
+    """Who judged the rule: ``polars`` (the default engine, and every ``reference`` rule),
+    ``great_expectations`` (``[contracts] engine = "gx"``), or ``reader`` (a value the
+    source reader could not use, a dataset not loaded)."""
 
     @property
     def column(self) -> str:
@@ -97,6 +101,7 @@ class RuleResult:
             "mostly": self.mostly,
             "checked": self.checked,
             "observed": self.observed,
+            "engine": self.engine,
         }
 
 
@@ -273,7 +278,8 @@ class ValidationReport:
     """Every broken row-level rule, kept rows included (:data:`QUARANTINE_SCHEMA` + ``quarantined``)."""
     unsound_datasets: frozenset[str]
     engine: str = ""
-    """The checking engine and its version, e.g. ``great_expectations 1.24.1``."""
+    """The engine that judged the contracts' rules and its version, e.g. ``polars 2.1.0``
+    or ``great_expectations 1.24.1`` (each rule says its own: :attr:`RuleResult.engine`)."""
     excluded: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=QUARANTINE_SCHEMA))
     """Records the reader set aside on purpose (``where``, ``duplicate``), severity ``excluded``."""
 

@@ -1,4 +1,4 @@
-"""validate(): load the contracts, conform the data, run GX, judge, build the report."""
+"""validate(): load the contracts, conform the data, judge (polars, or GX), build the report."""
 
 from __future__ import annotations
 
@@ -6,12 +6,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 import polars as pl
 
+from qmskpi.config import ValidationEngine
 from qmskpi.contracts.gx import run_gx
-from qmskpi.contracts.judge import FINDINGS_SCHEMA, as_findings, judge_all, missing_dataset
+from qmskpi.contracts.judge import (
+    FINDINGS_SCHEMA,
+    POLARS,
+    as_findings,
+    judge_all,
+    missing_dataset,
+)
 from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.prepare import LoadedLike, known_on, prepare
 from qmskpi.contracts.report import QUARANTINE_SCHEMA, DatasetValidation, ValidationReport
@@ -25,6 +32,20 @@ if TYPE_CHECKING:
 
 DEFAULT_SHARE = 0.10
 """``max_quarantined_share`` when no config gives one (as ``[kpis]`` defaults)."""
+
+ENGINES: tuple[str, ...] = get_args(ValidationEngine)
+"""``polars`` (default: each rule's polars expression, no Great Expectations import) or
+``gx`` (the contracts' GX suites, run by Great Expectations)."""
+
+
+def _engine(engine: str | None, config: Config | None) -> ValidationEngine:
+    chosen = engine or (config.contracts.engine if config is not None else None) or "polars"
+    if chosen not in ENGINES:
+        raise QmsKpiError(
+            f"unknown validation engine {chosen!r}{did_you_mean(chosen, ENGINES)}; "
+            f"choose one of {', '.join(ENGINES)}"
+        )
+    return chosen  # type: ignore[return-value]
 
 
 def _run(p: Period, config: Config | None, as_of: date | None) -> Run:
@@ -46,6 +67,7 @@ def validate(
     contracts_dir: Path | None = None,
     max_quarantined_share: float | None = None,
     backfill: bool = False,
+    engine: ValidationEngine | None = None,
 ) -> ValidationReport:
     """Check every loaded dataset against its contract; quarantine what breaks ``error`` rules.
 
@@ -66,8 +88,16 @@ def validate(
     ``config.kpis.max_quarantined_share``, else 0.10). The contracts are the
     shipped ones, ``contracts_dir``'s, or those the config names in
     ``[contracts]`` (with its per-rule overrides).
+
+    ``engine`` (default ``[contracts] engine``, else ``polars``) judges the
+    rules: ``polars`` evaluates each rule once, as a polars expression;
+    ``gx`` runs the contracts' Great Expectations suites and takes each rule's
+    verdict from GX (the failing rows still come from the polars masks, whose
+    counts must equal GX's). Both give the same results (the test suite checks
+    it); ``reference`` rules are judged in polars under both.
     """
     p = parse_period(period)
+    chosen = _engine(engine, config)
     run = _run(p, config, as_of)
     for name in data:
         if name not in DATASETS:
@@ -79,8 +109,12 @@ def validate(
     if backfill:
         prepared = {name: known_on(prep, run.as_of) for name, prep in prepared.items()}
 
-    gx_outcomes, engine = run_gx(prepared, run)
-    judged = judge_all(prepared, gx_outcomes, run)
+    if chosen == "gx":
+        counted, engine_label = run_gx(prepared, run)
+        judged = judge_all(prepared, run, counted)
+    else:
+        engine_label = f"{POLARS} {pl.__version__}"
+        judged = judge_all(prepared, run)
     results: dict[str, DatasetValidation] = {n: judged[n][0] for n in prepared}
     clean: dict[str, pl.DataFrame] = {n: judged[n][1] for n in prepared}
     findings_parts: list[pl.DataFrame] = [judged[n][2] for n in prepared]
@@ -118,6 +152,6 @@ def validate(
         quarantine=quarantine,
         findings=findings,
         unsound_datasets=unsound,
-        engine=engine,
+        engine=engine_label,
         excluded=excluded,
     )
