@@ -1842,6 +1842,7 @@ def test_a_run_reports_its_stages_in_order(cfg_path: Path) -> None:
     loads = [e for e in seen if e.stage == "load"]
     configured = load_config(cfg_path).sources
     assert [e.detail for e in loads[1:-1]] == list(configured)  # one event per dataset
+    assert out.pack_dir is not None
     rows_in = json.loads((out.pack_dir / "manifest.json").read_text())["inputs"]
     assert loads[-1].rows == sum(i["rows_in"] for i in rows_in)
     assert seen[0].period == PERIOD
