@@ -1806,12 +1806,10 @@ def test_browser_timeout_s_bounds_a_chromium_that_hangs_at_launch(
 
 @pytest.mark.notebook
 def test_a_chromium_that_dies_at_launch_fails_the_run_before_the_notebook(
-    cfg_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cfg_path: Path, dead_chromium: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The default renderer launches Chromium beside validation and waits for it before the kernel runs."""
-    dead = tmp_path / "chromium"
-    dead.write_text("#!/bin/sh\necho 'chromium: Segmentation fault' >&2\nkill -SEGV $$\n")
-    dead.chmod(0o755)
+    dead = dead_chromium
     monkeypatch.setenv("QMSKPI_CHROMIUM", str(dead))
     pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
     before = visible_tree(reports(cfg_path))

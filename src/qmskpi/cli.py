@@ -9,9 +9,11 @@ configured dataset has no usable rows (packs publish with a warning on page 1);
 6 ``verify`` found an altered, missing or added file or a broken chain;
 130 interrupted.
 
-Progress goes to stderr through rich, and only when stderr is a terminal
-(``-v`` shows it anywhere, ``-q`` hides it); results go to stdout, plain when
-piped.
+On a terminal, ``validate``, ``render`` and ``run`` show a live progress line
+on stderr (rich: the stage events of :mod:`qmskpi.progress`) and log at info
+level; when stderr is not a terminal (cron, systemd, Airflow) neither shows:
+only warnings and errors, as before (``-v`` logs everything anywhere, ``-q``
+hides progress and info). Results go to stdout, plain when piped.
 """
 
 from __future__ import annotations

@@ -48,9 +48,9 @@ waiting for Chromium to start; ``done``: the pack's status in ``detail``."""
 
 @dataclass(frozen=True)
 class Event:
-    """One step of a run."""
+    """One step of a run (and, folded by :class:`Tracker`, where the run is)."""
 
-    stage: Stage
+    stage: Stage | Literal[""]
     period: str = ""
     scope: str = ""
     index: int = 0
@@ -60,6 +60,16 @@ class Event:
     rows: int | None = None
     """Rows read so far for this pack (``load``)."""
     detail: str = ""
+
+    def describe(self) -> str:
+        """One line: ``2026-10 all · pack 2 of 4 · load complaints · 12,345 rows``."""
+        parts = [f"{self.period} {self.scope}".strip()]
+        if self.total:
+            parts.append(f"pack {self.index} of {self.total}")
+        parts.append(f"{self.stage} {self.detail}".strip())
+        if self.rows is not None:
+            parts.append(f"{self.rows:,} rows read")
+        return " · ".join(p for p in parts if p)
 
 
 Listener = Callable[[Event], object]
@@ -97,37 +107,18 @@ def listening(listener: Listener) -> Iterator[None]:
             _listeners.remove(listener)
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """What a display shows: the latest stage and where the run is."""
-
-    stage: str = ""
-    period: str = ""
-    scope: str = ""
-    index: int = 0
-    total: int = 0
-    rows: int | None = None
-    detail: str = ""
-
-    def describe(self) -> str:
-        """One line: ``2026-10 all · pack 2 of 4 · load complaints · 12,345 rows``."""
-        parts = [f"{self.period} {self.scope}".strip()]
-        if self.total:
-            parts.append(f"pack {self.index} of {self.total}")
-        parts.append(f"{self.stage} {self.detail}".strip())
-        if self.rows is not None:
-            parts.append(f"{self.rows:,} rows read")
-        return " · ".join(p for p in parts if p)
+Snapshot = Event
+"""What a display shows: the latest stage, where the run is, the rows read (see :class:`Tracker`)."""
 
 
 class Tracker:
-    """Folds events into a :class:`Snapshot` (a new pack resets the rows; known fields stay)."""
+    """Folds events into a snapshot (a new pack resets the rows; known fields stay)."""
 
     def __init__(self) -> None:
-        self.snapshot = Snapshot()
+        self.snapshot = Event("")
         self.started = time.monotonic()
 
-    def update(self, event: Event) -> Snapshot:
+    def update(self, event: Event) -> Event:
         s = self.snapshot
         new_pack = event.stage == "pack" or (
             bool(event.period) and (event.period, event.scope) != (s.period, s.scope)

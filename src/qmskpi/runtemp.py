@@ -43,15 +43,15 @@ _YOUNG_S: Final = 60.0
 """A folder without its ``.owner`` file younger than this may be one being created."""
 
 
-def _owned(folder: Path) -> bool:
-    """True when a live process holds ``folder``'s owner lock."""
+def lock_held(lock: Path) -> bool | None:
+    """True when a live process holds an ``flock`` on ``lock``; None when the file is missing.
+
+    The kernel releases a process's locks when it dies, even by SIGKILL.
+    """
     try:
-        fd = os.open(folder / OWNER, os.O_RDWR)
+        fd = os.open(lock, os.O_RDWR)
     except FileNotFoundError:
-        try:
-            return time.time() - folder.stat().st_mtime < _YOUNG_S
-        except OSError:
-            return False
+        return None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -60,6 +60,17 @@ def _owned(folder: Path) -> bool:
         return False
     finally:
         os.close(fd)
+
+
+def _owned(folder: Path) -> bool:
+    """True when a live process holds ``folder``'s owner lock (or may be creating it)."""
+    held = lock_held(folder / OWNER)
+    if held is not None:
+        return held
+    try:
+        return time.time() - folder.stat().st_mtime < _YOUNG_S
+    except OSError:
+        return False
 
 
 def sweep(root: Path) -> list[Path]:
@@ -140,4 +151,4 @@ def in_run_tmpdir(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
-__all__ = ["ENV", "OWNER", "PREFIX", "in_run_tmpdir", "run_tmpdir", "sweep"]
+__all__ = ["ENV", "OWNER", "PREFIX", "in_run_tmpdir", "lock_held", "run_tmpdir", "sweep"]
