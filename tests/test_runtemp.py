@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,9 +104,15 @@ def run_folders(root: Path) -> list[Path]:
 @pytest.mark.timeout(900)
 def test_a_killed_render_leaves_nothing_after_the_next_run(tmp_path: Path) -> None:
     """kill -9 of a real ``qmskpi render`` (its whole process group, as systemd does), then a run."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    out = tmp_path / "reports"
+    # A short $TMPDIR, as /tmp is: unix socket paths (Chromium's, the kernel's) are limited to ~104 bytes.
+    tmp = Path(tempfile.mkdtemp(prefix="qk-", dir="/tmp"))
+    try:
+        killed_then_run_again(tmp, tmp_path / "reports")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def killed_then_run_again(tmp: Path, out: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp)}
     args = [sys.executable, "-m", "qmskpi", "render", "--config", str(SAMPLE_DATA / "qmskpi.toml")]
     args += ["--period", "2026-10", "--output", str(out)]
