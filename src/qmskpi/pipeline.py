@@ -536,10 +536,10 @@ def run_review(
     started = time.perf_counter()
     hook: StageHook = on_stage or (lambda _step: None)
     before = _children()
-    arch = archive.Archive(cfg.reports_dir)
     try:
         with runtemp.run_tmpdir():  # the kernel's and Chromium's temporary files
             try:
+                arch = archive.Archive(cfg.reports_dir)
                 with arch.pack_lock(p.label, slug):
                     arch.clean_stale()
                     outcome = _run_locked(
