@@ -386,7 +386,8 @@ def test_validate_shows_progress_on_a_terminal_and_nothing_when_piped() -> None:
     report = json.loads(run_cli(*args, "--json").stdout)
     rows_in = sum(d["rows_in"] for d in report["datasets"].values())
     shown = on_a_terminal(*args)
-    assert "2026-10 · load complaints" in shown  # each dataset as it is read
+    for name in report["datasets"]:  # each dataset as it is read
+        assert f"2026-10 · load {name}" in shown, name
     assert f"2026-10 · validate · {rows_in:,} rows read" in shown
     assert "Validation of" in shown  # then the result, as when piped
     assert shown.index(f"validate · {rows_in:,} rows read") < shown.index("Validation of")

@@ -94,7 +94,14 @@ def _progress(args: argparse.Namespace) -> Iterator[None]:
     def show(event: progress.Event) -> None:
         s = tracker.update(event)
         finished = s.index if s.stage == "done" else max(s.index - 1, 0)
-        display.update(task, description=s.describe(), total=s.total or None, completed=finished)
+        # refresh=True: every stage is drawn, however quickly the next one follows
+        display.update(
+            task,
+            description=s.describe(),
+            total=s.total or None,
+            completed=finished,
+            refresh=True,
+        )
 
     with display, progress.listening(show):
         yield
