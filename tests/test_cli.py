@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -16,7 +17,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from conftest import ROOT, SAMPLE_DATA
+from conftest import ROOT, SAMPLE_DATA, mounted_tmpfs
 from qmskpi import render
 from qmskpi.cli import main
 from qmskpi.datasets import DATASETS
@@ -425,3 +426,65 @@ def test_run_usage_error_calls_notify_cmd(
     with pytest.raises(SystemExit):
         main(["run", "--jobs", "two"])
     assert len(_calls(sink)) == 1
+
+
+# --------------------------------------------------------------------------- progress, full disk
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def on_a_terminal(*args: str) -> str:
+    """What ``qmskpi *args`` writes to a terminal (a pty: ``script``), escape codes removed."""
+    if shutil.which("script") is None:
+        pytest.skip("needs script(1) for a pty")
+    command = shlex.join([sys.executable, "-m", "qmskpi", *args])
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "200"}
+    done = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return ANSI.sub("", done.stdout).replace("\r", "\n")
+
+
+def test_validate_shows_progress_on_a_terminal_and_nothing_when_piped() -> None:
+    args = ("validate", "--config", str(SAMPLE_DATA / "qmskpi.toml"), "--period", "2026-10")
+    piped = run_cli(*args)
+    assert piped.returncode == 0
+    assert piped.stderr == ""  # cron, systemd, Airflow: as before, nothing but the result
+    assert "rows read" not in piped.stdout
+    report = json.loads(run_cli(*args, "--json").stdout)
+    rows_in = sum(d["rows_in"] for d in report["datasets"].values())
+    shown = on_a_terminal(*args)
+    for name in report["datasets"]:  # each dataset as it is read
+        assert f"2026-10 · load {name}" in shown, name
+    assert f"2026-10 · validate · {rows_in:,} rows read" in shown
+    assert "Validation of" in shown  # then the result, as when piped
+    assert shown.index(f"validate · {rows_in:,} rows read") < shown.index("Validation of")
+
+
+def test_a_full_disk_is_one_line_naming_the_folder_and_publishes_nothing(tmp_path: Path) -> None:
+    """A real full disk: the reports folder on a 512 KiB tmpfs."""
+    with mounted_tmpfs(tmp_path / "tiny", "512k") as tiny:
+        out = tiny / "reports"
+        args = ["render", "--config", str(SAMPLE_DATA / "qmskpi.toml"), "--period", "2026-10"]
+        done = run_cli(*args, "--output", str(out), "--no-pdf")
+        assert done.returncode == 1  # errors.EXIT_FAILED: a pack failed to publish
+        message = (
+            f"no space left: {out.resolve()} is full; free some space there and run again "
+            "(nothing was published; details in the log)"
+        )
+        assert done.stdout == f"failed    2026-10 all  {message}\n"
+        assert "Traceback" not in done.stderr
+        assert done.stderr.strip().endswith(f"2026-10/all failed: {message}")
+        assert len(done.stderr.strip().splitlines()) == 1
+        assert not (out / "2026-10").exists()
+        assert not (out / "index.html").exists()
+        assert list((out / ".staging").iterdir()) == []
+        loud = run_cli("-v", *args, "--output", str(out), "--no-pdf")
+        assert loud.returncode == 1
+        assert "Traceback" in loud.stderr  # the details, for whoever asks for them

@@ -1,8 +1,21 @@
 from __future__ import annotations
 
+import errno
+
 import pytest
 
-from qmskpi.errors import ConfigError, HeaderError, QmsKpiError, SourceError, did_you_mean
+from qmskpi.errors import (
+    EXIT_FAILED,
+    ConfigError,
+    DiskFullError,
+    HeaderError,
+    PublishError,
+    QmsKpiError,
+    SourceError,
+    did_you_mean,
+    disk_full,
+    exit_code_for_error,
+)
 
 
 def test_did_you_mean_finds_near_miss_and_case_variants() -> None:
@@ -26,3 +39,21 @@ def test_every_error_is_a_qmskpi_error() -> None:
         raise HeaderError("duplicate header", path="x.csv", column="site")
     err = ConfigError("must be an integer", path="q.toml", key="kpis.repeat_window_days")
     assert str(err) == "q.toml: key 'kpis.repeat_window_days': must be an integer"
+
+
+def test_disk_full_is_found_behind_wrapping_errors_and_exits_1() -> None:
+    full = OSError(errno.ENOSPC, "No space left on device")
+    wrapped = RuntimeError("writing kpis.xlsx failed")
+    wrapped.__cause__ = full
+    assert disk_full(wrapped) is full
+    said_so = RuntimeError("write failed: No space left on device (os error 28)")  # polars' way
+    assert disk_full(said_so) is said_so
+    assert disk_full(OSError(errno.EACCES, "Permission denied")) is None
+    err = DiskFullError("/srv/reports", full)
+    assert str(err) == (
+        "no space left: /srv/reports is full; free some space there and run again "
+        "(nothing was published; details in the log)"
+    )
+    assert "over its disk quota" in str(DiskFullError("/home/q", OSError(errno.EDQUOT, "quota")))
+    assert isinstance(err, PublishError)
+    assert exit_code_for_error(type(err).__name__) == EXIT_FAILED

@@ -35,7 +35,7 @@ import psutil
 import pytest
 
 from conftest import mounted_tmpfs
-from qmskpi import archive, contracts, kpis, pipeline, render, synthetic
+from qmskpi import archive, contracts, kpis, pipeline, progress, render, synthetic
 from qmskpi.cli import build_parser
 from qmskpi.config import load_config
 from qmskpi.errors import ConfigError, PeriodError, PublishError, ValidationFailed
@@ -143,9 +143,10 @@ def failing_cell_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResul
 
 def enospc_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
     """The disk fills up while the PDF is written."""
-    with (Path(stage_dir) / "management-review.pdf").open("wb") as fh:
+    pdf = Path(stage_dir) / "management-review.pdf"
+    with pdf.open("wb") as fh:
         fh.write(b"%PDF-1.7 half")
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(pdf))
 
 
 def flaky_kernel_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
@@ -760,8 +761,13 @@ def test_full_disk_simulated_leaves_the_published_pack(cfg_path: Path) -> None:
     before = visible_tree(root)
     out = pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, force=True, renderer=enospc_render)
     assert out.status == "failed"
-    assert out.error_type == "OSError"
-    assert "No space left on device" in str(out.error)
+    assert out.error_type == "DiskFullError"
+    # One line naming the reports folder the staged file was in, not the staging folder.
+    assert out.error == (
+        f"no space left: {root.resolve()} is full; free some space there and run again "
+        "(nothing was published; details in the log)"
+    )
+    assert pipeline.exit_code([out]) == pipeline.EXIT_FAILED
     assert visible_tree(root) == before
     assert list((root / ".staging").iterdir()) == []
 
@@ -789,7 +795,8 @@ def test_real_full_disk_leaves_the_published_pack(cfg_path: Path, tiny_reports: 
     before = visible_tree(tiny_reports / "reports")
     out = pipeline.run_review(cfg, PERIOD, as_of=AS_OF, force=True, renderer=big_pdf_render)
     assert out.status == "failed"
-    assert "No space left on device" in str(out.error)
+    assert out.error_type == "DiskFullError"
+    assert f"no space left: {(tiny_reports / 'reports').resolve()} is full;" in str(out.error)
     assert visible_tree(tiny_reports / "reports") == before
     assert_pack_intact(archive.Archive(tiny_reports / "reports").current(PERIOD, "all"))
     assert list((tiny_reports / "reports" / ".staging").iterdir()) == []
@@ -1795,3 +1802,64 @@ def test_browser_timeout_s_bounds_a_chromium_that_hangs_at_launch(
     assert "3000ms" in out.error  # [outputs] browser_timeout_s, not the fixed 60 s
     assert "\n" not in out.error  # one line; playwright's call log goes to the log
     assert "cannot start Chromium" in out.error
+
+
+@pytest.mark.notebook
+def test_a_chromium_that_dies_at_launch_fails_the_run_before_the_notebook(
+    cfg_path: Path, dead_chromium: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default renderer launches Chromium beside validation and waits for it before the kernel runs."""
+    dead = dead_chromium
+    monkeypatch.setenv("QMSKPI_CHROMIUM", str(dead))
+    pipeline.run_review(cfg_path, PERIOD, as_of=AS_OF, renderer=fake_render)
+    before = visible_tree(reports(cfg_path))
+    seen: list[progress.Event] = []
+    with progress.listening(seen.append):
+        out = pipeline.run_review(cfg_path, PERIOD, "all", as_of=AS_OF, force=True)
+    assert out.status == "failed"
+    assert out.error is not None
+    assert out.error.startswith(f"cannot start Chromium {dead}:"), out.error
+    assert "\n" not in out.error
+    stages = [e.stage for e in seen]
+    assert "browser" in stages
+    assert "notebook" not in stages  # the kernel never ran the notebook
+    assert stages[-1] == "done"
+    assert seen[-1].detail == "failed"
+    assert visible_tree(reports(cfg_path)) == before
+    assert stray_children() == []
+
+
+def test_a_run_reports_its_stages_in_order(cfg_path: Path) -> None:
+    seen: list[progress.Event] = []
+    with progress.listening(seen.append):
+        out = pipeline.run_review(cfg_path, PERIOD, "all", as_of=AS_OF, renderer=fake_render)
+    assert out.status == "published"
+    stages = [e.stage for e in seen]
+    # fake_render emits no render steps; the stages of the run itself, each once, in order:
+    assert list(dict.fromkeys(stages)) == ["load", "validate", "compute", "publish", "done"]
+    loads = [e for e in seen if e.stage == "load"]
+    configured = load_config(cfg_path).sources
+    assert [e.detail for e in loads[1:-1]] == list(configured)  # one event per dataset
+    assert out.pack_dir is not None
+    rows_in = json.loads((out.pack_dir / "manifest.json").read_text())["inputs"]
+    assert loads[-1].rows == sum(i["rows_in"] for i in rows_in)
+    assert seen[0].period == PERIOD
+    assert seen[0].scope == "all"
+    assert seen[-1].detail == "published"
+
+
+def test_a_scheduled_run_counts_its_packs(small_cfg_path: Path) -> None:
+    seen: list[progress.Event] = []
+    with progress.listening(seen.append):
+        outcomes = pipeline.run_scheduled(
+            small_cfg_path, as_of=AS_OF, since="2026-09", renderer=fake_render
+        )
+    packs = [(e.period, e.scope, e.index, e.total) for e in seen if e.stage == "pack"]
+    # 2 periods x 2 scopes, oldest period first, the whole organisation first
+    assert packs == [
+        ("2026-09", "all", 1, 4),
+        ("2026-09", "North", 2, 4),
+        ("2026-10", "all", 3, 4),
+        ("2026-10", "North", 4, 4),
+    ]
+    assert [o.status for o in outcomes] == ["published"] * 4

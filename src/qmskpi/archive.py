@@ -56,6 +56,7 @@ from qmskpi.config import SITE_PATTERN, SITE_RULE_TEXT, WHOLE_SCOPE, Config
 from qmskpi.errors import ConfigError, PublishError
 from qmskpi.periods import Period, parse_period
 from qmskpi.render import neutralise_formula
+from qmskpi.runtemp import lock_held
 from qmskpi.templating import render as render_template
 
 log = logging.getLogger(__name__)
@@ -1132,19 +1133,8 @@ def _dirs(root: Path) -> list[Path]:
 
 def _stage_is_live(stage_dir: Path) -> bool:
     """True when a live process holds the stage's lock (caller holds the global lock)."""
-    lock = stage_dir / STAGE_LOCK
-    try:
-        fd = os.open(lock, os.O_RDWR)
-    except FileNotFoundError:
-        return False  # created and locked under the global lock: a missing lock is a dead run
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        return False
-    finally:
-        os.close(fd)
+    # created and locked under the global lock: a missing lock is a dead run
+    return bool(lock_held(stage_dir / STAGE_LOCK))
 
 
 # --------------------------------------------------------------------------- index page

@@ -9,9 +9,11 @@ configured dataset has no usable rows (packs publish with a warning on page 1);
 6 ``verify`` found an altered, missing or added file or a broken chain;
 130 interrupted.
 
-Progress goes to stderr through rich, and only when stderr is a terminal
-(``-v`` shows it anywhere, ``-q`` hides it); results go to stdout, plain when
-piped.
+On a terminal, ``validate``, ``render`` and ``run`` show a live progress line
+on stderr (rich: the stage events of :mod:`qmskpi.progress`) and log at info
+level; when stderr is not a terminal (cron, systemd, Airflow) neither shows:
+only warnings and errors, as before (``-v`` logs everything anywhere, ``-q``
+hides progress and info). Results go to stdout, plain when piped.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -54,6 +56,58 @@ def _console(stderr: bool = False) -> Console:
     return Console(file=stream, highlight=False, soft_wrap=True, width=width)
 
 
+_STDERR: list[Console] = []
+
+
+def _stderr_console() -> Console:
+    """The one stderr console of a terminal session: log lines and the progress display share it."""
+    if not _STDERR or _STDERR[0].file is not sys.stderr:
+        _STDERR[:] = [_console(stderr=True)]
+    return _STDERR[0]
+
+
+@contextlib.contextmanager
+def _progress(args: argparse.Namespace) -> Iterator[None]:
+    """Show the run's stage events on a terminal (stderr), cleared when done.
+
+    Stage, period and scope, pack i of N, rows read, elapsed time. Nothing when
+    stderr is not a terminal (cron, systemd, Airflow: the output is unchanged)
+    or with ``-q``.
+    """
+    if getattr(args, "quiet", False) or not sys.stderr.isatty():
+        yield
+        return
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from qmskpi import progress
+
+    tracker = progress.Tracker()
+    display = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=20),
+        TimeElapsedColumn(),
+        console=_stderr_console(),
+        transient=True,
+    )
+    task = display.add_task("starting", total=None)
+
+    def show(event: progress.Event) -> None:
+        s = tracker.update(event)
+        finished = s.index if s.stage == "done" else max(s.index - 1, 0)
+        # refresh=True: every stage is drawn, however quickly the next one follows
+        display.update(
+            task,
+            description=s.describe(),
+            total=s.total or None,
+            completed=finished,
+            refresh=True,
+        )
+
+    with display, progress.listening(show):
+        yield
+
+
 def _setup_logging(verbose: bool, quiet: bool) -> None:
     # On a terminal, progress shows; under cron, systemd or Airflow only warnings
     # and errors do (cron mails any output), unless -v asks for more.
@@ -66,7 +120,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
         level = logging.INFO
     handler: logging.Handler
     if interactive:
-        handler = RichHandler(console=_console(stderr=True), show_path=False, markup=False)
+        handler = RichHandler(console=_stderr_console(), show_path=False, markup=False)
         fmt = "%(message)s"
     else:
         handler = logging.StreamHandler(sys.stderr)
@@ -114,7 +168,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from qmskpi import contracts, pipeline, sources
+    from qmskpi import contracts, pipeline, progress, sources
     from qmskpi.config import load_config
     from qmskpi.periods import last_complete, parse_period
 
@@ -123,15 +177,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
     period = (
         parse_period(args.period) if args.period else last_complete(as_of, cfg.review.granularity)
     )
-    loaded = sources.load_all(cfg, period=period)
-    report = contracts.validate(
-        loaded,
-        period=period,
-        config=cfg,
-        as_of=as_of,
-        backfill=args.as_of is not None,
-        engine=args.engine,
-    )
+    with _progress(args):
+        progress.emit("load", period=period.label, rows=0)
+        loaded = sources.load_all(cfg, period=period)
+        progress.emit("validate", period=period.label)
+        report = contracts.validate(
+            loaded,
+            period=period,
+            config=cfg,
+            as_of=as_of,
+            backfill=args.as_of is not None,
+            engine=args.engine,
+        )
     if args.json:
         sys.stdout.write(report.to_json())
         sys.stdout.write("\n")
@@ -204,14 +261,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     if args.output:
         cfg = cfg.with_reports_dir(Path(args.output))
     scope = args.site or "all"
-    outcome = pipeline.run_review(
-        cfg,
-        args.period,
-        scope,
-        as_of=args.as_of,
-        force=args.force,
-        pdf="off" if args.no_pdf else None,
-    )
+    with _progress(args):
+        outcome = pipeline.run_review(
+            cfg,
+            args.period,
+            scope,
+            as_of=args.as_of,
+            force=args.force,
+            pdf="off" if args.no_pdf else None,
+        )
     _print_outcomes([outcome])
     return pipeline.exit_code([outcome])
 
@@ -226,9 +284,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         cfg = pipeline.as_config(_config_path(args.config))
         if args.output:
             cfg = cfg.with_reports_dir(Path(args.output))
-        outcomes = pipeline.run_scheduled(
-            cfg, as_of=args.as_of, since=args.since, force=args.force, jobs=args.jobs
-        )
+        with _progress(args):
+            outcomes = pipeline.run_scheduled(
+                cfg, as_of=args.as_of, since=args.since, force=args.force, jobs=args.jobs
+            )
     except QmsKpiError as exc:  # config or usage: never silent under a scheduler
         org = cfg.organisation if cfg is not None else ""
         for target in targets:

@@ -8,6 +8,7 @@ where a near miss is likely, offers a "did you mean" hint. Catch
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -108,6 +109,38 @@ class RenderError(QmsKpiError):
 
 class PublishError(QmsKpiError):
     """A pack could not be staged or published atomically."""
+
+
+class DiskFullError(PublishError):
+    """A folder ran out of space (or of quota) while a run wrote to it; nothing was published."""
+
+    def __init__(self, folder: Path | str, error: BaseException | None = None):
+        self.folder = Path(folder)
+        self.error = error
+        quota = isinstance(error, OSError) and error.errno == errno.EDQUOT
+        super().__init__(
+            f"no space left: {folder} is {'over its disk quota' if quota else 'full'}; free "
+            "some space there and run again (nothing was published; details in the log)"
+        )
+
+
+_DISK_FULL_TEXT = ("no space left on device", "disk quota exceeded", "os error 28")
+
+
+def disk_full(exc: BaseException) -> BaseException | None:
+    """The "no space left on device" (or quota) error behind ``exc``, if that is what it is.
+
+    An ``OSError`` with ``ENOSPC``/``EDQUOT`` anywhere in the chain, or an error
+    whose text says so (polars and pyarrow report it in their own exceptions).
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return seen
+        if any(text in str(seen).lower() for text in _DISK_FULL_TEXT):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 # --------------------------------------------------------------------------- exit codes

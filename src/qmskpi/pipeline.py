@@ -16,8 +16,8 @@ import os
 import platform
 import shlex
 import shutil
-import signal
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -29,8 +29,20 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import polars as pl
+import psutil
 
-from qmskpi import __version__, archive, contracts, kpis, minutes, render, review, sources
+from qmskpi import (
+    __version__,
+    archive,
+    contracts,
+    kpis,
+    minutes,
+    progress,
+    render,
+    review,
+    runtemp,
+    sources,
+)
 from qmskpi.config import Config, PdfPolicy, load_config
 from qmskpi.errors import (
     EXIT_FAILED,
@@ -40,11 +52,13 @@ from qmskpi.errors import (
     EXIT_RULES,
     EXIT_USAGE,
     ConfigError,
+    DiskFullError,
     PeriodError,
     PublishError,
     QmsKpiError,
     RenderError,
     SourceError,
+    disk_full,
     exit_code_for_error,
 )
 from qmskpi.periods import Period, last_complete, parse_period
@@ -108,12 +122,15 @@ def prepare(
     review.clause_map_for(cfg)  # a wrong [review] standard or map file fails before any reading
     t = Timings()
     if loaded is None:
+        progress.emit("load", period=p.label, scope=scope, rows=0)
         with t.stage("load"):
             loaded = load_inputs(cfg, p)
+    progress.emit("validate", period=p.label, scope=scope)
     with t.stage("validate"):
         validation = contracts.validate(
             loaded, period=p, config=cfg, as_of=as_of, backfill=as_of is not None
         )
+    progress.emit("compute", period=p.label, scope=scope)
     with t.stage("compute"):
         table = kpis.compute_kpis(
             validation.clean,
@@ -378,20 +395,8 @@ def _render_with_retry(renderer: Renderer, stage_dir: Path, **kwargs: Any) -> re
 
 
 def _children() -> set[int]:
-    """Pids of this process's descendants (Linux /proc; empty elsewhere)."""
-    found: set[int] = set()
-    todo = [os.getpid()]
-    while todo:
-        pid = todo.pop()
-        for task in Path(f"/proc/{pid}/task").glob("*/children"):
-            try:
-                kids = {int(k) for k in task.read_text().split()}
-            except (OSError, ValueError):
-                continue
-            new = kids - found
-            found |= new
-            todo.extend(new)
-    return found
+    """Pids of this process's descendants."""
+    return {p.pid for p in psutil.Process().children(recursive=True)}
 
 
 def _kernel_family(kernel: render.StartedKernel | None) -> set[int]:
@@ -399,52 +404,26 @@ def _kernel_family(kernel: render.StartedKernel | None) -> set[int]:
     pid = kernel.pid if kernel is not None else None
     if pid is None:
         return set()
-    family = {pid}
-    todo = [pid]
-    while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
-            try:
-                kids = {int(k) for k in task.read_text().split()} - family
-            except (OSError, ValueError):
-                continue
-            family |= kids
-            todo.extend(kids)
-    return family
+    try:
+        return {pid} | {p.pid for p in psutil.Process(pid).children(recursive=True)}
+    except psutil.Error:
+        return {pid}
 
 
 def _reap(before: set[int], *, grace_s: float = 3.0) -> list[int]:
     """Terminate descendants started since ``before`` (a kernel or browser left by a failure)."""
-    stray = sorted(_children() - before)
-    for pid in stray:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    alive = list(stray)
-    while alive and time.monotonic() < deadline:
-        alive = [pid for pid in alive if _alive(pid)]
-        if alive:
-            time.sleep(0.05)
-    for pid in alive:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-    for pid in stray:
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(pid, os.WNOHANG)
+    stray = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    for proc in stray:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _, alive = psutil.wait_procs(stray, timeout=grace_s)  # also reaps this process's children
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=grace_s)
     if stray:
         log.warning("terminated %d process(es) left behind by a failed render", len(stray))
-    return stray
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with contextlib.suppress(ChildProcessError):
-            done, _ = os.waitpid(pid, os.WNOHANG)
-            if done == pid:
-                return False
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    return sorted(p.pid for p in stray)
 
 
 def _input_records(
@@ -558,42 +537,76 @@ def run_review(
     hook: StageHook = on_stage or (lambda _step: None)
     before = _children()
     try:
-        arch = archive.Archive(cfg.reports_dir)
-        with arch.pack_lock(p.label, slug):
-            arch.clean_stale()
-            outcome = _run_locked(
-                cfg,
-                p,
-                scope,
-                slug,
-                arch,
-                as_of=as_of if as_of is not None else cfg.review.as_of,
-                force=force,
-                pdf=_pdf_policy(pdf, cfg),
-                browser=browser,
-                renderer=renderer or render.render_pack,
-                hook=hook,
-                before=before,
-            )
+        with runtemp.run_tmpdir():  # the kernel's and Chromium's temporary files
+            try:
+                arch = archive.Archive(cfg.reports_dir)
+                with arch.pack_lock(p.label, slug):
+                    arch.clean_stale()
+                    outcome = _run_locked(
+                        cfg,
+                        p,
+                        scope,
+                        slug,
+                        arch,
+                        as_of=as_of if as_of is not None else cfg.review.as_of,
+                        force=force,
+                        pdf=_pdf_policy(pdf, cfg),
+                        browser=browser,
+                        renderer=renderer or render.render_pack,
+                        hook=hook,
+                        before=before,
+                    )
+            except BaseException:
+                _reap(before)  # before the temporary folder goes
+                raise
     except Exception as exc:
-        _reap(before)
-        if isinstance(exc, QmsKpiError):
-            log.error("%s/%s failed: %s", p.label, scope, exc)
-        else:
-            log.exception("%s/%s failed", p.label, scope)
-        return RunOutcome(
-            p.label,
-            scope,
-            "failed",
-            error=f"{type(exc).__name__}: {exc}" if not isinstance(exc, QmsKpiError) else str(exc),
-            error_type=type(exc).__name__,
-            seconds=round(time.perf_counter() - started, 3),
-        )
+        return _failed(p.label, scope, exc, cfg=cfg, seconds=time.perf_counter() - started)
+    progress.emit("done", period=p.label, scope=scope, detail=outcome.status)
     try:  # on a skip too: a run killed just past publishing left the index behind
         arch.write_index(cfg.organisation, closed_actions=closed_actions(cfg))
     except OSError as exc:  # the pack is published; the next run rewrites the index
         log.warning("could not rewrite %s: %s", arch.root / archive.INDEX, exc)
     return replace(outcome, seconds=round(time.perf_counter() - started, 3))
+
+
+def _failed(period: str, scope: str, exc: Exception, *, cfg: Config, seconds: float) -> RunOutcome:
+    """The ``failed`` outcome of ``exc``, logged: one line for an expected error, a full disk too.
+
+    A full disk (``ENOSPC``, a quota) becomes :class:`~qmskpi.errors.DiskFullError` naming the
+    folder: the one the error names, else whichever of the reports folder and the temporary
+    folder has less space left. Its traceback goes to the log at debug level (``-v``).
+    """
+    full = disk_full(exc)
+    if full is not None and not isinstance(exc, DiskFullError):
+        log.debug("%s/%s: disk full", period, scope, exc_info=exc)
+        exc = DiskFullError(_full_folder(full, cfg), full)
+    if isinstance(exc, QmsKpiError):
+        log.error("%s/%s failed: %s", period, scope, exc)
+    else:
+        log.exception("%s/%s failed", period, scope)
+    progress.emit("done", period=period, scope=scope, detail="failed")
+    return RunOutcome(
+        period,
+        scope,
+        "failed",
+        error=f"{type(exc).__name__}: {exc}" if not isinstance(exc, QmsKpiError) else str(exc),
+        error_type=type(exc).__name__,
+        seconds=round(seconds, 3),
+    )
+
+
+def _full_folder(error: BaseException, cfg: Config) -> Path:
+    """The folder a disk-full ``error`` is about (see :func:`_failed`)."""
+    roots = [cfg.reports_dir.resolve(), Path(tempfile.gettempdir()).resolve()]
+    filename = getattr(error, "filename", None)
+    if filename:
+        path = Path(filename).resolve()
+        return next((r for r in roots if path.is_relative_to(r)), path.parent)
+    free: list[tuple[int, int, Path]] = []
+    for i, folder in enumerate(roots):
+        with contextlib.suppress(OSError):
+            free.append((shutil.disk_usage(folder).free, i, folder))
+    return min(free)[2] if free else roots[0]
 
 
 def _run_locked(
@@ -612,6 +625,7 @@ def _run_locked(
     before: set[int],
 ) -> RunOutcome:
     hook("start")
+    progress.emit("load", period=p.label, scope=scope, rows=0)
     t = Timings()
     with t.stage("load"):
         loaded = load_inputs(cfg, p)
@@ -664,6 +678,13 @@ def _run_locked(
     # The default renderer gets a kernel started now: its process start and its
     # imports run on the other core while this one validates and computes.
     kernel = render.start_kernel() if renderer is render.render_pack else None
+    # Chromium too, for the same reason; and a browser that cannot start fails the run
+    # before the notebook runs (see browser.start() below), not after it.
+    own_browser: render.ThreadedPrinter | None = None
+    if browser is None and no_pdf is None and renderer is render.render_pack:
+        own_browser = render.ThreadedPrinter(launch_timeout_s=cfg.outputs.browser_timeout_s)
+        own_browser.start_soon()
+        browser = own_browser
     try:
         prepared = prepare(cfg, p, scope, as_of=as_of, loaded=loaded)
         for name, seconds in prepared.timings.items():
@@ -703,10 +724,13 @@ def _run_locked(
             }
             title = f"{cfg.organisation} — management review inputs {p.label} ({scope})"
             if browser is not None and no_pdf is None:
-                # The caller's browser is the caller's: start it now, so that the
-                # clean-up after a failure does not take it for a leftover.
+                # Started (or its launch awaited) now: a browser that cannot start fails
+                # here, before the notebook. The caller's browser is the caller's: the
+                # clean-up after a failure must not take it for a leftover.
+                progress.emit("browser")
                 browser.start()
-                before.update(_children() - _kernel_family(kernel))
+                if own_browser is None:
+                    before.update(_children() - _kernel_family(kernel))
             extra: dict[str, Any] = {}
             if renderer is render.render_pack:  # the real renderer takes these too
                 extra = {"kernel": kernel, "browser_timeout_s": cfg.outputs.browser_timeout_s}
@@ -745,6 +769,7 @@ def _run_locked(
             )
             st.write_manifest(manifest)
             hook("manifest")
+            progress.emit("publish")
             pack = arch.publish(st, keep_previous=cmp.supersede, hook=hook)
             hook("published")
         changed = int(cmp.restatement["changed_kpis"]) if cmp.supersede and cmp.restatement else 0
@@ -756,6 +781,8 @@ def _run_locked(
     finally:
         if kernel is not None:
             kernel.shutdown()  # used by the render or not: never outlives the run
+        if own_browser is not None:
+            own_browser.close()
 
 
 def restatement_for(review_inputs: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -1051,6 +1078,7 @@ def _run_one(
         return RunOutcome(period, scope, "failed", error=str(exc), error_type=type(exc).__name__)
 
 
+@runtemp.in_run_tmpdir
 def run_scheduled(
     config: Config | str | os.PathLike[str],
     *,
@@ -1089,6 +1117,7 @@ def run_scheduled(
     arch = archive.Archive(cfg.reports_dir)
     arch.clean_stale()
     outcomes: list[RunOutcome] = []
+    total = sum(len(scopes) for scopes in by_period.values())
     if jobs == 1:
         # Printed from a thread of its own: the caller may be a Jupyter kernel
         # (jupyter-scheduler) whose running asyncio loop playwright's sync API refuses.
@@ -1100,6 +1129,9 @@ def run_scheduled(
         try:
             for pp in sorted(by_period):
                 for scope in by_period[pp]:
+                    progress.emit(
+                        "pack", period=pp.label, scope=scope, index=len(outcomes) + 1, total=total
+                    )
                     o = run_review(
                         cfg,
                         pp,
@@ -1126,6 +1158,9 @@ def run_scheduled(
                     for scope in by_period[pp]
                 ]
                 for scope, future in futures:
+                    progress.emit(
+                        "pack", period=pp.label, scope=scope, index=len(outcomes) + 1, total=total
+                    )
                     try:
                         outcomes.append(future.result())
                     except Exception as exc:  # a worker died (killed, out of memory)
@@ -1298,6 +1333,7 @@ class MinutesOutcome:
     actions_registered: int = 0
 
 
+@runtemp.in_run_tmpdir
 def publish_minutes(
     config: Config | str | os.PathLike[str],
     period: Period | str,

@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import polars as pl
 
+from qmskpi import progress
 from qmskpi.errors import RenderError
 
 if TYPE_CHECKING:
@@ -1143,7 +1144,7 @@ class PdfPrinter:
                 timeout=self.launch_timeout_s * 1000,
             )
         except PlaywrightError as exc:
-            self.close()
+            self._close()  # not self.close(): a ThreadedPrinter runs this in its worker
             log.warning("Chromium %s failed to start: %s", self.executable, exc)
             raise RenderError(
                 f"cannot start Chromium {self.executable}: {_first_line(exc)} (details in the log)"
@@ -1151,6 +1152,9 @@ class PdfPrinter:
 
     def close(self) -> None:
         """Close the browser (and the driver when no other printer uses it)."""
+        self._close()
+
+    def _close(self) -> None:
         browser, self._browser = self._browser, None
         pw, self._playwright = self._playwright, None
         try:
@@ -1213,13 +1217,27 @@ class ThreadedPrinter(PdfPrinter):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._launch: concurrent.futures.Future[None] | None = None
 
-    def _in_worker(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    def _submit(
+        self, fn: Callable[..., _T], *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[_T]:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qmskpi-pdf")
-        return self._pool.submit(fn, *args, **kwargs).result()
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def _in_worker(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        return self._submit(fn, *args, **kwargs).result()
+
+    def start_soon(self) -> None:
+        """Launch Chromium in the background; :meth:`start` waits for it (and raises its error)."""
+        if self._launch is None:
+            self._launch = self._submit(super().start)
 
     def start(self) -> None:
+        launch, self._launch = self._launch, None
+        if launch is not None:
+            launch.result()  # a failed launch is raised once; the next start() tries afresh
         self._in_worker(super().start)
 
     def print(self, html_path: Path, pdf: Path, *, timeout_s: float, title: str = "") -> Path:
@@ -1227,6 +1245,7 @@ class ThreadedPrinter(PdfPrinter):
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
+        self._launch = None
         if pool is None:
             return
         try:
@@ -1318,6 +1337,7 @@ def render_pack(
         stage_dir.mkdir(parents=True, exist_ok=True)
         source = packaged_notebook(notebook)
         own = _BackgroundPrinter(print_timeout_s) if pdf and browser is None else None
+        progress.emit("notebook")
         with _timed(timings, "execute"):
             execute_notebook(
                 source,
@@ -1327,11 +1347,13 @@ def render_pack(
                 timeout_s=timeout_s,
                 kernel=kernel,
             )
+        progress.emit("html")
         with _timed(timings, "html"):
             export_html(executed, html_path, title=title)
             strip_plotlyjs(executed, html_name=html_path.name)
         if not pdf:
             return RenderResult(executed, html_path, None, timings)
+        progress.emit("pdf")
         with _timed(timings, "pdf"):
             printer = own if own is not None else browser
             assert printer is not None

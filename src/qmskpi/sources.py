@@ -59,6 +59,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from qmskpi import progress
 from qmskpi.config import SITE_REGEX, SITE_RULE_TEXT, Config, SourceConfig
 from qmskpi.datasets import DATASETS, SOURCE_ROW, Dataset, Field, empty_frame
 from qmskpi.errors import ConfigError, HeaderError, SourceError, did_you_mean
@@ -252,11 +253,20 @@ def load_all(
     site: str | None = None,
     on_bad_value: OnBadValue = "quarantine",
 ) -> LoadedData:
-    """Every dataset in ``config.sources``, in the order the config lists them."""
-    return {
-        name: load_dataset(config, name, period=period, site=site, on_bad_value=on_bad_value)
-        for name in config.sources
-    }
+    """Every dataset in ``config.sources``, in the order the config lists them.
+
+    Reports each dataset read to :mod:`qmskpi.progress` (``load``, rows read so far).
+    """
+    loaded: LoadedData = {}
+    rows = 0
+    for name in config.sources:
+        progress.emit("load", detail=name, rows=rows)
+        loaded[name] = load_dataset(
+            config, name, period=period, site=site, on_bad_value=on_bad_value
+        )
+        rows += loaded[name].rows_in
+    progress.emit("load", detail="", rows=rows)
+    return loaded
 
 
 def sql_window(
