@@ -11,12 +11,15 @@ mapped onto the canonical schema of :mod:`qmskpi.datasets`::
 
 How a source is read, in order (``docs/sources.md`` has every mapping key):
 
-1. The bytes are hashed (``sha256``) before anything parses them.
-2. The file is read as text only: CSV by polars with every column a string
-   (the :mod:`csv` module takes over for rows polars refuses), Parquet and
-   Excel cells and SQL values are rendered as text in the form the mapping
-   expects (a native date in the column's declared date format, a native
-   boolean as the first of ``true_values``/``false_values``).
+1. The file is hashed (``sha256``, streamed) before anything parses it.
+2. CSV is read by polars with every column a string (the :mod:`csv` module
+   takes over for rows polars refuses). Parquet is scanned for the mapped
+   columns only, with the period's trend window pushed into the scan (rows
+   wholly before it are excluded as ``outside_window``, see :data:`_WINDOWED`).
+   Typed values (Parquet, Excel cells, SQL values all of one type) of a
+   field's kind stay typed; others are rendered as text in the form the
+   mapping expects (a native date in the column's declared date format, a
+   native boolean as the first of ``true_values``/``false_values``).
 3. The raw header is checked before any library can rename a column: BOM
    residue, blank and duplicate headers, required fields with no column,
    and headers that are neither mapped, canonical nor ignored all raise
@@ -66,6 +69,7 @@ from qmskpi.periods import Period, parse_period, trailing_months
 
 __all__ = [
     "DUPLICATE_RULE",
+    "OUTSIDE_WINDOW_RULE",
     "REJECT_SCHEMA",
     "SOURCE_FILE",
     "WHERE_RULE",
@@ -176,14 +180,15 @@ class LoadedDataset:
     excluded: pl.DataFrame = field(default_factory=lambda: _empty_rejects())
     """Records set aside on purpose, not errors (:data:`REJECT_SCHEMA`, one row each).
 
-    ``rule`` is ``where`` (the source's ``where`` condition was not true) or
+    ``rule`` is ``where`` (the source's ``where`` condition was not true),
     ``duplicate`` (identical in every field to an earlier row, named in
-    ``message``). ``rows_in == frame.height + rows_rejected + rows_excluded``.
+    ``message``) or ``outside_window`` (wholly before the period's trend window).
+    ``rows_in == frame.height + rows_rejected + rows_excluded``.
     """
 
     @property
     def rows_excluded(self) -> int:
-        """Records left out by the ``where`` condition or as duplicates."""
+        """Records left out by the ``where`` condition, as duplicates or outside the window."""
         return self.excluded.height
 
     @property
@@ -212,7 +217,9 @@ def load_dataset(
 ) -> LoadedDataset:
     """Read the source of ``dataset`` and map it onto the canonical schema.
 
-    Files are read whole. For a SQL source, ``period`` sets the window the
+    For a Parquet file, ``period`` pushes the trend window into the scan:
+    records no KPI of the period reads are excluded as ``outside_window``
+    (``docs/sources.md``, "The trend window"). For a SQL source, ``period`` sets the window the
     query pulls (see :func:`sql_window`): ``:period_start`` is bound to the
     first day of the trend window (``trend_months`` months ending with the
     period's last month, default ``[review] trend_months``) minus
