@@ -1584,7 +1584,14 @@ def _clean_text(frame: pl.DataFrame, names: Sequence[str], src: SourceConfig) ->
     """
     if not names:
         return frame
-    frame = frame.with_columns(pl.col(n).str.strip_chars().alias(f"_clean_{n}") for n in names)
+    trimmed: list[pl.Series] = []
+    for n in names:  # one column at a time: at most one extra copy of the text in memory
+        raw = frame.get_column(n)
+        cut = raw.str.strip_chars()
+        if bool((cut.str.len_bytes() == raw.str.len_bytes()).fill_null(True).all()):
+            cut = raw  # nothing trimmed: keep sharing the column's buffers
+        trimmed.append(cut.rename(f"_clean_{n}"))
+    frame = frame.with_columns(trimmed)
     nulls = {n: [*src.na_values, *src.null_values.get(n, ())] for n in names}
     checks: list[pl.Expr] = []
     for n in names:
@@ -1864,7 +1871,7 @@ def _map_table(
         )
     mapping = _plan(table, src, ds)
     headers = table.headers
-    keep, problem, problem_rule, problem_msg = _record_rows(table, src)
+    keep, problem, problem_text = _record_rows(table, src)
     rows_in = int(keep.sum())
     in_cols: dict[str, pl.Series] = {}
     typed: dict[str, pl.DataType] = {}  # fields read from typed values, no text round trip
@@ -1879,7 +1886,7 @@ def _map_table(
             table.columns[j], ds.field(name), src, table.display, header
         ).rename(name)
     raw = pl.DataFrame(
-        [table.source_row, *in_cols.values(), problem.rename("_problem"), problem_rule, problem_msg]
+        [table.source_row, *in_cols.values(), problem.rename("_problem"), *problem_text]
     )
     if rows_in < table.height:
         raw = raw.filter(keep)
@@ -1925,29 +1932,33 @@ def _map_table(
     return frame, rejects, excluded, rows_in
 
 
-def _record_rows(
-    table: _Table, src: SourceConfig
-) -> tuple[pl.Series, pl.Series, pl.Series, pl.Series]:
+def _record_rows(table: _Table, src: SourceConfig) -> tuple[pl.Series, pl.Series, list[pl.Series]]:
     """Which rows are records (not entirely blank, not footer), and the reader's row problems.
 
-    Returns (keep, problem, problem_rule, problem_msg), one entry per table row.
+    Returns (keep, problem, [problem_rule, problem_msg]), one entry per table row; the
+    rule and message columns only when a row is broken (CSV field count).
     """
     # which rows are records: not entirely blank, not footer
     blank = _blank_rows(table)
     n = table.height
     problem = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
-    problem_rule = pl.Series("_problem_rule", dtype=pl.String).extend_constant(None, n)
-    problem_msg = pl.Series("_problem_msg", dtype=pl.String).extend_constant(None, n)
+    problem_rule: list[pl.Series] = []  # rule and message columns, only when a row is broken
     if table.problems:
         rows = list(table.problems)
         problem = problem.scatter(rows, True)
-        problem_rule = problem_rule.scatter(rows, [r for r, _ in table.problems.values()])
-        problem_msg = problem_msg.scatter(rows, [m for _, m in table.problems.values()])
+        problem_rule = [
+            pl.Series("_problem_rule", dtype=pl.String)
+            .extend_constant(None, n)
+            .scatter(rows, [r for r, _ in table.problems.values()]),
+            pl.Series("_problem_msg", dtype=pl.String)
+            .extend_constant(None, n)
+            .scatter(rows, [m for _, m in table.problems.values()]),
+        ]
     keep = ~blank | problem  # a row whose only values lie beyond the header is still a record
     if src.skip_footer_rows:
         footer = keep.arg_true().tail(src.skip_footer_rows)
         keep = keep.scatter(footer, False) if len(footer) else keep
-    return keep, problem, problem_rule, problem_msg
+    return keep, problem, problem_rule
 
 
 def _blank_rows(table: _Table) -> pl.Series:
@@ -2047,18 +2058,21 @@ def _rejects(work: pl.DataFrame, parsers: Mapping[str, _Parsed], display: str) -
             pl.lit(k + 1, dtype=pl.Int64).alias("_order"),
         )
         parts.append(part)
-    parts.append(
-        work.filter(pl.col("_problem")).select(
-            pl.col(SOURCE_ROW),
-            pl.lit("(row)").alias("column"),
-            pl.lit(None, dtype=pl.String).alias("value"),
-            pl.col("_problem_rule").alias("rule"),
-            pl.col("_problem_msg").alias("message"),
-            pl.lit(display).alias("file"),
-            pl.lit(0, dtype=pl.Int64).alias("_order"),
+    if "_problem_rule" in work.columns:
+        parts.append(
+            work.filter(pl.col("_problem")).select(
+                pl.col(SOURCE_ROW),
+                pl.lit("(row)").alias("column"),
+                pl.lit(None, dtype=pl.String).alias("value"),
+                pl.col("_problem_rule").alias("rule"),
+                pl.col("_problem_msg").alias("message"),
+                pl.lit(display).alias("file"),
+                pl.lit(0, dtype=pl.Int64).alias("_order"),
+            )
         )
-    )
-    out = pl.concat(parts, how="vertical") if parts else pl.DataFrame()
+    if not parts:
+        return _empty_rejects()
+    out = pl.concat(parts, how="vertical")
     return out.sort(SOURCE_ROW, "_order").drop("_order").cast(REJECT_SCHEMA)  # type: ignore[arg-type]
 
 
