@@ -850,6 +850,35 @@ def test_excel_formula_without_a_saved_result_is_an_error_not_a_blank(tmp_path: 
     assert r.rejects.select(SOURCE_ROW, "column", "value").rows() == [(4, "received_date", "0")]
 
 
+def test_excel_typed_cells_stay_typed_and_a_cell_that_does_not_fit_names_its_row(
+    tmp_path: Path,
+) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(
+        ["supplier_id", "name", "category", "critical", "approval_status", "next_evaluation_due"]
+    )
+    ws.append(["S-1", "Acme", "steel", True, "approved", dt.datetime(2026, 11, 3, 8, 0)])
+    ws.append(["S-2", "Beta", "resin", False, "approved", dt.datetime(2027, 1, 9)])
+    wb.save(tmp_path / "s.xlsx")
+    toml = '[sources.suppliers]\npath = "s.xlsx"\n'
+    r = _load(toml, "suppliers", base=tmp_path)
+    _canonical(r)
+    assert r.frame.select("supplier_id", "critical", "next_evaluation_due", SOURCE_ROW).rows() == [
+        ("S-1", True, D(2026, 11, 3), 2),
+        ("S-2", False, D(2027, 1, 9), 3),
+    ]
+    ws.append(["S-3", "Gamma", "resin", True, "approved", 45678.5])  # a number, not a date cell
+    wb.save(tmp_path / "s.xlsx")
+    r = _load(toml, "suppliers", base=tmp_path)
+    _canonical(r)
+    assert r.frame["supplier_id"].to_list() == ["S-1", "S-2"]
+    assert r.rejects.select(SOURCE_ROW, "column", "value").rows() == [
+        (4, "next_evaluation_due", "45678.5")
+    ]
+
+
 # --------------------------------------------------------------------------- Parquet
 
 
