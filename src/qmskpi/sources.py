@@ -1512,24 +1512,31 @@ def _kind_fits(dtype: pl.DataType, kind: str) -> bool:
     return kind == "bool" and dtype == pl.Boolean
 
 
-_LIST_DTYPES: dict[frozenset[type], pl.DataType] = {
-    frozenset({int}): pl.Int64(),
-    frozenset({float}): pl.Float64(),
-    frozenset({int, float}): pl.Float64(),
-    frozenset({bool}): pl.Boolean(),
-    frozenset({dt.date}): pl.Date(),
-    frozenset({dt.datetime}): pl.Datetime("us"),
+_LIST_DTYPES: dict[type, pl.DataType] = {
+    int: pl.Int64(),
+    float: pl.Float64(),
+    bool: pl.Boolean(),
+    dt.date: pl.Date(),
+    dt.datetime: pl.Datetime("us"),
 }
 
 
 def _list_series(values: list[Any]) -> pl.Series | None:
-    """Native cells (Excel, SQL) as one typed series when they share a type, else None."""
-    kinds = frozenset(type(v) for v in values if v is not None)
-    dtype = _LIST_DTYPES.get(kinds)
-    if dtype is None:
+    """Native cells (Excel, SQL) as one typed series when all share one type, else None.
+
+    Mixed cells (ints and floats, dates and text), a whole number beyond 64 bits
+    and a date-time with a time zone are left to the text path, which reads them
+    exactly as before.
+    """
+    kinds = {type(v) for v in values if v is not None}
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    dtype = _LIST_DTYPES.get(kind)
+    if dtype is None or (kind is dt.datetime and any(v.tzinfo for v in values if v is not None)):
         return None
     try:
-        return pl.Series(values, dtype=dtype, strict=False)
+        return pl.Series(values, dtype=dtype, strict=True)
     except (OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
         return None
 
