@@ -1055,19 +1055,11 @@ def test_the_trend_window_is_pushed_into_the_parquet_scan_and_counted(tmp_path: 
     assert i.excluded.select(SOURCE_ROW, "rule").rows() == [(2, "outside_window")]
     # without a period the file is read whole
     assert load_dataset(cfg, "receipts").frame.height == 5
-
-
-def test_the_window_is_not_pushed_when_the_date_needs_parsing(tmp_path: Path) -> None:
-    _windowed(tmp_path)
-    cfg = _config(
-        '[sources.receipts]\npath = "receipts.parquet"\n'
-        'null_values = { received_date = ["2024-08-02"] }\n',
-        base=tmp_path,
-    )
-    r = load_dataset(cfg, "receipts", period="2026-10")
+    # so it is when a date needs the text rules first (here a null value): nothing left out
+    toml = '[sources.receipts]\npath = "receipts.parquet"\nnull_values = { received_date = ["x"] }'
+    r = load_dataset(_config(toml, base=tmp_path), "receipts", period="2026-10")
     _canonical(r)
-    assert r.rows_excluded == 0
-    assert r.frame.height == 5
+    assert (r.rows_excluded, r.frame.height) == (0, 5)
 
 
 # --------------------------------------------------------------------------- odds and ends
