@@ -930,6 +930,14 @@ def test_truncated_parquet_is_a_source_error_naming_the_file(tmp_path: Path) -> 
         _load('[sources.complaints]\npath = "c.parquet"', base=tmp_path)
 
 
+def test_parquet_with_a_duplicate_column_name_is_a_header_error(tmp_path: Path) -> None:
+    columns = [pa.array(["C-1"]), pa.array(["C-2"])]
+    table = pa.Table.from_arrays(columns, names=["complaint_id", "complaint_id"])
+    pq.write_table(table, tmp_path / "c.parquet")
+    with pytest.raises(HeaderError, match=r"c\.parquet, .*duplicate header: .*'complaint_id'"):
+        _load('[sources.complaints]\npath = "c.parquet"', base=tmp_path)
+
+
 def test_parquet_typed_values_that_do_not_fit_are_quarantined_naming_the_row(
     tmp_path: Path,
 ) -> None:

@@ -744,6 +744,12 @@ def _read_parquet(
             out_rows = out.get_column(_ROW_INDEX).cast(pl.Int64).rename(SOURCE_ROW)
     except (SourceError, HeaderError):
         raise
+    except pl.exceptions.DuplicateError as exc:
+        raise HeaderError(
+            f"duplicate header: {str(exc).strip().splitlines()[0]}; rename one in the export",
+            path=display,
+            dataset=src.dataset,
+        ) from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceError(
