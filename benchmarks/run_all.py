@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 RUNS = [
     ["bench_validation.py", "--rows", "1000000"],
     ["bench_kpis.py", "--scale", "0.1"],
+    ["bench_load.py", "--scale", "10"],
     ["bench_pack.py"],
 ]
 

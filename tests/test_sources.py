@@ -850,6 +850,35 @@ def test_excel_formula_without_a_saved_result_is_an_error_not_a_blank(tmp_path: 
     assert r.rejects.select(SOURCE_ROW, "column", "value").rows() == [(4, "received_date", "0")]
 
 
+def test_excel_typed_cells_stay_typed_and_a_cell_that_does_not_fit_names_its_row(
+    tmp_path: Path,
+) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.append(
+        ["supplier_id", "name", "category", "critical", "approval_status", "next_evaluation_due"]
+    )
+    ws.append(["S-1", "Acme", "steel", True, "approved", dt.datetime(2026, 11, 3, 8, 0)])
+    ws.append(["S-2", "Beta", "resin", False, "approved", dt.datetime(2027, 1, 9)])
+    wb.save(tmp_path / "s.xlsx")
+    toml = '[sources.suppliers]\npath = "s.xlsx"\n'
+    r = _load(toml, "suppliers", base=tmp_path)
+    _canonical(r)
+    assert r.frame.select("supplier_id", "critical", "next_evaluation_due", SOURCE_ROW).rows() == [
+        ("S-1", True, D(2026, 11, 3), 2),
+        ("S-2", False, D(2027, 1, 9), 3),
+    ]
+    ws.append(["S-3", "Gamma", "resin", True, "approved", 45678.5])  # a number, not a date cell
+    wb.save(tmp_path / "s.xlsx")
+    r = _load(toml, "suppliers", base=tmp_path)
+    _canonical(r)
+    assert r.frame["supplier_id"].to_list() == ["S-1", "S-2"]
+    assert r.rejects.select(SOURCE_ROW, "column", "value").rows() == [
+        (4, "next_evaluation_due", "45678.5")
+    ]
+
+
 # --------------------------------------------------------------------------- Parquet
 
 
@@ -899,6 +928,146 @@ def test_truncated_parquet_is_a_source_error_naming_the_file(tmp_path: Path) -> 
         SourceError, match=re.escape("c.parquet, dataset 'complaints': not a readable Parquet")
     ):
         _load('[sources.complaints]\npath = "c.parquet"', base=tmp_path)
+
+
+def test_parquet_with_a_duplicate_column_name_is_a_header_error(tmp_path: Path) -> None:
+    columns = [pa.array(["C-1"]), pa.array(["C-2"])]
+    table = pa.Table.from_arrays(columns, names=["complaint_id", "complaint_id"])
+    pq.write_table(table, tmp_path / "c.parquet")
+    with pytest.raises(HeaderError, match=r"c\.parquet, .*duplicate header: .*'complaint_id'"):
+        _load('[sources.complaints]\npath = "c.parquet"', base=tmp_path)
+
+
+def test_parquet_typed_values_that_do_not_fit_are_quarantined_naming_the_row(
+    tmp_path: Path,
+) -> None:
+    pq.write_table(
+        pa.table(
+            {
+                "receipt_id": ["R-1", "R-2", "R-3", "R-4"],
+                "supplier_id": ["S-1", "S-1", "S-2", "S-2"],
+                "site": ["Leeds", "Leeds", "York", "York"],
+                "promised_date": pa.array([dt.datetime(2026, 10, 1, 9, 30)] * 4),
+                "received_date": pa.array([D(2026, 10, 2)] * 4),
+                "qty_received": pa.array([10.0, 12.5, float("nan"), 2.0**70], pa.float64()),
+                "qty_rejected": pa.array([0, 1, 2, 2**64 - 1], pa.uint64()),
+            }
+        ),
+        tmp_path / "r.parquet",
+    )
+    r = _load('[sources.receipts]\npath = "r.parquet"', "receipts", base=tmp_path)
+    _canonical(r)
+    # a date-time keeps its date; whole floats are whole numbers
+    assert r.frame.select("receipt_id", "promised_date", "qty_received", SOURCE_ROW).rows() == [
+        ("R-1", D(2026, 10, 1), 10, 2)
+    ]
+    assert r.rejects.select(SOURCE_ROW, "column", "rule").rows() == [
+        (3, "qty_received", "type:qty_received"),
+        (4, "qty_received", "type:qty_received"),
+        (5, "qty_received", "type:qty_received"),  # beyond a 64-bit whole number
+        (5, "qty_rejected", "type:qty_rejected"),
+    ]
+    values = r.rejects["value"].to_list()
+    assert values[:2] == ["12.5", "NaN"]
+    assert float(values[2]) == 2.0**70
+    assert values[3] == str(2**64 - 1)
+    assert r.rejects["message"][0] == "'12.5' is not a whole number"
+
+
+def test_parquet_column_no_field_can_hold_is_refused_when_mapped_fine_when_ignored(
+    tmp_path: Path,
+) -> None:
+    # A nested column no field can hold is refused when mapped, and never read when ignored.
+    table = pa.table(
+        {
+            "supplier_id": ["S-1"],
+            "name": ["Acme"],
+            "category": ["steel"],
+            "critical": [True],
+            "approval_status": ["approved"],
+            "history": pa.array([[1, 2]], pa.list_(pa.int64())),
+        }
+    )
+    pq.write_table(table, tmp_path / "s.parquet")
+    toml = '[sources.suppliers]\npath = "s.parquet"\n'
+    r = _load(toml + 'ignore_columns = ["history"]', "suppliers", base=tmp_path)
+    assert r.frame.select("supplier_id", "critical").rows() == [("S-1", True)]
+    with pytest.raises(SourceError, match="column 'history' holds"):
+        _load(toml + 'columns = { name = "history" }', "suppliers", base=tmp_path)
+
+
+def _windowed(path: Path) -> None:
+    """Receipts, inspections and complaints around the 2026-10 window start, 2024-08-03.
+
+    The trend window is the 24 months 2024-11 .. 2026-10; its start less the
+    90-day look-back is 2024-08-03 (see ``test_sql_window``).
+    """
+    pq.write_table(
+        pa.table(
+            {
+                "receipt_id": ["R-1", "R-2", "R-3", "R-4", "R-5"],
+                "supplier_id": ["S-1"] * 5,
+                "site": ["Leeds"] * 5,
+                "promised_date": pa.array(
+                    [D(2024, 8, 1), D(2024, 8, 1), D(2024, 8, 5), D(2026, 10, 1), D(2024, 8, 2)]
+                ),
+                "received_date": pa.array(
+                    [D(2024, 8, 2), D(2024, 8, 3), D(2024, 8, 1), D(2026, 10, 2), D(2024, 8, 2)]
+                ),
+                "qty_received": [10, 10, 10, 10, 0],
+                "qty_rejected": [0, 0, 0, 0, 0],
+            }
+        ),
+        path / "receipts.parquet",
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "inspection_id": ["I-1", "I-2", "I-3"],
+                "inspection_date": pa.array([D(2023, 1, 9), D(2023, 1, 9), D(2026, 10, 9)]),
+                "site": ["Leeds"] * 3,
+                "product": ["P"] * 3,
+                "stage": ["final"] * 3,
+                "lot_id": [None, "L-7", "L-7"],
+                "qty_inspected": [5, 5, 5],
+                "qty_defective": [0, 0, 0],
+                "result": ["pass", "fail", "pass"],
+            }
+        ),
+        path / "inspections.parquet",
+    )
+
+
+def test_the_trend_window_is_pushed_into_the_parquet_scan_and_counted(tmp_path: Path) -> None:
+    _windowed(tmp_path)
+    cfg = _config(
+        '[sources.receipts]\npath = "receipts.parquet"\n'
+        '[sources.inspections]\npath = "inspections.parquet"\n',
+        base=tmp_path,
+    )
+    r = load_dataset(cfg, "receipts", period="2026-10")
+    _canonical(r)
+    # wholly before 2024-08-03 (received and promised): R-1 (row 2) and R-5 (row 6, which
+    # would fail qty_received > 0 too: a record outside the window is not read further)
+    assert r.frame["receipt_id"].to_list() == ["R-2", "R-3", "R-4"]
+    assert r.excluded.select(SOURCE_ROW, "rule", "file").rows() == [
+        (2, "outside_window", "receipts.parquet"),
+        (6, "outside_window", "receipts.parquet"),
+    ]
+    assert "2024-08-03" in r.excluded["message"][0]
+    assert (r.rows_in, r.excluded_by) == (5, {"outside_window": 2})
+    # an inspection of a lot is kept whatever its date (the lot's first inspection counts)
+    i = load_dataset(cfg, "inspections", period="2026-10")
+    _canonical(i)
+    assert i.frame["inspection_id"].to_list() == ["I-2", "I-3"]
+    assert i.excluded.select(SOURCE_ROW, "rule").rows() == [(2, "outside_window")]
+    # without a period the file is read whole
+    assert load_dataset(cfg, "receipts").frame.height == 5
+    # so it is when a date needs the text rules first (here a null value): nothing left out
+    toml = '[sources.receipts]\npath = "receipts.parquet"\nnull_values = { received_date = ["x"] }'
+    r = load_dataset(_config(toml, base=tmp_path), "receipts", period="2026-10")
+    _canonical(r)
+    assert (r.rows_excluded, r.frame.height) == (0, 5)
 
 
 # --------------------------------------------------------------------------- odds and ends

@@ -11,12 +11,15 @@ mapped onto the canonical schema of :mod:`qmskpi.datasets`::
 
 How a source is read, in order (``docs/sources.md`` has every mapping key):
 
-1. The bytes are hashed (``sha256``) before anything parses them.
-2. The file is read as text only: CSV by polars with every column a string
-   (the :mod:`csv` module takes over for rows polars refuses), Parquet and
-   Excel cells and SQL values are rendered as text in the form the mapping
-   expects (a native date in the column's declared date format, a native
-   boolean as the first of ``true_values``/``false_values``).
+1. The file is hashed (``sha256``, streamed) before anything parses it.
+2. CSV is read by polars with every column a string (the :mod:`csv` module
+   takes over for rows polars refuses). Parquet is scanned for the mapped
+   columns only, with the period's trend window pushed into the scan (rows
+   wholly before it are excluded as ``outside_window``, see :data:`_WINDOWED`).
+   Typed values (Parquet, Excel cells, SQL values all of one type) of a
+   field's kind stay typed; others are rendered as text in the form the
+   mapping expects (a native date in the column's declared date format, a
+   native boolean as the first of ``true_values``/``false_values``).
 3. The raw header is checked before any library can rename a column: BOM
    residue, blank and duplicate headers, required fields with no column,
    and headers that are neither mapped, canonical nor ignored all raise
@@ -67,6 +70,7 @@ from qmskpi.periods import Period, parse_period, trailing_months
 
 __all__ = [
     "DUPLICATE_RULE",
+    "OUTSIDE_WINDOW_RULE",
     "REJECT_SCHEMA",
     "SOURCE_FILE",
     "WHERE_RULE",
@@ -123,6 +127,8 @@ _FORMATS: dict[str, Literal["csv", "parquet", "excel"]] = {
     ".xlsx": "excel",
     ".xlsm": "excel",
 }
+_HEAD_BYTES = 8192
+"""Leading bytes read to tell a binary file (and the format it really is) from text."""
 _BOM_RESIDUE = ("\ufeff", "ï»¿", "ÿþ", "þÿ")
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 """Bind parameters as SQLAlchemy's ``text()`` finds them."""
@@ -175,14 +181,15 @@ class LoadedDataset:
     excluded: pl.DataFrame = field(default_factory=lambda: _empty_rejects())
     """Records set aside on purpose, not errors (:data:`REJECT_SCHEMA`, one row each).
 
-    ``rule`` is ``where`` (the source's ``where`` condition was not true) or
+    ``rule`` is ``where`` (the source's ``where`` condition was not true),
     ``duplicate`` (identical in every field to an earlier row, named in
-    ``message``). ``rows_in == frame.height + rows_rejected + rows_excluded``.
+    ``message``) or ``outside_window`` (wholly before the period's trend window).
+    ``rows_in == frame.height + rows_rejected + rows_excluded``.
     """
 
     @property
     def rows_excluded(self) -> int:
-        """Records left out by the ``where`` condition or as duplicates."""
+        """Records left out by the ``where`` condition, as duplicates or outside the window."""
         return self.excluded.height
 
     @property
@@ -211,7 +218,9 @@ def load_dataset(
 ) -> LoadedDataset:
     """Read the source of ``dataset`` and map it onto the canonical schema.
 
-    Files are read whole. For a SQL source, ``period`` sets the window the
+    For a Parquet file, ``period`` pushes the trend window into the scan:
+    records no KPI of the period reads are excluded as ``outside_window``
+    (``docs/sources.md``, "The trend window"). For a SQL source, ``period`` sets the window the
     query pulls (see :func:`sql_window`): ``:period_start`` is bound to the
     first day of the trend window (``trend_months`` months ending with the
     period's last month, default ``[review] trend_months``) minus
@@ -243,7 +252,8 @@ def load_dataset(
             site=site,
             on_bad_value=on_bad_value,
         )
-    return _load_files(config, src, ds, on_bad_value=on_bad_value)
+    window = _window(config, ds, period) if period is not None else None
+    return _load_files(config, src, ds, on_bad_value=on_bad_value, window=window)
 
 
 def load_all(
@@ -376,6 +386,9 @@ class _Table:
     source_row: pl.Series
     problems: dict[int, tuple[str, str]] = field(default_factory=dict)
     """row index -> (rule, message) for rows broken as a whole (CSV field count)."""
+    outside: pl.Series | None = None
+    """Source rows left out of the scan as wholly before the trend window (Parquet)."""
+    outside_note: str = ""
 
     @property
     def height(self) -> int:
@@ -456,7 +469,7 @@ def _check_not_binary(data: bytes, fmt: str, src: SourceConfig, display: str) ->
                 dataset=src.dataset,
             )
     utf16 = src.encoding.lower().startswith("utf-16") or data[:2] in (b"\xff\xfe", b"\xfe\xff")
-    if fmt == "csv" and b"\x00" in data[:8192] and not utf16:
+    if fmt == "csv" and b"\x00" in data[:_HEAD_BYTES] and not utf16:
         raise SourceError(
             "this is binary data (it holds NUL bytes), not CSV text; export the data as CSV",
             path=display,
@@ -708,16 +721,45 @@ def _rows(first: int, n: int) -> pl.Series:
 # --------------------------------------------------------------------------- Parquet
 
 
-def _read_parquet(data: bytes, src: SourceConfig, display: str) -> _Table:
-    import pyarrow.parquet as pq
+_ROW_INDEX = "\x00row"
+"""Row index column of a Parquet scan (a name no export uses)."""
 
-    if not data:
+
+def _read_parquet(
+    path: Path, src: SourceConfig, ds: Dataset, display: str, window: _Window | None
+) -> _Table:
+    """Only the columns the mapping reads, typed as stored; the trend window pushed into the scan.
+
+    A Parquet file has no header row of its own; rows are numbered as the same
+    data exported to CSV would be (column names in row 1, first record in row 2).
+    Columns nothing reads (ignored or unknown: the header check names those)
+    are never decoded: they stand in the table as all-null columns.
+    """
+    if not path.stat().st_size:
         raise SourceError("empty file", path=display, dataset=src.dataset)
     try:
-        table = pq.read_table(io.BytesIO(data))
-        columns: list[_Column] = [
-            pl.Series(pl.from_arrow(table.column(j))) for j in range(table.num_columns)
-        ]
+        schema = pl.read_parquet_schema(path)
+        headers = list(schema)
+        read = _parquet_columns(headers, src, ds)
+        scan = pl.scan_parquet(path, row_index_name=_ROW_INDEX, row_index_offset=2).select(
+            _ROW_INDEX, *(headers[j] for j in read)
+        )
+        outside = _outside_window(window, headers, schema, src, ds)
+        if outside is None:
+            frame, out_rows = scan.collect(), None
+        else:
+            frame, out = pl.collect_all(
+                [scan.filter(~outside), scan.filter(outside).select(_ROW_INDEX)]
+            )
+            out_rows = out.get_column(_ROW_INDEX).cast(pl.Int64).rename(SOURCE_ROW)
+    except (SourceError, HeaderError):
+        raise
+    except pl.exceptions.DuplicateError as exc:
+        raise HeaderError(
+            f"duplicate header: {str(exc).strip().splitlines()[0]}; rename one in the export",
+            path=display,
+            dataset=src.dataset,
+        ) from None
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SourceError(
@@ -725,23 +767,139 @@ def _read_parquet(data: bytes, src: SourceConfig, display: str) -> _Table:
             path=display,
             dataset=src.dataset,
         ) from None
-    # A Parquet file has no header row of its own; rows are numbered as the same
-    # data exported to CSV would be (column names in row 1, first record in row 2).
-    return _Table(display, list(table.column_names), columns, _rows(2, table.num_rows))
+    n = frame.height
+    unread = pl.Series(dtype=pl.Null).extend_constant(None, n)
+    columns: list[_Column] = [
+        frame.get_column(headers[j]) if j in read else unread for j in range(len(headers))
+    ]
+    rows = frame.get_column(_ROW_INDEX).cast(pl.Int64).rename(SOURCE_ROW)
+    table = _Table(display, headers, columns, rows)
+    if out_rows is not None and window is not None:
+        table.outside = out_rows
+        table.outside_note = window.note
+    return table
+
+
+def _parquet_columns(headers: Sequence[str], src: SourceConfig, ds: Dataset) -> set[int]:
+    """Indices of the columns the mapping reads (and blank-named ones, which the header check needs)."""
+    wanted = {_norm_header(v) for v in src.columns.values()}
+    wanted |= set(ds.field_names) | _expression_names(src)
+    positions = {p - 1 for p in src.positions.values()}
+    return {
+        j
+        for j, h in enumerate(headers)
+        if j in positions or not _norm_header(h) or _norm_header(h) in wanted
+    }
+
+
+# --------------------------------------------------------------------------- trend window
+
+_WINDOWED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # dataset: (date fields all before the window start, fields all empty)
+    "complaints": (("received_date", "closed_date"), ()),
+    "inspections": (("inspection_date",), ("lot_id",)),
+    "receipts": (("received_date", "promised_date"), ()),
+    "surveys": (("response_date",), ()),
+}
+"""Records that no KPI of a period reads once they lie wholly before its trend window.
+
+A complaint counts for its received month, its closing month, the months it is
+open at and the 90-day repeat look-back (inside the window's look-back); a
+receipt for its received and promised months; a survey response for its
+month; an inspection without a lot for its day (a lot's first inspection may
+lie before the window, so inspections of a lot are always read). CAPAs are
+never left out: a complaint inside the window may name one.
+"""
+
+OUTSIDE_WINDOW_RULE = "outside_window"
+"""Rule of a record dated wholly before the period's trend window (:attr:`LoadedDataset.excluded`)."""
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The first day a period's KPIs read, for one dataset."""
+
+    start: dt.date
+    dates: tuple[str, ...]
+    empty: tuple[str, ...]
+
+    @property
+    def note(self) -> str:
+        return (
+            f"{' and '.join(self.dates)} before {self.start.isoformat()}, the start of the "
+            "trend window and its look-back: no KPI of the period reads it"
+        )
+
+
+def _window(config: Config, ds: Dataset, period: Period | str) -> _Window | None:
+    spec = _WINDOWED.get(ds.name)
+    if spec is None:
+        return None
+    start, _ = sql_window(
+        period,
+        trend_months=config.review.trend_months,
+        lookback_days=config.kpis.repeat_window_days,
+    )
+    return _Window(start, *spec)
+
+
+def _outside_window(
+    window: _Window | None,
+    headers: Sequence[str],
+    schema: Mapping[str, pl.DataType],
+    src: SourceConfig,
+    ds: Dataset,
+) -> pl.Expr | None:
+    """True for rows wholly before the window, read from the stored values; None if it cannot be told.
+
+    Only fields read straight from a typed date column (no value map, null
+    value, default, constant or derivation in between) decide; a source whose
+    fields need parsing first is read whole.
+    """
+    if window is None or src.skip_footer_rows:
+        return None
+    tests: list[pl.Expr] = []
+    for name in (*window.dates, *window.empty):
+        rewritten = (src.constants, src.derive, src.value_maps, src.null_values, src.defaults)
+        if any(name in m for m in rewritten):
+            return None
+        header = _stored_column(name, headers, src)
+        if header is None:
+            if name in window.empty:
+                continue  # absent: empty in every row
+            return None
+        dtype = schema[header]
+        if name in window.empty:
+            tests.append(pl.col(header).is_null())
+        elif dtype == pl.Date:
+            tests.append(pl.col(header) < window.start)
+        elif isinstance(dtype, pl.Datetime):
+            tests.append(pl.col(header).dt.date() < window.start)
+        else:
+            return None
+    return pl.all_horizontal(tests).fill_null(False) if tests else None
+
+
+def _stored_column(name: str, headers: Sequence[str], src: SourceConfig) -> str | None:
+    """The file column a field is read from (by position, mapped name or its own name)."""
+    if name in src.positions:
+        return headers[src.positions[name] - 1] if src.positions[name] <= len(headers) else None
+    target = _norm_header(src.columns.get(name, name))
+    return next((h for h in headers if _norm_header(h) == target), None)
 
 
 # --------------------------------------------------------------------------- Excel
 
 
-def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
+def _read_excel(path: Path, src: SourceConfig, display: str) -> _Table:
     import openpyxl
 
-    if not data:
+    if not path.stat().st_size:
         raise SourceError("empty file", path=display, dataset=src.dataset)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # openpyxl's notes on styles and extensions
-            wb = openpyxl.load_workbook(io.BytesIO(data), data_only=True, read_only=False)
+            wb = openpyxl.load_workbook(path, data_only=True, read_only=False)
     except Exception as exc:
         raise SourceError(
             f"not a readable .xlsx workbook ({type(exc).__name__}: {exc}); "
@@ -752,7 +910,7 @@ def _read_excel(data: bytes, src: SourceConfig, display: str) -> _Table:
     try:
         ws = _pick_sheet(wb, src, display)
         grid = [list(r) for r in ws.iter_rows(values_only=True)]
-        cell = _uncached_formula(data, ws, src.header_row)
+        cell = _uncached_formula(path, ws, src.header_row)
         if cell is not None:
             raise SourceError(
                 f"cell {cell} holds a formula with no saved result (the workbook was written "
@@ -845,7 +1003,7 @@ def _fill_merged(grid: list[list[Any]], ws: Any) -> None:
                     row[c] = value
 
 
-def _uncached_formula(data: bytes, ws: Any, first_row: int) -> str | None:
+def _uncached_formula(path: Path, ws: Any, first_row: int) -> str | None:
     """The first formula cell (from ``first_row`` on) with no saved result, else None.
 
     With ``data_only=True`` openpyxl gives a formula's last calculated value; a
@@ -867,7 +1025,7 @@ def _uncached_formula(data: bytes, ws: Any, first_row: int) -> str | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        wb = openpyxl.load_workbook(io.BytesIO(data), data_only=False, read_only=True)
+        wb = openpyxl.load_workbook(path, data_only=False, read_only=True)
     try:
         for row in wb[ws.title].iter_rows(min_row=first_row):
             for cell in row:
@@ -1340,19 +1498,146 @@ def _parser(fld: Field, src: SourceConfig, e: pl.Expr, *, site_names: bool = Fal
     )
 
 
-def _cleaned(name: str, src: SourceConfig) -> pl.Expr:
-    """Trim, nulls (na_values, null_values, blank), value map (a map to "" means null)."""
-    e = pl.col(name).str.strip_chars()
-    nulls = [*src.na_values, *src.null_values.get(name, ())]
-    if nulls:
-        e = pl.when(e.is_in(nulls)).then(None).otherwise(e)
-    vmap = src.value_maps.get(name)
-    if vmap:
-        e = e.replace(dict(vmap))
-    e = pl.when(e == "").then(None).otherwise(e)
-    if name in src.defaults:  # a blank cell (after nulls and value maps) takes the default
-        e = e.fill_null(pl.lit(_constant_text(src.defaults[name])))
-    return e
+def _native(col: _Column, fld: Field, src: SourceConfig) -> pl.Series | None:
+    """``col`` as typed values for ``fld`` when they need no text round trip, else None.
+
+    A typed column (Parquet, or Excel/SQL cells all of one Python type) of the
+    field's kind is used as it is: dates (and date-times, as their date) for a
+    date field, numbers for an int or float field, booleans for a bool field.
+    Text mapping rules that could change such a value (a value map or null
+    values for the field, an ``na_values`` entry a value could be written as)
+    send the column through the text path instead, so the result is the same.
+    """
+    if fld.type not in ("date", "int", "float", "bool"):
+        return None
+    if fld.name in src.value_maps or fld.name in src.null_values:
+        return None
+    s = col if isinstance(col, pl.Series) else _list_series(col)
+    if s is None or not _kind_fits(s.dtype, fld.type):
+        return None
+    if _na_could_match(fld, src):
+        return None
+    return s
+
+
+def _kind_fits(dtype: pl.DataType, kind: str) -> bool:
+    if kind == "date":
+        return dtype == pl.Date or isinstance(dtype, pl.Datetime)
+    if kind in ("int", "float"):
+        return dtype.is_integer() or dtype.is_float()
+    return kind == "bool" and dtype == pl.Boolean
+
+
+_LIST_DTYPES: dict[type, pl.DataType] = {
+    int: pl.Int64(),
+    float: pl.Float64(),
+    bool: pl.Boolean(),
+    dt.date: pl.Date(),
+    dt.datetime: pl.Datetime("us"),
+}
+
+
+def _list_series(values: list[Any]) -> pl.Series | None:
+    """Native cells (Excel, SQL) as one typed series when all share one type, else None.
+
+    Mixed cells (ints and floats, dates and text), a whole number beyond 64 bits
+    and a date-time with a time zone are left to the text path, which reads them
+    exactly as before.
+    """
+    kinds = {type(v) for v in values if v is not None}
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    dtype = _LIST_DTYPES.get(kind)
+    if dtype is None or (kind is dt.datetime and any(v.tzinfo for v in values if v is not None)):
+        return None
+    try:
+        return pl.Series(values, dtype=dtype, strict=True)
+    except (OverflowError, TypeError, ValueError, pl.exceptions.PolarsError):
+        return None
+
+
+def _na_could_match(fld: Field, src: SourceConfig) -> bool:
+    """Could a typed value of ``fld``, written as text, be one of ``na_values``?"""
+    words = [v.strip() for v in src.na_values if v.strip()]
+    if not words:
+        return False
+    if fld.type in ("int", "float"):
+        for w in words:
+            try:
+                float(w)  # numbers, nan, inf
+                return True
+            except ValueError:
+                pass
+        return False
+    ok = _parser(fld, src, pl.col("v")).ok
+    return bool(pl.DataFrame({"v": words}).select(ok.any()).item())
+
+
+def _native_parser(fld: Field, dtype: pl.DataType, e: pl.Expr, default: Any) -> _Parsed:
+    """How ``fld`` is taken from typed values ``e``; a value that does not fit is bad."""
+    if fld.type == "date":
+        value = e.dt.date() if isinstance(dtype, pl.Datetime) else e
+        ok: pl.Expr = pl.lit(True)
+        message = ""
+    elif fld.type == "int" and dtype.is_float():
+        ok = e.is_finite() & (e == e.round(0)) & (e.abs() < 2.0**63)
+        value = pl.when(ok).then(e).cast(pl.Int64, strict=False)
+        message = " is not a whole number"
+    elif fld.type == "int":
+        value = e.cast(pl.Int64, strict=False)
+        ok, message = value.is_not_null(), " is not a whole number"
+    elif fld.type == "float":
+        value = e.cast(pl.Float64)
+        ok, message = value.is_finite(), " is not a number"
+    else:
+        value, ok, message = e, pl.lit(True), ""
+    if default is not None:
+        value = value.fill_null(pl.lit(default, dtype=fld.dtype))
+    return _Parsed(value, ok, message)
+
+
+def _clean_text(frame: pl.DataFrame, names: Sequence[str], src: SourceConfig) -> pl.DataFrame:
+    """Add ``_clean_NAME`` for each text column ``NAME``.
+
+    Trim; ``na_values`` and the column's ``null_values`` become null; the value
+    map applies (a map to "" means null); a blank becomes null and takes the
+    column's default. A step no value of the column needs is skipped: each is
+    a pass over the whole column, as costly as reading it.
+    """
+    if not names:
+        return frame
+    trimmed: list[pl.Series] = []
+    for n in names:  # one column at a time: at most one extra copy of the text in memory
+        raw = frame.get_column(n)
+        cut = raw.str.strip_chars()
+        if bool((cut.str.len_bytes() == raw.str.len_bytes()).fill_null(True).all()):
+            cut = raw  # nothing trimmed: keep sharing the column's buffers
+        trimmed.append(cut.rename(f"_clean_{n}"))
+    frame = frame.with_columns(trimmed)
+    nulls = {n: [*src.na_values, *src.null_values.get(n, ())] for n in names}
+    checks: list[pl.Expr] = []
+    for n in names:
+        c = pl.col(f"_clean_{n}")
+        checks.append(c.is_in(nulls[n]).any().alias(f"nulls:{n}"))
+        checks.append((c == "").any().alias(f"blank:{n}"))
+    found = frame.select(checks).row(0, named=True)
+    exprs: list[pl.Expr] = []
+    for n in names:
+        e = pl.col(f"_clean_{n}")
+        steps = 0
+        if found[f"nulls:{n}"]:
+            e, steps = pl.when(e.is_in(nulls[n])).then(None).otherwise(e), steps + 1
+        vmap = src.value_maps.get(n)
+        if vmap:
+            e, steps = e.replace(dict(vmap)), steps + 1
+        if vmap or found[f"blank:{n}"]:
+            e, steps = pl.when(e == "").then(None).otherwise(e), steps + 1
+        if n in src.defaults:  # a blank cell (after nulls and value maps) takes the default
+            e, steps = e.fill_null(pl.lit(_constant_text(src.defaults[n]))), steps + 1
+        if steps:
+            exprs.append(e.alias(f"_clean_{n}"))
+    return frame.with_columns(exprs) if exprs else frame
 
 
 def _constant_text(value: Any) -> str:
@@ -1548,6 +1833,8 @@ def _drop_duplicates(
     row by row. The message names the row that is kept.
     """
     fields = [f.name for f in ds.fields]
+    if frame.height < 2 or not _may_repeat(frame, list(ds.key)) or not _may_repeat(frame, fields):
+        return frame, _empty_rejects()
     has_file = SOURCE_FILE in frame.columns
     file_col = pl.col(SOURCE_FILE) if has_file else pl.lit(display, dtype=pl.String)
     marked = frame.with_columns(
@@ -1582,6 +1869,16 @@ def _drop_duplicates(
     return kept, excluded
 
 
+def _may_repeat(frame: pl.DataFrame, columns: list[str]) -> bool:
+    """Could two rows be equal in ``columns``? False only when no two rows' hashes are equal.
+
+    Identical rows are identical in their key too, so the key is hashed first:
+    one sort of the hashes, far cheaper than grouping every field.
+    """
+    hashes = frame.select(columns).hash_rows().sort()
+    return bool((hashes == hashes.shift(1)).any())
+
+
 def _map_table(
     table: _Table, src: SourceConfig, ds: Dataset, config: Config, on_bad_value: OnBadValue
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
@@ -1597,33 +1894,49 @@ def _map_table(
         )
     mapping = _plan(table, src, ds)
     headers = table.headers
-    keep, problem, problem_rule, problem_msg = _record_rows(table, src)
+    keep, problem, problem_text = _record_rows(table, src)
     rows_in = int(keep.sum())
-    text_cols: dict[str, pl.Series] = {}
+    in_cols: dict[str, pl.Series] = {}
+    typed: dict[str, pl.DataType] = {}  # fields read from typed values, no text round trip
     for name, j in mapping.items():
+        native = _native(table.columns[j], ds.field(name), src)
+        if native is not None:
+            typed[name] = native.dtype
+            in_cols[name] = native.rename(name)
+            continue
         header = headers[j] if headers is not None else f"#{j + 1}"
-        text_cols[name] = _column_text(
+        in_cols[name] = _column_text(
             table.columns[j], ds.field(name), src, table.display, header
         ).rename(name)
     raw = pl.DataFrame(
-        [
-            table.source_row,
-            *text_cols.values(),
-            problem.rename("_problem"),
-            pl.Series("_problem_rule", problem_rule, dtype=pl.String),
-            pl.Series("_problem_msg", problem_msg, dtype=pl.String),
-        ]
-    ).filter(keep)
+        [table.source_row, *in_cols.values(), problem.rename("_problem"), *problem_text]
+    )
+    if rows_in < table.height:
+        raw = raw.filter(keep)
     raw, excluded = _apply_expressions(raw, table, src, config, mapping, keep)
+    if table.outside is not None and len(table.outside):
+        message = pl.lit(table.outside_note)
+        outside = pl.DataFrame([table.outside])
+        excluded = pl.concat(
+            [excluded, _excluded_rows(outside, OUTSIDE_WINDOW_RULE, message, table.display)]
+        )
+        rows_in += len(table.outside)
     parsers: dict[str, _Parsed] = {}
-    exprs: list[pl.Expr] = []
     read = set(mapping) | set(src.derive)
     for name in (f.name for f in ds.fields if f.name in read):  # canonical order
-        cleaned = _cleaned(name, src)
-        p = _parser(ds.field(name), src, pl.col(f"_clean_{name}"), site_names=not config.sites)
+        fld = ds.field(name)
+        if name in typed:
+            default = (
+                _typed_constant(name, src.defaults[name], fld, src, config, key="defaults")
+                if name in src.defaults
+                else None
+            )
+            p = _native_parser(fld, typed[name], pl.col(f"_clean_{name}"), default)
+        else:
+            p = _parser(fld, src, pl.col(f"_clean_{name}"), site_names=not config.sites)
         parsers[name] = p
-        exprs.append(cleaned.alias(f"_clean_{name}"))
-    work = raw.with_columns(exprs) if exprs else raw
+    work = raw.with_columns(pl.col(n).alias(f"_clean_{n}") for n in parsers if n in typed)
+    work = _clean_text(work, [n for n in parsers if n not in typed], src)
     bad_exprs = []
     val_exprs = []
     for name, p in parsers.items():
@@ -1633,7 +1946,7 @@ def _map_table(
     work = work.with_columns(bad_exprs + val_exprs) if parsers else work
     rejects = _rejects(work, parsers, table.display)
     bad_any = [pl.col(f"_bad_{n}") for n in parsers] + [pl.col("_problem")]
-    good = work.filter(~pl.any_horizontal(bad_any))
+    good = work.filter(~pl.any_horizontal(bad_any)) if rejects.height else work
     if on_bad_value == "raise" and not rejects.is_empty():
         _raise_first_reject(rejects, mapping, table, ds)
     cols = _canonical_columns(ds, parsers, src, config)
@@ -1642,30 +1955,45 @@ def _map_table(
     return frame, rejects, excluded, rows_in
 
 
-def _record_rows(
-    table: _Table, src: SourceConfig
-) -> tuple[pl.Series, pl.Series, list[str], list[str]]:
+def _record_rows(table: _Table, src: SourceConfig) -> tuple[pl.Series, pl.Series, list[pl.Series]]:
     """Which rows are records (not entirely blank, not footer), and the reader's row problems.
 
-    Returns (keep, problem, problem_rule, problem_msg), one entry per table row.
+    Returns (keep, problem, [problem_rule, problem_msg]), one entry per table row; the
+    rule and message columns only when a row is broken (CSV field count).
     """
     # which rows are records: not entirely blank, not footer
-    if table.columns:
-        blank = pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
-    else:
-        blank = pl.Series([True] * table.height, dtype=pl.Boolean)
-    problem = pl.Series([False] * table.height, dtype=pl.Boolean)
-    problem_rule = [""] * table.height
-    problem_msg = [""] * table.height
+    blank = _blank_rows(table)
+    n = table.height
+    problem = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
+    problem_rule: list[pl.Series] = []  # rule and message columns, only when a row is broken
     if table.problems:
-        problem = problem.scatter(list(table.problems), True)
-        for i, (rule, msg) in table.problems.items():
-            problem_rule[i], problem_msg[i] = rule, msg
+        rows = list(table.problems)
+        problem = problem.scatter(rows, True)
+        problem_rule = [
+            pl.Series("_problem_rule", dtype=pl.String)
+            .extend_constant(None, n)
+            .scatter(rows, [r for r, _ in table.problems.values()]),
+            pl.Series("_problem_msg", dtype=pl.String)
+            .extend_constant(None, n)
+            .scatter(rows, [m for _, m in table.problems.values()]),
+        ]
     keep = ~blank | problem  # a row whose only values lie beyond the header is still a record
     if src.skip_footer_rows:
         footer = keep.arg_true().tail(src.skip_footer_rows)
         keep = keep.scatter(footer, False) if len(footer) else keep
-    return keep, problem, problem_rule, problem_msg
+    return keep, problem, problem_rule
+
+
+def _blank_rows(table: _Table) -> pl.Series:
+    """True for each row with no value in any column."""
+    if not table.columns:
+        return pl.repeat(True, table.height, dtype=pl.Boolean, eager=True)
+    typed = [c for c in table.columns if isinstance(c, pl.Series) and c.dtype != pl.String]
+    if typed:  # a value in a typed column settles it, with no pass over the text columns
+        empty = pl.select(pl.all_horizontal([c.is_null() for c in typed])).to_series()
+        if not empty.any():
+            return empty
+    return pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
 
 
 def _raise_first_reject(
@@ -1732,8 +2060,8 @@ def _rejects(work: pl.DataFrame, parsers: Mapping[str, _Parsed], display: str) -
     """One row per bad value, ordered by source row, then canonical column order."""
     parts: list[pl.DataFrame] = []
     for k, (name, p) in enumerate(parsers.items()):
-        raw_value = pl.col(name).str.strip_chars()
-        mapped = pl.col(f"_clean_{name}")
+        raw_value = pl.col(name).cast(pl.String).str.strip_chars()  # a typed value as text
+        mapped = pl.col(f"_clean_{name}").cast(pl.String)
         shown = (
             pl.when(raw_value == mapped)
             .then(pl.concat_str([pl.lit("'"), mapped, pl.lit("'")]))
@@ -1753,18 +2081,21 @@ def _rejects(work: pl.DataFrame, parsers: Mapping[str, _Parsed], display: str) -
             pl.lit(k + 1, dtype=pl.Int64).alias("_order"),
         )
         parts.append(part)
-    parts.append(
-        work.filter(pl.col("_problem")).select(
-            pl.col(SOURCE_ROW),
-            pl.lit("(row)").alias("column"),
-            pl.lit(None, dtype=pl.String).alias("value"),
-            pl.col("_problem_rule").alias("rule"),
-            pl.col("_problem_msg").alias("message"),
-            pl.lit(display).alias("file"),
-            pl.lit(0, dtype=pl.Int64).alias("_order"),
+    if "_problem_rule" in work.columns:
+        parts.append(
+            work.filter(pl.col("_problem")).select(
+                pl.col(SOURCE_ROW),
+                pl.lit("(row)").alias("column"),
+                pl.lit(None, dtype=pl.String).alias("value"),
+                pl.col("_problem_rule").alias("rule"),
+                pl.col("_problem_msg").alias("message"),
+                pl.lit(display).alias("file"),
+                pl.lit(0, dtype=pl.Int64).alias("_order"),
+            )
         )
-    )
-    out = pl.concat(parts, how="vertical") if parts else pl.DataFrame()
+    if not parts:
+        return _empty_rejects()
+    out = pl.concat(parts, how="vertical")
     return out.sort(SOURCE_ROW, "_order").drop("_order").cast(REJECT_SCHEMA)  # type: ignore[arg-type]
 
 
@@ -1825,8 +2156,37 @@ def _format_of(path: Path, src: SourceConfig, display: str) -> str:
     return fmt
 
 
+def _hash_file(path: Path, display: str, dataset: str) -> tuple[str, bytes]:
+    """The file's sha256, streamed (no copy of the whole file), and its first bytes."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(_HEAD_BYTES)
+            fh.seek(0)
+            return hashlib.file_digest(fh, "sha256").hexdigest(), head
+    except FileNotFoundError:
+        raise SourceError("file not found", path=display, dataset=dataset) from None
+    except OSError as exc:
+        raise SourceError(
+            f"cannot read the file: {exc.strerror}", path=display, dataset=dataset
+        ) from None
+
+
+def _read_bytes(path: Path, display: str, dataset: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SourceError(
+            f"cannot read the file: {exc.strerror}", path=display, dataset=dataset
+        ) from None
+
+
 def _load_files(
-    config: Config, src: SourceConfig, ds: Dataset, *, on_bad_value: OnBadValue
+    config: Config,
+    src: SourceConfig,
+    ds: Dataset,
+    *,
+    on_bad_value: OnBadValue,
+    window: _Window | None = None,
 ) -> LoadedDataset:
     assert src.path is not None
     pattern = src.path
@@ -1853,24 +2213,15 @@ def _load_files(
     has_key = True
     for path in paths:
         display = _display(path, config.base_dir)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise SourceError("file not found", path=display, dataset=ds.name) from None
-        except OSError as exc:
-            raise SourceError(
-                f"cannot read the file: {exc.strerror}", path=display, dataset=ds.name
-            ) from None
-        sha = hashlib.sha256(data).hexdigest()
+        sha, head = _hash_file(path, display, ds.name)
         fmt = _format_of(path, src, display)
-        _check_not_binary(data, fmt, src, display)
+        _check_not_binary(head, fmt, src, display)
         if fmt == "csv":
-            table = _read_csv(data, src, display)
+            table = _read_csv(_read_bytes(path, display, ds.name), src, display)
         elif fmt == "parquet":
-            table = _read_parquet(data, src, display)
+            table = _read_parquet(path, src, ds, display, window)
         else:
-            table = _read_excel(data, src, display)
-        del data
+            table = _read_excel(path, src, display)
         frame, rej, out, n = _map_table(table, src, ds, config, on_bad_value)
         if is_glob:
             frame = frame.with_columns(pl.lit(display, dtype=pl.String).alias(SOURCE_FILE))
