@@ -38,6 +38,9 @@ PdfPolicy = Literal["required", "optional", "off"]
 """``[outputs] pdf``: no browser fails the run / publishes without the PDF (the manifest
 says why) / never print. ``true`` means ``"required"``, ``false`` means ``"off"``."""
 PDF_POLICIES: tuple[PdfPolicy, ...] = ("required", "optional", "off")
+ExecutorName = Literal["local", "dask"]
+"""``[run] executor``: scopes rendered in local worker processes, or as Dask distributed tasks."""
+EXECUTORS: tuple[ExecutorName, ...] = ("local", "dask")
 ConstantValue = str | int | float | bool
 
 SITE_REGEX = r"[^\W_][\w .,'’&()+-]{0,63}"
@@ -236,6 +239,19 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class RunConfig:
+    """``[run]``: how ``qmskpi run`` spreads the scopes of a period (not part of the digest:
+    where a pack is rendered does not change it)."""
+
+    executor: ExecutorName = "local"
+    jobs: int = 1
+    """Worker processes (``local``), or the workers of the local Dask cluster started
+    when no ``scheduler`` is given (``dask``)."""
+    scheduler: str | None = None
+    """A running Dask scheduler's address (``tcp://host:8786``); ``dask`` only."""
+
+
+@dataclass(frozen=True)
 class Config:
     organisation: str
     sites: tuple[str, ...]
@@ -246,6 +262,7 @@ class Config:
     analyst_inputs: AnalystInputs = field(default_factory=AnalystInputs)
     outputs: OutputConfig = field(default_factory=OutputConfig)
     contracts: ContractsConfig = field(default_factory=ContractsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     path: Path | None = None
     """The file this config was read from (None when built in code)."""
 
@@ -291,9 +308,10 @@ class Config:
         return out
 
     def digest(self) -> str:
-        """sha256 of the canonical JSON form of this config (path excluded)."""
+        """sha256 of the canonical JSON form of this config (path and ``[run]`` excluded)."""
         d = self.to_dict()
         d.pop("path", None)
+        d.pop("run", None)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -614,7 +632,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
     """Build and check a :class:`Config` from parsed TOML.
 
     Tables are checked in file order (organisation, databases, sources, kpis,
-    review, analyst_inputs, outputs, contracts): the first error found is raised.
+    review, analyst_inputs, outputs, contracts, run): the first error found is raised.
     """
     root = _Reader(data, "", path)
     root.only(
@@ -627,6 +645,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
             "analyst_inputs",
             "outputs",
             "contracts",
+            "run",
         }
     )
     name, sites = _organisation(root.sub("organisation"))
@@ -648,6 +667,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         analyst_inputs=analyst,
         outputs=outputs,
         contracts=_contracts(root.sub("contracts")),
+        run=_run(root.sub("run")),
         path=path,
     )
 
@@ -815,6 +835,25 @@ def _outputs(out: _Reader) -> OutputConfig:
         notebook_timeout_s=_nonneg(out, "notebook_timeout_s", 600),
         browser_timeout_s=_nonneg(out, "browser_timeout_s", 120),
     )
+
+
+def _run(r: _Reader) -> RunConfig:
+    """The ``[run]`` table: ``executor``, ``jobs``, ``scheduler``."""
+    r.only({"executor", "jobs", "scheduler"})
+    executor = r.get("executor", str, "local")
+    if executor not in EXECUTORS:
+        raise r.err(
+            "executor",
+            f"must be one of {', '.join(EXECUTORS)}, got {executor!r}"
+            f"{did_you_mean(executor, list(EXECUTORS))}",
+        )
+    jobs: int = r.get("jobs", int, 1)
+    if jobs < 1:
+        raise r.err("jobs", f"must be 1 or more, got {jobs}")
+    scheduler = r.get("scheduler", str)
+    if scheduler is not None and executor != "dask":
+        raise r.err("scheduler", 'is a Dask scheduler address: set executor = "dask" too')
+    return RunConfig(executor=executor, jobs=jobs, scheduler=scheduler)
 
 
 def _pdf_policy(r: _Reader) -> PdfPolicy:
