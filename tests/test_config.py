@@ -273,6 +273,7 @@ def test_run_table_picks_the_executor_and_stays_out_of_the_digest(tmp_path: Path
         ("jobs = 0", "run.jobs", "1 or more"),
         ('scheduler = "tcp://h:8786"', "run.scheduler", 'executor = "dask"'),
         ("workers = 2", "run.workers", "did you mean 'jobs'|allowed here"),
+        ('executor = "dask"\nscheduler = "tcp://h:8786"\njobs = 2', "run.jobs", "workers decide"),
     ],
 )
 def test_run_table_errors_name_the_key(tmp_path: Path, extra: str, key: str, words: str) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import dask
 import pytest
 from distributed import LocalCluster
 
@@ -45,6 +47,14 @@ def site_fails_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
     return fake_render(stage_dir, **kwargs)
 
 
+def site_killed_render(stage_dir: Path, /, **kwargs: Any) -> render.RenderResult:
+    """The site's worker process is SIGKILLed mid-render (out of memory, say)."""
+    if kwargs["parameters"]["scope"] == SITE:
+        (Path(stage_dir) / "management-review.html").write_text("<html><p>half")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return fake_render(stage_dir, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny") / "data"
@@ -62,10 +72,17 @@ def cfg_path(tiny_data: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
-    """A local cluster of two worker processes, one thread each, shared by the module."""
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
-    ) as cluster:
+    """A local cluster of two worker processes, one thread each, shared by the module.
+
+    A task whose worker dies is not retried (``allowed-failures`` 0, default 3), so the
+    killed-worker test costs one worker restart, not four.
+    """
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+    ):
         yield cluster.scheduler_address
 
 
@@ -83,6 +100,7 @@ def statuses(outcomes: list[pipeline.RunOutcome]) -> list[tuple[str, str, str]]:
     return sorted((o.period, o.scope, o.status) for o in outcomes)
 
 
+@pytest.mark.slow
 def test_dask_publishes_what_the_local_executor_publishes(cfg_path: Path, scheduler: str) -> None:
     by_local = pipeline.run_scheduled(cfg_path, as_of=AS_OF, renderer=fake_render)
     # Moved aside whole (its links are relative), so both runs see the same config.
@@ -131,6 +149,7 @@ def test_dask_publishes_what_the_local_executor_publishes(cfg_path: Path, schedu
     assert statuses(since_dask) == expected
 
 
+@pytest.mark.slow
 def test_a_failing_scope_fails_the_run_and_the_others_publish(
     cfg_path: Path, scheduler: str, tmp_path: Path
 ) -> None:
@@ -163,6 +182,7 @@ def test_a_failing_scope_fails_the_run_and_the_others_publish(
     assert len(summary["outcomes"]) == 2
 
 
+@pytest.mark.slow
 def test_the_lock_per_scope_holds_across_workers(cfg_path: Path, scheduler: str) -> None:
     cfg = output(cfg_path, "reports")
     arch = archive.Archive(cfg.reports_dir)
@@ -185,12 +205,44 @@ def test_the_lock_per_scope_holds_across_workers(cfg_path: Path, scheduler: str)
     assert statuses(after) == [(PERIOD, SITE, "published"), (PERIOD, "all", "skipped")]
 
 
+@pytest.mark.slow
+def test_a_worker_killed_mid_render_fails_its_scope_only(cfg_path: Path, scheduler: str) -> None:
+    cfg = output(cfg_path, "reports")
+    outcomes = pipeline.run_scheduled(
+        cfg, as_of=AS_OF, renderer=site_killed_render, executor="dask", scheduler=scheduler
+    )
+    assert statuses(outcomes) == [(PERIOD, SITE, "failed"), (PERIOD, "all", "published")]
+    (failed,) = [o for o in outcomes if o.status == "failed"]
+    assert failed.error_type == "KilledWorker"
+    assert pipeline.exit_code(outcomes) == EXIT_FAILED
+    assert set(published(cfg)) == {"all"}
+    # The dead worker's staging folder stays (its lock died with it) until the next run,
+    # which cleans it and renders the scope: nothing half-written was ever visible.
+    assert len(list((cfg.reports_dir / ".staging").iterdir())) == 1
+    after = pipeline.run_scheduled(
+        cfg, as_of=AS_OF, renderer=fake_render, executor="dask", scheduler=scheduler
+    )
+    assert statuses(after) == [(PERIOD, SITE, "published"), (PERIOD, "all", "skipped")]
+    assert list((cfg.reports_dir / ".staging").iterdir()) == []
+    assert_pack_intact(published(cfg)[SITE])
+
+
 def test_config_run_table_selects_the_dask_executor(cfg_path: Path, scheduler: str) -> None:
+    from qmskpi import fanout
+
     text = cfg_path.read_text() + f'\n[run]\nexecutor = "dask"\nscheduler = "{scheduler}"\n'
     cfg_path.write_text(text)
-    outcomes = pipeline.run_scheduled(cfg_path, as_of=AS_OF, scopes=["all"], renderer=fake_render)
-    assert statuses(outcomes) == [(PERIOD, "all", "published")]
-    assert os.getpid() not in {r["pid"] for r in renders(cfg_path)}
+    pool = pipeline._scope_pool(load_config(cfg_path), jobs=None, executor=None, scheduler=None)
+    assert isinstance(pool, fanout.DaskExecutor)
+    with pool:
+        assert pool.cluster is None  # connected to the running cluster, did not start one
+        assert pool.workers == 2
+        assert pool.submit(pow, 2, 10).result() == 1024
+    # The command line wins over the config.
+    assert (
+        pipeline._scope_pool(load_config(cfg_path), jobs=1, executor="local", scheduler=None)
+        is None
+    )
 
 
 def test_an_unreachable_scheduler_is_a_config_error_naming_it() -> None:

@@ -853,6 +853,12 @@ def _run(r: _Reader) -> RunConfig:
     scheduler = r.get("scheduler", str)
     if scheduler is not None and executor != "dask":
         raise r.err("scheduler", 'is a Dask scheduler address: set executor = "dask" too')
+    if scheduler is not None and jobs > 1:
+        raise r.err(
+            "jobs",
+            "sets the workers of a local Dask cluster; with a scheduler, its "
+            "workers decide how many scopes run at once",
+        )
     return RunConfig(executor=executor, jobs=jobs, scheduler=scheduler)
 
 

@@ -97,6 +97,10 @@ class DaskExecutor(cf.Executor):
             if self.cluster is not None:
                 self.cluster.close()
 
+    def __exit__(self, exc_type: object, exc_val: object, exc_tb: object) -> None:
+        # Interrupted (Ctrl-C) or failed: cancel the scopes not yet rendered, do not wait.
+        self.shutdown(wait=exc_type is None, cancel_futures=exc_type is not None)
+
     @property
     def workers(self) -> int:
         """Workers connected to the scheduler now."""

@@ -1059,7 +1059,7 @@ def _scope_pool(
     processes, or Dask tasks. Arguments left None come from ``[run]`` of the config."""
     executor = executor or cfg.run.executor
     jobs = jobs if jobs is not None else cfg.run.jobs
-    scheduler = scheduler or cfg.run.scheduler
+    scheduler = scheduler or (cfg.run.scheduler if executor == "dask" else None)
     if executor not in EXECUTORS:
         raise ConfigError(
             f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}", key="executor"
