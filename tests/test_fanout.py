@@ -101,6 +101,7 @@ def statuses(outcomes: list[pipeline.RunOutcome]) -> list[tuple[str, str, str]]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # worker start and imports: minutes on a loaded machine
 def test_dask_publishes_what_the_local_executor_publishes(cfg_path: Path, scheduler: str) -> None:
     by_local = pipeline.run_scheduled(cfg_path, as_of=AS_OF, renderer=fake_render)
     # Moved aside whole (its links are relative), so both runs see the same config.
@@ -131,25 +132,30 @@ def test_dask_publishes_what_the_local_executor_publishes(cfg_path: Path, schedu
     index = (dask.reports_dir / archive.INDEX).read_text()
     assert f"{PERIOD}/{archive.scope_slug(SITE)}/" in index
 
-    # Skip and catch-up are decided before fan-out, as for the local executor.
-    again = pipeline.run_scheduled(
-        dask, as_of=AS_OF, renderer=fake_render, executor="dask", scheduler=scheduler
-    )
-    assert statuses(again) == [(PERIOD, s, "skipped") for s in sorted(("all", SITE))]
-    since_dask = pipeline.run_scheduled(
-        dask,
-        as_of=AS_OF,
-        since="2026-09",
-        scopes=["all"],
-        renderer=fake_render,
-        executor="dask",
-        scheduler=scheduler,
-    )
-    expected = [("2026-09", "all", "published"), (PERIOD, "all", "skipped")]
-    assert statuses(since_dask) == expected
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # worker start and imports: minutes on a loaded machine
+def test_skip_and_catch_up_are_decided_before_fan_out(cfg_path: Path, scheduler: str) -> None:
+    def run(**kwargs: Any) -> list[tuple[str, str, str]]:
+        outcomes = pipeline.run_scheduled(
+            cfg_path,
+            as_of=AS_OF,
+            renderer=fake_render,
+            executor="dask",
+            scheduler=scheduler,
+            scopes=["all"],
+            **kwargs,
+        )
+        return statuses(outcomes)
+
+    assert run() == [(PERIOD, "all", "published")]
+    assert run() == [(PERIOD, "all", "skipped")]  # same inputs
+    assert run(since="2026-09") == [("2026-09", "all", "published"), (PERIOD, "all", "skipped")]
+    assert run(force=True) == [(PERIOD, "all", "published")]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # worker start and imports: minutes on a loaded machine
 def test_a_failing_scope_fails_the_run_and_the_others_publish(
     cfg_path: Path, scheduler: str, tmp_path: Path
 ) -> None:
@@ -183,6 +189,7 @@ def test_a_failing_scope_fails_the_run_and_the_others_publish(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # worker start and imports: minutes on a loaded machine
 def test_the_lock_per_scope_holds_across_workers(cfg_path: Path, scheduler: str) -> None:
     cfg = output(cfg_path, "reports")
     arch = archive.Archive(cfg.reports_dir)
@@ -206,6 +213,7 @@ def test_the_lock_per_scope_holds_across_workers(cfg_path: Path, scheduler: str)
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # worker start and imports: minutes on a loaded machine
 def test_a_worker_killed_mid_render_fails_its_scope_only(cfg_path: Path, scheduler: str) -> None:
     cfg = output(cfg_path, "reports")
     outcomes = pipeline.run_scheduled(
