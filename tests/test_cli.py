@@ -488,3 +488,40 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_publishes_nothing(tmp_pat
         loud = run_cli("-v", *args, "--output", str(out), "--no-pdf")
         assert loud.returncode == 1
         assert "Traceback" in loud.stderr  # the details, for whoever asks for them
+
+
+def test_scopes_lists_what_a_run_renders(capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = str(SAMPLE_DATA / "qmskpi.toml")
+    assert main(["scopes", "--config", cfg, "--json"]) == 0
+    # sample_data/qmskpi.toml: sites = ["North", "South", "East"], after the whole organisation
+    assert json.loads(capsys.readouterr().out) == ["all", "North", "South", "East"]
+    assert main(["scopes", "--config", cfg]) == 0
+    assert capsys.readouterr().out.splitlines() == ["all", "North", "South", "East"]
+
+
+def test_run_executor_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from qmskpi.cli import build_parser
+    from qmskpi.config import EXECUTORS
+
+    parser = build_parser()
+    run = parser.parse_args(
+        ["run", "--executor", "dask", "--scheduler", "tcp://h:8786", "--scope", "all"]
+    )
+    assert (run.executor, run.scheduler, run.scope, run.jobs) == (
+        "dask",
+        "tcp://h:8786",
+        ["all"],
+        None,
+    )
+    for name in EXECUTORS:  # the CLI offers every executor the config knows, and no other
+        assert parser.parse_args(["run", "--executor", name]).executor == name
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "--executor", "spark"])
+    assert "invalid choice" in capsys.readouterr().err
+    # A Dask scheduler with --jobs: refused before anything is rendered (exit 3, the key named).
+    cfg = str(SAMPLE_DATA / "qmskpi.toml")
+    argv = ["run", "--config", cfg, "--output", str(tmp_path / "r"), "--executor", "dask"]
+    code = main([*argv, "--scheduler", "tcp://127.0.0.1:8786", "--jobs", "2"])
+    assert code == 3
+    assert "key 'jobs'" in capsys.readouterr().err
+    assert not (tmp_path / "r" / "2026-10").exists()

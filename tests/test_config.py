@@ -257,6 +257,36 @@ def test_check_scope_and_digest_stability(tmp_path: Path) -> None:
     assert cfg.with_reports_dir(tmp_path / "out").reports_dir == (tmp_path / "out").resolve()
 
 
+def test_run_table_picks_the_executor_and_stays_out_of_the_digest(tmp_path: Path) -> None:
+    plain = load_config(write(tmp_path, MINIMAL))
+    assert (plain.run.executor, plain.run.jobs, plain.run.scheduler) == ("local", 1, None)
+    text = MINIMAL + '[run]\nexecutor = "dask"\nscheduler = "tcp://10.0.0.5:8786"\n'
+    cfg = load_config(write(tmp_path, text))
+    assert (cfg.run.executor, cfg.run.jobs, cfg.run.scheduler) == (
+        "dask",
+        1,
+        "tcp://10.0.0.5:8786",
+    )
+    # Where the packs are rendered does not change them: no re-render when it moves.
+    assert cfg.digest() == plain.digest()
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "words"),
+    [
+        ('executor = "dusk"', "run.executor", "did you mean 'dask'"),
+        ("jobs = 0", "run.jobs", "1 or more"),
+        ('scheduler = "tcp://h:8786"', "run.scheduler", 'executor = "dask"'),
+        ("workers = 2", "run.workers", "did you mean 'jobs'|allowed here"),
+        ('executor = "dask"\nscheduler = "tcp://h:8786"\njobs = 2', "run.jobs", "workers decide"),
+    ],
+)
+def test_run_table_errors_name_the_key(tmp_path: Path, extra: str, key: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words) as info:
+        load_config(write(tmp_path, MINIMAL + "[run]\n" + extra + "\n"))
+    assert f"key '{key}'" in str(info.value)
+
+
 def test_review_standard_and_own_clause_map_keys(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, MINIMAL))
     assert (cfg.review.standard, cfg.review.clause_map) == ("ISO 9001:2015", None)

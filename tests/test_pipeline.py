@@ -38,7 +38,7 @@ from conftest import mounted_tmpfs
 from qmskpi import archive, contracts, kpis, pipeline, progress, render, synthetic
 from qmskpi.cli import build_parser
 from qmskpi.config import load_config
-from qmskpi.errors import ConfigError, PeriodError, PublishError, ValidationFailed
+from qmskpi.errors import ConfigError, PeriodError, PublishError, ScopeError, ValidationFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -1144,6 +1144,22 @@ def test_scheduled_run_catches_up_from_the_newest_published_pack(small_cfg_path:
     ]
 
 
+def test_scheduled_run_checks_scopes_and_executor_before_rendering(small_cfg_path: Path) -> None:
+    def run(**kwargs: Any) -> list[pipeline.RunOutcome]:
+        return pipeline.run_scheduled(small_cfg_path, as_of=AS_OF, renderer=fake_render, **kwargs)
+
+    with pytest.raises(ScopeError, match="did you mean 'North'"):
+        run(scopes=["Nort"])
+    with pytest.raises(ConfigError, match="executor 'dask'"):
+        run(scheduler="tcp://127.0.0.1:8786")
+    with pytest.raises(ConfigError, match="its workers decide"):
+        run(executor="dask", scheduler="tcp://127.0.0.1:8786", jobs=2)
+    with pytest.raises(ConfigError, match="must be one of local, dask"):
+        run(executor="spark")
+    assert renders(small_cfg_path) == []
+    assert not (reports(small_cfg_path) / PERIOD).exists()
+
+
 @pytest.mark.slow
 def test_parallel_scopes_render_every_scope_in_worker_processes(small_cfg_path: Path) -> None:
     outcomes = pipeline.run_scheduled(small_cfg_path, as_of=AS_OF, jobs=2, renderer=fake_render)
@@ -1304,23 +1320,47 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     assert check.returncode == 0, check.stderr
 
 
-def test_airflow_dag_parses_and_calls_qmskpi_run() -> None:
+def test_airflow_dag_maps_one_qmskpi_run_task_over_the_scopes(tmp_path: Path) -> None:
     source = (EXAMPLES / "airflow_qmskpi_dag.py").read_text()
     tree = ast.parse(source)
-    calls = [
+    # The listing task, run as written against a home with the sample config and this venv.
+    (lister,) = [
+        n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "qmskpi_scopes"
+    ]
+    lister.decorator_list = []
+    home = tmp_path / "home"
+    cfg = copy_sample(home)
+    (home / ".venv" / "bin").mkdir(parents=True)
+    (home / ".venv" / "bin" / "qmskpi").symlink_to(Path(sys.executable).parent / "qmskpi")
+    namespace: dict[str, Any] = {"json": json, "subprocess": subprocess, "ENV": {"TZ": "UTC"}}
+    exec(compile(ast.Module([lister], []), "dag", "exec"), namespace)
+    envs = namespace["qmskpi_scopes"](str(home))
+    scopes = [e["QMSKPI_SCOPE"] for e in envs]
+    assert scopes == ["all", *load_config(cfg).sites] == ["all", "North", "South", "East"]
+    # The mapped task: BashOperator.partial(...).expand(env=<one env per scope>).
+    (expand,) = [
         n
         for n in ast.walk(tree)
-        if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "BashOperator"
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "expand"
     ]
-    (call,) = calls
-    kwargs = {k.arg: k.value for k in call.keywords}
+    partial = expand.func.value  # type: ignore[attr-defined]
+    assert isinstance(partial, ast.Call)
+    assert ast.unparse(partial.func) == "BashOperator.partial"
+    assert [k.arg for k in expand.keywords] == ["env"]
+    kwargs = {k.arg: k.value for k in partial.keywords}
     command = "".join(ast.literal_eval(kwargs["bash_command"]))
-    rendered = command.replace("{{ params.home }}", "/srv/qmskpi").replace(
-        "{{ data_interval_end | ds }}", "2026-11-02"
-    )
-    assert "{{" not in rendered
-    cli_accepts(shlex.split(rendered))
-    assert "--as-of" in rendered
+    for env in envs:
+        rendered = (
+            command.replace("{{ params.home }}", "/srv/qmskpi")
+            .replace("{{ data_interval_end | ds }}", "2026-11-02")
+            .replace("$QMSKPI_SCOPE", env["QMSKPI_SCOPE"])
+        )
+        assert "{{" not in rendered
+        argv = shlex.split(rendered)
+        cli_accepts(argv)
+        args = build_parser().parse_args(argv[1:])
+        assert args.scope == [env["QMSKPI_SCOPE"]]
+        assert args.as_of == date(2026, 11, 2)
 
 
 def test_jupyter_scheduler_notebook_is_a_thin_view_over_the_pipeline() -> None:

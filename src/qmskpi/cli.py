@@ -1,4 +1,4 @@
-"""The ``qmskpi`` command: sample, validate, contracts, render, run, demo, minutes, verify.
+"""The ``qmskpi`` command: sample, validate, contracts, render, run, scopes, demo, minutes, verify.
 
 Exit codes (for cron, systemd, Airflow), the same in ``validate``, ``render``,
 ``run`` and ``minutes`` (:data:`qmskpi.errors.EXIT_CODES`): 0 success; 1 a pack
@@ -286,7 +286,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             cfg = cfg.with_reports_dir(Path(args.output))
         with _progress(args):
             outcomes = pipeline.run_scheduled(
-                cfg, as_of=args.as_of, since=args.since, force=args.force, jobs=args.jobs
+                cfg,
+                as_of=args.as_of,
+                since=args.since,
+                force=args.force,
+                jobs=args.jobs,
+                executor=args.executor,
+                scheduler=args.scheduler,
+                scopes=args.scope,
             )
     except QmsKpiError as exc:  # config or usage: never silent under a scheduler
         org = cfg.organisation if cfg is not None else ""
@@ -298,6 +305,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             pipeline.notify_failure(target, outcomes, organisation=cfg.organisation)
     _print_outcomes(outcomes)
     return pipeline.exit_code(outcomes)
+
+
+def cmd_scopes(args: argparse.Namespace) -> int:
+    from qmskpi import pipeline
+
+    scopes = pipeline.as_config(_config_path(args.config)).scopes
+    text = json.dumps(list(scopes), ensure_ascii=False) if args.json else "\n".join(scopes)
+    sys.stdout.write(text + "\n")  # plain: a scheduler parses it
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -542,7 +558,20 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--as-of", type=_date, help="treat this date as today (YYYY-MM-DD)")
     u.add_argument("--since", help="catch up every period from this one, e.g. 2026-07")
     u.add_argument("--force", action="store_true", help="re-render even if inputs are unchanged")
-    u.add_argument("--jobs", type=int, default=1, help="scopes rendered in parallel")
+    u.add_argument(
+        "--jobs", type=int, help="scopes rendered in parallel (default: [run] jobs, else 1)"
+    )
+    u.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        help="local worker processes, or Dask distributed tasks (default: [run] executor)",
+    )
+    u.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    u.add_argument(
+        "--scope",
+        action="append",
+        help="only this scope ('all' or a site; repeat for more): one mapped task each",
+    )
     u.add_argument(
         "--notify-cmd",
         help="command run on failure or a config/usage error (summary as JSON on stdin)",
@@ -552,6 +581,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="webhook URL POSTed the summary as JSON (with --notify-cmd, both are called)",
     )
     u.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("scopes", help="the scopes a run renders (for a scheduler's task mapping)")
+    c.add_argument("--config", help=f"config file (default: $QMSKPI_CONFIG or {DEFAULT_CONFIG})")
+    c.add_argument("--json", action="store_true", help="one JSON list instead of one per line")
+    c.set_defaults(func=cmd_scopes)
 
     d = sub.add_parser("demo", help="render the pack from the sample data, no set-up needed")
     d.add_argument("--period", default="2026-10")

@@ -29,7 +29,7 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError
 
 from qmskpi.datasets import DATASETS, SEVERITIES
 from qmskpi.errors import ConfigError, ScopeError, did_you_mean
@@ -41,6 +41,9 @@ PdfPolicy = Literal["required", "optional", "off"]
 """``[outputs] pdf``: no browser fails the run / publishes without the PDF (the manifest
 says why) / never print. ``true`` means ``"required"``, ``false`` means ``"off"``."""
 PDF_POLICIES: tuple[PdfPolicy, ...] = ("required", "optional", "off")
+ExecutorName = Literal["local", "dask"]
+"""``[run] executor``: scopes rendered in local worker processes, or as Dask distributed tasks."""
+EXECUTORS: tuple[ExecutorName, ...] = ("local", "dask")
 ConstantValue = str | int | float | bool
 
 SITE_REGEX = r"[^\W_][\w .,'’&()+-]{0,63}"
@@ -248,6 +251,19 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class RunConfig:
+    """``[run]``: how ``qmskpi run`` spreads the scopes of a period (not part of the digest:
+    where a pack is rendered does not change it)."""
+
+    executor: ExecutorName = "local"
+    jobs: int = 1
+    """Worker processes (``local``), or the workers of the local Dask cluster started
+    when no ``scheduler`` is given (``dask``)."""
+    scheduler: str | None = None
+    """A running Dask scheduler's address (``tcp://host:8786``); ``dask`` only."""
+
+
+@dataclass(frozen=True)
 class Config:
     organisation: str
     sites: tuple[str, ...]
@@ -258,6 +274,7 @@ class Config:
     analyst_inputs: AnalystInputs = field(default_factory=AnalystInputs)
     outputs: OutputConfig = field(default_factory=OutputConfig)
     contracts: ContractsConfig = field(default_factory=ContractsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
     path: Path | None = None
     """The file this config was read from (None when built in code)."""
 
@@ -303,9 +320,10 @@ class Config:
         return out
 
     def digest(self) -> str:
-        """sha256 of the canonical JSON form of this config (path excluded)."""
+        """sha256 of the canonical JSON form of this config (path and ``[run]`` excluded)."""
         d = self.to_dict()
         d.pop("path", None)
+        d.pop("run", None)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -562,6 +580,35 @@ class ContractsTable(StrictTable):
     )
 
 
+def _executor_word(value: Any) -> Any:
+    if isinstance(value, str) and value in EXECUTORS:
+        return value
+    raise problem(
+        f"must be one of {', '.join(EXECUTORS)}, got {value!r}"
+        f"{did_you_mean(str(value), list(EXECUTORS))}"
+    )
+
+
+def _jobs_count(value: int) -> int:
+    if value < 1:
+        raise problem(f"must be 1 or more, got {value}")
+    return value
+
+
+class RunTable(StrictTable):
+    """``[run]``: how ``qmskpi run`` spreads the scopes of a period."""
+
+    executor: Annotated[
+        ExecutorName, BeforeValidator(_executor_word, json_schema_input_type=ExecutorName)
+    ] = Field(default="local", description="local (worker processes) or dask")
+    jobs: Annotated[int, AfterValidator(_jobs_count)] = Field(
+        default=1, description="worker processes, or the workers of a local Dask cluster"
+    )
+    scheduler: str | None = Field(
+        default=None, description="a running Dask scheduler's address, e.g. tcp://host:8786"
+    )
+
+
 class ConfigFile(StrictTable):
     """``qmskpi.toml``, as read: every table and key it may hold."""
 
@@ -577,6 +624,7 @@ class ConfigFile(StrictTable):
     analyst_inputs: AnalystInputsTable = Field(default_factory=AnalystInputsTable)
     outputs: OutputsTable = Field(default_factory=OutputsTable)
     contracts: ContractsTable = Field(default_factory=ContractsTable)
+    run: RunTable = Field(default_factory=RunTable)
 
 
 def config_json_schema() -> dict[str, Any]:
@@ -706,6 +754,7 @@ def from_dict(data: Mapping[str, Any], *, path: Path | None = None) -> Config:
         analyst_inputs=AnalystInputs(ai.changes, ai.resources, ai.risks),
         outputs=OutputConfig(**raw.outputs.model_dump()),
         contracts=_contracts(raw.contracts, path),
+        run=_run(raw.run, path),
         path=path,
     )
 
@@ -886,6 +935,20 @@ def _review(rv: ReviewTable, path: Path | None) -> ReviewConfig:
         stale_after_days=rv.stale_after_days,
         max_rows=rv.max_rows,
     )
+
+
+def _run(r: RunTable, path: Path | None) -> RunConfig:
+    """``[run]``: a scheduler needs the Dask executor, and then sets the workers itself."""
+    if r.scheduler is not None and r.executor != "dask":
+        raise _err(path, "run.scheduler", 'is a Dask scheduler address: set executor = "dask" too')
+    if r.scheduler is not None and r.jobs > 1:
+        raise _err(
+            path,
+            "run.jobs",
+            "sets the workers of a local Dask cluster; with a scheduler, its "
+            "workers decide how many scopes run at once",
+        )
+    return RunConfig(executor=r.executor, jobs=r.jobs, scheduler=r.scheduler)
 
 
 def _check_contracts_keys(data: Mapping[str, Any], path: Path | None) -> None:

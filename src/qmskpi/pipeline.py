@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -43,7 +43,7 @@ from qmskpi import (
     runtemp,
     sources,
 )
-from qmskpi.config import Config, PdfPolicy, load_config
+from qmskpi.config import EXECUTORS, Config, ExecutorName, PdfPolicy, load_config
 from qmskpi.errors import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -1013,8 +1013,9 @@ def plan_periods(
     *,
     as_of: date | None = None,
     since: Period | str | None = None,
+    scopes: Sequence[str] | None = None,
 ) -> dict[str, list[Period]]:
-    """The periods each scope needs, oldest first.
+    """The periods each scope needs, oldest first (every configured scope, or ``scopes``).
 
     The last complete period (``review.granularity``) as of ``as_of`` (default:
     ``review.as_of``, else today); with ``since``, every period from ``since`` to
@@ -1049,7 +1050,7 @@ def plan_periods(
             if pp.granularity == gran and (pack.scope not in newest or pp > newest[pack.scope]):
                 newest[pack.scope] = pp
     plan: dict[str, list[Period]] = {}
-    for scope in config.scopes:
+    for scope in config.scopes if scopes is None else dict.fromkeys(scopes):
         archive.check_scope(config, scope)
         start = first
         if start is None:
@@ -1078,6 +1079,37 @@ def _run_one(
         return RunOutcome(period, scope, "failed", error=str(exc), error_type=type(exc).__name__)
 
 
+def _scope_pool(
+    cfg: Config, *, jobs: int | None, executor: ExecutorName | None, scheduler: str | None
+) -> Executor | None:
+    """Where the scopes of a period run: None (one after another, here), local worker
+    processes, or Dask tasks. Arguments left None come from ``[run]`` of the config."""
+    executor = executor or cfg.run.executor
+    jobs = jobs if jobs is not None else cfg.run.jobs
+    scheduler = scheduler or (cfg.run.scheduler if executor == "dask" else None)
+    if executor not in EXECUTORS:
+        raise ConfigError(
+            f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}", key="executor"
+        )
+    if jobs < 1:
+        raise ConfigError(f"jobs must be 1 or more, got {jobs}", key="jobs")
+    if executor == "dask":
+        if scheduler is not None and jobs > 1:
+            raise ConfigError(
+                "jobs sets the workers of a local Dask cluster; with a scheduler, "
+                "its workers decide how many scopes run at once",
+                key="jobs",
+            )
+        from qmskpi import fanout  # the optional extra: imported only when asked for
+
+        return fanout.DaskExecutor(scheduler=scheduler, workers=jobs)
+    if scheduler is not None:
+        raise ConfigError("a scheduler address needs executor 'dask'", key="scheduler")
+    if jobs == 1:
+        return None
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+
 @runtemp.in_run_tmpdir
 def run_scheduled(
     config: Config | str | os.PathLike[str],
@@ -1085,27 +1117,33 @@ def run_scheduled(
     as_of: date | None = None,
     since: Period | str | None = None,
     force: bool = False,
-    jobs: int = 1,
+    jobs: int | None = None,
     notify: str | Sequence[str] | None = None,
     renderer: Renderer | None = None,
+    executor: ExecutorName | None = None,
+    scheduler: str | None = None,
+    scopes: Sequence[str] | None = None,
 ) -> list[RunOutcome]:
     """What ``qmskpi run`` does: every scope, last complete period, catch-up; one outcome each.
 
     Periods come from :func:`plan_periods` and are rendered oldest first; the
-    scopes of one period run in ``jobs`` worker processes. A pack already
+    scopes of one period run in ``jobs`` worker processes, or as Dask tasks with
+    ``executor="dask"`` (on the cluster at ``scheduler``, else on a local cluster
+    of ``jobs`` workers; :mod:`qmskpi.fanout`). ``jobs``, ``executor`` and
+    ``scheduler`` default to ``[run]`` of the config. ``scopes`` limits the run
+    to those scopes (default: every configured scope). A pack already
     published with the same inputs is skipped unless ``force``. When any run
     fails and ``notify`` is set, the failure summary is sent (see
     :func:`notify_failure`). Configuration or usage errors found before any
-    rendering raise :class:`~qmskpi.errors.QmsKpiError` (exit code 2), after
-    sending :func:`error_summary` to ``notify``.
+    rendering (an unreachable scheduler, Dask not installed) raise
+    :class:`~qmskpi.errors.QmsKpiError`, after sending :func:`error_summary` to ``notify``.
     """
     cfg: Config | None = None
     try:  # a broken config or command line must not fail silently under a scheduler
         cfg = as_config(config)
-        if jobs < 1:
-            raise ConfigError(f"jobs must be 1 or more, got {jobs}", key="jobs")
         as_of = as_of or cfg.review.as_of
-        plan = plan_periods(cfg, as_of=as_of, since=since)
+        plan = plan_periods(cfg, as_of=as_of, since=since, scopes=scopes)
+        pool = _scope_pool(cfg, jobs=jobs, executor=executor, scheduler=scheduler)
     except QmsKpiError as exc:
         if notify:
             notify_error(notify, exc, organisation=cfg.organisation if cfg is not None else "")
@@ -1117,8 +1155,8 @@ def run_scheduled(
     arch = archive.Archive(cfg.reports_dir)
     arch.clean_stale()
     outcomes: list[RunOutcome] = []
-    total = sum(len(scopes) for scopes in by_period.values())
-    if jobs == 1:
+    total = sum(len(names) for names in by_period.values())
+    if pool is None:
         # Printed from a thread of its own: the caller may be a Jupyter kernel
         # (jupyter-scheduler) whose running asyncio loop playwright's sync API refuses.
         printer = (
@@ -1150,8 +1188,7 @@ def run_scheduled(
                 with contextlib.suppress(Exception):
                     printer.close()
     else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        with pool:
             for pp in sorted(by_period):
                 futures = [
                     (scope, pool.submit(_run_one, cfg, pp.label, scope, as_of, force, renderer))
