@@ -352,3 +352,40 @@ def test_contracts_table_errors_name_the_key(
         load_config(write(tmp_path, MINIMAL + extra))
     assert f"key '{key}'" in str(info.value)
     assert str(tmp_path / "qmskpi.toml") in str(info.value)
+
+
+# --------------------------------------------------------------------------- which file
+
+
+def test_config_path_is_the_argument_then_the_variable_then_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qmskpi.config import config_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QMSKPI_CONFIG", raising=False)
+    with pytest.raises(ConfigError) as info:
+        config_path("")
+    assert str(info.value) == (
+        "no config file: none given (--config, or a notebook's config_path), "
+        f"$QMSKPI_CONFIG is not set and there is no qmskpi.toml in {tmp_path}"
+    )
+    write(tmp_path, MINIMAL)
+    assert config_path(None) == Path("qmskpi.toml")
+    monkeypatch.setenv("QMSKPI_CONFIG", "/elsewhere/site.toml")
+    assert config_path("") == Path("/elsewhere/site.toml")
+    assert config_path("given.toml") == Path("given.toml")
+
+
+def test_config_repr_is_short_and_html_escapes_names(tmp_path: Path) -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    text = MINIMAL.replace("Acme Components Ltd", evil).replace('"North"', '"Nord & Co"')
+    cfg = load_config(write(tmp_path, text))
+    where = str(cfg.path) if len(str(cfg.path)) <= 60 else "…" + str(cfg.path)[-59:]
+    assert repr(cfg) == f"<Config {evil!r} from {where}: 2 sites, 1 source>"
+    assert repr(cfg).endswith("/qmskpi.toml: 2 sites, 1 source>")
+    page = cfg._repr_html_()
+    assert evil not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "Nord &amp; Co, South" in page
+    assert "complaints" in page

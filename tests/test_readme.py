@@ -14,7 +14,11 @@ def test_readme_python_example_runs() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
     assert blocks, "README has no Python example"
-    code = blocks[0] + "\nassert kpis.height > 0 and report.unsound_datasets == frozenset()\n"
+    code = blocks[0] + (
+        "\nassert kpis.height > 0 and report.unsound_datasets == frozenset()"
+        "\nassert prepared.kpis.height > 0 and len(repr(prepared)) < 300"
+        "\nassert [t.name for t in figure.data][-1] == 'Complaint rate'\n"
+    )
     env = {**os.environ, "GX_ANALYTICS_ENABLED": "False"}
     done = subprocess.run(
         [sys.executable, "-c", code],

@@ -23,6 +23,12 @@ def clip(text: object, limit: int = MAX_TEXT) -> str:
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
+def tail(path: object, limit: int = MAX_TEXT) -> str:
+    """A path cut from the left (the file name matters most): ``"…/data/qmskpi.toml"``."""
+    s = str(path)
+    return s if len(s) <= limit else "…" + s[-(limit - 1) :]
+
+
 def names(items: Iterable[object], limit: int = MAX_NAMES) -> str:
     """``"a, b, c and 5 more"``; ``"none"`` for nothing."""
     shown = [clip(x, 30) for x in items]

@@ -300,15 +300,15 @@ class Config:
 
     def _summary(self) -> list[tuple[str, object]]:
         return [
-            ("file", _reprs.clip(self.path) if self.path else "built in code"),
+            ("file", _reprs.tail(self.path) if self.path else "built in code"),
             ("sites", _reprs.names(self.sites)),
             ("sources", _reprs.names(sorted(self.sources))),
             ("granularity", self.review.granularity),
-            ("reports", _reprs.clip(self.reports_dir)),
+            ("reports", _reprs.tail(self.reports_dir)),
         ]
 
     def __repr__(self) -> str:
-        where = f"from {_reprs.clip(self.path)}" if self.path else "built in code"
+        where = f"from {_reprs.tail(self.path)}" if self.path else "built in code"
         return (
             f"<Config {_reprs.clip(self.organisation, 40)!r} {where}: "
             f"{_reprs.count(len(self.sites), 'site')}, {_reprs.count(len(self.sources), 'source')}>"

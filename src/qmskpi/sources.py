@@ -193,14 +193,14 @@ class LoadedDataset:
 
     def __repr__(self) -> str:
         return (
-            f"<LoadedDataset {self.dataset} from {_reprs.clip(self.origin)}: "
+            f"<LoadedDataset {self.dataset} from {_reprs.tail(self.origin)}: "
             f"{_reprs.count(self.rows_in, 'row')} in, {self.frame.height:,} read, "
             f"{self.rows_rejected:,} rejected, {self.rows_excluded:,} excluded>"
         )
 
     def _repr_html_(self) -> str:
         lines = [
-            ("from", _reprs.clip(self.origin)),
+            ("from", _reprs.tail(self.origin)),
             ("files", _reprs.names(f.path for f in self.files)),
             ("sha256", self.sha256[:16] + "…"),
             ("rows in", f"{self.rows_in:,}"),
