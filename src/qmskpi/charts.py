@@ -501,8 +501,13 @@ def control_chart(
         if found is None:
             raise QmsKpiError("nothing to chart: the series slice has no values")
         trend = found
-    else:
+    elif isinstance(chart, Trend):
         trend = chart
+    else:
+        raise TypeError(
+            f"control_chart draws a spc.ControlChart, a polars kpi_series slice or a Trend, "
+            f"not {type(chart).__name__}"
+        )
     return spc_figure(trend, width=width, height=height)
 
 
