@@ -455,3 +455,70 @@ def test_a_tile_says_not_measured_and_what_a_value_is_based_on() -> None:
     )
     assert "qk-tile-flag" not in based
     assert "based on 5,022 of 5,300 receipts (278 set aside: &lt;x&gt; 278)" in based
+
+
+# ---------------------------------------------------------------- control_chart
+
+
+def _traces(fig: Any) -> dict[str, Any]:
+    return {t.name: t for t in fig.data}
+
+
+def test_control_chart_draws_a_chart_the_analyst_computed() -> None:
+    from qmskpi import spc
+
+    values = [9.0, 11.0] * 10 + [30.0]  # limits 3.371 and 18.53 (test_spc works them out)
+    c = spc.xmr(values)
+    fig = charts.control_chart(c, title=XSS[1], direction="lower_is_better")
+    traces = _traces(fig)
+    assert list(traces["Upper limit"].y) == pytest.approx([18.5334] * 21, abs=1e-4)
+    assert list(traces["Lower limit"].y) == pytest.approx([3.3714] * 21, abs=1e-4)
+    assert list(traces["Average"].y) == pytest.approx([230 / 21] * 21)
+    shown = traces[charts.esc(XSS[1])]
+    assert list(shown.y) == values
+    assert list(shown.x) == [str(i) for i in range(1, 22)]
+    # lower is better: the point above the upper limit is a concern, the others common cause
+    assert list(shown.marker.color) == [charts.COLOURS["common"]] * 20 + [charts.COLOURS["concern"]]
+    assert XSS[1] not in str(fig.layout.title.text)
+    assert fig.layout.title.text == charts.esc(XSS[1])  # no scope for a bare chart
+
+
+def test_control_chart_of_a_series_slice_is_the_packs_chart(model: review.ReviewModel) -> None:
+    import polars as pl
+
+    from qmskpi import kpis
+
+    cfg = make_config()
+    series = kpis.kpi_series(
+        make_data(),
+        PERIOD,
+        "all",
+        months=cfg.review.trend_months,
+        config=cfg.kpis,
+        coverage=kpis.coverage_of(cfg.sources),
+        constants=kpis.mapping_constants(cfg),
+    )
+    trend = next(t for t in model.trends if t.chart == "u" and t.scope != "all")
+    piece = series.filter((pl.col("kpi") == trend.kpi) & (pl.col("scope") == trend.scope))
+    fig = charts.control_chart(piece, target=trend.target)
+    pack = charts.spc_figure(trend, width=charts.FULL_WIDTH, height=260)
+    assert fig.layout.title.text == pack.layout.title.text
+    mine, theirs = _traces(fig), _traces(pack)
+    assert mine.keys() == theirs.keys()
+    for name, t in theirs.items():
+        assert list(mine[name].x) == list(t.x)
+        assert list(mine[name].y) == pytest.approx(list(t.y), rel=1e-5, nan_ok=True), name
+        assert mine[name].marker.color == t.marker.color
+
+
+def test_control_chart_refuses_a_slice_of_several_kpis(model: review.ReviewModel) -> None:
+    import polars as pl
+
+    from qmskpi import kpis
+    from qmskpi.errors import QmsKpiError
+
+    cfg = make_config()
+    series = kpis.kpi_series(make_data(), PERIOD, "all", months=6, config=cfg.kpis)
+    two = series.filter(pl.col("kpi").is_in(["defect_ppm", "supplier_ppm"]))
+    with pytest.raises(QmsKpiError, match="one KPI and one scope; kpi: defect_ppm, supplier_ppm"):
+        charts.control_chart(two)

@@ -129,6 +129,51 @@ def test_schema_prints_the_config_and_contract_json_schemas(
     assert set(schema["properties"]) == {"dataset", "title", "description", "fields", "rules"}
 
 
+def test_no_config_anywhere_says_where_it_looked(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "QMSKPI_CONFIG"}
+    done = run_cli("validate", cwd=tmp_path, env=env)
+    assert done.returncode == 3
+    assert "$QMSKPI_CONFIG is not set and there is no qmskpi.toml in" in done.stderr
+    assert str(tmp_path) in done.stderr.replace("\n", "")
+
+
+def test_qmskpi_config_names_the_config_of_every_command(tmp_path: Path) -> None:
+    env = {**os.environ, "QMSKPI_CONFIG": str(SAMPLE_DATA / "qmskpi.toml")}
+    done = run_cli("validate", "--period", "2026-10", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["period"] == "2026-10"
+
+
+def test_notebooks_copies_them_and_keeps_an_analysts_edits(tmp_path: Path) -> None:
+    out = tmp_path / "analysis"
+    shipped = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    done = run_cli("notebooks", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    for nb in shipped:
+        assert f"written   {out / nb.name}" in done.stdout
+        assert (out / nb.name).read_bytes() == nb.read_bytes()
+    assert "QMSKPI_CONFIG" in done.stdout
+    done = run_cli("notebooks", "--out", str(out))
+    assert done.stdout.count("unchanged ") == len(shipped)
+    # an edited copy is never overwritten silently, and nothing else is written either
+    edited = out / "complaints.ipynb"
+    edited.write_text(edited.read_text() + " ", encoding="utf-8")
+    mine = edited.read_bytes()
+    (out / "suppliers.ipynb").unlink()
+    done = run_cli("notebooks", "--out", str(out))
+    assert done.returncode == 2
+    assert "1 notebook(s) differ from the shipped ones" in done.stderr
+    assert str(edited) in done.stderr
+    assert "--force" in done.stderr
+    assert edited.read_bytes() == mine
+    assert not (out / "suppliers.ipynb").exists()
+    done = run_cli("notebooks", "--out", str(out), "--force")
+    assert done.returncode == 0
+    assert f"replaced  {edited}" in done.stdout
+    assert f"written   {out / 'suppliers.ipynb'}" in done.stdout
+    assert edited.read_bytes() == (ROOT / "notebooks" / "complaints.ipynb").read_bytes()
+
+
 def test_validate_sample_data_is_clean_and_json_balances(tmp_path: Path) -> None:
     done = run_cli(
         "validate", "--config", str(SAMPLE_DATA / "qmskpi.toml"), "--period", "2026-10", "--json"

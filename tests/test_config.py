@@ -502,3 +502,40 @@ def test_json_schema_accepts_the_sample_config_and_refuses_a_misspelt_key() -> N
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(json.loads(json.dumps(bad, default=str)), schema)
     assert schema["properties"]["outputs"]["$ref"].endswith("OutputsTable")
+
+
+# --------------------------------------------------------------------------- which file
+
+
+def test_config_path_is_the_argument_then_the_variable_then_the_working_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qmskpi.config import config_path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QMSKPI_CONFIG", raising=False)
+    with pytest.raises(ConfigError) as info:
+        config_path("")
+    assert str(info.value) == (
+        "no config file: none given (--config, or a notebook's config_path), "
+        f"$QMSKPI_CONFIG is not set and there is no qmskpi.toml in {tmp_path}"
+    )
+    write(tmp_path, MINIMAL)
+    assert config_path(None) == Path("qmskpi.toml")
+    monkeypatch.setenv("QMSKPI_CONFIG", "/elsewhere/site.toml")
+    assert config_path("") == Path("/elsewhere/site.toml")
+    assert config_path("given.toml") == Path("given.toml")
+
+
+def test_config_repr_is_short_and_html_escapes_names(tmp_path: Path) -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    text = MINIMAL.replace("Acme Components Ltd", evil).replace('"North"', '"Nord & Co"')
+    cfg = load_config(write(tmp_path, text))
+    where = str(cfg.path) if len(str(cfg.path)) <= 60 else "…" + str(cfg.path)[-59:]
+    assert repr(cfg) == f"<Config {evil!r} from {where}: 2 sites, 1 source>"
+    assert repr(cfg).endswith("/qmskpi.toml: 2 sites, 1 source>")
+    page = cfg._repr_html_()
+    assert evil not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert "Nord &amp; Co, South" in page
+    assert "complaints" in page

@@ -1841,3 +1841,27 @@ def test_backfill_leaves_out_records_after_as_of_and_reopens_later_closures() ->
     assert clean["status"].to_list() == ["open", "open", "closed"]
     assert clean["closed_date"].to_list() == [None, None, D(2026, 11, 1)]
     assert dv.to_dict()["excluded_by"] == {"after_as_of": 1}
+
+
+# --------------------------------------------------------------------------- notebook display
+
+
+def test_validation_report_repr_is_a_few_counts_not_the_frames(corpus: Corpus) -> None:
+    report = corpus.report
+    assert report is not None
+    ds = report.datasets.values()
+    text = repr(report)
+    assert len(text) < 400
+    assert text.startswith(f"<ValidationReport {PERIOD} as of {AS_OF}: {len(ds)} datasets, ")
+    # the counts, summed here from each dataset's own figures
+    assert f"{sum(d.rows_in for d in ds):,} rows in" in text
+    assert f"{sum(d.rows_used for d in ds):,} used" in text
+    assert f"{sum(d.rows_quarantined for d in ds):,} quarantined" in text
+    failed = sum(1 for d in ds for r in d.rules if not r.success and r.checked)
+    assert f"{failed:,} rules failed" in text
+    page = report._repr_html_()
+    assert len(page) < 20_000
+    assert page.count("<tr><td>") == len(ds)  # one table row per dataset
+    for name in report.unsound_datasets:
+        assert f"<td>{name}</td>" in page
+    assert page.count("<td>NO</td>") == len(report.unsound_datasets)

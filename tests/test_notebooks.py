@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -108,8 +110,8 @@ def test_thin_views(path: Path) -> None:
                 assert attr not in BANNED_ATTRIBUTES, f"{path.name}: .{attr}() in a cell"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_one_parameters_cell_with_sample_defaults(path: Path) -> None:
+def _parameters(path: Path) -> dict[str, tuple[str, object]]:
+    """Each parameter of the notebook: (its annotation, its default)."""
     nb = _read(path)
     tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: {len(tagged)} cells tagged 'parameters'"
@@ -117,16 +119,48 @@ def test_one_parameters_cell_with_sample_defaults(path: Path) -> None:
     assert cell.cell_type == "code"
     values = {}
     for node in ast.parse(cell.source).body:
-        assert isinstance(node, ast.Assign), f"{path.name}: parameters cell only assigns"
-        target = node.targets[0]
-        assert isinstance(target, ast.Name)
-        values[target.id] = ast.literal_eval(node.value)
-    assert values["period"] == "2026-10"
-    assert values["scope"] == "all"
-    assert values["config_path"] == "../sample_data/qmskpi.toml"
-    assert (NOTEBOOK_DIR / values["config_path"]).resolve() == SAMPLE_CONFIG.resolve()
+        assert isinstance(node, ast.AnnAssign), f"{path.name}: parameters are `name: type = value`"
+        assert isinstance(node.target, ast.Name)
+        assert node.value is not None
+        values[node.target.id] = (ast.unparse(node.annotation), ast.literal_eval(node.value))
+    for line in cell.source.splitlines():
+        assert "  # " in line, f"{path.name}: no help comment: {line}"
+        assert line.split("  # ", 1)[1].count("=") == 0, "papermill skips a line with two '='"
+    return values
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_one_parameters_cell_with_cli_like_defaults(path: Path) -> None:
+    values = _parameters(path)
+    assert values["period"] == ("str", "2026-10")
+    assert values["scope"] == ("str", "all")
+    # like the CLI: $QMSKPI_CONFIG, then ./qmskpi.toml
+    assert values["config_path"] == ("str", "")
     if path.stem == "management_review":
-        assert values["review_inputs"] == ""
+        assert values["review_inputs"] == ("str", "")
+    if path.stem in ("complaints", "conformity", "objectives", "suppliers"):
+        assert values["prepared_path"] == ("str", "")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_papermill_shows_each_parameter_with_its_type_and_help(path: Path) -> None:
+    papermill = Path(sys.executable).parent / "papermill"
+    done = subprocess.run(
+        [str(papermill), "--help-notebook", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    text = " ".join(done.stdout.split())  # click wraps the help column
+    assert "Unknown type" not in text
+    nb = _read(path)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    for line in cell.source.splitlines():
+        name, rest = line.split(":", 1)
+        default = rest.split("=", 1)[1].split("  # ", 1)[0].strip()
+        helptext = " ".join(line.split("  # ", 1)[1].split())
+        assert f"{name}: str (default {default}) {helptext}" in text, name
 
 
 def test_management_review_shows_every_section_in_order() -> None:
@@ -171,17 +205,16 @@ def _upstream_ready() -> bool:
 @pytest.mark.notebook
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(not _upstream_ready(), reason="sample data or contracts not there yet")
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
-def test_notebook_runs_on_the_sample_data(path: Path, tmp_path: Path) -> None:
+def _execute(path: Path, out: Path, cwd: Path, **parameters: object) -> str:
+    """Run ``path`` with papermill in ``cwd``; the HTML it displayed, joined."""
     import papermill
 
-    out = tmp_path / path.name
     papermill.execute_notebook(
         str(path),
         str(out),
-        parameters={"period": "2026-10", "scope": "all"},
+        parameters=parameters,
         kernel_name="python3",
-        cwd=str(NOTEBOOK_DIR),
+        cwd=str(cwd),
         execution_timeout=300,
         progress_bar=False,
         log_output=False,
@@ -196,7 +229,16 @@ def test_notebook_runs_on_the_sample_data(path: Path, tmp_path: Path) -> None:
     assert html, f"{path.name} displayed nothing"
     errors = [o for c in _code_cells(nb) for o in c.outputs if o.get("output_type") == "error"]
     assert not errors
-    joined = "\n".join(html)
+    return "\n".join(html)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_runs_on_the_sample_data(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As is, in the folder of the sample data: config_path finds ./qmskpi.toml.
+    monkeypatch.delenv("QMSKPI_CONFIG", raising=False)
+    joined = _execute(path, tmp_path / path.name, SAMPLE_CONFIG.parent)
     assert joined.count("plotly.js v") <= 1
     if path.stem == "management_review":
         assert joined.count("plotly.js v") == 1
@@ -257,3 +299,60 @@ def test_management_review_runs_from_review_inputs(tmp_path: Path) -> None:
     assert "Restatement: 1 figure differs from the pack published 2026-11-02" in texts
     assert "2026-10--all--20261102T060000Z--abc123" in texts
     assert "complaints (rows 5,000 → 4,999)" in texts
+
+
+# ---------------------------------------------------------------- an analyst's copy
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not _upstream_ready(), reason="sample data or contracts not there yet")
+def test_copied_notebooks_run_from_another_folder_with_qmskpi_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`qmskpi notebooks --out` then JupyterLab in that folder, the config named by the variable."""
+    analysis = tmp_path / "analysis"
+    qmskpi = Path(sys.executable).parent / "qmskpi"
+    done = subprocess.run(
+        [str(qmskpi), "notebooks", "--out", str(analysis)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert sorted(p.name for p in analysis.iterdir()) == sorted(p.name for p in NOTEBOOKS)
+    for p in NOTEBOOKS:
+        assert f"written   {analysis / p.name}" in done.stdout
+        assert (analysis / p.name).read_bytes() == p.read_bytes()
+    monkeypatch.setenv("QMSKPI_CONFIG", str(SAMPLE_CONFIG))
+    joined = _execute(analysis / "suppliers.ipynb", tmp_path / "out.ipynb", analysis)
+    assert "Supplier scorecard, every supplier" in joined
+    # without the variable, and no qmskpi.toml there: one clear error, not a traceback maze
+    monkeypatch.delenv("QMSKPI_CONFIG")
+    import papermill
+
+    with pytest.raises(papermill.PapermillExecutionError, match="no config file: none given"):
+        _execute(analysis / "suppliers.ipynb", tmp_path / "failed.ipynb", analysis)
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(not _upstream_ready(), reason="sample data or contracts not there yet")
+def test_a_deep_dive_started_by_another_notebook_reuses_its_prepared_review(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qmskpi import charts, pipeline
+
+    prepared = pipeline.prepare(SAMPLE_CONFIG, "2026-10", "all", save_to=tmp_path / "prepared")
+    # no config where the kernel looks: config_path comes from the saved folder
+    monkeypatch.delenv("QMSKPI_CONFIG", raising=False)
+    joined = _execute(
+        NOTEBOOK_DIR / "complaints.ipynb",
+        tmp_path / "complaints.ipynb",
+        tmp_path,
+        prepared_path=str(tmp_path / "prepared"),
+    )
+    # the section exactly as the saved review draws it (pinned ids; plotly.js in its first chart)
+    assert str(charts.Pack(prepared.review).section("c1")) in joined
+    assert "Repeat complaints received in the period" in joined

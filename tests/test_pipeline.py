@@ -1903,3 +1903,115 @@ def test_a_scheduled_run_counts_its_packs(small_cfg_path: Path) -> None:
         ("2026-10", "North", 4, 4),
     ]
     assert [o.status for o in outcomes] == ["published"] * 4
+
+
+# =========================================================================== analysts: reuse, display
+
+EVIL_ORG = "<script>alert(1)</script> & Co"
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[pipeline.Prepared, Path]:
+    """The sample review of a hostile-named organisation, prepared once and saved."""
+    base = tmp_path_factory.mktemp("saved")
+    cfg = copy_sample(base / "data", organisation=EVIL_ORG)
+    folder = base / "prepared"
+    prepared = pipeline.prepare(cfg, PERIOD, "all", as_of=AS_OF, save_to=folder)
+    return prepared, folder
+
+
+def test_prepared_repr_is_short_and_its_html_escapes_the_organisation(
+    saved: tuple[pipeline.Prepared, Path],
+) -> None:
+    prepared, _ = saved
+    v = prepared.validation
+    text = repr(prepared)
+    assert len(text) < 300
+    assert text.startswith(f"<Prepared {PERIOD} 'all' of {EVIL_ORG!r}: 13 datasets (0 unsound), ")
+    sound = prepared.kpis.filter(pl.col("sound")).height
+    assert f"{prepared.kpis.height:,} KPI rows ({sound:,} sound)" in text
+    assert f"{len(prepared.review.trends)} trends" in text
+    page = prepared._repr_html_()
+    assert len(page) < 3_000
+    assert "<script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in page
+    rows_in = sum(d.rows_in for d in v.datasets.values())
+    assert f"{rows_in:,} in" in page
+
+
+def test_a_saved_prepared_review_is_reused_without_loading_or_validating(
+    saved: tuple[pipeline.Prepared, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepared, folder = saved
+
+    def must_not_run(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("reloaded instead of reusing the saved review")
+
+    monkeypatch.setattr(pipeline, "load_inputs", must_not_run)
+    monkeypatch.setattr(pipeline.contracts, "validate", must_not_run)
+    again = pipeline.prepared_for("", PERIOD, "all", prepared_path=folder)
+    assert again.config == prepared.config
+    assert again.review == prepared.review
+    assert again.kpis.equals(prepared.kpis)
+    assert again.validation.to_json() == prepared.validation.to_json()
+    assert again.validation.clean.keys() == prepared.validation.clean.keys()
+    for name, frame in prepared.validation.clean.items():
+        assert again.validation.clean[name].equals(frame), name
+    assert again.loaded.keys() == prepared.loaded.keys()
+    meta = json.loads((folder / pipeline.PREPARED_META).read_text())
+    assert meta["period"] == PERIOD
+    assert meta["scope"] == "all"
+    assert meta["as_of"] == "2026-11-05"
+    assert {r["dataset"] for r in meta["inputs"]} == set(prepared.loaded)
+
+
+def test_a_saved_prepared_review_refuses_another_period_scope_or_stale_inputs(
+    saved: tuple[pipeline.Prepared, Path],
+) -> None:
+    prepared, folder = saved
+    with pytest.raises(
+        pipeline.PreparedError, match="prepared for period '2026-10', not '2026-09'"
+    ):
+        pipeline.load_prepared(folder, period="2026-09")
+    site = prepared.config.sites[0]
+    with pytest.raises(pipeline.PreparedError, match=f"prepared for scope 'all', not '{site}'"):
+        pipeline.load_prepared(folder, scope=site)
+    assert prepared.config.path is not None
+    complaints = prepared.config.path.parent / "complaints.csv"
+    original = complaints.read_bytes()
+    try:
+        complaints.write_bytes(original + original.splitlines(keepends=True)[-1])
+        with pytest.raises(pipeline.PreparedError, match=f"stale: {complaints} changed"):
+            pipeline.load_prepared(folder)
+    finally:
+        complaints.write_bytes(original)
+    other = copy_sample(folder.parent / "other", organisation="Someone Else")
+    with pytest.raises(pipeline.PreparedError, match="not the config it was prepared with"):
+        pipeline.load_prepared(folder, config=other)
+    assert pipeline.load_prepared(folder, period=PERIOD, scope="all").review == prepared.review
+
+
+def test_a_saved_prepared_review_runs_no_foreign_code(
+    saved: tuple[pipeline.Prepared, Path], tmp_path: Path
+) -> None:
+    import pickle
+
+    _, folder = saved
+    copy = tmp_path / "prepared"
+    shutil.copytree(folder, copy)
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (os.system, (f"touch {shlex.quote(str(marker))}",))
+
+    blob = pickle.dumps({"x": Payload()})
+    (copy / pipeline.PREPARED_DATA).write_bytes(blob)
+    with pytest.raises(pipeline.PreparedError, match=r"does not match prepared\.json"):
+        pipeline.load_prepared(copy)
+    meta = json.loads((copy / pipeline.PREPARED_META).read_text())
+    meta["data_sha256"] = hashlib.sha256(blob).hexdigest()  # a forger who also edits the meta
+    (copy / pipeline.PREPARED_META).write_text(json.dumps(meta))
+    with pytest.raises(pipeline.PreparedError, match=r"refuses to load posix\.system"):
+        pipeline.load_prepared(copy)
+    assert not marker.exists()

@@ -1036,3 +1036,13 @@ def test_per_site_tables_stay_narrow_with_50_sites(data: dict[str, pl.DataFrame]
     assert ageing.rows[0][0] == "All sites"
     opened = [r[-1] for r in ageing.rows[1:]]
     assert opened == sorted(opened, reverse=True)
+
+
+def test_review_model_repr_is_one_line_of_counts(model: review.ReviewModel) -> None:
+    text = repr(model)
+    assert text == (
+        f"<ReviewModel {PERIOD} 'all' of 'Hand-made Ltd': {len(model.sections)} sections, "
+        f"{len(model.kpis)} KPI values, {len(model.trends)} trends, {len(model.tables)} tables, "
+        f"{len(model.exceptions)} exceptions>"
+    )
+    assert len(text) < 200

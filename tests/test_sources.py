@@ -1734,3 +1734,20 @@ def test_site_names_follow_one_rule_with_or_without_a_site_list(tmp_path: Path) 
     _canonical(r)
     assert r.rejects.is_empty()
     assert r.frame["site"].to_list() == ["Côte d'Ivoire", "Plant/../etc", "東京"]
+
+
+# --------------------------------------------------------------------------- notebook display
+
+
+def test_loaded_dataset_repr_is_short_and_html_escapes_the_file_name(tmp_path: Path) -> None:
+    evil = "<img src=x onerror=alert(1)>.csv"
+    (tmp_path / evil).write_bytes((FIX / "complaints_basic.csv").read_bytes())
+    r = _load(f"[sources.complaints]\npath = {evil!r}", base=tmp_path)
+    assert repr(r) == (
+        f"<LoadedDataset complaints from {evil}: 3 rows in, 3 read, 0 rejected, 0 excluded>"
+    )
+    page = r._repr_html_()
+    assert "<img" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;.csv" in page
+    assert r.sha256[:16] in page
+    assert r.sha256 not in page

@@ -1109,3 +1109,46 @@ def test_gaps_are_left_out_of_limits_and_runs_of_a_run_chart() -> None:
     assert r.missing == (2, 5)
     assert r.center[0] == 9.0  # median of the 9 observed values: 1 1 1 9 9 9 9 9 9
     assert r.signals[2] == frozenset()
+
+
+# --------------------------------------------------------------------------- notebook display
+
+
+ALTERNATING_THEN_SPIKE = [9.0, 11.0] * 10 + [30.0]
+
+
+def test_control_chart_repr_is_short_and_says_what_matters() -> None:
+    # 9, 11 ten times, then 30: centre = (200 + 30)/21 = 10.952; moving ranges 19 x 2 and
+    # 19 -> MR-bar = 57/20 = 2.85; limits 10.952 -/+ 2.66 * 2.85 = 3.371 and 18.53. Only the
+    # last point signals (beyond the upper limit); the alternation breaks every run.
+    c = spc.xmr(ALTERNATING_THEN_SPIKE)
+    text = repr(c)
+    assert len(text) < 200
+    assert text == (
+        "<ControlChart xmr: 21 points, centre 10.95, limits 3.371 to 18.53, "
+        "1 signal point (beyond_limits 1)>"
+    )
+    assert "array" not in text
+    assert "[" not in text
+
+
+def test_control_chart_repr_names_varying_limits_and_missing_points() -> None:
+    # p chart, p-bar = 30/600 = 0.05; n = 100: UCL = 0.05 + 3*sqrt(0.05*0.95/100) = 0.1154;
+    # n = 200: 0.05 + 3*sqrt(0.0475/200) = 0.05 + 0.046233 = 0.09623, LCL 0.003767;
+    # n = 100: LCL 0.05 - 0.0654 < 0, floored at 0.
+    c = spc.p_chart([5, 10, 5, 10], [100, 200, 100, 200])
+    assert "limits 0–0.003767 to 0.09623–0.1154" in repr(c)
+    gap = spc.xmr([1.0, 2.0, float("nan"), 2.0, 1.0])
+    assert repr(gap).endswith("1 missing>")
+
+
+def test_control_chart_html_draws_each_point_offline() -> None:
+    c = spc.xmr(ALTERNATING_THEN_SPIKE)
+    page = c._repr_html_()
+    assert page.count("<circle") == 21  # one marker a point
+    assert page.count("fill='#E69F00'") == 1  # the one signal, in the concern colour
+    assert "<script" not in page.lower()
+    assert "src=" not in page
+    assert "http://www.w3.org/2000/svg" in page  # the namespace, the only URL
+    assert page.count("http") == 1
+    assert len(page) < 10_000  # no plotly.js (4 MB) in every output

@@ -34,6 +34,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import polars as pl
 
+from qmskpi import review, spc
+from qmskpi.errors import QmsKpiError
 from qmskpi.markdown_html import safe_markdown
 from qmskpi.review import (
     PACK_SECTIONS,
@@ -60,6 +62,7 @@ __all__ = [
     "Fragment",
     "Pack",
     "assurance_icon",
+    "control_chart",
     "div_id",
     "figure_html",
     "frame_html",
@@ -343,7 +346,9 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
     _add_values(fig, trend, x, scale, suffix)
     _add_rebases(fig, trend, x)
     where = "All sites" if trend.scope == "all" else trend.scope
-    title = f"{esc(trend.title)} <span style='color:{COLOURS['muted']}'>· {esc(where)}</span>"
+    title = esc(trend.title)
+    if where:  # a chart drawn from a bare ControlChart has no scope
+        title += f" <span style='color:{COLOURS['muted']}'>· {esc(where)}</span>"
     step = 6 if width < FULL_WIDTH else 3
     ticks = [x[i] for i in range(len(x)) if i % step == (len(x) - 1) % step]
     fig.update_layout(
@@ -359,6 +364,43 @@ def spc_figure(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> g
         },
     )
     return fig
+
+
+def control_chart(
+    chart: spc.ControlChart | pl.DataFrame | Trend,
+    *,
+    months: Sequence[str] | None = None,
+    title: str = "",
+    unit: str = "",
+    direction: spc.Direction = "neutral",
+    target: float | None = None,
+    width: int = FULL_WIDTH,
+    height: int = 260,
+) -> go.Figure:
+    """Any control chart as the pack draws it (:func:`spc_figure`).
+
+    ``chart``: a :class:`~qmskpi.spc.ControlChart` you computed (``months`` label
+    its points, default 1…n; ``direction`` colours its signals), a slice of
+    :func:`qmskpi.kpis.kpi_series` for one KPI and one scope (charted as the
+    pack charts that KPI), or a :class:`~qmskpi.review.Trend`.
+    """
+    if isinstance(chart, spc.ControlChart):
+        trend = review.chart_trend(
+            chart, months=months, title=title, unit=unit, direction=direction, target=target
+        )
+    elif isinstance(chart, pl.DataFrame):
+        found = review.series_trend(chart, months=months, target=target)
+        if found is None:
+            raise QmsKpiError("nothing to chart: the series slice has no values")
+        trend = found
+    elif isinstance(chart, Trend):
+        trend = chart
+    else:
+        raise TypeError(
+            f"control_chart draws a spc.ControlChart, a polars kpi_series slice or a Trend, "
+            f"not {type(chart).__name__}"
+        )
+    return spc_figure(trend, width=width, height=height)
 
 
 def _scaled(vals: Sequence[float | None], scale: float) -> list[float | None]:

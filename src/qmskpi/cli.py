@@ -1,4 +1,5 @@
-"""The ``qmskpi`` command: sample, validate, contracts, render, run, scopes, demo, minutes, verify.
+"""The ``qmskpi`` command: sample, validate, contracts, render, run, scopes, demo, minutes, notebooks,
+verify, schema.
 
 Exit codes (for cron, systemd, Airflow), the same in ``validate``, ``render``,
 ``run`` and ``minutes`` (:data:`qmskpi.errors.EXIT_CODES`): 0 success; 1 a pack
@@ -46,7 +47,7 @@ from qmskpi.errors import (
 
 log = logging.getLogger("qmskpi")
 
-DEFAULT_CONFIG = "qmskpi.toml"
+DEFAULT_CONFIG = "qmskpi.toml"  # qmskpi.config.DEFAULT_CONFIG (kept light: no config import)
 
 
 def _console(stderr: bool = False) -> Console:
@@ -140,7 +141,9 @@ def _date(text: str) -> date:
 
 
 def _config_path(arg: str | None) -> Path:
-    return Path(arg or os.environ.get("QMSKPI_CONFIG") or DEFAULT_CONFIG)
+    from qmskpi.config import config_path
+
+    return config_path(arg)
 
 
 # --------------------------------------------------------------------------- commands
@@ -380,6 +383,27 @@ def cmd_minutes(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    from qmskpi import render
+    from qmskpi.errors import RenderError
+
+    try:
+        copied = render.copy_notebooks(Path(args.out), force=args.force)
+    except RenderError as exc:
+        _console(stderr=True).print(f"qmskpi: error: {exc}", markup=False)
+        return EXIT_USAGE
+    out = _console()
+    for status, path in copied:
+        out.print(f"{status:9} {path}", markup=False)
+    out.print(
+        "config_path in each notebook defaults to $QMSKPI_CONFIG, then ./qmskpi.toml "
+        f"(the folder JupyterLab runs it in): e.g. QMSKPI_CONFIG=/path/to/qmskpi.toml "
+        f"jupyter lab {args.out}",
+        markup=False,
+    )
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from qmskpi import archive
 
@@ -614,6 +638,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--output", help="reports folder (default: outputs.reports_dir of the config)")
     m.add_argument("--no-pdf", action="store_true", help="HTML only")
     m.set_defaults(func=cmd_minutes)
+
+    n = sub.add_parser(
+        "notebooks", help="copy the analyst notebooks (management review, deep dives) to a folder"
+    )
+    n.add_argument("--out", default="notebooks", help="folder to write (default: ./notebooks)")
+    n.add_argument(
+        "--force", action="store_true", help="replace copies that differ (your edits are lost)"
+    )
+    n.set_defaults(func=cmd_notebooks)
 
     f = sub.add_parser(
         "verify",

@@ -31,6 +31,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, ValidationError
 
+from qmskpi import _reprs
 from qmskpi.datasets import DATASETS, SEVERITIES
 from qmskpi.errors import ConfigError, ScopeError, did_you_mean
 from qmskpi.periods import Granularity
@@ -326,6 +327,25 @@ class Config:
         d.pop("run", None)
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
+
+    def _summary(self) -> list[tuple[str, object]]:
+        return [
+            ("file", _reprs.tail(self.path) if self.path else "built in code"),
+            ("sites", _reprs.names(self.sites)),
+            ("sources", _reprs.names(sorted(self.sources))),
+            ("granularity", self.review.granularity),
+            ("reports", _reprs.tail(self.reports_dir)),
+        ]
+
+    def __repr__(self) -> str:
+        where = f"from {_reprs.tail(self.path)}" if self.path else "built in code"
+        return (
+            f"<Config {_reprs.clip(self.organisation, 40)!r} {where}: "
+            f"{_reprs.count(len(self.sites), 'site')}, {_reprs.count(len(self.sources), 'source')}>"
+        )
+
+    def _repr_html_(self) -> str:
+        return _reprs.html_summary(f"Config: {self.organisation}", self._summary())
 
 
 def _jsonable(obj: Any) -> Any:
@@ -984,6 +1004,31 @@ def _contracts(c: ContractsTable, path: Path | None) -> ContractsConfig:
                 )
             overrides[ds][rule_id] = RuleOverride(o.severity, o.mostly)
     return ContractsConfig(dir=c.dir, engine=c.engine, overrides=overrides)
+
+
+DEFAULT_CONFIG = "qmskpi.toml"
+"""The config file looked for in the working folder when none is named."""
+CONFIG_ENV = "QMSKPI_CONFIG"
+"""The environment variable naming the config file when none is given."""
+
+
+def config_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The config file a command or notebook uses.
+
+    ``path`` when given (not empty), else ``$QMSKPI_CONFIG``, else ``./qmskpi.toml``:
+    the ``--config`` of every command and the ``config_path`` of every notebook.
+    With none of them there, the error says where it looked.
+    """
+    chosen = path or os.environ.get(CONFIG_ENV)
+    if chosen:
+        return Path(chosen)
+    default = Path(DEFAULT_CONFIG)
+    if not default.is_file():
+        raise ConfigError(
+            f"no config file: none given (--config, or a notebook's config_path), "
+            f"${CONFIG_ENV} is not set and there is no {DEFAULT_CONFIG} in {Path.cwd()}"
+        )
+    return default
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:

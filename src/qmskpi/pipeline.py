@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import io
 import json
 import logging
 import multiprocessing
 import os
+import pickle
 import platform
 import shlex
 import shutil
@@ -33,6 +36,7 @@ import psutil
 
 from qmskpi import (
     __version__,
+    _reprs,
     archive,
     contracts,
     kpis,
@@ -44,6 +48,7 @@ from qmskpi import (
     sources,
 )
 from qmskpi.config import EXECUTORS, Config, ExecutorName, PdfPolicy, load_config
+from qmskpi.config import config_path as resolve_config
 from qmskpi.errors import (
     EXIT_FAILED,
     EXIT_INPUT,
@@ -96,20 +101,59 @@ class Prepared:
     registers: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     """Every row of each bounded table of the pack, by table id."""
 
+    def __repr__(self) -> str:
+        v = self.validation
+        sound_kpis = int(self.kpis["sound"].sum()) if "sound" in self.kpis.columns else 0
+        return (
+            f"<Prepared {self.period.label} {_reprs.clip(self.scope, 40)!r} of "
+            f"{_reprs.clip(self.config.organisation, 40)!r}: "
+            f"{_reprs.count(len(v.datasets), 'dataset')} ({len(v.unsound_datasets)} unsound), "
+            f"{_reprs.count(self.kpis.height, 'KPI row')} ({sound_kpis:,} sound), "
+            f"{_reprs.count(len(self.review.trends), 'trend')}; "
+            f"{sum(self.timings.values()):.1f} s>"
+        )
 
-def as_config(config: Config | str | os.PathLike[str]) -> Config:
-    return config if isinstance(config, Config) else load_config(config)
+    def _repr_html_(self) -> str:
+        v = self.validation
+        sound_kpis = int(self.kpis["sound"].sum()) if "sound" in self.kpis.columns else 0
+        lines = [
+            ("period", f"{self.period.label} (as of {v.as_of})"),
+            ("scope", self.scope),
+            ("organisation", self.config.organisation),
+            ("datasets", f"{len(v.datasets)} ({len(v.unsound_datasets)} unsound)"),
+            ("unsound", _reprs.names(sorted(v.unsound_datasets))),
+            (
+                "rows",
+                f"{sum(d.rows_in for d in v.datasets.values()):,} in, "
+                f"{sum(d.rows_used for d in v.datasets.values()):,} used, "
+                f"{v.rows_quarantined:,} quarantined",
+            ),
+            ("KPI rows", f"{self.kpis.height:,} ({sound_kpis:,} sound)"),
+            ("review", f"{len(self.review.sections)} sections, {len(self.review.trends)} trends"),
+            ("seconds", ", ".join(f"{k} {t:.1f}" for k, t in self.timings.items())),
+        ]
+        return _reprs.html_summary("Prepared review", lines)
+
+
+def as_config(config: Config | str | os.PathLike[str] | None = None) -> Config:
+    """``config`` itself, or the file it names; ``None`` or ``""``: as the CLI finds it
+    (``$QMSKPI_CONFIG``, then ``./qmskpi.toml``; :func:`qmskpi.config.config_path`)."""
+    return config if isinstance(config, Config) else load_config(resolve_config(config))
 
 
 def prepare(
-    config: Config | str | os.PathLike[str],
+    config: Config | str | os.PathLike[str] | None,
     period: Period | str,
     scope: str = "all",
     *,
     as_of: date | None = None,
     loaded: sources.LoadedData | None = None,
+    save_to: str | os.PathLike[str] | None = None,
 ) -> Prepared:
     """Load, validate and compute the review for one period and scope.
+
+    ``save_to``: also save it there (:func:`save_prepared`), so that notebooks
+    started from this one reuse it (their ``prepared_path``) instead of reloading.
 
     ``loaded`` reuses data already read by :func:`sources.load_all` (the
     scheduled run reads once to decide whether a pack is up to date). With an
@@ -149,9 +193,156 @@ def prepare(
             validation=validation,
             analyst_inputs=review.read_analyst_inputs(cfg),
         )
-    return Prepared(
+    prepared = Prepared(
         cfg, p, scope, loaded, validation, table, built.model, dict(t.seconds), built.registers
     )
+    if save_to is not None:
+        save_prepared(prepared, save_to, as_of=as_of)
+    return prepared
+
+
+# --------------------------------------------------------------------------- reuse
+
+PREPARED_FORMAT = "qmskpi.prepared/1"
+PREPARED_META = "prepared.json"
+"""What a saved folder was computed from (human-readable; written last)."""
+PREPARED_DATA = "prepared.pickle"
+
+_UNPICKLE_ALLOWED = frozenset(
+    {
+        ("datetime", "date"),
+        ("datetime", "datetime"),
+        ("pathlib", "PosixPath"),
+        ("pathlib", "WindowsPath"),
+        ("polars.dataframe.frame", "DataFrame"),
+    }
+)
+
+
+class PreparedError(QmsKpiError):
+    """A saved prepared review cannot be reused: another period or scope, or it is stale."""
+
+
+class _PreparedUnpickler(pickle.Unpickler):
+    """Rebuilds only qmskpi's dataclasses, polars frames and dates (no other callable)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _UNPICKLE_ALLOWED:
+            return super().find_class(module, name)
+        if module.startswith("qmskpi."):
+            found = super().find_class(module, name)
+            if isinstance(found, type) and dataclasses.is_dataclass(found):
+                return found
+        raise PreparedError(f"{PREPARED_DATA}: refuses to load {module}.{name}")
+
+
+def _input_files(prepared: Prepared) -> list[dict[str, str]]:
+    return [
+        {"dataset": name, "path": str(prepared.config.resolve(f.path)), "sha256": f.sha256}
+        for name, ds in sorted(prepared.loaded.items())
+        for f in ds.files
+    ]
+
+
+def save_prepared(
+    prepared: Prepared, folder: str | os.PathLike[str], *, as_of: date | None = None
+) -> Path:
+    """Save ``prepared`` in ``folder`` for another notebook to reuse (:func:`load_prepared`).
+
+    ``prepared.json`` says what it was computed from (config file and digest, each
+    input file's sha256, period, scope, qmskpi version); ``prepared.pickle`` holds
+    the frames and the review (not the config: it is read again on reuse). A
+    cache of your own run, like any pickle: reuse only folders you wrote.
+    """
+    cfg = prepared.config
+    if cfg.path is None:
+        raise PreparedError("only a review prepared from a config file can be saved")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {f.name: getattr(prepared, f.name) for f in dataclasses.fields(prepared)}
+    state.pop("config")
+    blob = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    meta = {
+        "format": PREPARED_FORMAT,
+        "qmskpi": __version__,
+        "period": prepared.period.label,
+        "scope": prepared.scope,
+        "as_of": as_of.isoformat() if as_of else None,
+        "config_path": str(cfg.path),
+        "config_digest": cfg.digest(),
+        "inputs": _input_files(prepared),
+        "not_rechecked": sorted(n for n, ds in prepared.loaded.items() if not ds.files),
+        "data_sha256": hashlib.sha256(blob).hexdigest(),
+    }
+    for name, data in (
+        (PREPARED_DATA, blob),
+        (PREPARED_META, json.dumps(meta, indent=2, sort_keys=True).encode("utf-8")),
+    ):
+        tmp = out / f".{name}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, out / name)  # the metadata last: a half-written folder is never read
+    return out
+
+
+def load_prepared(
+    folder: str | os.PathLike[str],
+    *,
+    period: Period | str | None = None,
+    scope: str | None = None,
+    config: Config | str | os.PathLike[str] | None = None,
+) -> Prepared:
+    """The review :func:`save_prepared` wrote, if it still matches its inputs.
+
+    Refuses (:class:`PreparedError`) another period or scope than asked, a
+    different qmskpi version, a config whose content changed, or an input file
+    whose sha256 changed. SQL sources are not queried again (listed in
+    ``not_rechecked``). ``config``: the notebook's own ``config_path``, which must
+    then match the saved one; empty uses the saved config file.
+    """
+    where = Path(folder)
+    meta_path = where / PREPARED_META
+    if not meta_path.is_file():
+        raise PreparedError(
+            f"{where}: no {PREPARED_META}; save one with pipeline.prepare(save_to=)"
+        )
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != PREPARED_FORMAT or meta.get("qmskpi") != __version__:
+        raise PreparedError(
+            f"{meta_path}: saved by qmskpi {meta.get('qmskpi')} ({meta.get('format')}); "
+            f"this is {__version__}: prepare it again"
+        )
+    for key, want in (("period", period), ("scope", scope)):
+        wanted = parse_period(want).label if key == "period" and want else want
+        if wanted and meta[key] != wanted:
+            raise PreparedError(f"{meta_path}: prepared for {key} {meta[key]!r}, not {wanted!r}")
+    cfg = as_config(config or meta["config_path"])
+    if cfg.digest() != meta["config_digest"]:
+        raise PreparedError(
+            f"{meta_path}: stale: {cfg.path} is not the config it was prepared with"
+        )
+    for record in meta["inputs"]:
+        path = Path(record["path"])
+        if not path.is_file() or archive.sha256_file(path) != record["sha256"]:
+            raise PreparedError(f"{meta_path}: stale: {path} changed since it was prepared")
+    blob = (where / PREPARED_DATA).read_bytes()
+    if hashlib.sha256(blob).hexdigest() != meta["data_sha256"]:
+        raise PreparedError(f"{where / PREPARED_DATA}: does not match {PREPARED_META}")
+    state = _PreparedUnpickler(io.BytesIO(blob)).load()
+    return Prepared(config=cfg, **state)
+
+
+def prepared_for(
+    config_path: str | os.PathLike[str] | None,
+    period: Period | str,
+    scope: str = "all",
+    *,
+    prepared_path: str | os.PathLike[str] = "",
+) -> Prepared:
+    """What a deep-dive notebook shows: the saved review in ``prepared_path`` (checked by
+    :func:`load_prepared`), or, without one, :func:`prepare` from the config."""
+    if prepared_path:
+        return load_prepared(prepared_path, period=period, scope=scope, config=config_path)
+    return prepare(config_path, period, scope)
 
 
 def write_registers(prepared: Prepared, st: archive.Stage) -> list[str]:

@@ -55,7 +55,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path, PurePath
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 import polars as pl
 
@@ -1297,6 +1297,47 @@ def packaged_notebook(name: str) -> Path:
             f"available: {', '.join(available) or 'none'}"
         )
     return Path(str(resource))
+
+
+CopyStatus = Literal["written", "unchanged", "replaced"]
+
+
+def copy_notebooks(
+    out: str | os.PathLike[str], *, force: bool = False
+) -> list[tuple[CopyStatus, Path]]:
+    """Copy the shipped notebooks into ``out`` for an analyst; say what happened to each.
+
+    A notebook already there with other content (the analyst's edits) is kept:
+    nothing is written and :class:`RenderError` lists them, unless ``force``.
+    Their ``config_path`` defaults to ``$QMSKPI_CONFIG``, then ``./qmskpi.toml``.
+    """
+    base = importlib.resources.files("qmskpi") / "notebooks"
+    shipped = sorted((r.name, r.read_bytes()) for r in base.iterdir() if r.name.endswith(".ipynb"))
+    target = Path(out)
+    if target.exists() and not target.is_dir():
+        raise RenderError(f"{target}: not a folder")
+    plan: list[tuple[CopyStatus, Path, bytes]] = []
+    for name, data in shipped:
+        path = target / name
+        if not path.exists():
+            plan.append(("written", path, data))
+        elif path.read_bytes() == data:
+            plan.append(("unchanged", path, data))
+        else:
+            plan.append(("replaced", path, data))
+    changed = [str(p) for status, p, _ in plan if status == "replaced"]
+    if changed and not force:
+        raise RenderError(
+            f"not copied: {len(changed)} notebook(s) differ from the shipped ones "
+            f"(your edits?): {', '.join(changed)}; use --force to replace them"
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    for status, path, data in plan:
+        if status != "unchanged":
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+    return [(status, path) for status, path, _ in plan]
 
 
 def render_pack(

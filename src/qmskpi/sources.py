@@ -62,7 +62,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from qmskpi import progress
+from qmskpi import _reprs, progress
 from qmskpi.config import SITE_REGEX, SITE_RULE_TEXT, Config, SourceConfig
 from qmskpi.datasets import DATASETS, SOURCE_ROW, Dataset, Field, empty_frame
 from qmskpi.errors import ConfigError, HeaderError, SourceError, did_you_mean
@@ -197,6 +197,25 @@ class LoadedDataset:
         """Excluded records by rule (``where``, ``duplicate``), only rules that excluded any."""
         counts = Counter(self.excluded.get_column("rule").to_list()) if self.excluded.height else {}
         return dict(sorted(counts.items()))
+
+    def __repr__(self) -> str:
+        return (
+            f"<LoadedDataset {self.dataset} from {_reprs.tail(self.origin)}: "
+            f"{_reprs.count(self.rows_in, 'row')} in, {self.frame.height:,} read, "
+            f"{self.rows_rejected:,} rejected, {self.rows_excluded:,} excluded>"
+        )
+
+    def _repr_html_(self) -> str:
+        lines = [
+            ("from", _reprs.tail(self.origin)),
+            ("files", _reprs.names(f.path for f in self.files)),
+            ("sha256", self.sha256[:16] + "…"),
+            ("rows in", f"{self.rows_in:,}"),
+            ("read", f"{self.frame.height:,}"),
+            ("rejected (values not parsed)", f"{self.rows_rejected:,}"),
+            ("excluded", ", ".join(f"{n:,} {r}" for r, n in self.excluded_by.items()) or "0"),
+        ]
+        return _reprs.html_summary(f"Loaded dataset: {self.dataset}", lines)
 
 
 LoadedData = dict[str, LoadedDataset]

@@ -79,8 +79,10 @@ p when :func:`overdispersion` finds σ_z > 1 + 2·0.91/√m; see :class:`Overdis
 from __future__ import annotations
 
 import dataclasses
+import html
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
@@ -481,6 +483,13 @@ class ControlChart:
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
+    def __repr__(self) -> str:
+        return f"<ControlChart {_summary(self)}>"
+
+    def _repr_html_(self) -> str:
+        """The chart as inline SVG (no script, no network) above its one-line summary."""
+        return f"<div class='qk-spc'>{_svg(self)}<div>{html.escape(_summary(self))}</div></div>"
+
     @property
     def has_limits(self) -> bool:
         """True for a control chart with process limits (not a run or rare-event chart)."""
@@ -545,6 +554,87 @@ class ControlChart:
         if self.sizes is not None:
             columns["subgroup_size"] = pl.Series(self.sizes)
         return pl.DataFrame(columns)
+
+
+def _g(x: float) -> str:
+    return f"{x:,.4g}"
+
+
+def _span(a: FloatArray) -> str:
+    finite = a[np.isfinite(a)]
+    if finite.size == 0:
+        return "none"
+    lo, hi = float(finite.min()), float(finite.max())
+    return _g(lo) if math.isclose(lo, hi, rel_tol=1e-9, abs_tol=1e-12) else f"{_g(lo)}–{_g(hi)}"
+
+
+def _summary(chart: ControlChart) -> str:
+    """One line: chart, points, centre, limits, signals by rule, missing points."""
+    n = len(chart)
+    text = f"{chart.chart}: {n} point{'' if n == 1 else 's'}"
+    if chart.status == "limits":
+        text += f", centre {_span(chart.center)}, limits {_span(chart.lcl)} to {_span(chart.ucl)}"
+    else:
+        text += f", {chart.status.replace('_', ' ')} (centre {_span(chart.center)})"
+    by_rule = Counter(rule for point in chart.signals for rule in point)
+    flagged = sum(1 for point in chart.signals if point)
+    rules = ", ".join(
+        f"{r} {k}" for r, k in sorted(by_rule.items(), key=lambda x: _RULE_ORDER[x[0]])
+    )
+    text += f", {flagged} signal point{'' if flagged == 1 else 's'}" + (
+        f" ({rules})" if rules else ""
+    )
+    if chart.missing:
+        text += f", {len(chart.missing)} missing"
+    return text
+
+
+def _svg(chart: ControlChart, width: int = 640, height: int = 220) -> str:
+    """A static SVG of the chart: limits dashed, centre line, values, signals in orange."""
+    pad_l, pad_r, pad_t, pad_b = 8, 8, 10, 10
+    series = [chart.values, chart.center, chart.ucl, chart.lcl]
+    finite = np.concatenate([a[np.isfinite(a)] for a in series])
+    if finite.size == 0:
+        return "<svg xmlns='http://www.w3.org/2000/svg' width='0' height='0'></svg>"
+    lo, hi = float(finite.min()), float(finite.max())
+    hi = hi if hi > lo else lo + 1.0
+    n = max(len(chart) - 1, 1)
+
+    def xy(i: int, v: float) -> str:
+        x = pad_l + (width - pad_l - pad_r) * i / n
+        y = pad_t + (height - pad_t - pad_b) * (hi - v) / (hi - lo)
+        return f"{x:.1f},{y:.1f}"
+
+    def lines(a: FloatArray, style: str) -> str:
+        out, run = [], []
+        for i, v in enumerate([*a.tolist(), math.nan]):
+            if math.isfinite(v):
+                run.append(xy(i, v))
+            elif run:
+                out.append(f"<polyline fill='none' {style} points='{' '.join(run)}'/>")
+                run = []
+        return "".join(out)
+
+    grey = "stroke='#8C8C8C' stroke-width='1.2' stroke-dasharray='5,3'"
+    parts = [
+        lines(chart.ucl, grey),
+        lines(chart.lcl, grey),
+        lines(chart.center, "stroke='#4D4D4D' stroke-width='1.4'"),
+        lines(chart.values, "stroke='#4D4D4D' stroke-width='1.2'"),
+    ]
+    for i, v in enumerate(chart.values.tolist()):
+        if math.isfinite(v):
+            rules = ", ".join(sorted(chart.signals[i], key=_RULE_ORDER.__getitem__))
+            colour, r = ("#E69F00", 4) if rules else ("#7F7F7F", 2.5)
+            tip = html.escape(f"point {i}: {_g(v)}" + (f" ({rules})" if rules else ""))
+            c = xy(i, v).split(",")
+            parts.append(
+                f"<circle cx='{c[0]}' cy='{c[1]}' r='{r}' fill='{colour}'><title>{tip}</title></circle>"
+            )
+    return (
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"role='img' aria-label='{html.escape(chart.chart)} chart'>{''.join(parts)}</svg>"
+    )
 
 
 # --------------------------------------------------------------------------- inputs

@@ -19,6 +19,7 @@ from typing import Any
 
 import polars as pl
 
+from qmskpi import _reprs
 from qmskpi.contracts.schema import RuleSource, Severity
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import QmsKpiError, did_you_mean
@@ -323,6 +324,37 @@ class ValidationReport:
         if strict and any(d.warnings_failed for d in self.datasets.values()):
             return 1
         return 0
+
+    def __repr__(self) -> str:
+        ds = self.datasets.values()
+        failed = sum(d.errors_failed + d.warnings_failed for d in ds)
+        return (
+            f"<ValidationReport {self.period.label} as of {self.as_of}: "
+            f"{_reprs.count(len(self.datasets), 'dataset')}, "
+            f"{len(self.datasets) - len(self.unsound_datasets)} sound, "
+            f"unsound: {_reprs.names(sorted(self.unsound_datasets))}; "
+            f"{_reprs.count(sum(d.rows_in for d in ds), 'row')} in, "
+            f"{sum(d.rows_used for d in ds):,} used, {self.rows_quarantined:,} quarantined; "
+            f"{_reprs.count(failed, 'rule')} failed>"
+        )
+
+    def _repr_html_(self) -> str:
+        lines = [
+            ("period", f"{self.period.label} (as of {self.as_of})"),
+            ("unsound datasets", _reprs.names(sorted(self.unsound_datasets))),
+            ("rows quarantined", f"{self.rows_quarantined:,}"),
+            ("engine", self.engine or "-"),
+        ]
+        header = ("dataset", "rows in", "used", "quarantined", "errors failed", "warnings failed")
+        return _reprs.html_summary(
+            "Validation report",
+            lines,
+            header=(*header, "sound"),
+            rows=[
+                (*r, "yes" if r[0] not in self.unsound_datasets else "NO")
+                for r in self.summary_rows()
+            ],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

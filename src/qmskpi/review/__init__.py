@@ -47,6 +47,7 @@ from qmskpi.review.clauses import (
 from qmskpi.review.context import Frames
 from qmskpi.review.coverage import COVERAGE_ORDER
 from qmskpi.review.formatting import format_pair, format_value, scope_phrase
+from qmskpi.review.measures import chart_trend, series_trend
 from qmskpi.review.methods import method_notes
 from qmskpi.review.model import (
     FLOAT_DIGITS,
@@ -114,6 +115,7 @@ __all__ = [
     "Trend",
     "build",
     "build_pack",
+    "chart_trend",
     "clause_map",
     "clause_map_for",
     "explain",
@@ -125,6 +127,7 @@ __all__ = [
     "register_clause_map",
     "register_file",
     "scope_phrase",
+    "series_trend",
     "signal_sentences",
     "trends",
 ]

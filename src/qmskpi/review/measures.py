@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import polars as pl
 
 from qmskpi import kpis, spc
+from qmskpi.errors import QmsKpiError, did_you_mean
 from qmskpi.periods import trailing_months
 from qmskpi.review.context import Context
 from qmskpi.review.formatting import as_float, format_value, slug
@@ -109,8 +110,37 @@ def _trend(
     months: list[str],
     rows: pl.DataFrame,
 ) -> Trend | None:
+    return series_trend(
+        rows, months=months, target=ctx.target(kpi_id), section=ctx.kpi_section.get(kpi_id, "")
+    )
+
+
+def series_trend(
+    rows: pl.DataFrame,
+    *,
+    months: Sequence[str] | None = None,
+    target: float | None = None,
+    section: str = "",
+) -> Trend | None:
+    """The SPC trend of one KPI and scope from its rows of :func:`qmskpi.kpis.kpi_series`.
+
+    The chart is chosen by the KPI's kind, as in the pack. ``months`` (default:
+    the periods in ``rows``) are the points; months before the first value are
+    left out. None when there is nothing to chart.
+    """
     if rows.height == 0:
         return None
+    found = {c: sorted(str(x) for x in rows[c].unique()) for c in ("kpi", "scope")}
+    for column, seen in found.items():
+        if len(seen) != 1:
+            raise QmsKpiError(
+                f"a series slice holds one KPI and one scope; {column}: {', '.join(seen)}"
+            )
+    kpi_id, scope = found["kpi"][0], found["scope"][0]
+    if kpi_id not in kpis.REGISTRY:
+        raise QmsKpiError(f"unknown KPI {kpi_id!r}{did_you_mean(kpi_id, kpis.REGISTRY)}")
+    d = kpis.REGISTRY[kpi_id]
+    months = list(months) if months is not None else sorted({str(p) for p in rows["period"]})
     by_month = {str(r["period"]): r for r in rows.iter_rows(named=True)}
     # nothing before the first month of data: no point, no line
     first = next(
@@ -122,50 +152,93 @@ def _trend(
     dens = np.array([_nan(by_month.get(m, {}).get("denominator")) for m in months])
     sound = all(bool(by_month[m].get("sound", True)) for m in months if m in by_month)
     unit = str(rows["unit"][0]) if "unit" in rows.columns and rows["unit"][0] else d.unit
-    kind = str(d.kind)
-    direction = _direction(kpi_id)
-    chart = _chart(kind, unit, values, nums, dens)
+    chart = _chart(str(d.kind), unit, values, nums, dens)
     if chart is None:
         return None
-    labels = spc.classify(chart, direction)  # type: ignore[arg-type]
-    classes: tuple[SignalClass, ...] = tuple(lab if lab is not None else "none" for lab in labels)
-    target = ctx.target(kpi_id)
-    signals = tuple(tuple(sorted(s)) for s in chart.signals)
-    starts = tuple(ph.start for ph in chart.phases[1:])
+    return chart_trend(
+        chart,
+        months=months,
+        kpi=kpi_id,
+        scope=scope,
+        title=d.title,
+        section=section,
+        unit=unit,
+        direction=_direction(kpi_id),
+        kind=str(d.kind),
+        target=target,
+        sound=sound,
+        numerators=nums,
+        denominators=dens,
+        numerator_label=d.numerator or "",
+        denominator_label=d.denominator or "",
+    )
+
+
+def chart_trend(
+    chart: spc.ControlChart,
+    *,
+    months: Sequence[str] | None = None,
+    kpi: str = "",
+    scope: str = "",
+    title: str = "",
+    section: str = "",
+    unit: str = "",
+    direction: str = "neutral",
+    kind: str = "",
+    target: float | None = None,
+    sound: bool = True,
+    numerators: Iterable[float] | None = None,
+    denominators: Iterable[float] | None = None,
+    numerator_label: str = "",
+    denominator_label: str = "",
+) -> Trend:
+    """Any control chart as a :class:`Trend`: signals classed by ``direction``, icons,
+    baseline and explanation, as the pack shows them. ``months`` label the points
+    (default ``"1"`` … ``"n"``); numerators and denominators default to the chart's."""
+    n = len(chart)
+    labels_x = list(months) if months is not None else [str(i + 1) for i in range(n)]
+    if len(labels_x) != n:
+        raise QmsKpiError(f"{len(labels_x)} month labels for a chart of {n} points")
+    classes: tuple[SignalClass, ...] = tuple(
+        lab if lab is not None else "none"
+        for lab in spc.classify(chart, direction)  # type: ignore[arg-type]
+    )
     low, high = _NATURAL_BOUNDS.get(unit.lower(), (None, None))
     variation = str(spc.variation(chart, direction))  # type: ignore[arg-type]
     assurance = _opt_str(spc.assurance(chart, target, direction))  # type: ignore[arg-type]
     with_den = chart.denominators is not None
-    basis = _icon_basis(chart, list(months), variation, assurance, target, unit)
+    nums = numerators if numerators is not None else chart.numerators
+    dens = denominators if denominators is not None else chart.denominators
+    basis = _icon_basis(chart, labels_x, variation, assurance, target, unit)
     t = Trend(
-        id=slug(kpi_id, scope),
-        kpi=kpi_id,
+        id=slug(kpi or str(chart.chart), scope),
+        kpi=kpi,
         scope=scope,
-        title=d.title,
-        section=ctx.kpi_section.get(kpi_id, ""),
+        title=title or f"{chart.chart} chart",
+        section=section,
         unit=unit,
         direction=direction,
         kind=kind,
         chart="laney_p" if chart.chart == "p'" else str(chart.chart),
-        months=tuple(months),
+        months=tuple(labels_x),
         values=_opt(chart.values),
         center=_opt(chart.center),
         ucl=_bounded(chart.ucl, low, high),
         lcl=_bounded(chart.lcl, low, high),
-        signals=signals,
+        signals=tuple(tuple(sorted(s)) for s in chart.signals),
         classes=classes,
         variation=variation,
         assurance=assurance,
         target=target,
-        rebase=starts,
+        rebase=tuple(ph.start for ph in chart.phases[1:]),
         sound=sound,
         explanation=(),
         status=chart.status,
-        baseline=_baseline_text(chart, list(months)),
-        numerators=_opt(nums) if with_den else (),
-        denominators=_opt(dens) if with_den else (),
-        numerator_label=(d.numerator or "") if with_den else "",
-        denominator_label=(d.denominator or "") if with_den else "",
+        baseline=_baseline_text(chart, labels_x),
+        numerators=_opt(nums) if with_den and nums is not None else (),
+        denominators=_opt(dens) if with_den and dens is not None else (),
+        numerator_label=numerator_label if with_den else "",
+        denominator_label=denominator_label if with_den else "",
         variation_basis=basis[0],
         assurance_basis=basis[1],
     )

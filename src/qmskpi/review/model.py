@@ -323,6 +323,15 @@ class ReviewModel:
                 return a
         return None
 
+    def __repr__(self) -> str:
+        m = self.meta
+        name = m.organisation if len(m.organisation) <= 40 else m.organisation[:39] + "…"
+        return (
+            f"<ReviewModel {m.period} {m.scope!r} of {name!r}: {len(self.sections)} sections, "
+            f"{len(self.kpis)} KPI values, {len(self.trends)} trends, {len(self.tables)} tables, "
+            f"{len(self.exceptions)} exceptions>"
+        )
+
     # ---------------------------------------------------------------- JSON
 
     def to_dict(self) -> dict[str, Any]:
