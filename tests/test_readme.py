@@ -175,8 +175,7 @@ def test_shell_block(block: Block, tmp_path: Path) -> None:
     assert done.returncode == expected, f"{block.where}:\n{done.stdout}\n{done.stderr}"
 
 
-_TABLES = {"organisation", "sources", "databases", "kpis", "review", "analyst_inputs", "outputs"}
-_TABLES |= {"contracts"}  # the top-level tables of qmskpi.toml
+_TABLES = set(config.ConfigFile.model_fields)  # the top-level tables of qmskpi.toml
 
 
 def _toml_as_config(text: str, base: Path) -> config.Config:

@@ -499,6 +499,8 @@ _EXIT_HELP: dict[str, Any] = {
 }
 
 
+# Long by design: the whole command line in one place, subcommand after subcommand, as
+# `qmskpi --help` lists it; each block is a flat list of add_argument calls with its help.
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="qmskpi",

@@ -800,6 +800,9 @@ def _full_folder(error: BaseException, cfg: Config) -> Path:
     return min(free)[2] if free else roots[0]
 
 
+# Long by design: one pack's life under its lock, stage by stage (load, skip check, prepare,
+# stage exports, compare, render, manifest, publish) with a hook between stages that the
+# kill tests use; split, the stage order and the cleanup on each path would be spread out.
 def _run_locked(
     cfg: Config,
     p: Period,
@@ -1045,6 +1048,24 @@ def _definition_changes(old_inputs: Path, kpi_ids: Sequence[str]) -> list[dict[s
     return out
 
 
+def _replacement(
+    st: archive.Stage, current: archive.Pack, old_ref: Mapping[str, Any]
+) -> _Comparison:
+    """Same KPIs as the published pack: it is replaced; a restatement it carried (still true
+    of the same figures) and its superseded packs are carried on."""
+    carried = current.manifest.get("restatement")
+    if carried:
+        for name in ("restatement.csv", "restatement.json"):
+            if current.file(name).is_file():
+                shutil.copyfile(current.file(name), st.file(name))
+        carried = {**carried, "carried_from": current.id}
+    return _Comparison(
+        restatement=carried,
+        supersedes=current.superseded,
+        replaces={**old_ref, "kpis_changed": False},
+    )
+
+
 def _restatement(
     st: archive.Stage,
     current: archive.Pack | None,
@@ -1077,17 +1098,7 @@ def _restatement(
         raise PublishError(f"published pack {current.id} has no kpis.csv to compare with")
     changes = archive.compare_kpis(old_csv, st.file("kpis.csv"))
     if changes.height == 0:
-        carried = current.manifest.get("restatement")
-        if carried:
-            for name in ("restatement.csv", "restatement.json"):
-                if current.file(name).is_file():
-                    shutil.copyfile(current.file(name), st.file(name))
-            carried = {**carried, "carried_from": current.id}
-        return _Comparison(
-            restatement=carried,
-            supersedes=current.superseded,
-            replaces={**old_ref, "kpis_changed": False},
-        )
+        return _replacement(st, current, old_ref)
     changed_inputs = archive.changed_inputs(current.manifest, inputs)
     definitions = _definition_changes(
         current.file("review-inputs.json"), changes["kpi"].unique().to_list()
@@ -1301,6 +1312,9 @@ def _scope_pool(
     return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
 
 
+# Long by design: plan, then one of two dispatch loops (here, one after another, with a printer
+# thread; or a pool of processes / Dask tasks), then index and notification: the two loops
+# share the outcome and progress bookkeeping that a split would pass around.
 @runtemp.in_run_tmpdir
 def run_scheduled(
     config: Config | str | os.PathLike[str],

@@ -499,6 +499,8 @@ def start_kernel(*, warm_up: bool = True, timeout_s: float = 60) -> StartedKerne
     return StartedKernel(km, kc, clients, sockets, pending)
 
 
+# Long by design: one kernel's life (start or adopt, run cells, collect the error cell,
+# always shut down) in one try/finally, so no path can leave a kernel or its sockets behind.
 def execute_notebook(
     notebook: Path,
     output: Path,

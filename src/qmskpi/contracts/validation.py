@@ -58,6 +58,8 @@ def _run(p: Period, config: Config | None, as_of: date | None) -> Run:
     )
 
 
+# Long by design: the validation sequence (contracts, prepare, evaluate with the chosen
+# engine, judge, report) reads top to bottom; each step is a call, the rest is its arguments.
 def validate(
     data: Mapping[str, LoadedLike],
     *,

@@ -291,6 +291,8 @@ def mapping_constants(config: Config) -> dict[str, tuple[str, ...]]:
     }
 
 
+# Long by design: one pass that turns computed values into the tidy table, applying soundness,
+# coverage and caveat notes in a fixed order; split, the order of the notes would be implicit.
 def _assemble(
     ctx: Context,
     prof: DataProfile,
