@@ -23,7 +23,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -389,13 +389,18 @@ def _pdf_word(value: Any) -> Any:
 _SEVERITY_WORDS = {"warning": "warn"}
 
 
-def _engine_word(value: Any) -> Any:
-    engines = get_args(ValidationEngine)
-    if isinstance(value, str) and value in engines:
-        return value
-    raise problem(
-        f"must be one of {', '.join(engines)}, got {value!r}{did_you_mean(str(value), engines)}"
-    )
+def _one_of(words: tuple[str, ...]) -> Callable[[Any], Any]:
+    """A validator for a key that takes one of ``words``, with a did-you-mean."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value in words:
+            return value
+        raise problem(
+            f"must be one of {', '.join(words)}, got {value!r}"
+            f"{did_you_mean(str(value), list(words))}"
+        )
+
+    return check
 
 
 def _severity_word(value: Any) -> Any:
@@ -593,19 +598,13 @@ class ContractsTable(StrictTable):
         default=None, description="Your contracts folder, relative to this file."
     )
     engine: Annotated[
-        ValidationEngine, BeforeValidator(_engine_word, json_schema_input_type=ValidationEngine)
+        ValidationEngine,
+        BeforeValidator(
+            _one_of(get_args(ValidationEngine)), json_schema_input_type=ValidationEngine
+        ),
     ] = Field(
         default="polars",
         description="who judges the rules: polars (default) or gx (Great Expectations suites)",
-    )
-
-
-def _executor_word(value: Any) -> Any:
-    if isinstance(value, str) and value in EXECUTORS:
-        return value
-    raise problem(
-        f"must be one of {', '.join(EXECUTORS)}, got {value!r}"
-        f"{did_you_mean(str(value), list(EXECUTORS))}"
     )
 
 
@@ -619,7 +618,7 @@ class RunTable(StrictTable):
     """``[run]``: how ``qmskpi run`` spreads the scopes of a period."""
 
     executor: Annotated[
-        ExecutorName, BeforeValidator(_executor_word, json_schema_input_type=ExecutorName)
+        ExecutorName, BeforeValidator(_one_of(EXECUTORS), json_schema_input_type=ExecutorName)
     ] = Field(default="local", description="local (worker processes) or dask")
     jobs: Annotated[int, AfterValidator(_jobs_count)] = Field(
         default=1, description="worker processes, or the workers of a local Dask cluster"
