@@ -112,6 +112,15 @@ def test_a_killed_render_leaves_nothing_after_the_next_run(tmp_path: Path) -> No
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _cmdline(process: psutil.Process) -> str:
+    """A child's command line, or "" when it ended between listing and reading (short-lived
+    helpers come and go while the render starts)."""
+    try:
+        return " ".join(process.cmdline())
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+        return ""
+
+
 def killed_then_run_again(tmp: Path, out: Path) -> None:
     env = {**os.environ, "TMPDIR": str(tmp)}
     args = [sys.executable, "-m", "qmskpi", "render", "--config", str(SAMPLE_DATA / "qmskpi.toml")]
@@ -122,9 +131,7 @@ def killed_then_run_again(tmp: Path, out: Path) -> None:
     folder: Path | None = None
     while time.monotonic() < deadline and proc.poll() is None:
         found = run_folders(tmp)
-        kernel = [
-            c for c in runner.children(recursive=True) if "ipykernel" in " ".join(c.cmdline())
-        ]
+        kernel = [c for c in runner.children(recursive=True) if "ipykernel" in _cmdline(c)]
         if found and kernel and list(found[0].glob("playwright_chromiumdev_profile-*")):
             folder = found[0]
             break
