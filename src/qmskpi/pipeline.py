@@ -192,6 +192,7 @@ def prepare(
             config=cfg,
             validation=validation,
             analyst_inputs=review.read_analyst_inputs(cfg),
+            kpi_table=table,
         )
     prepared = Prepared(
         cfg, p, scope, loaded, validation, table, built.model, dict(t.seconds), built.registers

@@ -496,3 +496,17 @@ def test_site_numerators_and_denominators_add_up_to_the_whole_scope(
         if kind in ("proportion", "rate") and row["denominator"]:
             scale = 1e6 if kind == "rate" else 1.0
             assert row["value"] == pytest.approx(row["numerator"] / row["denominator"] * scale)
+
+
+def test_only_computes_the_named_kpis_with_the_same_values(data: dict[str, pl.DataFrame]) -> None:
+    every = kpis.compute_kpis(data, "2026-03")
+    picked = ["defect_ppm", "complaints_received"]
+    some = kpis.compute_kpis(data, "2026-03", only=picked)
+    assert set(some["kpi"]) == set(picked)
+    # registry order, and the same rows as the full computation
+    assert some.equals(every.filter(pl.col("kpi").is_in(picked)))
+
+
+def test_only_names_an_unknown_kpi_with_a_hint(data: dict[str, pl.DataFrame]) -> None:
+    with pytest.raises(KpiError, match=r"unknown KPI 'defect_pmm'.*did you mean 'defect_ppm'"):
+        kpis.compute_kpis(data, "2026-03", only=["defect_pmm"])

@@ -159,6 +159,57 @@ def test_fpy_counts_lots_on_their_first_inspection(
     assert (feb["numerator"], feb["denominator"]) == (0, 1)
 
 
+def test_lot_results_null_and_records_without_a_lot(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    d = date
+    frame = make(
+        "inspections",
+        [
+            _i("1", d(2026, 3, 2), None, None),  # no lot, no result: a lot that passed
+            _i("2", d(2026, 3, 2), "fail", None),  # no lot, failed: 0
+            _i("3", d(2026, 3, 3), None, "L1"),  # L1's first day: null ignored, pass -> 1
+            _i("4", d(2026, 3, 3), "pass", "L1"),
+            _i("5", d(2026, 3, 4), None, "L2"),  # L2: only a null result -> passed: 1
+            _i("6", None, "fail", "L3"),  # L3 undated: no first day, not counted
+        ],
+    )
+    out = kpis.compute_kpis({"inspections": frame}, "2026-03")
+    row = kpi_row(out, "fpy_lot_share_final")
+    assert (row["numerator"], row["denominator"]) == (3, 4)
+
+
+def test_lots_counted_again_after_a_frame_grows_in_place(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    frame = make("inspections", [_i("1", date(2026, 3, 2), "pass", "L1")])
+    first = kpi_row(kpis.compute_kpis({"inspections": frame}, "2026-03"), "fpy_lot_share")
+    assert (first["numerator"], first["denominator"]) == (1, 1)
+    # the same frame object, one lot more: the per-frame memo must not answer for it
+    frame.extend(make("inspections", [_i("2", date(2026, 3, 3), "fail", "L2")]))
+    again = kpi_row(kpis.compute_kpis({"inspections": frame}, "2026-03"), "fpy_lot_share")
+    assert (again["numerator"], again["denominator"]) == (1, 2)
+
+
+def test_the_memo_forgets_a_frame_that_is_dropped(make: Callable[..., pl.DataFrame]) -> None:
+    import gc
+    from datetime import date
+
+    from qmskpi.kpis._common import MEMO
+
+    frame = make("inspections", [_i("1", date(2026, 3, 2), "pass", "L1")])
+    kpis.compute_kpis({"inspections": frame}, "2026-03")
+    ident = id(frame)
+    assert MEMO.find(frame, "profile")[0]
+    del frame
+    gc.collect()
+    assert ident not in MEMO._by_id
+
+
 def test_rty_of_own_stages(march: pl.DataFrame, kpi_row: Row) -> None:
     # each record is a lot (no lot ids in conftest); incoming is left out
     # North: in-process 2/2 x final 1/2 = 0.5; South: 1/2 x 2/3 = 1/3

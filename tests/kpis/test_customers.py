@@ -416,6 +416,28 @@ def test_recurrence_boundaries(
     assert (row["numerator"], row["denominator"]) == (int(recurs), 1)
 
 
+@pytest.mark.parametrize(
+    ("closings", "recurs"),
+    [
+        # the latest closure before the day received decides; later ones never count
+        ((date(2026, 3, 9), date(2026, 3, 10)), True),  # 1 day before, and one the same day
+        ((date(2026, 3, 9), date(2026, 3, 20)), True),  # 1 day before, and one after
+        ((date(2025, 12, 1), date(2026, 1, 15)), True),  # 99 days (out), 54 days (in)
+        ((date(2025, 12, 1), date(2026, 3, 10)), False),  # 99 days (out), same day (not before)
+        ((date(2026, 3, 10), date(2026, 3, 11)), False),  # same day, day after
+    ],
+)
+def test_recurrence_with_several_earlier_complaints(
+    closings: tuple[date, ...], recurs: bool, make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    rows = [_c(f"old{i}", date(2025, 11, 1), c) for i, c in enumerate(closings)]
+    frame = make("complaints", [*rows, _c("new", date(2026, 3, 10), None)])
+    row = kpi_row(
+        kpis.compute_kpis({"complaints": frame}, "2026-03"), "complaints_recurrence_share"
+    )
+    assert (row["numerator"], row["denominator"]) == (int(recurs), 1)
+
+
 def test_recurrence_other_site_and_other_product(
     make: Callable[..., pl.DataFrame], kpi_row: Row
 ) -> None:

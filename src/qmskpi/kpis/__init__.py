@@ -130,6 +130,7 @@ def compute_kpis(
     set_aside: Mapping[str, str] | None = None,
     constants: Mapping[str, Collection[str]] | None = None,
     aggregates: Mapping[str, FirstLevel] | None = None,
+    only: Collection[str] | None = None,
 ) -> pl.DataFrame:
     """Every KPI of :data:`REGISTRY` for one period (month, quarter or year).
 
@@ -151,6 +152,9 @@ def compute_kpis(
     the same result; the other KPIs of that dataset need its rows in ``data``
     (pulled), else they are null with note ``not pushed down: needs <dataset> rows``.
 
+    ``only``: these KPI ids (in registry order) instead of every KPI; only the
+    groups computing them run. An unknown id raises :class:`~qmskpi.errors.KpiError`.
+
     Quarter and year values are recomputed from the rows of the whole period,
     never averaged from months. Raises :class:`~qmskpi.errors.KpiError` for a
     period that starts after the newest record, or an unknown scope.
@@ -158,7 +162,15 @@ def compute_kpis(
     p = parse_period(period)
     caveats = _Caveats(set_aside or {}, constants or {})
     return _compute(
-        data, [p], scope, config, unsound, asked=p, caveats=caveats, aggregates=aggregates
+        data,
+        [p],
+        scope,
+        config,
+        unsound,
+        asked=p,
+        caveats=caveats,
+        aggregates=aggregates,
+        only=only,
     )
 
 
@@ -234,21 +246,35 @@ def _compute(
     coverage: Mapping[str, str | None] | None = None,
     caveats: _Caveats | None = None,
     aggregates: Mapping[str, FirstLevel] | None = None,
+    only: Collection[str] | None = None,
 ) -> pl.DataFrame:
     """``coverage`` None: no gap detection (one period); a mapping: a series (see kpi_series)."""
+    wanted = None if only is None else _wanted(only)
     bad = {unsound} if isinstance(unsound, str) else set(unsound)
     for name in sorted(bad - set(DATASETS)):
         raise KpiError(f"unsound names an unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
     for name in sorted(set(aggregates or {}) - set(PUSHDOWN)):
         raise KpiError(f"no KPI of dataset {name!r} is computed from first-level aggregates")
     ctx, prof = make_context(data, periods, scope, config, asked=asked, aggregates=aggregates)
-    parts = [g.compute(ctx).select(list(ROW_SCHEMA)) for g in _GROUPS if g.runs_on(ctx)]
+    parts = [
+        g.compute(ctx).select(list(ROW_SCHEMA))
+        for g in _GROUPS
+        if g.runs_on(ctx) and (wanted is None or any(k.id in wanted for k in g.kpis))
+    ]
     computed = (
         pl.concat(parts, how="vertical_relaxed").collect()
         if parts
         else pl.DataFrame(schema=ROW_SCHEMA)
     )
-    return _assemble(ctx, prof, computed, bad, coverage, caveats or _Caveats({}, {}))
+    return _assemble(ctx, prof, computed, bad, coverage, caveats or _Caveats({}, {}), wanted)
+
+
+def _wanted(only: Collection[str]) -> frozenset[str]:
+    ids = [only] if isinstance(only, str) else list(only)
+    for k in ids:
+        if k not in REGISTRY:
+            raise KpiError(f"unknown KPI {k!r}{did_you_mean(k, REGISTRY)}")
+    return frozenset(ids)
 
 
 @dataclass(frozen=True)
@@ -300,6 +326,7 @@ def _assemble(
     unsound: set[str],
     coverage: Mapping[str, str | None] | None = None,
     caveats: _Caveats | None = None,
+    wanted: frozenset[str] | None = None,
 ) -> pl.DataFrame:
     """Join computed rows onto the full KPI x scope x period grid; add notes, units, soundness."""
     periods = ctx.buckets.periods
@@ -308,6 +335,8 @@ def _assemble(
         k: [] for k in ("kpi", "scope", "key", "period", "unit", "sound", "override", "extra")
     }
     for kpi in REGISTRY.values():
+        if wanted is not None and kpi.id not in wanted:
+            continue
         group = _GROUP_OF[kpi.id]
         missing = [d for d in kpi.datasets if d not in ctx.frames and d not in ctx.aggregates]
         unpushed = [

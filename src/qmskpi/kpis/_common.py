@@ -15,17 +15,25 @@ Order statistics (median, p90) are computed from the pooled rows directly.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
 from qmskpi.config import WHOLE_SCOPE, KpiConfig
-from qmskpi.datasets import DATASETS
+from qmskpi.datasets import DATASETS, Dataset
 from qmskpi.errors import KpiError, PeriodError, did_you_mean
-from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure, lot_rows, polars_agg, split
+from qmskpi.kpis.firstlevel import (
+    MONTH,
+    FirstLevel,
+    Measure,
+    first_level,
+    polars_agg,
+    split,
+)
 from qmskpi.periods import Period, month, parse_period
 
 Direction = Literal["higher_is_better", "lower_is_better", "neutral"]
@@ -237,6 +245,56 @@ def _castable(got: pl.DataType, want: pl.DataType) -> bool:
     return False
 
 
+class FrameMemo:
+    """Results computed from an eager frame, kept while the frame lives.
+
+    One review computes the KPIs of a month, of a 24-month series, of the year
+    to date and several tables from the same validated frames; what depends on
+    a frame only (its profile, the lots of its inspections) is computed once.
+    Entries are keyed by the frame object (a weak reference: a frame that is
+    dropped takes its entries with it) and its height, so a frame grown in
+    place is not mistaken for the one measured.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[weakref.ref[pl.DataFrame], int, dict[Hashable, object]]] = {}
+
+    def get(self, frame: pl.DataFrame, key: Hashable, compute: Callable[[], object]) -> object:
+        """The result stored for ``(frame, key)``, computing and storing it the first time."""
+        found, value = self.find(frame, key)
+        if not found:
+            value = compute()
+            self.put(frame, key, value)
+        return value
+
+    def find(self, frame: pl.DataFrame, key: Hashable) -> tuple[bool, object]:
+        entry = self._by_id.get(id(frame))
+        if entry is None or entry[0]() is not frame or entry[1] != frame.height:
+            return False, None
+        return (True, entry[2][key]) if key in entry[2] else (False, None)
+
+    def put(self, frame: pl.DataFrame, key: Hashable, value: object) -> None:
+        ident = id(frame)
+        entry = self._by_id.get(ident)
+        if entry is None or entry[0]() is not frame or entry[1] != frame.height:
+
+            def forget(ref: weakref.ref[pl.DataFrame], i: int = ident) -> None:
+                self._forget(i, ref)
+
+            entry = (weakref.ref(frame, forget), frame.height, {})
+            self._by_id[ident] = entry
+        entry[2][key] = value
+
+    def _forget(self, ident: int, ref: weakref.ref[pl.DataFrame]) -> None:
+        entry = self._by_id.get(ident)
+        if entry is not None and entry[0] is ref:
+            del self._by_id[ident]
+
+
+MEMO = FrameMemo()
+"""Per-frame results shared by every KPI call of the process."""
+
+
 @dataclass(frozen=True)
 class DataProfile:
     """What the data covers: its sites, each dataset's first date, the newest record date."""
@@ -251,46 +309,70 @@ class DataProfile:
     or closed (``closed_date``): the months the source shows activity in."""
 
 
-def profile(frames: Mapping[str, pl.LazyFrame]) -> DataProfile:
-    """Sites, first dates and the newest date, in one pass per dataset."""
+def profile(
+    frames: Mapping[str, pl.LazyFrame], eager: Mapping[str, pl.DataFrame] | None = None
+) -> DataProfile:
+    """Sites, first dates and the newest date, in one pass per dataset.
+
+    ``eager``: the frames ``frames`` were prepared from, where they were eager;
+    their profiles are computed once per frame (:data:`MEMO`).
+    """
+    eager = eager or {}
     names: list[str] = []
     queries: list[pl.LazyFrame] = []
+    found: dict[str, dict[str, Any]] = {}
     for name, lf in frames.items():
-        ds = DATASETS[name]
-        exprs: list[pl.Expr] = []
-        pf = ds.period_field
-        if pf is not None:
-            exprs += [pl.col(pf).min().alias("first"), pl.col(pf).max().alias("last")]
-            label = pl.col(pf) if ds.field(pf).type != "date" else pl.col(pf).dt.strftime("%Y-%m")
-            exprs.append(label.drop_nulls().unique().implode().alias("months"))
-        if "closed_date" in ds.field_names:
-            exprs.append(pl.col("closed_date").max().alias("last_closed"))
-            if pf is not None:
-                closed = pl.col("closed_date").drop_nulls().dt.strftime("%Y-%m")
-                exprs.append(closed.unique().implode().alias("closed_months"))
-        if ds.site_level:
-            exprs.append(pl.col("site").drop_nulls().unique().implode().alias("sites"))
-        if exprs:
+        exprs = _profile_exprs(DATASETS[name])
+        if not exprs:
+            continue
+        src = eager.get(name)
+        hit, row = MEMO.find(src, "profile") if src is not None else (False, None)
+        if hit:
+            found[name] = row  # type: ignore[assignment]
+        else:
             names.append(name)
             queries.append(lf.select(exprs))
+    for name, res in zip(names, pl.collect_all(queries), strict=True):
+        found[name] = res.row(0, named=True)
+        if name in eager:
+            MEMO.put(eager[name], "profile", found[name])
     sites: set[str] = set()
     first: dict[str, date] = {}
     months: dict[str, frozenset[str]] = {}
     newest: date | None = None
-    for name, res in zip(names, pl.collect_all(queries), strict=True):
-        row = res.row(0, named=True)
+    for name in frames:
+        if name not in found:
+            continue
+        row = found[name]
         sites.update(row.get("sites") or [])
         if "months" in row:  # a month with a record dated in it, or a record closed in it
             months[name] = frozenset((row["months"] or []) + (row.get("closed_months") or []))
         lo, hi = row.get("first"), row.get("last")
         if isinstance(lo, str):  # a YYYY-MM month column
             lo, hi = _month_date(lo, end=False), _month_date(hi, end=True)
-        if lo is not None:
+        if isinstance(lo, date):
             first[name] = lo
         for d in (hi, row.get("last_closed")):
-            if d is not None and (newest is None or d > newest):
+            if isinstance(d, date) and (newest is None or d > newest):
                 newest = d
     return DataProfile(tuple(sorted(sites)), first, newest, months)
+
+
+def _profile_exprs(ds: Dataset) -> list[pl.Expr]:
+    exprs: list[pl.Expr] = []
+    pf = ds.period_field
+    if pf is not None:
+        exprs += [pl.col(pf).min().alias("first"), pl.col(pf).max().alias("last")]
+        label = pl.col(pf) if ds.field(pf).type != "date" else pl.col(pf).dt.strftime("%Y-%m")
+        exprs.append(label.drop_nulls().unique().implode().alias("months"))
+    if "closed_date" in ds.field_names:
+        exprs.append(pl.col("closed_date").max().alias("last_closed"))
+        if pf is not None:
+            closed = pl.col("closed_date").drop_nulls().dt.strftime("%Y-%m")
+            exprs.append(closed.unique().implode().alias("closed_months"))
+    if ds.site_level:
+        exprs.append(pl.col("site").drop_nulls().unique().implode().alias("sites"))
+    return exprs
 
 
 def _month_date(label: str | None, *, end: bool) -> date | None:
@@ -316,6 +398,8 @@ class Context:
     config: KpiConfig
     aggregates: Mapping[str, FirstLevel] = dataclasses.field(default_factory=dict)
     """First-level aggregates computed in the database (``pushdown``), by dataset."""
+    eager: Mapping[str, pl.DataFrame] = dataclasses.field(default_factory=dict)
+    """The eager frames ``frames`` were prepared from (results per frame: :data:`MEMO`)."""
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -377,11 +461,14 @@ def make_context(
 ) -> tuple[Context, DataProfile]:
     """Prepare frames, check scope and the ``asked`` period, build the computation context."""
     frames = prepare(data)
-    prof = _with_aggregates(profile(frames), aggregates or {}, frames)
+    eager = {n: f for n, f in data.items() if isinstance(f, pl.DataFrame)}
+    prof = _with_aggregates(profile(frames, eager), aggregates or {}, frames)
     buckets = Buckets(tuple(periods))
     check_period(asked, prof.newest)
     sites, include_all = resolve_scope(scope, prof.sites)
-    ctx = Context(frames, buckets, sites, include_all, config or KpiConfig(), aggregates or {})
+    ctx = Context(
+        frames, buckets, sites, include_all, config or KpiConfig(), aggregates or {}, eager
+    )
     return ctx, prof
 
 
@@ -449,7 +536,18 @@ def measured(
     if lots is not None:  # all of them count lots (one grouping per call)
         if len(per_lot) != len(measures) or lots.date != date_col:
             raise KpiError("lot measures are bucketed by their lots' first day, alone")
-        rows = lot_rows(rows, lots)
+        # Lots are counted in the month of their first day, so their first level (per
+        # calendar month and site) holds every period's sums; computed once per frame.
+        src = ctx.eager.get(dataset)
+        key = ("first_level", date_col, tuple(measures))
+        level = (
+            MEMO.get(src, key, lambda: first_level(rows, dataset, date_col, measures))
+            if src is not None
+            else first_level(rows, dataset, date_col, measures)
+        )
+        assert isinstance(level, FirstLevel)
+        lf = ctx.buckets.assign(level.frame.lazy(), MONTH)
+        return rollup(ctx, lf, [pl.col(m.name).sum() for m in measures])
     lf = ctx.buckets.assign(rows, date_col)
     return rollup(ctx, lf, [polars_agg(m) for m in measures])
 

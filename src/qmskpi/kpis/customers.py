@@ -385,21 +385,42 @@ def _recurring_ids(ctx: Context) -> pl.LazyFrame:
 
     A complaint recurs when another with the same customer, product and
     category was closed 1 to ``repeat_window_days`` days before it was received.
+    One as-of join finds, per complaint, the latest such closure on or before
+    the day before it was received: it recurs when that closure is within the
+    window (an older one cannot be, and a later one is not "before"). A join on
+    the keys alone would pair every complaint with every earlier one of the
+    same customer, product and category (quadratic over a 24-month series).
     """
     window = ctx.config.repeat_window_days
     b = ctx.buckets
     lf = ctx.frame("complaints")
-    current = lf.filter(b.contains(pl.col("received_date"))).select(
-        "complaint_id", *_KEYS, "received_date"
+    keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in _KEYS])
+    current = (
+        lf.filter(b.contains(pl.col("received_date")) & keyed)
+        .select("complaint_id", *_KEYS, "received_date")
+        .with_columns(_probe=pl.col("received_date") - pl.duration(days=1))
+        .sort("_probe")
     )
-    earlier = lf.filter(
-        pl.col("closed_date").is_between(
-            pl.lit(b.start) - pl.duration(days=window), pl.lit(b.end), closed="both"
+    earlier = (
+        lf.filter(
+            pl.col("closed_date").is_between(
+                pl.lit(b.start) - pl.duration(days=window), pl.lit(b.end), closed="both"
+            )
+            & keyed
         )
-    ).select(*_KEYS, _prev_closed=pl.col("closed_date"))
+        .select(*_KEYS, _prev_closed=pl.col("closed_date"))
+        .sort("_prev_closed")
+    )
     gap = days_between("_prev_closed", "received_date")
     return (
-        current.join(earlier, on=_KEYS, how="inner")
+        current.join_asof(
+            earlier,
+            left_on="_probe",
+            right_on="_prev_closed",
+            by=_KEYS,
+            strategy="backward",
+            check_sortedness=False,  # both sides sorted above; polars cannot check within `by`
+        )
         .filter(gap.is_between(1, window, closed="both"))
         .select("complaint_id")
         .unique()

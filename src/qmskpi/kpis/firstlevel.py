@@ -76,18 +76,30 @@ def total(name: str, column: str, *equals: tuple[str, str], present: str | None 
 
 
 def lot_rows(lf: pl.LazyFrame, lots: Lots) -> pl.LazyFrame:
-    """One row per lot: its key columns, first day (as ``lots.date``) and ``first_pass``."""
+    """One row per lot: its key columns, first day (as ``lots.date``) and ``first_pass``.
+
+    A record without a lot (last key column null) is its own lot and needs no
+    grouping: only records with a lot go through the window and group-by (on
+    real data most records may have no lot, and grouping them by their record
+    id cost as much as all the rest).
+    """
     last = lots.key[-1]
-    group = [*lots.key, "_record"]
+    keys = list(lots.key)
     d = pl.col(lots.date)
     col, value = lots.passed
-    return (
-        lf.with_columns(_record=pl.when(pl.col(last).is_null()).then(pl.col(lots.record)))
-        .filter(d == d.min().over(group))
-        .group_by(group)
-        .agg(d.first(), first_pass=(pl.col(col) == value).all())
-        .drop("_record")
+    passed = pl.col(col) == value
+    grouped = (
+        lf.filter(pl.col(last).is_not_null() & d.is_not_null())
+        .filter(d == d.min().over(keys))
+        .group_by(keys)
+        .agg(d.first(), first_pass=passed.all())
     )
+    alone = lf.filter(pl.col(last).is_null() & d.is_not_null()).select(
+        *keys,
+        d,
+        first_pass=passed.fill_null(True),  # a null result is ignored: passed
+    )
+    return pl.concat([grouped, alone], how="vertical_relaxed")
 
 
 def split(

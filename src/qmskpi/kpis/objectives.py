@@ -170,9 +170,11 @@ def objective_attainment(
     ytd = None
     if linked:
         if now is None:
-            now = compute_kpis(data, p, WHOLE_SCOPE, config=config, unsound=unsound)
+            now = compute_kpis(data, p, WHOLE_SCOPE, config=config, unsound=unsound, only=linked)
         ytd_period = p.year_to_date()
-        ytd = compute_kpis(data, ytd_period, WHOLE_SCOPE, config=config, unsound=unsound)
+        ytd = compute_kpis(
+            data, ytd_period, WHOLE_SCOPE, config=config, unsound=unsound, only=linked
+        )
     results = _manual(data)
     manual_sound = not ({"objectives", "objective_results"} & unsound)
     rows = []
@@ -194,7 +196,9 @@ def objective_attainment(
                 hit = _kpi_value(now, kpi, p.label)
                 if hit is None:
                     hit = _kpi_value(
-                        compute_kpis(data, p, WHOLE_SCOPE, config=config, unsound=unsound),
+                        compute_kpis(
+                            data, p, WHOLE_SCOPE, config=config, unsound=unsound, only=linked
+                        ),
                         kpi,
                         p.label,
                     )

@@ -78,6 +78,7 @@ def build_pack(
     config: Config,
     validation: ValidationReport | None,
     analyst_inputs: Mapping[str, str] | None = None,
+    kpi_table: pl.DataFrame | None = None,
 ) -> Built:
     """Compute everything the management-review pack shows for one period and scope.
 
@@ -89,6 +90,9 @@ def build_pack(
     ``validation.unsound_datasets`` as failed validation (its KPIs are flagged).
     ``analyst_inputs``: markdown by key ``changes`` / ``resources`` / ``risks``
     (9.3.2 b, d, e); None reads the files named in ``config.analyst_inputs``.
+    ``kpi_table``: the ``kpis.compute_kpis`` frame of this period and scope with the
+    same inputs (validation notes and mapping constants included), when the caller
+    has it already; computed otherwise.
     """
     p = parse_period(period)
     scope = config.check_scope(scope)
@@ -96,7 +100,15 @@ def build_pack(
     unsound = frozenset(validation.unsound_datasets) if validation is not None else frozenset()
     if analyst_inputs is None:
         analyst_inputs = read_analyst_inputs(config)
-    ctx = Context(config=config, period=p, scope=scope, cmap=cmap, unsound=unsound, data=data)
+    ctx = Context(
+        config=config,
+        period=p,
+        scope=scope,
+        cmap=cmap,
+        unsound=unsound,
+        data=data,
+        kpi_frame=kpi_table,
+    )
     # ``based on ... of ...`` notes; a duck-typed report without them gives none.
     notes = getattr(validation, "set_aside_notes", None)
     ctx.set_aside = notes() if notes is not None else {}

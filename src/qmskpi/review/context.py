@@ -38,6 +38,8 @@ class Context:
     kpi_section: dict[str, str] = field(default_factory=dict)
     section_order: dict[str, int] = field(default_factory=dict)
     values: tuple[KpiValue, ...] = ()
+    kpi_frame: pl.DataFrame | None = None
+    """The ``kpis.compute_kpis`` frame of the period and scope (computed once per build)."""
     registers: dict[str, pl.DataFrame] = field(default_factory=dict)
     """Every row of each bounded table, by table id (the pack shows the first rows)."""
 

@@ -56,14 +56,22 @@ def _newest(name: str, frame: pl.DataFrame, period_end: date) -> tuple[date | No
     for col in cols:
         s = frame[col]
         if s.dtype == pl.String:  # a YYYY-MM month column: the month's last day
-            days = [d for m in s.to_list() if m is not None and (d := _month_end(m)) is not None]
-        else:
-            days = [d for d in s.to_list() if isinstance(d, date)]
-        upto = [d for d in days if d <= period_end]
-        if upto and (newest is None or max(upto) > newest):
-            newest = max(upto)
+            labels = s.drop_nulls().unique().to_list()  # a few hundred months at most
+            days = pl.Series(
+                [d for m in labels if (d := _month_end(m)) is not None], dtype=pl.Date()
+            )
+            upto_month = {m for m in labels if (d := _month_end(m)) is not None and d <= period_end}
+            counted = int(s.is_in(list(upto_month)).sum())
+        elif s.dtype in (pl.Date, pl.Datetime):
+            days = s.cast(pl.Date())
+            counted = int((days <= period_end).sum())
+        else:  # not a date column: places no row
+            days, counted = pl.Series([], dtype=pl.Date()), 0
+        top = days.filter(days <= period_end).max()
+        if isinstance(top, date) and (newest is None or top > newest):
+            newest = top
         if not register and col == period_field:
-            rows = len(upto)
+            rows = counted
     return newest, rows
 
 

@@ -30,15 +30,18 @@ def _direction(kpi_id: str) -> str:
 
 
 def measure_values(ctx: Context) -> tuple[KpiValue, ...]:
-    frame = kpis.compute_kpis(
-        ctx.data,
-        ctx.period,
-        ctx.scope,
-        config=ctx.config.kpis,
-        unsound=ctx.unsound,
-        set_aside=ctx.set_aside,
-        constants=kpis.mapping_constants(ctx.config),
-    )
+    """The KPI values of the period and scope (``ctx.kpi_frame``, computed when not given)."""
+    if ctx.kpi_frame is None:
+        ctx.kpi_frame = kpis.compute_kpis(
+            ctx.data,
+            ctx.period,
+            ctx.scope,
+            config=ctx.config.kpis,
+            unsound=ctx.unsound,
+            set_aside=ctx.set_aside,
+            constants=kpis.mapping_constants(ctx.config),
+        )
+    frame = ctx.kpi_frame
     scope_rank = {s: i for i, s in enumerate(ctx.scopes)}
     out: list[KpiValue] = []
     for row in frame.iter_rows(named=True):

@@ -235,7 +235,13 @@ def _complaints_by_category(ctx: Context) -> Table | None:
 def _objective_attainment(ctx: Context) -> Table | None:
     if ctx.data.get("objectives") is None:
         return None
-    f = kpis.objective_attainment(ctx.data, ctx.period, config=ctx.config.kpis, unsound=ctx.unsound)
+    f = kpis.objective_attainment(
+        ctx.data,
+        ctx.period,
+        config=ctx.config.kpis,
+        unsound=ctx.unsound,
+        kpi_values=ctx.kpi_frame if ctx.scope == WHOLE_SCOPE else None,
+    )
     rows: list[tuple[Scalar, ...]] = []
     for r in f.iter_rows(named=True):
         unit = str(r.get("unit") or "")
