@@ -283,11 +283,23 @@ def planned_audit(i: str) -> dict[str, Any]:
     }
 
 
+def open_line(i: str) -> dict[str, Any]:
+    return {
+        "order_line_id": f"PO-{i}/10",
+        "supplier_id": "S-base-0",
+        "site": "North",
+        "promised_date": D(2026, 12, 15),  # after the as-of date: open lines may be
+        "qty_open": 40,
+        "part": "P-7",
+    }
+
+
 BASE: dict[str, Callable[[str], dict[str, Any]]] = {
     "complaints": complaint,
     "shipments": shipment,
     "suppliers": supplier,
     "receipts": receipt,
+    "open_orders": open_line,
     "inspections": inspection,
     "objectives": objective,
     "objective_results": objective_result,
@@ -549,6 +561,32 @@ CORPUS: tuple[Case, ...] = (
         "supplier_approvals",
         {"approval_status": "pending"},
         rules={"approval_status_known"},
+    ),
+    # open purchase-order lines
+    case(
+        "open_line_with_nothing_open",
+        "open_orders",
+        {"qty_open": 0},
+        rules={"qty_open_positive"},
+    ),
+    case(
+        "open_line_of_unknown_supplier",
+        "open_orders",
+        {"supplier_id": "S-404"},
+        rules={"supplier_exists"},
+    ),
+    case(
+        "open_line_without_promised_date",
+        "open_orders",
+        {"promised_date": None},
+        rules={"promised_date_required"},
+    ),
+    case(
+        "duplicate_open_line",
+        "open_orders",
+        {"order_line_id": "PO-dup/10"},
+        {"order_line_id": "PO-dup/10", "qty_open": 5},
+        rules={"order_line_id_unique"},
     ),
     # new optional columns (issue 16)
     case(

@@ -8,7 +8,8 @@ from qmskpi.errors import QmsKpiError
 
 
 def test_the_datasets_of_the_design() -> None:
-    # the eleven of DESIGN §2, the optional audit programme and supplier approval history
+    # the eleven of DESIGN §2, the optional audit programme, supplier approval history
+    # and open purchase-order lines
     assert set(DATASETS) == {
         "audit_programme",
         "supplier_approvals",
@@ -16,6 +17,7 @@ def test_the_datasets_of_the_design() -> None:
         "shipments",
         "suppliers",
         "receipts",
+        "open_orders",
         "inspections",
         "objectives",
         "objective_results",

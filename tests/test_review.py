@@ -1046,3 +1046,55 @@ def test_review_model_repr_is_one_line_of_counts(model: review.ReviewModel) -> N
         f"{len(model.exceptions)} exceptions>"
     )
     assert len(text) < 200
+
+
+def test_open_order_lines_are_judged_on_the_review_as_of_day(
+    data: dict[str, pl.DataFrame], model: review.ReviewModel
+) -> None:
+    """build passes its as_of (else ``[review] as_of``) to the KPIs: an open line promised
+    on the period's last day is pending as of that day and late the day after; the method
+    notes say whether open lines were seen."""
+    lines = _frame(
+        "open_orders",
+        [
+            {
+                "order_line_id": "PO-1/10",
+                "supplier_id": "S1",
+                "site": SITES[0],
+                "promised_date": date(2026, 10, 31),
+            }
+        ],
+    )
+    with_lines = data | {"open_orders": lines}
+    cfg = make_config()
+
+    def otd(m: review.ReviewModel) -> Any:
+        return next(v for v in m.kpis if v.kpi == "supplier_otd_due_share" and v.scope == "all")
+
+    def notes(m: review.ReviewModel) -> dict[Any, Any]:
+        table = next(t for t in m.tables if t.id == "method_notes")
+        return {row[0]: row[1] for row in table.rows}
+
+    base = otd(model)  # the same data without open lines
+    pending = review.build(
+        with_lines,
+        period=PERIOD,
+        scope="all",
+        config=cfg,
+        validation=None,
+        as_of=date(2026, 10, 31),
+    )
+    assert (otd(pending).numerator, otd(pending).denominator) == (base.numerator, base.denominator)
+    assert "1 open line not yet due at 2026-10-31 left out" in otd(pending).note
+    assert "counts open purchase-order lines" in notes(pending)["Open order lines"]
+    assert "No open purchase-order lines were supplied" in notes(model)["Open order lines"]
+    late = review.build(
+        with_lines,
+        period=PERIOD,
+        scope="all",
+        config=replace(cfg, review=replace(cfg.review, as_of=date(2026, 11, 1))),
+        validation=None,
+    )
+    assert otd(late).numerator == base.numerator
+    assert otd(late).denominator == (base.denominator or 0) + 1
+    assert "open line" not in otd(late).note

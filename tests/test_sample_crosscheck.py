@@ -157,6 +157,9 @@ TABLES = {
                CAST(qty_received AS BIGINT) AS qty_received,
                CAST(qty_rejected AS BIGINT) AS qty_rejected
         FROM {receipts}""",
+    "open_orders": """
+        SELECT order_line_id, supplier_id, site, CAST(promised_date AS DATE) AS promised_date
+        FROM {open_orders}""",
     "inspections": """
         SELECT inspection_id, site, stage, result, lot_id,
                CAST(inspection_date AS DATE) AS inspection_date,
@@ -202,6 +205,7 @@ SITE_LEVEL = (
     "complaints",
     "shipments",
     "receipts",
+    "open_orders",
     "inspections",
     "lots",
     "capa",
@@ -248,14 +252,25 @@ def _count(table: str, where: str) -> str:
         ) a USING (scope)"""
 
 
-def _ratio(table: str, where: str, num: str, den: str = "1", scale: str = "1") -> str:
+def _ratio(
+    table: str,
+    where: str,
+    num: str,
+    den: str = "1",
+    scale: str = "1",
+    *,
+    table_is_query: bool = False,
+) -> str:
+    """``table``: a table name (its ``_s`` copy is read), or with ``table_is_query`` a
+    parenthesised query that already has a ``scope`` column."""
+    source = table if table_is_query else f"{table}_s"
     return f"""
         SELECT s.scope,
                CASE WHEN coalesce(a.d, 0) > 0 THEN a.n * {scale} / a.d END AS value,
                coalesce(a.n, 0) AS numerator, coalesce(a.d, 0) AS denominator
         FROM scopes s LEFT JOIN (
             SELECT scope, sum({num})::DOUBLE AS n, sum({den})::DOUBLE AS d
-            FROM {table}_s WHERE {where} GROUP BY scope
+            FROM {source} WHERE {where} GROUP BY scope
         ) a USING (scope)"""
 
 
@@ -447,11 +462,21 @@ EXPECTED_SQL: dict[str, str] = {
         "received_date <= promised_date + getvariable('supplier_otd_tolerance_days')",
     ),
     # Due (promised) in the period; on time from promised - early days to promised + tolerance.
-    "supplier_otd_due_share": _share(
-        "receipts",
+    # Open order lines promised in the period count as due and late once promised + tolerance
+    # is before the as-of day; the others (window still open) are left out.
+    "supplier_otd_due_share": _ratio(
+        """(SELECT scope, site, promised_date,
+                    CASE WHEN received_date BETWEEN
+                              promised_date - getvariable('supplier_otd_early_days')
+                              AND promised_date + getvariable('supplier_otd_tolerance_days')
+                         THEN 1 ELSE 0 END AS hit
+             FROM receipts_s
+             UNION ALL
+             SELECT scope, site, promised_date, 0 AS hit FROM open_orders_s
+             WHERE promised_date + getvariable('supplier_otd_tolerance_days') < $as_of)""",
         _in("promised_date"),
-        "received_date BETWEEN promised_date - getvariable('supplier_otd_early_days') "
-        "AND promised_date + getvariable('supplier_otd_tolerance_days')",
+        "hit",
+        table_is_query=True,
     ),
     "supplier_ppm": _ratio(
         "receipts", _in("received_date"), "qty_rejected", "qty_received", scale="1e6"
@@ -623,10 +648,10 @@ def _target_sql() -> str:
 
 
 def _expected_for(
-    con: duckdb.DuckDBPyConnection, start: date, end: date
+    con: duckdb.DuckDBPyConnection, start: date, end: date, as_of: date = AS_OF
 ) -> dict[tuple[str, str], Triple]:
     out: dict[tuple[str, str], Triple] = {}
-    bounds = {"start": start, "end": end}
+    bounds = {"start": start, "end": end, "as_of": as_of}
     target = _target_sql()
     for kpi, template in EXPECTED_SQL.items():
         sql = template.replace(TARGET, target)
@@ -667,7 +692,12 @@ def engine() -> dict[str, Any]:
         report = contracts.validate(loaded, period=period, config=cfg, as_of=AS_OF)
         out["reports"][period] = report
         out["frames"][period] = kpis.compute_kpis(
-            report.clean, period, "all", config=cfg.kpis, unsound=report.unsound_datasets
+            report.clean,
+            period,
+            "all",
+            config=cfg.kpis,
+            unsound=report.unsound_datasets,
+            as_of=AS_OF,
         )
     return out
 
@@ -764,6 +794,44 @@ def test_kpi_matches_sql(
         if not _same(w, g)
     ]
     assert not bad, f"{kpi} / {scope} / {period}: " + "; ".join(bad)
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_open_lines_judged_on_an_earlier_as_of_day(
+    scope: str, engine: dict[str, Any], sql: duckdb.DuckDBPyConnection
+) -> None:
+    """supplier_otd_due_share as of 2026-10-27: open lines promised up to 10-26 are late,
+    those promised 10-27 and later are pending (left out, counted in the note)."""
+    from qmskpi import kpis
+
+    as_of = date(2026, 10, 27)
+    start, end = PERIODS["2026-10"]
+    want = _expected_for(sql, start, end, as_of)["supplier_otd_due_share", scope]
+    frame = kpis.compute_kpis(
+        engine["reports"]["2026-10"].clean,
+        "2026-10",
+        "all",
+        config=engine["config"].kpis,
+        as_of=as_of,
+    )
+    row = frame.filter((frame["kpi"] == "supplier_otd_due_share") & (frame["scope"] == scope))
+    got = (row["value"][0], row["numerator"][0], row["denominator"][0])
+    assert all(_same(w, g) for w, g in zip(want, got, strict=True)), (want, got)
+    where = "TRUE" if scope == "all" else f"site = '{scope}'"
+    (pending,) = sql.execute(
+        f"SELECT count(*) FROM open_orders WHERE {where} AND promised_date BETWEEN $start "
+        "AND $end AND promised_date + getvariable('supplier_otd_tolerance_days') >= $as_of",
+        {"start": start, "end": end, "as_of": as_of},
+    ).fetchone() or (0,)
+    note = row["note"][0]
+    if pending:
+        noun = "line" if pending == 1 else "lines"
+        assert note == f"{pending} open {noun} not yet due at 2026-10-27 left out"
+    else:
+        assert note is None
+    if scope == "all":  # the case has teeth: some lines are pending, others late
+        assert pending > 0
+        assert want != _expected_for(sql, start, end)["supplier_otd_due_share", scope]
 
 
 @pytest.mark.parametrize("scope", SCOPES)

@@ -164,6 +164,13 @@ def _check_invariants(f: dict[str, pl.DataFrame], spec: SyntheticSpec) -> None:
     assert (s["scale_min"] == 0).all()
     assert s.filter((pl.col("score") < 0) | (pl.col("score") > pl.col("scale_max"))).is_empty()
     assert (f["shipments"]["units_shipped"] > 0).all()
+    o = f["open_orders"]
+    assert (o["qty_open"] > 0).all()
+    assert set(o["supplier_id"].to_list()) <= set(f["suppliers"]["supplier_id"].to_list())
+    assert set(o["site"].to_list()) <= set(spec.site_names)
+    # promised from 33 days before the export (the planted lines) to 45 days after it
+    assert o["promised_date"].min() >= end - timedelta(days=33)
+    assert o["promised_date"].max() <= end + timedelta(days=45)
     sup = f["suppliers"]
     assert sup.filter(pl.col("next_evaluation_due") < pl.col("last_evaluation_date")).is_empty()
     manual = set(f["objectives"].filter(pl.col("kpi").is_null())["objective_id"].to_list())
@@ -208,6 +215,21 @@ def test_supplier_otd_deteriorates(frames: dict[str, pl.DataFrame]) -> None:
     assert others_last6 > 0.88
     sup = frames["suppliers"].filter(pl.col("supplier_id") == "SUP-003").row(0, named=True)
     assert sup["critical"] is True
+
+
+def test_open_order_lines_late_ones_mostly_the_deteriorating_supplier(
+    frames: dict[str, pl.DataFrame],
+) -> None:
+    o = frames["open_orders"]
+    end = date(2026, 10, 31)
+    late = o.filter(pl.col("promised_date") <= end)
+    assert o.height > 2 * late.height  # most lines are not due yet at the export
+    by_supplier = late["supplier_id"].value_counts(sort=True)
+    assert by_supplier["supplier_id"][0] == "SUP-003"
+    planted = late.filter(pl.col("promised_date") < end - timedelta(days=20))
+    assert planted["supplier_id"].to_list() == ["SUP-003", "SUP-003"]
+    assert sorted((end - d).days for d in planted["promised_date"].to_list()) == [24, 33]
+    assert "SUP-015" not in o["supplier_id"].to_list()  # disapproved: nothing on order
 
 
 def test_step_site_defect_rate_steps_up(frames: dict[str, pl.DataFrame]) -> None:

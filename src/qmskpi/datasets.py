@@ -51,6 +51,9 @@ class Dataset:
     """The date (or ``month``) column that places a row in a period."""
     title: str
     iso_clause: str
+    forward_dated: bool = False
+    """The period field is a due date that can lie after the export (open order lines):
+    it places a row in a period but does not tell how new the data is."""
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -186,6 +189,31 @@ DATASETS: dict[str, Dataset] = {
             "received_date",
             "Goods receipts",
             "8.4",
+        ),
+        Dataset(
+            "open_orders",
+            ("order_line_id",),
+            (
+                F("order_line_id", "str", description="purchase-order line (e.g. PO-1234/10)"),
+                F("supplier_id", "str"),
+                F("site", "str", description="site the goods are to be delivered to"),
+                F(
+                    "promised_date",
+                    "date",
+                    description="day the supplier promised the line; may lie after the export",
+                ),
+                F(
+                    "qty_open",
+                    "int",
+                    required=False,
+                    description="units ordered and not yet received",
+                ),
+                F("part", "str", required=False, description="part or material number"),
+            ),
+            "promised_date",
+            "Open purchase-order lines (nothing received yet)",
+            "8.4",
+            forward_dated=True,
         ),
         Dataset(
             "inspections",

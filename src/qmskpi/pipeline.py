@@ -184,6 +184,7 @@ def prepare(
             unsound=validation.unsound_datasets,
             set_aside=validation.set_aside_notes(),
             constants=kpis.mapping_constants(cfg),
+            as_of=as_of or cfg.review.as_of,
         )
         built = review.build_pack(
             validation.clean,
@@ -193,6 +194,7 @@ def prepare(
             validation=validation,
             analyst_inputs=review.read_analyst_inputs(cfg),
             kpi_table=table,
+            as_of=as_of,
         )
     prepared = Prepared(
         cfg, p, scope, loaded, validation, table, built.model, dict(t.seconds), built.registers

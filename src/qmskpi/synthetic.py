@@ -32,6 +32,10 @@ positions count back from ``spec.end_month``, default 2026-10; see
 * **Deteriorating supplier**: ``SUP-003`` Kowalski Castings (critical) delivers
   ~95 % on time until 8 months before the end (2026-03), then slides linearly
   to ~50 % in the end month.
+* **Open order lines**: at the export (the end month's last day) most open
+  purchase-order lines are promised after it; some promised in the last 10 days
+  are late, most of them ``SUP-003``'s, two of which were promised 24 and 33
+  days before the export.
 * **Other suppliers**: ``SUP-008`` O'Rourke Coatings is *conditional* with a
   high reject rate; ``SUP-015`` Atlas Logistics & Crating was *disapproved*
   10 months before the end (2026-01) and delivers nothing afterwards;
@@ -62,7 +66,8 @@ exactly when ``closed_date`` is set; closed >= received/opened; every event
 date (received, closed, opened, inspection, audit, review, response, last
 evaluation, promised) is on or before the last day of the end month; only
 *due* dates (``capa.due_date``, ``audit_findings.due_date``,
-``review_actions.due_date``, ``suppliers.next_evaluation_due``) may lie
+``review_actions.due_date``, ``suppliers.next_evaluation_due``,
+``open_orders.promised_date``) may lie
 after it, as plans do; ``due_date >= opened_date``/``audit_date``/
 ``review_date``; ``0 <= qty_rejected <= qty_received``, ``qty_received > 0``;
 ``0 <= qty_defective <= qty_inspected``, ``qty_inspected > 0``; an inspection's
@@ -724,6 +729,7 @@ def _streams(seed: int) -> dict[str, np.random.Generator]:
         "objective_results",
         "audit_programme",
         "customer_deliveries",
+        "open_orders",  # last: appending a stream leaves the others' draws unchanged
     )
     children = np.random.SeedSequence(seed).spawn(len(names))
     return {n: np.random.default_rng(s) for n, s in zip(names, children, strict=True)}
@@ -809,6 +815,7 @@ def generate(spec: SyntheticSpec = SyntheticSpec()) -> dict[str, pl.DataFrame]:
         "suppliers": (suppliers := _supplier_frame(spec, cal, world)),
         "supplier_approvals": _supplier_history(suppliers, cal),
         "receipts": _receipts(spec, cal, world, rng["receipts"], sites),
+        "open_orders": _open_orders(spec, cal, world, rng["open_orders"], sites),
         "inspections": _inspections(spec, cal, world, rng["inspections"], sites),
         "objectives": _objectives(),
         "objective_results": _objective_results(cal, rng["objective_results"]),
@@ -1328,6 +1335,62 @@ def _receipts(
     )
 
 
+OPEN_LATE_DAYS = (24, 33)
+"""Days before the export that ``SUP-003``'s two long-overdue open lines were promised."""
+
+
+def _open_orders(
+    spec: SyntheticSpec,
+    cal: _Calendar,
+    world: _World,
+    rng: np.random.Generator,
+    sites: list[tuple[str, str]],
+) -> pl.DataFrame:
+    """Purchase-order lines still open at the export (the end month's last day).
+
+    Most are promised after it (not due yet). The rest were promised in the last
+    10 days and are late: for each supplier in proportion to its late share in the
+    end month, so ``SUP-003`` (down to ~50 % on time) has the most; two of its lines
+    at the first site were promised :data:`OPEN_LATE_DAYS` days before the export.
+    The disapproved supplier has none.
+    """
+    n_sup = spec.suppliers
+    weights = np.array([s.weight for s in world.suppliers], dtype=np.float64)
+    if n_sup > DISAPPROVED_SUPPLIER_INDEX:
+        weights[DISAPPROVED_SUPPLIER_INDEX] = 0.0
+    late_share = 1.0 - np.array([s.otd for s in world.suppliers], dtype=np.float64)
+    late_share[OTD_SUPPLIER_INDEX] = 0.5
+    per_site = weights / weights.sum() * spec.receipts_per_site_month * spec.scale * 0.5
+    ahead = _expand(rng.poisson(np.tile(per_site, spec.sites)).astype(np.int64))
+    late = _expand(rng.poisson(np.tile(per_site * late_share, spec.sites)).astype(np.int64))
+    planted = np.full(len(OPEN_LATE_DAYS), OTD_SUPPLIER_INDEX, dtype=np.int64)
+    cell = np.concatenate([ahead, late, planted])
+    promised = np.concatenate(
+        [
+            cal.end_day + 1 + rng.integers(0, 45, ahead.size),
+            cal.end_day - rng.integers(0, 10, late.size),
+            cal.end_day - np.array(OPEN_LATE_DAYS, dtype=np.int64),
+        ]
+    )
+    site, sup = cell // n_sup, cell % n_sup
+    lot = np.array([s.lot for s in world.suppliers], dtype=np.float64)[sup]
+    qty = np.maximum(np.rint(lot * np.exp(0.35 * rng.standard_normal(cell.size))), 1)
+    part_no = 100 + rng.integers(0, 40, cell.size)
+    codes = [s.category[:3].upper() for s in world.suppliers]
+    order = _order(promised, site, sup)
+    n = cell.size
+    return pl.DataFrame(
+        {
+            "order_line_id": _ids("PO-", n) + "/10",
+            "supplier_id": _lookup(world.supplier_ids, sup[order]),
+            "site": _lookup([s for s, _ in sites], site[order]),
+            "promised_date": _dates(promised[order]),
+            "qty_open": qty[order].astype(np.int64),
+            "part": _lookup(codes, sup[order]) + "-" + pl.Series(part_no[order]).cast(pl.String),
+        }
+    )
+
+
 # Long by design: the RNG draws must stay in this order (sample_data is committed byte-identical).
 def _inspections(
     spec: SyntheticSpec,
@@ -1791,7 +1854,7 @@ def config_toml(
         if format == "csv" and date_cols:
             pairs = ", ".join(f'{c} = "{DATE_FORMAT}"' for c in date_cols)
             lines.append(f"date_formats = {{ {pairs} }}")
-        if ds.period_field is not None:
+        if ds.period_field is not None and not ds.forward_dated:
             lines.append("zero_means_zero = true")
     lines += [
         "",

@@ -286,3 +286,148 @@ def test_receipt_before_any_decision_is_not_approved(
     out = kpis.compute_kpis({"receipts": receipts, "supplier_approvals": history}, "2026-03")
     # a: received the day before the first decision -> not approved; b: approved that day
     assert kpi_row(out, "receipts_from_unapproved_asof")["value"] == 1
+
+
+# --------------------------------------------------------------------------- open order lines
+
+
+def _open(line: str, promised: Any, site: str = "X") -> dict[str, Any]:
+    return {"order_line_id": line, "supplier_id": "S", "site": site, "promised_date": promised}
+
+
+def _otd_due(data: dict[str, pl.DataFrame], kpi_row: Row, **kw: Any) -> dict[str, Any]:
+    return kpi_row(
+        kpis.compute_kpis(data, "2026-03", **kw), "supplier_otd_due_share", kw.pop("scope", "all")
+    )
+
+
+def test_open_lines_past_their_window_are_late_and_the_rest_pending(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    d = date
+    data = {
+        "receipts": make("receipts", [_r("rcv", d(2026, 3, 10), d(2026, 3, 10))]),  # on time
+        "open_orders": make(
+            "open_orders",
+            [
+                _open("mid", d(2026, 3, 15)),
+                _open("last_day", d(2026, 3, 31)),  # promised on the period's last day
+                _open("next", d(2026, 4, 1)),  # due in April: not March's
+                _open("feb", d(2026, 2, 27)),  # due in February: not March's
+            ],
+        ),
+    }
+    # as of 03-31 (tolerance 0): last_day's window closes at the end of 03-31: pending;
+    # mid (03-15 < 03-31) is late. Due: rcv + mid = 2, on time: rcv -> 1/2
+    row = _otd_due(data, kpi_row, as_of=d(2026, 3, 31))
+    assert (row["numerator"], row["denominator"], row["value"]) == (1, 2, 0.5)
+    assert row["note"] == "1 open line not yet due at 2026-03-31 left out"
+    # one day later last_day is late too: 1/3, nothing pending
+    row = _otd_due(data, kpi_row, as_of=d(2026, 4, 1))
+    assert (row["numerator"], row["denominator"]) == (1, 3)
+    assert row["note"] is None
+    # 2 days of tolerance: late from promised + 3 days on. as of 04-02 (= 03-31 + 2) last_day
+    # is still pending (1/2); as of 04-03 it is late (1/3). mid (03-17 < 04-02) is late.
+    cfg = KpiConfig(supplier_otd_tolerance_days=2)
+    row = _otd_due(data, kpi_row, as_of=d(2026, 4, 2), config=cfg)
+    assert (row["numerator"], row["denominator"]) == (1, 2)
+    assert row["note"] == "1 open line not yet due at 2026-04-02 left out"
+    row = _otd_due(data, kpi_row, as_of=d(2026, 4, 3), config=cfg)
+    assert (row["numerator"], row["denominator"]) == (1, 3)
+
+
+def test_a_site_with_no_receipts_but_late_open_lines_scores_zero_not_null(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    d = date
+    data = {
+        "receipts": make("receipts", [_r("rcv", d(2026, 3, 10), d(2026, 3, 10))]),  # site X
+        "open_orders": make(
+            "open_orders", [_open("y1", d(2026, 3, 5), "Y"), _open("y2", d(2026, 3, 20), "Y")]
+        ),
+    }
+    # as of 04-05 both of Y's lines are past their window: Y 0/2, X 1/1, all 1/3
+    out = kpis.compute_kpis(data, "2026-03", as_of=d(2026, 4, 5))
+    y = kpi_row(out, "supplier_otd_due_share", "Y")
+    assert (y["value"], y["numerator"], y["denominator"]) == (0.0, 0, 2)
+    assert kpi_row(out, "supplier_otd_due_share", "X")["value"] == 1.0
+    assert kpi_row(out, "supplier_otd_due_share")["value"] == pytest.approx(1 / 3)
+
+
+def test_only_pending_open_lines_leave_the_share_undefined(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    d = date
+    data = {
+        "receipts": make("receipts", [_r("feb", d(2026, 2, 20), d(2026, 3, 5))]),  # due in Feb
+        "open_orders": make(
+            "open_orders", [_open("a", d(2026, 3, 30)), _open("b", d(2026, 3, 31))]
+        ),
+    }
+    row = _otd_due(data, kpi_row, as_of=d(2026, 3, 30))  # a: 03-30 is not before 03-30
+    assert row["value"] is None
+    assert (row["numerator"], row["denominator"]) == (0, 0)
+    assert row["note"] == (
+        "no deliveries due in period: share undefined; "
+        "2 open lines not yet due at 2026-03-30 left out"
+    )
+
+
+def test_without_open_lines_the_figure_is_unchanged(
+    data: dict[str, pl.DataFrame], make: Callable[..., pl.DataFrame]
+) -> None:
+    """Absent or empty, open_orders changes no KPI: receipts alone, as before it existed."""
+    without = kpis.compute_kpis(data, "2026-03")
+    empty = kpis.compute_kpis(data | {"open_orders": make("open_orders", [])}, "2026-03")
+    assert without.equals(empty)
+    d = kpis.REGISTRY["supplier_otd_due_share"]
+    assert d.datasets == ("receipts",)
+    assert d.optional_datasets == ("open_orders",)
+    assert "Without open_orders a delivery never received is not seen" in d.definition
+
+
+def test_as_of_defaults_to_the_newest_record_not_an_open_lines_promise(
+    make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    from qmskpi.errors import KpiError
+
+    d = date
+    data = {
+        # newest record: received 04-03 (5 days late)
+        "receipts": make(
+            "receipts",
+            [_r("mar", d(2026, 3, 2), d(2026, 3, 2)), _r("apr", d(2026, 3, 29), d(2026, 4, 3))],
+        ),
+        "open_orders": make(
+            "open_orders",
+            [
+                _open("late", d(2026, 3, 31)),  # 03-31 < 04-03: late
+                _open("may", d(2026, 5, 20)),  # a promise in May does not make the data newer
+            ],
+        ),
+    }
+    row = _otd_due(data, kpi_row)  # on time: mar; due: mar, apr, late -> 1/3
+    assert (row["numerator"], row["denominator"]) == (1, 3)
+    with pytest.raises(KpiError, match="starts after the newest data"):
+        kpis.compute_kpis(data, "2026-05")
+
+
+def test_open_lines_that_failed_validation_make_the_figure_unsound(
+    data: dict[str, pl.DataFrame], make: Callable[..., pl.DataFrame], kpi_row: Row
+) -> None:
+    from datetime import date
+
+    both = data | {"open_orders": make("open_orders", [_open("a", date(2026, 3, 2), "North")])}
+    out = kpis.compute_kpis(both, "2026-03", unsound={"open_orders"})
+    row = kpi_row(out, "supplier_otd_due_share")
+    assert row["sound"] is False
+    assert row["note"] == "inputs failed validation: open_orders"
+    assert kpi_row(out, "supplier_otd_share")["sound"] is True  # receipts alone

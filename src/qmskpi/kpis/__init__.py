@@ -131,6 +131,7 @@ def compute_kpis(
     constants: Mapping[str, Collection[str]] | None = None,
     aggregates: Mapping[str, FirstLevel] | None = None,
     only: Collection[str] | None = None,
+    as_of: date | None = None,
 ) -> pl.DataFrame:
     """Every KPI of :data:`REGISTRY` for one period (month, quarter or year).
 
@@ -155,6 +156,10 @@ def compute_kpis(
     ``only``: these KPI ids (in registry order) instead of every KPI; only the
     groups computing them run. An unknown id raises :class:`~qmskpi.errors.KpiError`.
 
+    ``as_of``: the day the data is judged on (the run's as-of date): an open order
+    line whose delivery window closed before it is late. None takes the newest record
+    date of the data, so the same data always gives the same figures.
+
     Quarter and year values are recomputed from the rows of the whole period,
     never averaged from months. Raises :class:`~qmskpi.errors.KpiError` for a
     period that starts after the newest record, or an unknown scope.
@@ -171,6 +176,7 @@ def compute_kpis(
         caveats=caveats,
         aggregates=aggregates,
         only=only,
+        as_of=as_of,
     )
 
 
@@ -186,6 +192,7 @@ def kpi_series(
     set_aside: Mapping[str, str] | None = None,
     constants: Mapping[str, Collection[str]] | None = None,
     aggregates: Mapping[str, FirstLevel] | None = None,
+    as_of: date | None = None,
 ) -> pl.DataFrame:
     """The :func:`compute_kpis` frame for each of the trailing ``months`` months.
 
@@ -222,6 +229,7 @@ def kpi_series(
         coverage=covered,
         caveats=caveats,
         aggregates=aggregates,
+        as_of=as_of,
     )
 
 
@@ -247,6 +255,7 @@ def _compute(
     caveats: _Caveats | None = None,
     aggregates: Mapping[str, FirstLevel] | None = None,
     only: Collection[str] | None = None,
+    as_of: date | None = None,
 ) -> pl.DataFrame:
     """``coverage`` None: no gap detection (one period); a mapping: a series (see kpi_series)."""
     wanted = None if only is None else _wanted(only)
@@ -255,7 +264,9 @@ def _compute(
         raise KpiError(f"unsound names an unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
     for name in sorted(set(aggregates or {}) - set(PUSHDOWN)):
         raise KpiError(f"no KPI of dataset {name!r} is computed from first-level aggregates")
-    ctx, prof = make_context(data, periods, scope, config, asked=asked, aggregates=aggregates)
+    ctx, prof = make_context(
+        data, periods, scope, config, asked=asked, aggregates=aggregates, as_of=as_of
+    )
     parts = [
         g.compute(ctx).select(list(ROW_SCHEMA))
         for g in _GROUPS
@@ -287,7 +298,7 @@ class _Caveats:
         text = " ".join(filter(None, (kpi.definition, kpi.numerator, kpi.denominator)))
         unmeasured = [
             c
-            for d in kpi.datasets
+            for d in kpi.inputs
             for c in sorted(self.constants.get(d, ()))
             if re.search(rf"\b{re.escape(c)}\b", text)
         ]
@@ -299,7 +310,7 @@ class _Caveats:
             notes.append(f"not measured: {', '.join(unmeasured)} {verb}")
         sound = not failed and not unmeasured
         if sound:
-            notes.extend(self.set_aside[d] for d in kpi.datasets if d in self.set_aside)
+            notes.extend(self.set_aside[d] for d in kpi.inputs if d in self.set_aside)
         return sound, "; ".join(notes) or None
 
 
@@ -344,7 +355,7 @@ def _assemble(
             for d in kpi.datasets
             if d not in ctx.frames and d in ctx.aggregates and not group.reads_aggregates(ctx, d)
         ]
-        failed = sorted(set(kpi.datasets) & unsound)
+        failed = sorted(set(kpi.inputs) & unsound)
         sound, extra = (caveats or _Caveats({}, {})).notes(kpi, failed)
         for s in scopes:
             for key, per in enumerate(periods):

@@ -67,6 +67,14 @@ class KpiDef:
     """What the ``denominator`` column holds, or ``None`` when it is always null."""
     per_site: bool = True
     """False for KPIs of site-less datasets: whole-scope values only."""
+    optional_datasets: tuple[str, ...] = ()
+    """Datasets read when supplied (the KPI is computed without them, by its definition's
+    rule for their absence); one supplied that failed validation makes the KPI unsound."""
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """:attr:`datasets` then :attr:`optional_datasets`."""
+        return self.datasets + self.optional_datasets
 
 
 # The tidy internal row every group computation returns; ``key`` is the bucket index.
@@ -352,6 +360,8 @@ def profile(
             lo, hi = _month_date(lo, end=False), _month_date(hi, end=True)
         if isinstance(lo, date):
             first[name] = lo
+        if DATASETS[name].forward_dated:  # a due date after the export does not make the data newer
+            hi = None
         for d in (hi, row.get("last_closed")):
             if isinstance(d, date) and (newest is None or d > newest):
                 newest = d
@@ -400,6 +410,10 @@ class Context:
     """First-level aggregates computed in the database (``pushdown``), by dataset."""
     eager: Mapping[str, pl.DataFrame] = dataclasses.field(default_factory=dict)
     """The eager frames ``frames`` were prepared from (results per frame: :data:`MEMO`)."""
+    as_of: date | None = None
+    """The day the data is judged on (an open order line is late once its window closed
+    before it): the run's as-of date, else the newest record of the data
+    (:func:`make_context`); None only for a context built without data."""
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -458,8 +472,14 @@ def make_context(
     *,
     asked: Period,
     aggregates: Mapping[str, FirstLevel] | None = None,
+    as_of: date | None = None,
 ) -> tuple[Context, DataProfile]:
-    """Prepare frames, check scope and the ``asked`` period, build the computation context."""
+    """Prepare frames, check scope and the ``asked`` period, build the computation context.
+
+    ``as_of``: the day the data is judged on; None takes the newest record date of the
+    data (the export is at least that new), so a re-run on the same data gives the
+    same figures.
+    """
     frames = prepare(data)
     eager = {n: f for n, f in data.items() if isinstance(f, pl.DataFrame)}
     prof = _with_aggregates(profile(frames, eager), aggregates or {}, frames)
@@ -467,7 +487,14 @@ def make_context(
     check_period(asked, prof.newest)
     sites, include_all = resolve_scope(scope, prof.sites)
     ctx = Context(
-        frames, buckets, sites, include_all, config or KpiConfig(), aggregates or {}, eager
+        frames,
+        buckets,
+        sites,
+        include_all,
+        config or KpiConfig(),
+        aggregates or {},
+        eager,
+        as_of=as_of or prof.newest,
     )
     return ctx, prof
 

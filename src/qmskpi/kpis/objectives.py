@@ -16,6 +16,7 @@ so an FPY objective's target is written 0.98, not 98.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -146,12 +147,14 @@ def objective_attainment(
     kpi_values: pl.DataFrame | None = None,
     config: KpiConfig | None = None,
     unsound: Collection[str] = (),
+    as_of: date | None = None,
 ) -> pl.DataFrame:
     """One row per objective: actual vs target for ``period``, met, year to date.
 
     ``kpi_values``: the :func:`~qmskpi.kpis.compute_kpis` frame for ``period``
     (scope ``all``), to reuse; computed when not given. The YTD values of linked
-    KPIs are always computed from rows over 1 January .. period end.
+    KPIs are always computed from rows over 1 January .. period end. ``as_of``: as in
+    :func:`~qmskpi.kpis.compute_kpis`.
 
     Columns: objective_id, name, clause, owner, unit, direction, target, kpi,
     ``source`` (``kpi`` or ``manual``), ``period`` (label), ``actual``,
@@ -170,10 +173,18 @@ def objective_attainment(
     ytd = None
     if linked:
         if now is None:
-            now = compute_kpis(data, p, WHOLE_SCOPE, config=config, unsound=unsound, only=linked)
+            now = compute_kpis(
+                data, p, WHOLE_SCOPE, config=config, unsound=unsound, only=linked, as_of=as_of
+            )
         ytd_period = p.year_to_date()
         ytd = compute_kpis(
-            data, ytd_period, WHOLE_SCOPE, config=config, unsound=unsound, only=linked
+            data,
+            ytd_period,
+            WHOLE_SCOPE,
+            config=config,
+            unsound=unsound,
+            only=linked,
+            as_of=as_of,
         )
     results = _manual(data)
     manual_sound = not ({"objectives", "objective_results"} & unsound)
@@ -197,7 +208,13 @@ def objective_attainment(
                 if hit is None:
                     hit = _kpi_value(
                         compute_kpis(
-                            data, p, WHOLE_SCOPE, config=config, unsound=unsound, only=linked
+                            data,
+                            p,
+                            WHOLE_SCOPE,
+                            config=config,
+                            unsound=unsound,
+                            only=linked,
+                            as_of=as_of,
                         ),
                         kpi,
                         p.label,
@@ -229,6 +246,7 @@ def objective_trend(
     months: int = 24,
     series: pl.DataFrame | None = None,
     config: KpiConfig | None = None,
+    as_of: date | None = None,
 ) -> pl.DataFrame:
     """Monthly actuals of every objective with its target line, for charts.
 
@@ -245,7 +263,7 @@ def objective_trend(
     labels = [m.label for m in trailing_months(p, months)]
     objectives = _objectives(data)
     if any((k := _kpi_id(o)) is not None and k in REGISTRY for o in objectives) and series is None:
-        series = kpi_series(data, p, WHOLE_SCOPE, months=months, config=config)
+        series = kpi_series(data, p, WHOLE_SCOPE, months=months, config=config, as_of=as_of)
     results = _manual(data)
     rows = []
     for o in objectives:

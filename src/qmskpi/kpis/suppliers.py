@@ -22,6 +22,7 @@ from qmskpi.kpis._common import (
     ratio_rows,
     rollup,
     rollup_whole,
+    value_rows,
 )
 from qmskpi.periods import Period, parse_period
 
@@ -49,17 +50,24 @@ OTD_DUE = KpiDef(
     direction="higher_is_better",
     kind="proportion",
     datasets=("receipts",),
+    optional_datasets=("open_orders",),
     definition=(
         "Receipts whose promised_date falls in the period and whose received_date is from "
         "promised_date - supplier_otd_early_days (config, default 7) to promised_date + "
-        "supplier_otd_tolerance_days (config, default 0) / receipts whose promised_date falls "
-        "in the period. A delivery due in the period and received after the window (even "
-        "after the period's end) is late; one received earlier than the window is not on "
-        "time. A delivery not received at all is counted only when the receipts source lists "
-        "it (it has no row otherwise)."
+        "supplier_otd_tolerance_days (config, default 0) / (receipts whose promised_date "
+        "falls in the period + open order lines whose promised_date falls in the period and "
+        "whose window closed before the as-of date: promised_date + "
+        "supplier_otd_tolerance_days < as_of). A delivery due in the period and received "
+        "after the window (even after the period's end) is late; one received earlier than "
+        "the window is not on time. An open line (open_orders: nothing received against it "
+        "at the export) past its window is late; one whose window is still open at the "
+        "as-of date is pending: left out of the share and counted in the note. A partly "
+        "delivered line counts twice: its receipt, judged on its own dates, and its open "
+        "remainder. as_of is the run's as-of date, else the newest record of the data. "
+        "Without open_orders a delivery never received is not seen: only receipts count."
     ),
     numerator="receipts due in the period and received within the window",
-    denominator="receipts due in the period",
+    denominator="receipts due in the period + open lines due in the period past their window",
 )
 SUPPLIER_PPM = KpiDef(
     id="supplier_ppm",
@@ -225,18 +233,56 @@ def deliveries_due(ctx: Context) -> pl.LazyFrame:
         due + pl.duration(days=c.supplier_otd_tolerance_days),
         closed="both",
     )
+    zero = pl.lit(0, pl.Int64())
+    parts = [
+        ctx.buckets.assign(ctx.frame("receipts"), "promised_date").select(
+            "key", "site", due=pl.lit(1, pl.Int64()), on_time=window.cast(pl.Int64()), pending=zero
+        )
+    ]
+    if "open_orders" in ctx.frames:
+        closed = _window_closed(ctx).cast(pl.Int64())
+        parts.append(
+            ctx.buckets.assign(ctx.frame("open_orders"), "promised_date").select(
+                "key", "site", due=closed, on_time=zero, pending=1 - closed
+            )
+        )
     sums = rollup(
         ctx,
-        ctx.buckets.assign(ctx.frame("receipts"), "promised_date"),
-        [pl.len().alias("due"), window.sum().alias("on_time")],
+        pl.concat(parts),
+        [pl.col("due").sum(), pl.col("on_time").sum(), pl.col("pending").sum()],
     )
-    return ratio_rows(
+    ok = pl.col("due") > 0
+    empty = (
+        pl.when(ok)
+        .then(pl.lit(None, pl.String()))
+        .otherwise(pl.lit("no deliveries due in period: share undefined"))
+    )
+    n = pl.col("pending").cast(pl.Int64())
+    lines = pl.when(n == 1).then(pl.lit("line")).otherwise(pl.lit("lines"))
+    pending = pl.when(n > 0).then(
+        pl.format("{} open {} not yet due at {} left out", n, lines, pl.lit(_as_of_label(ctx)))
+    )
+    note = pl.concat_str([empty, pending], separator="; ", ignore_nulls=True)
+    return value_rows(
         OTD_DUE.id,
         sums,
-        "on_time",
-        "due",
-        empty_note="no deliveries due in period: share undefined",
+        pl.when(ok).then(pl.col("on_time") / pl.col("due")),
+        numerator=pl.col("on_time"),
+        denominator=pl.col("due"),
+        note=pl.when(note != "").then(note),  # both parts null: no note, not ""
     )
+
+
+def _window_closed(ctx: Context) -> pl.Expr:
+    """An open line is late once promised_date + tolerance is before the as-of date."""
+    if ctx.as_of is None:  # no data at all: nothing is judged late
+        return pl.lit(False)
+    tolerance = pl.duration(days=ctx.config.supplier_otd_tolerance_days)
+    return pl.col("promised_date") + tolerance < pl.lit(ctx.as_of)
+
+
+def _as_of_label(ctx: Context) -> str:
+    return ctx.as_of.isoformat() if ctx.as_of is not None else "the as-of date"
 
 
 @group(UNAPPROVED_RECEIPTS)
@@ -407,7 +453,9 @@ def supplier_scorecard(
     """Per-supplier scorecard over the receipts of ``period`` (and ``scope``'s sites).
 
     One row per supplier of the supplier list, plus any supplier that only
-    appears in receipts (name etc. null). Scores, with ``sc = config.scorecard``:
+    appears in receipts (name etc. null). OTD is the received reading
+    (``supplier_otd_share``'s rule): open order lines (``open_orders``) do not
+    count here. Scores, with ``sc = config.scorecard``:
 
     - ``otd_score = 100 x otd_share``
     - ``quality_score = clip(100 x (1 - ppm / sc.ppm_zero_score), 0, 100)``

@@ -120,7 +120,7 @@ def _kpi_definitions(ctx: Context) -> Table:
             str(d.unit),
             str(d.direction),
             str(d.kind),
-            ", ".join(d.datasets),
+            ", ".join([*d.datasets, *(f"{o} (optional)" for o in d.optional_datasets)]),
             " ".join(str(d.definition).split()),
             ctx.target(d.id),
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -58,6 +59,7 @@ def build(
     config: Config,
     validation: ValidationReport | None,
     analyst_inputs: Mapping[str, str] | None = None,
+    as_of: date | None = None,
 ) -> ReviewModel:
     """The review model of :func:`build_pack` (without the registers)."""
     return build_pack(
@@ -67,6 +69,7 @@ def build(
         config=config,
         validation=validation,
         analyst_inputs=analyst_inputs,
+        as_of=as_of,
     ).model
 
 
@@ -79,6 +82,7 @@ def build_pack(
     validation: ValidationReport | None,
     analyst_inputs: Mapping[str, str] | None = None,
     kpi_table: pl.DataFrame | None = None,
+    as_of: date | None = None,
 ) -> Built:
     """Compute everything the management-review pack shows for one period and scope.
 
@@ -93,6 +97,8 @@ def build_pack(
     ``kpi_table``: the ``kpis.compute_kpis`` frame of this period and scope with the
     same inputs (validation notes and mapping constants included), when the caller
     has it already; computed otherwise.
+    ``as_of``: the day the data is judged on (a backfill's ``--as-of``); None takes
+    ``config.review.as_of``, else the newest record of the data.
     """
     p = parse_period(period)
     scope = config.check_scope(scope)
@@ -108,6 +114,7 @@ def build_pack(
         unsound=unsound,
         data=data,
         kpi_frame=kpi_table,
+        as_of=as_of or config.review.as_of,
     )
     # ``based on ... of ...`` notes; a duck-typed report without them gives none.
     notes = getattr(validation, "set_aside_notes", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 
 import polars as pl
 
@@ -34,6 +35,9 @@ class Context:
     data: Frames
     set_aside: Mapping[str, str] = field(default_factory=dict)
     """Dataset -> ``based on ... of ...`` note (``ValidationReport.set_aside_notes``)."""
+    as_of: date | None = None
+    """The day the data is judged on (``--as-of`` or ``[review] as_of``); None: the newest
+    record of the data (``kpis.compute_kpis``)."""
     section_kpis: dict[str, tuple[str, ...]] = field(default_factory=dict)
     kpi_section: dict[str, str] = field(default_factory=dict)
     section_order: dict[str, int] = field(default_factory=dict)

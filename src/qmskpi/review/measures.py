@@ -40,6 +40,7 @@ def measure_values(ctx: Context) -> tuple[KpiValue, ...]:
             unsound=ctx.unsound,
             set_aside=ctx.set_aside,
             constants=kpis.mapping_constants(ctx.config),
+            as_of=ctx.as_of,
         )
     frame = ctx.kpi_frame
     scope_rank = {s: i for i, s in enumerate(ctx.scopes)}
@@ -90,6 +91,7 @@ def measure_trends(ctx: Context) -> tuple[Trend, ...]:
         unsound=ctx.unsound,
         coverage=kpis.coverage_of(ctx.config.sources),
         constants=kpis.mapping_constants(ctx.config),
+        as_of=ctx.as_of,
     )
     out: list[Trend] = []
     for kpi_id, d in kpis.REGISTRY.items():

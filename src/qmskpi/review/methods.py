@@ -16,7 +16,8 @@ def method_notes(config: Config, *, datasets: Collection[str] = ()) -> tuple[tup
     """The methods and conventions, as (topic, note) pairs for the appendix.
 
     ``datasets``: the datasets the run read; the supplier-status note says
-    whether the approval history or the current supplier list was used.
+    whether the approval history or the current supplier list was used, the
+    open-orders note whether deliveries not received were seen.
     """
     months = config.review.trend_months
     return (
@@ -127,4 +128,22 @@ def _kpi_conventions(config: Config, datasets: Collection[str]) -> tuple[tuple[s
             "due date.",
         ),
         ("Supplier status", status),
+        ("Open order lines", _open_orders_note(datasets)),
+    )
+
+
+def _open_orders_note(datasets: Collection[str]) -> str:
+    if "open_orders" in datasets:
+        return (
+            "Supplier on-time delivery of deliveries due in the period counts open purchase-"
+            "order lines (nothing received at the export) as late once promised date + "
+            "tolerance is before the as-of date (the run's as-of date, else the newest record "
+            "of the data); a line that can still arrive on time is left out and counted in "
+            "the note. A partly delivered line counts as its receipt plus its open remainder. "
+            "The supplier scorecard counts receipts only."
+        )
+    return (
+        "No open purchase-order lines were supplied: supplier on-time delivery counts only "
+        "deliveries received, so a delivery that has not arrived at all is not seen and a "
+        "supplier that has not delivered looks on time."
     )

@@ -241,6 +241,7 @@ def _objective_attainment(ctx: Context) -> Table | None:
         config=ctx.config.kpis,
         unsound=ctx.unsound,
         kpi_values=ctx.kpi_frame if ctx.scope == WHOLE_SCOPE else None,
+        as_of=ctx.as_of,
     )
     rows: list[tuple[Scalar, ...]] = []
     for r in f.iter_rows(named=True):
