@@ -1276,6 +1276,14 @@ def _site_month_grid(spec: SyntheticSpec, cal: _Calendar) -> tuple[IntArray, Int
     return site, month
 
 
+def _lot_quantities(world: _World, sup: IntArray, rng: np.random.Generator) -> IntArray:
+    """Units of each delivery: around its supplier's lot size (lognormal, at least 1)."""
+    lot = np.array([s.lot for s in world.suppliers], dtype=np.float64)[sup]
+    qty = np.maximum(np.rint(lot * np.exp(0.35 * rng.standard_normal(sup.size))), 1)
+    out: IntArray = qty.astype(np.int64)
+    return out
+
+
 def _receipts(
     spec: SyntheticSpec,
     cal: _Calendar,
@@ -1315,8 +1323,7 @@ def _receipts(
     late = 1 + rng.poisson(np.where(declining & (progress > 0), 5.0, 2.5))
     promised = np.minimum(received - np.where(on_time, -early, late), cal.end_day)
 
-    lot = np.array([s.lot for s in world.suppliers], dtype=np.float64)[sup]
-    qty = np.maximum(np.rint(lot * np.exp(0.35 * rng.standard_normal(n))), 1).astype(np.int64)
+    qty = _lot_quantities(world, sup, rng)
     ppm = np.array([s.ppm for s in world.suppliers], dtype=np.float64)[sup]
     p_reject = np.minimum(ppm / 1e6 * rng.gamma(0.3, 1 / 0.3, size=n), 1.0)
     rejected = rng.binomial(qty, p_reject).astype(np.int64)
@@ -1373,8 +1380,7 @@ def _open_orders(
         ]
     )
     site, sup = cell // n_sup, cell % n_sup
-    lot = np.array([s.lot for s in world.suppliers], dtype=np.float64)[sup]
-    qty = np.maximum(np.rint(lot * np.exp(0.35 * rng.standard_normal(cell.size))), 1)
+    qty = _lot_quantities(world, sup, rng)
     part_no = 100 + rng.integers(0, 40, cell.size)
     codes = [s.category[:3].upper() for s in world.suppliers]
     order = _order(promised, site, sup)
@@ -1385,7 +1391,7 @@ def _open_orders(
             "supplier_id": _lookup(world.supplier_ids, sup[order]),
             "site": _lookup([s for s, _ in sites], site[order]),
             "promised_date": _dates(promised[order]),
-            "qty_open": qty[order].astype(np.int64),
+            "qty_open": qty[order],
             "part": _lookup(codes, sup[order]) + "-" + pl.Series(part_no[order]).cast(pl.String),
         }
     )
