@@ -81,7 +81,7 @@ def test_sample_writes_a_loadable_data_set(tmp_path: Path) -> None:
     code = main(["sample", "--out", str(out), "--sites", "2", "--months", "12", "--scale", "0.2"])
     assert code == 0
     assert (out / "qmskpi.toml").is_file()
-    assert len(list(out.glob("*.csv"))) == 13  # eleven datasets and the two optional ones
+    assert len(list(out.glob("*.csv"))) == 14  # eleven datasets and the three optional ones
     from qmskpi.config import load_config
 
     assert load_config(out / "qmskpi.toml").sites == ("North", "South")

@@ -56,7 +56,7 @@ def test_wheel_ships_contracts_notebooks_and_templates(tmp_path: Path) -> None:
         assert f"qmskpi/review/clause_maps/{m.name}" in names
     assert "qmskpi/py.typed" in names
     assert any(n.endswith("entry_points.txt") for n in names)
-    assert len(list((ROOT / "data_contracts").glob("*.yaml"))) == 13  # one per dataset
+    assert len(list((ROOT / "data_contracts").glob("*.yaml"))) == 14  # one per dataset
 
 
 def test_python_dash_m_and_console_script_show_help() -> None:

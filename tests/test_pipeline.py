@@ -1927,7 +1927,7 @@ def test_prepared_repr_is_short_and_its_html_escapes_the_organisation(
     v = prepared.validation
     text = repr(prepared)
     assert len(text) < 300
-    assert text.startswith(f"<Prepared {PERIOD} 'all' of {EVIL_ORG!r}: 13 datasets (0 unsound), ")
+    assert text.startswith(f"<Prepared {PERIOD} 'all' of {EVIL_ORG!r}: 14 datasets (0 unsound), ")
     sound = prepared.kpis.filter(pl.col("sound")).height
     assert f"{prepared.kpis.height:,} KPI rows ({sound:,} sound)" in text
     assert f"{len(prepared.review.trends)} trends" in text
