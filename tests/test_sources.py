@@ -365,6 +365,73 @@ def test_value_map_to_empty_string_means_null() -> None:
     assert r.rejects.filter(pl.col(SOURCE_ROW) == 3)["column"].to_list() == ["received_date"]
 
 
+# --------------------------------------------------------------------------- trimming
+
+
+def test_every_character_polars_trims_has_edge_bytes_outside_printable_ascii() -> None:
+    """The cheap check (_may_need_trim) reads only a value's first and last byte.
+
+    Exhaustive over every Unicode scalar value: each character that
+    ``str.strip_chars()`` removes starts and ends with a UTF-8 byte outside
+    0x21-0x7E, so a column whose edge bytes are all printable ASCII has nothing
+    to trim. The characters found are the Unicode White_Space set, listed by hand.
+    """
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    padded = pl.Series([f"{c}x{c}" for c in chars])
+    stripped = [
+        c for c, changed in zip(chars, padded.str.strip_chars() != padded, strict=True) if changed
+    ]
+    white_space = [*"\t\n\x0b\x0c\r ", "\x85", "\xa0", "\u1680"]
+    white_space += [chr(c) for c in range(0x2000, 0x200B)]
+    white_space += ["\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
+    assert stripped == white_space
+    for c in stripped:
+        encoded = c.encode("utf-8")
+        assert not 0x21 <= encoded[0] <= 0x7E
+        assert not 0x21 <= encoded[-1] <= 0x7E
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=8))
+def test_a_column_the_cheap_check_passes_has_nothing_to_trim(values: list[str | None]) -> None:
+    frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.String)})
+    changes = bool((frame["v"].str.strip_chars() != frame["v"]).any())
+    assert not changes or sources._may_need_trim(frame, ["v"]) == {"v"}
+
+
+def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nbsp, ideo = "\u00a0", "\u3000"
+    table = pa.table(
+        {
+            "complaint_id": ["C-1", "C-2", "C-3", "C-4", "C-5", "C-6"],
+            "received_date": ["2026-10-01"] * 6,
+            "site": ["Leeds", f"{nbsp}York{nbsp}", "Leeds", "York\t", " Leeds", "York"],
+            "customer": ["A", "B", "C", "D", "E", "F"],  # nothing to trim here
+            "product": ["P", "P", "P", "P", "P", "P"],
+            "category": ["c", "c", "c", "c", "c", "c"],
+            "severity": ["minor"] * 6,
+            "status": ["open"] * 6,
+            "description": ["Box  dented", " ", None, f"{ideo}Wet{ideo}", "", "é"],
+            "root_cause": ["wet é", "\u00e9t\u00e9 ", None, "x", "y", "z"],
+        }
+    )
+    pq.write_table(table, tmp_path / "c.parquet")
+    toml = '[sources.complaints]\npath = "c.parquet"'
+    fast = _load(toml, base=tmp_path)
+    with monkeypatch.context() as m:  # the full trim of every text column, as before
+        m.setattr(sources, "_may_need_trim", lambda frame, names: set(names))
+        full = _load(toml, base=tmp_path)
+    assert fast.frame.equals(full.frame)
+    _canonical(fast)
+    assert fast.frame["site"].to_list() == ["Leeds", "York", "Leeds", "York", "Leeds", "York"]
+    assert fast.frame["customer"].to_list() == ["A", "B", "C", "D", "E", "F"]
+    # inner spaces kept; whitespace-only and empty become null (a blank cell)
+    assert fast.frame["description"].to_list() == ["Box  dented", None, None, "Wet", None, "é"]
+    assert fast.frame["root_cause"].to_list() == ["wet é", "été", None, "x", "y", "z"]
+
+
 # --------------------------------------------------------------------------- surrogate keys
 
 _NO_ID = (

@@ -1627,10 +1627,11 @@ def _clean_text(frame: pl.DataFrame, names: Sequence[str], src: SourceConfig) ->
     if not names:
         return frame
     trimmed: list[pl.Series] = []
+    trim = _may_need_trim(frame, names)
     for n in names:  # one column at a time: at most one extra copy of the text in memory
         raw = frame.get_column(n)
-        cut = raw.str.strip_chars()
-        if bool((cut.str.len_bytes() == raw.str.len_bytes()).fill_null(True).all()):
+        cut = raw.str.strip_chars() if n in trim else raw
+        if n in trim and bool((cut.str.len_bytes() == raw.str.len_bytes()).fill_null(True).all()):
             cut = raw  # nothing trimmed: keep sharing the column's buffers
         trimmed.append(cut.rename(f"_clean_{n}"))
     frame = frame.with_columns(trimmed)
@@ -1657,6 +1658,26 @@ def _clean_text(frame: pl.DataFrame, names: Sequence[str], src: SourceConfig) ->
         if steps:
             exprs.append(e.alias(f"_clean_{n}"))
     return frame.with_columns(exprs) if exprs else frame
+
+
+def _may_need_trim(frame: pl.DataFrame, names: Sequence[str]) -> set[str]:
+    """The text columns among ``names`` that may hold a value to trim.
+
+    A value needs trimming only when its first or last character is whitespace,
+    and every whitespace character ``str.strip_chars()`` removes (Unicode
+    White_Space: tab to carriage return, space, U+0085, U+00A0, U+2000-U+200A,
+    U+3000 ...) starts and ends with a UTF-8 byte outside printable ASCII
+    (0x21-0x7E). Those two bytes per value are read without building a trimmed
+    copy of the column; a column whose edges are all printable ASCII has nothing
+    to trim, any other (non-ASCII letters at an edge too) goes through the trim.
+    """
+    checks = []
+    for n in names:
+        raw = pl.col(n).cast(pl.Binary)
+        edges = [raw.bin.get(0, null_on_oob=True), raw.bin.get(-1, null_on_oob=True)]
+        checks.append(pl.any_horizontal(~b.is_between(0x21, 0x7E) for b in edges).any().alias(n))
+    found = frame.select(checks).row(0, named=True)
+    return {n for n in names if found[n]}
 
 
 def _constant_text(value: Any) -> str:
