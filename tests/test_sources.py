@@ -432,6 +432,64 @@ def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     assert fast.frame["root_cause"].to_list() == ["wet é", "été", None, "x", "y", "z"]
 
 
+def _numbers_csv(path: Path, units: list[str], cost: list[str]) -> None:
+    head = "complaint_id,received_date,site,customer,product,category,severity,status,"
+    lines = [head + "units_affected,cost"]
+    for i, (u, c) in enumerate(zip(units, cost, strict=True)):
+        lines.append(f"C-{i + 1},2026-10-01,Leeds,A,P,c,minor,open,{u},{c}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("units", "cost", "want_units", "want_cost", "want_rejects"),
+    [
+        # plain numbers: read as numbers in one pass (a missing cell is null)
+        (
+            ["+5", "05", "-0", ""],
+            [".5", "1e3", "+2.25", ""],
+            [5, 5, 0, None],
+            [0.5, 1000.0, 2.25, None],
+            [],
+        ),
+        # a cell the strict read refuses sends the column through the text path, as before
+        (
+            ["12.0", " 7 ", '""', "n/a"],
+            ["1.5", "inf", " 3 ", "x"],
+            [12, None],  # rows 2 and 4; rows 3 and 5 hold a bad value
+            [1.5, 3.0],
+            [
+                (3, "cost", "inf", "'inf' is not a number"),
+                (5, "units_affected", "n/a", "'n/a' is not a whole number"),
+                (5, "cost", "x", "'x' is not a number"),
+            ],
+        ),
+    ],
+)
+def test_csv_numbers_read_in_one_pass_equal_the_text_path(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    units: list[str],
+    cost: list[str],
+    want_units: list[int | None],
+    want_cost: list[float | None],
+    want_rejects: list[tuple[int, str, str, str]],
+) -> None:
+    _numbers_csv(tmp_path / "c.csv", units, cost)
+    toml = '[sources.complaints]\npath = "c.csv"'
+    fast = _load(toml, base=tmp_path)
+    with monkeypatch.context() as m:  # every number through the text path, as before
+        m.setattr(sources, "_text_numbers", lambda s, kind: None)
+        text = _load(toml, base=tmp_path)
+    _canonical(fast)
+    assert fast.frame.equals(text.frame)
+    assert fast.rejects.equals(text.rejects)
+    plain = not want_rejects  # the first case is read in one pass indeed
+    assert (sources._text_numbers(pl.Series(units[:3]), "int") is not None) == plain
+    assert fast.frame["units_affected"].to_list() == want_units
+    assert fast.frame["cost"].to_list() == want_cost
+    assert fast.rejects.select(SOURCE_ROW, "column", "value", "message").rows() == want_rejects
+
+
 # --------------------------------------------------------------------------- surrogate keys
 
 _NO_ID = (

@@ -532,7 +532,7 @@ def _csv_kwargs(src: SourceConfig) -> dict[str, Any]:
 
 def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
     text = _decode(data, src, display)
-    if not text.strip():
+    if not text or text.isspace():  # (no stripped copy of the whole text)
         raise SourceError("empty file", path=display, dataset=src.dataset)
     if text.startswith(_BOM_RESIDUE):
         raise HeaderError(
@@ -542,8 +542,10 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
             path=display,
             dataset=src.dataset,
         )
+    same_bytes = codecs.lookup(src.encoding).name == "utf-8"  # text is exactly ``data``
     if "\r" in text:  # CRLF and CR-only line endings (and line breaks inside quotes) become \n
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+        same_bytes = False
     kwargs = _csv_kwargs(src)
     lines = _Lines(text)
     reader = csv.reader(lines, **kwargs)
@@ -578,7 +580,8 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
     else:
         first = next(csv.reader(_Lines(body), **kwargs), [])
         ncols = max(len(first), 1)
-    table = _read_csv_body_polars(body, ncols, src, display, first_row, headers)
+    encoded = data[len(text[:offset].encode("utf-8")) :] if same_bytes else body.encode("utf-8")
+    table = _read_csv_body_polars(body, encoded, ncols, src, display, first_row, headers)
     if table is None:
         first_line = text.count("\n", 0, offset) + 1
         table = _read_csv_body_python(body, ncols, src, display, first_row, headers, first_line)
@@ -587,23 +590,28 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
 
 def _read_csv_body_polars(
     body: str,
+    encoded: bytes,
     ncols: int,
     src: SourceConfig,
     display: str,
     first_row: int,
     headers: list[str] | None,
 ) -> _Table | None:
-    """The fast path; ``None`` when polars refuses the text (ragged or odd quoting)."""
-    if not body.strip():
+    """The fast path; ``None`` when polars refuses the text (ragged or odd quoting).
+
+    ``encoded`` is ``body`` as UTF-8 (a slice of the file's own bytes when it is UTF-8).
+    """
+    if not body or body.isspace():
         return _Table(display, headers, [pl.Series([], dtype=pl.String)] * ncols, _rows(0, 0))
     if not src.delimiter.isascii() or not src.quote_char.isascii():
         return None
-    if src.quote_char and body.count(src.quote_char) % 2:
+    quoted = bool(src.quote_char) and src.quote_char in body
+    if quoted and body.count(src.quote_char) % 2:
         return None  # an unclosed quote: polars may drop the last record, the csv module keeps it
     names = [f"c{j}" for j in range(ncols)]
     try:
         frame = pl.read_csv(
-            io.BytesIO(body.encode("utf-8")),
+            io.BytesIO(encoded),
             has_header=False,
             infer_schema=False,
             schema=dict.fromkeys(names, pl.String()),
@@ -615,7 +623,8 @@ def _read_csv_body_polars(
         )
     except Exception:  # ragged rows or quoting polars will not read: the csv module decides
         return None
-    if src.quote_char and any(bool(frame[n].str.contains("\n", literal=True).any()) for n in names):
+    spans = [pl.col(n).str.contains("\n", literal=True).any() for n in names]
+    if quoted and any(frame.select(spans).row(0)):  # (no quote, no field over several lines)
         return None  # a quoted field spans lines: the csv module checks where each record runs
     return _Table(
         display,
@@ -1532,11 +1541,31 @@ def _native(col: _Column, fld: Field, src: SourceConfig) -> pl.Series | None:
     if fld.name in src.value_maps or fld.name in src.null_values:
         return None
     s = col if isinstance(col, pl.Series) else _list_series(col)
+    if s is not None and s.dtype == pl.String and fld.type in ("int", "float"):
+        s = _text_numbers(s, fld.type)
     if s is None or not _kind_fits(s.dtype, fld.type):
         return None
     if _na_could_match(fld, src):
         return None
     return s
+
+
+def _text_numbers(s: pl.Series, kind: str) -> pl.Series | None:
+    """Text cells (CSV) of an int or float field as numbers, when every cell is a plain one.
+
+    Polars' strict cast reads the cells in one vectorised pass: ``[+-]digits``
+    for an int, a finite decimal or exponent number for a float, null for a
+    missing cell. Anything else in the column (a blank written as ``""``,
+    surrounding spaces, ``12.0`` for an int, ``n/a``, ``inf``) sends the whole
+    column through the text path, which reads and reports every cell as before.
+    """
+    try:
+        out = s.cast(pl.Int64 if kind == "int" else pl.Float64, strict=True)
+    except pl.exceptions.InvalidOperationError:
+        return None
+    if kind == "float" and not bool(out.is_finite().fill_null(True).all()):
+        return None
+    return out
 
 
 def _kind_fits(dtype: pl.DataType, kind: str) -> bool:
