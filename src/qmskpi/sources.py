@@ -2060,9 +2060,24 @@ def _blank_rows(table: _Table) -> pl.Series:
     typed = [c for c in table.columns if isinstance(c, pl.Series) and c.dtype != pl.String]
     if typed:  # a value in a typed column settles it, with no pass over the text columns
         empty = pl.select(pl.all_horizontal([c.is_null() for c in typed])).to_series()
-        if not empty.any():
-            return empty
-    return pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
+    else:
+        empty = pl.repeat(True, table.height, dtype=pl.Boolean, eager=True)
+    # Column by column, only the rows still without a value: usually the first column
+    # (an ID) settles every row, and the rest are never scanned.
+    undecided = empty.arg_true()
+    for col in table.columns:
+        if not len(undecided):
+            break
+        if isinstance(col, pl.Series):
+            if col.dtype != pl.String:
+                continue  # already counted above
+            whole = len(undecided) == table.height
+            part = _blank_mask(col if whole else col.gather(undecided))
+        else:
+            part = _blank_mask([col[i] for i in undecided.to_list()])
+        undecided = undecided.filter(part)
+    blank = pl.repeat(False, table.height, dtype=pl.Boolean, eager=True)
+    return blank.scatter(undecided, True) if len(undecided) else blank
 
 
 def _raise_first_reject(
@@ -2128,7 +2143,10 @@ def _apply_expressions(
 def _rejects(work: pl.DataFrame, parsers: Mapping[str, _Parsed], display: str) -> pl.DataFrame:
     """One row per bad value, ordered by source row, then canonical column order."""
     parts: list[pl.DataFrame] = []
+    bad = work.select(pl.col(f"_bad_{n}").any() for n in parsers).row(0) if parsers else ()
     for k, (name, p) in enumerate(parsers.items()):
+        if not bad[k]:
+            continue  # no bad value in this column: no pass over the frame
         raw_value = pl.col(name).cast(pl.String).str.strip_chars()  # a typed value as text
         mapped = pl.col(f"_clean_{name}").cast(pl.String)
         shown = (
