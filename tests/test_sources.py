@@ -393,10 +393,13 @@ def test_every_character_polars_trims_has_edge_bytes_outside_printable_ascii() -
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=8))
-def test_a_column_the_cheap_check_passes_has_nothing_to_trim(values: list[str | None]) -> None:
+def test_cheap_checks_agree_with_the_full_trim(values: list[str | None]) -> None:
     frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.String)})
     changes = bool((frame["v"].str.strip_chars() != frame["v"]).any())
     assert not changes or sources._may_need_trim(frame, ["v"]) == {"v"}
+    # blank (null, empty or whitespace only) exactly where the full trim leaves nothing
+    full = frame["v"].is_null() | (frame["v"].str.strip_chars() == "")
+    assert sources._blank_mask(frame["v"]).to_list() == full.to_list()
 
 
 def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(

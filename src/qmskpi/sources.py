@@ -1179,7 +1179,13 @@ def _column_text(
 def _blank_mask(col: _Column) -> pl.Series:
     if isinstance(col, pl.Series):
         if col.dtype == pl.String:
-            return col.is_null() | (col.str.strip_chars() == "")
+            # A value starting with printable ASCII has a value; only the others are trimmed.
+            first = col.cast(pl.Binary).bin.get(0, null_on_oob=True)
+            maybe = first.is_null() | ~first.is_between(0x21, 0x7E)
+            if not maybe.any():
+                return maybe
+            sub = col.filter(maybe)
+            return maybe.scatter(maybe.arg_true(), sub.is_null() | (sub.str.strip_chars() == ""))
         return col.is_null()
     return pl.Series(
         [v is None or (isinstance(v, str) and not v.strip()) for v in col], dtype=pl.Boolean
@@ -1942,10 +1948,9 @@ def _may_repeat(frame: pl.DataFrame, columns: list[str]) -> bool:
     """Could two rows be equal in ``columns``? False only when no two rows' hashes are equal.
 
     Identical rows are identical in their key too, so the key is hashed first:
-    one sort of the hashes, far cheaper than grouping every field.
+    counting distinct hashes is far cheaper than grouping every field.
     """
-    hashes = frame.select(columns).hash_rows().sort()
-    return bool((hashes == hashes.shift(1)).any())
+    return frame.select(columns).hash_rows().n_unique() < frame.height
 
 
 def _map_table(
