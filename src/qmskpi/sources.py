@@ -1538,6 +1538,8 @@ def _native(col: _Column, fld: Field, src: SourceConfig) -> pl.Series | None:
     A typed column (Parquet, or Excel/SQL cells all of one Python type) of the
     field's kind is used as it is: dates (and date-times, as their date) for a
     date field, numbers for an int or float field, booleans for a bool field.
+    A text column (CSV) of an int or float field whose every cell is a plain
+    number is read as numbers in one pass (``_text_numbers``).
     Text mapping rules that could change such a value (a value map or null
     values for the field, an ``na_values`` entry a value could be written as)
     send the column through the text path instead, so the result is the same.
