@@ -47,7 +47,7 @@ def child(kind: str, data: Path) -> None:
     out: dict[str, Any] = {"kind": kind}
     start = time.perf_counter()
     if kind == "bare":
-        frames = [pl.read_parquet(p) for p in paths]
+        frames = [pl.read_parquet(p) if p.suffix == ".parquet" else pl.read_csv(p) for p in paths]
         out["seconds"] = time.perf_counter() - start
         out["rows"] = sum(f.height for f in frames)
     else:
@@ -65,12 +65,17 @@ def child(kind: str, data: Path) -> None:
     print(json.dumps(out), flush=True)
 
 
-def run(kind: str, data: Path) -> dict[str, Any]:
+def run(kind: str, data: Path, before: Path | None = None) -> dict[str, Any]:
+    env = None
+    if kind == "before" and before is not None:  # the loader of another checkout
+        env = {**os.environ, "PYTHONPATH": str(before / "src")}
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", kind, "--data", str(data)],
+        [sys.executable, __file__, "--child", "load" if kind == "before" else kind, "--data",
+         str(data)],
         stdout=subprocess.PIPE,
         text=True,
-    )
+        env=env,
+    )  # fmt: skip
     assert proc.stdout is not None
     text = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -79,22 +84,30 @@ def run(kind: str, data: Path) -> dict[str, Any]:
         raise SystemExit(f"{kind} run failed (exit {proc.returncode})")
     result: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     result["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    result["kind"] = kind
     return result
 
 
 def report(runs: list[dict[str, Any]]) -> int:
     bare = [r for r in runs if r["kind"] == "bare"]
     load = [r for r in runs if r["kind"] == "load"]
-    print(f"{'run':<6}{'best s':>9}{'median s':>10}{'peak RSS MB':>13}")
-    for name, rs in (("bare", bare), ("load", load)):
+    print(f"{'run':<8}{'best s':>9}{'median s':>10}{'peak RSS MB':>13}")
+    for name in ("bare", "before", "load"):
+        rs = [r for r in runs if r["kind"] == name]
+        if not rs:
+            continue
         secs = [r["seconds"] for r in rs]
         rss = max(r["peak_rss_mb"] for r in rs)
-        print(f"{name:<6}{min(secs):>9.3f}{statistics.median(secs):>10.3f}{rss:>13.0f}")
-    best = min(r["seconds"] for r in load) / min(r["seconds"] for r in bare)
-    med = statistics.median(r["seconds"] for r in load) / statistics.median(
-        r["seconds"] for r in bare
-    )
-    print(f"load / bare: {best:.2f}x best-to-best, {med:.2f}x median (target <= 2x)")
+        print(f"{name:<8}{min(secs):>9.3f}{statistics.median(secs):>10.3f}{rss:>13.0f}")
+    for name in ("before", "load"):
+        rs = [r for r in runs if r["kind"] == name]
+        if not rs:
+            continue
+        best = min(r["seconds"] for r in rs) / min(r["seconds"] for r in bare)
+        med = statistics.median(r["seconds"] for r in rs) / statistics.median(
+            r["seconds"] for r in bare
+        )
+        print(f"{name} / bare: {best:.2f}x best-to-best, {med:.2f}x median (target <= 2x)")
     print(f"rows read by the bare run: {bare[0]['rows']:,}")
     failed = 0
     for name, d in load[0]["datasets"].items():
@@ -112,7 +125,18 @@ def report(runs: list[dict[str, Any]]) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--scale", type=float, default=45)
-    ap.add_argument("--data", type=Path, help="an existing `qmskpi sample --format parquet` folder")
+    ap.add_argument("--data", type=Path, help="an existing `qmskpi sample` folder")
+    ap.add_argument(
+        "--format",
+        choices=["parquet", "csv"],
+        default="parquet",
+        help="what `qmskpi sample` writes (bare read: pl.read_parquet / pl.read_csv)",
+    )
+    ap.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout: its loader runs too, alternating (PYTHONPATH=BEFORE/src)",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--child", choices=["bare", "load"], help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -126,7 +150,7 @@ def main() -> int:
         data = tmp / "data"
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "qmskpi", "sample", "--out", str(data), "--format", "parquet",
+            [sys.executable, "-m", "qmskpi", "sample", "--out", str(data), "--format", args.format,
              "--scale", str(args.scale), "--end-month", PERIOD],
             check=True,
             stdout=subprocess.DEVNULL,
@@ -136,6 +160,8 @@ def main() -> int:
         runs = []
         for _ in range(args.repeat):
             runs.append(run("bare", data))
+            if args.before is not None:
+                runs.append(run("before", data, args.before))
             runs.append(run("load", data))
         return report(runs)
     finally:

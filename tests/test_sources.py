@@ -365,6 +365,134 @@ def test_value_map_to_empty_string_means_null() -> None:
     assert r.rejects.filter(pl.col(SOURCE_ROW) == 3)["column"].to_list() == ["received_date"]
 
 
+# --------------------------------------------------------------------------- trimming
+
+
+def test_every_character_polars_trims_has_edge_bytes_outside_printable_ascii() -> None:
+    """The cheap check (_may_need_trim) reads only a value's first and last byte.
+
+    Exhaustive over every Unicode scalar value: each character that
+    ``str.strip_chars()`` removes starts and ends with a UTF-8 byte outside
+    0x21-0x7E, so a column whose edge bytes are all printable ASCII has nothing
+    to trim. The characters found are the Unicode White_Space set, listed by hand.
+    """
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    padded = pl.Series([f"{c}x{c}" for c in chars])
+    stripped = [
+        c for c, changed in zip(chars, padded.str.strip_chars() != padded, strict=True) if changed
+    ]
+    white_space = [*"\t\n\x0b\x0c\r ", "\x85", "\xa0", "\u1680"]
+    white_space += [chr(c) for c in range(0x2000, 0x200B)]
+    white_space += ["\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
+    assert stripped == white_space
+    for c in stripped:
+        encoded = c.encode("utf-8")
+        assert not 0x21 <= encoded[0] <= 0x7E
+        assert not 0x21 <= encoded[-1] <= 0x7E
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=8))
+def test_cheap_checks_agree_with_the_full_trim(values: list[str | None]) -> None:
+    frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.String)})
+    changes = bool((frame["v"].str.strip_chars() != frame["v"]).any())
+    assert not changes or sources._may_need_trim(frame, ["v"]) == {"v"}
+    # blank (null, empty or whitespace only) exactly where the full trim leaves nothing
+    full = frame["v"].is_null() | (frame["v"].str.strip_chars() == "")
+    assert sources._blank_mask(frame["v"]).to_list() == full.to_list()
+
+
+def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nbsp, ideo = "\u00a0", "\u3000"
+    table = pa.table(
+        {
+            "complaint_id": ["C-1", "C-2", "C-3", "C-4", "C-5", "C-6"],
+            "received_date": ["2026-10-01"] * 6,
+            "site": ["Leeds", f"{nbsp}York{nbsp}", "Leeds", "York\t", " Leeds", "York"],
+            "customer": ["A", "B", "C", "D", "E", "F"],  # nothing to trim here
+            "product": ["P", "P", "P", "P", "P", "P"],
+            "category": ["c", "c", "c", "c", "c", "c"],
+            "severity": ["minor"] * 6,
+            "status": ["open"] * 6,
+            "description": ["Box  dented", " ", None, f"{ideo}Wet{ideo}", "", "é"],
+            "root_cause": ["wet é", "\u00e9t\u00e9 ", None, "x", "y", "z"],
+        }
+    )
+    pq.write_table(table, tmp_path / "c.parquet")
+    toml = '[sources.complaints]\npath = "c.parquet"'
+    fast = _load(toml, base=tmp_path)
+    with monkeypatch.context() as m:  # the full trim of every text column, as before
+        m.setattr(sources, "_may_need_trim", lambda frame, names: set(names))
+        full = _load(toml, base=tmp_path)
+    assert fast.frame.equals(full.frame)
+    _canonical(fast)
+    assert fast.frame["site"].to_list() == ["Leeds", "York", "Leeds", "York", "Leeds", "York"]
+    assert fast.frame["customer"].to_list() == ["A", "B", "C", "D", "E", "F"]
+    # inner spaces kept; whitespace-only and empty become null (a blank cell)
+    assert fast.frame["description"].to_list() == ["Box  dented", None, None, "Wet", None, "é"]
+    assert fast.frame["root_cause"].to_list() == ["wet é", "été", None, "x", "y", "z"]
+
+
+def _numbers_csv(path: Path, units: list[str], cost: list[str]) -> None:
+    head = "complaint_id,received_date,site,customer,product,category,severity,status,"
+    lines = [head + "units_affected,cost"]
+    for i, (u, c) in enumerate(zip(units, cost, strict=True)):
+        lines.append(f"C-{i + 1},2026-10-01,Leeds,A,P,c,minor,open,{u},{c}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("units", "cost", "want_units", "want_cost", "want_rejects"),
+    [
+        # plain numbers: read as numbers in one pass (a missing cell is null)
+        (
+            ["+5", "05", "-0", ""],
+            [".5", "1e3", "+2.25", ""],
+            [5, 5, 0, None],
+            [0.5, 1000.0, 2.25, None],
+            [],
+        ),
+        # a cell the strict read refuses sends the column through the text path, as before
+        (
+            ["12.0", " 7 ", '""', "n/a"],
+            ["1.5", "inf", " 3 ", "x"],
+            [12, None],  # rows 2 and 4; rows 3 and 5 hold a bad value
+            [1.5, 3.0],
+            [
+                (3, "cost", "inf", "'inf' is not a number"),
+                (5, "units_affected", "n/a", "'n/a' is not a whole number"),
+                (5, "cost", "x", "'x' is not a number"),
+            ],
+        ),
+    ],
+)
+def test_csv_numbers_read_in_one_pass_equal_the_text_path(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    units: list[str],
+    cost: list[str],
+    want_units: list[int | None],
+    want_cost: list[float | None],
+    want_rejects: list[tuple[int, str, str, str]],
+) -> None:
+    _numbers_csv(tmp_path / "c.csv", units, cost)
+    toml = '[sources.complaints]\npath = "c.csv"'
+    fast = _load(toml, base=tmp_path)
+    with monkeypatch.context() as m:  # every number through the text path, as before
+        m.setattr(sources, "_text_numbers", lambda s, kind: None)
+        text = _load(toml, base=tmp_path)
+    _canonical(fast)
+    assert fast.frame.equals(text.frame)
+    assert fast.rejects.equals(text.rejects)
+    plain = not want_rejects  # the first case is read in one pass indeed
+    assert (sources._text_numbers(pl.Series(units[:3]), "int") is not None) == plain
+    assert fast.frame["units_affected"].to_list() == want_units
+    assert fast.frame["cost"].to_list() == want_cost
+    assert fast.rejects.select(SOURCE_ROW, "column", "value", "message").rows() == want_rejects
+
+
 # --------------------------------------------------------------------------- surrogate keys
 
 _NO_ID = (

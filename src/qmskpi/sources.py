@@ -532,7 +532,7 @@ def _csv_kwargs(src: SourceConfig) -> dict[str, Any]:
 
 def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
     text = _decode(data, src, display)
-    if not text.strip():
+    if not text or text.isspace():  # (no stripped copy of the whole text)
         raise SourceError("empty file", path=display, dataset=src.dataset)
     if text.startswith(_BOM_RESIDUE):
         raise HeaderError(
@@ -542,8 +542,10 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
             path=display,
             dataset=src.dataset,
         )
+    same_bytes = codecs.lookup(src.encoding).name == "utf-8"  # text is exactly ``data``
     if "\r" in text:  # CRLF and CR-only line endings (and line breaks inside quotes) become \n
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+        same_bytes = False
     kwargs = _csv_kwargs(src)
     lines = _Lines(text)
     reader = csv.reader(lines, **kwargs)
@@ -578,7 +580,8 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
     else:
         first = next(csv.reader(_Lines(body), **kwargs), [])
         ncols = max(len(first), 1)
-    table = _read_csv_body_polars(body, ncols, src, display, first_row, headers)
+    encoded = data[len(text[:offset].encode("utf-8")) :] if same_bytes else body.encode("utf-8")
+    table = _read_csv_body_polars(body, encoded, ncols, src, display, first_row, headers)
     if table is None:
         first_line = text.count("\n", 0, offset) + 1
         table = _read_csv_body_python(body, ncols, src, display, first_row, headers, first_line)
@@ -587,23 +590,28 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
 
 def _read_csv_body_polars(
     body: str,
+    encoded: bytes,
     ncols: int,
     src: SourceConfig,
     display: str,
     first_row: int,
     headers: list[str] | None,
 ) -> _Table | None:
-    """The fast path; ``None`` when polars refuses the text (ragged or odd quoting)."""
-    if not body.strip():
+    """The fast path; ``None`` when polars refuses the text (ragged or odd quoting).
+
+    ``encoded`` is ``body`` as UTF-8 (a slice of the file's own bytes when it is UTF-8).
+    """
+    if not body or body.isspace():
         return _Table(display, headers, [pl.Series([], dtype=pl.String)] * ncols, _rows(0, 0))
     if not src.delimiter.isascii() or not src.quote_char.isascii():
         return None
-    if src.quote_char and body.count(src.quote_char) % 2:
+    quoted = bool(src.quote_char) and src.quote_char in body
+    if quoted and body.count(src.quote_char) % 2:
         return None  # an unclosed quote: polars may drop the last record, the csv module keeps it
     names = [f"c{j}" for j in range(ncols)]
     try:
         frame = pl.read_csv(
-            io.BytesIO(body.encode("utf-8")),
+            io.BytesIO(encoded),
             has_header=False,
             infer_schema=False,
             schema=dict.fromkeys(names, pl.String()),
@@ -615,7 +623,8 @@ def _read_csv_body_polars(
         )
     except Exception:  # ragged rows or quoting polars will not read: the csv module decides
         return None
-    if src.quote_char and any(bool(frame[n].str.contains("\n", literal=True).any()) for n in names):
+    spans = [pl.col(n).str.contains("\n", literal=True).any() for n in names]
+    if quoted and any(frame.select(spans).row(0)):  # (no quote, no field over several lines)
         return None  # a quoted field spans lines: the csv module checks where each record runs
     return _Table(
         display,
@@ -1170,7 +1179,13 @@ def _column_text(
 def _blank_mask(col: _Column) -> pl.Series:
     if isinstance(col, pl.Series):
         if col.dtype == pl.String:
-            return col.is_null() | (col.str.strip_chars() == "")
+            # A value starting with printable ASCII has a value; only the others are trimmed.
+            first = col.cast(pl.Binary).bin.get(0, null_on_oob=True)
+            maybe = first.is_null() | ~first.is_between(0x21, 0x7E)
+            if not maybe.any():
+                return maybe
+            sub = col.filter(maybe)
+            return maybe.scatter(maybe.arg_true(), sub.is_null() | (sub.str.strip_chars() == ""))
         return col.is_null()
     return pl.Series(
         [v is None or (isinstance(v, str) and not v.strip()) for v in col], dtype=pl.Boolean
@@ -1523,6 +1538,8 @@ def _native(col: _Column, fld: Field, src: SourceConfig) -> pl.Series | None:
     A typed column (Parquet, or Excel/SQL cells all of one Python type) of the
     field's kind is used as it is: dates (and date-times, as their date) for a
     date field, numbers for an int or float field, booleans for a bool field.
+    A text column (CSV) of an int or float field whose every cell is a plain
+    number is read as numbers in one pass (``_text_numbers``).
     Text mapping rules that could change such a value (a value map or null
     values for the field, an ``na_values`` entry a value could be written as)
     send the column through the text path instead, so the result is the same.
@@ -1532,11 +1549,31 @@ def _native(col: _Column, fld: Field, src: SourceConfig) -> pl.Series | None:
     if fld.name in src.value_maps or fld.name in src.null_values:
         return None
     s = col if isinstance(col, pl.Series) else _list_series(col)
+    if s is not None and s.dtype == pl.String and fld.type in ("int", "float"):
+        s = _text_numbers(s, fld.type)
     if s is None or not _kind_fits(s.dtype, fld.type):
         return None
     if _na_could_match(fld, src):
         return None
     return s
+
+
+def _text_numbers(s: pl.Series, kind: str) -> pl.Series | None:
+    """Text cells (CSV) of an int or float field as numbers, when every cell is a plain one.
+
+    Polars' strict cast reads the cells in one vectorised pass: ``[+-]digits``
+    for an int, a finite decimal or exponent number for a float, null for a
+    missing cell. Anything else in the column (a blank written as ``""``,
+    surrounding spaces, ``12.0`` for an int, ``n/a``, ``inf``) sends the whole
+    column through the text path, which reads and reports every cell as before.
+    """
+    try:
+        out = s.cast(pl.Int64 if kind == "int" else pl.Float64, strict=True)
+    except pl.exceptions.InvalidOperationError:
+        return None
+    if kind == "float" and not bool(out.is_finite().fill_null(True).all()):
+        return None
+    return out
 
 
 def _kind_fits(dtype: pl.DataType, kind: str) -> bool:
@@ -1627,10 +1664,11 @@ def _clean_text(frame: pl.DataFrame, names: Sequence[str], src: SourceConfig) ->
     if not names:
         return frame
     trimmed: list[pl.Series] = []
+    trim = _may_need_trim(frame, names)
     for n in names:  # one column at a time: at most one extra copy of the text in memory
         raw = frame.get_column(n)
-        cut = raw.str.strip_chars()
-        if bool((cut.str.len_bytes() == raw.str.len_bytes()).fill_null(True).all()):
+        cut = raw.str.strip_chars() if n in trim else raw
+        if n in trim and bool((cut.str.len_bytes() == raw.str.len_bytes()).fill_null(True).all()):
             cut = raw  # nothing trimmed: keep sharing the column's buffers
         trimmed.append(cut.rename(f"_clean_{n}"))
     frame = frame.with_columns(trimmed)
@@ -1657,6 +1695,26 @@ def _clean_text(frame: pl.DataFrame, names: Sequence[str], src: SourceConfig) ->
         if steps:
             exprs.append(e.alias(f"_clean_{n}"))
     return frame.with_columns(exprs) if exprs else frame
+
+
+def _may_need_trim(frame: pl.DataFrame, names: Sequence[str]) -> set[str]:
+    """The text columns among ``names`` that may hold a value to trim.
+
+    A value needs trimming only when its first or last character is whitespace,
+    and every whitespace character ``str.strip_chars()`` removes (Unicode
+    White_Space: tab to carriage return, space, U+0085, U+00A0, U+2000-U+200A,
+    U+3000 ...) starts and ends with a UTF-8 byte outside printable ASCII
+    (0x21-0x7E). Those two bytes per value are read without building a trimmed
+    copy of the column; a column whose edges are all printable ASCII has nothing
+    to trim, any other (non-ASCII letters at an edge too) goes through the trim.
+    """
+    checks = []
+    for n in names:
+        raw = pl.col(n).cast(pl.Binary)
+        edges = [raw.bin.get(0, null_on_oob=True), raw.bin.get(-1, null_on_oob=True)]
+        checks.append(pl.any_horizontal(~b.is_between(0x21, 0x7E) for b in edges).any().alias(n))
+    found = frame.select(checks).row(0, named=True)
+    return {n for n in names if found[n]}
 
 
 def _constant_text(value: Any) -> str:
@@ -1892,10 +1950,9 @@ def _may_repeat(frame: pl.DataFrame, columns: list[str]) -> bool:
     """Could two rows be equal in ``columns``? False only when no two rows' hashes are equal.
 
     Identical rows are identical in their key too, so the key is hashed first:
-    one sort of the hashes, far cheaper than grouping every field.
+    counting distinct hashes is far cheaper than grouping every field.
     """
-    hashes = frame.select(columns).hash_rows().sort()
-    return bool((hashes == hashes.shift(1)).any())
+    return frame.select(columns).hash_rows().n_unique() < frame.height
 
 
 def _map_table(
@@ -2010,9 +2067,24 @@ def _blank_rows(table: _Table) -> pl.Series:
     typed = [c for c in table.columns if isinstance(c, pl.Series) and c.dtype != pl.String]
     if typed:  # a value in a typed column settles it, with no pass over the text columns
         empty = pl.select(pl.all_horizontal([c.is_null() for c in typed])).to_series()
-        if not empty.any():
-            return empty
-    return pl.select(pl.all_horizontal([_blank_mask(c) for c in table.columns])).to_series()
+    else:
+        empty = pl.repeat(True, table.height, dtype=pl.Boolean, eager=True)
+    # Column by column, only the rows still without a value: usually the first column
+    # (an ID) settles every row, and the rest are never scanned.
+    undecided = empty.arg_true()
+    for col in table.columns:
+        if not len(undecided):
+            break
+        if isinstance(col, pl.Series):
+            if col.dtype != pl.String:
+                continue  # already counted above
+            whole = len(undecided) == table.height
+            part = _blank_mask(col if whole else col.gather(undecided))
+        else:
+            part = _blank_mask([col[i] for i in undecided.to_list()])
+        undecided = undecided.filter(part)
+    blank = pl.repeat(False, table.height, dtype=pl.Boolean, eager=True)
+    return blank.scatter(undecided, True) if len(undecided) else blank
 
 
 def _raise_first_reject(
@@ -2078,7 +2150,10 @@ def _apply_expressions(
 def _rejects(work: pl.DataFrame, parsers: Mapping[str, _Parsed], display: str) -> pl.DataFrame:
     """One row per bad value, ordered by source row, then canonical column order."""
     parts: list[pl.DataFrame] = []
+    bad = work.select(pl.col(f"_bad_{n}").any() for n in parsers).row(0) if parsers else ()
     for k, (name, p) in enumerate(parsers.items()):
+        if not bad[k]:
+            continue  # no bad value in this column: no pass over the frame
         raw_value = pl.col(name).cast(pl.String).str.strip_chars()  # a typed value as text
         mapped = pl.col(f"_clean_{name}").cast(pl.String)
         shown = (
