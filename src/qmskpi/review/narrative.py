@@ -73,10 +73,16 @@ _PREFERRED = {"supplier_evaluations_overdue_active": "supplier_evaluations_overd
 def empty_datasets(ctx: Context) -> tuple[str, ...]:
     """Datasets the config maps whose validated data has no row (in canonical order)."""
     return tuple(
-        name
-        for name in DATASETS
-        if name in ctx.config.sources and (name not in ctx.data or ctx.data[name].height == 0)
+        name for name in DATASETS if name in ctx.config.sources and _rows_used(ctx, name) == 0
     )
+
+
+def _rows_used(ctx: Context, name: str) -> int:
+    """Rows of ``name`` in the build: its frame's, or the records its pushed-down aggregates count."""
+    pushed = ctx.pushed_rows(name)
+    if pushed is not None:
+        return int(pushed["n"].sum())
+    return ctx.data[name].height if name in ctx.data else 0
 
 
 def exception_items(

@@ -303,9 +303,10 @@ def _objective_attainment(ctx: Context) -> Table | None:
 
 
 def _defect_pareto(ctx: Context) -> Table | None:
-    if ctx.data.get("inspections") is None:
+    pushed = ctx.breakdown("inspections", kpis.PARETO_BY)
+    if ctx.data.get("inspections") is None and pushed is None:
         return None
-    f = kpis.defect_pareto(ctx.data, ctx.period, ctx.scope)
+    f = kpis.defect_pareto(ctx.data, ctx.period, ctx.scope, aggregate=pushed)
     return _frame_table(
         ctx,
         "defect_pareto",
