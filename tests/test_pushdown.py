@@ -14,6 +14,7 @@ import tomllib
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -113,7 +114,9 @@ def _with_codes(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(defect_code=code)
 
 
-def _pipeline_config(tmp_path: Path, query: str, *, pushdown: bool) -> Path:
+def _pipeline_config(
+    tmp_path: Path, query: str, *, pushdown: bool, db: str = 'url_env = "QMSKPI_TEST_PG_URL"'
+) -> Path:
     name = "pushed" if pushdown else "pulled"
     path = tmp_path / f"{name}.toml"
     path.write_text(
@@ -127,7 +130,7 @@ as_of = {AS_OF.isoformat()}
 reports_dir = "reports-{name}"
 pdf = "off"
 [databases.qms]
-url_env = "QMSKPI_TEST_PG_URL"
+{db}
 [sources.inspections]
 database = "qms"
 query = "{query}"
@@ -147,8 +150,26 @@ def test_prepared_pack_pushed_equals_pulled(
     and the defect Pareto table: the same whether the rows are pulled or pushed down."""
     pg_table.load(_with_codes(dirty_inspections))
     query = f"SELECT * FROM {pg_table.name} WHERE inspection_date <= :period_end"
-    pulled = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=False), period)
-    pushed = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=True), period)
+    _check_pack(tmp_path, query, period)
+
+
+@pytest.mark.parametrize("period", ["2026-03", "2026-Q1"])
+def test_prepared_pack_pushed_equals_pulled_duckdb(
+    dirty_inspections: pl.DataFrame, tmp_path: Path, period: str
+) -> None:
+    """The same on DuckDB: validation in the database through GX included."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", _with_codes(dirty_inspections).to_arrow())
+    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
+    con.close()
+    query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
+    _check_pack(tmp_path, query, period, db=f'url = "duckdb:///{path}"')
+
+
+def _check_pack(tmp_path: Path, query: str, period: str, **db: str) -> None:
+    pulled = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=False, **db), period)
+    pushed = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=True, **db), period)
     assert "inspections" not in pushed.loaded
     assert "inspections" not in pushed.validation.clean
     assert pushed.kpis.equals(pulled.kpis)
