@@ -164,10 +164,25 @@ def test_prepared_pack_pushed_equals_pulled_duckdb(
     con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
     con.close()
     query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
-    _check_pack(tmp_path, query, period, db=f'url = "duckdb:///{path}"')
+    pushed = _check_pack(tmp_path, query, period, db=f'url = "duckdb:///{path}"')
+    # a deep-dive notebook reuses the saved review: the aggregates come with it
+    pipeline.save_prepared(pushed, tmp_path / "prepared")
+    again = pipeline.load_prepared(tmp_path / "prepared")
+    assert [(a.by, a.measures) for a in again.aggregates] == [
+        (a.by, a.measures) for a in pushed.aggregates
+    ]
+    assert all(a.frame.equals(b.frame) for a, b in zip(again.aggregates, pushed.aggregates))
+    meta = json.loads((tmp_path / "prepared" / "prepared.json").read_text("utf-8"))
+    assert meta["not_rechecked"] == ["inspections"]  # the database is not asked again
+    pareto = kpis.defect_pareto(
+        {}, period, aggregate=again.aggregate("inspections", kpis.PARETO_BY)
+    )
+    assert pareto["defect_code"].to_list() == [
+        str(r[1]) for r in {t.id: t for t in again.review.tables}["defect_pareto"].rows
+    ]
 
 
-def _check_pack(tmp_path: Path, query: str, period: str, **db: str) -> None:
+def _check_pack(tmp_path: Path, query: str, period: str, **db: str) -> pipeline.Prepared:
     pulled = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=False, **db), period)
     pushed = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=True, **db), period)
     assert "inspections" not in pushed.loaded
@@ -203,6 +218,7 @@ def _check_pack(tmp_path: Path, query: str, period: str, **db: str) -> None:
     differ = [t.id for t in pulled.review.tables if t != tables[t.id]]
     assert differ == [], differ
     assert {a.by for a in pushed.aggregates} == {None, kpis.PARETO_BY}
+    return pushed
 
 
 @pytest.mark.postgres
@@ -257,3 +273,22 @@ def test_render_with_pushdown_writes_the_pulled_packs_files(
         )
     engine.dispose()
     assert pipeline.run_review(config, "2026-03", pdf=False).status == "restated"
+
+
+def test_validate_command_pushes_down(
+    dirty_inspections: pl.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``qmskpi validate`` judges a pushed-down source in its database (DuckDB here)."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", dirty_inspections.to_arrow())
+    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
+    con.close()
+    query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
+    config = _pipeline_config(tmp_path, query, pushdown=True, db=f'url = "duckdb:///{path}"')
+    code = cli.main(["validate", "--config", str(config), "--period", "2026-03", "--json"])
+    assert code == 4  # error rules failed: rows set aside
+    report = json.loads(capsys.readouterr().out)
+    ledger = report["datasets"]["inspections"]
+    assert (ledger["rows_in"], ledger["rows_used"], ledger["rows_quarantined"]) == (399, 389, 10)
+    assert {r["engine"] for r in ledger["rules"]} == {"gx-sql"}

@@ -316,7 +316,9 @@ def save_prepared(
         "config_path": str(cfg.path),
         "config_digest": cfg.digest(),
         "inputs": _input_files(prepared),
-        "not_rechecked": sorted(n for n, ds in prepared.loaded.items() if not ds.files),
+        "not_rechecked": sorted(
+            {n for n, ds in prepared.loaded.items() if not ds.files} | set(prepared.first_levels)
+        ),
         "data_sha256": hashlib.sha256(blob).hexdigest(),
     }
     for name, data in (
