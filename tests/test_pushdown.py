@@ -171,7 +171,9 @@ def test_prepared_pack_pushed_equals_pulled_duckdb(
     assert [(a.by, a.measures) for a in again.aggregates] == [
         (a.by, a.measures) for a in pushed.aggregates
     ]
-    assert all(a.frame.equals(b.frame) for a, b in zip(again.aggregates, pushed.aggregates))
+    assert all(
+        a.frame.equals(b.frame) for a, b in zip(again.aggregates, pushed.aggregates, strict=True)
+    )
     meta = json.loads((tmp_path / "prepared" / "prepared.json").read_text("utf-8"))
     assert meta["not_rechecked"] == ["inspections"]  # the database is not asked again
     pareto = kpis.defect_pareto(

@@ -40,7 +40,7 @@ from qmskpi.contracts.report import (
     DatasetValidation,
     RuleResult,
 )
-from qmskpi.contracts.schema import Contract, Run
+from qmskpi.contracts.schema import Contract, Rule, Run
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import QmsKpiError
 
@@ -359,21 +359,14 @@ def judged_in_database(
             why = why_not[rule.id]
             pulled_only = why.startswith(_PULLED_ONLY)
             results.append(
-                RuleResult(
-                    rule_id=rule.id,
-                    description=rule.description,
-                    columns=rule.columns,
-                    severity=rule.severity,
+                _result(
+                    rule,
                     success=pulled_only,
                     unexpected_count=0,
                     unexpected_share=0.0,
                     sample_values=(),
-                    source=rule.source,
-                    check=rule.check,
-                    mostly=rule.mostly,
                     checked=False,
                     observed=f"not checked{' with pushdown' if pulled_only else ''}: {why}",
-                    engine=ENGINE_LABEL,
                 )
             )
             continue
@@ -382,20 +375,12 @@ def judged_in_database(
         if rows.height:
             parts.append(rows.join(marked, on=keys, how="left", nulls_equal=True))
         results.append(
-            RuleResult(
-                rule_id=rule.id,
-                description=rule.description,
-                columns=rule.columns,
-                severity=rule.severity,
+            _result(
+                rule,
                 success=r.success,
                 unexpected_count=r.unexpected_count,
                 unexpected_share=round(r.unexpected_share, 6),
                 sample_values=_samples(r),
-                source=rule.source,
-                check=rule.check,
-                mostly=rule.mostly,
-                observed=None,
-                engine=ENGINE_LABEL,
             )
         )
     findings = (
@@ -423,6 +408,21 @@ def judged_in_database(
         set_aside=tuple((str(a), int(b)) for a, b in set_aside.iter_rows()),
     )
     return dv, findings
+
+
+def _result(rule: Rule, **outcome: Any) -> RuleResult:
+    """``rule``'s result as the database judged it (``outcome``: the RuleResult fields left)."""
+    return RuleResult(
+        rule_id=rule.id,
+        description=rule.description,
+        columns=rule.columns,
+        severity=rule.severity,
+        source=rule.source,
+        check=rule.check,
+        mostly=rule.mostly,
+        engine=ENGINE_LABEL,
+        **outcome,
+    )
 
 
 def _samples(r: InDatabaseRule) -> tuple[str, ...]:
