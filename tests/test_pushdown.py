@@ -119,6 +119,13 @@ def _pipeline_config(
 ) -> Path:
     name = "pushed" if pushdown else "pulled"
     path = tmp_path / f"{name}.toml"
+    # objectives on inspection KPIs: their actuals and year-to-date come from the aggregates
+    (tmp_path / "objectives.csv").write_text(
+        "objective_id,name,clause,owner,unit,direction,target,kpi\n"
+        "OBJ-1,First-pass yield,8.6,Ops,share,higher_is_better,0.9,fpy_lot_share\n"
+        "OBJ-2,Defects,8.6,Ops,ppm,lower_is_better,9000,defect_ppm\n",
+        encoding="utf-8",
+    )
     path.write_text(
         f"""
 [organisation]
@@ -135,6 +142,9 @@ pdf = "off"
 database = "qms"
 query = "{query}"
 pushdown = {"true" if pushdown else "false"}
+[sources.objectives]
+path = "objectives.csv"
+format = "csv"
 """,
         encoding="utf-8",
     )
@@ -220,6 +230,11 @@ def _check_pack(tmp_path: Path, query: str, period: str, **db: str) -> pipeline.
     differ = [t.id for t in pulled.review.tables if t != tables[t.id]]
     assert differ == [], differ
     assert {a.by for a in pushed.aggregates} == {None, kpis.PARETO_BY}
+    objectives = tables["objective_attainment"].records()
+    assert [r["actual"] is not None and r["ytd_actual"] is not None for r in objectives] == [
+        True,
+        True,
+    ]
     return pushed
 
 

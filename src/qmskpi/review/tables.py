@@ -242,6 +242,7 @@ def _objective_attainment(ctx: Context) -> Table | None:
         unsound=ctx.unsound,
         kpi_values=ctx.kpi_frame if ctx.scope == WHOLE_SCOPE else None,
         as_of=ctx.as_of,
+        aggregates=ctx.first_levels(),
     )
     rows: list[tuple[Scalar, ...]] = []
     for r in f.iter_rows(named=True):
