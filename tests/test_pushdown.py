@@ -163,9 +163,9 @@ def test_prepared_pack_pushed_equals_pulled(
     _check_pack(tmp_path, query, period)
 
 
-@pytest.mark.parametrize("period", ["2026-03", "2026-Q1"])
+@pytest.mark.parametrize(("period", "scope"), [("2026-03", "all"), ("2026-Q1", "South")])
 def test_prepared_pack_pushed_equals_pulled_duckdb(
-    dirty_inspections: pl.DataFrame, tmp_path: Path, period: str
+    dirty_inspections: pl.DataFrame, tmp_path: Path, period: str, scope: str
 ) -> None:
     """The same on DuckDB: validation in the database through GX included."""
     path = tmp_path / "qms.duckdb"
@@ -174,7 +174,7 @@ def test_prepared_pack_pushed_equals_pulled_duckdb(
     con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
     con.close()
     query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
-    pushed = _check_pack(tmp_path, query, period, db=f'url = "duckdb:///{path}"')
+    pushed = _check_pack(tmp_path, query, period, scope, db=f'url = "duckdb:///{path}"')
     # a deep-dive notebook reuses the saved review: the aggregates come with it
     pipeline.save_prepared(pushed, tmp_path / "prepared")
     again = pipeline.load_prepared(tmp_path / "prepared")
@@ -187,20 +187,24 @@ def test_prepared_pack_pushed_equals_pulled_duckdb(
     meta = json.loads((tmp_path / "prepared" / "prepared.json").read_text("utf-8"))
     assert meta["not_rechecked"] == ["inspections"]  # the database is not asked again
     pareto = kpis.defect_pareto(
-        {}, period, aggregate=again.aggregate("inspections", kpis.PARETO_BY)
+        {}, period, scope, aggregate=again.aggregate("inspections", kpis.PARETO_BY)
     )
     assert pareto["defect_code"].to_list() == [
         str(r[1]) for r in {t.id: t for t in again.review.tables}["defect_pareto"].rows
     ]
 
 
-def _check_pack(tmp_path: Path, query: str, period: str, **db: str) -> pipeline.Prepared:
-    pulled = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=False, **db), period)
-    pushed = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=True, **db), period)
+def _check_pack(
+    tmp_path: Path, query: str, period: str, scope: str = "all", **db: str
+) -> pipeline.Prepared:
+    pulled = pipeline.prepare(
+        _pipeline_config(tmp_path, query, pushdown=False, **db), period, scope
+    )
+    pushed = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=True, **db), period, scope)
     assert "inspections" not in pushed.loaded
     assert "inspections" not in pushed.validation.clean
     assert pushed.kpis.equals(pulled.kpis)
-    inspection_kpis = pushed.kpis.filter(pl.col("kpi") == "fpy_share", pl.col("scope") == "all")
+    inspection_kpis = pushed.kpis.filter(pl.col("kpi") == "fpy_share", pl.col("scope") == scope)
     assert inspection_kpis["denominator"][0] > 0  # not an empty pack equal to an empty pack
     a, b = pulled.validation.datasets["inspections"], pushed.validation.datasets["inspections"]
     assert (b.rows_in, b.rows_used, b.rows_quarantined) == (a.rows_in, a.rows_used, 10)

@@ -78,11 +78,12 @@ def empty_datasets(ctx: Context) -> tuple[str, ...]:
 
 
 def _rows_used(ctx: Context, name: str) -> int:
-    """Rows of ``name`` in the build: its frame's, or the records its pushed-down aggregates count."""
-    pushed = ctx.pushed_rows(name)
-    if pushed is not None:
-        return int(pushed["n"].sum())
-    return ctx.data[name].height if name in ctx.data else 0
+    """Rows of ``name`` in the build (every site, as its frame): its frame's, or the records
+    its pushed-down aggregates count."""
+    if name in ctx.data:
+        return ctx.data[name].height
+    agg = ctx.first_levels().get(name)
+    return int(agg.frame["n"].sum()) if agg is not None and "n" in agg.frame.columns else 0
 
 
 def exception_items(
