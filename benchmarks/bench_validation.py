@@ -168,7 +168,7 @@ def on_sample(config_path: Path) -> int:
             f"validate ({label})", contracts.validate, data, period=period, config=cfg, as_of=AS_OF
         )
     print(f"    great_expectations imported: {'great_expectations' in sys.modules}")
-    _, t_import = timed("import great_expectations (once per process)", contracts_gx._import_gx)
+    _, t_import = timed("import great_expectations (once per process)", contracts_gx.import_gx)
     gx_report, t_gx = timed(
         "validate (gx engine)",
         contracts.validate,
@@ -222,7 +222,7 @@ def gx_on_duckdb(frame: pl.DataFrame, data_dir: Path) -> tuple[int, int]:
         res = vd.run(result_format="BASIC")
     finally:
         path.unlink(missing_ok=True)
-    raised = sum(contracts_gx._gx_exception(r.exception_info) is not None for r in res.results)
+    raised = sum(contracts_gx.gx_exception(r.exception_info) is not None for r in res.results)
     return len(res.results), raised
 
 
@@ -285,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         f"    rows in {d.rows_in:,}, used {d.rows_used:,}, quarantined {d.rows_quarantined:,}; "
         f"{len(d.rules)} rules, {d.errors_failed} errors and {d.warnings_failed} warnings failed"
     )
-    timed("import great_expectations (once per process)", contracts_gx._import_gx)
+    timed("import great_expectations (once per process)", contracts_gx.import_gx)
     timed("  frame.to_pandas() (what the gx engine hands GX)", lambda: loaded.frame.to_pandas())
     _, t_gx = timed(
         "contracts.validate, gx engine (GX BASIC + polars rows)",

@@ -1137,12 +1137,10 @@ def test_gx_exception_info_in_both_shapes() -> None:
         },
         "MetricConfigurationID(metric_name='table.row_count', ...)": {"raised_exception": False},
     }
-    assert contracts_gx._gx_exception(flat) == "boom"
-    assert contracts_gx._gx_exception(keyed) == 'Error: The column "x" in BatchData does not exist.'
-    assert (
-        contracts_gx._gx_exception({"raised_exception": False, "exception_message": None}) is None
-    )
-    assert contracts_gx._gx_exception({}) is None
+    assert contracts_gx.gx_exception(flat) == "boom"
+    assert contracts_gx.gx_exception(keyed) == 'Error: The column "x" in BatchData does not exist.'
+    assert contracts_gx.gx_exception({"raised_exception": False, "exception_message": None}) is None
+    assert contracts_gx.gx_exception({}) is None
 
 
 def test_missing_configured_dataset_is_unsound() -> None:

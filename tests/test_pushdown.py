@@ -9,14 +9,17 @@ pushdown cannot do, naming the key.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from datetime import date
+from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
 from conftest import PgTable
-from qmskpi import contracts, kpis
+from qmskpi import cli, contracts, kpis, pipeline
 from qmskpi.config import PUSHDOWN_DATASETS, Config, from_dict
 from qmskpi.pushdown import push_down, pushed_sources
 from qmskpi.sources import load_dataset
@@ -93,3 +96,220 @@ def test_pushdown_scope_and_values(pg_table: PgTable, dirty_inspections: pl.Data
 
 def test_config_and_kpis_agree_on_pushable_datasets() -> None:
     assert set(PUSHDOWN_DATASETS) == set(kpis.PUSHDOWN) == set(kpis.PUSHDOWN_DATE)
+
+
+# --------------------------------------------------------------------------- the pipeline
+
+
+def _with_codes(frame: pl.DataFrame) -> pl.DataFrame:
+    """The fixture with several defect codes (and blank ones) so the Pareto has a ranking."""
+    i = pl.int_range(pl.len())
+    code = (
+        pl.when(pl.col("defect_code").is_null())
+        .then(pl.lit(None, pl.String()))
+        .when(i % 7 == 0)
+        .then(pl.lit("  "))  # blank: not a code, left out of the Pareto in both
+        .otherwise(pl.format("D{}", i % 3 + 1))
+    )
+    return frame.with_columns(defect_code=code)
+
+
+def _pipeline_config(
+    tmp_path: Path, query: str, *, pushdown: bool, db: str = 'url_env = "QMSKPI_TEST_PG_URL"'
+) -> Path:
+    name = "pushed" if pushdown else "pulled"
+    path = tmp_path / f"{name}.toml"
+    # objectives on inspection KPIs: their actuals and year-to-date come from the aggregates
+    (tmp_path / "objectives.csv").write_text(
+        "objective_id,name,clause,owner,unit,direction,target,kpi\n"
+        "OBJ-1,First-pass yield,8.6,Ops,share,higher_is_better,0.9,fpy_lot_share\n"
+        "OBJ-2,Defects,8.6,Ops,ppm,lower_is_better,9000,defect_ppm\n",
+        encoding="utf-8",
+    )
+    path.write_text(
+        f"""
+[organisation]
+name = "Test Ltd"
+sites = ["North", "South", "East"]
+[review]
+as_of = {AS_OF.isoformat()}
+[outputs]
+reports_dir = "reports-{name}"
+pdf = "off"
+[databases.qms]
+{db}
+[sources.inspections]
+database = "qms"
+query = "{query}"
+pushdown = {"true" if pushdown else "false"}
+[sources.objectives]
+path = "objectives.csv"
+format = "csv"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("period", ["2026-03", "2026-Q1"])
+def test_prepared_pack_pushed_equals_pulled(
+    pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path, period: str
+) -> None:
+    """Every KPI (values, notes, soundness), the ledger, the quarantine, the coverage matrix
+    and the defect Pareto table: the same whether the rows are pulled or pushed down."""
+    pg_table.load(_with_codes(dirty_inspections))
+    query = f"SELECT * FROM {pg_table.name} WHERE inspection_date <= :period_end"
+    _check_pack(tmp_path, query, period)
+
+
+@pytest.mark.parametrize(("period", "scope"), [("2026-03", "all"), ("2026-Q1", "South")])
+def test_prepared_pack_pushed_equals_pulled_duckdb(
+    dirty_inspections: pl.DataFrame, tmp_path: Path, period: str, scope: str
+) -> None:
+    """The same on DuckDB: validation in the database through GX included."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", _with_codes(dirty_inspections).to_arrow())
+    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
+    con.close()
+    query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
+    pushed = _check_pack(tmp_path, query, period, scope, db=f'url = "duckdb:///{path}"')
+    # a deep-dive notebook reuses the saved review: the aggregates come with it
+    pipeline.save_prepared(pushed, tmp_path / "prepared")
+    again = pipeline.load_prepared(tmp_path / "prepared")
+    assert [(a.by, a.measures) for a in again.aggregates] == [
+        (a.by, a.measures) for a in pushed.aggregates
+    ]
+    assert all(
+        a.frame.equals(b.frame) for a, b in zip(again.aggregates, pushed.aggregates, strict=True)
+    )
+    meta = json.loads((tmp_path / "prepared" / "prepared.json").read_text("utf-8"))
+    assert meta["not_rechecked"] == ["inspections"]  # the database is not asked again
+    pareto = kpis.defect_pareto(
+        {}, period, scope, aggregate=again.aggregate("inspections", kpis.PARETO_BY)
+    )
+    assert pareto["defect_code"].to_list() == [
+        str(r[1]) for r in {t.id: t for t in again.review.tables}["defect_pareto"].rows
+    ]
+
+
+def _check_pack(
+    tmp_path: Path, query: str, period: str, scope: str = "all", **db: str
+) -> pipeline.Prepared:
+    pulled = pipeline.prepare(
+        _pipeline_config(tmp_path, query, pushdown=False, **db), period, scope
+    )
+    pushed = pipeline.prepare(_pipeline_config(tmp_path, query, pushdown=True, **db), period, scope)
+    assert "inspections" not in pushed.loaded
+    assert "inspections" not in pushed.validation.clean
+    assert pushed.kpis.equals(pulled.kpis)
+    inspection_kpis = pushed.kpis.filter(pl.col("kpi") == "fpy_share", pl.col("scope") == scope)
+    assert inspection_kpis["denominator"][0] > 0  # not an empty pack equal to an empty pack
+    a, b = pulled.validation.datasets["inspections"], pushed.validation.datasets["inspections"]
+    assert (b.rows_in, b.rows_used, b.rows_quarantined) == (a.rows_in, a.rows_used, 10)
+    assert (b.rows_in, b.rows_used) == (a.rows_in, a.rows_used) == (399, 389)
+    assert b.set_aside == a.set_aside
+    assert {r.engine for r in b.rules} == {"gx-sql"}
+    judged = {r.rule_id: (r.success, r.unexpected_count, r.unexpected_share) for r in b.rules}
+    assert judged == {
+        r.rule_id: (r.success, r.unexpected_count, r.unexpected_share)
+        for r in a.rules
+        if r.rule_id in judged
+    }
+    assert set(a.rule_ids) - set(judged) == {"columns_present"}  # pulled only: GX would raise
+    # the quarantine: one line per rule a row broke, the same rules and counts
+    rules = sorted(pulled.validation.quarantine["rule"].to_list())
+    assert sorted(pushed.validation.quarantine["rule"].to_list()) == rules
+    # rows 0-7, 9, 10 (8 is after the period); 10 breaks two rules, 7 a warning too
+    assert len(rules) == 12
+    tables = {t.id: t for t in pushed.review.tables}
+    pareto = tables["defect_pareto"]
+    assert pareto.rows == {t.id: t for t in pulled.review.tables}["defect_pareto"].rows
+    assert sorted(str(r[1]) for r in pareto.rows) == ["D1", "D2", "D3"]  # "  " is no code
+    for part in ("kpis", "trends", "coverage", "tiles", "exceptions", "narrative", "opportunities"):
+        assert getattr(pushed.review, part) == getattr(pulled.review, part), part
+    # every table, the ledger and the failed rules' examples included (here the keys'
+    # order is the rows' order: GX returns failing rows by key, pulling in row order)
+    differ = [t.id for t in pulled.review.tables if t != tables[t.id]]
+    assert differ == [], differ
+    assert {a.by for a in pushed.aggregates} == {None, kpis.PARETO_BY}
+    objectives = tables["objective_attainment"].records()
+    assert [r["actual"] is not None and r["ytd_actual"] is not None for r in objectives] == [
+        True,
+        True,
+    ]
+    return pushed
+
+
+@pytest.mark.postgres
+def test_render_with_pushdown_writes_the_pulled_packs_files(
+    pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    """``qmskpi render`` end to end: kpis.csv byte for byte as pulled, quarantine.csv the
+    same count of lines (keys instead of source rows), the manifest says pushdown."""
+    pg_table.load(_with_codes(dirty_inspections))
+    query = f"SELECT * FROM {pg_table.name} WHERE inspection_date <= :period_end"
+    packs = {}
+    for pushdown in (False, True):
+        config = _pipeline_config(tmp_path, query, pushdown=pushdown)
+        code = cli.main(["render", "--config", str(config), "--period", "2026-03", "--no-pdf"])
+        assert code == 4  # rows broke error rules: published, exit code says so
+        name = "pushed" if pushdown else "pulled"
+        packs[name] = tmp_path / f"reports-{name}" / "2026-03" / "all"
+    pulled, pushed = packs["pulled"], packs["pushed"]
+    assert (pushed / "kpis.csv").read_bytes() == (pulled / "kpis.csv").read_bytes()
+    q_pulled = pl.read_csv(pulled / "quarantine.csv", infer_schema=False)
+    q_pushed = pl.read_csv(pushed / "quarantine.csv", infer_schema=False)
+    # rows 0-7, 9 and 10 of the fixture (8 is after the period): 12 lines, as in
+    # test_prepared_pack_pushed_equals_pulled, and the warning row 7 also breaks
+    assert q_pushed.height == q_pulled.height == 12
+    assert sorted(q_pushed["rule"].to_list()) == sorted(q_pulled["rule"].to_list())
+    # a failing row is named by its key and the checked values (no source row in a database)
+    cost = q_pushed.filter(pl.col("rule") == "cost_not_negative")
+    assert cost["value"].to_list() == ["inspection_id=I0000; cost=-2.5"]
+    assert cost["source_row"].to_list() == [None]
+    manifest = json.loads((pushed / "manifest.json").read_text("utf-8"))
+    (record,) = [i for i in manifest["inputs"] if i["dataset"] == "inspections"]
+    assert record["pushdown"] is True
+    assert record["origin"] == "sql:qms"
+    assert (record["rows_in"], record["rows_used"], record["rows_quarantined"]) == (399, 389, 10)
+    validation = json.loads((pushed / "validation.json").read_text("utf-8"))
+    rules = validation["datasets"]["inspections"]["rules"]
+    assert {r["engine"] for r in rules} == {"gx-sql"}
+    html = (pushed / "management-review.html").read_text("utf-8")
+    assert "Defect codes in 2026-03" in html
+    # the same inputs: a second render is skipped (the database's results are the digest)
+    config = _pipeline_config(tmp_path, query, pushdown=True)
+    assert pipeline.run_review(config, "2026-03", pdf=False).status == "skipped"
+    # one row changed in the database (one more unit inspected): rendered again
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(pg_table.url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"UPDATE {pg_table.name} SET qty_inspected = qty_inspected + 1 WHERE inspection_id = 'I0020'"
+            )
+        )
+    engine.dispose()
+    assert pipeline.run_review(config, "2026-03", pdf=False).status == "restated"
+
+
+def test_validate_command_pushes_down(
+    dirty_inspections: pl.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``qmskpi validate`` judges a pushed-down source in its database (DuckDB here)."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", dirty_inspections.to_arrow())
+    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
+    con.close()
+    query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
+    config = _pipeline_config(tmp_path, query, pushdown=True, db=f'url = "duckdb:///{path}"')
+    code = cli.main(["validate", "--config", str(config), "--period", "2026-03", "--json"])
+    assert code == 4  # error rules failed: rows set aside
+    report = json.loads(capsys.readouterr().out)
+    ledger = report["datasets"]["inspections"]
+    assert (ledger["rows_in"], ledger["rows_used"], ledger["rows_quarantined"]) == (399, 389, 10)
+    assert {r["engine"] for r in ledger["rules"]} == {"gx-sql"}

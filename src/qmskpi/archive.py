@@ -217,9 +217,12 @@ class InputRecord:
     query: str | None = None
     files: tuple[Mapping[str, Any], ...] = ()
     """Each file read (path, sha256, rows_in): several for a glob, none for a query."""
+    pushdown: bool = False
+    """Validated and aggregated in its database (``pushdown = true``), its rows not read:
+    ``sha256`` is then of what the database returned (counts, failing keys, aggregates)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "dataset": self.dataset,
             "origin": self.origin,
             "query": self.query,
@@ -229,6 +232,9 @@ class InputRecord:
             "rows_used": self.rows_used,
             "rows_quarantined": self.rows_quarantined,
         }
+        if self.pushdown:
+            out["pushdown"] = True
+        return out
 
 
 def inputs_digest(

@@ -171,7 +171,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from qmskpi import contracts, pipeline, progress, sources
+    from qmskpi import contracts, pipeline, progress, pushdown, sources
     from qmskpi.config import load_config
     from qmskpi.periods import last_complete, parse_period
 
@@ -182,7 +182,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     with _progress(args):
         progress.emit("load", period=period.label, rows=0)
-        loaded = sources.load_all(cfg, period=period)
+        loaded = sources.load_all(cfg, period=period, skip=pushdown.pushed_sources(cfg))
+        pushed = pipeline.push_inputs(cfg, period, as_of=as_of)
         progress.emit("validate", period=period.label)
         report = contracts.validate(
             loaded,
@@ -191,6 +192,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             as_of=as_of,
             backfill=args.as_of is not None,
             engine=args.engine,
+            in_database={n: (x.validation, x.origin) for n, x in pushed.items()},
         )
     if args.json:
         sys.stdout.write(report.to_json())

@@ -42,6 +42,7 @@ from qmskpi import (
     kpis,
     minutes,
     progress,
+    pushdown,
     render,
     review,
     runtemp,
@@ -66,6 +67,7 @@ from qmskpi.errors import (
     disk_full,
     exit_code_for_error,
 )
+from qmskpi.kpis.firstlevel import FirstLevel
 from qmskpi.periods import Period, last_complete, parse_period
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,21 @@ class Prepared:
     timings: Mapping[str, float]
     registers: Mapping[str, pl.DataFrame] = field(default_factory=dict)
     """Every row of each bounded table of the pack, by table id."""
+    aggregates: tuple[FirstLevel, ...] = ()
+    """First levels the databases computed for the sources with ``pushdown = true`` (whose
+    rows are not in :attr:`loaded` nor in ``validation.clean``)."""
+
+    def aggregate(self, dataset: str, by: str | None = None) -> FirstLevel | None:
+        """The pushed-down first level of ``dataset`` (``by`` a column: a table's), or None.
+
+        ``kpis.defect_pareto(..., aggregate=prepared.aggregate("inspections",
+        kpis.PARETO_BY))`` draws the Pareto table of a pushed-down inspections source."""
+        return next((a for a in self.aggregates if a.dataset == dataset and a.by == by), None)
+
+    @property
+    def first_levels(self) -> dict[str, FirstLevel]:
+        """The KPIs' pushed-down first levels by dataset (``compute_kpis(aggregates=)``)."""
+        return {a.dataset: a for a in self.aggregates if a.by is None}
 
     def __repr__(self) -> str:
         v = self.validation
@@ -149,8 +166,13 @@ def prepare(
     as_of: date | None = None,
     loaded: sources.LoadedData | None = None,
     save_to: str | os.PathLike[str] | None = None,
+    pushed: Mapping[str, pushdown.Pushed] | None = None,
 ) -> Prepared:
     """Load, validate and compute the review for one period and scope.
+
+    A source with ``pushdown = true`` is not read: :func:`qmskpi.pushdown.push_down`
+    validates and aggregates it in its database (``pushed`` reuses results already
+    fetched), and the KPIs, trends, coverage and defect Pareto table use the aggregates.
 
     ``save_to``: also save it there (:func:`save_prepared`), so that notebooks
     started from this one reuse it (their ``prepared_path``) instead of reloading.
@@ -169,11 +191,20 @@ def prepare(
         progress.emit("load", period=p.label, scope=scope, rows=0)
         with t.stage("load"):
             loaded = load_inputs(cfg, p)
+    if pushed is None:
+        with t.stage("pushdown"):
+            pushed = push_inputs(cfg, p, as_of=as_of)
     progress.emit("validate", period=p.label, scope=scope)
     with t.stage("validate"):
         validation = contracts.validate(
-            loaded, period=p, config=cfg, as_of=as_of, backfill=as_of is not None
+            loaded,
+            period=p,
+            config=cfg,
+            as_of=as_of,
+            backfill=as_of is not None,
+            in_database={n: (x.validation, x.origin) for n, x in pushed.items()},
         )
+    aggregates = tuple(a for x in pushed.values() for a in x.first_levels)
     progress.emit("compute", period=p.label, scope=scope)
     with t.stage("compute"):
         table = kpis.compute_kpis(
@@ -185,6 +216,7 @@ def prepare(
             set_aside=validation.set_aside_notes(),
             constants=kpis.mapping_constants(cfg),
             as_of=as_of or cfg.review.as_of,
+            aggregates={n: x.aggregates for n, x in pushed.items()},
         )
         built = review.build_pack(
             validation.clean,
@@ -195,9 +227,19 @@ def prepare(
             analyst_inputs=review.read_analyst_inputs(cfg),
             kpi_table=table,
             as_of=as_of,
+            aggregates=aggregates,
         )
     prepared = Prepared(
-        cfg, p, scope, loaded, validation, table, built.model, dict(t.seconds), built.registers
+        cfg,
+        p,
+        scope,
+        loaded,
+        validation,
+        table,
+        built.model,
+        dict(t.seconds),
+        built.registers,
+        aggregates,
     )
     if save_to is not None:
         save_prepared(prepared, save_to, as_of=as_of)
@@ -274,7 +316,9 @@ def save_prepared(
         "config_path": str(cfg.path),
         "config_digest": cfg.digest(),
         "inputs": _input_files(prepared),
-        "not_rechecked": sorted(n for n, ds in prepared.loaded.items() if not ds.files),
+        "not_rechecked": sorted(
+            {n for n, ds in prepared.loaded.items() if not ds.files} | set(prepared.first_levels)
+        ),
         "data_sha256": hashlib.sha256(blob).hexdigest(),
     }
     for name, data in (
@@ -385,14 +429,28 @@ def write_registers(prepared: Prepared, st: archive.Stage) -> list[str]:
 
 
 def load_inputs(cfg: Config, period: Period) -> sources.LoadedData:
-    """Every configured source, with the review-actions register merged into ``review_actions``.
+    """Every configured source but those with ``pushdown = true`` (:func:`push_inputs`), with
+    the review-actions register merged into ``review_actions``.
 
     The register (``<reports>/review-actions.csv``) holds the accepted actions
     of approved minutes: the next pack shows them under 9.3.2 a) with no retyping.
     """
     return minutes.with_register(
-        sources.load_all(cfg, period=period), cfg.reports_dir / archive.REGISTER, until=period.end
+        sources.load_all(cfg, period=period, skip=pushdown.pushed_sources(cfg)),
+        cfg.reports_dir / archive.REGISTER,
+        until=period.end,
     )
+
+
+def push_inputs(
+    cfg: Config, period: Period, *, as_of: date | None = None
+) -> dict[str, pushdown.Pushed]:
+    """Each source with ``pushdown = true``, validated and aggregated in its database."""
+    out: dict[str, pushdown.Pushed] = {}
+    for name in pushdown.pushed_sources(cfg):
+        progress.emit("load", detail=f"{name} (pushdown)", rows=0)
+        out[name] = pushdown.push_down(cfg, name, period, as_of=as_of)
+    return out
 
 
 def closed_actions(cfg: Config) -> frozenset[str]:
@@ -624,8 +682,24 @@ def _input_records(
     cfg: Config,
     loaded: Mapping[str, sources.LoadedDataset],
     validation: contracts.ValidationReport | None = None,
+    pushed: Mapping[str, pushdown.Pushed] | None = None,
 ) -> list[archive.InputRecord]:
     out = []
+    for name, x in sorted((pushed or {}).items()):
+        v = x.validation
+        src = cfg.sources.get(name)
+        out.append(
+            archive.InputRecord(
+                dataset=name,
+                origin=x.origin,
+                sha256=x.sha256,
+                rows_in=v.rows_in,
+                rows_used=v.rows_in - v.rows_quarantined,
+                rows_quarantined=v.rows_quarantined,
+                query=src.query if src is not None else None,
+                pushdown=True,
+            )
+        )
     for name, ds in sorted(loaded.items()):
         src = cfg.sources.get(name)
         used = quarantined = None
@@ -826,10 +900,12 @@ def _run_locked(
     t = Timings()
     with t.stage("load"):
         loaded = load_inputs(cfg, p)
+    with t.stage("pushdown"):
+        pushed = push_inputs(cfg, p, as_of=as_of)
     hook("loaded")
     config_digest = cfg.digest()
     digest = archive.inputs_digest(
-        _input_records(cfg, loaded),
+        _input_records(cfg, loaded, pushed=pushed),
         config_digest=config_digest,
         version=__version__,
         period=p.label,
@@ -884,12 +960,12 @@ def _run_locked(
         own_browser = render.ThreadedPrinter(launch_timeout_s=cfg.outputs.browser_timeout_s)
         browser = own_browser
     try:
-        prepared = prepare(cfg, p, scope, as_of=as_of, loaded=loaded)
+        prepared = prepare(cfg, p, scope, as_of=as_of, loaded=loaded, pushed=pushed)
         if own_browser is not None:
             own_browser.start_soon()
         for name, seconds in prepared.timings.items():
             t.seconds[name] = seconds
-        inputs = _input_records(cfg, loaded, prepared.validation)
+        inputs = _input_records(cfg, loaded, prepared.validation, pushed)
         hook("prepared")
 
         with arch.stage(p.label, scope) as st:

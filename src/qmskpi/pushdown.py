@@ -14,12 +14,16 @@ Only the aggregates and the failing keys travel. ``kpis.compute_kpis(...,
 aggregates={name: pushed.aggregates})`` then gives the KPIs of
 :func:`~qmskpi.kpis.pushed_down` (every inspection KPI) equal to those of the
 pulled, validated rows; :attr:`Pushed.pulled_kpis` lists any of the dataset's
-KPIs that still need its rows (none for inspections; the defect Pareto table
-and the pack's registers do). Not yet called by the pipeline. See docs/pushdown.md.
+KPIs that still need its rows (none for inspections). The defect Pareto
+table's first level comes back too (:attr:`Pushed.breakdowns`). The pipeline
+(``qmskpi render`` / ``run``) calls :func:`push_down` for every source with
+``pushdown = true`` instead of reading its rows. See docs/pushdown.md.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 from datetime import date
 
@@ -43,6 +47,31 @@ class Pushed:
     validation: InDatabaseValidation
     aggregates: FirstLevel
     """First-level aggregates of the rows used (quarantined rows left out)."""
+    origin: str = ""
+    """Where the rows are: ``sql:NAME`` (the ``[databases]`` entry)."""
+    breakdowns: tuple[FirstLevel, ...] = ()
+    """The pack's tables' first levels (the defect Pareto's, by ``defect_code``), same rows."""
+
+    @property
+    def first_levels(self) -> tuple[FirstLevel, ...]:
+        """The KPIs' first level, then the tables' (what ``review.build_pack(aggregates=)`` takes)."""
+        return (self.aggregates, *self.breakdowns)
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of what the database returned: the row count, each rule's verdict, count and
+        failing rows, and every aggregate (the manifest's input hash of a pushed-down source)."""
+        v = self.validation
+        h = hashlib.sha256()
+        head = {
+            "rows_in": v.rows_in,
+            "rules": [[r.rule_id, r.success, r.unexpected_count] for r in v.rules],
+            "not_checked": [list(n) for n in v.not_checked],
+        }
+        h.update(json.dumps(head, sort_keys=True).encode("utf-8"))
+        for frame in (*(r.failing for r in v.rules), *(a.frame for a in self.first_levels)):
+            h.update(frame.write_csv().encode("utf-8"))
+        return h.hexdigest()
 
     @property
     def pulled_kpis(self) -> tuple[str, ...]:
@@ -80,9 +109,9 @@ def push_down(
     assert src.database is not None
     p = parse_period(period)
     ds = DATASETS[dataset]
-    url = sources._db_url(config, src.database)
+    url = sources.db_url(config, src.database)
     rendered = url.render_as_string(hide_password=False)
-    params = sources._sql_params(
+    params = sources.sql_params(
         config,
         ds,
         src.query,
@@ -118,4 +147,17 @@ def push_down(
         params=params,
         exclude=exclude,
     )
-    return Pushed(dataset, found, agg)
+    breakdowns = tuple(
+        first_level_sql(
+            url,
+            src.query,
+            dataset,
+            kpis.PUSHDOWN_DATE[dataset],
+            measures,
+            params=params,
+            exclude=exclude,
+            by=by,
+        )
+        for by, measures in kpis.BREAKDOWNS.get(dataset, {}).items()
+    )
+    return Pushed(dataset, found, agg, f"sql:{src.database}", breakdowns)

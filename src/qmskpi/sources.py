@@ -55,7 +55,7 @@ import math
 import re
 import warnings
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -281,14 +281,19 @@ def load_all(
     period: Period | str | None = None,
     site: str | None = None,
     on_bad_value: OnBadValue = "quarantine",
+    skip: Collection[str] = (),
 ) -> LoadedData:
-    """Every dataset in ``config.sources``, in the order the config lists them.
+    """Every dataset in ``config.sources`` but those in ``skip``, in the order the config
+    lists them (``skip``: sources with ``pushdown = true`` the caller validates and
+    aggregates in their database instead, :mod:`qmskpi.pushdown`).
 
     Reports each dataset read to :mod:`qmskpi.progress` (``load``, rows read so far).
     """
     loaded: LoadedData = {}
     rows = 0
     for name in config.sources:
+        if name in skip:
+            continue
         progress.emit("load", detail=name, rows=rows)
         loaded[name] = load_dataset(
             config, name, period=period, site=site, on_bad_value=on_bad_value
@@ -2367,7 +2372,8 @@ def _key_mapped(table: _Table, src: SourceConfig, ds: Dataset) -> bool:
 # --------------------------------------------------------------------------- SQL
 
 
-def _db_url(config: Config, name: str) -> Any:
+def db_url(config: Config, name: str) -> Any:
+    """The SQLAlchemy URL of ``[databases.NAME]`` (relative SQLite/DuckDB files beside the config)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -2418,7 +2424,7 @@ def _load_sql(
     assert src.database is not None
     origin = f"sql:{src.database}"
     query = src.query
-    params = _sql_params(
+    params = sql_params(
         config,
         ds,
         query,
@@ -2428,7 +2434,7 @@ def _load_sql(
         lookback_days=lookback_days,
         site=site,
     )
-    url = _db_url(config, src.database)
+    url = db_url(config, src.database)
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "duckdb":
         connect_args["read_only"] = True
@@ -2477,7 +2483,7 @@ def _load_sql(
     )
 
 
-def _sql_params(
+def sql_params(
     config: Config,
     ds: Dataset,
     query: str,

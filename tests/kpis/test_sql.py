@@ -224,3 +224,93 @@ def test_sqlite_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> 
     engine.dispose()
     ref = first_level(ins.lazy(), "inspections", "inspection_date", MEASURES)
     assert agg.frame.equals(ref.frame)
+
+
+# --------------------------------------------------------------------------- the defect Pareto
+
+
+def _with_codes(ins: pl.DataFrame, seed: int = 5) -> pl.DataFrame:
+    """Defect codes D1-D5 with skewed frequencies, and blanks (null, '', spaces) that are no code."""
+    rng = np.random.default_rng(seed)
+    choices = np.array(["D1", "D2", "D3", "D4", "D5", None, "", "   "], dtype=object)
+    p = [0.3, 0.2, 0.1, 0.05, 0.05, 0.2, 0.05, 0.05]
+    codes = choices[rng.choice(len(choices), ins.height, p=p)].tolist()
+    return ins.with_columns(defect_code=pl.Series(codes, dtype=pl.String()))
+
+
+def _pareto_pushed(db: str | sa.Engine, query: str) -> kpis.FirstLevel:
+    return first_level_sql(
+        db,
+        query,
+        "inspections",
+        "inspection_date",
+        kpis.PARETO_MEASURES,
+        by=kpis.PARETO_BY,
+    )
+
+
+def _check_pareto(ins: pl.DataFrame, agg: kpis.FirstLevel) -> None:
+    ref = first_level(
+        ins.lazy(), "inspections", "inspection_date", kpis.PARETO_MEASURES, by=kpis.PARETO_BY
+    )
+    assert agg.frame.equals(ref.frame)
+    assert set(agg.frame[kpis.PARETO_BY]) == {"D1", "D2", "D3", "D4", "D5"}
+    for period in ("2026-03", "2026-Q1", "2025"):
+        for scope in ("all", "North"):
+            for measure in ("inspections", "qty_defective"):
+                rows = kpis.defect_pareto({"inspections": ins}, period, scope, measure=measure)
+                pushed = kpis.defect_pareto({}, period, scope, measure=measure, aggregate=agg)
+                assert rows.height == 5
+                assert pushed.equals(rows), (period, scope, measure)
+
+
+def test_pareto_from_aggregates_hand_checked(tmp_path: Path) -> None:
+    # 2026-03: D1 on 2 inspections (5 + 1 units), D2 on 1 (9 units), a blank code, and a
+    # February D2 outside the period
+    ins = pl.DataFrame(
+        {
+            "inspection_date": [date(2026, 3, d) for d in (2, 3, 4, 5)] + [date(2026, 2, 27)],
+            "site": ["North", "South", "North", "North", "North"],
+            "defect_code": ["D1", "D1", "D2", " ", "D2"],
+            "qty_defective": [5, 1, 9, 4, 7],
+        }
+    )
+    engine, query = _duckdb(tmp_path, ins)
+    agg = _pareto_pushed(engine, query)
+    engine.dispose()
+    table = kpis.defect_pareto({}, "2026-03", aggregate=agg)
+    # D1 alone is 2 of 3 inspections (67 % < 80 %): D2 crosses 80 % and is in the vital few
+    assert table.select("defect_code", "inspections", "qty_defective", "vital_few").rows() == [
+        ("D1", 2, 6, True),
+        ("D2", 1, 9, True),
+    ]
+    by_units = kpis.defect_pareto({}, "2026-03", measure="qty_defective", aggregate=agg)
+    assert by_units["defect_code"].to_list() == ["D2", "D1"]  # 9 units before 6
+
+
+def test_pareto_duckdb_equals_polars(tmp_path: Path) -> None:
+    ins = _with_codes(_random_inspections())
+    engine, query = _duckdb(tmp_path, ins)
+    agg = _pareto_pushed(engine, query)
+    engine.dispose()
+    _check_pareto(ins, agg)
+
+
+def test_pareto_sqlite_equals_polars(tmp_path: Path) -> None:
+    ins = _with_codes(_random_inspections())
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "inspections", ins)
+    _check_pareto(ins, _pareto_pushed(url, "SELECT * FROM inspections"))
+
+
+@pytest.mark.postgres
+def test_pareto_postgresql_equals_polars(pg_table: PgTable) -> None:
+    ins = _with_codes(_random_inspections())
+    query = pg_table.load(ins)
+    _check_pareto(ins, _pareto_pushed(pg_table.url, query))
+
+
+def test_a_breakdown_takes_no_lot_measures(tmp_path: Path) -> None:
+    ins = _with_codes(_random_inspections(50))
+    with pytest.raises(KpiError, match="record measures only"):
+        first_level(ins.lazy(), "inspections", "inspection_date", MEASURES, by="defect_code")

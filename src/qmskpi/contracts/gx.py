@@ -43,7 +43,7 @@ NotExpressed = tuple[str, str]
 """(rule id, why): a contract rule with no expectation in the GX suite (judged in polars)."""
 
 
-def _import_gx() -> Any:
+def import_gx() -> Any:
     os.environ["GX_ANALYTICS_ENABLED"] = "False"  # no telemetry, ever (DESIGN §8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -76,9 +76,9 @@ def _gx_condition(c: Condition) -> Any:
     }[c.op]()
 
 
-def _expectation(rule: Rule, contract: Contract, run: Run) -> Any | None:
+def expectation(rule: Rule, contract: Contract, run: Run) -> Any | None:
     """The GX expectation of ``rule`` (None for rules GX cannot express: :func:`_not_expressed`)."""
-    gx = _import_gx()
+    gx = import_gx()
     gxe = gx.expectations
     common: dict[str, Any] = {
         "meta": {"rule_id": rule.id, "check": rule.check, "severity": rule.severity},
@@ -155,7 +155,7 @@ def compile_contract(contract: Contract, run: Run) -> tuple[list[Any], list[NotE
     or ``freshness`` rule on a ``YYYY-MM`` text month reads a helper date column
     (:func:`~qmskpi.contracts.rules.month_helper`) the runner must add.
     """
-    gx = _import_gx()
+    gx = import_gx()
     ds = DATASETS[contract.dataset]
     out = [
         gx.expectations.ExpectTableColumnsToMatchSet(
@@ -168,7 +168,7 @@ def compile_contract(contract: Contract, run: Run) -> tuple[list[Any], list[NotE
     ]
     missing: list[NotExpressed] = []
     for rule in contract.rules:
-        exp = _expectation(rule, contract, run)
+        exp = expectation(rule, contract, run)
         if exp is None:
             missing.append((rule.id, _not_expressed(rule)))
         else:
@@ -200,7 +200,7 @@ def build_suites(
     date, the contract's sha256 and every rule not in the suite, with why
     (``not_expressed``).
     """
-    gx = _import_gx()
+    gx = import_gx()
     run = _suite_run(period, as_of, config)
     suites: dict[str, Any] = {}
     for name, contract in configured_contracts(config, contracts_dir).items():
@@ -235,7 +235,7 @@ def export_suites(out_dir: Path, suites: Mapping[str, Any]) -> list[Path]:
     return paths
 
 
-def _gx_exception(info: Any) -> str | None:
+def gx_exception(info: Any) -> str | None:
     """The message of an exception GX caught, in either shape GX reports it.
 
     Flat: ``{"raised_exception": True, "exception_message": ...}``; keyed by
@@ -293,7 +293,7 @@ def run_gx(prepared: Mapping[str, Prepared], run: Run) -> tuple[dict[str, dict[s
     and rule id, and the engine with its version."""
     if not prepared:
         return {}, ""
-    gx = _import_gx()
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = gx.get_context(mode="ephemeral")
@@ -342,7 +342,7 @@ def run_gx(prepared: Mapping[str, Prepared], run: Run) -> tuple[dict[str, dict[s
                 observed=_observed(result.get("observed_value"))
                 if "observed_value" in result and not isinstance(result["observed_value"], list)
                 else None,
-                exception=_gx_exception(r.exception_info),
+                exception=gx_exception(r.exception_info),
                 engine=ENGINE,
             )
         out[name] = by_rule

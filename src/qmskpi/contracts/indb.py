@@ -33,9 +33,15 @@ from typing import Any
 
 import polars as pl
 
-from qmskpi.contracts.gx import _expectation, _gx_exception, _import_gx
-from qmskpi.contracts.schema import Contract, Run
-from qmskpi.datasets import DATASETS
+from qmskpi.contracts.gx import expectation, gx_exception, import_gx
+from qmskpi.contracts.report import (
+    MAX_VALUE_CHARS,
+    QUARANTINE_SCHEMA,
+    DatasetValidation,
+    RuleResult,
+)
+from qmskpi.contracts.schema import Contract, Rule, Run
+from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import QmsKpiError
 
 DEFAULT_MAX_FAILING_ROWS = 100_000
@@ -55,6 +61,8 @@ class InDatabaseRule:
     unexpected_count: int
     failing: pl.DataFrame
     """The failing rows: the key column(s) and the checked column(s), as GX returned them."""
+    unexpected_share: float = 0.0
+    """GX's ``unexpected_percent`` / 100 (of the rows the rule looks at)."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ def validate_in_database(
     set to ``max_failing_rows + 1``, so at most that many rows travel per rule, and
     a rule with more failing rows stops the run (never a quarantine cut short).
     """
-    gx = _import_gx()
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     name = contract.dataset
@@ -139,7 +147,9 @@ def validate_in_database(
         # A temporary table of the query's result, in the database: without it GX reads the
         # query's column names by running the whole query and the driver buffers every row
         # here (367 MB at 1M inspections; 2 MB with it, and 40 % faster).
-        source = ctx.data_sources.add_sql("qmskpi", connection_string=url, create_temp_table=True)
+        source = ctx.data_sources.add_sql(
+            "qmskpi", connection_string=url, create_temp_table=True, kwargs=_engine_kwargs(url)
+        )
     bd = source.add_query_asset(name, query=query).add_batch_definition_whole_table("whole")
     expectations, not_checked = _expectations_in_db(contract, run)
     suite = ctx.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
@@ -166,9 +176,78 @@ def validate_in_database(
     )
 
 
+def _engine_kwargs(url: str) -> dict[str, Any]:
+    """``create_engine`` arguments GX needs for this database (none but for DuckDB).
+
+    GX 1.24 runs each metric query as ``with engine.connect() as c: result =
+    c.execute(q)`` and fetches after the block. Closing the connection rolls its
+    transaction back, and duckdb-engine runs statements on the connection itself
+    (its cursor is the connection), so DuckDB's rollback drops the pending result:
+    every metric came back empty. Here GX's DuckDB connections are duckdb-engine's
+    own wrapper with a cursor that fetches each result as it executes
+    (:class:`_BufferedCursor`); metric results are a row each, failing rows at most
+    ``max_failing_rows + 1`` per rule.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "duckdb":
+        return {}
+    from duckdb_engine import Dialect
+
+    dialect = Dialect()
+    cargs, cparams = dialect.create_connect_args(parsed)
+    return {"creator": lambda: _Buffered(dialect.connect(*cargs, **cparams))}
+
+
+class _Buffered:
+    """duckdb-engine's connection, handing out :class:`_BufferedCursor` cursors."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def cursor(self) -> _BufferedCursor:
+        return _BufferedCursor(self._inner.cursor())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _BufferedCursor:
+    """A DB-API cursor over duckdb-engine's that holds each result (see :func:`_engine_kwargs`)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._rows: list[Any] = []
+        self.description: Any = None
+
+    def execute(self, statement: str, parameters: Any = None, context: Any = None) -> None:
+        self._inner.execute(statement, parameters, context)
+        self.description = self._inner.description
+        self._rows = list(self._inner.fetchall()) if self.description else []
+
+    def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        n = size or 1
+        rows, self._rows = self._rows[:n], self._rows[n:]
+        return rows
+
+    def close(self) -> None:
+        self._rows = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 def _expectations_in_db(contract: Contract, run: Run) -> tuple[list[Any], list[tuple[str, str]]]:
     """The row count and each rule's GX expectation; (rule id, why) for rules left out."""
-    gx = _import_gx()
+    gx = import_gx()
     not_checked: list[tuple[str, str]] = []
     expectations = [
         gx.expectations.ExpectTableRowCountToBeBetween(min_value=0, meta={"rule_id": _ROW_COUNT})
@@ -182,7 +261,7 @@ def _expectations_in_db(contract: Contract, run: Run) -> tuple[list[Any], list[t
         ):
             not_checked.append((rule.id, "a YYYY-MM text column: checked after pulling"))
             continue
-        exp = _expectation(rule, contract, run)
+        exp = expectation(rule, contract, run)
         if exp is None:
             not_checked.append((rule.id, "GX has no expectation for it here (no sites configured)"))
             continue
@@ -202,7 +281,7 @@ def _read_results(
     for r in res.results:
         rule_id = str((r.expectation_config.meta or {}).get("rule_id"))
         result = r.result or {}
-        error = _gx_exception(r.exception_info)
+        error = gx_exception(r.exception_info)
         if rule_id == _ROW_COUNT:
             if error is not None or result.get("observed_value") is None:
                 raise QmsKpiError(f"{name}: the database did not count the rows: {error}")
@@ -225,9 +304,11 @@ def _read_results(
                 "rows; the quarantine would be incomplete"
             )
         failing = _failing(index, key, rule.columns)
+        percent = result.get("unexpected_percent")
+        share = float(percent) / 100 if percent is not None else 0.0
         out.append(
             InDatabaseRule(
-                rule_id, tuple(rule.columns), rule.severity, bool(r.success), count, failing
+                rule_id, tuple(rule.columns), rule.severity, bool(r.success), count, failing, share
             )
         )
     assert rows_in is not None  # the row count is always the first expectation
@@ -242,3 +323,143 @@ def _failing(index: list[Any], key: tuple[str, ...], columns: tuple[str, ...]) -
 
 def _text(v: Any) -> str | None:
     return None if v is None else str(v)
+
+
+# --------------------------------------------------------------------------- into the report
+
+ENGINE_LABEL = "gx-sql"
+"""``RuleResult.engine`` of a rule judged in the database (``validation.json``)."""
+FINDINGS_SCHEMA: dict[str, pl.DataType] = {**QUARANTINE_SCHEMA, "quarantined": pl.Boolean()}
+
+_PULLED_ONLY = ("references another dataset", "a YYYY-MM text column")
+"""Reasons (:func:`_expectations_in_db`) for rules that only run on pulled rows."""
+
+
+def judged_in_database(
+    found: InDatabaseValidation, contract: Contract, origin: str
+) -> tuple[DatasetValidation, pl.DataFrame]:
+    """The ledger and rule results of ``found`` as for pulled rows, and its findings.
+
+    Findings (:data:`FINDINGS_SCHEMA`, for ``quarantine.csv``) name the failing row by
+    its key, not a source row: ``file`` is the source (``sql:NAME``), ``source_row``
+    empty, ``value`` ``key=...; column=...`` (the checked values GX returned).
+    Rules the database did not check are ``checked = False``: those that only run on
+    pulled rows pass (not checked with pushdown, said in ``observed``); one GX could
+    not run fails, as an unchecked rule does on pulled rows.
+    """
+    by_id = {r.rule_id: r for r in found.rules}
+    why_not = dict(found.not_checked)
+    quarantined = found.quarantined_keys()
+    keys = list(found.key)
+    marked = quarantined.select(keys).with_columns(quarantined=pl.lit(True))
+    results: list[RuleResult] = []
+    parts: list[pl.DataFrame] = []
+    for rule in contract.rules:
+        if rule.id in why_not:
+            why = why_not[rule.id]
+            pulled_only = why.startswith(_PULLED_ONLY)
+            results.append(
+                _result(
+                    rule,
+                    success=pulled_only,
+                    unexpected_count=0,
+                    unexpected_share=0.0,
+                    sample_values=(),
+                    checked=False,
+                    observed=f"not checked{' with pushdown' if pulled_only else ''}: {why}",
+                )
+            )
+            continue
+        r = by_id[rule.id]
+        rows = _finding_rows(r, found, origin, rule.description)
+        if rows.height:
+            parts.append(rows.join(marked, on=keys, how="left", nulls_equal=True))
+        results.append(
+            _result(
+                rule,
+                success=r.success,
+                unexpected_count=r.unexpected_count,
+                unexpected_share=round(r.unexpected_share, 6),
+                sample_values=_samples(r),
+            )
+        )
+    findings = (
+        pl.concat(parts, how="vertical_relaxed")
+        .with_columns(pl.col("quarantined").fill_null(False))
+        .select(list(FINDINGS_SCHEMA))
+        .cast(FINDINGS_SCHEMA)  # type: ignore[arg-type]
+        if parts
+        else pl.DataFrame(schema=FINDINGS_SCHEMA)
+    )
+    set_aside = (
+        findings.filter(pl.col("quarantined"))
+        .group_by("rule")
+        .agg(pl.len().alias("rows"))
+        .sort(["rows", "rule"], descending=[True, False])
+    )
+    dv = DatasetValidation(
+        dataset=found.dataset,
+        origin=origin,
+        rows_in=found.rows_in,
+        rows_used=found.rows_in - found.rows_quarantined,
+        rows_quarantined=found.rows_quarantined,
+        rules=tuple(results),
+        contract_sha256=contract.sha256,
+        set_aside=tuple((str(a), int(b)) for a, b in set_aside.iter_rows()),
+    )
+    return dv, findings
+
+
+def _result(rule: Rule, **outcome: Any) -> RuleResult:
+    """``rule``'s result as the database judged it (``outcome``: the RuleResult fields left)."""
+    return RuleResult(
+        rule_id=rule.id,
+        description=rule.description,
+        columns=rule.columns,
+        severity=rule.severity,
+        source=rule.source,
+        check=rule.check,
+        mostly=rule.mostly,
+        engine=ENGINE_LABEL,
+        **outcome,
+    )
+
+
+def _samples(r: InDatabaseRule) -> tuple[str, ...]:
+    """Up to five distinct checked values, as the pulled report shows them (``a=...; b=...``
+    for two columns), in the order GX returned the rows."""
+    if len(r.columns) == 1:
+        values = [v or "" for v in r.failing[r.columns[0]].to_list()]
+    else:
+        values = [
+            "; ".join(f"{c}={row[c] or ''}" for c in r.columns)
+            for row in r.failing.iter_rows(named=True)
+        ]
+    return tuple(dict.fromkeys(values))[:_SAMPLES]
+
+
+_SAMPLES = 5
+
+
+def _finding_rows(
+    r: InDatabaseRule, found: InDatabaseValidation, origin: str, message: str
+) -> pl.DataFrame:
+    """One finding per failing row GX returned: ``key=...; column=...`` as the value."""
+    f = r.failing
+    if f.height == 0:
+        return pl.DataFrame(schema={**QUARANTINE_SCHEMA, **dict.fromkeys(found.key, pl.String())})
+    names = list(dict.fromkeys([*found.key, *r.columns]))
+    value = pl.concat_str(
+        [pl.format("{}={}", pl.lit(c), pl.col(c).fill_null("")) for c in names], separator="; "
+    ).str.slice(0, MAX_VALUE_CHARS)
+    return f.select(
+        *found.key,
+        dataset=pl.lit(found.dataset),
+        file=pl.lit(origin),
+        **{SOURCE_ROW: pl.lit(None, pl.Int64())},
+        rule=pl.lit(r.rule_id),
+        column=pl.lit(",".join(r.columns)),
+        value=value,
+        severity=pl.lit(r.severity),
+        message=pl.lit(message),
+    )

@@ -12,6 +12,7 @@ import polars as pl
 
 from qmskpi.config import ValidationEngine
 from qmskpi.contracts.gx import run_gx
+from qmskpi.contracts.indb import InDatabaseValidation, judged_in_database
 from qmskpi.contracts.judge import (
     FINDINGS_SCHEMA,
     POLARS,
@@ -70,6 +71,7 @@ def validate(
     max_quarantined_share: float | None = None,
     backfill: bool = False,
     engine: ValidationEngine | None = None,
+    in_database: Mapping[str, tuple[InDatabaseValidation, str]] | None = None,
 ) -> ValidationReport:
     """Check every loaded dataset against its contract; quarantine what breaks ``error`` rules.
 
@@ -97,6 +99,12 @@ def validate(
     verdict from GX (the failing rows still come from the polars masks, whose
     counts must equal GX's). Both give the same results (the test suite checks
     it); ``reference`` rules are judged in polars under both.
+
+    ``in_database``: by dataset, what validation in the database found
+    (``pushdown``; :func:`~qmskpi.contracts.indb.validate_in_database`) and the
+    source's origin (``sql:NAME``), for datasets not in ``data``: their ledger,
+    rule results (engine ``gx-sql``) and quarantine (by key) come from it; they
+    have no rows in :attr:`ValidationReport.clean`.
     """
     p = parse_period(period)
     chosen = _engine(engine, config)
@@ -120,9 +128,16 @@ def validate(
     results: dict[str, DatasetValidation] = {n: judged[n][0] for n in prepared}
     clean: dict[str, pl.DataFrame] = {n: judged[n][1] for n in prepared}
     findings_parts: list[pl.DataFrame] = [judged[n][2] for n in prepared]
+    for name, (found, origin) in (in_database or {}).items():
+        if name in data:
+            raise QmsKpiError(
+                f"dataset {name!r} given both as rows and as validated in the database"
+            )
+        results[name], in_db_findings = judged_in_database(found, contracts[name], origin)
+        findings_parts.append(in_db_findings)
     configured = tuple(config.sources) if config is not None else ()
     for name in DATASETS:
-        if name in configured and name not in data:
+        if name in configured and name not in data and name not in results:
             results[name] = missing_dataset(name, contracts[name])
     threshold = max_quarantined_share
     if threshold is None:

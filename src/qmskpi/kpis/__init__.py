@@ -46,7 +46,7 @@ from qmskpi.kpis._common import (
 )
 from qmskpi.kpis.actions import overdue_items
 from qmskpi.kpis.capa import capa_effectiveness
-from qmskpi.kpis.conformity import defect_pareto
+from qmskpi.kpis.conformity import PARETO_BY, PARETO_MEASURES, defect_pareto
 from qmskpi.kpis.customers import complaint_ageing, complaints_by_category, repeat_complaints
 from qmskpi.kpis.firstlevel import FirstLevel, Measure
 from qmskpi.kpis.objectives import objective_attainment, objective_trend
@@ -54,7 +54,10 @@ from qmskpi.kpis.suppliers import supplier_scorecard
 from qmskpi.periods import Period, parse_period, trailing_months
 
 __all__ = [
+    "BREAKDOWNS",
     "COLUMNS",
+    "PARETO_BY",
+    "PARETO_MEASURES",
     "PUSHDOWN",
     "REGISTRY",
     "Direction",
@@ -98,6 +101,11 @@ PUSHDOWN: dict[str, tuple[Measure, ...]] = {
 :class:`~qmskpi.kpis.firstlevel.Measure` tuples the groups aggregate in polars; record
 measures first, then lot measures)."""
 PUSHDOWN_DATE: dict[str, str] = {"inspections": "inspection_date"}
+BREAKDOWNS: dict[str, dict[str, tuple[Measure, ...]]] = {
+    "inspections": {PARETO_BY: PARETO_MEASURES}
+}
+"""By dataset, the first levels of the pack's tables, by the column each breaks down by
+(the defect Pareto's: :func:`defect_pareto` with ``aggregate=``), computed with ``pushdown``."""
 """By dataset, the date its pushed-down measures are bucketed by."""
 
 

@@ -12,6 +12,7 @@ from typing import Literal
 import polars as pl
 
 from qmskpi.datasets import STAGES
+from qmskpi.errors import KpiError
 from qmskpi.kpis._common import (
     PPM,
     Context,
@@ -22,7 +23,16 @@ from qmskpi.kpis._common import (
     ratio_rows,
     value_rows,
 )
-from qmskpi.kpis.firstlevel import Lots, Measure, count, total
+from qmskpi.kpis.firstlevel import (
+    MONTH,
+    FirstLevel,
+    Lots,
+    Measure,
+    count,
+    nonblank,
+    polars_agg,
+    total,
+)
 from qmskpi.periods import Period, parse_period
 
 _I = ("inspections",)
@@ -457,12 +467,34 @@ GROUPS = (lots, inspections, internal_cost, external_cost, total_cost)
 ParetoMeasure = Literal["inspections", "qty_defective"]
 
 
+PARETO_BY = "defect_code"
+PARETO_MEASURES: tuple[Measure, ...] = (
+    count("inspections"),
+    total("qty_defective", "qty_defective"),
+)
+"""First level of :func:`defect_pareto`, by ``defect_code`` (blank codes left out): the
+inspections recording each code and their defective units; with ``pushdown`` the database
+computes them per (month, site, code) (``kpis.sql.first_level_sql(..., by=PARETO_BY)``)."""
+
+_PARETO_SCHEMA: dict[str, pl.DataType] = {
+    "rank": pl.Int64(),
+    "defect_code": pl.String(),
+    "inspections": pl.Int64(),
+    "qty_defective": pl.Int64(),
+    "count": pl.Int64(),
+    "share": pl.Float64(),
+    "cumulative_share": pl.Float64(),
+    "vital_few": pl.Boolean(),
+}
+
+
 def defect_pareto(
     data: Mapping[str, pl.DataFrame],
     period: Period | str,
     scope: str = "all",
     *,
     measure: ParetoMeasure = "inspections",
+    aggregate: FirstLevel | None = None,
 ) -> pl.DataFrame:
     """Defect codes of the period's inspections, largest first, with the vital few.
 
@@ -470,6 +502,9 @@ def defect_pareto(
     ``defect_code``. ``measure="inspections"`` (default) ranks codes by the
     number of inspections that recorded them; ``"qty_defective"`` by the sum of
     qty_defective. Ties go by the other measure, then by code (ascending).
+    ``aggregate``: without inspection rows in ``data``, the
+    :data:`PARETO_MEASURES` per (month, site, code) the database computed
+    (``pushdown``); the same table.
 
     Columns: ``rank`` (1-based), ``defect_code``, ``inspections``,
     ``qty_defective`` (Int64), ``count`` (the chosen measure), ``share`` of the
@@ -478,41 +513,40 @@ def defect_pareto(
     is included; compared in integers, so exactly 80 % stops there).
     """
     p = parse_period(period)
-    ctx, _ = make_context(data, [p], scope, None, asked=p)
-    schema = {
-        "rank": pl.Int64(),
-        "defect_code": pl.String(),
-        "inspections": pl.Int64(),
-        "qty_defective": pl.Int64(),
-        "count": pl.Int64(),
-        "share": pl.Float64(),
-        "cumulative_share": pl.Float64(),
-        "vital_few": pl.Boolean(),
-    }
-    if "inspections" not in ctx.frames:
-        return pl.DataFrame(schema=schema)
+    from_rows = "inspections" in data
+    aggregates = {"inspections": aggregate} if aggregate is not None and not from_rows else None
+    ctx, _ = make_context(data, [p], scope, None, asked=p, aggregates=aggregates)
+    if from_rows:
+        lf = ctx.in_scope(ctx.frame("inspections"))
+        per_code = (
+            lf.filter(ctx.buckets.contains(pl.col("inspection_date")) & nonblank(PARETO_BY))
+            .group_by(PARETO_BY)
+            .agg(polars_agg(m) for m in PARETO_MEASURES)
+        )
+    elif aggregate is not None:
+        if aggregate.by != PARETO_BY or not aggregate.covers(PARETO_MEASURES):
+            raise KpiError(f"the aggregate given is not the defect Pareto's (by {PARETO_BY})")
+        per_code = (
+            ctx.in_scope(aggregate.frame.lazy())
+            .filter(ctx.buckets.contains(pl.col(MONTH)))
+            .group_by(PARETO_BY)
+            .agg(pl.col(m.name).sum() for m in PARETO_MEASURES)
+        )
+    else:
+        return pl.DataFrame(schema=_PARETO_SCHEMA)
     other = "qty_defective" if measure == "inspections" else "inspections"
-    total = pl.col("count").sum()
+    total_ = pl.col("count").sum()
     cum = pl.col("count").cum_sum()
     return (
-        ctx.in_scope(ctx.frame("inspections"))
-        .filter(
-            ctx.buckets.contains(pl.col("inspection_date"))
-            & (pl.col("defect_code").str.strip_chars().str.len_chars() > 0)
-        )
-        .group_by("defect_code")
-        .agg(
-            inspections=pl.len().cast(pl.Int64()),
-            qty_defective=pl.col("qty_defective").sum().cast(pl.Int64()),
-        )
+        per_code.with_columns(pl.col("inspections", "qty_defective").cast(pl.Int64()))
         .with_columns(count=pl.col(measure))
         .sort(["count", other, "defect_code"], descending=[True, True, False])
         .with_columns(
             rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64()),
-            share=pl.when(total > 0).then(pl.col("count") / total),
-            cumulative_share=pl.when(total > 0).then(cum / total),
-            vital_few=(cum - pl.col("count")) * 5 < total * 4,
+            share=pl.when(total_ > 0).then(pl.col("count") / total_),
+            cumulative_share=pl.when(total_ > 0).then(cum / total_),
+            vital_few=(cum - pl.col("count")) * 5 < total_ * 4,
         )
-        .select(list(schema))
+        .select(list(_PARETO_SCHEMA))
         .collect()
     )

@@ -14,7 +14,9 @@ the ``ELSE``), and a sum over no rows is 0.
 
 Measures are additive, so they are computed once per (calendar month, site)
 (:class:`FirstLevel`) and summed into any bucket (month, quarter, year, a run
-of months) and into the whole scope without losing exactness.
+of months) and into the whole scope without losing exactness. A breakdown
+(``by`` a column, e.g. the defect Pareto's ``defect_code``) adds that column to
+the groups and leaves out the rows where it is blank (:func:`nonblank`).
 """
 
 from __future__ import annotations
@@ -141,22 +143,37 @@ MONTH = "month"
 """Column of a :class:`FirstLevel` frame: the first day of the calendar month (Date)."""
 
 
+def nonblank(column: str) -> pl.Expr:
+    """Rows whose ``column`` holds text other than whitespace (null is blank).
+
+    SQL's ``LENGTH(TRIM(column)) > 0`` (:mod:`qmskpi.kpis.sql`) trims spaces
+    only; a value made of tabs or line breaks alone would count there."""
+    return pl.col(column).str.strip_chars().str.len_chars() > 0
+
+
 @dataclass(frozen=True)
 class FirstLevel:
     """A dataset's measures per (calendar month, site), computed where the data lives.
 
-    ``frame`` has ``month`` (Date, first day), ``site`` (String), one Float64
-    column per measure, and ``first``/``last`` (Date: the group's earliest and
-    latest ``date_field``). Rows with a null ``date_field`` are not in it.
+    ``frame`` has ``month`` (Date, first day), ``site`` (String), the ``by``
+    column when there is one (String; rows where it is blank are left out), one
+    Float64 column per measure, and ``first``/``last`` (Date: the group's
+    earliest and latest ``date_field``). Rows with a null ``date_field`` are not in it.
     """
 
     dataset: str
     date_field: str
     measures: tuple[Measure, ...]
     frame: pl.DataFrame
+    by: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The group columns: ``month``, ``site`` and ``by`` when given."""
+        return (MONTH, "site", *((self.by,) if self.by else ()))
 
     def __post_init__(self) -> None:
-        want = {MONTH, "site", "first", "last", *(m.name for m in self.measures)}
+        want = {*self.keys, "first", "last", *(m.name for m in self.measures)}
         missing = sorted(want - set(self.frame.columns))
         if missing:
             raise KpiError(
@@ -188,18 +205,28 @@ class FirstLevel:
 
 
 def first_level(
-    lf: pl.LazyFrame, dataset: str, date_field: str, measures: Sequence[Measure]
+    lf: pl.LazyFrame,
+    dataset: str,
+    date_field: str,
+    measures: Sequence[Measure],
+    *,
+    by: str | None = None,
 ) -> FirstLevel:
     """The :class:`FirstLevel` of rows in polars (the reference the database must equal).
 
     Lot measures are counted in the (month, site) of each lot's first day; that
-    group always has records too (the first day is a record's date).
+    group always has records too (the first day is a record's date). ``by``: a
+    breakdown by that column too (record measures only), blank values left out.
     """
     recs, lots, per_lot = split(measures)
+    if by is not None and lots is not None:
+        raise KpiError("a breakdown takes record measures only")
     d = pl.col(date_field)
+    keep = d.is_not_null() if by is None else d.is_not_null() & nonblank(by)
+    groups = [d.dt.truncate("1mo").alias(MONTH), "site", *((by,) if by else ())]
     frame = (
-        lf.filter(d.is_not_null())
-        .group_by(d.dt.truncate("1mo").alias(MONTH), "site")
+        lf.filter(keep)
+        .group_by(groups)
         .agg(
             *[polars_agg(m) for m in recs],
             d.min().alias("first"),
@@ -216,10 +243,11 @@ def first_level(
         frame = frame.join(by_lot, on=[MONTH, "site"], how="left", nulls_equal=True)
     ordered = (*recs, *per_lot)
     names = [m.name for m in ordered]
+    keys = [MONTH, "site", *((by,) if by else ())]
     out = (
         frame.with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
-        .select(MONTH, "site", *names, "first", "last")
-        .sort(MONTH, "site", nulls_last=True)
+        .select(*keys, *names, "first", "last")
+        .sort(keys, nulls_last=True)
         .collect()
     )
-    return FirstLevel(dataset, date_field, ordered, out)
+    return FirstLevel(dataset, date_field, ordered, out, by)

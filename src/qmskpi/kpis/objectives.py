@@ -24,6 +24,7 @@ import polars as pl
 from qmskpi.config import WHOLE_SCOPE, KpiConfig
 from qmskpi.errors import did_you_mean
 from qmskpi.kpis._common import make_context
+from qmskpi.kpis.firstlevel import FirstLevel
 from qmskpi.periods import Period, parse_period, trailing_months
 
 ATTAINMENT_SCHEMA: dict[str, pl.DataType] = {
@@ -148,12 +149,14 @@ def objective_attainment(
     config: KpiConfig | None = None,
     unsound: Collection[str] = (),
     as_of: date | None = None,
+    aggregates: Mapping[str, FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """One row per objective: actual vs target for ``period``, met, year to date.
 
     ``kpi_values``: the :func:`~qmskpi.kpis.compute_kpis` frame for ``period``
     (scope ``all``), to reuse; computed when not given. The YTD values of linked
-    KPIs are always computed from rows over 1 January .. period end. ``as_of``: as in
+    KPIs are always computed from rows over 1 January .. period end (or from the
+    pushed-down first levels in ``aggregates``). ``as_of``, ``aggregates``: as in
     :func:`~qmskpi.kpis.compute_kpis`.
 
     Columns: objective_id, name, clause, owner, unit, direction, target, kpi,
@@ -165,27 +168,24 @@ def objective_attainment(
     from qmskpi.kpis import REGISTRY, compute_kpis  # the package API, built on this module
 
     p = parse_period(period)
-    make_context(data, [p], WHOLE_SCOPE, config, asked=p)  # checks the period and the frames
+    # checks the period and the frames
+    make_context(data, [p], WHOLE_SCOPE, config, asked=p, aggregates=aggregates)
     unsound = {unsound} if isinstance(unsound, str) else set(unsound)
     objectives = _objectives(data)
     linked = sorted({k for o in objectives if (k := _kpi_id(o)) is not None and k in REGISTRY})
+    given: dict[str, Any] = {
+        "config": config,
+        "unsound": unsound,
+        "as_of": as_of,
+        "aggregates": aggregates,
+    }
     now = kpi_values
     ytd = None
     if linked:
         if now is None:
-            now = compute_kpis(
-                data, p, WHOLE_SCOPE, config=config, unsound=unsound, only=linked, as_of=as_of
-            )
+            now = compute_kpis(data, p, WHOLE_SCOPE, only=linked, **given)
         ytd_period = p.year_to_date()
-        ytd = compute_kpis(
-            data,
-            ytd_period,
-            WHOLE_SCOPE,
-            config=config,
-            unsound=unsound,
-            only=linked,
-            as_of=as_of,
-        )
+        ytd = compute_kpis(data, ytd_period, WHOLE_SCOPE, only=linked, **given)
     results = _manual(data)
     manual_sound = not ({"objectives", "objective_results"} & unsound)
     rows = []
@@ -207,17 +207,7 @@ def objective_attainment(
                 hit = _kpi_value(now, kpi, p.label)
                 if hit is None:
                     hit = _kpi_value(
-                        compute_kpis(
-                            data,
-                            p,
-                            WHOLE_SCOPE,
-                            config=config,
-                            unsound=unsound,
-                            only=linked,
-                            as_of=as_of,
-                        ),
-                        kpi,
-                        p.label,
+                        compute_kpis(data, p, WHOLE_SCOPE, only=linked, **given), kpi, p.label
                     )
                 actual, ytd_actual, sound = _linked_actuals(hit, ytd, kpi, notes)
         else:
@@ -247,11 +237,13 @@ def objective_trend(
     series: pl.DataFrame | None = None,
     config: KpiConfig | None = None,
     as_of: date | None = None,
+    aggregates: Mapping[str, FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """Monthly actuals of every objective with its target line, for charts.
 
     ``series``: the :func:`~qmskpi.kpis.kpi_series` frame (scope ``all``) to
-    reuse for linked objectives; computed when not given. Manual objectives
+    reuse for linked objectives; computed when not given (``aggregates``: the
+    pushed-down first levels, as :func:`~qmskpi.kpis.kpi_series`). Manual objectives
     read ``objective_results``; a month without a result has a null actual.
 
     Columns: objective_id, ``month`` (``YYYY-MM``), actual, target, met (by the
@@ -263,7 +255,15 @@ def objective_trend(
     labels = [m.label for m in trailing_months(p, months)]
     objectives = _objectives(data)
     if any((k := _kpi_id(o)) is not None and k in REGISTRY for o in objectives) and series is None:
-        series = kpi_series(data, p, WHOLE_SCOPE, months=months, config=config, as_of=as_of)
+        series = kpi_series(
+            data,
+            p,
+            WHOLE_SCOPE,
+            months=months,
+            config=config,
+            as_of=as_of,
+            aggregates=aggregates,
+        )
     results = _manual(data)
     rows = []
     for o in objectives:

@@ -101,14 +101,24 @@ def _columns(measures: Sequence[Measure]) -> list[str]:
     )
 
 
-def _per_month(rows: Any, date_field: str, aggs: Sequence[Any]) -> Any:
+def _per_month(rows: Any, date_field: str, aggs: Sequence[Any], by: str | None = None) -> Any:
     d = rows.c[date_field]
     year = extract("year", d).cast(Integer)
     mon = extract("month", d).cast(Integer)
+    groups = [year, mon, rows.c.site, *((rows.c[by],) if by else ())]
+    keep = d.is_not(None)
+    if by is not None:  # firstlevel.nonblank
+        keep = and_(keep, func.length(func.trim(rows.c[by])) > 0)
     return (
-        select(year.label("_year"), mon.label("_month"), rows.c.site.label("site"), *aggs)
-        .where(d.is_not(None))
-        .group_by(year, mon, rows.c.site)
+        select(
+            year.label("_year"),
+            mon.label("_month"),
+            rows.c.site.label("site"),
+            *((rows.c[by].label(by),) if by else ()),
+            *aggs,
+        )
+        .where(keep)
+        .group_by(*groups)
     )
 
 
@@ -119,15 +129,17 @@ def statement(
     *,
     bind_types: Mapping[str, Any] | None = None,
     exclude: Exclude | None = None,
+    by: str | None = None,
 ) -> Any:
     """The SELECT of :mod:`this module's <qmskpi.kpis.sql>` docstring over ``query``
-    (record measures only; :func:`lot_statement` for lot measures)."""
+    (record measures only; :func:`lot_statement` for lot measures), ``by`` a column too."""
     recs, _, _ = split(measures)
-    src = _source(query, [date_field, "site", *_columns(recs)], bind_types, exclude)
+    names = [date_field, "site", *((by,) if by else ()), *_columns(recs)]
+    src = _source(query, names, bind_types, exclude)
     d = src.c[date_field]
     aggs = [sql_agg(m, src) for m in recs]
     return _per_month(
-        src, date_field, [*aggs, func.min(d).label("first"), func.max(d).label("last")]
+        src, date_field, [*aggs, func.min(d).label("first"), func.max(d).label("last")], by
     )
 
 
@@ -201,6 +213,7 @@ def first_level_sql(
     params: Mapping[str, Any] | None = None,
     bind_types: Mapping[str, Any] | None = None,
     exclude: Exclude | None = None,
+    by: str | None = None,
 ) -> FirstLevel:
     """Run the first level of ``measures`` in the database behind ``db`` over ``query``.
 
@@ -208,11 +221,15 @@ def first_level_sql(
     as a date, ``site``, the measured columns) under their canonical names;
     ``params`` are bound, never formatted in. ``exclude``: the rows validation
     quarantined (by key), left out so that the aggregates are those of the rows used.
+    ``by``: a breakdown by that column too (record measures only; as
+    :func:`~qmskpi.kpis.firstlevel.first_level`).
     """
     if bind_types is None:
         bind_types = {k: SOURCE_BINDS[k] for k in params or {} if k in SOURCE_BINDS}
     recs, lots, per_lot = split(measures)
-    stmt = statement(query, date_field, recs, bind_types=bind_types, exclude=exclude)
+    if by is not None and lots is not None:
+        raise KpiError("a breakdown takes record measures only")
+    stmt = statement(query, date_field, recs, bind_types=bind_types, exclude=exclude, by=by)
     engine = db if isinstance(db, Engine) else create_engine(db)
     try:
         with engine.connect() as conn:
@@ -227,7 +244,7 @@ def first_level_sql(
     finally:
         if not isinstance(db, Engine):
             engine.dispose()
-    return _frame(rows, lot_rows, dataset, date_field, recs, per_lot)
+    return _frame(rows, lot_rows, dataset, date_field, recs, per_lot, by)
 
 
 def _as_date(v: Any) -> date | None:
@@ -249,18 +266,23 @@ def _frame(
     date_field: str,
     recs: Sequence[Measure],
     per_lot: Sequence[Measure],
+    by: str | None = None,
 ) -> FirstLevel:
     """Driver rows -> the FirstLevel frame; lot counts joined on (month, site), 0 where none."""
     schema: dict[str, pl.DataType] = {MONTH: pl.Date(), "site": pl.String()}
-    main: dict[str, list[Any]] = {MONTH: [], "site": [], "first": [], "last": []}
+    if by is not None:
+        schema[by] = pl.String()
+    main: dict[str, list[Any]] = {**{k: [] for k in schema}, "first": [], "last": []}
     main.update({m.name: [] for m in recs})
+    at = len(schema) + 1  # the first measure's position: year, month, site[, by] come first
     for r in rows:
         main[MONTH].append(date(int(r[0]), int(r[1]), 1))
-        main["site"].append(None if r[2] is None else str(r[2]))
+        for i, k in enumerate(list(schema)[1:], start=2):
+            main[k].append(None if r[i] is None else str(r[i]))
         for i, m in enumerate(recs):
-            main[m.name].append(float(r[3 + i]))
-        main["first"].append(_as_date(r[3 + len(recs)]))
-        main["last"].append(_as_date(r[4 + len(recs)]))
+            main[m.name].append(float(r[at + i]))
+        main["first"].append(_as_date(r[at + len(recs)]))
+        main["last"].append(_as_date(r[at + 1 + len(recs)]))
     frame = pl.DataFrame(
         main,
         schema={
@@ -280,9 +302,6 @@ def _frame(
         lot_frame = pl.DataFrame(lots, schema={**schema, **{m.name: pl.Float64() for m in per_lot}})
         frame = frame.join(lot_frame, on=[MONTH, "site"], how="left", nulls_equal=True)
     names = [m.name for m in (*recs, *per_lot)]
-    frame = frame.with_columns(pl.col(names).fill_null(0.0)).select(
-        MONTH, "site", *names, "first", "last"
-    )
-    return FirstLevel(
-        dataset, date_field, (*recs, *per_lot), frame.sort(MONTH, "site", nulls_last=True)
-    )
+    keys = list(schema)
+    frame = frame.with_columns(pl.col(names).fill_null(0.0)).select(*keys, *names, "first", "last")
+    return FirstLevel(dataset, date_field, (*recs, *per_lot), frame.sort(keys, nulls_last=True), by)

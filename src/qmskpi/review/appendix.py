@@ -146,6 +146,7 @@ def _kpi_definitions(ctx: Context) -> Table:
 
 def _method_notes(ctx: Context) -> Table:
     present = [name for name, frame in ctx.data.items() if frame is not None]
+    present += [name for name in ctx.first_levels() if name not in present]
     return Table(
         "method_notes",
         "Method notes",

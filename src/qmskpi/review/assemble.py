@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from qmskpi.config import WHOLE_SCOPE, Config
+from qmskpi.kpis.firstlevel import FirstLevel
 from qmskpi.periods import Period, parse_period
 from qmskpi.review.appendix import appendix_tables
 from qmskpi.review.clauses import ClauseEntry, ClauseMap, clause_map_for
@@ -83,6 +84,7 @@ def build_pack(
     analyst_inputs: Mapping[str, str] | None = None,
     kpi_table: pl.DataFrame | None = None,
     as_of: date | None = None,
+    aggregates: Sequence[FirstLevel] = (),
 ) -> Built:
     """Compute everything the management-review pack shows for one period and scope.
 
@@ -99,6 +101,9 @@ def build_pack(
     has it already; computed otherwise.
     ``as_of``: the day the data is judged on (a backfill's ``--as-of``); None takes
     ``config.review.as_of``, else the newest record of the data.
+    ``aggregates``: first levels computed in the database (``pushdown``) of datasets
+    not in ``data`` (``Pushed.aggregates`` and ``Pushed.breakdowns``): the KPIs, trends,
+    coverage and the defect Pareto table read them instead of rows.
     """
     p = parse_period(period)
     scope = config.check_scope(scope)
@@ -115,6 +120,7 @@ def build_pack(
         data=data,
         kpi_frame=kpi_table,
         as_of=as_of or config.review.as_of,
+        aggregates=tuple(aggregates),
     )
     # ``based on ... of ...`` notes; a duck-typed report without them gives none.
     notes = getattr(validation, "set_aside_notes", None)
@@ -221,12 +227,14 @@ def trends(
     config: Config,
     unsound: Iterable[str] = (),
     section: str | None = None,
+    aggregates: Sequence[FirstLevel] = (),
 ) -> tuple[Trend, ...]:
     """Every SPC series of the scope and (for the whole organisation) of each site.
 
     The model keeps site series only where the latest month carries a signal;
     the deep-dive notebooks show them all. ``section`` keeps the KPIs of one
-    section (e.g. ``"c1"``).
+    section (e.g. ``"c1"``). ``aggregates``: pushed-down first levels, as for
+    :func:`build_pack` (``Prepared.aggregates``).
     """
     p = parse_period(period)
     scope = config.check_scope(scope)
@@ -237,6 +245,7 @@ def trends(
         cmap=clause_map_for(config),
         unsound=frozenset(unsound),
         data=data,
+        aggregates=tuple(aggregates),
     )
     out = measure_trends(ctx)
     if section is not None:

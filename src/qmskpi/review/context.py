@@ -15,6 +15,7 @@ import polars as pl
 
 from qmskpi import kpis
 from qmskpi.config import WHOLE_SCOPE, Config
+from qmskpi.kpis.firstlevel import MONTH
 from qmskpi.periods import Period
 from qmskpi.review.clauses import ClauseMap
 from qmskpi.review.formatting import as_float
@@ -46,6 +47,27 @@ class Context:
     """The ``kpis.compute_kpis`` frame of the period and scope (computed once per build)."""
     registers: dict[str, pl.DataFrame] = field(default_factory=dict)
     """Every row of each bounded table, by table id (the pack shows the first rows)."""
+    aggregates: tuple[kpis.FirstLevel, ...] = ()
+    """First levels computed in the database (``pushdown``) of datasets not in :attr:`data`."""
+
+    def first_levels(self) -> dict[str, kpis.FirstLevel]:
+        """The KPIs' first-level aggregates by dataset (``compute_kpis(aggregates=)``)."""
+        return {a.dataset: a for a in self.aggregates if a.by is None}
+
+    def breakdown(self, dataset: str, by: str) -> kpis.FirstLevel | None:
+        """The first level of ``dataset`` broken down ``by`` a column, if computed."""
+        return next((a for a in self.aggregates if a.dataset == dataset and a.by == by), None)
+
+    def pushed_rows(self, name: str) -> pl.DataFrame | None:
+        """A pushed-down dataset's records per (month, site) in the scope: ``month``,
+        ``n`` (records used), ``last`` (newest date); None when it is not pushed down."""
+        agg = self.first_levels().get(name)
+        if agg is None or name in self.data or "n" not in agg.frame.columns:
+            return None
+        f = agg.frame
+        if self.scope != WHOLE_SCOPE:
+            f = f.filter(pl.col("site") == self.scope)
+        return f.select(MONTH, "n", "last")
 
     def __post_init__(self) -> None:
         self.section_order = {e.id: i for i, e in enumerate(self.cmap.entries)}

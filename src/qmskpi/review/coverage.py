@@ -75,17 +75,29 @@ def _newest(name: str, frame: pl.DataFrame, period_end: date) -> tuple[date | No
     return newest, rows
 
 
+def _pushed_newest(pushed: pl.DataFrame, period_end: date) -> tuple[date | None, int]:
+    """:func:`_newest` from a pushed-down dataset's records per month (whole months)."""
+    upto = pushed.filter(pl.col("month") <= period_end)
+    newest = upto["last"].max() if upto.height else None
+    return (newest if isinstance(newest, date) else None), int(upto["n"].sum())
+
+
 def _dataset_coverage(ctx: Context, name: str) -> DatasetCoverage:
     title = DATASETS[name].title if name in DATASETS else name
     frame = ctx.frame(name)
+    pushed = ctx.pushed_rows(name)
     configured = name in ctx.config.sources
+    total = int(pushed["n"].sum()) if pushed is not None else None
     if name in ctx.unsound:
-        rows = frame.height if frame is not None else 0
+        rows = frame.height if frame is not None else total or 0
         return DatasetCoverage(name, "failed", None, rows, f"{title}: failed validation")
-    if frame is None or frame.height == 0:
+    if pushed is not None and total:
+        newest, rows = _pushed_newest(pushed, ctx.period.end)
+    elif frame is None or frame.height == 0:
         why = "no records" if configured or frame is not None else "no source configured"
         return DatasetCoverage(name, "missing", None, 0, f"{title}: {why}")
-    newest, rows = _newest(name, frame, ctx.period.end)
+    else:
+        newest, rows = _newest(name, frame, ctx.period.end)
     if rows == 0:
         return DatasetCoverage(name, "missing", None, 0, f"{title}: no records up to period end")
     if newest is None:

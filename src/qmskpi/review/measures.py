@@ -41,6 +41,7 @@ def measure_values(ctx: Context) -> tuple[KpiValue, ...]:
             set_aside=ctx.set_aside,
             constants=kpis.mapping_constants(ctx.config),
             as_of=ctx.as_of,
+            aggregates=ctx.first_levels(),
         )
     frame = ctx.kpi_frame
     scope_rank = {s: i for i, s in enumerate(ctx.scopes)}
@@ -92,6 +93,7 @@ def measure_trends(ctx: Context) -> tuple[Trend, ...]:
         coverage=kpis.coverage_of(ctx.config.sources),
         constants=kpis.mapping_constants(ctx.config),
         as_of=ctx.as_of,
+        aggregates=ctx.first_levels(),
     )
     out: list[Trend] = []
     for kpi_id, d in kpis.REGISTRY.items():

@@ -73,10 +73,17 @@ _PREFERRED = {"supplier_evaluations_overdue_active": "supplier_evaluations_overd
 def empty_datasets(ctx: Context) -> tuple[str, ...]:
     """Datasets the config maps whose validated data has no row (in canonical order)."""
     return tuple(
-        name
-        for name in DATASETS
-        if name in ctx.config.sources and (name not in ctx.data or ctx.data[name].height == 0)
+        name for name in DATASETS if name in ctx.config.sources and _rows_used(ctx, name) == 0
     )
+
+
+def _rows_used(ctx: Context, name: str) -> int:
+    """Rows of ``name`` in the build (every site, as its frame): its frame's, or the records
+    its pushed-down aggregates count."""
+    if name in ctx.data:
+        return ctx.data[name].height
+    agg = ctx.first_levels().get(name)
+    return int(agg.frame["n"].sum()) if agg is not None and "n" in agg.frame.columns else 0
 
 
 def exception_items(

@@ -242,6 +242,7 @@ def _objective_attainment(ctx: Context) -> Table | None:
         unsound=ctx.unsound,
         kpi_values=ctx.kpi_frame if ctx.scope == WHOLE_SCOPE else None,
         as_of=ctx.as_of,
+        aggregates=ctx.first_levels(),
     )
     rows: list[tuple[Scalar, ...]] = []
     for r in f.iter_rows(named=True):
@@ -303,9 +304,10 @@ def _objective_attainment(ctx: Context) -> Table | None:
 
 
 def _defect_pareto(ctx: Context) -> Table | None:
-    if ctx.data.get("inspections") is None:
+    pushed = ctx.breakdown("inspections", kpis.PARETO_BY)
+    if ctx.data.get("inspections") is None and pushed is None:
         return None
-    f = kpis.defect_pareto(ctx.data, ctx.period, ctx.scope)
+    f = kpis.defect_pareto(ctx.data, ctx.period, ctx.scope, aggregate=pushed)
     return _frame_table(
         ctx,
         "defect_pareto",
