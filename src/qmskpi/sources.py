@@ -58,7 +58,7 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import polars as pl
 
@@ -1185,8 +1185,8 @@ def _blank_mask(col: _Column) -> pl.Series:
     if isinstance(col, pl.Series):
         if col.dtype == pl.String:
             # A value starting with printable ASCII has a value; only the others are trimmed.
-            first = col.cast(pl.Binary).bin.get(0, null_on_oob=True)
-            maybe = first.is_null() | ~first.is_between(0x21, 0x7E)
+            first = col.str.head(1)  # "" for "", null for null
+            maybe = first.is_null() | ~_printable_ascii(first)
             if not maybe.any():
                 return maybe
             sub = col.filter(maybe)
@@ -1715,11 +1715,23 @@ def _may_need_trim(frame: pl.DataFrame, names: Sequence[str]) -> set[str]:
     """
     checks = []
     for n in names:
-        raw = pl.col(n).cast(pl.Binary)
-        edges = [raw.bin.get(0, null_on_oob=True), raw.bin.get(-1, null_on_oob=True)]
-        checks.append(pl.any_horizontal(~b.is_between(0x21, 0x7E) for b in edges).any().alias(n))
+        edges = [pl.col(n).str.head(1), pl.col(n).str.tail(1)]
+        checks.append(pl.any_horizontal(~_printable_ascii(b) for b in edges).any().alias(n))
     found = frame.select(checks).row(0, named=True)
     return {n for n in names if found[n]}
+
+
+PolarsText = TypeVar("PolarsText", pl.Series, pl.Expr)
+
+
+def _printable_ascii(char: PolarsText) -> PolarsText:
+    """Whether a one-character string is printable ASCII (U+0021-U+007E), compared as text.
+
+    A character outside that range starts with a byte outside it in UTF-8, so this is the
+    byte test of :func:`_may_need_trim` without ``bin.get`` (polars 1.30 lacks it). The
+    empty string is not printable ASCII (its value must be looked at).
+    """
+    return (char >= "!") & (char <= "~")
 
 
 def _constant_text(value: Any) -> str:
