@@ -100,9 +100,10 @@ def load_table(pg_url: str, parquet: Path, *, reuse: bool) -> int:
             cur.execute(f"ANALYZE {TABLE}")
             raw.commit()
             print(f"loaded {frame.height:,} rows in {time.perf_counter() - t0:.0f} s", flush=True)
-        for col in ["*", *COLUMNS]:
+        names = ["*", *COLUMNS]
+        cur.execute(f"SELECT {', '.join(f'count({c})' for c in names)} FROM {TABLE}")
+        for col, got in zip(names, cur.fetchone(), strict=True):
             want = frame.height - (0 if col == "*" else frame[col].null_count())
-            got = _count(cur, col)
             if got != want:
                 raise SystemExit(f"{TABLE}: count({col}) is {got:,}, the file has {want:,}")
     finally:
@@ -170,7 +171,7 @@ class CountingProxy:
         self._listener.close()
 
 
-def unix_socket(pg_url: str) -> tuple[str, str]:
+def unix_socket(pg_url: str) -> tuple[str, Any]:
     """The server's socket file and the TCP URL (user, database) that reaches it via the proxy."""
     import sqlalchemy as sa
 
@@ -179,7 +180,7 @@ def unix_socket(pg_url: str) -> tuple[str, str]:
     if not isinstance(host, str) or not host.startswith("/"):
         raise SystemExit(f"expected a unix-socket URL (?host=/dir), got {pg_url}")
     tcp = url.set(host="127.0.0.1", query={"sslmode": "disable"})
-    return f"{host}/.s.PGSQL.{url.port or 5432}", tcp.render_as_string(hide_password=False)
+    return f"{host}/.s.PGSQL.{url.port or 5432}", tcp
 
 
 # --------------------------------------------------------------------------- one run
@@ -246,7 +247,7 @@ def run(
         if elapsed > args.timeout or (args.until and time.time() > args.until):
             stopped = f"stopped after {elapsed:.0f} s (--timeout/--until)"
         elif peak > args.max_rss_gb * 2**30:
-            stopped = f"stopped at {peak / 2**30:.1f} GB RSS (--max-rss-gb)"
+            stopped = f"stopped at {peak / 2**30:.1f} GiB RSS (--max-rss-gb)"
         elif psutil.virtual_memory().available < 1.5 * 2**30:
             stopped = "stopped: the machine had < 1.5 GB available"
         if stopped:
@@ -280,20 +281,21 @@ def run(
 
 def report(results: list[dict[str, Any]], rows: int, equal: str) -> None:
     print(f"\n{rows:,} inspections in PostgreSQL; period {PERIOD}, scope all; KPIs: {equal}")
-    print("| run | prepare s | process s | received | sent | peak RSS | returned |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| run | prepare s | process s | received | sent | peak RSS | returned | stages s |")
+    print("|---|---:|---:|---:|---:|---:|---|---|")
     for r in results:
         if r["stopped"]:
-            rss = f"{r['sampled_peak_rss'] / 2**30:.2f} GB (sampled)"
+            rss = f"{r['sampled_peak_rss'] / 2**30:.2f} GiB (sampled)"
             print(
                 f"| {r['mode']} | {r['stopped']} | {r['process_s']:.0f} "
-                f"| {r['down'] / 2**20:,.1f} MB so far | {r['up'] / 2**20:,.2f} MB | {rss} | |"
+                f"| {r['down'] / 2**20:,.1f} MiB so far | {r['up'] / 2**20:,.2f} MiB | {rss} | | |"
             )
             continue
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
         print(
             f"| {r['mode']} | {r['prepare_s']:.1f} | {r['process_s']:.1f} "
-            f"| {r['down'] / 2**20:,.1f} MB | {r['up'] / 2**20:,.2f} MB "
-            f"| {r['max_rss'] / 2**30:.2f} GB | {r['returned']} |"
+            f"| {r['down'] / 2**20:,.1f} MiB | {r['up'] / 2**20:,.2f} MiB "
+            f"| {r['max_rss'] / 2**30:.2f} GiB | {r['returned']} | {stages} |"
         )
 
 
@@ -320,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     args.data = args.data.resolve()
     args.query = QUERIES["window" if args.window else "all"]
     rows = load_table(pg, args.data / "inspections.parquet", reuse=args.reuse_table)
-    target, tcp_url = unix_socket(pg)
+    target, tcp = unix_socket(pg)
     proxy = CountingProxy(target)
+    tcp_url = tcp.set(port=proxy.port).render_as_string(hide_password=False)
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for mode in args.modes:
