@@ -20,7 +20,13 @@ import pytest
 from conftest import PgTable
 from qmskpi import contracts
 from qmskpi.config import Config, from_dict
-from qmskpi.contracts.indb import literal_query, validate_in_database
+from qmskpi.contracts.indb import (
+    AS_OF_BIND,
+    count_after,
+    known_on_query,
+    literal_query,
+    validate_in_database,
+)
 from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.schema import Run
 from qmskpi.errors import QmsKpiError
@@ -152,3 +158,30 @@ def test_reference_rule_listed(pg_table: PgTable) -> None:
         assert "another dataset" in why[rid]
     assert found.rows_in == 1
     assert found.rows_quarantined == 0
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+def test_known_on_query_and_count_after(tmp_path: Path, dialect: str) -> None:
+    """A backfill's as-of day cuts the source in the database: rows dated after it are
+    counted (not fetched) and left out of what validation and aggregation read."""
+    import sqlalchemy as sa
+
+    url = f"{dialect}:///{tmp_path / 'q.db'}"
+    engine = sa.create_engine(url)
+    days = [date(2026, 3, 30), date(2026, 4, 5), date(2026, 4, 6), date(2026, 5, 1), None]
+    meta = sa.MetaData()
+    t = sa.Table("t", meta, sa.Column("id", sa.String), sa.Column("d", sa.Date))
+    with engine.begin() as conn:
+        meta.create_all(conn)
+        conn.execute(t.insert(), [{"id": f"r{i}", "d": d} for i, d in enumerate(days)])
+    query = "SELECT id, d FROM t WHERE d IS NULL OR d >= :period_start;"
+    params = {"period_start": date(2026, 4, 1)}
+    # by hand: from 2026-04-01 on, after 2026-04-05: 04-06 and 05-01
+    assert count_after(url, query, "d", AS_OF, params) == 2
+    known = sa.text(known_on_query(query, "d"))
+    with engine.connect() as conn:
+        ids = conn.execute(known, {**params, AS_OF_BIND: AS_OF}).scalars().all()
+    engine.dispose()
+    assert sorted(ids) == ["r1", "r4"]  # on the day itself stays; no date stays (quarantined)
+    with pytest.raises(QmsKpiError, match="not a column name"):
+        known_on_query(query, "d; DROP TABLE t")

@@ -313,3 +313,41 @@ def test_validate_command_pushes_down(
     ledger = report["datasets"]["inspections"]
     assert (ledger["rows_in"], ledger["rows_used"], ledger["rows_quarantined"]) == (399, 389, 10)
     assert {r["engine"] for r in ledger["rules"]} == {"gx-sql"}
+
+
+def test_backfill_as_of_pushed_equals_pulled_duckdb(
+    dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    """A backfill (``--as-of`` on a later export) with pushdown: the rows dated after the
+    as-of day are left out in the database and counted as ``after_as_of`` exclusions, as
+    pulling does (not quarantined as dated in the future); the KPIs are the pulled ones."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", _with_codes(dirty_inspections).to_arrow())
+    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
+    con.close()
+    db = f'url = "duckdb:///{path}"'
+    query = "SELECT * FROM inspections;"
+    as_of = date(2026, 2, 15)
+    pulled = pipeline.prepare(
+        _pipeline_config(tmp_path, query, pushdown=False, db=db), "2026-01", as_of=as_of
+    )
+    pushed = pipeline.prepare(
+        _pipeline_config(tmp_path, query, pushdown=True, db=db), "2026-01", as_of=as_of
+    )
+    # independently, from the fixture: rows dated after 2026-02-15 (row 8's 2026-05-01 too)
+    later = dirty_inspections.filter(pl.col("inspection_date") > as_of).height
+    assert later > 30
+    a, b = pulled.validation.datasets["inspections"], pushed.validation.datasets["inspections"]
+    assert b.excluded_by == a.excluded_by == {"after_as_of": later}
+    assert (b.rows_in, b.rows_used, b.rows_quarantined) == (
+        a.rows_in,
+        a.rows_used,
+        a.rows_quarantined,
+    )
+    assert b.rows_in == 400
+    assert b.rows_used + b.rows_quarantined == 400 - later
+    assert "inspection_date_not_future" not in pushed.validation.quarantine["rule"].to_list()
+    assert pushed.kpis.equals(pulled.kpis)
+    fpy = pushed.kpis.filter(pl.col("kpi") == "fpy_share", pl.col("scope") == "all")
+    assert fpy["denominator"][0] > 0

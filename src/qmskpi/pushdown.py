@@ -24,12 +24,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from qmskpi import kpis, sources
 from qmskpi.config import PUSHDOWN_DATASETS, Config
-from qmskpi.contracts.indb import InDatabaseValidation, literal_query, validate_in_database
+from qmskpi.contracts.indb import (
+    AS_OF_BIND,
+    InDatabaseValidation,
+    bare_query,
+    count_after,
+    known_on_query,
+    literal_query,
+    validate_in_database,
+)
 from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.schema import Run
 from qmskpi.datasets import DATASETS
@@ -65,6 +73,7 @@ class Pushed:
         h = hashlib.sha256()
         head = {
             "rows_in": v.rows_in,
+            "rows_after_as_of": v.rows_after_as_of,
             "rules": [[r.rule_id, r.success, r.unexpected_count] for r in v.rules],
             "not_checked": [list(n) for n in v.not_checked],
         }
@@ -128,9 +137,14 @@ def push_down(
         stale_days=config.review.stale_after_days,
     )
     contract = configured_contracts(config)[dataset]
-    found = validate_in_database(
-        rendered, literal_query(src.query, params, rendered), contract, run
-    )
+    query, after = bare_query(src.query), 0  # a trailing ; would end the statements built on it
+    if as_of is not None and contract.dated_by_as_of:  # a backfill: the data as known on as_of
+        record = contract.dated_by_as_of[0]
+        after = count_after(rendered, query, record, as_of, params)
+        query = known_on_query(query, record)
+        params = {**params, AS_OF_BIND: as_of}
+    found = validate_in_database(rendered, literal_query(query, params, rendered), contract, run)
+    found = replace(found, rows_after_as_of=after)
     keys = found.quarantined_keys()
     key = ds.key[0]
     exclude = Exclude(
@@ -140,7 +154,7 @@ def push_down(
     )
     agg = first_level_sql(
         url,
-        src.query,
+        query,
         dataset,
         kpis.PUSHDOWN_DATE[dataset],
         kpis.PUSHDOWN[dataset],
@@ -150,7 +164,7 @@ def push_down(
     breakdowns = tuple(
         first_level_sql(
             url,
-            src.query,
+            query,
             dataset,
             kpis.PUSHDOWN_DATE[dataset],
             measures,

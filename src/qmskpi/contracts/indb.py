@@ -29,6 +29,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -76,6 +77,9 @@ class InDatabaseValidation:
     not_checked: tuple[tuple[str, str], ...]
     """(rule id, why) for every rule of the contract the database did not check."""
     engine: str
+    rows_after_as_of: int = 0
+    """Rows of the source dated after a backfill's as-of day (:func:`known_on_query`): left
+    out before validation and counted by the database, as ``after_as_of`` exclusions."""
 
     def quarantined_keys(self) -> pl.DataFrame:
         """Keys of the rows failing an ``error`` rule, with ``rows``: how many rows hold each.
@@ -105,6 +109,58 @@ class InDatabaseValidation:
     def rows_quarantined(self) -> int:
         """Rows failing at least one ``error`` rule."""
         return int(self.quarantined_keys()["rows"].sum())
+
+
+AS_OF_BIND = "qmskpi_as_of"
+"""The bind :func:`known_on_query` adds (a backfill's as-of day, qmskpi's own date)."""
+
+
+def bare_query(query: str) -> str:
+    """``query`` without a trailing ``;`` (it is used inside another statement here)."""
+    return query.strip().rstrip(";").rstrip()
+
+
+def known_on_query(query: str, record: str) -> str:
+    """``query`` restricted to the records known on the as-of day (bound as ``:qmskpi_as_of``).
+
+    A backfill run on a later export (``--as-of``) must see the data as it was on that
+    day, as :func:`~qmskpi.contracts.prepare.known_on` does for pulled rows: a row whose
+    ``record`` date (the contract's first ``max: as_of`` field) is after it did not
+    exist yet. A row without a date stays (its ``required`` rule quarantines it, as pulled).
+    ``record`` is a canonical column name from the contract, never a source value.
+    """
+    if not record.isidentifier():
+        raise QmsKpiError(f"not a column name: {record!r}")
+    inner = bare_query(query)
+    # the configuration's own query, a checked identifier and a bind: no source value in it
+    where = f"WHERE qmskpi_known.{record} IS NULL OR qmskpi_known.{record} <= :{AS_OF_BIND}"
+    return f"SELECT * FROM (\n{inner}\n) AS qmskpi_known\n{where}"  # noqa: S608
+
+
+def count_after(url: str, query: str, record: str, as_of: date, params: Mapping[str, Any]) -> int:
+    """Rows of ``query`` (its binds ``params``) whose ``record`` date is after ``as_of``,
+    counted by the database (one ``SELECT COUNT(*)``; values bound, never formatted in)."""
+    from sqlalchemy import Date, bindparam, column, create_engine, func, select, text
+
+    src = (
+        text(bare_query(query))
+        .bindparams(*(bindparam(k, v) for k, v in params.items()))
+        .columns(column(record))
+        .subquery("src")
+    )
+    stmt = (
+        select(func.count())
+        .select_from(src)
+        .where(src.c[record] > bindparam(AS_OF_BIND, as_of, type_=Date()))
+    )
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            n = conn.execute(stmt).scalar_one()
+            conn.rollback()
+    finally:
+        engine.dispose()
+    return int(n)
 
 
 def literal_query(query: str, params: Mapping[str, Any], url: str) -> str:
@@ -397,15 +453,17 @@ def judged_in_database(
         .agg(pl.len().alias("rows"))
         .sort(["rows", "rule"], descending=[True, False])
     )
+    after = found.rows_after_as_of
     dv = DatasetValidation(
         dataset=found.dataset,
         origin=origin,
-        rows_in=found.rows_in,
+        rows_in=found.rows_in + after,
         rows_used=found.rows_in - found.rows_quarantined,
         rows_quarantined=found.rows_quarantined,
         rules=tuple(results),
         contract_sha256=contract.sha256,
         set_aside=tuple((str(a), int(b)) for a, b in set_aside.iter_rows()),
+        excluded_by={"after_as_of": after} if after else {},
     )
     return dv, findings
 

@@ -173,12 +173,9 @@ def known_on(prep: Prepared, as_of: date) -> Prepared:
     ``status`` becomes ``open`` and ``effectiveness_verified`` false.
     """
     dated = [
-        r.columns[0]
-        for r in prep.contract.rules
-        if r.check == "range"
-        and r.max_value == "as_of"
-        and r.columns[0] in prep.frame.columns
-        and prep.frame.schema[r.columns[0]] == pl.Date
+        c
+        for c in prep.contract.dated_by_as_of
+        if c in prep.frame.columns and prep.frame.schema[c] == pl.Date
     ]
     if not dated:
         return prep

@@ -135,6 +135,17 @@ class Contract:
                 return f.type
         raise KeyError(name)
 
+    @property
+    def dated_by_as_of(self) -> tuple[str, ...]:
+        """Fields of ``range`` rules bounded by ``max: as_of``, in rule order: the first is
+        the record's own date (what a backfill's ``as_of`` cuts on), the others later events
+        (a closure) that had not happened yet on ``as_of``."""
+        return tuple(
+            dict.fromkeys(
+                r.columns[0] for r in self.rules if r.check == "range" and r.max_value == "as_of"
+            )
+        )
+
 
 # --------------------------------------------------------------------------- loading contracts
 

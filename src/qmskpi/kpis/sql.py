@@ -224,8 +224,11 @@ def first_level_sql(
     ``by``: a breakdown by that column too (record measures only; as
     :func:`~qmskpi.kpis.firstlevel.first_level`).
     """
-    if bind_types is None:
-        bind_types = {k: SOURCE_BINDS[k] for k in params or {} if k in SOURCE_BINDS}
+    if bind_types is None:  # the source's binds; any other (a backfill's as-of day) by value
+        bind_types = {
+            k: SOURCE_BINDS.get(k, Date() if isinstance(v, date) else String())
+            for k, v in (params or {}).items()
+        }
     recs, lots, per_lot = split(measures)
     if by is not None and lots is not None:
         raise KpiError("a breakdown takes record measures only")
