@@ -1988,7 +1988,9 @@ def test_a_saved_prepared_review_refuses_another_period_scope_or_stale_inputs(
     other = copy_sample(folder.parent / "other", organisation="Someone Else")
     with pytest.raises(pipeline.PreparedError, match="not the config it was prepared with"):
         pipeline.load_prepared(folder, config=other)
-    assert pipeline.load_prepared(folder, period=PERIOD, scope="all").review == prepared.review
+    again = pipeline.load_prepared(folder, period=PERIOD, scope="all")
+    assert again.review == prepared.review
+    assert again.as_of == prepared.as_of == AS_OF  # notebooks pass it on: the pack's figures
 
 
 def test_a_saved_prepared_review_runs_no_foreign_code(

@@ -1048,24 +1048,53 @@ def test_review_model_repr_is_one_line_of_counts(model: review.ReviewModel) -> N
     assert len(text) < 200
 
 
+def _with_open_line(data: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """``data`` and one open order line promised on the period's last day."""
+    line = {
+        "order_line_id": "PO-1/10",
+        "supplier_id": "S1",
+        "site": SITES[0],
+        "promised_date": date(2026, 10, 31),
+    }
+    return data | {"open_orders": _frame("open_orders", [line])}
+
+
+def test_trends_judge_open_lines_on_the_given_as_of(
+    data: dict[str, pl.DataFrame], model: review.ReviewModel
+) -> None:
+    """``review.trends(as_of=)`` (what the suppliers notebook passes: ``Prepared.as_of``):
+    the open line is pending on 2026-10-31 and late from 2026-11-01, as in the pack."""
+    base = next(v for v in model.kpis if v.kpi == "supplier_otd_due_share" and v.scope == "all")
+    assert base.numerator is not None
+    assert base.denominator
+
+    def last(as_of: date) -> float | None:
+        (t,) = [
+            t
+            for t in review.trends(
+                _with_open_line(data),
+                period=PERIOD,
+                scope="all",
+                config=make_config(),
+                section="c7",
+                as_of=as_of,
+            )
+            if t.kpi == "supplier_otd_due_share" and t.scope == "all"
+        ]
+        assert t.months[-1] == PERIOD
+        return t.values[-1]
+
+    assert last(date(2026, 10, 31)) == pytest.approx(base.numerator / base.denominator)
+    assert last(date(2026, 11, 1)) == pytest.approx(base.numerator / (base.denominator + 1))
+
+
 def test_open_order_lines_are_judged_on_the_review_as_of_day(
     data: dict[str, pl.DataFrame], model: review.ReviewModel
 ) -> None:
     """build passes its as_of (else ``[review] as_of``) to the KPIs: an open line promised
     on the period's last day is pending as of that day and late the day after; the method
     notes say whether open lines were seen."""
-    lines = _frame(
-        "open_orders",
-        [
-            {
-                "order_line_id": "PO-1/10",
-                "supplier_id": "S1",
-                "site": SITES[0],
-                "promised_date": date(2026, 10, 31),
-            }
-        ],
-    )
-    with_lines = data | {"open_orders": lines}
+    with_lines = _with_open_line(data)
     cfg = make_config()
 
     def otd(m: review.ReviewModel) -> Any:

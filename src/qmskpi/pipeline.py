@@ -105,6 +105,10 @@ class Prepared:
     aggregates: tuple[FirstLevel, ...] = ()
     """First levels the databases computed for the sources with ``pushdown = true`` (whose
     rows are not in :attr:`loaded` nor in ``validation.clean``)."""
+    as_of: date | None = None
+    """The day the data was judged on (``--as-of``, else ``[review] as_of``; None: the newest
+    record): pass it on (``kpis.objective_attainment(..., as_of=prepared.as_of)``) to get
+    the pack's figures."""
 
     def aggregate(self, dataset: str, by: str | None = None) -> FirstLevel | None:
         """The pushed-down first level of ``dataset`` (``by`` a column: a table's), or None.
@@ -240,6 +244,7 @@ def prepare(
         dict(t.seconds),
         built.registers,
         aggregates,
+        as_of or cfg.review.as_of,
     )
     if save_to is not None:
         save_prepared(prepared, save_to, as_of=as_of)

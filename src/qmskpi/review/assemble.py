@@ -228,13 +228,15 @@ def trends(
     unsound: Iterable[str] = (),
     section: str | None = None,
     aggregates: Sequence[FirstLevel] = (),
+    as_of: date | None = None,
 ) -> tuple[Trend, ...]:
     """Every SPC series of the scope and (for the whole organisation) of each site.
 
     The model keeps site series only where the latest month carries a signal;
     the deep-dive notebooks show them all. ``section`` keeps the KPIs of one
     section (e.g. ``"c1"``). ``aggregates``: pushed-down first levels, as for
-    :func:`build_pack` (``Prepared.aggregates``).
+    :func:`build_pack` (``Prepared.aggregates``). ``as_of``: the day the data is judged
+    on, as for :func:`build_pack` (``Prepared.as_of``: the pack's own).
     """
     p = parse_period(period)
     scope = config.check_scope(scope)
@@ -246,6 +248,7 @@ def trends(
         unsound=frozenset(unsound),
         data=data,
         aggregates=tuple(aggregates),
+        as_of=as_of or config.review.as_of,
     )
     out = measure_trends(ctx)
     if section is not None:
