@@ -48,9 +48,9 @@ from qmskpi.kpis.actions import overdue_items
 from qmskpi.kpis.capa import capa_effectiveness
 from qmskpi.kpis.conformity import PARETO_BY, PARETO_MEASURES, defect_pareto
 from qmskpi.kpis.customers import complaint_ageing, complaints_by_category, repeat_complaints
-from qmskpi.kpis.firstlevel import FirstLevel, Measure
+from qmskpi.kpis.firstlevel import Aggregates, FirstLevel, Level, Measure
 from qmskpi.kpis.objectives import objective_attainment, objective_trend
-from qmskpi.kpis.suppliers import supplier_scorecard
+from qmskpi.kpis.suppliers import SUPPLIER_BY, supplier_scorecard
 from qmskpi.periods import Period, parse_period, trailing_months
 
 __all__ = [
@@ -60,10 +60,12 @@ __all__ = [
     "PARETO_MEASURES",
     "PUSHDOWN",
     "REGISTRY",
+    "SUPPLIER_BY",
     "Direction",
     "FirstLevel",
     "Kind",
     "KpiDef",
+    "Level",
     "capa_effectiveness",
     "complaint_ageing",
     "complaints_by_category",
@@ -75,6 +77,7 @@ __all__ = [
     "objective_attainment",
     "objective_trend",
     "overdue_items",
+    "pushdown_levels",
     "pushed_down",
     "repeat_complaints",
     "supplier_scorecard",
@@ -88,30 +91,63 @@ REGISTRY: dict[str, KpiDef] = {k.id: k for area in _AREAS for k in area.KPIS}
 _GROUPS: tuple[Group, ...] = tuple(g for area in _AREAS for g in area.GROUPS)
 _GROUP_OF: dict[str, Group] = {k.id: g for g in _GROUPS for k in g.kpis}
 
-PUSHDOWN: dict[str, tuple[Measure, ...]] = {
-    d: tuple(
-        sorted(
-            dict.fromkeys(m for g in _GROUPS for m in g.pushdown.get(d, ())),
-            key=lambda m: m.lots is not None,
-        )
-    )
-    for d in sorted({d for g in _GROUPS for d in g.pushdown})
-}
-"""By dataset, the measures the database computes with ``pushdown`` (one definition: the
-:class:`~qmskpi.kpis.firstlevel.Measure` tuples the groups aggregate in polars; record
-measures first, then lot measures)."""
-PUSHDOWN_DATE: dict[str, str] = {"inspections": "inspection_date"}
 BREAKDOWNS: dict[str, dict[str, tuple[Measure, ...]]] = {
     "inspections": {PARETO_BY: PARETO_MEASURES}
 }
-"""By dataset, the first levels of the pack's tables, by the column each breaks down by
-(the defect Pareto's: :func:`defect_pareto` with ``aggregate=``), computed with ``pushdown``."""
-"""By dataset, the date its pushed-down measures are bucketed by."""
+"""By dataset, the first levels of the pack's tables that no KPI reads, by the column each
+breaks down by (the defect Pareto's: :func:`defect_pareto` with ``aggregate=``), computed
+with ``pushdown``. (The supplier scorecard reads the receipts' level per supplier and day
+that ``receipts_from_unapproved`` reads: :data:`SUPPLIER_BY`.)"""
+
+
+def _merged(levels: list[Level]) -> tuple[Level, ...]:
+    """Levels of the same date, breakdown and grain as one (measures in first-seen order,
+    record measures before lot measures)."""
+    shapes: dict[tuple[str, str | None, bool, bool], list[Measure]] = {}
+    for lvl in levels:
+        shapes.setdefault(lvl.shape, []).extend(lvl.measures)
+    return tuple(
+        Level(
+            date,
+            tuple(sorted(dict.fromkeys(ms), key=lambda m: m.lots is not None)),
+            by,
+            daily,
+            blanks,
+        )
+        for (date, by, daily, blanks), ms in shapes.items()
+    )
+
+
+def pushdown_levels(dataset: str, config: KpiConfig | None = None) -> tuple[Level, ...]:
+    """The first levels the database computes for ``dataset`` with ``pushdown``: the KPI
+    groups' (:attr:`Group.pushdown` under ``config``; levels of the same date, breakdown and
+    grain merged), the one counting records by the period field first, then the tables'
+    (:data:`BREAKDOWNS`). Empty for a dataset no KPI reads from aggregates."""
+    cfg = config or KpiConfig()
+    pf = DATASETS[dataset].period_field or ""
+    found = [lvl for g in _GROUPS for lvl in g.pushdown(cfg).get(dataset, ())]
+    if not found:
+        return ()
+    found += [Level(pf, m, by) for by, m in BREAKDOWNS.get(dataset, {}).items()]
+    return tuple(sorted(_merged(found), key=lambda lvl: lvl.shape != (pf, None, False, False)))
+
+
+PUSHDOWN: dict[str, tuple[Measure, ...]] = {
+    d: pushdown_levels(d)[0].measures
+    for d in sorted({d for g in _GROUPS for d in g.pushdown(KpiConfig())})
+}
+"""By dataset, the measures the database computes with ``pushdown`` per month and site by
+the dataset's period field (:data:`PUSHDOWN_DATE`), under the default configuration: the
+first of :func:`pushdown_levels`. One definition: the
+:class:`~qmskpi.kpis.firstlevel.Measure` tuples the groups aggregate in polars; record
+measures first, then lot measures."""
+PUSHDOWN_DATE: dict[str, str] = {d: DATASETS[d].period_field or "" for d in PUSHDOWN}
+"""By dataset, the date its :data:`PUSHDOWN` measures are bucketed by (its period field)."""
 
 
 def pushed_down(dataset: str) -> tuple[str, ...]:
     """KPI ids that can read ``dataset`` from its first-level aggregates (registry order)."""
-    return tuple(k for k in REGISTRY if dataset in _GROUP_OF[k].pushdown)
+    return tuple(k for k in REGISTRY if dataset in _GROUP_OF[k].pushdown(KpiConfig()))
 
 
 COLUMNS: dict[str, pl.DataType] = {
@@ -137,7 +173,7 @@ def compute_kpis(
     unsound: Collection[str] = (),
     set_aside: Mapping[str, str] | None = None,
     constants: Mapping[str, Collection[str]] | None = None,
-    aggregates: Mapping[str, FirstLevel] | None = None,
+    aggregates: Aggregates | None = None,
     only: Collection[str] | None = None,
     as_of: date | None = None,
 ) -> pl.DataFrame:
@@ -156,9 +192,9 @@ def compute_kpis(
     ``sound=False`` with note ``not measured: <column> is a mapping constant``.
 
     ``aggregates``: by dataset, first-level aggregates computed in the database
-    (``kpis.sql.first_level_sql`` with the measures of :data:`PUSHDOWN`); KPIs
-    whose group reads them (:func:`pushed_down`) use them instead of rows, with
-    the same result; the other KPIs of that dataset need its rows in ``data``
+    (``kpis.sql.first_level_sql`` of each of :func:`pushdown_levels`: one
+    :class:`FirstLevel` or several); KPIs whose group reads them
+    (:func:`pushed_down`) use them instead of rows, with the same result; the other KPIs of that dataset need its rows in ``data``
     (pulled), else they are null with note ``not pushed down: needs <dataset> rows``.
 
     ``only``: these KPI ids (in registry order) instead of every KPI; only the
@@ -199,7 +235,7 @@ def kpi_series(
     coverage: Mapping[str, str | None] | None = None,
     set_aside: Mapping[str, str] | None = None,
     constants: Mapping[str, Collection[str]] | None = None,
-    aggregates: Mapping[str, FirstLevel] | None = None,
+    aggregates: Aggregates | None = None,
     as_of: date | None = None,
 ) -> pl.DataFrame:
     """The :func:`compute_kpis` frame for each of the trailing ``months`` months.
@@ -261,7 +297,7 @@ def _compute(
     asked: Period,
     coverage: Mapping[str, str | None] | None = None,
     caveats: _Caveats | None = None,
-    aggregates: Mapping[str, FirstLevel] | None = None,
+    aggregates: Aggregates | None = None,
     only: Collection[str] | None = None,
     as_of: date | None = None,
 ) -> pl.DataFrame:
@@ -270,7 +306,7 @@ def _compute(
     bad = {unsound} if isinstance(unsound, str) else set(unsound)
     for name in sorted(bad - set(DATASETS)):
         raise KpiError(f"unsound names an unknown dataset {name!r}{did_you_mean(name, DATASETS)}")
-    for name in sorted(set(aggregates or {}) - set(PUSHDOWN)):
+    for name in sorted(set(aggregates or {}) - set(PUSHDOWN)):  # nothing reads them
         raise KpiError(f"no KPI of dataset {name!r} is computed from first-level aggregates")
     ctx, prof = make_context(
         data, periods, scope, config, asked=asked, aggregates=aggregates, as_of=as_of

@@ -27,9 +27,13 @@ from qmskpi.config import WHOLE_SCOPE, KpiConfig
 from qmskpi.datasets import DATASETS, Dataset
 from qmskpi.errors import KpiError, PeriodError, did_you_mean
 from qmskpi.kpis.firstlevel import (
+    DAY,
     MONTH,
+    Aggregates,
     FirstLevel,
+    Level,
     Measure,
+    as_levels,
     first_level,
     polars_agg,
     split,
@@ -406,7 +410,7 @@ class Context:
     include_all: bool
     """Whether to report the whole scope ("all")."""
     config: KpiConfig
-    aggregates: Mapping[str, FirstLevel] = dataclasses.field(default_factory=dict)
+    aggregates: Mapping[str, tuple[FirstLevel, ...]] = dataclasses.field(default_factory=dict)
     """First-level aggregates computed in the database (``pushdown``), by dataset."""
     eager: Mapping[str, pl.DataFrame] = dataclasses.field(default_factory=dict)
     """The eager frames ``frames`` were prepared from (results per frame: :data:`MEMO`)."""
@@ -471,7 +475,7 @@ def make_context(
     config: KpiConfig | None,
     *,
     asked: Period,
-    aggregates: Mapping[str, FirstLevel] | None = None,
+    aggregates: Aggregates | None = None,
     as_of: date | None = None,
 ) -> tuple[Context, DataProfile]:
     """Prepare frames, check scope and the ``asked`` period, build the computation context.
@@ -482,7 +486,8 @@ def make_context(
     """
     frames = prepare(data)
     eager = {n: f for n, f in data.items() if isinstance(f, pl.DataFrame)}
-    prof = _with_aggregates(profile(frames, eager), aggregates or {}, frames)
+    levels = as_levels(aggregates)
+    prof = _with_aggregates(profile(frames, eager), levels, frames)
     buckets = Buckets(tuple(periods))
     check_period(asked, prof.newest)
     sites, include_all = resolve_scope(scope, prof.sites)
@@ -492,26 +497,45 @@ def make_context(
         sites,
         include_all,
         config or KpiConfig(),
-        aggregates or {},
+        levels,
         eager,
         as_of=as_of or prof.newest,
     )
     return ctx, prof
 
 
+def records_level(name: str, levels: Sequence[FirstLevel]) -> FirstLevel | None:
+    """Of a dataset's first levels, the one counting its records by its period field
+    (monthly, no breakdown): what says which months and sites it has, and how many rows."""
+    pf = DATASETS[name].period_field if name in DATASETS else None
+    return next(
+        (a for a in levels if a.date_field == pf and a.by is None and not a.daily),
+        None,
+    )
+
+
 def _with_aggregates(
-    prof: DataProfile, aggregates: Mapping[str, FirstLevel], frames: Mapping[str, pl.LazyFrame]
+    prof: DataProfile,
+    aggregates: Mapping[str, tuple[FirstLevel, ...]],
+    frames: Mapping[str, pl.LazyFrame],
 ) -> DataProfile:
-    """The profile of rows plus that of datasets known only by their first-level aggregates."""
-    extra = {n: a for n, a in aggregates.items() if n not in frames}
+    """The profile of rows plus that of datasets known only by their first-level aggregates
+    (months, first and newest dates from the level dated by the period field, else the
+    first given: a table's own level)."""
+    extra = {
+        n: (records_level(n, levels) or levels[0], levels)
+        for n, levels in aggregates.items()
+        if n not in frames and levels
+    }
     if not extra:
         return prof
     sites = set(prof.sites)
     first = dict(prof.first)
     months = dict(prof.months)
     newest = prof.newest
-    for name, agg in extra.items():
-        sites.update(agg.sites)
+    for name, (agg, levels) in extra.items():
+        for level in levels:
+            sites.update(level.sites)
         months[name] = agg.months
         if agg.first is not None:
             first[name] = agg.first
@@ -554,8 +578,8 @@ def measured(
     From the first-level aggregates when the database computed them
     (``ctx.aggregates``, same measures), else from the rows: the same sums.
     """
-    agg = ctx.aggregates.get(dataset)
-    if agg is not None and agg.date_field == date_col and agg.covers(measures):
+    agg = held(ctx, dataset, Level(date_col, tuple(measures)))
+    if agg is not None:
         lf = ctx.buckets.assign(agg.frame.lazy(), MONTH)
         return rollup(ctx, lf, [pl.col(m.name).sum() for m in measures])
     rows = ctx.frame(dataset)
@@ -577,6 +601,40 @@ def measured(
         return rollup(ctx, lf, [pl.col(m.name).sum() for m in measures])
     lf = ctx.buckets.assign(rows, date_col)
     return rollup(ctx, lf, [polars_agg(m) for m in measures])
+
+
+def held(ctx: Context, dataset: str, level: Level) -> FirstLevel | None:
+    """The first level of ``dataset`` in ``ctx.aggregates`` that holds ``level``, if any."""
+    return next((a for a in ctx.aggregates.get(dataset, ()) if a.holds(level)), None)
+
+
+def level_rows(ctx: Context, dataset: str, level: Level) -> pl.LazyFrame:
+    """The rows of ``level``'s first level in the buckets, with their bucket ``key``.
+
+    From the aggregates the database computed when they hold ``level``, else computed
+    from the rows (once per eager frame, :data:`MEMO`): the same frame. A daily level is
+    bucketed by its day, a monthly one by its month.
+    """
+    agg = held(ctx, dataset, level)
+    if agg is None:
+        rows = ctx.frame(dataset)
+
+        def compute() -> FirstLevel:
+            return first_level(
+                rows,
+                dataset,
+                level.date_field,
+                level.measures,
+                by=level.by,
+                daily=level.daily,
+                blanks=level.blanks,
+            )
+
+        src = ctx.eager.get(dataset)
+        got = MEMO.get(src, ("level", level), compute) if src is not None else compute()
+        assert isinstance(got, FirstLevel)
+        agg = got
+    return ctx.buckets.assign(agg.frame.lazy(), DAY if level.daily else MONTH)
 
 
 def rollup_whole(ctx: Context, lf: pl.LazyFrame, aggs: Sequence[pl.Expr]) -> pl.LazyFrame:
@@ -688,20 +746,29 @@ def days_between(start: str, end: str) -> pl.Expr:
     return (pl.col(end) - pl.col(start)).dt.total_days()
 
 
+Pushdown = Mapping[str, tuple[Level, ...]]
+"""By dataset, the first levels a group reads (:func:`measured`, :func:`level_rows`)."""
+
+
+def _no_pushdown(config: KpiConfig) -> Pushdown:
+    return {}
+
+
 @dataclass(frozen=True)
 class Group:
     """KPIs computed together, by one function, from the same input datasets."""
 
     kpis: tuple[KpiDef, ...]
     compute: Callable[[Context], pl.LazyFrame]
-    pushdown: Mapping[str, tuple[Measure, ...]] = dataclasses.field(default_factory=dict)
-    """By dataset, the measures this group reads through :func:`measured`: with first-level
-    aggregates holding them, the group needs no rows of that dataset."""
+    pushdown: Callable[[KpiConfig], Pushdown] = _no_pushdown
+    """By dataset, the first levels this group reads (:func:`measured`, :func:`level_rows`)
+    under a configuration (a day count of the config can be part of a measure): with
+    first-level aggregates holding them, the group needs no rows of that dataset."""
 
     def reads_aggregates(self, ctx: Context, dataset: str) -> bool:
-        """Whether ``ctx`` has first-level aggregates of ``dataset`` covering this group."""
-        agg = ctx.aggregates.get(dataset)
-        return agg is not None and dataset in self.pushdown and agg.covers(self.pushdown[dataset])
+        """Whether ``ctx`` has first-level aggregates of ``dataset`` holding this group's."""
+        levels = self.pushdown(ctx.config).get(dataset)
+        return bool(levels) and all(held(ctx, dataset, lvl) is not None for lvl in levels or ())
 
     def runs_on(self, ctx: Context) -> bool:
         """Whether every input is there, as rows or as aggregates covering the group."""
@@ -715,20 +782,31 @@ class Group:
         return tuple(seen)
 
 
+PushdownSpec = Mapping[str, Level | Sequence[Level]]
+"""What :func:`group` takes: by dataset, one first level or several."""
+
+
 def group(
-    *kpis: KpiDef, pushdown: Mapping[str, Sequence[Measure]] | None = None
+    *kpis: KpiDef,
+    pushdown: PushdownSpec | Callable[[KpiConfig], PushdownSpec] | None = None,
 ) -> Callable[[Callable[[Context], pl.LazyFrame]], Group]:
     """Register a computing function for ``kpis``; their definitions join its docstring.
 
     The definition text lives once, in the :class:`KpiDef`; the decorator appends
     it to the function's docstring so ``help()`` and the docs show the same words.
+    ``pushdown``: the first levels the function reads, by dataset, or a function of
+    the KPI configuration giving them.
     """
+
+    def levels(config: KpiConfig) -> Pushdown:
+        spec = pushdown(config) if callable(pushdown) else pushdown or {}
+        return {d: (v,) if isinstance(v, Level) else tuple(v) for d, v in spec.items()}
 
     def wrap(fn: Callable[[Context], pl.LazyFrame]) -> Group:
         lines = [(fn.__doc__ or "").rstrip(), "", "Definitions:", ""]
         for k in kpis:
             lines.append(f"- ``{k.id}`` (ISO 9001 {k.iso_clause}): {k.definition}")
         fn.__doc__ = "\n".join(lines)
-        return Group(tuple(kpis), fn, {d: tuple(m) for d, m in (pushdown or {}).items()})
+        return Group(tuple(kpis), fn, levels)
 
     return wrap

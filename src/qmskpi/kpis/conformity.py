@@ -26,6 +26,7 @@ from qmskpi.kpis._common import (
 from qmskpi.kpis.firstlevel import (
     MONTH,
     FirstLevel,
+    Level,
     Lots,
     Measure,
     count,
@@ -277,7 +278,7 @@ COST_MEASURES = _cost_measures("internal")
     DEFECT_PPM,
     *DEFECT_PPM_STAGES,
     RTY,
-    pushdown={"inspections": INSPECTION_MEASURES},
+    pushdown={"inspections": Level("inspection_date", INSPECTION_MEASURES)},
 )
 def inspections(ctx: Context) -> pl.LazyFrame:
     """Inspections in each period: FPY overall and per stage, defect PPM, RTY (one group-by)."""
@@ -365,7 +366,12 @@ LOT_MEASURES = _lot_measures()
 lots passing first time, overall and per stage, counted in the month of the first day."""
 
 
-@group(FPY_LOT, *FPY_LOT_STAGES, RTY_INTERNAL, pushdown={"inspections": LOT_MEASURES})
+@group(
+    FPY_LOT,
+    *FPY_LOT_STAGES,
+    RTY_INTERNAL,
+    pushdown={"inspections": Level("inspection_date", LOT_MEASURES)},
+)
 def lots(ctx: Context) -> pl.LazyFrame:
     """Lots first inspected in each period: first-pass yield overall and per stage, own RTY."""
     sums = measured(ctx, "inspections", "inspection_date", LOT_MEASURES).rename(
@@ -425,7 +431,7 @@ def _cost_rows(kpi: str, frame: pl.LazyFrame, name: str, what: str) -> pl.LazyFr
     )
 
 
-@group(COPQ_INTERNAL, pushdown={"inspections": COST_MEASURES})
+@group(COPQ_INTERNAL, pushdown={"inspections": Level("inspection_date", COST_MEASURES)})
 def internal_cost(ctx: Context) -> pl.LazyFrame:
     """Internal failure cost recorded on the period's inspections."""
     sums = _cost_sums(ctx, "inspections", "inspection_date", "internal")
@@ -439,7 +445,7 @@ def external_cost(ctx: Context) -> pl.LazyFrame:
     return _cost_rows(COPQ_EXTERNAL.id, sums, "external", "complaint")
 
 
-@group(COPQ_TOTAL, pushdown={"inspections": COST_MEASURES})
+@group(COPQ_TOTAL, pushdown={"inspections": Level("inspection_date", COST_MEASURES)})
 def total_cost(ctx: Context) -> pl.LazyFrame:
     """Internal plus external failure cost."""
     both = _cost_sums(ctx, "inspections", "inspection_date", "internal").join(

@@ -1,9 +1,11 @@
 """The first aggregation level of a KPI group, written once as data.
 
 A :class:`Measure` is a count of rows or a sum of one column, over the rows
-that match a few ``column == value`` conditions (and, optionally, have a
-non-null column). That is all the first level of the inspection KPIs needs:
-counts, passes and quantities per stage. A measure compiles to a polars
+that match a few ``column == value`` conditions, optionally have a non-null
+column, and optionally have two dates a number of days apart (:class:`Within`:
+``received_date - promised_date`` from -7 to 0 days). That is all the first
+level of the inspection and receipt KPIs needs: counts, passes and quantities
+per stage, deliveries on time. A measure compiles to a polars
 expression here (:func:`polars_agg`, what the engine runs on rows) and to SQL
 in :mod:`qmskpi.kpis.sql` (what runs in the database with ``pushdown``): the
 KPI is defined once, in the tuple of measures its group declares.
@@ -16,12 +18,17 @@ Measures are additive, so they are computed once per (calendar month, site)
 (:class:`FirstLevel`) and summed into any bucket (month, quarter, year, a run
 of months) and into the whole scope without losing exactness. A breakdown
 (``by`` a column, e.g. the defect Pareto's ``defect_code``) adds that column to
-the groups and leaves out the rows where it is blank (:func:`nonblank`).
+the groups and leaves out the rows where it is blank (:func:`nonblank`), or
+keeps every value, blank and null included (``blanks``: receipts per
+``supplier_id``). ``daily`` groups by the day too (receipts per supplier and
+day, for the supplier's status on each receipt's day). A :class:`Level` names
+one such first level (date, measures, breakdown, grain); a dataset may have
+several (receipts by ``received_date`` and by ``promised_date``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -52,6 +59,20 @@ class Lots:
 
 
 @dataclass(frozen=True)
+class Within:
+    """``column - ref`` in whole days from ``lo`` to ``hi`` (both included; None: no bound).
+
+    Both columns are dates; a null in either is not met. ``received_date -
+    promised_date <= 2`` is ``Within("received_date", "promised_date", None, 2)``.
+    """
+
+    column: str
+    ref: str
+    lo: int | None = None
+    hi: int | None = None
+
+
+@dataclass(frozen=True)
 class Measure:
     """``count`` of rows (``column`` None) or ``sum`` of ``column``, over matching rows."""
 
@@ -63,13 +84,19 @@ class Measure:
     """Only rows where this column is not null."""
     lots: Lots | None = None
     """Count lot rows (:class:`Lots`) instead of records."""
+    within: tuple[Within, ...] = ()
+    """Date differences that must hold too (:class:`Within`)."""
 
 
 def count(
-    name: str, *equals: tuple[str, Value], present: str | None = None, lots: Lots | None = None
+    name: str,
+    *equals: tuple[str, Value],
+    present: str | None = None,
+    lots: Lots | None = None,
+    within: Within | None = None,
 ) -> Measure:
-    """Rows (or lots) matching every ``(column, value)``."""
-    return Measure(name, None, tuple(equals), present, lots)
+    """Rows (or lots) matching every ``(column, value)`` (and ``within``)."""
+    return Measure(name, None, tuple(equals), present, lots, (within,) if within else ())
 
 
 def total(name: str, column: str, *equals: tuple[str, str], present: str | None = None) -> Measure:
@@ -116,10 +143,19 @@ def split(
     return recs, (per_lot[0].lots if per_lot else None), per_lot
 
 
+def days_apart(w: Within) -> pl.Expr:
+    """:class:`Within` in polars: whole days from ``w.ref`` to ``w.column`` within the bounds."""
+    diff = (pl.col(w.column) - pl.col(w.ref)).dt.total_days()
+    parts = [diff >= w.lo] if w.lo is not None else []
+    parts += [diff <= w.hi] if w.hi is not None else []
+    return pl.all_horizontal(parts) if parts else diff.is_not_null()
+
+
 def _condition(m: Measure) -> pl.Expr | None:
     parts = [pl.col(c) == pl.lit(v) for c, v in m.equals]
     if m.present is not None:
         parts.append(pl.col(m.present).is_not_null())
+    parts += [days_apart(w) for w in m.within]
     if not parts:
         return None
     cond = parts[0]
@@ -141,6 +177,8 @@ def polars_agg(m: Measure) -> pl.Expr:
 
 MONTH = "month"
 """Column of a :class:`FirstLevel` frame: the first day of the calendar month (Date)."""
+DAY = "day"
+"""Column of a daily :class:`FirstLevel` frame: the day itself (Date)."""
 
 
 def nonblank(column: str) -> pl.Expr:
@@ -155,10 +193,11 @@ def nonblank(column: str) -> pl.Expr:
 class FirstLevel:
     """A dataset's measures per (calendar month, site), computed where the data lives.
 
-    ``frame`` has ``month`` (Date, first day), ``site`` (String), the ``by``
-    column when there is one (String; rows where it is blank are left out), one
-    Float64 column per measure, and ``first``/``last`` (Date: the group's
-    earliest and latest ``date_field``). Rows with a null ``date_field`` are not in it.
+    ``frame`` has ``month`` (Date, first day), ``day`` (Date) when ``daily``,
+    ``site`` (String), the ``by`` column when there is one (String; rows where
+    it is blank are left out unless ``blanks``), one Float64 column per measure,
+    and ``first``/``last`` (Date: the group's earliest and latest
+    ``date_field``). Rows with a null ``date_field`` are not in it.
     """
 
     dataset: str
@@ -166,11 +205,23 @@ class FirstLevel:
     measures: tuple[Measure, ...]
     frame: pl.DataFrame
     by: str | None = None
+    daily: bool = False
+    blanks: bool = False
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The group columns: ``month``, ``site`` and ``by`` when given."""
-        return (MONTH, "site", *((self.by,) if self.by else ()))
+        """The group columns: ``month``, ``day`` when daily, ``site``, ``by`` when given."""
+        return group_keys(self.by, daily=self.daily)
+
+    @property
+    def level(self) -> Level:
+        """What this first level computes."""
+        return Level(self.date_field, self.measures, self.by, self.daily, self.blanks)
+
+    def holds(self, level: Level) -> bool:
+        """Whether this is ``level``'s first level (same date, breakdown and grain; every
+        measure of ``level`` here, with the same definition)."""
+        return self.level.shape == level.shape and self.covers(level.measures)
 
     def __post_init__(self) -> None:
         want = {*self.keys, "first", "last", *(m.name for m in self.measures)}
@@ -204,6 +255,41 @@ class FirstLevel:
         return frozenset(self.frame[MONTH].dt.strftime("%Y-%m").unique().to_list())
 
 
+@dataclass(frozen=True)
+class Level:
+    """One first level of a dataset: ``measures`` per (month[, day], site[, ``by``]),
+    dated by ``date_field`` (:func:`first_level`'s arguments)."""
+
+    date_field: str
+    measures: tuple[Measure, ...]
+    by: str | None = None
+    daily: bool = False
+    blanks: bool = False
+
+    @property
+    def shape(self) -> tuple[str, str | None, bool, bool]:
+        """What tells two levels apart besides their measures."""
+        return (self.date_field, self.by, self.daily, self.blanks)
+
+
+Aggregates = Mapping[str, FirstLevel | Sequence[FirstLevel]]
+"""First levels computed in the database, by dataset: one, or several (another date,
+a breakdown, a daily grain)."""
+
+
+def as_levels(aggregates: Aggregates | None) -> dict[str, tuple[FirstLevel, ...]]:
+    """``aggregates`` with a tuple of first levels for every dataset."""
+    return {
+        name: (got,) if isinstance(got, FirstLevel) else tuple(got)
+        for name, got in (aggregates or {}).items()
+    }
+
+
+def group_keys(by: str | None, *, daily: bool = False) -> tuple[str, ...]:
+    """The group columns of a first level: ``month``, ``day`` when daily, ``site``, ``by``."""
+    return (MONTH, *((DAY,) if daily else ()), "site", *((by,) if by else ()))
+
+
 def first_level(
     lf: pl.LazyFrame,
     dataset: str,
@@ -211,19 +297,28 @@ def first_level(
     measures: Sequence[Measure],
     *,
     by: str | None = None,
+    daily: bool = False,
+    blanks: bool = False,
 ) -> FirstLevel:
     """The :class:`FirstLevel` of rows in polars (the reference the database must equal).
 
     Lot measures are counted in the (month, site) of each lot's first day; that
     group always has records too (the first day is a record's date). ``by``: a
-    breakdown by that column too (record measures only), blank values left out.
+    breakdown by that column too (record measures only), blank values left out
+    unless ``blanks`` (then every value, null included, is a group). ``daily``:
+    per day too (record measures only).
     """
     recs, lots, per_lot = split(measures)
-    if by is not None and lots is not None:
-        raise KpiError("a breakdown takes record measures only")
+    if (by is not None or daily) and lots is not None:
+        raise KpiError("a breakdown or a daily level takes record measures only")
     d = pl.col(date_field)
-    keep = d.is_not_null() if by is None else d.is_not_null() & nonblank(by)
-    groups = [d.dt.truncate("1mo").alias(MONTH), "site", *((by,) if by else ())]
+    keep = d.is_not_null() if by is None or blanks else d.is_not_null() & nonblank(by)
+    groups = [
+        d.dt.truncate("1mo").alias(MONTH),
+        *((d.alias(DAY),) if daily else ()),
+        "site",
+        *((by,) if by else ()),
+    ]
     frame = (
         lf.filter(keep)
         .group_by(groups)
@@ -243,11 +338,11 @@ def first_level(
         frame = frame.join(by_lot, on=[MONTH, "site"], how="left", nulls_equal=True)
     ordered = (*recs, *per_lot)
     names = [m.name for m in ordered]
-    keys = [MONTH, "site", *((by,) if by else ())]
+    keys = list(group_keys(by, daily=daily))
     out = (
         frame.with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
         .select(*keys, *names, "first", "last")
         .sort(keys, nulls_last=True)
         .collect()
     )
-    return FirstLevel(dataset, date_field, ordered, out, by)
+    return FirstLevel(dataset, date_field, ordered, out, by, daily, blanks)

@@ -24,7 +24,7 @@ import polars as pl
 from qmskpi.config import WHOLE_SCOPE, KpiConfig
 from qmskpi.errors import did_you_mean
 from qmskpi.kpis._common import make_context
-from qmskpi.kpis.firstlevel import FirstLevel
+from qmskpi.kpis.firstlevel import Aggregates
 from qmskpi.periods import Period, parse_period, trailing_months
 
 ATTAINMENT_SCHEMA: dict[str, pl.DataType] = {
@@ -149,7 +149,7 @@ def objective_attainment(
     config: KpiConfig | None = None,
     unsound: Collection[str] = (),
     as_of: date | None = None,
-    aggregates: Mapping[str, FirstLevel] | None = None,
+    aggregates: Aggregates | None = None,
 ) -> pl.DataFrame:
     """One row per objective: actual vs target for ``period``, met, year to date.
 
@@ -237,7 +237,7 @@ def objective_trend(
     series: pl.DataFrame | None = None,
     config: KpiConfig | None = None,
     as_of: date | None = None,
-    aggregates: Mapping[str, FirstLevel] | None = None,
+    aggregates: Aggregates | None = None,
 ) -> pl.DataFrame:
     """Monthly actuals of every objective with its target line, for charts.
 

@@ -16,6 +16,10 @@ and lot measures (:class:`~qmskpi.kpis.firstlevel.Lots`) in a second one
 quarantined are left out by key (:class:`Exclude`). Only months x sites rows
 leave the database. The dialect renders ``EXTRACT``, ``CASE`` and the window
 (tested on PostgreSQL, DuckDB and SQLite; docs/pushdown.md for the others).
+A :class:`~qmskpi.kpis.firstlevel.Within` condition is a difference of two
+dates in days (:class:`days_between`: ``a - b`` where the dialect subtracts
+dates to whole days, PostgreSQL and DuckDB; ``julianday(a) - julianday(b)`` on
+SQLite, which keeps dates as ISO text), compared with bound day counts.
 SQLAlchemy is this module's one heavy dependency.
 """
 
@@ -45,19 +49,82 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 
 from qmskpi.errors import KpiError
-from qmskpi.kpis.firstlevel import MONTH, FirstLevel, Measure, split
+from qmskpi.kpis.firstlevel import (
+    DAY,
+    MONTH,
+    FirstLevel,
+    Level,
+    Measure,
+    Within,
+    group_keys,
+    split,
+)
 
 SOURCE_BINDS: dict[str, Any] = {"period_start": Date(), "period_end": Date(), "site": String()}
 """Types of the binds a SQL source's query may name (as :mod:`qmskpi.sources` binds them)."""
+
+
+class days_between(FunctionElement[int]):  # noqa: N801 (a SQL function, named as one)
+    """Whole days from the second date to the first (``a - b``), compiled per dialect."""
+
+    type = Integer()
+    name = "days_between"
+    inherit_cache = True
+
+
+def _days_args(element: days_between, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    a, b = list(element.clauses)
+    return compiler.process(a, **kw), compiler.process(b, **kw)
+
+
+@compiles(days_between)
+def _days_subtract(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    """PostgreSQL, DuckDB (and Oracle, Snowflake, ...): a date minus a date is days."""
+    a, b = _days_args(element, compiler, **kw)
+    return f"({a} - {b})"
+
+
+@compiles(days_between, "sqlite")
+def _days_sqlite(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    """SQLite keeps dates as ISO text: the difference of their Julian day numbers."""
+    a, b = _days_args(element, compiler, **kw)
+    return f"CAST(julianday({a}) - julianday({b}) AS INTEGER)"
+
+
+@compiles(days_between, "mysql")
+@compiles(days_between, "mariadb")
+def _days_mysql(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = _days_args(element, compiler, **kw)
+    return f"DATEDIFF({a}, {b})"
+
+
+@compiles(days_between, "mssql")
+def _days_mssql(element: days_between, compiler: SQLCompiler, **kw: Any) -> str:
+    a, b = _days_args(element, compiler, **kw)
+    return f"DATEDIFF(day, {b}, {a})"
+
+
+def _within(w: Within, src: Any) -> list[ColumnElement[bool]]:
+    """:class:`~qmskpi.kpis.firstlevel.Within` as SQL (the day counts are bound parameters;
+    a null date makes the difference null: not met)."""
+    diff = days_between(src.c[w.column], src.c[w.ref])
+    parts = [diff >= literal(w.lo)] if w.lo is not None else []
+    parts += [diff <= literal(w.hi)] if w.hi is not None else []
+    return parts or [diff.is_not(None)]
 
 
 def _condition(m: Measure, src: Any) -> ColumnElement[bool] | None:
     parts: list[ColumnElement[bool]] = [src.c[c] == literal(v) for c, v in m.equals]
     if m.present is not None:
         parts.append(src.c[m.present].is_not(None))
+    for w in m.within:
+        parts += _within(w, src)
     if not parts:
         return None
     return and_(*parts)
@@ -98,21 +165,32 @@ def _columns(measures: Sequence[Measure]) -> list[str]:
         [m.column for m in measures if m.column]
         + [c for m in measures for c, _ in m.equals if c != "first_pass"]
         + [m.present for m in measures if m.present]
+        + [c for m in measures for w in m.within for c in (w.column, w.ref)]
     )
 
 
-def _per_month(rows: Any, date_field: str, aggs: Sequence[Any], by: str | None = None) -> Any:
+def _per_month(
+    rows: Any,
+    date_field: str,
+    aggs: Sequence[Any],
+    by: str | None = None,
+    *,
+    daily: bool = False,
+    blanks: bool = False,
+) -> Any:
     d = rows.c[date_field]
     year = extract("year", d).cast(Integer)
     mon = extract("month", d).cast(Integer)
-    groups = [year, mon, rows.c.site, *((rows.c[by],) if by else ())]
+    days = (d,) if daily else ()
+    groups = [year, mon, *days, rows.c.site, *((rows.c[by],) if by else ())]
     keep = d.is_not(None)
-    if by is not None:  # firstlevel.nonblank
+    if by is not None and not blanks:  # firstlevel.nonblank
         keep = and_(keep, func.length(func.trim(rows.c[by])) > 0)
     return (
         select(
             year.label("_year"),
             mon.label("_month"),
+            *(x.label("_day") for x in days),
             rows.c.site.label("site"),
             *((rows.c[by].label(by),) if by else ()),
             *aggs,
@@ -130,16 +208,24 @@ def statement(
     bind_types: Mapping[str, Any] | None = None,
     exclude: Exclude | None = None,
     by: str | None = None,
+    daily: bool = False,
+    blanks: bool = False,
 ) -> Any:
     """The SELECT of :mod:`this module's <qmskpi.kpis.sql>` docstring over ``query``
-    (record measures only; :func:`lot_statement` for lot measures), ``by`` a column too."""
+    (record measures only; :func:`lot_statement` for lot measures), ``by`` a column too
+    (blank values left out unless ``blanks``), per day too when ``daily``."""
     recs, _, _ = split(measures)
     names = [date_field, "site", *((by,) if by else ()), *_columns(recs)]
     src = _source(query, names, bind_types, exclude)
     d = src.c[date_field]
     aggs = [sql_agg(m, src) for m in recs]
     return _per_month(
-        src, date_field, [*aggs, func.min(d).label("first"), func.max(d).label("last")], by
+        src,
+        date_field,
+        [*aggs, func.min(d).label("first"), func.max(d).label("last")],
+        by,
+        daily=daily,
+        blanks=blanks,
     )
 
 
@@ -214,6 +300,8 @@ def first_level_sql(
     bind_types: Mapping[str, Any] | None = None,
     exclude: Exclude | None = None,
     by: str | None = None,
+    daily: bool = False,
+    blanks: bool = False,
 ) -> FirstLevel:
     """Run the first level of ``measures`` in the database behind ``db`` over ``query``.
 
@@ -221,8 +309,9 @@ def first_level_sql(
     as a date, ``site``, the measured columns) under their canonical names;
     ``params`` are bound, never formatted in. ``exclude``: the rows validation
     quarantined (by key), left out so that the aggregates are those of the rows used.
-    ``by``: a breakdown by that column too (record measures only; as
-    :func:`~qmskpi.kpis.firstlevel.first_level`).
+    ``by``, ``daily``, ``blanks``: a breakdown by that column, per day (record
+    measures only; as :func:`~qmskpi.kpis.firstlevel.first_level`). ``date_field``
+    must hold dates (not timestamps) for ``daily``.
     """
     if bind_types is None:  # the source's binds; any other (a backfill's as-of day) by value
         bind_types = {
@@ -230,9 +319,18 @@ def first_level_sql(
             for k, v in (params or {}).items()
         }
     recs, lots, per_lot = split(measures)
-    if by is not None and lots is not None:
-        raise KpiError("a breakdown takes record measures only")
-    stmt = statement(query, date_field, recs, bind_types=bind_types, exclude=exclude, by=by)
+    if (by is not None or daily) and lots is not None:
+        raise KpiError("a breakdown or a daily level takes record measures only")
+    stmt = statement(
+        query,
+        date_field,
+        recs,
+        bind_types=bind_types,
+        exclude=exclude,
+        by=by,
+        daily=daily,
+        blanks=blanks,
+    )
     engine = db if isinstance(db, Engine) else create_engine(db)
     try:
         with engine.connect() as conn:
@@ -247,7 +345,7 @@ def first_level_sql(
     finally:
         if not isinstance(db, Engine):
             engine.dispose()
-    return _frame(rows, lot_rows, dataset, date_field, recs, per_lot, by)
+    return _frame(rows, lot_rows, dataset, Level(date_field, (*recs, *per_lot), by, daily, blanks))
 
 
 def _as_date(v: Any) -> date | None:
@@ -262,26 +360,23 @@ def _as_date(v: Any) -> date | None:
     return date.fromisoformat(str(v)[:10])
 
 
-def _frame(
-    rows: Sequence[Any],
-    lot_rows: Sequence[Any],
-    dataset: str,
-    date_field: str,
-    recs: Sequence[Measure],
-    per_lot: Sequence[Measure],
-    by: str | None = None,
-) -> FirstLevel:
-    """Driver rows -> the FirstLevel frame; lot counts joined on (month, site), 0 where none."""
-    schema: dict[str, pl.DataType] = {MONTH: pl.Date(), "site": pl.String()}
-    if by is not None:
-        schema[by] = pl.String()
+def _frame(rows: Sequence[Any], lot_rows: Sequence[Any], dataset: str, level: Level) -> FirstLevel:
+    """Driver rows -> the FirstLevel frame; lot counts joined on (month, site), 0 where none.
+
+    A row is year, month, [day,] site, [by,] the record measures, first, last."""
+    recs = [m for m in level.measures if m.lots is None]
+    per_lot = [m for m in level.measures if m.lots is not None]
+    keys = list(group_keys(level.by, daily=level.daily))
+    schema: dict[str, pl.DataType] = {
+        k: pl.Date() if k in (MONTH, DAY) else pl.String() for k in keys
+    }
     main: dict[str, list[Any]] = {**{k: [] for k in schema}, "first": [], "last": []}
     main.update({m.name: [] for m in recs})
-    at = len(schema) + 1  # the first measure's position: year, month, site[, by] come first
+    at = len(schema) + 1  # the first measure's position: year, month, [day,] site[, by] come first
     for r in rows:
         main[MONTH].append(date(int(r[0]), int(r[1]), 1))
-        for i, k in enumerate(list(schema)[1:], start=2):
-            main[k].append(None if r[i] is None else str(r[i]))
+        for i, k in enumerate(keys[1:], start=2):
+            main[k].append(_as_date(r[i]) if k == DAY else None if r[i] is None else str(r[i]))
         for i, m in enumerate(recs):
             main[m.name].append(float(r[at + i]))
         main["first"].append(_as_date(r[at + len(recs)]))
@@ -305,6 +400,13 @@ def _frame(
         lot_frame = pl.DataFrame(lots, schema={**schema, **{m.name: pl.Float64() for m in per_lot}})
         frame = frame.join(lot_frame, on=[MONTH, "site"], how="left", nulls_equal=True)
     names = [m.name for m in (*recs, *per_lot)]
-    keys = list(schema)
     frame = frame.with_columns(pl.col(names).fill_null(0.0)).select(*keys, *names, "first", "last")
-    return FirstLevel(dataset, date_field, (*recs, *per_lot), frame.sort(keys, nulls_last=True), by)
+    return FirstLevel(
+        dataset,
+        level.date_field,
+        level.measures,
+        frame.sort(keys, nulls_last=True),
+        level.by,
+        level.daily,
+        level.blanks,
+    )

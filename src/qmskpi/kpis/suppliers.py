@@ -12,18 +12,23 @@ from collections.abc import Mapping
 import polars as pl
 
 from qmskpi.config import KpiConfig
+from qmskpi.errors import KpiError
 from qmskpi.kpis._common import (
     PPM,
     Context,
     KpiDef,
     count_rows,
     group,
+    held,
+    level_rows,
     make_context,
+    measured,
     ratio_rows,
     rollup,
     rollup_whole,
     value_rows,
 )
+from qmskpi.kpis.firstlevel import DAY, FirstLevel, Level, Measure, Within, count, total
 from qmskpi.periods import Period, parse_period
 
 OTD = KpiDef(
@@ -182,33 +187,56 @@ KPIS: tuple[KpiDef, ...] = (
 )
 
 
-def _on_time(ctx: Context) -> pl.Expr:
-    tolerance = pl.duration(days=ctx.config.supplier_otd_tolerance_days)
-    return pl.col("received_date") <= pl.col("promised_date") + tolerance
+def _on_time(c: KpiConfig) -> Within:
+    """Received no later than promised_date + supplier_otd_tolerance_days."""
+    return Within("received_date", "promised_date", None, c.supplier_otd_tolerance_days)
 
 
-@group(OTD, SUPPLIER_PPM)
+def receipt_measures(c: KpiConfig) -> tuple[Measure, ...]:
+    """First level of :func:`receipts` (by received_date): receipts, on time, quantities."""
+    return (
+        count("n"),
+        count("on_time", within=_on_time(c)),
+        total("qty_received", "qty_received"),
+        total("qty_rejected", "qty_rejected"),
+    )
+
+
+def due_measures(c: KpiConfig) -> tuple[Measure, ...]:
+    """First level of :func:`deliveries_due` (by promised_date): receipts due, and those
+    received from supplier_otd_early_days before to supplier_otd_tolerance_days after."""
+    window = Within(
+        "received_date",
+        "promised_date",
+        -c.supplier_otd_early_days,
+        c.supplier_otd_tolerance_days,
+    )
+    return (count("due"), count("due_on_time", within=window))
+
+
+SUPPLIER_BY = "supplier_id"
+
+
+def supplier_level(c: KpiConfig) -> Level:
+    """Receipts per (day, site, supplier), every supplier_id kept (a blank or unknown one
+    is a supplier not approved): ``receipts_from_unapproved`` (on the current list and on
+    the day's status) and the scorecard read it."""
+    return Level("received_date", receipt_measures(c), SUPPLIER_BY, daily=True, blanks=True)
+
+
+@group(
+    OTD, SUPPLIER_PPM, pushdown=lambda c: {"receipts": Level("received_date", receipt_measures(c))}
+)
 def receipts(ctx: Context) -> pl.LazyFrame:
     """Goods receipts in each period: on-time share and rejects per million."""
-    b = ctx.buckets
-    lf = b.assign(ctx.frame("receipts"), "received_date")
-    sums = rollup(
-        ctx,
-        lf,
-        [
-            pl.len().alias("receipts"),
-            _on_time(ctx).sum().alias("on_time"),
-            pl.col("qty_received").sum().alias("qty_received"),
-            pl.col("qty_rejected").sum().alias("qty_rejected"),
-        ],
-    )
+    sums = measured(ctx, "receipts", "received_date", receipt_measures(ctx.config))
     return pl.concat(
         [
             ratio_rows(
                 OTD.id,
                 sums,
                 "on_time",
-                "receipts",
+                "n",
                 empty_note="no receipts in period: share undefined",
             ),
             ratio_rows(
@@ -223,34 +251,21 @@ def receipts(ctx: Context) -> pl.LazyFrame:
     )
 
 
-@group(OTD_DUE)
+@group(OTD_DUE, pushdown=lambda c: {"receipts": Level("promised_date", due_measures(c))})
 def deliveries_due(ctx: Context) -> pl.LazyFrame:
     """Deliveries due in each period: share received within the early/late window."""
-    c = ctx.config
-    due = pl.col("promised_date")
-    window = pl.col("received_date").is_between(
-        due - pl.duration(days=c.supplier_otd_early_days),
-        due + pl.duration(days=c.supplier_otd_tolerance_days),
-        closed="both",
-    )
-    zero = pl.lit(0, pl.Int64())
-    parts = [
-        ctx.buckets.assign(ctx.frame("receipts"), "promised_date").select(
-            "key", "site", due=pl.lit(1, pl.Int64()), on_time=window.cast(pl.Int64()), pending=zero
-        )
-    ]
+    sums = measured(ctx, "receipts", "promised_date", due_measures(ctx.config))
     if "open_orders" in ctx.frames:
         closed = _window_closed(ctx).cast(pl.Int64())
-        parts.append(
-            ctx.buckets.assign(ctx.frame("open_orders"), "promised_date").select(
-                "key", "site", due=closed, on_time=zero, pending=1 - closed
-            )
+        lines = ctx.buckets.assign(ctx.frame("open_orders"), "promised_date")
+        opened = rollup(
+            ctx, lines, [closed.sum().alias("due_open"), (1 - closed).sum().alias("pending")]
         )
-    sums = rollup(
-        ctx,
-        pl.concat(parts),
-        [pl.col("due").sum(), pl.col("on_time").sum(), pl.col("pending").sum()],
-    )
+        sums = sums.join(opened, on=["scope", "key"], how="left").with_columns(
+            due=pl.col("due") + pl.col("due_open")
+        )
+    else:
+        sums = sums.with_columns(pending=pl.lit(0.0))
     ok = pl.col("due") > 0
     empty = (
         pl.when(ok)
@@ -258,16 +273,16 @@ def deliveries_due(ctx: Context) -> pl.LazyFrame:
         .otherwise(pl.lit("no deliveries due in period: share undefined"))
     )
     n = pl.col("pending").cast(pl.Int64())
-    lines = pl.when(n == 1).then(pl.lit("line")).otherwise(pl.lit("lines"))
+    lines_word = pl.when(n == 1).then(pl.lit("line")).otherwise(pl.lit("lines"))
     pending = pl.when(n > 0).then(
-        pl.format("{} open {} not yet due at {} left out", n, lines, pl.lit(_as_of_label(ctx)))
+        pl.format("{} open {} not yet due at {} left out", n, lines_word, pl.lit(_as_of_label(ctx)))
     )
     note = pl.concat_str([empty, pending], separator="; ", ignore_nulls=True)
     return value_rows(
         OTD_DUE.id,
         sums,
-        pl.when(ok).then(pl.col("on_time") / pl.col("due")),
-        numerator=pl.col("on_time"),
+        pl.when(ok).then(pl.col("due_on_time") / pl.col("due")),
+        numerator=pl.col("due_on_time"),
         denominator=pl.col("due"),
         note=pl.when(note != "").then(note),  # both parts null: no note, not ""
     )
@@ -285,16 +300,20 @@ def _as_of_label(ctx: Context) -> str:
     return ctx.as_of.isoformat() if ctx.as_of is not None else "the as-of date"
 
 
-@group(UNAPPROVED_RECEIPTS)
+def _per_supplier(c: KpiConfig) -> dict[str, Level]:
+    return {"receipts": supplier_level(c)}
+
+
+@group(UNAPPROVED_RECEIPTS, pushdown=_per_supplier)
 def unapproved_receipts(ctx: Context) -> pl.LazyFrame:
     """Receipts in each period from suppliers not approved on the current list."""
     status = ctx.frame("suppliers").select("supplier_id", "approval_status")
     lf = (
-        ctx.buckets.assign(ctx.frame("receipts"), "received_date")
+        level_rows(ctx, "receipts", supplier_level(ctx.config))
         .join(status, on="supplier_id", how="left")
         .filter(pl.col("approval_status").fill_null("") != "approved")
     )
-    return count_rows(UNAPPROVED_RECEIPTS.id, rollup(ctx, lf, [pl.len().alias("n")]), "n")
+    return count_rows(UNAPPROVED_RECEIPTS.id, rollup(ctx, lf, [pl.col("n").sum()]), "n")
 
 
 def _decisions(ctx: Context) -> pl.LazyFrame:
@@ -329,20 +348,21 @@ def evaluations_asof(ctx: Context) -> pl.LazyFrame:
     return count_rows(EVALUATIONS_ASOF.id, rollup_whole(ctx, lf, [pl.len().alias("n")]), "n")
 
 
-@group(UNAPPROVED_ASOF)
+@group(UNAPPROVED_ASOF, pushdown=_per_supplier)
 def unapproved_receipts_asof(ctx: Context) -> pl.LazyFrame:
-    """Receipts in each period from suppliers not approved on the receipt date."""
-    rec = ctx.buckets.assign(ctx.frame("receipts"), "received_date").sort("received_date")
+    """Receipts in each period from suppliers not approved on the receipt date (receipts
+    per supplier and day: the status is the supplier's on that day)."""
+    rec = level_rows(ctx, "receipts", supplier_level(ctx.config)).sort(DAY)
     lf = rec.join_asof(
         _decisions(ctx),
-        left_on="received_date",
+        left_on=DAY,
         right_on="_decided",
         by="supplier_id",
         strategy="backward",
         # both sides are sorted by their date overall, hence within each supplier
         check_sortedness=False,
     ).filter(pl.col("_status").fill_null("") != "approved")
-    return count_rows(UNAPPROVED_ASOF.id, rollup(ctx, lf, [pl.len().alias("n")]), "n")
+    return count_rows(UNAPPROVED_ASOF.id, rollup(ctx, lf, [pl.col("n").sum()]), "n")
 
 
 @group(EVALUATIONS_DUE_ACTIVE)
@@ -406,27 +426,25 @@ def _scorecard_suppliers(ctx: Context) -> pl.LazyFrame:
 
 
 def _scorecard_receipt_sums(ctx: Context) -> pl.LazyFrame:
-    """Per supplier: receipts, on-time receipts and quantities over the context's buckets."""
-    if "receipts" in ctx.frames:
-        rec = ctx.in_scope(ctx.frame("receipts")).filter(
-            ctx.buckets.contains(pl.col("received_date"))
-        )
+    """Per supplier: receipts, on-time receipts and quantities over the context's buckets
+    (from the receipts per supplier and day: the rows', or the database's)."""
+    level = supplier_level(ctx.config)
+    if "receipts" in ctx.frames or held(ctx, "receipts", level) is not None:
+        rec = ctx.in_scope(level_rows(ctx, "receipts", level))
     else:
-        rec = pl.LazyFrame(
-            schema={
-                "supplier_id": pl.String(),
-                "received_date": pl.Date(),
-                "promised_date": pl.Date(),
-                "qty_received": pl.Int64(),
-                "qty_rejected": pl.Int64(),
-            }
-        )
-    return rec.group_by("supplier_id").agg(
-        receipts=pl.len().cast(pl.Int64()),
-        on_time_receipts=_on_time(ctx).sum().cast(pl.Int64()),
-        qty_received=pl.col("qty_received").sum().cast(pl.Int64()),
-        qty_rejected=pl.col("qty_rejected").sum().cast(pl.Int64()),
+        rec = pl.LazyFrame(schema={SUPPLIER_BY: pl.String(), **dict.fromkeys(_SUMS, pl.Float64())})
+    return rec.group_by(SUPPLIER_BY).agg(
+        pl.col(m).sum().cast(pl.Int64()).alias(out) for m, out in _SUMS.items()
     )
+
+
+_SUMS = {
+    "n": "receipts",
+    "on_time": "on_time_receipts",
+    "qty_received": "qty_received",
+    "qty_rejected": "qty_rejected",
+}
+"""Scorecard columns from the measures of :func:`receipt_measures`."""
 
 
 def _scorecard_rating(ctx: Context) -> pl.Expr:
@@ -449,6 +467,7 @@ def supplier_scorecard(
     scope: str = "all",
     *,
     config: KpiConfig | None = None,
+    aggregate: FirstLevel | None = None,
 ) -> pl.DataFrame:
     """Per-supplier scorecard over the receipts of ``period`` (and ``scope``'s sites).
 
@@ -469,9 +488,18 @@ def supplier_scorecard(
     period end, as ``supplier_evaluations_overdue`` counts), receipts,
     on_time_receipts, qty_received, qty_rejected (Int64), otd_share, ppm,
     otd_score, quality_score, score (Float64), rating. Sorted by supplier_id.
+
+    ``aggregate``: without receipt rows in ``data``, the receipts per supplier and
+    day the database computed (``pushdown``, by :data:`SUPPLIER_BY`); the same table.
     """
     p = parse_period(period)
-    ctx, _ = make_context(data, [p], scope, config, asked=p)
+    pushed = {"receipts": aggregate} if aggregate is not None and "receipts" not in data else None
+    ctx, _ = make_context(data, [p], scope, config, asked=p, aggregates=pushed)
+    if pushed is not None and held(ctx, "receipts", supplier_level(ctx.config)) is None:
+        raise KpiError(
+            f"the aggregate given is not the scorecard's (receipts per {SUPPLIER_BY} and day, "
+            "with this configuration's on-time tolerance)"
+        )
     sc = ctx.config.scorecard
     suppliers = _scorecard_suppliers(ctx)
     sums = _scorecard_receipt_sums(ctx)
