@@ -422,7 +422,7 @@ def _pushdown_toml(source: str) -> dict[str, object]:
         (
             '[sources.complaints]\ndatabase = "qms"\nquery = "SELECT 1"\npushdown = true',
             "sources.complaints.pushdown",
-            "pushdown works for: inspections",
+            "pushdown works for: inspections, receipts",
         ),
     ],
 )
@@ -439,6 +439,8 @@ def test_pushdown_read() -> None:
         )
     )
     assert cfg.sources["inspections"].pushdown
+    receipts = '[sources.receipts]\ndatabase = "qms"\nquery = "SELECT 1"\npushdown = true'
+    assert from_dict(_pushdown_toml(receipts)).sources["receipts"].pushdown
     assert (
         not from_dict(_pushdown_toml('[sources.inspections]\ndatabase = "qms"\nquery = "SELECT 1"'))
         .sources["inspections"]

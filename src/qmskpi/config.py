@@ -485,12 +485,15 @@ class SourceTable(StrictTable):
     zero_means_zero: bool = False
     pushdown: bool = Field(
         default=False,
-        description="validate and aggregate in the database (SQL sources of inspections)",
+        description=(
+            "validate and aggregate in the database (SQL sources of inspections or receipts)"
+        ),
     )
 
 
-PUSHDOWN_DATASETS = ("inspections",)
-"""Datasets whose first KPI aggregation level can run in the database (``kpis.PUSHDOWN``)."""
+PUSHDOWN_DATASETS = ("inspections", "receipts")
+"""Datasets whose first KPI aggregation levels can run in the database
+(``kpis.pushdown_levels``)."""
 
 _MAPPING_KEYS = (
     "columns",

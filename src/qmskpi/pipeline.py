@@ -118,9 +118,12 @@ class Prepared:
         return next((a for a in self.aggregates if a.dataset == dataset and a.by == by), None)
 
     @property
-    def first_levels(self) -> dict[str, FirstLevel]:
-        """The KPIs' pushed-down first levels by dataset (``compute_kpis(aggregates=)``)."""
-        return {a.dataset: a for a in self.aggregates if a.by is None}
+    def first_levels(self) -> dict[str, tuple[FirstLevel, ...]]:
+        """The pushed-down first levels by dataset (``compute_kpis(aggregates=)``)."""
+        out: dict[str, tuple[FirstLevel, ...]] = {}
+        for a in self.aggregates:
+            out[a.dataset] = (*out.get(a.dataset, ()), a)
+        return out
 
     def __repr__(self) -> str:
         v = self.validation
@@ -220,7 +223,7 @@ def prepare(
             set_aside=validation.set_aside_notes(),
             constants=kpis.mapping_constants(cfg),
             as_of=as_of or cfg.review.as_of,
-            aggregates={n: x.aggregates for n, x in pushed.items()},
+            aggregates={n: x.first_levels for n, x in pushed.items()},
         )
         built = review.build_pack(
             validation.clean,

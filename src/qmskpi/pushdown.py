@@ -1,21 +1,24 @@
 """``pushdown = true``: validate and aggregate a SQL source where it lives.
 
-For a SQL source with ``pushdown = true`` (``[sources.inspections]``), one call
-does in the database what pulling does on this machine:
+For a SQL source with ``pushdown = true`` (``[sources.inspections]``,
+``[sources.receipts]``), one call does in the database what pulling does on
+this machine:
 
 1. the contract's rules run through GX's SQL engine on the source query
    (:func:`qmskpi.contracts.indb.validate_in_database`): rule results, exact
    unexpected counts, the exact row count, the failing rows' keys;
-2. the first KPI aggregation level (:data:`qmskpi.kpis.PUSHDOWN`, per month and
-   site) runs as SQL over the same query without the quarantined rows
-   (:func:`qmskpi.kpis.sql.first_level_sql`).
+2. the first KPI aggregation levels (:func:`qmskpi.kpis.pushdown_levels`: per
+   month and site by the period field; receipts also by promised_date, and per
+   supplier and day) run as SQL over the same query without the quarantined
+   rows (:func:`qmskpi.kpis.sql.first_level_sql`).
 
 Only the aggregates and the failing keys travel. ``kpis.compute_kpis(...,
-aggregates={name: pushed.aggregates})`` then gives the KPIs of
-:func:`~qmskpi.kpis.pushed_down` (every inspection KPI) equal to those of the
-pulled, validated rows; :attr:`Pushed.pulled_kpis` lists any of the dataset's
-KPIs that still need its rows (none for inspections). The defect Pareto
-table's first level comes back too (:attr:`Pushed.breakdowns`). The pipeline
+aggregates={name: pushed.first_levels})`` then gives the KPIs of
+:func:`~qmskpi.kpis.pushed_down` (every inspection and receipt KPI) equal to
+those of the pulled, validated rows; :attr:`Pushed.pulled_kpis` lists any of
+the dataset's KPIs that still need its rows (none). The tables' first levels
+come back too (:attr:`Pushed.breakdowns`: the defect Pareto's; the supplier
+scorecard reads the receipts per supplier and day). The pipeline
 (``qmskpi render`` / ``run``) calls :func:`push_down` for every source with
 ``pushdown = true`` instead of reading its rows. See docs/pushdown.md.
 """
@@ -54,15 +57,18 @@ class Pushed:
     dataset: str
     validation: InDatabaseValidation
     aggregates: FirstLevel
-    """First-level aggregates of the rows used (quarantined rows left out)."""
+    """First-level aggregates of the rows used (quarantined rows left out), per month and
+    site by the dataset's period field: its records counted (``n``)."""
     origin: str = ""
     """Where the rows are: ``sql:NAME`` (the ``[databases]`` entry)."""
     breakdowns: tuple[FirstLevel, ...] = ()
-    """The pack's tables' first levels (the defect Pareto's, by ``defect_code``), same rows."""
+    """The other first levels, same rows: by another date (receipts by promised_date), by a
+    column (the defect Pareto's by ``defect_code``), per day (receipts per supplier)."""
 
     @property
     def first_levels(self) -> tuple[FirstLevel, ...]:
-        """The KPIs' first level, then the tables' (what ``review.build_pack(aggregates=)`` takes)."""
+        """Every first level, :attr:`aggregates` first (what ``compute_kpis(aggregates=)``
+        and ``review.build_pack(aggregates=)`` take)."""
         return (self.aggregates, *self.breakdowns)
 
     @property
@@ -152,26 +158,19 @@ def push_down(
         tuple(str(k) for k in keys[key].to_list() if k is not None),
         null=keys[key].null_count() > 0,
     )
-    agg = first_level_sql(
-        url,
-        query,
-        dataset,
-        kpis.PUSHDOWN_DATE[dataset],
-        kpis.PUSHDOWN[dataset],
-        params=params,
-        exclude=exclude,
-    )
-    breakdowns = tuple(
+    primary, *others = (
         first_level_sql(
             url,
             query,
             dataset,
-            kpis.PUSHDOWN_DATE[dataset],
-            measures,
+            level.date_field,
+            level.measures,
             params=params,
             exclude=exclude,
-            by=by,
+            by=level.by,
+            daily=level.daily,
+            blanks=level.blanks,
         )
-        for by, measures in kpis.BREAKDOWNS.get(dataset, {}).items()
+        for level in kpis.pushdown_levels(dataset, config.kpis)
     )
-    return Pushed(dataset, found, agg, f"sql:{src.database}", breakdowns)
+    return Pushed(dataset, found, primary, f"sql:{src.database}", tuple(others))

@@ -43,6 +43,7 @@ from qmskpi.kpis._common import (
     Kind,
     KpiDef,
     make_context,
+    records_level,
 )
 from qmskpi.kpis.actions import overdue_items
 from qmskpi.kpis.capa import capa_effectiveness
@@ -79,6 +80,7 @@ __all__ = [
     "overdue_items",
     "pushdown_levels",
     "pushed_down",
+    "records_level",
     "repeat_complaints",
     "supplier_scorecard",
 ]

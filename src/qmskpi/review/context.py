@@ -50,19 +50,30 @@ class Context:
     aggregates: tuple[kpis.FirstLevel, ...] = ()
     """First levels computed in the database (``pushdown``) of datasets not in :attr:`data`."""
 
-    def first_levels(self) -> dict[str, kpis.FirstLevel]:
-        """The KPIs' first-level aggregates by dataset (``compute_kpis(aggregates=)``)."""
-        return {a.dataset: a for a in self.aggregates if a.by is None}
+    def first_levels(self) -> dict[str, tuple[kpis.FirstLevel, ...]]:
+        """The first-level aggregates by dataset (``compute_kpis(aggregates=)``)."""
+        out: dict[str, tuple[kpis.FirstLevel, ...]] = {}
+        for a in self.aggregates:
+            out[a.dataset] = (*out.get(a.dataset, ()), a)
+        return out
 
     def breakdown(self, dataset: str, by: str) -> kpis.FirstLevel | None:
         """The first level of ``dataset`` broken down ``by`` a column, if computed."""
         return next((a for a in self.aggregates if a.dataset == dataset and a.by == by), None)
 
+    def pushed_records(self, name: str) -> kpis.FirstLevel | None:
+        """The first level counting a pushed-down dataset's records (``n``) per month and
+        site by its period field; None when it is not pushed down (its rows are here)."""
+        if name in self.data:
+            return None
+        agg = kpis.records_level(name, self.first_levels().get(name, ()))
+        return agg if agg is not None and "n" in agg.frame.columns else None
+
     def pushed_rows(self, name: str) -> pl.DataFrame | None:
         """A pushed-down dataset's records per (month, site) in the scope: ``month``,
         ``n`` (records used), ``last`` (newest date); None when it is not pushed down."""
-        agg = self.first_levels().get(name)
-        if agg is None or name in self.data or "n" not in agg.frame.columns:
+        agg = self.pushed_records(name)
+        if agg is None:
             return None
         f = agg.frame
         if self.scope != WHOLE_SCOPE:

@@ -82,8 +82,8 @@ def _rows_used(ctx: Context, name: str) -> int:
     its pushed-down aggregates count."""
     if name in ctx.data:
         return ctx.data[name].height
-    agg = ctx.first_levels().get(name)
-    return int(agg.frame["n"].sum()) if agg is not None and "n" in agg.frame.columns else 0
+    agg = ctx.pushed_records(name)
+    return int(agg.frame["n"].sum()) if agg is not None else 0
 
 
 def exception_items(

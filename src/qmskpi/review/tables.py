@@ -490,9 +490,12 @@ def _findings_by_type(ctx: Context) -> Table | None:
 
 
 def _supplier_scorecard(ctx: Context) -> Table | None:
-    if ctx.data.get("receipts") is None and ctx.data.get("suppliers") is None:
+    pushed = ctx.breakdown("receipts", kpis.SUPPLIER_BY)
+    if ctx.data.get("receipts") is None and ctx.data.get("suppliers") is None and pushed is None:
         return None
-    f = kpis.supplier_scorecard(ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis)
+    f = kpis.supplier_scorecard(
+        ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis, aggregate=pushed
+    )
     if "receipts" in f.columns:
         f = f.filter(pl.col("receipts") > 0)
     if "score" in f.columns:
