@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from conftest import PgTable, create_table
 from qmskpi import kpis
+from qmskpi.config import KpiConfig
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError
 from qmskpi.kpis.firstlevel import first_level
@@ -314,3 +315,219 @@ def test_a_breakdown_takes_no_lot_measures(tmp_path: Path) -> None:
     ins = _with_codes(_random_inspections(50))
     with pytest.raises(KpiError, match="record measures only"):
         first_level(ins.lazy(), "inspections", "inspection_date", MEASURES, by="defect_code")
+
+
+# --------------------------------------------------------------------------- receipts
+
+RCFG = KpiConfig(supplier_otd_tolerance_days=2, supplier_otd_early_days=3)
+"""A tolerance and an early window other than the defaults: the day counts reach the SQL."""
+RECEIPT_KPIS = kpis.pushed_down("receipts")
+RSITES = ("North", "South", "East")
+
+
+def _random_receipts(n: int = 1500, seed: int = 23) -> pl.DataFrame:
+    """Receipts 2025-01 .. 2026-06: received from 12 days early to 12 late (every edge of
+    the windows), some promised in one month and received in the next, 3 % without a
+    promised date, suppliers S1-S8, an unknown S99 and a blank one."""
+    rng = np.random.default_rng(seed)
+    start = date(2025, 1, 1)
+    received = [start + timedelta(days=int(d)) for d in rng.integers(0, 546, n)]
+    late = rng.integers(-12, 13, n)
+    promised = [
+        None if rng.random() < 0.03 else r - timedelta(days=int(x))
+        for r, x in zip(received, late, strict=True)
+    ]
+    ids = np.array([*(f"S{i}" for i in range(1, 9)), "S99", " "], dtype=object)
+    qty = rng.integers(1, 5000, n)
+    return pl.DataFrame(
+        {
+            "receipt_id": [f"R{i}" for i in range(n)],
+            "supplier_id": ids[rng.choice(len(ids), n)].tolist(),
+            "site": [RSITES[i] for i in rng.integers(0, 3, n)],
+            "promised_date": promised,
+            "received_date": received,
+            "qty_received": qty,
+            "qty_rejected": rng.binomial(qty, 0.01),
+        },
+        schema={f.name: f.dtype for f in DATASETS["receipts"].fields},
+    )
+
+
+def _supplier_frames() -> dict[str, pl.DataFrame]:
+    """The supplier list, its approval history (changing within months) and open lines."""
+    statuses = ["approved", "approved", "conditional", "approved", "disapproved", "approved"]
+    suppliers = pl.DataFrame(
+        {
+            "supplier_id": [f"S{i}" for i in range(1, 7)],
+            "name": "x",
+            "category": "parts",
+            "critical": False,
+            "approval_status": statuses,
+        }
+    )
+    decisions = [
+        ("S1", date(2025, 1, 1), "approved"),
+        ("S2", date(2025, 3, 17), "approved"),
+        ("S2", date(2025, 9, 9), "conditional"),
+        ("S2", date(2026, 2, 11), "approved"),
+        ("S3", date(2025, 6, 30), "approved"),
+        ("S4", date(2025, 1, 1), "disapproved"),
+        ("S4", date(2026, 3, 14), "approved"),
+        ("S7", date(2025, 5, 5), "approved"),
+    ]
+    approvals = pl.DataFrame(
+        decisions, schema=["supplier_id", "decision_date", "approval_status"], orient="row"
+    )
+    rng = np.random.default_rng(3)
+    opened = pl.DataFrame(
+        {
+            "order_line_id": [f"PO{i}" for i in range(60)],
+            "supplier_id": "S1",
+            "site": [RSITES[i] for i in rng.integers(0, 3, 60)],
+            "promised_date": [
+                date(2025, 12, 1) + timedelta(days=int(d)) for d in rng.integers(0, 200, 60)
+            ],
+        }
+    )
+    return {"suppliers": suppliers, "supplier_approvals": approvals, "open_orders": opened}
+
+
+def _receipt_levels(db: str | sa.Engine, query: str) -> list[kpis.FirstLevel]:
+    return [
+        first_level_sql(
+            db,
+            query,
+            "receipts",
+            lvl.date_field,
+            lvl.measures,
+            by=lvl.by,
+            daily=lvl.daily,
+            blanks=lvl.blanks,
+        )
+        for lvl in kpis.pushdown_levels("receipts", RCFG)
+    ]
+
+
+def _check_receipts(rec: pl.DataFrame, levels: list[kpis.FirstLevel]) -> None:
+    """Each first level equals polars' on the rows; every receipts KPI, for a month, a
+    quarter, a year, a site and the 24-month series, and the scorecard equal the rows'."""
+    for lvl, got in zip(kpis.pushdown_levels("receipts", RCFG), levels, strict=True):
+        ref = first_level(
+            rec.lazy(),
+            "receipts",
+            lvl.date_field,
+            lvl.measures,
+            by=lvl.by,
+            daily=lvl.daily,
+            blanks=lvl.blanks,
+        )
+        assert got.frame.equals(ref.frame), lvl.shape
+    others = _supplier_frames()
+    data = {"receipts": rec, **others}
+    covered = pl.col("kpi").is_in(list(RECEIPT_KPIS))
+    for period in ("2026-03", "2026-Q1", "2025"):
+        for scope in ("all", "North"):
+            rows = kpis.compute_kpis(data, period, scope, config=RCFG)
+            pushed = kpis.compute_kpis(
+                others, period, scope, config=RCFG, aggregates={"receipts": levels}
+            )
+            assert pushed.filter(covered).equals(rows.filter(covered)), (period, scope)
+            assert rows.filter(covered)["value"].null_count() == 0  # not null = null
+            card = kpis.supplier_scorecard(data, period, scope, config=RCFG)
+            card_pushed = kpis.supplier_scorecard(
+                others, period, scope, config=RCFG, aggregate=levels[-1]
+            )
+            assert card_pushed.equals(card), (period, scope)
+            assert {" ", "S99"} <= set(card["supplier_id"])  # blank and unknown kept
+    series = kpis.kpi_series(data, "2026-03", months=24, config=RCFG)
+    from_db = kpis.kpi_series(
+        others, "2026-03", months=24, config=RCFG, aggregates={"receipts": levels}
+    )
+    assert from_db.filter(covered).equals(series.filter(covered))
+
+
+def test_receipt_kpis_all_pushed_down() -> None:
+    assert set(RECEIPT_KPIS) == {
+        "supplier_otd_share",
+        "supplier_otd_due_share",
+        "supplier_ppm",
+        "receipts_from_unapproved",
+        "receipts_from_unapproved_asof",
+    }
+    shapes = [lvl.shape for lvl in kpis.pushdown_levels("receipts", RCFG)]
+    assert shapes == [
+        ("received_date", None, False, False),  # the records, first: coverage counts them
+        ("promised_date", None, False, False),
+        ("received_date", "supplier_id", True, True),
+    ]
+
+
+def test_random_receipts_have_the_edge_cases() -> None:
+    rec = _random_receipts()
+    late = (rec["received_date"] - rec["promised_date"]).dt.total_days()
+    # exactly on, and one day past, each bound of both windows (tolerance 2, early 3)
+    assert {2, 3, -3, -4} <= set(late.drop_nulls().to_list())
+    assert rec["promised_date"].null_count() > 0
+    moved = rec.filter(pl.col("promised_date").dt.month() != pl.col("received_date").dt.month())
+    assert moved.height > 0
+
+
+def test_receipts_duckdb_hand_checked(
+    tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", data["receipts"].drop("source_row").to_arrow())
+    con.execute("CREATE TABLE receipts AS SELECT * FROM frame")
+    con.close()
+    levels = [
+        first_level_sql(
+            f"duckdb:///{path}",
+            "SELECT * FROM receipts",
+            "receipts",
+            lvl.date_field,
+            lvl.measures,
+            by=lvl.by,
+            daily=lvl.daily,
+            blanks=lvl.blanks,
+        )
+        for lvl in kpis.pushdown_levels("receipts")
+    ]
+    rest = {k: v for k, v in data.items() if k != "receipts"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"receipts": levels})
+    # conftest's March receipts: R1, R3, R4, R7 on time; R2 and R5 two days late
+    otd = kpi_row(march, "supplier_otd_share")
+    assert (otd["numerator"], otd["denominator"]) == (4, 6)
+    # quantities: 1000 + 500 + 2000 + 500 + 1000 + 10000 received, 0+5+10+0+20+1 rejected
+    assert kpi_row(march, "supplier_ppm")["value"] == pytest.approx(36 / 15_000 * 1e6)
+    assert march.filter(pl.col("kpi").is_in(list(RECEIPT_KPIS))).equals(
+        kpis.compute_kpis(data, "2026-03").filter(pl.col("kpi").is_in(list(RECEIPT_KPIS)))
+    )
+
+
+def test_receipts_duckdb_equals_polars(tmp_path: Path) -> None:
+    rec = _random_receipts()
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", rec.to_arrow())
+    con.execute("CREATE TABLE receipts AS SELECT * FROM frame")
+    con.close()
+    engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    levels = _receipt_levels(engine, "SELECT * FROM receipts")
+    engine.dispose()
+    _check_receipts(rec, levels)
+
+
+def test_receipts_sqlite_equals_polars(tmp_path: Path) -> None:
+    # SQLite keeps dates as ISO text: days apart by julianday()
+    rec = _random_receipts()
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "receipts", rec)
+    _check_receipts(rec, _receipt_levels(url, "SELECT * FROM receipts"))
+
+
+@pytest.mark.postgres
+def test_receipts_postgresql_equals_polars(pg_table: PgTable) -> None:
+    rec = _random_receipts()
+    query = pg_table.load(rec)
+    _check_receipts(rec, _receipt_levels(pg_table.url, query))
