@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import polars as pl
 import pytest
 
-from conftest import PgTable
+from conftest import PgTable, create_table
 from qmskpi import cli, contracts, kpis, pipeline
 from qmskpi.config import PUSHDOWN_DATASETS, Config, from_dict
+from qmskpi.datasets import DATASETS
 from qmskpi.pushdown import push_down, pushed_sources
 from qmskpi.sources import load_dataset
 
@@ -351,3 +353,176 @@ def test_backfill_as_of_pushed_equals_pulled_duckdb(
     assert pushed.kpis.equals(pulled.kpis)
     fpy = pushed.kpis.filter(pl.col("kpi") == "fpy_share", pl.col("scope") == "all")
     assert fpy["denominator"][0] > 0
+
+
+# --------------------------------------------------------------------------- receipts too
+
+
+def _dirty_receipts() -> pl.DataFrame:
+    """300 receipts (3 sites, 2025-04 .. 2026-03, suppliers S1-S5) with 6 faulty rows, 0-5.
+
+    Row 0 rejects more than received; 1 no id; 2 site Mars; 3 received 2026-05-01 (after the
+    period: outside the query); 4 nothing received; 5 no promised date. On-time edges: row
+    6 exactly on the tolerance (2 days late), row 7 one day past it, row 8 due in February
+    and received in March (late in February's due share, counted in March's receipts)."""
+    rng = np.random.default_rng(11)
+    rows = []
+    for i in range(300):
+        received = date(2025, 4, 1) + timedelta(days=int(rng.integers(0, 365)))
+        qty = int(rng.integers(1, 900))
+        rows.append(
+            {
+                "receipt_id": f"R{i:04d}",
+                "supplier_id": f"S{int(rng.integers(1, 6))}",
+                "site": ("North", "South", "East")[int(rng.integers(0, 3))],
+                "promised_date": received - timedelta(days=int(rng.integers(-6, 6))),
+                "received_date": received,
+                "qty_received": qty,
+                "qty_rejected": int(rng.binomial(qty, 0.02)),
+            }
+        )
+    faults: dict[int, dict[str, object]] = {
+        0: {"qty_received": 5, "qty_rejected": 9},
+        1: {"receipt_id": None},
+        2: {"site": "Mars"},
+        3: {"received_date": date(2026, 5, 1)},
+        4: {"qty_received": 0, "qty_rejected": 0},
+        5: {"promised_date": None},
+        6: {"promised_date": date(2026, 3, 10), "received_date": date(2026, 3, 12)},
+        7: {"promised_date": date(2026, 3, 10), "received_date": date(2026, 3, 13)},
+        8: {"promised_date": date(2026, 2, 27), "received_date": date(2026, 3, 2)},
+    }
+    for i, change in faults.items():
+        rows[i] |= change
+    return pl.DataFrame(rows, schema={f.name: f.dtype for f in DATASETS["receipts"].fields})
+
+
+def _both_config(tmp_path: Path, db: str, tables: tuple[str, str], *, pushdown: bool) -> Path:
+    """Inspections and receipts in the database's ``tables`` (pushed down or pulled), the
+    supplier list, its approval history and the open order lines in CSV files."""
+    path = _pipeline_config(
+        tmp_path,
+        f"SELECT * FROM {tables[0]} WHERE inspection_date <= :period_end",
+        pushdown=pushdown,
+        db=db,
+    )
+    (tmp_path / "suppliers.csv").write_text(
+        "supplier_id,name,category,critical,approval_status\n"
+        "S1,One,parts,true,approved\nS2,Two,parts,false,conditional\n"
+        "S3,Three,parts,false,approved\nS4,Four,parts,false,disapproved\n"
+        "S5,Five,parts,false,approved\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "approvals.csv").write_text(
+        "supplier_id,decision_date,approval_status\n"
+        "S1,2025-01-01,approved\nS2,2025-01-01,approved\nS2,2025-11-17,conditional\n"
+        "S3,2025-06-30,approved\nS4,2025-01-01,approved\nS4,2026-03-14,disapproved\n"
+        "S5,2025-01-01,approved\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "open.csv").write_text(
+        "order_line_id,supplier_id,site,promised_date\n"
+        "PO1,S1,North,2026-03-02\nPO2,S3,South,2026-03-31\nPO3,S5,East,2026-02-20\n",
+        encoding="utf-8",
+    )
+    text = (
+        path.read_text("utf-8")
+        + f"""
+[sources.receipts]
+database = "qms"
+query = "SELECT * FROM {tables[1]} WHERE received_date <= :period_end"
+pushdown = {"true" if pushdown else "false"}
+[sources.suppliers]
+path = "suppliers.csv"
+format = "csv"
+[sources.supplier_approvals]
+path = "approvals.csv"
+format = "csv"
+[sources.open_orders]
+path = "open.csv"
+format = "csv"
+"""
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("period", "scope"), [("2026-03", "all"), ("2026-Q1", "South")])
+def test_pack_with_inspections_and_receipts_pushed_equals_pulled_duckdb(
+    dirty_inspections: pl.DataFrame, tmp_path: Path, period: str, scope: str
+) -> None:
+    """Both datasets pushed down to DuckDB: every KPI, table (the supplier scorecard
+    included), the coverage matrix, trends and narrative as pulled."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("ins", _with_codes(dirty_inspections).to_arrow())
+    con.execute("CREATE TABLE inspections AS SELECT * FROM ins")
+    con.register("rec", _dirty_receipts().to_arrow())
+    con.execute("CREATE TABLE receipts AS SELECT * FROM rec")
+    con.close()
+    tables = ("inspections", "receipts")
+    _check_both(tmp_path, f'url = "duckdb:///{path}"', tables, period, scope)
+
+
+@pytest.mark.postgres
+def test_pack_with_inspections_and_receipts_pushed_equals_pulled_postgresql(
+    pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    import sqlalchemy as sa
+
+    pg_table.load(_with_codes(dirty_inspections))
+    receipts = f"{pg_table.name}_r"
+    create_table(pg_table.url, receipts, _dirty_receipts())
+    try:
+        db = 'url_env = "QMSKPI_TEST_PG_URL"'
+        _check_both(tmp_path, db, (pg_table.name, receipts), "2026-03", "all")
+    finally:
+        engine = sa.create_engine(pg_table.url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {receipts}"))
+        engine.dispose()
+
+
+def _check_both(tmp_path: Path, db: str, tables: tuple[str, str], period: str, scope: str) -> None:
+    pulled = pipeline.prepare(_both_config(tmp_path, db, tables, pushdown=False), period, scope)
+    pushed = pipeline.prepare(_both_config(tmp_path, db, tables, pushdown=True), period, scope)
+    assert {"inspections", "receipts"}.isdisjoint(pushed.validation.clean)
+    assert pushed.kpis.equals(pulled.kpis)
+    receipt_kpis = pushed.kpis.filter(
+        pl.col("kpi").is_in(list(kpis.pushed_down("receipts"))), pl.col("scope") == scope
+    )
+    assert receipt_kpis.height == 5
+    assert receipt_kpis["value"].null_count() == 0  # computed, not an empty pack
+    a, b = pulled.validation.datasets["receipts"], pushed.validation.datasets["receipts"]
+    # rows 0, 1, 2, 4, 5 quarantined (3 is after the period, outside the query)
+    assert (b.rows_in, b.rows_used, b.rows_quarantined) == (a.rows_in, a.rows_used, 5)
+    assert b.rows_in == 299
+    judged = {r.rule_id: (r.success, r.unexpected_count) for r in b.rules}
+    assert judged == {
+        r.rule_id: (r.success, r.unexpected_count) for r in a.rules if r.rule_id in judged
+    }
+    assert set(a.rule_ids) - set(judged) == {"columns_present"}  # pulled only
+    # the reference to the supplier list is not checked in the database, and says so (every
+    # receipt here names a listed supplier: pulled, none is quarantined for it either)
+    (ref,) = [r for r in b.rules if r.rule_id == "supplier_exists"]
+    assert not ref.checked
+    assert "not checked with pushdown" in str(ref.observed)
+    assert sorted(pushed.validation.quarantine["rule"].to_list()) == sorted(
+        pulled.validation.quarantine["rule"].to_list()
+    )
+    tables = {t.id: t for t in pushed.review.tables}
+    card = tables["supplier_scorecard"]
+    assert card.rows
+    assert card == {t.id: t for t in pulled.review.tables}["supplier_scorecard"]
+    for part in ("kpis", "trends", "coverage", "tiles", "exceptions", "narrative", "opportunities"):
+        assert getattr(pushed.review, part) == getattr(pulled.review, part), part
+    differ = [t.id for t in pulled.review.tables if t != tables[t.id]]
+    assert differ == [], differ
+    by = {(a.dataset, a.date_field, a.by) for a in pushed.aggregates}
+    assert by == {
+        ("inspections", "inspection_date", None),
+        ("inspections", "inspection_date", kpis.PARETO_BY),
+        ("receipts", "received_date", None),
+        ("receipts", "promised_date", None),
+        ("receipts", "received_date", kpis.SUPPLIER_BY),
+    }
