@@ -46,7 +46,7 @@ from qmskpi.contracts.schema import Run
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import ConfigError, did_you_mean
 from qmskpi.kpis.firstlevel import FirstLevel
-from qmskpi.kpis.sql import Exclude, first_level_sql
+from qmskpi.kpis.sql import Exclude, level_sql
 from qmskpi.periods import Period, parse_period
 
 
@@ -159,18 +159,7 @@ def push_down(
         null=keys[key].null_count() > 0,
     )
     primary, *others = (
-        first_level_sql(
-            url,
-            query,
-            dataset,
-            level.date_field,
-            level.measures,
-            params=params,
-            exclude=exclude,
-            by=level.by,
-            daily=level.daily,
-            blanks=level.blanks,
-        )
+        level_sql(url, query, dataset, level, params=params, exclude=exclude)
         for level in kpis.pushdown_levels(dataset, config.kpis)
     )
     return Pushed(dataset, found, primary, f"sql:{src.database}", tuple(others))

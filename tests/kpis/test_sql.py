@@ -27,8 +27,8 @@ from qmskpi import kpis
 from qmskpi.config import KpiConfig
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError
-from qmskpi.kpis.firstlevel import first_level
-from qmskpi.kpis.sql import first_level_sql
+from qmskpi.kpis.firstlevel import first_level, level_of
+from qmskpi.kpis.sql import first_level_sql, level_sql
 
 Row = Callable[..., dict[str, Any]]
 MEASURES = kpis.PUSHDOWN["inspections"]
@@ -393,35 +393,14 @@ def _supplier_frames() -> dict[str, pl.DataFrame]:
 
 
 def _receipt_levels(db: str | sa.Engine, query: str) -> list[kpis.FirstLevel]:
-    return [
-        first_level_sql(
-            db,
-            query,
-            "receipts",
-            lvl.date_field,
-            lvl.measures,
-            by=lvl.by,
-            daily=lvl.daily,
-            blanks=lvl.blanks,
-        )
-        for lvl in kpis.pushdown_levels("receipts", RCFG)
-    ]
+    return [level_sql(db, query, "receipts", lvl) for lvl in kpis.pushdown_levels("receipts", RCFG)]
 
 
 def _check_receipts(rec: pl.DataFrame, levels: list[kpis.FirstLevel]) -> None:
     """Each first level equals polars' on the rows; every receipts KPI, for a month, a
     quarter, a year, a site and the 24-month series, and the scorecard equal the rows'."""
     for lvl, got in zip(kpis.pushdown_levels("receipts", RCFG), levels, strict=True):
-        ref = first_level(
-            rec.lazy(),
-            "receipts",
-            lvl.date_field,
-            lvl.measures,
-            by=lvl.by,
-            daily=lvl.daily,
-            blanks=lvl.blanks,
-        )
-        assert got.frame.equals(ref.frame), lvl.shape
+        assert got.frame.equals(level_of(rec.lazy(), "receipts", lvl).frame), lvl.shape
     others = _supplier_frames()
     data = {"receipts": rec, **others}
     covered = pl.col("kpi").is_in(list(RECEIPT_KPIS))
@@ -480,19 +459,9 @@ def test_receipts_duckdb_hand_checked(
     con.register("frame", data["receipts"].drop("source_row").to_arrow())
     con.execute("CREATE TABLE receipts AS SELECT * FROM frame")
     con.close()
-    levels = [
-        first_level_sql(
-            f"duckdb:///{path}",
-            "SELECT * FROM receipts",
-            "receipts",
-            lvl.date_field,
-            lvl.measures,
-            by=lvl.by,
-            daily=lvl.daily,
-            blanks=lvl.blanks,
-        )
-        for lvl in kpis.pushdown_levels("receipts")
-    ]
+    url = f"duckdb:///{path}"
+    query = "SELECT * FROM receipts"
+    levels = [level_sql(url, query, "receipts", lvl) for lvl in kpis.pushdown_levels("receipts")]
     rest = {k: v for k, v in data.items() if k != "receipts"}
     march = kpis.compute_kpis(rest, "2026-03", aggregates={"receipts": levels})
     # conftest's March receipts: R1, R3, R4, R7 on time; R2 and R5 two days late

@@ -35,6 +35,7 @@ from qmskpi.kpis.firstlevel import (
     Measure,
     as_levels,
     first_level,
+    level_of,
     polars_agg,
     split,
 )
@@ -620,15 +621,7 @@ def level_rows(ctx: Context, dataset: str, level: Level) -> pl.LazyFrame:
         rows = ctx.frame(dataset)
 
         def compute() -> FirstLevel:
-            return first_level(
-                rows,
-                dataset,
-                level.date_field,
-                level.measures,
-                by=level.by,
-                daily=level.daily,
-                blanks=level.blanks,
-            )
+            return level_of(rows, dataset, level)
 
         src = ctx.eager.get(dataset)
         got = MEMO.get(src, ("level", level), compute) if src is not None else compute()

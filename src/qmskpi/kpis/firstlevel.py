@@ -346,3 +346,16 @@ def first_level(
         .collect()
     )
     return FirstLevel(dataset, date_field, ordered, out, by, daily, blanks)
+
+
+def level_of(lf: pl.LazyFrame, dataset: str, level: Level) -> FirstLevel:
+    """:func:`first_level` of ``level`` (its date, measures, breakdown and grain)."""
+    return first_level(
+        lf,
+        dataset,
+        level.date_field,
+        level.measures,
+        by=level.by,
+        daily=level.daily,
+        blanks=level.blanks,
+    )

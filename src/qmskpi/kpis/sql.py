@@ -348,6 +348,30 @@ def first_level_sql(
     return _frame(rows, lot_rows, dataset, Level(date_field, (*recs, *per_lot), by, daily, blanks))
 
 
+def level_sql(
+    db: str | URL | Engine,
+    query: str,
+    dataset: str,
+    level: Level,
+    *,
+    params: Mapping[str, Any] | None = None,
+    exclude: Exclude | None = None,
+) -> FirstLevel:
+    """:func:`first_level_sql` of ``level`` (its date, measures, breakdown and grain)."""
+    return first_level_sql(
+        db,
+        query,
+        dataset,
+        level.date_field,
+        level.measures,
+        params=params,
+        exclude=exclude,
+        by=level.by,
+        daily=level.daily,
+        blanks=level.blanks,
+    )
+
+
 def _as_date(v: Any) -> date | None:
     """A date from what the driver returns: date, datetime (PostgreSQL's MIN of a date
     stays a date; some dialects give timestamps) or ISO text (SQLite)."""
