@@ -362,7 +362,8 @@ def _dirty_receipts() -> pl.DataFrame:
     """300 receipts (3 sites, 2025-04 .. 2026-03, suppliers S1-S5) with 6 faulty rows, 0-5.
 
     Row 0 rejects more than received; 1 no id; 2 site Mars; 3 received 2026-05-01 (after the
-    period: outside the query); 4 nothing received; 5 no promised date. On-time edges: row
+    period: outside the query); 4 nothing received; 5 no promised date; 9 an unknown
+    supplier S99; 10 supplier S12, whose line on the supplier list is quarantined. On-time edges: row
     6 exactly on the tolerance (2 days late), row 7 one day past it, row 8 due in February
     and received in March (late in February's due share, counted in March's receipts)."""
     rng = np.random.default_rng(11)
@@ -391,6 +392,8 @@ def _dirty_receipts() -> pl.DataFrame:
         6: {"promised_date": date(2026, 3, 10), "received_date": date(2026, 3, 12)},
         7: {"promised_date": date(2026, 3, 10), "received_date": date(2026, 3, 13)},
         8: {"promised_date": date(2026, 2, 27), "received_date": date(2026, 3, 2)},
+        9: {"supplier_id": "S99"},
+        10: {"supplier_id": "S12"},
     }
     for i, change in faults.items():
         rows[i] |= change
@@ -410,7 +413,9 @@ def _both_config(tmp_path: Path, db: str, tables: tuple[str, str], *, pushdown: 
         "supplier_id,name,category,critical,approval_status\n"
         "S1,One,parts,true,approved\nS2,Two,parts,false,conditional\n"
         "S3,Three,parts,false,approved\nS4,Four,parts,false,disapproved\n"
-        "S5,Five,parts,false,approved\n",
+        "S5,Five,parts,false,approved\n"
+        + "".join(f"S{i},No {i},parts,false,approved\n" for i in range(6, 12))
+        + "S12,Twelve,parts,false,bogus\n",  # quarantined: not there for the receipts
         encoding="utf-8",
     )
     (tmp_path / "approvals.csv").write_text(
@@ -494,19 +499,19 @@ def _check_both(tmp_path: Path, db: str, tables: tuple[str, str], period: str, s
     assert receipt_kpis.height == 5
     assert receipt_kpis["value"].null_count() == 0  # computed, not an empty pack
     a, b = pulled.validation.datasets["receipts"], pushed.validation.datasets["receipts"]
-    # rows 0, 1, 2, 4, 5 quarantined (3 is after the period, outside the query)
-    assert (b.rows_in, b.rows_used, b.rows_quarantined) == (a.rows_in, a.rows_used, 5)
+    # rows 0, 1, 2, 4, 5, 9, 10 quarantined (3 is after the period, outside the query)
+    assert (b.rows_in, b.rows_used, b.rows_quarantined) == (a.rows_in, a.rows_used, 7)
     assert b.rows_in == 299
     judged = {r.rule_id: (r.success, r.unexpected_count) for r in b.rules}
     assert judged == {
         r.rule_id: (r.success, r.unexpected_count) for r in a.rules if r.rule_id in judged
     }
     assert set(a.rule_ids) - set(judged) == {"columns_present"}  # pulled only
-    # the reference to the supplier list is not checked in the database, and says so (every
-    # receipt here names a listed supplier: pulled, none is quarantined for it either)
+    # the reference to the supplier list, checked in the database against the used rows
+    # of the pulled list: S99 is not on it, S12's line is quarantined
+    assert judged["supplier_exists"] == (False, 2)
     (ref,) = [r for r in b.rules if r.rule_id == "supplier_exists"]
-    assert not ref.checked
-    assert "not checked with pushdown" in str(ref.observed)
+    assert ref.checked
     assert sorted(pushed.validation.quarantine["rule"].to_list()) == sorted(
         pulled.validation.quarantine["rule"].to_list()
     )

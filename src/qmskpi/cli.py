@@ -183,7 +183,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     with _progress(args):
         progress.emit("load", period=period.label, rows=0)
         loaded = sources.load_all(cfg, period=period, skip=pushdown.pushed_sources(cfg))
-        pushed = pipeline.push_inputs(cfg, period, as_of=as_of)
+        pushed = pipeline.push_inputs(
+            cfg, period, as_of=as_of, loaded=loaded, backfill=args.as_of is not None
+        )
         progress.emit("validate", period=period.label)
         report = contracts.validate(
             loaded,

@@ -200,7 +200,7 @@ def prepare(
             loaded = load_inputs(cfg, p)
     if pushed is None:
         with t.stage("pushdown"):
-            pushed = push_inputs(cfg, p, as_of=as_of)
+            pushed = push_inputs(cfg, p, as_of=as_of, loaded=loaded)
     progress.emit("validate", period=p.label, scope=scope)
     with t.stage("validate"):
         validation = contracts.validate(
@@ -451,13 +451,30 @@ def load_inputs(cfg: Config, period: Period) -> sources.LoadedData:
 
 
 def push_inputs(
-    cfg: Config, period: Period, *, as_of: date | None = None
+    cfg: Config,
+    period: Period,
+    *,
+    as_of: date | None = None,
+    loaded: Mapping[str, sources.LoadedDataset] | None = None,
+    backfill: bool | None = None,
 ) -> dict[str, pushdown.Pushed]:
-    """Each source with ``pushdown = true``, validated and aggregated in its database."""
+    """Each source with ``pushdown = true``, validated and aggregated in its database.
+
+    ``loaded``: the pulled sources; the values the pushed sources' ``reference`` rules
+    look up come from them (:func:`qmskpi.pushdown.known_values`: the receipts'
+    ``supplier_exists`` is then checked in the database), else those rules are not
+    checked. ``backfill``: as for ``contracts.validate`` (default: an ``as_of`` given)."""
+    names = pushdown.pushed_sources(cfg)
+    back = as_of is not None if backfill is None else backfill
+    known = (
+        pushdown.known_values(cfg, period, loaded, as_of=as_of, backfill=back)
+        if names and loaded
+        else {}
+    )
     out: dict[str, pushdown.Pushed] = {}
-    for name in pushdown.pushed_sources(cfg):
+    for name in names:
         progress.emit("load", detail=f"{name} (pushdown)", rows=0)
-        out[name] = pushdown.push_down(cfg, name, period, as_of=as_of)
+        out[name] = pushdown.push_down(cfg, name, period, as_of=as_of, known=known)
     return out
 
 
@@ -909,7 +926,7 @@ def _run_locked(
     with t.stage("load"):
         loaded = load_inputs(cfg, p)
     with t.stage("pushdown"):
-        pushed = push_inputs(cfg, p, as_of=as_of)
+        pushed = push_inputs(cfg, p, as_of=as_of, loaded=loaded)
     hook("loaded")
     config_digest = cfg.digest()
     digest = archive.inputs_digest(

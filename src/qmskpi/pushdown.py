@@ -27,15 +27,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
-from qmskpi import kpis, sources
+from qmskpi import contracts, kpis, sources
 from qmskpi.config import PUSHDOWN_DATASETS, Config
 from qmskpi.contracts.indb import (
     AS_OF_BIND,
     InDatabaseValidation,
     bare_query,
+    check_references,
     count_after,
     known_on_query,
     literal_query,
@@ -102,6 +104,54 @@ def pushed_sources(config: Config) -> tuple[str, ...]:
     return tuple(n for n, s in config.sources.items() if s.pushdown)
 
 
+Known = Mapping[tuple[str, str], Sequence[str]]
+"""By (dataset, column), the values the rows of that (pulled) dataset use."""
+
+
+def references(config: Config, dataset: str) -> tuple[tuple[str, str], ...]:
+    """(dataset, column) pairs ``dataset``'s ``reference`` rules point at."""
+    contract = configured_contracts(config)[dataset]
+    return tuple(r.target for r in contract.rules if r.check == "reference" and r.target)
+
+
+def known_values(
+    config: Config,
+    period: Period | str,
+    loaded: Mapping[str, sources.LoadedDataset],
+    *,
+    as_of: date | None = None,
+    backfill: bool = False,
+) -> Known:
+    """The values the pushed-down sources' ``reference`` rules look up, from pulled data.
+
+    Each referenced dataset that was loaded (pulled) is validated here with the datasets
+    it references in turn (a supplier on the list but quarantined is not there, as when
+    pulling), and the values of its used rows are returned (the supplier list's
+    ``supplier_id``). A target not loaded (pushed down too, or not configured) is left
+    out: its rule stays ``not_checked``.
+    """
+    targets = {t for name in pushed_sources(config) for t in references(config, name)}
+    wanted: set[str] = set()
+    todo = [ds for ds, _ in targets if ds in loaded]
+    while todo:
+        name = todo.pop()
+        if name not in wanted:
+            wanted.add(name)
+            todo += [ds for ds, _ in references(config, name) if ds in loaded]
+    if not wanted:
+        return {}
+    report = contracts.validate(
+        {n: loaded[n] for n in wanted}, period=period, config=config, as_of=as_of, backfill=backfill
+    )
+    return {
+        (ds, col): tuple(
+            str(v) for v in report.clean[ds].get_column(col).drop_nulls().unique().to_list()
+        )
+        for ds, col in targets
+        if ds in report.clean and col in report.clean[ds].columns
+    }
+
+
 def push_down(
     config: Config,
     dataset: str,
@@ -109,8 +159,13 @@ def push_down(
     *,
     as_of: date | None = None,
     site: str | None = None,
+    known: Known | None = None,
 ) -> Pushed:
-    """Validate ``dataset``'s SQL source in its database and aggregate its rows used there."""
+    """Validate ``dataset``'s SQL source in its database and aggregate its rows used there.
+
+    ``known`` (:func:`known_values`): the values its ``reference`` rules look up; those
+    rules are then checked in the database too (else listed as not checked).
+    """
     src = config.sources.get(dataset)
     if src is None or not src.pushdown:
         raise ConfigError(
@@ -151,6 +206,7 @@ def push_down(
         params = {**params, AS_OF_BIND: as_of}
     found = validate_in_database(rendered, literal_query(query, params, rendered), contract, run)
     found = replace(found, rows_after_as_of=after)
+    found = check_references(rendered, query, params, found, contract, known or {})
     keys = found.quarantined_keys()
     key = ds.key[0]
     exclude = Exclude(

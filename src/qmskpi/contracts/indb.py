@@ -26,8 +26,9 @@ then reported as not checked, with GX's message.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -323,6 +324,91 @@ def _expectations_in_db(contract: Contract, run: Run) -> tuple[list[Any], list[t
             continue
         expectations.append(exp)
     return expectations, not_checked
+
+
+def check_references(
+    url: str,
+    query: str,
+    params: Mapping[str, Any],
+    found: InDatabaseValidation,
+    contract: Contract,
+    known: Mapping[tuple[str, str], Sequence[str]],
+    *,
+    max_failing_rows: int = DEFAULT_MAX_FAILING_ROWS,
+) -> InDatabaseValidation:
+    """``found`` with the ``reference`` rules whose target values are ``known`` checked too.
+
+    ``known``: by (dataset, column), the values the rows that dataset USES hold (pulled
+    and validated here, e.g. the supplier list's ``supplier_id``). As on pulled rows, a
+    row fails when its value is not null and not among them; the share is of the rows
+    with a value. One SQL statement counts (``COUNT``, ``SUM(CASE ... NOT IN ...)``), a
+    second brings back the failing keys and values (at most ``max_failing_rows``, ordered
+    by key); the values are an expanding bind and ``query``'s binds bound parameters,
+    never formatted into the SQL.
+    """
+    why_not = dict(found.not_checked)
+    rules = [
+        r
+        for r in contract.rules
+        if r.check == "reference" and r.target in known and r.id in why_not
+    ]
+    if not rules:
+        return found
+    from sqlalchemy import (
+        bindparam,
+        case,
+        column,
+        create_engine,
+        func,
+        select,
+        text,
+    )
+
+    key = list(found.key)
+    checked: list[InDatabaseRule] = []
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for rule in rules:
+                assert rule.target is not None
+                col = rule.columns[0]
+                names = list(dict.fromkeys([*key, col]))
+                inner = text(query).bindparams(*(bindparam(k, v) for k, v in params.items()))
+                src = inner.columns(*(column(n) for n in names)).subquery("src")
+                values: Any = bindparam("_known", list(known[rule.target]), expanding=True)
+                bad = src.c[col].is_not(None) & src.c[col].not_in(values)
+                seen, count = conn.execute(
+                    select(func.count(src.c[col]), func.sum(case((bad, 1), else_=0)))
+                ).one()
+                count = int(count or 0)
+                if count > max_failing_rows:
+                    raise QmsKpiError(
+                        f"{contract.dataset}: rule {rule.id} fails on {count:,} rows, more "
+                        f"than {max_failing_rows:,} to bring back for the quarantine; pull "
+                        "the source instead"
+                    )
+                rows = conn.execute(
+                    select(*(src.c[n] for n in names)).where(bad).order_by(*(src.c[k] for k in key))
+                ).fetchall()
+                failing = pl.DataFrame(
+                    [{n: _text(v) for n, v in zip(names, r, strict=True)} for r in rows],
+                    schema=dict.fromkeys(names, pl.String()),
+                )
+                share = count / int(seen) if seen else 0.0
+                checked.append(
+                    InDatabaseRule(
+                        rule.id, (col,), rule.severity, count == 0, count, failing, share
+                    )
+                )
+            conn.rollback()
+    finally:
+        engine.dispose()
+    done = {r.rule_id for r in checked}
+    return dataclasses.replace(
+        found,
+        rules=(*found.rules, *checked),
+        not_checked=tuple(n for n in found.not_checked if n[0] not in done),
+    )
 
 
 def _read_results(
