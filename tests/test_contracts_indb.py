@@ -17,11 +17,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from conftest import PgTable
+from conftest import PgTable, create_table
 from qmskpi import contracts
 from qmskpi.config import Config, from_dict
 from qmskpi.contracts.indb import (
     AS_OF_BIND,
+    InDatabaseValidation,
+    check_references,
     count_after,
     known_on_query,
     literal_query,
@@ -29,6 +31,7 @@ from qmskpi.contracts.indb import (
 )
 from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.schema import Run
+from qmskpi.datasets import DATASETS
 from qmskpi.errors import QmsKpiError
 from qmskpi.periods import parse_period
 from qmskpi.sources import load_dataset
@@ -185,3 +188,52 @@ def test_known_on_query_and_count_after(tmp_path: Path, dialect: str) -> None:
     assert sorted(ids) == ["r1", "r4"]  # on the day itself stays; no date stays (quarantined)
     with pytest.raises(QmsKpiError, match="not a column name"):
         known_on_query(query, "d; DROP TABLE t")
+
+
+# --------------------------------------------------------------------------- references
+
+
+def test_reference_rule_checked_in_the_database(tmp_path: Path) -> None:
+    """``supplier_exists`` against the supplier ids the pulled list uses: a null passes (the
+    required rule's business), an unknown id fails, a quoted value stays a value."""
+    sneaky = "S1'; DROP TABLE receipts; --"
+    rec = pl.DataFrame(
+        {
+            "receipt_id": ["R1", "R2", "R3", "R4", "R5", "R6"],
+            "supplier_id": ["S1", "S99", None, "S2", sneaky, "S99"],
+            "received_date": [date(2026, 3, d) for d in (1, 2, 3, 4, 5)] + [date(2026, 4, 1)],
+        }
+    )
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "receipts", rec)
+    contract = configured_contracts(None)["receipts"]
+    found = InDatabaseValidation(
+        "receipts",
+        DATASETS["receipts"].key,
+        6,
+        (),
+        (("supplier_exists", "references another dataset"), ("other", "why")),
+        "gx-sql",
+    )
+    checked = check_references(
+        url,
+        "SELECT * FROM receipts WHERE received_date <= :period_end",
+        {"period_end": date(2026, 3, 31)},  # R6 (April) is outside the query
+        found,
+        contract,
+        {("suppliers", "supplier_id"): ("S1", "S2")},
+    )
+    (rule,) = checked.rules
+    # R1..R5 in March; four with a supplier; S99 (R2) and the quoted text (R5) are unknown
+    assert (rule.rule_id, rule.success, rule.unexpected_count) == ("supplier_exists", False, 2)
+    assert rule.unexpected_share == pytest.approx(2 / 4)
+    assert rule.failing.rows() == [("R2", "S99"), ("R5", sneaky)]
+    assert checked.not_checked == (("other", "why"),)
+    assert checked.quarantined_keys()["receipt_id"].to_list() == ["R2", "R5"]
+    # the table is still there: the value was bound, not formatted in
+    again = check_references(
+        url, "SELECT * FROM receipts", {}, found, contract, {("suppliers", "supplier_id"): ()}
+    )
+    assert again.rules[0].unexpected_count == 5  # no supplier known: every id fails
+    # a target not known (not pulled): the rule stays not checked
+    assert check_references(url, "SELECT * FROM receipts", {}, found, contract, {}) is found

@@ -15,9 +15,10 @@ failing keys; plus the exact row count (``ExpectTableRowCountToBeBetween``).
 A row failing an ``error`` rule is quarantined; the quarantined count is the
 number of distinct failing keys (a null key counts every row without one, as
 the key's ``required`` rule sees them). A rule that GX cannot compile or run
-here, or that qmskpi checks only in polars (references across datasets,
-month-text columns), is listed in :attr:`InDatabaseValidation.not_checked`
-with the reason: never skipped silently.
+here, or that qmskpi checks only in polars (month-text columns; references
+across datasets unless :func:`check_references` is given the referenced
+values), is listed in :attr:`InDatabaseValidation.not_checked` with the
+reason: never skipped silently.
 
 Tested dialects: PostgreSQL (see docs/pushdown.md). GX 1.24 returns no rows
 on DuckDB (it closes the connection before fetching a result): every rule is
