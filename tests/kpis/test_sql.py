@@ -500,3 +500,16 @@ def test_receipts_postgresql_equals_polars(pg_table: PgTable) -> None:
     rec = _random_receipts()
     query = pg_table.load(rec)
     _check_receipts(rec, _receipt_levels(pg_table.url, query))
+
+
+def test_receipt_aggregates_of_another_tolerance_are_not_used() -> None:
+    rec = _random_receipts(200)
+    levels = [level_of(rec.lazy(), "receipts", lvl) for lvl in kpis.pushdown_levels("receipts")]
+    others = _supplier_frames()
+    march = kpis.compute_kpis(others, "2026-03", config=RCFG, aggregates={"receipts": levels})
+    otd = march.filter(pl.col("kpi").is_in(list(RECEIPT_KPIS)))
+    # computed with the default tolerance (0 days), asked with 2: none of them is used
+    assert otd["value"].is_null().all()
+    assert set(otd["note"]) == {"not pushed down: needs receipts rows"}
+    with pytest.raises(KpiError, match="not the scorecard's"):
+        kpis.supplier_scorecard(others, "2026-03", config=RCFG, aggregate=levels[-1])
