@@ -512,6 +512,8 @@ def _check_both(tmp_path: Path, db: str, tables: tuple[str, str], period: str, s
     assert judged["supplier_exists"] == (False, 2)
     (ref,) = [r for r in b.rules if r.rule_id == "supplier_exists"]
     assert ref.checked
+    assert ref.engine == "sql"  # qmskpi's own statement, not GX's
+    assert {r.engine for r in b.rules if r.rule_id != "supplier_exists"} == {"gx-sql"}
     assert sorted(pushed.validation.quarantine["rule"].to_list()) == sorted(
         pulled.validation.quarantine["rule"].to_list()
     )

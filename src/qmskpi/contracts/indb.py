@@ -66,6 +66,8 @@ class InDatabaseRule:
     """The failing rows: the key column(s) and the checked column(s), as GX returned them."""
     unexpected_share: float = 0.0
     """GX's ``unexpected_percent`` / 100 (of the rows the rule looks at)."""
+    by_gx: bool = True
+    """False for a rule qmskpi ran as its own SQL (:func:`check_references`): engine ``sql``."""
 
 
 @dataclass(frozen=True)
@@ -398,7 +400,14 @@ def check_references(
                 share = count / int(seen) if seen else 0.0
                 checked.append(
                     InDatabaseRule(
-                        rule.id, (col,), rule.severity, count == 0, count, failing, share
+                        rule.id,
+                        (col,),
+                        rule.severity,
+                        count == 0,
+                        count,
+                        failing,
+                        share,
+                        by_gx=False,
                     )
                 )
             conn.rollback()
@@ -471,7 +480,9 @@ def _text(v: Any) -> str | None:
 # --------------------------------------------------------------------------- into the report
 
 ENGINE_LABEL = "gx-sql"
-"""``RuleResult.engine`` of a rule judged in the database (``validation.json``)."""
+"""``RuleResult.engine`` of a rule GX's SQL engine judged in the database (``validation.json``)."""
+SQL_LABEL = "sql"
+"""``RuleResult.engine`` of a rule qmskpi's own SQL judged in the database (references)."""
 FINDINGS_SCHEMA: dict[str, pl.DataType] = {**QUARANTINE_SCHEMA, "quarantined": pl.Boolean()}
 
 _PULLED_ONLY = ("references another dataset", "a YYYY-MM text column")
@@ -520,6 +531,7 @@ def judged_in_database(
         results.append(
             _result(
                 rule,
+                engine=ENGINE_LABEL if r.by_gx else SQL_LABEL,
                 success=r.success,
                 unexpected_count=r.unexpected_count,
                 unexpected_share=round(r.unexpected_share, 6),
@@ -555,7 +567,7 @@ def judged_in_database(
     return dv, findings
 
 
-def _result(rule: Rule, **outcome: Any) -> RuleResult:
+def _result(rule: Rule, engine: str = ENGINE_LABEL, **outcome: Any) -> RuleResult:
     """``rule``'s result as the database judged it (``outcome``: the RuleResult fields left)."""
     return RuleResult(
         rule_id=rule.id,
@@ -565,7 +577,7 @@ def _result(rule: Rule, **outcome: Any) -> RuleResult:
         source=rule.source,
         check=rule.check,
         mostly=rule.mostly,
-        engine=ENGINE_LABEL,
+        engine=engine,
         **outcome,
     )
 
