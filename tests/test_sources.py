@@ -1783,6 +1783,36 @@ def test_rows_differing_in_one_field_are_not_duplicates(tmp_path: Path) -> None:
     assert r.frame.height == 3
 
 
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_duplicates_are_found_whether_or_not_the_export_is_sorted_by_id(
+    tmp_path: Path, order: str
+) -> None:
+    head = "complaint_id,received_date,site,customer,product,category,severity,status"
+    rows = {
+        "C-1": "C-1,2026-10-01,Leeds,A,P,c,minor,open",
+        "C-2": "C-2,2026-10-02,York,B,P,c,minor,open",
+        "C-2b": "C-2,2026-10-02,York,B,P,c,major,open",  # same key, one field differs
+        "C-3": "C-3,2026-10-03,Leeds,C,P,c,minor,open",
+    }
+    keys = ["C-1", "C-2", "C-2", "C-2b", "C-3", "C-3"]
+    if order == "shuffled":
+        keys = ["C-3", "C-2", "C-1", "C-2b", "C-3", "C-2"]
+    (tmp_path / "c.csv").write_text("\n".join([head, *(rows[k] for k in keys)]) + "\n")
+    r = _load('[sources.complaints]\npath = "c.csv"', base=tmp_path)
+    _canonical(r)
+    # source rows are 2..7; a row identical to an earlier one is excluded, naming that row
+    first_of = {}
+    expected = []
+    for row, k in enumerate(keys, start=2):
+        if k in first_of:
+            expected.append((row, f"identical in every field to row {first_of[k]} of c.csv"))
+        else:
+            first_of[k] = row
+    got = [(n, m.split(":")[0]) for n, m in r.excluded.select(SOURCE_ROW, "message").rows()]
+    assert got == expected and len(expected) == 2
+    assert r.frame[SOURCE_ROW].to_list() == sorted(first_of.values())
+
+
 # --------------------------------------------------------------------------- malformed files
 
 
