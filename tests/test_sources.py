@@ -369,12 +369,13 @@ def test_value_map_to_empty_string_means_null() -> None:
 
 
 def test_every_character_polars_trims_has_edge_bytes_outside_printable_ascii() -> None:
-    """The cheap check (_may_need_trim) reads only a value's first and last byte.
+    """The cheap checks: whitespace anywhere (``_WHITE_SPACE``), a value's first byte (blank).
 
-    Exhaustive over every Unicode scalar value: each character that
-    ``str.strip_chars()`` removes starts and ends with a UTF-8 byte outside
-    0x21-0x7E, so a column whose edge bytes are all printable ASCII has nothing
-    to trim. The characters found are the Unicode White_Space set, listed by hand.
+    Exhaustive over every Unicode scalar value: the characters ``str.strip_chars()``
+    removes are the Unicode White_Space set, listed by hand, and exactly the
+    characters the loader looks for before its exact trim check; each starts
+    (and ends) with a UTF-8 byte outside 0x21-0x7E, so a value whose first byte is
+    printable ASCII is not blank.
     """
     chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
     padded = pl.Series([f"{c}x{c}" for c in chars])
@@ -385,6 +386,7 @@ def test_every_character_polars_trims_has_edge_bytes_outside_printable_ascii() -
     white_space += [chr(c) for c in range(0x2000, 0x200B)]
     white_space += ["\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
     assert stripped == white_space
+    assert sources._WHITE_SPACE == white_space
     for c in stripped:
         encoded = c.encode("utf-8")
         assert not 0x21 <= encoded[0] <= 0x7E
@@ -396,7 +398,9 @@ def test_every_character_polars_trims_has_edge_bytes_outside_printable_ascii() -
 def test_cheap_checks_agree_with_the_full_trim(values: list[str | None]) -> None:
     frame = pl.DataFrame({"v": pl.Series(values, dtype=pl.String)})
     changes = bool((frame["v"].str.strip_chars() != frame["v"]).any())
-    assert not changes or sources._may_need_trim(frame, ["v"]) == {"v"}
+    nulls = {"v": [""]}
+    assert sources._text_facts(frame, ["v"], nulls)["trim:v"] == changes
+    assert sources._may_need_trim(frame, ["v"]) == ({"v"} if changes else set())
     # blank (null, empty or whitespace only) exactly where the full trim leaves nothing
     full = frame["v"].is_null() | (frame["v"].str.strip_chars() == "")
     assert sources._blank_mask(frame["v"]).to_list() == full.to_list()
@@ -424,7 +428,11 @@ def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     toml = '[sources.complaints]\npath = "c.parquet"'
     fast = _load(toml, base=tmp_path)
     with monkeypatch.context() as m:  # the full trim of every text column, as before
-        m.setattr(sources, "_may_need_trim", lambda frame, names: set(names))
+        m.setattr(
+            sources, "_text_facts", lambda frame, names, nulls: dict.fromkeys(
+                [f"{k}:{n}" for n in names for k in ("trim", "nulls", "blank")], True
+            )
+        )  # fmt: skip
         full = _load(toml, base=tmp_path)
     assert fast.frame.equals(full.frame)
     _canonical(fast)

@@ -58,7 +58,7 @@ from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 import polars as pl
 
@@ -1187,8 +1187,7 @@ def _blank_mask(col: _Column) -> pl.Series:
     if isinstance(col, pl.Series):
         if col.dtype == pl.String:
             # A value starting with printable ASCII has a value; only the others are trimmed.
-            first = col.str.head(1)  # "" for "", null for null
-            maybe = first.is_null() | ~_printable_ascii(first)
+            maybe = (~_starts_printable_ascii(col)).fill_null(True)
             if not maybe.any():
                 return maybe
             sub = col.filter(maybe)
@@ -1666,26 +1665,21 @@ def _clean_text(frame: pl.DataFrame, names: Sequence[str], src: SourceConfig) ->
     Trim; ``na_values`` and the column's ``null_values`` become null; the value
     map applies (a map to "" means null); a blank becomes null and takes the
     column's default. A step no value of the column needs is skipped: each is
-    a pass over the whole column, as costly as reading it.
+    a pass over the whole column, as costly as reading it. What each column
+    needs is found in one ``select`` over all of them (:func:`_text_facts`).
     """
     if not names:
         return frame
+    nulls = {n: [*src.na_values, *src.null_values.get(n, ())] for n in names}
+    found = _text_facts(frame, names, nulls)
     trimmed: list[pl.Series] = []
-    trim = _may_need_trim(frame, names)
     for n in names:  # one column at a time: at most one extra copy of the text in memory
-        raw = frame.get_column(n)
-        cut = raw.str.strip_chars() if n in trim else raw
-        if n in trim and bool((cut.str.len_bytes() == raw.str.len_bytes()).fill_null(True).all()):
-            cut = raw  # nothing trimmed: keep sharing the column's buffers
+        cut = frame.get_column(n)
+        if found[f"trim:{n}"]:
+            cut = cut.str.strip_chars()
+            found.update(_value_facts(cut.to_frame(n), [n], nulls))  # as trimmed
         trimmed.append(cut.rename(f"_clean_{n}"))
     frame = frame.with_columns(trimmed)
-    nulls = {n: [*src.na_values, *src.null_values.get(n, ())] for n in names}
-    checks: list[pl.Expr] = []
-    for n in names:
-        c = pl.col(f"_clean_{n}")
-        checks.append(c.is_in(nulls[n]).any().alias(f"nulls:{n}"))
-        checks.append((c == "").any().alias(f"blank:{n}"))
-    found = frame.select(checks).row(0, named=True)
     exprs: list[pl.Expr] = []
     for n in names:
         e = pl.col(f"_clean_{n}")
@@ -1704,10 +1698,56 @@ def _clean_text(frame: pl.DataFrame, names: Sequence[str], src: SourceConfig) ->
     return frame.with_columns(exprs) if exprs else frame
 
 
+def _value_checks(n: str, nulls: Sequence[str]) -> list[pl.Expr]:
+    """Does any value of column ``n`` stand for null (``nulls:``), is any the empty text (``blank:``)?"""
+    e = pl.col(n)
+    blank = (e == "").any()
+    words = [w for w in nulls if w != ""]
+    some = e.is_in(words).any() if words else pl.lit(False)
+    return [
+        (some | blank if "" in nulls else some).alias(f"nulls:{n}"),
+        blank.alias(f"blank:{n}"),
+    ]
+
+
+def _value_facts(
+    frame: pl.DataFrame, names: Sequence[str], nulls: Mapping[str, Sequence[str]]
+) -> dict[str, bool]:
+    checks = [c for n in names for c in _value_checks(n, nulls[n])]
+    return dict(frame.select(checks).row(0, named=True))
+
+
+def _text_facts(
+    frame: pl.DataFrame, names: Sequence[str], nulls: Mapping[str, Sequence[str]]
+) -> dict[str, bool]:
+    """What the text columns ``names`` need, keyed ``trim:``, ``nulls:``, ``blank:`` + name.
+
+    One ``select`` over every column, none building a string: whether a value holds
+    whitespace anywhere (``str.contains_any`` over the characters ``str.strip_chars()``
+    removes, :data:`_WHITE_SPACE`), stands for null, or is empty. Only a column holding
+    whitespace is checked value by value for whitespace at an edge (:func:`_may_need_trim`):
+    IDs, codes and dates hold none, and the exact check builds a trimmed copy of every
+    value, which costs about as much as reading the column.
+    """
+    checks = [pl.col(n).str.contains_any(_WHITE_SPACE).any().alias(f"trim:{n}") for n in names]
+    checks += [c for n in names for c in _value_checks(n, nulls[n])]
+    found: dict[str, bool] = dict(frame.select(checks).row(0, named=True))
+    spaced = [n for n in names if found[f"trim:{n}"]]
+    trim = _may_need_trim(frame, spaced) if spaced else set()
+    found.update({f"trim:{n}": n in trim for n in names})
+    return found
+
+
+_WHITE_SPACE = [*"\t\n\x0b\x0c\r ", "\x85", "\xa0", "\u1680"]
+_WHITE_SPACE += [chr(c) for c in range(0x2000, 0x200B)]
+_WHITE_SPACE += ["\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
+"""Every character ``str.strip_chars()`` removes (Unicode White_Space; a test checks it)."""
+
+
 def _may_need_trim(frame: pl.DataFrame, names: Sequence[str]) -> set[str]:
     """The text columns among ``names`` holding a value that ``str.strip_chars()`` shortens.
 
-    One pass per column, measured as the cheapest exact test (polars 1.30 to 2.1): the
+    One pass per column, the cheapest exact test measured (polars 1.30 to 2.1): the
     trimmed value's byte length against the value's, no trimmed column kept (an edge-byte
     test through ``str.head``/``str.tail`` costs three times as much, it builds a string per
     value).
@@ -1722,17 +1762,16 @@ def _may_need_trim(frame: pl.DataFrame, names: Sequence[str]) -> set[str]:
     return {n for n in names if found[n]}
 
 
-PolarsText = TypeVar("PolarsText", pl.Series, pl.Expr)
+def _starts_printable_ascii(text: pl.Series) -> pl.Series:
+    """Whether each value's first byte is printable ASCII (0x21-0x7E), compared as text.
 
-
-def _printable_ascii(char: PolarsText) -> PolarsText:
-    """Whether a one-character string is printable ASCII (U+0021-U+007E), compared as text.
-
-    A character outside that range starts with a byte outside it in UTF-8, so this is the
-    byte test of :func:`_may_need_trim` without ``bin.get`` (polars 1.30 lacks it). The
-    empty string is not printable ASCII (its value must be looked at).
+    Strings compare byte by byte, so ``"!" <= value < "\x7f"`` reads only the first
+    byte, with no string built per value (``str.head(1)`` builds one). Every character
+    ``str.strip_chars()`` removes starts with a byte outside that range (a test checks
+    every Unicode character), so such a value is not blank. The empty string is not
+    (``"" < "!"``); null stays null.
     """
-    return (char >= "!") & (char <= "~")
+    return (text >= "!") & (text < "\x7f")
 
 
 def _constant_text(value: Any) -> str:
