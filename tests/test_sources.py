@@ -556,6 +556,41 @@ def test_cp1252_read_as_utf8_suggests_the_encoding() -> None:
         _load('[sources.complaints]\npath = "cp1252.csv"')
 
 
+def _big_complaints_csv(n: int) -> list[str]:
+    head = "complaint_id,received_date,site,customer,product,category,severity,status"
+    return [head] + [f"C-{i:06d},2026-10-01,Leeds,Acme,P,c,minor,open" for i in range(n)]
+
+
+def test_a_bad_byte_far_into_a_large_utf8_file_names_its_offset_and_line(tmp_path: Path) -> None:
+    # 20,000 rows (~850 KB): the bad byte lies far past the header rows decoded up front
+    lines = _big_complaints_csv(20_000)
+    lines[15_000] = lines[15_000].replace("Acme", "Acm\xe9")
+    data = ("\n".join(lines) + "\n").encode("cp1252")
+    (tmp_path / "c.csv").write_bytes(data)
+    offset = data.index(b"\xe9")
+    with pytest.raises(
+        SourceError, match=rf"byte 0xe9 at offset {offset} \(line 15001\) is not valid utf-8"
+    ):
+        _load('[sources.complaints]\npath = "c.csv"', base=tmp_path)
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_a_quoted_field_over_two_lines_in_a_large_file_stays_one_record(
+    tmp_path: Path, eol: str
+) -> None:
+    lines = _big_complaints_csv(20_000)
+    lines[12_000] = lines[12_000].replace(",Acme,", ',"Acme' + eol + 'Widgets",')
+    (tmp_path / "c.csv").write_bytes((eol.join(lines) + eol).encode("utf-8"))
+    r = _load('[sources.complaints]\npath = "c.csv"', base=tmp_path)
+    _canonical(r)
+    assert r.rows_in == 20_000
+    assert r.frame.filter(pl.col(SOURCE_ROW) == 12_001)["customer"].to_list() == [
+        "Acme\nWidgets"
+    ]
+    # the record after it keeps the row number a spreadsheet shows
+    assert r.frame.filter(pl.col(SOURCE_ROW) == 12_002)["complaint_id"].to_list() == ["C-012000"]
+
+
 def test_bom_file_reads_with_utf8_sig() -> None:
     r = _load('[sources.complaints]\npath = "bom.csv"\nencoding = "utf-8-sig"')
     assert r.frame["complaint_id"].to_list() == ["C-801"]

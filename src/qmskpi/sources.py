@@ -536,6 +536,9 @@ def _csv_kwargs(src: SourceConfig) -> dict[str, Any]:
 
 
 def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
+    table = _read_csv_utf8(data, src, display)
+    if table is not None:
+        return table
     text = _decode(data, src, display)
     if not text or text.isspace():  # (no stripped copy of the whole text)
         raise SourceError("empty file", path=display, dataset=src.dataset)
@@ -585,39 +588,88 @@ def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
     else:
         first = next(csv.reader(_Lines(body), **kwargs), [])
         ncols = max(len(first), 1)
-    encoded = data[len(text[:offset].encode("utf-8")) :] if same_bytes else body.encode("utf-8")
-    table = _read_csv_body_polars(body, encoded, ncols, src, display, first_row, headers)
+    table = None
+    if not body or body.isspace():  # no record
+        table = _Table(display, headers, [pl.Series([], dtype=pl.String)] * ncols, _rows(0, 0))
+    elif src.delimiter.isascii() and src.quote_char.isascii():
+        encoded = data if same_bytes else text.encode("utf-8")
+        lines_before, at = text.count("\n", 0, offset), len(text[:offset].encode("utf-8"))
+        table = _read_csv_body_polars(
+            encoded, at, lines_before, ncols, src, display, first_row, headers
+        )
     if table is None:
         first_line = text.count("\n", 0, offset) + 1
         table = _read_csv_body_python(body, ncols, src, display, first_row, headers, first_line)
     return table
 
 
+_PREFIX_BYTES = 1 << 16
+"""Leading bytes decoded for the header rows on the fast path (more up to the next line end)."""
+_NOT_SPACE = re.compile(rb"\S")
+
+
+def _read_csv_utf8(data: bytes, src: SourceConfig, display: str) -> _Table | None:
+    """A UTF-8 file with a header row, its body read by polars from the file's own bytes.
+
+    Only the first rows are decoded (for the header checks); polars checks that the
+    rest is UTF-8 as it reads. ``None`` hands the file to the full path (decoded as a
+    whole, the csv module for what polars refuses), which gives every problem its exact
+    message: an encoding error, byte-order mark, empty file or header row, ragged rows.
+    """
+    if codecs.lookup(src.encoding).name != "utf-8" or not src.has_header:
+        return None
+    if not src.delimiter.isascii() or not src.quote_char.isascii():
+        return None
+    if b"\r" in data:  # CRLF and CR-only line endings become \n, as on the full path
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    end = data.find(b"\n", _PREFIX_BYTES)
+    try:
+        text = (data if end < 0 else data[: end + 1]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text.startswith(_BOM_RESIDUE):
+        return None
+    lines = _Lines(text)
+    reader = csv.reader(lines, **_csv_kwargs(src))
+    try:
+        headers = [next(reader) for _ in range(src.header_row)][-1]
+    except (StopIteration, csv.Error):
+        return None
+    if not any(h.strip() for h in headers) or (end >= 0 and lines.consumed == len(text)):
+        return None  # (a header row running past the decoded lines: the full path reads it)
+    at = len(text[: lines.consumed].encode("utf-8"))
+    if not _NOT_SPACE.search(data, at):
+        return None  # no record: the full path says so
+    skip = text.count("\n", 0, lines.consumed)
+    first_row = src.header_row + 1
+    return _read_csv_body_polars(data, at, skip, len(headers), src, display, first_row, headers)
+
+
 def _read_csv_body_polars(
-    body: str,
-    encoded: bytes,
+    data: bytes,
+    at: int,
+    skip: int,
     ncols: int,
     src: SourceConfig,
     display: str,
     first_row: int,
     headers: list[str] | None,
 ) -> _Table | None:
-    """The fast path; ``None`` when polars refuses the text (ragged or odd quoting).
+    """The body of ``data`` (from byte ``at``, after ``skip`` lines) read by polars.
 
-    ``encoded`` is ``body`` as UTF-8 (a slice of the file's own bytes when it is UTF-8).
+    ``None`` when polars refuses it (ragged rows, odd quoting, a byte that is not UTF-8)
+    or a quoted field runs over several lines: the csv module reads it then.
     """
-    if not body or body.isspace():
-        return _Table(display, headers, [pl.Series([], dtype=pl.String)] * ncols, _rows(0, 0))
-    if not src.delimiter.isascii() or not src.quote_char.isascii():
-        return None
-    quoted = bool(src.quote_char) and src.quote_char in body
-    if quoted and body.count(src.quote_char) % 2:
+    quote = src.quote_char.encode("ascii")
+    quoted = bool(quote) and data.find(quote, at) >= 0
+    if quoted and data.count(quote, at) % 2:
         return None  # an unclosed quote: polars may drop the last record, the csv module keeps it
     names = [f"c{j}" for j in range(ncols)]
     try:
         frame = pl.read_csv(
-            io.BytesIO(encoded),
+            data,
             has_header=False,
+            skip_lines=skip,
             infer_schema=False,
             schema=dict.fromkeys(names, pl.String()),
             separator=src.delimiter,
@@ -628,9 +680,13 @@ def _read_csv_body_polars(
         )
     except Exception:  # ragged rows or quoting polars will not read: the csv module decides
         return None
-    spans = [pl.col(n).str.contains("\n", literal=True).any() for n in names]
-    if quoted and any(frame.select(spans).row(0)):  # (no quote, no field over several lines)
-        return None  # a quoted field spans lines: the csv module checks where each record runs
+    # Polars makes a record of every line (a blank one too), so as many records as lines
+    # means no field runs over several lines; only otherwise are the values looked at.
+    lines = data.count(b"\n", at) + (not data.endswith(b"\n"))
+    if quoted and frame.height != lines:
+        spans = [pl.col(n).str.contains("\n", literal=True).any() for n in names]
+        if any(frame.select(spans).row(0)):
+            return None  # a quoted field spans lines: the csv module checks where each record runs
     return _Table(
         display,
         headers,
