@@ -386,7 +386,7 @@ def test_every_character_polars_trims_has_edge_bytes_outside_printable_ascii() -
     white_space += [chr(c) for c in range(0x2000, 0x200B)]
     white_space += ["\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
     assert stripped == white_space
-    assert sources._WHITE_SPACE == white_space
+    assert white_space == sources._WHITE_SPACE
     for c in stripped:
         encoded = c.encode("utf-8")
         assert not 0x21 <= encoded[0] <= 0x7E
@@ -443,6 +443,45 @@ def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     assert fast.frame["root_cause"].to_list() == ["wet é", "été", None, "x", "y", "z"]
 
 
+def _load_as_text(toml: str, base: Path, monkeypatch: pytest.MonkeyPatch) -> LoadedDataset:
+    """The load with every number cell read as text and parsed by the text path, as before."""
+    with monkeypatch.context() as m:
+        m.setattr(sources, "_csv_numbers", lambda headers, src, ds: {})
+        m.setattr(sources, "_text_numbers", lambda s, kind: None)
+        return _load(toml, base=base)
+
+
+def _csv_dtypes(path: Path) -> list[pl.DataType]:
+    """How the CSV reader returned each column of a complaints file (before any mapping)."""
+    src = _config(f'[sources.complaints]\npath = "{path.name}"', path.parent).sources["complaints"]
+    table = sources._read_csv(path.read_bytes(), src, DATASETS["complaints"], path.name)
+    return [c.dtype for c in table.columns if isinstance(c, pl.Series)]
+
+
+_NUMBER_CELLS = st.text(alphabet=list("0123456789+-.eE _xn/a\t "), max_size=5) | st.sampled_from(
+    ["inf", "NaN", "1e400", "99999999999999999999", "9223372036854775808", "1_0", "0x1", '""']
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(_NUMBER_CELLS, _NUMBER_CELLS), min_size=1, max_size=4))
+def test_csv_numbers_read_by_polars_equal_the_text_path_cell_by_cell(
+    tmp_path_factory: pytest.TempPathFactory, cells: list[tuple[str, str]]
+) -> None:
+    """Whatever polars' CSV reader accepts as a number, the text path reads to the same value."""
+    base = tmp_path_factory.mktemp("numbers")
+    _numbers_csv(base / "c.csv", [u for u, _ in cells], [c for _, c in cells])
+    toml = '[sources.complaints]\npath = "c.csv"'
+    typed = _load(toml, base=base)
+    with pytest.MonkeyPatch.context() as m:
+        text = _load_as_text(toml, base, m)
+    assert typed.frame.equals(text.frame)
+    assert typed.rejects.equals(text.rejects)
+    assert typed.rows_in == text.rows_in
+
+
 def _numbers_csv(path: Path, units: list[str], cost: list[str]) -> None:
     head = "complaint_id,received_date,site,customer,product,category,severity,status,"
     lines = [head + "units_affected,cost"]
@@ -454,7 +493,7 @@ def _numbers_csv(path: Path, units: list[str], cost: list[str]) -> None:
 @pytest.mark.parametrize(
     ("units", "cost", "want_units", "want_cost", "want_rejects"),
     [
-        # plain numbers: read as numbers in one pass (a missing cell is null)
+        # plain numbers: read as numbers by polars' CSV reader (a missing cell is null)
         (
             ["+5", "05", "-0", ""],
             [".5", "1e3", "+2.25", ""],
@@ -462,7 +501,7 @@ def _numbers_csv(path: Path, units: list[str], cost: list[str]) -> None:
             [0.5, 1000.0, 2.25, None],
             [],
         ),
-        # a cell the strict read refuses sends the column through the text path, as before
+        # a cell the number read refuses sends the columns through the text path, as before
         (
             ["12.0", " 7 ", '""', "n/a"],
             ["1.5", "inf", " 3 ", "x"],
@@ -488,14 +527,14 @@ def test_csv_numbers_read_in_one_pass_equal_the_text_path(
     _numbers_csv(tmp_path / "c.csv", units, cost)
     toml = '[sources.complaints]\npath = "c.csv"'
     fast = _load(toml, base=tmp_path)
-    with monkeypatch.context() as m:  # every number through the text path, as before
-        m.setattr(sources, "_text_numbers", lambda s, kind: None)
-        text = _load(toml, base=tmp_path)
+    text = _load_as_text(toml, tmp_path, monkeypatch)
     _canonical(fast)
     assert fast.frame.equals(text.frame)
     assert fast.rejects.equals(text.rejects)
-    plain = not want_rejects  # the first case is read in one pass indeed
-    assert (sources._text_numbers(pl.Series(units[:3]), "int") is not None) == plain
+    plain = not want_rejects  # the first case is read as numbers indeed
+    assert _csv_dtypes(tmp_path / "c.csv")[-2:] == (
+        [pl.Int64, pl.Float64] if plain else [pl.String] * 2
+    )
     assert fast.frame["units_affected"].to_list() == want_units
     assert fast.frame["cost"].to_list() == want_cost
     assert fast.rejects.select(SOURCE_ROW, "column", "value", "message").rows() == want_rejects
@@ -584,9 +623,7 @@ def test_a_quoted_field_over_two_lines_in_a_large_file_stays_one_record(
     r = _load('[sources.complaints]\npath = "c.csv"', base=tmp_path)
     _canonical(r)
     assert r.rows_in == 20_000
-    assert r.frame.filter(pl.col(SOURCE_ROW) == 12_001)["customer"].to_list() == [
-        "Acme\nWidgets"
-    ]
+    assert r.frame.filter(pl.col(SOURCE_ROW) == 12_001)["customer"].to_list() == ["Acme\nWidgets"]
     # the record after it keeps the row number a spreadsheet shows
     assert r.frame.filter(pl.col(SOURCE_ROW) == 12_002)["complaint_id"].to_list() == ["C-012000"]
 
@@ -1852,7 +1889,8 @@ def test_duplicates_are_found_whether_or_not_the_export_is_sorted_by_id(
         else:
             first_of[k] = row
     got = [(n, m.split(":")[0]) for n, m in r.excluded.select(SOURCE_ROW, "message").rows()]
-    assert got == expected and len(expected) == 2
+    assert got == expected
+    assert len(expected) == 2
     assert r.frame[SOURCE_ROW].to_list() == sorted(first_of.values())
 
 

@@ -535,8 +535,8 @@ def _csv_kwargs(src: SourceConfig) -> dict[str, Any]:
     return {"delimiter": src.delimiter, "quoting": csv.QUOTE_NONE}
 
 
-def _read_csv(data: bytes, src: SourceConfig, display: str) -> _Table:
-    table = _read_csv_utf8(data, src, display)
+def _read_csv(data: bytes, src: SourceConfig, ds: Dataset, display: str) -> _Table:
+    table = _read_csv_utf8(data, src, ds, display)
     if table is not None:
         return table
     text = _decode(data, src, display)
@@ -608,11 +608,12 @@ _PREFIX_BYTES = 1 << 16
 _NOT_SPACE = re.compile(rb"\S")
 
 
-def _read_csv_utf8(data: bytes, src: SourceConfig, display: str) -> _Table | None:
+def _read_csv_utf8(data: bytes, src: SourceConfig, ds: Dataset, display: str) -> _Table | None:
     """A UTF-8 file with a header row, its body read by polars from the file's own bytes.
 
     Only the first rows are decoded (for the header checks); polars checks that the
-    rest is UTF-8 as it reads. ``None`` hands the file to the full path (decoded as a
+    rest is UTF-8 as it reads, and reads the columns of int and float fields as numbers
+    (:func:`_csv_numbers`). ``None`` hands the file to the full path (decoded as a
     whole, the csv module for what polars refuses), which gives every problem its exact
     message: an encoding error, byte-order mark, empty file or header row, ragged rows.
     """
@@ -642,7 +643,50 @@ def _read_csv_utf8(data: bytes, src: SourceConfig, display: str) -> _Table | Non
         return None  # no record: the full path says so
     skip = text.count("\n", 0, lines.consumed)
     first_row = src.header_row + 1
-    return _read_csv_body_polars(data, at, skip, len(headers), src, display, first_row, headers)
+    numbers = _csv_numbers(headers, src, ds)
+    return _read_csv_body_polars(
+        data, at, skip, len(headers), src, display, first_row, headers, numbers
+    )
+
+
+def _csv_numbers(headers: Sequence[str], src: SourceConfig, ds: Dataset) -> dict[int, pl.DataType]:
+    """Columns polars' CSV reader reads as numbers: those of int and float fields taken as written.
+
+    A column qualifies when exactly one field reads it, by position or by its one
+    matching header, and no text rule could change a value first: no value map, no
+    null values, no ``na_values`` word a number could be written as, no ``derive`` or
+    ``where`` reading it (they see the text). Polars reads an int column as ``[+-]digits``
+    (surrounding spaces allowed) and a float column as a decimal or exponent number,
+    both a subset of what the text path reads, to the same values (a test compares them
+    cell by cell); any other cell fails the read and the file is read as text
+    (:func:`_read_csv_body_polars`). Dates are not given to the CSV reader: it guesses a
+    format per column (day first for ``01-10-2026``), and a date format is never guessed.
+    """
+    names = [_norm_header(h) for h in headers]
+    column: dict[str, int] = {}
+    for f in ds.fields:
+        if f.name in src.constants or f.name in src.derive:
+            continue
+        if f.name in src.positions:
+            column[f.name] = src.positions[f.name] - 1
+            continue
+        target = _norm_header(src.columns.get(f.name, f.name))
+        hits = [j for j, n in enumerate(names) if n == target]
+        if len(hits) == 1:  # none or several: the header check names the problem
+            column[f.name] = hits[0]
+    readers = Counter(column.values())
+    referenced = _expression_names(src) if src.derive or src.where is not None else set()
+    numbers: dict[int, pl.DataType] = {}
+    for f in ds.fields:
+        j = column.get(f.name)
+        if j is None or f.type not in ("int", "float") or readers[j] > 1 or j >= len(names):
+            continue
+        if f.name in src.value_maps or f.name in src.null_values or _na_could_match(f, src):
+            continue
+        if f.name in referenced or names[j] in referenced:
+            continue
+        numbers[j] = pl.Int64() if f.type == "int" else pl.Float64()
+    return numbers
 
 
 def _read_csv_body_polars(
@@ -654,38 +698,50 @@ def _read_csv_body_polars(
     display: str,
     first_row: int,
     headers: list[str] | None,
+    numbers: Mapping[int, pl.DataType] | None = None,
 ) -> _Table | None:
     """The body of ``data`` (from byte ``at``, after ``skip`` lines) read by polars.
 
-    ``None`` when polars refuses it (ragged rows, odd quoting, a byte that is not UTF-8)
-    or a quoted field runs over several lines: the csv module reads it then.
+    Columns in ``numbers`` are read as numbers; when one holds any other cell (or a
+    float column an infinite or NaN value) the body is read again with every column
+    text, so the text path reads and reports each cell. ``None`` when polars refuses it
+    (ragged rows, odd quoting, a byte that is not UTF-8) or a quoted field runs over
+    several lines: the csv module reads it then.
     """
     quote = src.quote_char.encode("ascii")
     quoted = bool(quote) and data.find(quote, at) >= 0
     if quoted and data.count(quote, at) % 2:
         return None  # an unclosed quote: polars may drop the last record, the csv module keeps it
     names = [f"c{j}" for j in range(ncols)]
-    try:
-        frame = pl.read_csv(
-            data,
-            has_header=False,
-            skip_lines=skip,
-            infer_schema=False,
-            schema=dict.fromkeys(names, pl.String()),
-            separator=src.delimiter,
-            quote_char=src.quote_char or None,
-            eol_char="\n",
-            raise_if_empty=False,
-            truncate_ragged_lines=False,
-        )
-    except Exception:  # ragged rows or quoting polars will not read: the csv module decides
+    numbers = numbers or {}
+    for typed in [numbers, {}] if numbers else [{}]:
+        try:
+            frame = pl.read_csv(
+                data,
+                has_header=False,
+                skip_lines=skip,
+                infer_schema=False,
+                schema={n: typed.get(j, pl.String()) for j, n in enumerate(names)},
+                separator=src.delimiter,
+                quote_char=src.quote_char or None,
+                eol_char="\n",
+                raise_if_empty=False,
+                truncate_ragged_lines=False,
+            )
+        except Exception:  # noqa: S112 (not a number, ragged rows, odd quoting: the next read decides)
+            continue
+        floats = [pl.col(names[j]).is_finite().all() for j, t in typed.items() if t.is_float()]
+        if not floats or all(frame.select(floats).row(0)):
+            break
+    else:  # every column as text refused too: the csv module decides
         return None
     # Polars makes a record of every line (a blank one too), so as many records as lines
     # means no field runs over several lines; only otherwise are the values looked at.
     lines = data.count(b"\n", at) + (not data.endswith(b"\n"))
     if quoted and frame.height != lines:
-        spans = [pl.col(n).str.contains("\n", literal=True).any() for n in names]
-        if any(frame.select(spans).row(0)):
+        text = [n for n in names if frame.schema[n] == pl.String]
+        spans = [pl.col(n).str.contains("\n", literal=True).any() for n in text]
+        if text and any(frame.select(spans).row(0)):
             return None  # a quoted field spans lines: the csv module checks where each record runs
     return _Table(
         display,
@@ -1809,9 +1865,7 @@ def _may_need_trim(frame: pl.DataFrame, names: Sequence[str]) -> set[str]:
     value).
     """
     checks = [
-        (pl.col(n).str.strip_chars().str.len_bytes() != pl.col(n).str.len_bytes())
-        .any()
-        .alias(n)
+        (pl.col(n).str.strip_chars().str.len_bytes() != pl.col(n).str.len_bytes()).any().alias(n)
         for n in names
     ]
     found = frame.select(checks).row(0, named=True)
@@ -2436,7 +2490,7 @@ def _load_files(
         fmt = _format_of(path, src, display)
         _check_not_binary(head, fmt, src, display)
         if fmt == "csv":
-            table = _read_csv(_read_bytes(path, display, ds.name), src, display)
+            table = _read_csv(_read_bytes(path, display, ds.name), src, ds, display)
         elif fmt == "parquet":
             table = _read_parquet(path, src, ds, display, window)
         else:
