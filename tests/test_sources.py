@@ -532,9 +532,8 @@ def test_csv_numbers_read_in_one_pass_equal_the_text_path(
     assert fast.frame.equals(text.frame)
     assert fast.rejects.equals(text.rejects)
     plain = not want_rejects  # the first case is read as numbers indeed
-    assert _csv_dtypes(tmp_path / "c.csv")[-2:] == (
-        [pl.Int64, pl.Float64] if plain else [pl.String] * 2
-    )
+    want: list[pl.DataType] = [pl.Int64(), pl.Float64()] if plain else [pl.String()] * 2
+    assert _csv_dtypes(tmp_path / "c.csv")[-2:] == want
     assert fast.frame["units_affected"].to_list() == want_units
     assert fast.frame["cost"].to_list() == want_cost
     assert fast.rejects.select(SOURCE_ROW, "column", "value", "message").rows() == want_rejects
@@ -1881,8 +1880,8 @@ def test_duplicates_are_found_whether_or_not_the_export_is_sorted_by_id(
     r = _load('[sources.complaints]\npath = "c.csv"', base=tmp_path)
     _canonical(r)
     # source rows are 2..7; a row identical to an earlier one is excluded, naming that row
-    first_of = {}
-    expected = []
+    first_of: dict[str, int] = {}
+    expected: list[tuple[int, str]] = []
     for row, k in enumerate(keys, start=2):
         if k in first_of:
             expected.append((row, f"identical in every field to row {first_of[k]} of c.csv"))
