@@ -12,10 +12,12 @@ mapped onto the canonical schema of :mod:`qmskpi.datasets`::
 How a source is read, in order (``docs/sources.md`` has every mapping key):
 
 1. The file is hashed (``sha256``, streamed) before anything parses it.
-2. CSV is read by polars with every column a string (the :mod:`csv` module
-   takes over for rows polars refuses). Parquet is scanned for the mapped
-   columns only, with the period's trend window pushed into the scan (rows
-   wholly before it are excluded as ``outside_window``, see :data:`_WINDOWED`).
+2. CSV is read by polars, the columns of int and float fields as numbers and
+   every other column as a string (a cell it refuses: every column a string;
+   the :mod:`csv` module takes over for rows polars refuses). Parquet is
+   scanned for the mapped columns only, with the period's trend window pushed
+   into the scan (rows wholly before it are excluded as ``outside_window``,
+   see :data:`_WINDOWED`).
    Typed values (Parquet, Excel cells, SQL values all of one type) of a
    field's kind stay typed; others are rendered as text in the form the
    mapping expects (a native date in the column's declared date format, a
