@@ -888,10 +888,15 @@ def _read_parquet(
         schema = pl.read_parquet_schema(path)
         headers = list(schema)
         read = _parquet_columns(headers, src, ds)
-        scan = pl.scan_parquet(path, row_index_name=_ROW_INDEX, row_index_offset=2).select(
-            _ROW_INDEX, *(headers[j] for j in read)
-        )
         outside = _outside_window(window, headers, schema, src, ds)
+        # With the window, the date (and lot) columns are read first and only the rows
+        # inside it are decoded from the others (measured faster at 10M rows, the same at 1M).
+        scan = pl.scan_parquet(
+            path,
+            row_index_name=_ROW_INDEX,
+            row_index_offset=2,
+            parallel="auto" if outside is None else "prefiltered",
+        ).select(_ROW_INDEX, *(headers[j] for j in read))
         if outside is None:
             frame, out_rows = scan.collect(), None
         else:  # one filtered scan; the rows left out are the row numbers it did not return
