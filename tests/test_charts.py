@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+import plotly.graph_objects as go
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
 
@@ -189,6 +190,50 @@ def test_scorecard_and_objectives_figures(model: review.ReviewModel) -> None:
     assert s["data"][0]["orientation"] == "h"
     o = charts.figure_spec(charts.objectives_figure(objectives))
     assert [d["type"] for d in o["data"]] == ["indicator"] * len(objectives.rows)
+
+
+def _registered_traces(js: str) -> set[str]:
+    """The trace modules a plotly.js bundle registers, read from its source."""
+    return set(re.findall(r'moduleType:"trace",name:"([a-z0-9]+)"', js))
+
+
+def test_the_inlined_bundle_draws_every_trace_type_of_the_pack(model: review.ReviewModel) -> None:
+    js = charts.PLOTLYJS_BUNDLE.read_text(encoding="utf-8")
+    assert _registered_traces(js) == charts.BUNDLE_TRACES
+    score, objectives = model.table("supplier_scorecard"), model.table("objective_attainment")
+    assert score is not None
+    assert objectives is not None
+    figures = [
+        charts.spc_figure(_trend()),
+        charts.pareto_figure(_pareto()),
+        charts.scorecard_figure(score),
+        charts.objectives_figure(objectives),
+    ]
+    types = {str(t.type) for fig in figures for t in fig.data}
+    assert types == {"scatter", "bar", "indicator"}
+    assert types <= charts.BUNDLE_TRACES
+    pack = charts.Pack(model)
+    html = "\n".join(pack.section(s).html for s in model.section_ids)
+    (found,) = PLOTLYJS.findall(html)
+    assert js[-200:] in found  # the bundle itself, not the full plotly.js
+    assert len(found) < 1_500_000
+
+
+def test_the_bundle_matches_the_plotly_package_and_a_foreign_trace_gets_full_plotlyjs() -> None:
+    from plotly.offline import get_plotlyjs, get_plotlyjs_version
+
+    (bundled,) = re.findall(r"plotly\.js v([0-9.]+)", charts.bundle_script()[:300])
+    assert bundled.split(".")[:2] == get_plotlyjs_version().split(".")[:2]
+    doc = charts.Document()
+    first = charts.figure_html(charts.spc_figure(_trend()), doc, "a")
+    heat = charts.figure_html(go.Figure(go.Heatmap(z=[[1, 2], [3, 4]])), doc, "b")
+    third = charts.figure_html(go.Figure(go.Heatmap(z=[[1]])), doc, "c")
+    assert "finance bundle" in first
+    assert get_plotlyjs()[-200:] not in first
+    assert get_plotlyjs()[-200:] in heat
+    assert "finance bundle" not in heat
+    assert "plotly.js v" not in third
+    assert first.index("plotly.js v") < first.index("Plotly.newPlot")
 
 
 def test_div_ids_are_pinned_and_sanitised() -> None:
