@@ -7,6 +7,7 @@ call on plain data; every stage module knows nothing of the ones after it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import hashlib
@@ -905,6 +906,31 @@ def _full_folder(error: BaseException, cfg: Config) -> Path:
 # Long by design: one pack's life under its lock, stage by stage (load, skip check, prepare,
 # stage exports, compare, render, manifest, publish) with a hook between stages that the
 # kill tests use; split, the stage order and the cleanup on each path would be spread out.
+SMALL_INPUTS_BYTES = 256 * 2**20
+"""Frames smaller than this in memory (the sample: ~3 MB; a 10M-row month: several GB)
+let :func:`run_review` start Chromium before validating and write the exports while the
+notebook runs: faster, at the price of Chromium and the frames being resident together."""
+
+
+def _small_inputs(loaded: sources.LoadedData) -> bool:
+    return sum(d.frame.estimated_size() for d in loaded.values()) < SMALL_INPUTS_BYTES
+
+
+def _write_exports(prepared: Prepared, st: archive.Stage, review_json: bytes) -> None:
+    """The files beside the pack drawn from the rows but ``review-inputs.json`` and ``kpis.csv``."""
+    cfg = prepared.config
+    if cfg.outputs.xlsx:
+        render.write_xlsx({"kpis": prepared.kpis}, st.file("kpis.xlsx"))
+    write_registers(prepared, st)
+    minutes.write_template(
+        prepared.review,
+        st.file(minutes.TEMPLATE),
+        minutes.identity_of(prepared.review, pack_id=st.pack_id, review_json=review_json),
+    )
+    contracts.write_quarantine_csv(prepared.validation, st.file("quarantine.csv"))
+    contracts.write_validation_json(prepared.validation, st.file("validation.json"))
+
+
 def _run_locked(
     cfg: Config,
     p: Period,
@@ -976,47 +1002,52 @@ def _run_locked(
     # The default renderer gets a kernel started now: its process start and its
     # imports run on the other core while this one validates and computes.
     kernel = render.start_kernel() if renderer is render.render_pack else None
-    # Chromium too, once the data is validated and computed: it then starts while the
-    # exports are written and the notebook's kernel warms up, and it is not resident
-    # (~0.6 GB with its driver) while this process holds its largest frames. A browser
-    # that cannot start fails the run before the notebook runs (browser.start() below).
+    # Chromium too, with the page it will print in. For small inputs at once, so that
+    # it is up when the notebook ends; for large ones once the data is validated and
+    # computed, so that it is not resident (~0.6 GB with its driver) while this
+    # process holds its largest frames. A browser that cannot start fails the run
+    # before the notebook runs (browser.start() below).
+    small = _small_inputs(loaded)
     own_browser: render.ThreadedPrinter | None = None
     if browser is None and no_pdf is None and renderer is render.render_pack:
         own_browser = render.ThreadedPrinter(launch_timeout_s=cfg.outputs.browser_timeout_s)
         browser = own_browser
+        if small:
+            own_browser.start_soon(warm_up=True)
+    exports: concurrent.futures.Future[None] | None = None
     try:
         prepared = prepare(cfg, p, scope, as_of=as_of, loaded=loaded, pushed=pushed)
-        if own_browser is not None:
-            own_browser.start_soon()
+        if own_browser is not None and not small:
+            own_browser.start_soon(warm_up=True)
         for name, seconds in prepared.timings.items():
             t.seconds[name] = seconds
         inputs = _input_records(cfg, loaded, prepared.validation, pushed)
         hook("prepared")
 
-        with arch.stage(p.label, scope) as st:
+        # The exports' pool is shut down (waited for) before the staging folder is
+        # cleaned up or published.
+        with (
+            arch.stage(p.label, scope) as st,
+            concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="qmskpi-exports") as pool,
+        ):
             hook("staged")
             with t.stage("exports"):
-                render.write_csv(prepared.kpis, st.file("kpis.csv"))
-                if cfg.outputs.xlsx:
-                    render.write_xlsx({"kpis": prepared.kpis}, st.file("kpis.xlsx"))
-                write_registers(prepared, st)
+                # What the notebook and the restatement read, first.
                 review_json = prepared.review.to_json().encode("utf-8")
                 st.file("review-inputs.json").write_bytes(review_json)
-                minutes.write_template(
-                    prepared.review,
-                    st.file(minutes.TEMPLATE),
-                    minutes.identity_of(
-                        prepared.review, pack_id=st.pack_id, review_json=review_json
-                    ),
-                )
-                contracts.write_quarantine_csv(prepared.validation, st.file("quarantine.csv"))
-                contracts.write_validation_json(prepared.validation, st.file("validation.json"))
+                render.write_csv(prepared.kpis, st.file("kpis.csv"))
+                if small:  # the rest on the other core, while the notebook runs
+                    exports = pool.submit(_write_exports, prepared, st, review_json)
+                else:
+                    _write_exports(prepared, st, review_json)
             state = _data_state(prepared.validation.to_dict())
-            # Everything drawn from the rows is written: let the frames go, so that their
-            # memory is returned while the notebook and Chromium run (the process tree's
-            # peak at 10M rows would otherwise hold both).
+            # Everything drawn from the rows is written (or, for small inputs, being
+            # written): let the frames go, so that their memory is returned while the
+            # notebook and Chromium run (the process tree's peak at 10M rows would
+            # otherwise hold both).
             del prepared, loaded
-            hook("exported")
+            if exports is None:
+                hook("exported")
 
             cmp = _restatement(st, current, inputs, config_digest=config_digest, problems=problems)
             cmp = _keep_minuted(arch, current, cmp)
@@ -1053,6 +1084,10 @@ def _run_locked(
                 )
             for step, seconds in result.timings.items():
                 t.seconds[f"render.{step}"] = seconds
+            if exports is not None:
+                with t.stage("exports"):
+                    exports.result()
+                hook("exported")
             hook("rendered")
 
             status: Status = "restated" if cmp.supersede and cmp.restatement else "published"

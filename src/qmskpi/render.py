@@ -63,7 +63,7 @@ from qmskpi import progress
 from qmskpi.errors import RenderError
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, PdfMargins, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, PdfMargins, Playwright
 
 _T = TypeVar("_T")
 __all__ = [
@@ -1103,6 +1103,7 @@ class PdfPrinter:
         self.bookmarks = bookmarks
         self._playwright: Playwright | None = None
         self._browser: Browser | None = None
+        self._spare: tuple[BrowserContext, Page] | None = None
 
     def __enter__(self) -> PdfPrinter:
         self.start()
@@ -1157,9 +1158,13 @@ class PdfPrinter:
         self._close()
 
     def _close(self) -> None:
+        spare, self._spare = self._spare, None
         browser, self._browser = self._browser, None
         pw, self._playwright = self._playwright, None
         try:
+            if spare is not None:
+                with contextlib.suppress(Exception):
+                    spare[0].close()
             if browser is not None:
                 with contextlib.suppress(Exception):
                     browser.close()
@@ -1167,19 +1172,43 @@ class PdfPrinter:
             if pw is not None:
                 _release_driver()
 
-    @contextlib.contextmanager
-    def page(self, *, timeout_s: float = 60) -> Iterator[Page]:
-        """A fresh page at the printed width with the network cut off; closed after use."""
+    def _open_page(self) -> tuple[BrowserContext, Page]:
         context = self.browser.new_context(
             viewport={"width": PRINT_WIDTH_PX, "height": PRINT_HEIGHT_PX},
             java_script_enabled=True,
             offline=True,
             service_workers="block",
         )
-        context.set_default_timeout(timeout_s * 1000)
         try:
             page = context.new_page()
             block_network(page)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                context.close()
+            raise
+        return context, page
+
+    def warm_up(self) -> None:
+        """Start the browser and open the page the next :meth:`page` hands out.
+
+        A fresh context and page cost 0.2-1 s (the first in a browser the most);
+        opened while something else runs (the notebook), that is off the print's path.
+        """
+        PdfPrinter.start(self)  # not self.start(): a ThreadedPrinter runs this in its worker
+        if self._spare is None:
+            self._spare = self._open_page()
+
+    @contextlib.contextmanager
+    def page(self, *, timeout_s: float = 60) -> Iterator[Page]:
+        """A fresh page at the printed width with the network cut off; closed after use.
+
+        Each page has a context of its own, used once (the one :meth:`warm_up`
+        opened, if any).
+        """
+        spare, self._spare = self._spare, None
+        context, page = spare if spare is not None else self._open_page()
+        context.set_default_timeout(timeout_s * 1000)
+        try:
             yield page
         finally:
             context.close()
@@ -1231,15 +1260,29 @@ class ThreadedPrinter(PdfPrinter):
     def _in_worker(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         return self._submit(fn, *args, **kwargs).result()
 
-    def start_soon(self) -> None:
-        """Launch Chromium in the background; :meth:`start` waits for it (and raises its error)."""
+    def start_soon(self, *, warm_up: bool = False) -> None:
+        """Launch Chromium in the background; :meth:`start` waits for it (and raises its error).
+
+        ``warm_up`` also opens the page the next print uses (:meth:`PdfPrinter.warm_up`).
+        """
         if self._launch is None:
             self._launch = self._submit(super().start)
+            if warm_up:
+                self._submit(self._warm_up_quietly)
+
+    def _warm_up_quietly(self) -> None:
+        if self._browser is None:
+            return  # the launch failed: start() raises that
+        try:
+            super().warm_up()
+        except Exception as exc:  # the print opens its own page then (and reports its error)
+            log.debug("Chromium: could not open a page ahead: %s", exc)
 
     def start(self) -> None:
         launch, self._launch = self._launch, None
         if launch is not None:
             launch.result()  # a failed launch is raised once; the next start() tries afresh
+            return  # not waiting for the page start_soon() may be opening
         self._in_worker(super().start)
 
     def print(self, html_path: Path, pdf: Path, *, timeout_s: float, title: str = "") -> Path:
