@@ -6,6 +6,8 @@ Usage::
     .venv/bin/python benchmarks/bench_volume.py --scale 45 --json v.json
     .venv/bin/python benchmarks/bench_volume.py --scale 27 --sites 50  # 50 sites, ~10M inspections
     .venv/bin/python benchmarks/bench_volume.py --data /tmp/s450       # an existing sample folder
+    .venv/bin/python benchmarks/bench_volume.py --sample-only --repeat 5 \
+        --before /work/main/.venv/bin/qmskpi                           # the demo pack only, A/B
 
 Measured in one run, each in a fresh process, in this order:
 
@@ -24,6 +26,11 @@ For 4 and 5 the whole process tree (qmskpi, the notebook kernel, Chromium and it
 driver) is sampled every 50 ms with psutil: the peak is the largest sum of their RSS.
 Stage seconds come from the published ``manifest.json``; pages from ``pdfinfo``.
 
+``--sample-only`` runs only the hello pack and the sample pack (no month, no RSS sampler:
+sampling the tree every 50 ms costs the pack ~1 s of CPU on 2 cores), ``--repeat`` times,
+and with ``--before`` also the sample pack of another installation's ``qmskpi`` (say the
+main branch's), alternating the order in each round; it reports medians.
+
 Targets (issue 13): the month <= 60 s wall and <= 4 GB peak tree RSS; load <= 2x the
 bare read; validation <= 4x the load; pages <= 30 (sample) and <= 40 (50 sites); PDF
 print time of the month within 20 % of the sample's; the sample pack <= 10 s, stated as
@@ -37,6 +44,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,9 +108,17 @@ def _python(code: str, *args: str) -> dict[str, Any]:
     return result
 
 
-def tree_run(cmd: list[str]) -> dict[str, Any]:
-    """Run ``cmd``; wall seconds and the peak RSS of its whole process tree (50 ms samples)."""
+def tree_run(cmd: list[str], *, rss: bool = True) -> dict[str, Any]:
+    """Run ``cmd``; wall seconds and the peak RSS of its whole process tree (50 ms samples).
+
+    ``rss=False``: wall seconds only (no sampler competing for the CPU).
+    """
     start = time.perf_counter()
+    if not rss:
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout[-3000:]}")
+        return {"wall": time.perf_counter() - start, "peak_tree_gb": 0.0, "peak_by_process_gb": {}}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root = psutil.Process(proc.pid)
     peak: dict[str, Any] = {"total": 0, "by_name": {}}
@@ -141,10 +157,12 @@ def tree_run(cmd: list[str]) -> dict[str, Any]:
     }
 
 
-def render(config: Path, reports: Path) -> dict[str, Any]:
+def render(
+    config: Path, reports: Path, *, qmskpi: Path = QMSKPI, rss: bool = True
+) -> dict[str, Any]:
     run = tree_run(
         [
-            str(QMSKPI),
+            str(qmskpi),
             "render",
             "--config",
             str(config),
@@ -153,7 +171,8 @@ def render(config: Path, reports: Path) -> dict[str, Any]:
             "--output",
             str(reports),
             "--force",
-        ]
+        ],
+        rss=rss,
     )
     pack = reports / PERIOD / "all"
     manifest = json.loads((pack / "manifest.json").read_text(encoding="utf-8"))
@@ -174,7 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         "--data", type=Path, help="an existing `qmskpi sample --format parquet` folder"
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--sample-only", action="store_true", help="the hello pack and the sample pack only"
+    )
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of --sample-only")
+    parser.add_argument(
+        "--before", type=Path, help="with --sample-only: another `qmskpi` to compare with"
+    )
     args = parser.parse_args(argv)
+    if args.sample_only:
+        return sample_only(args)
     load_before = os.getloadavg()[0]
     results: dict[str, Any] = {"scale": args.scale, "sites": args.sites}
     with tempfile.TemporaryDirectory(prefix="qmskpi-volume-") as tmp:
@@ -210,6 +238,67 @@ def main(argv: list[str] | None = None) -> int:
         results["month"] = render(config, work / "reports")
     results["load_average"] = [load_before, os.getloadavg()[0]]
     report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+SAMPLE_STAGES = (
+    "load",
+    "validate",
+    "compute",
+    "exports",
+    "render.execute",
+    "render.html",
+    "render.pdf",
+)
+
+
+def sample_only(args: argparse.Namespace) -> int:
+    """Rounds of: the hello pack, the sample pack (and ``--before``'s), order alternating."""
+    load_before = os.getloadavg()[0]
+    runs: dict[str, list[dict[str, Any]]] = {"hello": [], "after": [], "before": []}
+    qmskpis = {"after": QMSKPI, **({"before": args.before} if args.before else {})}
+    with tempfile.TemporaryDirectory(prefix="qmskpi-demo-bench-") as tmp:
+        work = Path(tmp)
+        for i in range(args.repeat):
+            (work / "hello").mkdir(exist_ok=True)
+            runs["hello"].append(_python(_HELLO, str(work / "hello")))
+            order = list(qmskpis) if i % 2 == 0 else list(reversed(qmskpis))
+            for name in order:
+                sample = work / f"sample-{name}-{i}"
+                shutil.copytree(ROOT / "sample_data", sample)
+                result = render(
+                    sample / "qmskpi.toml", sample / "reports", qmskpi=qmskpis[name], rss=False
+                )
+                runs[name].append(result)
+                shutil.rmtree(sample)
+                print(f"round {i + 1}: {name} {result['wall']:.2f} s", file=sys.stderr)
+    results = {k: v for k, v in runs.items() if v}
+    results["load_average"] = [load_before, os.getloadavg()[0]]
+    hello = statistics.median(r["seconds"] for r in results["hello"])
+    print(
+        f"\nqmskpi demo pack (sample data, HTML + PDF, cold process) · {args.repeat} rounds · "
+        f"{platform.node()} · {os.cpu_count()} cores · load average "
+        f"{load_before:.1f} -> {results['load_average'][1]:.1f}"
+    )
+    print(f"hello pack (papermill + nbconvert + Chromium PDF), median: {hello:.2f} s\n")
+    names = [n for n in ("before", "after") if n in results]
+    print(f"{'median':<16}" + "".join(f"{n:>10}" for n in names))
+    for k in SAMPLE_STAGES:
+        cells = "".join(
+            f"{statistics.median(r['timings'].get(k, 0) for r in results[n]):>9.2f}s" for n in names
+        )
+        print(f"{k:<16}{cells}")
+    walls = {n: statistics.median(r["wall"] for r in results[n]) for n in names}
+    print(f"{'wall':<16}" + "".join(f"{walls[n]:>9.2f}s" for n in names))
+    print(f"{'x hello pack':<16}" + "".join(f"{walls[n] / hello:>9.2f}x" for n in names))
+    print(f"{'pages':<16}" + "".join(f"{results[n][0]['pages']:>10}" for n in names))
+    for n in names:
+        each = ", ".join(f"{r['wall']:.2f}" for r in results[n])
+        print(f"  {n}: {each} s")
+    ok = walls["after"] <= 10
+    print(f"  {'met' if ok else 'MISSED':<7} sample pack {walls['after']:.2f} s <= 10 s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
     return 0
