@@ -26,7 +26,6 @@ Notebook API::
 from __future__ import annotations
 
 import functools
-import html
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -57,7 +56,7 @@ from qmskpi.review import (
     format_value,
     register_file,
 )
-from qmskpi.templating import macro, trusted
+from qmskpi.templating import esc, macro, trusted
 
 __all__ = [
     "BUNDLE_TRACES",
@@ -71,6 +70,7 @@ __all__ = [
     "bundle_script",
     "control_chart",
     "div_id",
+    "esc",
     "figure_html",
     "frame_html",
     "objectives_figure",
@@ -161,15 +161,6 @@ def _provisional_label(meta: Meta) -> str:
     if not label:
         return ""
     return _html("provisional", label=label, edition=meta.clause_map_edition)
-
-
-def esc(value: object) -> str:
-    """HTML-escape any value (quotes too); None becomes an empty string.
-
-    For text plotly shows (it reads a subset of HTML tags); the pack's HTML is written by
-    the templates of ``templates/html/pack.html.j2``, which escape the same way.
-    """
-    return "" if value is None else html.escape(str(value), quote=True)
 
 
 def _html(name: str, /, **context: Any) -> str:

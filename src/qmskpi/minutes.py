@@ -34,12 +34,12 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
-from qmskpi.charts import esc
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import SourceError, did_you_mean
 from qmskpi.render import PACK_CSS, _fix_zip_times, neutralise_formula
 from qmskpi.review import ReviewModel
 from qmskpi.sources import REJECT_SCHEMA, SOURCE_FILE, LoadedData, LoadedDataset, SourceFile
+from qmskpi.templating import esc
 
 TEMPLATE: Final = "minutes.xlsx"
 """File name of the template in every pack."""
@@ -708,7 +708,7 @@ def minutes_html(
 ) -> str:
     """The minutes as one offline HTML page in the pack's house style.
 
-    Every value from the filled template goes through :func:`charts.esc`; the
+    Every value from the filled template goes through :func:`templating.esc`; the
     page has a Content-Security-Policy that allows no script at all.
     """
     m = minutes.meeting

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import polars as pl
 import psutil
@@ -43,7 +43,6 @@ from qmskpi import (
     kpis,
     minutes,
     progress,
-    pushdown,
     render,
     review,
     runtemp,
@@ -70,6 +69,9 @@ from qmskpi.errors import (
 )
 from qmskpi.kpis.firstlevel import FirstLevel
 from qmskpi.periods import Period, last_complete, parse_period
+
+if TYPE_CHECKING:
+    from qmskpi import pushdown
 
 log = logging.getLogger(__name__)
 
@@ -437,6 +439,16 @@ def write_registers(prepared: Prepared, st: archive.Stage) -> list[str]:
     return names
 
 
+def _pushed_sources(cfg: Config) -> tuple[str, ...]:
+    """:func:`qmskpi.pushdown.pushed_sources`, importing :mod:`qmskpi.pushdown` (and
+    SQLAlchemy with it, ~0.2 s) only when a source has ``pushdown = true``."""
+    if not any(s.pushdown for s in cfg.sources.values()):
+        return ()
+    from qmskpi import pushdown
+
+    return pushdown.pushed_sources(cfg)
+
+
 def load_inputs(cfg: Config, period: Period) -> sources.LoadedData:
     """Every configured source but those with ``pushdown = true`` (:func:`push_inputs`), with
     the review-actions register merged into ``review_actions``.
@@ -445,7 +457,7 @@ def load_inputs(cfg: Config, period: Period) -> sources.LoadedData:
     of approved minutes: the next pack shows them under 9.3.2 a) with no retyping.
     """
     return minutes.with_register(
-        sources.load_all(cfg, period=period, skip=pushdown.pushed_sources(cfg)),
+        sources.load_all(cfg, period=period, skip=_pushed_sources(cfg)),
         cfg.reports_dir / archive.REGISTER,
         until=period.end,
     )
@@ -465,13 +477,13 @@ def push_inputs(
     look up come from them (:func:`qmskpi.pushdown.known_values`: the receipts'
     ``supplier_exists`` is then checked in the database), else those rules are not
     checked. ``backfill``: as for ``contracts.validate`` (default: an ``as_of`` given)."""
-    names = pushdown.pushed_sources(cfg)
+    names = _pushed_sources(cfg)
+    if not names:
+        return {}
+    from qmskpi import pushdown
+
     back = as_of is not None if backfill is None else backfill
-    known = (
-        pushdown.known_values(cfg, period, loaded, as_of=as_of, backfill=back)
-        if names and loaded
-        else {}
-    )
+    known = pushdown.known_values(cfg, period, loaded, as_of=as_of, backfill=back) if loaded else {}
     out: dict[str, pushdown.Pushed] = {}
     for name in names:
         progress.emit("load", detail=f"{name} (pushdown)", rows=0)

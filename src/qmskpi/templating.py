@@ -17,6 +17,15 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 
+def esc(value: object) -> str:
+    """HTML-escape any value (quotes too); None becomes an empty string.
+
+    For HTML written in code (the minutes, text plotly shows: it reads a subset of
+    HTML tags in titles and labels); templates escape the same way (:func:`_escaped`).
+    """
+    return "" if value is None else html.escape(str(value), quote=True)
+
+
 def _escaped(value: Any) -> Any:
     """Every ``{{ value }}``: Markup as it is, anything else through :func:`html.escape`."""
     if isinstance(value, Markup) or value is None:
