@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from typing import Any
@@ -234,6 +235,37 @@ def test_the_bundle_matches_the_plotly_package_and_a_foreign_trace_gets_full_plo
     assert "finance bundle" not in heat
     assert "plotly.js v" not in third
     assert first.index("plotly.js v") < first.index("Plotly.newPlot")
+
+
+def test_the_spc_spec_is_what_plotly_validates(model: review.ReviewModel) -> None:
+    """The pack writes spc_spec unchecked: plotly's own validation must give the same JSON."""
+    plain = replace(_trend(), rebase=(), denominators=(), numerators=())
+    run_chart = replace(plain, ucl=(None,) * 12, lcl=(None,) * 12, target=None)
+    share = replace(plain, unit="share of lots", chart="p", denominators=(10.0,) * 12)
+    trends = [plain, run_chart, share, *model.trends]
+    assert len(trends) > 5
+    for t in trends:
+        for size in ({}, {"width": charts.FULL_WIDTH, "height": 260}):
+            spec = charts.spc_spec(t, **size)
+            checked = go.Figure(spec).to_plotly_json()
+            assert json.dumps(spec, sort_keys=True) == json.dumps(checked, sort_keys=True)
+    # spc_figure is the spec plus its rebases (a line and a label each)
+    rebased = charts.spc_figure(_trend()).to_plotly_json()
+    assert rebased["data"] == go.Figure(charts.spc_spec(_trend())).to_plotly_json()["data"]
+    assert len(rebased["layout"]["shapes"]) == len(rebased["layout"]["annotations"]) == 1
+
+
+def test_a_spec_and_its_figure_give_the_same_html() -> None:
+    t = replace(_trend(), rebase=())
+    spec_html = charts.figure_html(charts.spc_spec(t), charts.Document(), "x")
+    fig_html = charts.figure_html(charts.spc_figure(t), charts.Document(), "x")
+    plot = re.compile(r"Plotly\.newPlot\(\s*\"x\",\s*(\[.*\]),\s*(\{.*\}),\s*\{\"display")
+    found = [plot.search(h.replace("\n", " ")) for h in (spec_html, fig_html)]
+    assert found[0] is not None
+    assert found[1] is not None
+    spec_json = [json.loads(g) for g in found[0].groups()]
+    fig_json = [json.loads(g) for g in found[1].groups()]
+    assert spec_json == fig_json
 
 
 def test_div_ids_are_pinned_and_sanitised() -> None:
