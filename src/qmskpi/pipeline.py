@@ -574,7 +574,10 @@ STAGES = (
     "flipped",
     "published",
 )
-"""Steps a run reports to ``on_stage``, in order (``packed``/``flipped`` come from the archive)."""
+"""Steps a run reports to ``on_stage``, in order (``packed``/``flipped`` come from the archive).
+
+With small inputs the exports are written while the notebook runs: ``exported`` then
+comes after ``compared``, just before ``rendered``."""
 
 
 @dataclass(frozen=True)
@@ -1050,6 +1053,8 @@ def _run_locked(
                 render.write_csv(prepared.kpis, st.file("kpis.csv"))
                 if small:  # the rest on the other core, while the notebook runs
                     exports = pool.submit(_write_exports, prepared, st, review_json)
+                    if renderer is render.render_pack:
+                        pool.submit(render.warm_up_export)
                 else:
                     _write_exports(prepared, st, review_json)
             state = _data_state(prepared.validation.to_dict())
