@@ -324,6 +324,32 @@ def test_run_review_publishes_a_complete_pack(published: tuple[Path, pipeline.Ru
     assert list((root / ".staging").iterdir()) == []
 
 
+def test_small_inputs_write_the_exports_beside_the_notebook_with_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small inputs: exports written while the notebook runs; large: before. Same pack."""
+    packs: dict[str, dict[str, bytes]] = {}
+    orders: dict[str, list[str]] = {}
+    for mode in ("small", "large"):
+        if mode == "large":
+            monkeypatch.setattr(pipeline, "SMALL_INPUTS_BYTES", 0)
+        cfg = copy_sample(tmp_path / mode)
+        stages: list[str] = []
+        out = pipeline.run_review(
+            cfg, PERIOD, "all", as_of=AS_OF, renderer=fake_render, on_stage=stages.append
+        )
+        assert out.status == "published", out.error
+        assert out.pack_dir is not None
+        packs[mode] = {p.name: p.read_bytes() for p in out.pack_dir.iterdir()}
+        orders[mode] = [s for s in stages if s in ("staged", "exported", "compared", "rendered")]
+    assert orders["large"] == ["staged", "exported", "compared", "rendered"]
+    assert orders["small"] == ["staged", "compared", "exported", "rendered"]
+    assert set(packs["small"]) == set(packs["large"]) == PACK_FILES | {"manifest.json"}
+    # minutes.xlsx carries the pack's id, the manifest its id and timings
+    same = set(PACK_FILES) - {"minutes.xlsx"}
+    assert {n for n in same if packs["small"][n] != packs["large"][n]} == set()
+
+
 def test_manifest_records_inputs_config_versions_timings_and_outputs(
     published: tuple[Path, pipeline.RunOutcome],
 ) -> None:
