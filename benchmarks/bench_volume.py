@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-SAMPLE_STAGES = (
+STAGES = (
     "load",
     "validate",
     "compute",
@@ -294,7 +294,7 @@ def sample_only(args: argparse.Namespace) -> int:
     print(f"hello pack (papermill + nbconvert + Chromium PDF), median: {hello:.2f} s\n")
     names = [n for n in ("before", "after") if n in results]
     print(f"{'median':<16}" + "".join(f"{n:>10}" for n in names))
-    for k in SAMPLE_STAGES:
+    for k in STAGES:
         cells = "".join(
             f"{statistics.median(r['timings'].get(k, 0) for r in results[n]):>9.2f}s" for n in names
         )
@@ -334,15 +334,7 @@ def report(r: dict[str, Any]) -> None:
     )
     print(f"hello pack (papermill + nbconvert + Chromium PDF): {hello:.2f} s\n")
     print(f"{'stage':<16}{'sample':>10}{'month':>10}")
-    for k in (
-        "load",
-        "validate",
-        "compute",
-        "exports",
-        "render.execute",
-        "render.html",
-        "render.pdf",
-    ):
+    for k in STAGES:
         print(f"{k:<16}{ts.get(k, 0):>9.2f}s{t.get(k, 0):>9.2f}s")
     print(f"{'wall':<16}{sample['wall']:>9.2f}s{month['wall']:>9.2f}s")
     print(f"{'peak tree RSS':<16}{sample['peak_tree_gb']:>8.2f}GB{month['peak_tree_gb']:>8.2f}GB")
