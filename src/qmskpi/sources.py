@@ -2525,7 +2525,10 @@ def _load_files(
         origin = files[0].path
     return LoadedDataset(
         dataset=ds.name,
-        frame=frame,
+        # One chunk per column, as later steps want it: a Parquet file gives a chunk per row
+        # group, and the first column added to such a frame (validation's row number) would
+        # copy it whole while the loaded one is still held (+2.4 GB at 10M inspections).
+        frame=frame.rechunk(),
         rejects=pl.concat(rejects, how="vertical") if rejects else _empty_rejects(),
         origin=origin,
         sha256=sha256,
