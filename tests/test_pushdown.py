@@ -533,3 +533,45 @@ def _check_both(tmp_path: Path, db: str, tables: tuple[str, str], period: str, s
         ("receipts", "promised_date", None),
         ("receipts", "received_date", kpis.SUPPLIER_BY),
     }
+
+
+def test_a_run_asks_the_database_once_for_all_scopes(
+    dirty_inspections: pl.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``qmskpi run`` renders every scope of the period; the query binds no ``:site``, so each
+    scope would ask the database the same question: it is asked once, and every scope's
+    pack says so (the same digest of what the database returned)."""
+    from qmskpi import pushdown
+
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", _with_codes(dirty_inspections).to_arrow())
+    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
+    con.close()
+    query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
+    config = _pipeline_config(tmp_path, query, pushdown=True, db=f'url = "duckdb:///{path}"')
+    calls: list[str] = []
+    real = pushdown.push_down
+
+    def counted(*args: object, **kwargs: object) -> pushdown.Pushed:
+        calls.append(str(args[1]))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pushdown, "push_down", counted)
+    outcomes = pipeline.run_scheduled(config, scopes=["all", "North", "South"])
+    assert [(o.period, o.scope) for o in outcomes] == [
+        ("2026-03", "all"),
+        ("2026-03", "North"),
+        ("2026-03", "South"),
+    ]
+    assert {o.status for o in outcomes} == {"published"}, [o.error for o in outcomes]
+    assert calls == ["inspections"]  # once for the run, not once per scope
+    digests = set()
+    for o in outcomes:
+        manifest = json.loads((o.pack_dir / "manifest.json").read_text("utf-8"))
+        (record,) = [i for i in manifest["inputs"] if i["dataset"] == "inspections"]
+        digests.add(record["sha256"])
+    assert len(digests) == 1
+    # a later run asks again (the database may have changed since)
+    pipeline.run_scheduled(config, scopes=["all"], force=True)
+    assert calls == ["inspections", "inspections"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import io
@@ -483,12 +484,32 @@ def push_inputs(
     from qmskpi import pushdown
 
     back = as_of is not None if backfill is None else backfill
+    shared = _RUN_PUSHED.get()
+    key = (
+        cfg.digest(),
+        period.label,
+        as_of,
+        back,
+        tuple(sorted((n, str(d.sha256)) for n, d in (loaded or {}).items())),
+    )
+    if shared is not None and key in shared:  # another scope of this run asked already
+        return dict(shared[key])
     known = pushdown.known_values(cfg, period, loaded, as_of=as_of, backfill=back) if loaded else {}
     out: dict[str, pushdown.Pushed] = {}
     for name in names:
         progress.emit("load", detail=f"{name} (pushdown)", rows=0)
         out[name] = pushdown.push_down(cfg, name, period, as_of=as_of, known=known)
+    if shared is not None:
+        shared[key] = dict(out)
     return out
+
+
+_RUN_PUSHED: contextvars.ContextVar[dict[tuple[object, ...], dict[str, pushdown.Pushed]] | None] = (
+    contextvars.ContextVar("qmskpi_run_pushed", default=None)
+)
+"""What the databases returned, shared by the scopes of one :func:`run_scheduled` in this
+process: every scope of a period asks the same question (the query binds no ``:site``; each
+scope filters the aggregates), so the database answers it once per run, not once per scope."""
 
 
 def closed_actions(cfg: Config) -> frozenset[str]:
@@ -1532,6 +1553,7 @@ def run_scheduled(
             if renderer is None
             else None
         )
+        shared = _RUN_PUSHED.set({})  # the scopes of a period share the databases' answers
         try:
             for pp in sorted(by_period):
                 for scope in by_period[pp]:
@@ -1552,6 +1574,7 @@ def run_scheduled(
                             printer.close()  # started afresh by the next pack
                     outcomes.append(o)
         finally:
+            _RUN_PUSHED.reset(shared)
             if printer is not None:
                 with contextlib.suppress(Exception):
                     printer.close()
