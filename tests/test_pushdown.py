@@ -116,6 +116,18 @@ def _with_codes(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(defect_code=code)
 
 
+def _duckdb(tmp_path: Path, **tables: pl.DataFrame) -> str:
+    """A DuckDB file holding ``tables`` (name -> rows); its ``[databases]`` line."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    for name, frame in tables.items():
+        con.register("frame", frame.to_arrow())
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+        con.unregister("frame")
+    con.close()
+    return f'url = "duckdb:///{path}"'
+
+
 def _pipeline_config(
     tmp_path: Path, query: str, *, pushdown: bool, db: str = 'url_env = "QMSKPI_TEST_PG_URL"'
 ) -> Path:
@@ -170,13 +182,9 @@ def test_prepared_pack_pushed_equals_pulled_duckdb(
     dirty_inspections: pl.DataFrame, tmp_path: Path, period: str, scope: str
 ) -> None:
     """The same on DuckDB: validation in the database through GX included."""
-    path = tmp_path / "qms.duckdb"
-    con = duckdb.connect(str(path))
-    con.register("frame", _with_codes(dirty_inspections).to_arrow())
-    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
-    con.close()
+    db = _duckdb(tmp_path, inspections=_with_codes(dirty_inspections))
     query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
-    pushed = _check_pack(tmp_path, query, period, scope, db=f'url = "duckdb:///{path}"')
+    pushed = _check_pack(tmp_path, query, period, scope, db=db)
     # a deep-dive notebook reuses the saved review: the aggregates come with it
     pipeline.save_prepared(pushed, tmp_path / "prepared")
     again = pipeline.load_prepared(tmp_path / "prepared")
@@ -302,13 +310,9 @@ def test_validate_command_pushes_down(
     dirty_inspections: pl.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``qmskpi validate`` judges a pushed-down source in its database (DuckDB here)."""
-    path = tmp_path / "qms.duckdb"
-    con = duckdb.connect(str(path))
-    con.register("frame", dirty_inspections.to_arrow())
-    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
-    con.close()
+    db = _duckdb(tmp_path, inspections=dirty_inspections)
     query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
-    config = _pipeline_config(tmp_path, query, pushdown=True, db=f'url = "duckdb:///{path}"')
+    config = _pipeline_config(tmp_path, query, pushdown=True, db=db)
     code = cli.main(["validate", "--config", str(config), "--period", "2026-03", "--json"])
     assert code == 4  # error rules failed: rows set aside
     report = json.loads(capsys.readouterr().out)
@@ -323,12 +327,7 @@ def test_backfill_as_of_pushed_equals_pulled_duckdb(
     """A backfill (``--as-of`` on a later export) with pushdown: the rows dated after the
     as-of day are left out in the database and counted as ``after_as_of`` exclusions, as
     pulling does (not quarantined as dated in the future); the KPIs are the pulled ones."""
-    path = tmp_path / "qms.duckdb"
-    con = duckdb.connect(str(path))
-    con.register("frame", _with_codes(dirty_inspections).to_arrow())
-    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
-    con.close()
-    db = f'url = "duckdb:///{path}"'
+    db = _duckdb(tmp_path, inspections=_with_codes(dirty_inspections))
     query = "SELECT * FROM inspections;"
     as_of = date(2026, 2, 15)
     pulled = pipeline.prepare(
@@ -458,15 +457,8 @@ def test_pack_with_inspections_and_receipts_pushed_equals_pulled_duckdb(
 ) -> None:
     """Both datasets pushed down to DuckDB: every KPI, table (the supplier scorecard
     included), the coverage matrix, trends and narrative as pulled."""
-    path = tmp_path / "qms.duckdb"
-    con = duckdb.connect(str(path))
-    con.register("ins", _with_codes(dirty_inspections).to_arrow())
-    con.execute("CREATE TABLE inspections AS SELECT * FROM ins")
-    con.register("rec", _dirty_receipts().to_arrow())
-    con.execute("CREATE TABLE receipts AS SELECT * FROM rec")
-    con.close()
-    tables = ("inspections", "receipts")
-    _check_both(tmp_path, f'url = "duckdb:///{path}"', tables, period, scope)
+    db = _duckdb(tmp_path, inspections=_with_codes(dirty_inspections), receipts=_dirty_receipts())
+    _check_both(tmp_path, db, ("inspections", "receipts"), period, scope)
 
 
 @pytest.mark.postgres
@@ -543,13 +535,9 @@ def test_a_run_asks_the_database_once_for_all_scopes(
     pack says so (the same digest of what the database returned)."""
     from qmskpi import pushdown
 
-    path = tmp_path / "qms.duckdb"
-    con = duckdb.connect(str(path))
-    con.register("frame", _with_codes(dirty_inspections).to_arrow())
-    con.execute("CREATE TABLE inspections AS SELECT * FROM frame")
-    con.close()
+    db = _duckdb(tmp_path, inspections=_with_codes(dirty_inspections))
     query = "SELECT * FROM inspections WHERE inspection_date <= :period_end"
-    config = _pipeline_config(tmp_path, query, pushdown=True, db=f'url = "duckdb:///{path}"')
+    config = _pipeline_config(tmp_path, query, pushdown=True, db=db)
     calls: list[str] = []
     real = pushdown.push_down
 
