@@ -211,8 +211,8 @@ def test_kpis_the_aggregates_do_not_cover_need_rows(data: dict[str, pl.DataFrame
 
 def test_unknown_aggregates_dataset_is_an_error(data: dict[str, pl.DataFrame]) -> None:
     agg = first_level(data["inspections"].lazy(), "inspections", "inspection_date", MEASURES)
-    with pytest.raises(KpiError, match="complaints"):
-        kpis.compute_kpis(data, "2026-03", aggregates={"complaints": agg})
+    with pytest.raises(KpiError, match="surveys"):
+        kpis.compute_kpis(data, "2026-03", aggregates={"surveys": agg})
 
 
 def test_sqlite_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
