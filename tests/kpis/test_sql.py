@@ -513,3 +513,163 @@ def test_receipt_aggregates_of_another_tolerance_are_not_used() -> None:
     assert set(otd["note"]) == {"not pushed down: needs receipts rows"}
     with pytest.raises(KpiError, match="not the scorecard's"):
         kpis.supplier_scorecard(others, "2026-03", config=RCFG, aggregate=levels[-1])
+
+
+# --------------------------------------------------------------------------- complaints
+
+CCFG = KpiConfig(
+    complaint_close_target_days=20,
+    complaint_close_target_days_by_severity={"critical": 5, "major": 12},
+    repeat_window_days=40,
+)
+"""Per-severity close targets and a repeat window other than the defaults."""
+COMPLAINT_KPIS = kpis.pushed_down("complaints")
+CDATA = ("shipments",)
+
+
+def _random_complaints(n: int = 1200, seed: int = 31) -> pl.DataFrame:
+    """Complaints 2024-10 .. 2026-06 over few customer x product x category keys (so that
+    same-day complaints, repeats and recurrences are common), closed 0 to 120 days after
+    receipt or still open (20 %), some keys and severities null, units and costs partly
+    missing (costs in quarters: float sums exact in any order)."""
+    rng = np.random.default_rng(seed)
+    start = date(2024, 10, 1)
+    received = [start + timedelta(days=int(d)) for d in rng.integers(0, 638, n)]
+    closed = [
+        None if rng.random() < 0.2 else r + timedelta(days=int(x))
+        for r, x in zip(received, rng.integers(0, 121, n), strict=True)
+    ]
+
+    def pick(values: list[str | None], p_null: float) -> list[str | None]:
+        return [
+            None if rng.random() < p_null else values[i] for i in rng.integers(0, len(values), n)
+        ]
+
+    units = rng.integers(1, 500, n)
+    cost = np.where(rng.random(n) < 0.6, rng.integers(1, 8000, n) / 4, np.nan)
+    return pl.DataFrame(
+        {
+            "complaint_id": [f"C{i}" for i in range(n)],
+            "received_date": received,
+            "closed_date": closed,
+            "site": [RSITES[i] for i in rng.integers(0, 3, n)],
+            "customer": pick(["K1", "K2", "K3"], 0.03),
+            "product": pick(["P1", "P2"], 0.03),
+            "category": pick(["late", "damage", "wrong", " "], 0.0),
+            "severity": pick(["minor", "major", "critical"], 0.02),
+            "status": ["open" if c is None else "closed" for c in closed],
+            "units_affected": [None if rng.random() < 0.1 else int(u) for u in units],
+            "cost": pl.Series(cost).fill_nan(None),
+        },
+        schema_overrides={"units_affected": pl.Int64()},
+    )
+
+
+def _shipments() -> pl.DataFrame:
+    months = [f"{y}-{m:02d}" for y in (2024, 2025, 2026) for m in range(1, 13)]
+    return pl.DataFrame(
+        {
+            "month": [m for m in months for _ in RSITES],
+            "site": [s for _ in months for s in RSITES],
+            "product": "P1",
+            "units_shipped": [1000 + 37 * i for i in range(len(months) * len(RSITES))],
+        }
+    )
+
+
+def _complaint_levels(db: str | sa.Engine, query: str, period: str) -> list[kpis.FirstLevel]:
+    return [
+        level_sql(db, query, "complaints", lvl)
+        for lvl in kpis.pushdown_levels("complaints", CCFG, period=period)
+    ]
+
+
+def _check_complaints(com: pl.DataFrame, db: str | sa.Engine, query: str) -> None:
+    """Each first level equals polars' on the rows; every complaints KPI (a month, a quarter,
+    a year; the whole scope and a site; the 24-month series) and the ageing and category
+    tables equal the rows'."""
+    levels = _complaint_levels(db, query, "2026-03")
+    for lvl, got in zip(
+        kpis.pushdown_levels("complaints", CCFG, period="2026-03"), levels, strict=True
+    ):
+        assert got.frame.equals(level_of(com.lazy(), "complaints", lvl).frame), lvl.shape
+    rest = {"shipments": _shipments()}
+    data = {"complaints": com, **rest}
+    covered = pl.col("kpi").is_in(list(COMPLAINT_KPIS))
+    ageing = next(lvl for lvl in levels if lvl.open_until is not None)
+    category = next(lvl for lvl in levels if lvl.by == kpis.CATEGORY_BY)
+    for period in ("2026-03", "2026-Q1", "2025"):
+        for scope in ("all", "North"):
+            rows = kpis.compute_kpis(data, period, scope, config=CCFG)
+            pushed = kpis.compute_kpis(
+                rest, period, scope, config=CCFG, aggregates={"complaints": levels}
+            )
+            assert pushed.filter(covered).equals(rows.filter(covered)), (period, scope)
+            assert kpis.complaint_ageing(rest, period, scope, config=CCFG, aggregate=ageing).equals(
+                kpis.complaint_ageing(data, period, scope, config=CCFG)
+            ), (period, scope)
+            assert kpis.complaints_by_category(rest, period, scope, aggregate=category).equals(
+                kpis.complaints_by_category(data, period, scope)
+            ), (period, scope)
+    series = kpis.kpi_series(data, "2026-03", months=24, config=CCFG)
+    from_db = kpis.kpi_series(
+        rest, "2026-03", months=24, config=CCFG, aggregates={"complaints": levels}
+    )
+    assert from_db.filter(covered).equals(series.filter(covered))
+    # not vacuous: the random data makes every kind of value
+    values = series.filter(covered & (pl.col("scope") == "all")).drop_nulls("value")
+    got = values.group_by("kpi").agg(pl.col("value").max())
+    assert set(got["kpi"]) == set(COMPLAINT_KPIS) - {"copq_total"}  # needs inspections too
+    assert got.filter(pl.col("value") <= 0).is_empty(), got.filter(pl.col("value") <= 0)
+
+
+def test_complaint_kpis_all_pushed_down() -> None:
+    complaint_kpis = {k for k, d in kpis.REGISTRY.items() if "complaints" in d.datasets}
+    assert set(COMPLAINT_KPIS) == complaint_kpis
+    assert "complaints_open_age_over_90" in complaint_kpis  # open at period ends
+    assert "copq_external" in complaint_kpis  # conformity's
+    shapes = [lvl.shape for lvl in kpis.pushdown_levels("complaints", CCFG)]
+    days = kpis.customers.DAYS_TO_CLOSE.by
+    assert shapes == [
+        ("received_date", None, False, False),  # the records, first: coverage counts them
+        ("closed_date", None, False, False),
+        ("closed_date", days, False, False),
+        ("received_date", None, False, False, "closed_date"),
+        ("received_date", "category", False, True),
+    ]
+
+
+def test_random_complaints_have_the_edge_cases() -> None:
+    com = _random_complaints()
+    days = (com["closed_date"] - com["received_date"]).dt.total_days()
+    assert {0, 5, 6, 12, 13, 20, 21} <= set(days.drop_nulls().to_list())  # each target's edge
+    assert com["closed_date"].null_count() > 0
+    same_day = com.group_by("customer", "product", "category", "received_date").len()
+    assert same_day["len"].max() > 1  # type: ignore[operator]
+    assert com["customer"].null_count() > 0 and com["severity"].null_count() > 0
+
+
+def test_complaints_duckdb_equals_polars(tmp_path: Path) -> None:
+    com = _random_complaints()
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", com.to_arrow())
+    con.execute("CREATE TABLE complaints AS SELECT * FROM frame")
+    con.close()
+    engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    _check_complaints(com, engine, "SELECT * FROM complaints")
+    engine.dispose()
+
+
+def test_complaints_sqlite_equals_polars(tmp_path: Path) -> None:
+    com = _random_complaints()
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "complaints", com)
+    _check_complaints(com, url, "SELECT * FROM complaints")
+
+
+@pytest.mark.postgres
+def test_complaints_postgresql_equals_polars(pg_table: PgTable) -> None:
+    com = _random_complaints()
+    query = pg_table.load(com)
+    _check_complaints(com, pg_table.url, query)
