@@ -23,11 +23,21 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import PgTable, create_table
+from kpis.test_firstlevel import hand_complaints
 from qmskpi import kpis
 from qmskpi.config import KpiConfig
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError
-from qmskpi.kpis.firstlevel import first_level, level_of
+from qmskpi.kpis.firstlevel import (
+    AT_END,
+    Days,
+    Earlier,
+    Level,
+    Within,
+    count,
+    first_level,
+    level_of,
+)
 from qmskpi.kpis.sql import first_level_sql, level_sql
 
 Row = Callable[..., dict[str, Any]]
@@ -646,7 +656,8 @@ def test_random_complaints_have_the_edge_cases() -> None:
     assert com["closed_date"].null_count() > 0
     same_day = com.group_by("customer", "product", "category", "received_date").len()
     assert same_day["len"].max() > 1  # type: ignore[operator]
-    assert com["customer"].null_count() > 0 and com["severity"].null_count() > 0
+    assert com["customer"].null_count() > 0
+    assert com["severity"].null_count() > 0
 
 
 def test_complaints_duckdb_equals_polars(tmp_path: Path) -> None:
@@ -673,3 +684,135 @@ def test_complaints_postgresql_equals_polars(pg_table: PgTable) -> None:
     com = _random_complaints()
     query = pg_table.load(com)
     _check_complaints(com, pg_table.url, query)
+
+
+def test_complaints_duckdb_hand_checked(
+    tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", data["complaints"].drop("source_row").to_arrow())
+    con.execute("CREATE TABLE complaints AS SELECT * FROM frame")
+    con.close()
+    url = f"duckdb:///{path}"
+    levels = [
+        level_sql(url, "SELECT * FROM complaints", "complaints", lvl)
+        for lvl in kpis.pushdown_levels("complaints", period="2026-03")
+    ]
+    rest = {k: v for k, v in data.items() if k != "complaints"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"complaints": levels})
+    # the numbers of test_customers.py, now from the database's aggregates: days to close
+    # all [3, 23, 49, 54, 88] -> median 49, p90 at 0.9 x 4 = 3.6 -> 54 + 0.6 x 34 = 74.4
+    assert kpi_row(march, "complaint_days_to_close_median")["value"] == 49
+    assert kpi_row(march, "complaint_days_to_close_p90")["value"] == pytest.approx(74.4)
+    # South [23, 88]: (23 + 88) / 2
+    assert kpi_row(march, "complaint_days_to_close_median", "South")["value"] == 55.5
+    assert kpi_row(march, "complaints_repeat_share")["value"] == 0.5  # c03, c04, c11 of 6
+    assert kpi_row(march, "complaints_recurrence_share")["numerator"] == 2  # c04, c11
+    covered = pl.col("kpi").is_in(list(COMPLAINT_KPIS))
+    assert march.filter(covered).equals(kpis.compute_kpis(data, "2026-03").filter(covered))
+    ageing = next(lvl for lvl in levels if lvl.open_until is not None)
+    assert kpis.complaint_ageing(rest, "2026-03", aggregate=ageing).equals(
+        kpis.complaint_ageing(data, "2026-03")
+    )
+
+
+def test_open_counts_at_ends_not_pushed_down_are_an_error() -> None:
+    com = _random_complaints(300)
+    levels = [
+        level_of(com.lazy(), "complaints", lvl)
+        for lvl in kpis.pushdown_levels("complaints", CCFG, period="2025-06", months=3)
+    ]
+    rest = {"shipments": _shipments()}
+    ok = kpis.compute_kpis(rest, "2025-Q2", config=CCFG, aggregates={"complaints": levels})
+    assert ok.filter(pl.col("kpi") == "complaints_open")["value"].null_count() == 0
+    # ends 2025-01-31 .. 2025-06-30 (three trend months and the year to date): not 2025-07-31
+    with pytest.raises(KpiError, match=r"2025-07-31.*period=") as err:
+        kpis.compute_kpis(rest, "2025-07", config=CCFG, aggregates={"complaints": levels})
+    assert "2025-01-31 to 2025-06-30" in str(err.value)
+    ageing = next(lvl for lvl in levels if lvl.open_until is not None)
+    with pytest.raises(KpiError, match="2025-07-31"):
+        kpis.complaint_ageing(rest, "2025-07", config=CCFG, aggregate=ageing)
+    with pytest.raises(KpiError, match="not this table's"):
+        kpis.complaint_ageing(rest, "2025-06", config=CCFG, aggregate=levels[0])
+
+
+def test_run_ends_cover_the_trend_window_and_the_year_to_date() -> None:
+    ends = kpis.run_ends("2026-Q1", 3)
+    # trend months 2026-01 .. 2026-03; the year to date adds nothing more
+    assert ends == (date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31))
+    ends = kpis.run_ends("2026-05", 2)  # 2026-04, 2026-05 and January to March
+    assert (ends[0], ends[-1], len(ends)) == (date(2026, 1, 31), date(2026, 5, 31), 5)
+    assert len(kpis.run_ends("2026-03")) == 24
+
+
+def _hand_levels() -> list[Level]:
+    keys = ("customer", "product", "category")
+    measures = (
+        count("n"),
+        count("repeat", flag=Earlier("repeat", keys, "received_date", "received_date", 30)),
+        count("recurs", flag=Earlier("recurs", keys, "received_date", "closed_date", 30)),
+        count(
+            "minor_fast",
+            ("severity", "minor"),
+            within=Within("closed_date", "received_date", None, 9),
+        ),
+        count("other", other=("severity", ("minor",))),
+        count("no_units", absent="units_affected"),
+    )
+    ages = (count("open"), count("aged", within=Within(AT_END, "received_date", 30, None)))
+    return [
+        Level("received_date", measures),
+        Level("closed_date", (count("n"),), Days("closed_date", "received_date")),
+        Level(
+            "received_date",
+            ages,
+            open_until="closed_date",
+            ends=(date(2026, 3, 31), date(2026, 4, 30)),
+        ),
+    ]
+
+
+def _hand_frame() -> pl.DataFrame:
+    sev = ["minor", "major", "minor", None, "minor", "critical", "minor"]
+    units = [None, 3, 4, None, 5, 6, 7]
+    return hand_complaints().with_columns(
+        severity=pl.Series(sev, dtype=pl.String()),
+        units_affected=pl.Series(units, dtype=pl.Int64()),
+    )
+
+
+def _check_hand(db: str | sa.Engine, query: str) -> None:
+    frame = _hand_frame()
+    for lvl in _hand_levels():
+        got = level_sql(db, query, "complaints", lvl).frame
+        assert got.equals(level_of(frame.lazy(), "complaints", lvl).frame), lvl.shape
+    first = level_sql(db, query, "complaints", _hand_levels()[0]).frame
+    north = first.filter(pl.col("site") == "N").sort("month")
+    # March: a b c d e; repeats c d; recurrences c d; minor closed within 9 days: a (9), c (0);
+    # severity null or not minor: b, d; without units: a, d. April: f recurs, critical (not
+    # minor), 6 units
+    assert north.select("n", "repeat", "recurs", "minor_fast", "other", "no_units").rows() == [
+        (5, 2, 2, 2, 2, 2),
+        (1, 0, 1, 0, 1, 0),
+    ]
+
+
+def test_hand_complaints_duckdb(tmp_path: Path) -> None:
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", _hand_frame().to_arrow())
+    con.execute("CREATE TABLE complaints AS SELECT * FROM frame")
+    con.close()
+    _check_hand(f"duckdb:///{path}", "SELECT * FROM complaints")
+
+
+def test_hand_complaints_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "complaints", _hand_frame())
+    _check_hand(url, "SELECT * FROM complaints")
+
+
+@pytest.mark.postgres
+def test_hand_complaints_postgresql(pg_table: PgTable) -> None:
+    _check_hand(pg_table.url, pg_table.load(_hand_frame()))

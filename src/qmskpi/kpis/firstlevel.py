@@ -268,7 +268,9 @@ def with_flags(lf: pl.LazyFrame, measures: Sequence[Measure]) -> pl.LazyFrame:
             .filter((pl.col("_d") - pl.col("_prev")).dt.total_days() <= f.window)
             .select("_row", pl.lit(True).alias(f.name))
         )
-        lf = lf.join(hits, on="_row", how="left").with_columns(pl.col(f.name).fill_null(False))
+        lf = lf.join(hits, on="_row", how="left", maintain_order="left").with_columns(
+            pl.col(f.name).fill_null(False)
+        )
     return lf.drop("_row")
 
 
