@@ -537,6 +537,16 @@ COMPLAINT_KPIS = kpis.pushed_down("complaints")
 CDATA = ("shipments",)
 
 
+def _duckdb_complaints(tmp_path: Path, frame: pl.DataFrame) -> str:
+    """A DuckDB file holding ``frame`` as table ``complaints``; its URL."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", frame.to_arrow())
+    con.execute("CREATE TABLE complaints AS SELECT * FROM frame")
+    con.close()
+    return f"duckdb:///{path}"
+
+
 def _random_complaints(n: int = 1200, seed: int = 31) -> pl.DataFrame:
     """Complaints 2024-10 .. 2026-06 over few customer x product x category keys (so that
     same-day complaints, repeats and recurrences are common), closed 0 to 120 days after
@@ -662,12 +672,8 @@ def test_random_complaints_have_the_edge_cases() -> None:
 
 def test_complaints_duckdb_equals_polars(tmp_path: Path) -> None:
     com = _random_complaints()
-    path = tmp_path / "qms.duckdb"
-    con = duckdb.connect(str(path))
-    con.register("frame", com.to_arrow())
-    con.execute("CREATE TABLE complaints AS SELECT * FROM frame")
-    con.close()
-    engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    url = _duckdb_complaints(tmp_path, com)
+    engine = sa.create_engine(url, connect_args={"read_only": True})
     _check_complaints(com, engine, "SELECT * FROM complaints")
     engine.dispose()
 
@@ -689,12 +695,7 @@ def test_complaints_postgresql_equals_polars(pg_table: PgTable) -> None:
 def test_complaints_duckdb_hand_checked(
     tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
 ) -> None:
-    path = tmp_path / "qms.duckdb"
-    con = duckdb.connect(str(path))
-    con.register("frame", data["complaints"].drop("source_row").to_arrow())
-    con.execute("CREATE TABLE complaints AS SELECT * FROM frame")
-    con.close()
-    url = f"duckdb:///{path}"
+    url = _duckdb_complaints(tmp_path, data["complaints"].drop("source_row"))
     levels = [
         level_sql(url, "SELECT * FROM complaints", "complaints", lvl)
         for lvl in kpis.pushdown_levels("complaints", period="2026-03")
@@ -799,12 +800,7 @@ def _check_hand(db: str | sa.Engine, query: str) -> None:
 
 
 def test_hand_complaints_duckdb(tmp_path: Path) -> None:
-    path = tmp_path / "qms.duckdb"
-    con = duckdb.connect(str(path))
-    con.register("frame", _hand_frame().to_arrow())
-    con.execute("CREATE TABLE complaints AS SELECT * FROM frame")
-    con.close()
-    _check_hand(f"duckdb:///{path}", "SELECT * FROM complaints")
+    _check_hand(_duckdb_complaints(tmp_path, _hand_frame()), "SELECT * FROM complaints")
 
 
 def test_hand_complaints_sqlite(tmp_path: Path) -> None:

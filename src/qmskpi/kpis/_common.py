@@ -27,6 +27,7 @@ from qmskpi.config import WHOLE_SCOPE, KpiConfig
 from qmskpi.datasets import DATASETS, Dataset
 from qmskpi.errors import KpiError, PeriodError, did_you_mean
 from qmskpi.kpis.firstlevel import (
+    AT_END,
     DAY,
     MONTH,
     Aggregates,
@@ -36,6 +37,7 @@ from qmskpi.kpis.firstlevel import (
     as_levels,
     first_level,
     level_of,
+    open_rows,
     polars_agg,
     quantile_of_counts,
     split,
@@ -187,22 +189,10 @@ class Buckets:
         ``close > end``). Adds columns ``key`` and ``end``. Cost is the number
         of (item, end) pairs that are open, not items x buckets.
         """
-        ends = pl.Series("ends", self.ends, dtype=pl.Date())
-        n = len(self.periods)
-        lo = pl.lit(ends).search_sorted(pl.col(start), side="left").cast(pl.Int32)
-        hi = (
-            pl.when(pl.col(close).is_null())
-            .then(pl.lit(n, dtype=pl.Int32))
-            .otherwise(pl.lit(ends).search_sorted(pl.col(close), side="left").cast(pl.Int32))
-        )
         return (
-            lf.filter(pl.col(start).is_not_null() & (pl.col(start) <= self.end))
-            .with_columns(_lo=lo, _hi=hi)
-            .filter(pl.col("_lo") < pl.col("_hi"))
-            .with_columns(key=pl.int_ranges("_lo", "_hi", dtype=pl.Int32))
-            .explode("key")
-            .drop("_lo", "_hi")
-            .join(self.ends_frame(), on="key", how="inner")
+            open_rows(lf, start, close, self.ends)
+            .rename({AT_END: "end"})
+            .join(self.ends_frame(), on="end", how="inner")
         )
 
 
