@@ -631,6 +631,13 @@ def _check_complaints(com: pl.DataFrame, db: str | sa.Engine, query: str) -> Non
             assert kpis.complaints_by_category(rest, period, scope, aggregate=category).equals(
                 kpis.complaints_by_category(data, period, scope)
             ), (period, scope)
+    # the tables pick their level among all the complaint levels too
+    assert kpis.complaint_ageing(rest, "2026-03", config=CCFG, aggregate=levels).equals(
+        kpis.complaint_ageing(data, "2026-03", config=CCFG)
+    )
+    assert kpis.complaints_by_category(rest, "2026-03", aggregate=levels).equals(
+        kpis.complaints_by_category(data, "2026-03")
+    )
     series = kpis.kpi_series(data, "2026-03", months=24, config=CCFG)
     from_db = kpis.kpi_series(
         rest, "2026-03", months=24, config=CCFG, aggregates={"complaints": levels}

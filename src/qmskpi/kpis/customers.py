@@ -737,7 +737,7 @@ def complaint_ageing(
     scope: str = "all",
     *,
     config: KpiConfig | None = None,
-    aggregate: FirstLevel | None = None,
+    aggregate: FirstLevel | Sequence[FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """Complaints open at the period's end by age bucket, per scope.
 
@@ -749,7 +749,8 @@ def complaint_ageing(
 
     ``aggregate``: without complaint rows in ``data``, the complaints open at period
     ends the database computed (``pushdown``: the open-at-ends level of
-    :func:`~qmskpi.kpis.pushdown_levels` with ``period``); the same table.
+    :func:`~qmskpi.kpis.pushdown_levels` with ``period``, alone or among the other
+    complaint levels); the same table.
     """
     ctx = _table_context(data, period, scope, config, aggregate, open_level(OPEN_MEASURES))
     counts = _open_counts(ctx).collect()
@@ -836,7 +837,7 @@ def _table_context(
     period: Period | str,
     scope: str,
     config: KpiConfig | None,
-    aggregate: FirstLevel | None,
+    aggregate: FirstLevel | Sequence[FirstLevel] | None,
     level: Level,
 ) -> Context:
     """The context of a complaints table of one period: from ``aggregate`` when ``data``
@@ -859,7 +860,7 @@ def complaints_by_category(
     period: Period | str,
     scope: str = "all",
     *,
-    aggregate: FirstLevel | None = None,
+    aggregate: FirstLevel | Sequence[FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """Complaints received in the period by category and severity, largest category first.
 
@@ -871,7 +872,8 @@ def complaints_by_category(
     period: only the ``all`` row, with zeros and a null share.
 
     ``aggregate``: without complaint rows in ``data``, the complaints per category the
-    database computed (``pushdown``, by :data:`CATEGORY_BY`); the same table.
+    database computed (``pushdown``, by :data:`CATEGORY_BY`; alone or among the other
+    complaint levels); the same table.
     """
     ctx = _table_context(data, period, scope, None, aggregate, CATEGORY_LEVEL)
     counts = ["received", *SEVERITIES]
