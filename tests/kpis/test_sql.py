@@ -39,6 +39,7 @@ from qmskpi.kpis.firstlevel import (
     level_of,
 )
 from qmskpi.kpis.sql import first_level_sql, level_sql
+from qmskpi.periods import period_containing
 
 Row = Callable[..., dict[str, Any]]
 MEASURES = kpis.PUSHDOWN["inspections"]
@@ -819,3 +820,44 @@ def test_hand_complaints_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_hand_complaints_postgresql(pg_table: PgTable) -> None:
     _check_hand(pg_table.url, pg_table.load(_hand_frame()))
+
+
+def test_sample_complaints_pushed_down_equal_pulled(tmp_path: Path) -> None:
+    """The synthetic sample (`qmskpi sample`) under the sample configuration (per-severity
+    close targets): every complaint KPI of the last month, its quarter, a year, a site and
+    the 24-month series from DuckDB's first levels equals the pulled result."""
+    from conftest import SAMPLE_CONFIG
+    from qmskpi.config import load_config
+    from qmskpi.synthetic import generate
+
+    cfg = load_config(SAMPLE_CONFIG).kpis
+    assert cfg.complaint_close_target_days_by_severity  # the per-severity measures are used
+    data = generate()
+    com = data["complaints"]
+    url = _duckdb_complaints(tmp_path, com)
+    last = com["received_date"].max()
+    assert isinstance(last, date)
+    month = f"{last.year}-{last.month:02d}"
+    levels = [
+        level_sql(url, "SELECT * FROM complaints", "complaints", lvl)
+        for lvl in kpis.pushdown_levels("complaints", cfg, period=month)
+    ]
+    rest = {k: v for k, v in data.items() if k != "complaints"}
+    covered = pl.col("kpi").is_in(list(COMPLAINT_KPIS))
+    site = sorted(set(com["site"]))[0]
+    quarter = period_containing(last, "quarter").previous().label  # ends inside the window
+    for period, scope in (
+        (month, "all"),
+        (month, site),
+        (quarter, "all"),
+        (str(last.year - 1), "all"),
+    ):
+        rows = kpis.compute_kpis(data, period, scope, config=cfg).filter(covered)
+        pushed = kpis.compute_kpis(
+            rest, period, scope, config=cfg, aggregates={"complaints": levels}
+        )
+        assert pushed.filter(covered).equals(rows), (period, scope)
+    series = kpis.kpi_series(data, month, months=24, config=cfg).filter(covered)
+    from_db = kpis.kpi_series(rest, month, months=24, config=cfg, aggregates={"complaints": levels})
+    assert from_db.filter(covered).equals(series)
+    assert series["value"].null_count() < series.height / 4  # the sample has complaints
