@@ -216,6 +216,8 @@ def push_down(
     )
     primary, *others = (
         level_sql(url, query, dataset, level, params=params, exclude=exclude)
-        for level in kpis.pushdown_levels(dataset, config.kpis)
+        for level in kpis.pushdown_levels(
+            dataset, config.kpis, period=p, months=config.review.trend_months
+        )
     )
     return Pushed(dataset, found, primary, f"sql:{src.database}", tuple(others))

@@ -6,9 +6,23 @@ from datetime import date
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qmskpi.errors import KpiError
-from qmskpi.kpis.firstlevel import FirstLevel, Within, count, first_level, total
+from qmskpi.kpis.firstlevel import (
+    AT_END,
+    Days,
+    Earlier,
+    FirstLevel,
+    Within,
+    count,
+    first_level,
+    open_rows,
+    quantile_of_counts,
+    total,
+    with_flags,
+)
 
 D = date
 
@@ -123,3 +137,148 @@ def test_daily_level_keeps_blank_breakdowns_when_asked() -> None:
     dropped = first_level(_receipts(), "receipts", "received", measures, by="supplier")
     assert set(dropped.frame["supplier"]) == {"A", "B"}  # blanks left out by default
     assert dropped.frame["n"].sum() == 5
+
+
+# --------------------------------------------------------------------------- complaints
+
+
+def hand_complaints() -> pl.DataFrame:
+    """Complaints a-g (keys customer, product, category; window 30 days in the tests):
+
+    a, b  K/P/X received 03-01 (same day: not repeats of each other); a closed 03-10
+    c, d  K/P/X received 03-11: repeats (a, b 10 days before) and recurrences (a closed
+          03-10, 1 day before; c closed 03-11 is 0 days before d: not counted); d closed
+          03-31, on the end of March exactly
+    e     null customer, received 03-12: matches nothing; closed 04-01
+    f     K/P/X received 04-20, open: c, d 40 days before (> 30): no repeat; but d was
+          closed 03-31, 20 days before: a recurrence
+    g     K/P/Y (another category) received 03-02 at South, open
+    """
+    return pl.DataFrame(
+        {
+            "complaint_id": list("abcdefg"),
+            "received_date": [
+                D(2026, 3, 1), D(2026, 3, 1), D(2026, 3, 11), D(2026, 3, 11),
+                D(2026, 3, 12), D(2026, 4, 20), D(2026, 3, 2),
+            ],
+            "closed_date": [
+                D(2026, 3, 10), None, D(2026, 3, 11), D(2026, 3, 31), D(2026, 4, 1), None, None,
+            ],
+            "site": ["N", "N", "N", "N", "N", "N", "S"],
+            "customer": ["K", "K", "K", "K", None, "K", "K"],
+            "product": ["P"] * 7,
+            "category": ["X", "X", "X", "X", "X", "X", "Y"],
+        },
+        schema_overrides={"received_date": pl.Date(), "closed_date": pl.Date()},
+    )  # fmt: skip
+
+
+KEYS = ("customer", "product", "category")
+REPEAT = Earlier("repeat", KEYS, "received_date", "received_date", 30)
+RECURS = Earlier("recurs", KEYS, "received_date", "closed_date", 30)
+
+
+def test_earlier_flags_by_hand() -> None:
+    measures = [count("r", flag=REPEAT), count("c", flag=RECURS)]
+    got = with_flags(hand_complaints().lazy(), measures).sort("complaint_id").collect()
+    assert got["repeat"].to_list() == [False, False, True, True, False, False, False]
+    assert got["recurs"].to_list() == [False, False, True, True, False, True, False]
+    fl = first_level(hand_complaints().lazy(), "complaints", "received_date", measures)
+    march = fl.frame.filter((pl.col("month") == D(2026, 3, 1)) & (pl.col("site") == "N"))
+    assert march.select("r", "c").row(0) == (2, 2)
+    april = fl.frame.filter(pl.col("month") == D(2026, 4, 1))
+    assert april.select("r", "c").row(0) == (0, 1)
+
+
+def test_open_at_ends_by_hand() -> None:
+    ends = [D(2026, 4, 30), D(2026, 3, 31)]
+    rows = open_rows(hand_complaints().lazy(), "received_date", "closed_date", ends).collect()
+    got = {(r["complaint_id"], r[AT_END]) for r in rows.iter_rows(named=True)}
+    # b and g open at both ends; d closed on 03-31 is not open at 03-31; e closed 04-01 is
+    # open at 03-31 only; f received 04-20 at 04-30 only; a, c closed in March
+    march, april = ends[1], ends[0]
+    assert got == {
+        ("b", march),
+        ("b", april),
+        ("g", march),
+        ("g", april),
+        ("e", march),
+        ("f", april),
+    }
+    measures = (
+        count("open"),
+        count("age_0_29", within=Within(AT_END, "received_date", 0, 29)),
+        count("age_30", within=Within(AT_END, "received_date", 30, None)),
+    )
+    fl = first_level(
+        hand_complaints().lazy(),
+        "complaints",
+        "received_date",
+        measures,
+        open_until="closed_date",
+        ends=ends,
+    )
+    assert fl.ends == (march, april)
+    by = {
+        (r["month"], r["site"]): (r["open"], r["age_0_29"], r["age_30"])
+        for r in fl.frame.iter_rows(named=True)
+    }
+    # North at 03-31: b aged 30, e aged 19; at 04-30: b aged 60, f aged 10
+    # South: g aged 29 at 03-31 and 59 at 04-30
+    assert by == {
+        (D(2026, 3, 1), "N"): (2, 1, 1),
+        (D(2026, 4, 1), "N"): (2, 1, 1),
+        (D(2026, 3, 1), "S"): (1, 1, 0),
+        (D(2026, 4, 1), "S"): (1, 0, 1),
+    }
+    with pytest.raises(KpiError, match="at least one end"):
+        open_rows(hand_complaints().lazy(), "received_date", "closed_date", [])
+
+
+def test_days_histogram_by_hand() -> None:
+    fl = first_level(
+        hand_complaints().lazy(),
+        "complaints",
+        "closed_date",
+        (count("n"),),
+        by=Days("closed_date", "received_date"),
+    )
+    assert fl.keys == ("month", "site", "days")
+    got = [(r["month"], r["days"], r["n"]) for r in fl.frame.iter_rows(named=True)]
+    # closed in March: a after 9 days, c after 0, d after 20; e in April after 20
+    assert got == [
+        (D(2026, 3, 1), 0, 1),
+        (D(2026, 3, 1), 9, 1),
+        (D(2026, 3, 1), 20, 1),
+        (D(2026, 4, 1), 20, 1),
+    ]
+
+
+def _quantiles(values: list[int], counts: list[int]) -> tuple[float | None, float | None]:
+    frame = pl.DataFrame({"v": values, "n": counts}).sort("v")
+    got = frame.select(
+        m=quantile_of_counts(pl.col("v"), pl.col("n"), 0.5),
+        p=quantile_of_counts(pl.col("v"), pl.col("n"), 0.9),
+    )
+    return got["m"][0], got["p"][0]
+
+
+def test_quantiles_of_counts_by_hand() -> None:
+    # 1, 2, 2, 10: median (2 + 2) / 2 = 2; p90 at 0.9 x 3 = 2.7 -> 2 + 0.7 x (10 - 2) = 7.6
+    assert _quantiles([1, 2, 10], [1, 2, 1]) == (2.0, pytest.approx(7.6))
+    # 3, 5, 5, 5, 8, 8: median (5 + 5) / 2 = 5; p90 at 4.5 -> 8 + 0.5 x 0 = 8
+    assert _quantiles([3, 5, 8], [1, 3, 2]) == (5.0, 8.0)
+    # one value: itself; no values (counts 0): null
+    assert _quantiles([7], [1]) == (7.0, 7.0)
+    assert _quantiles([7], [0]) == (None, None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=60))
+def test_quantiles_of_counts_equal_polars_on_the_values(values: list[int]) -> None:
+    hist = pl.DataFrame({"v": values}).group_by("v").agg(n=pl.len())
+    series = pl.Series(values)
+    assert _quantiles(hist["v"].to_list(), hist["n"].to_list()) == (
+        series.median(),
+        series.quantile(0.9, interpolation="linear"),
+    )

@@ -23,12 +23,23 @@ import pytest
 import sqlalchemy as sa
 
 from conftest import PgTable, create_table
+from kpis.test_firstlevel import hand_complaints
 from qmskpi import kpis
 from qmskpi.config import KpiConfig
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import KpiError
-from qmskpi.kpis.firstlevel import first_level, level_of
+from qmskpi.kpis.firstlevel import (
+    AT_END,
+    Days,
+    Earlier,
+    Level,
+    Within,
+    count,
+    first_level,
+    level_of,
+)
 from qmskpi.kpis.sql import first_level_sql, level_sql
+from qmskpi.periods import period_containing
 
 Row = Callable[..., dict[str, Any]]
 MEASURES = kpis.PUSHDOWN["inspections"]
@@ -211,8 +222,8 @@ def test_kpis_the_aggregates_do_not_cover_need_rows(data: dict[str, pl.DataFrame
 
 def test_unknown_aggregates_dataset_is_an_error(data: dict[str, pl.DataFrame]) -> None:
     agg = first_level(data["inspections"].lazy(), "inspections", "inspection_date", MEASURES)
-    with pytest.raises(KpiError, match="complaints"):
-        kpis.compute_kpis(data, "2026-03", aggregates={"complaints": agg})
+    with pytest.raises(KpiError, match="surveys"):
+        kpis.compute_kpis(data, "2026-03", aggregates={"surveys": agg})
 
 
 def test_sqlite_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
@@ -513,3 +524,340 @@ def test_receipt_aggregates_of_another_tolerance_are_not_used() -> None:
     assert set(otd["note"]) == {"not pushed down: needs receipts rows"}
     with pytest.raises(KpiError, match="not the scorecard's"):
         kpis.supplier_scorecard(others, "2026-03", config=RCFG, aggregate=levels[-1])
+
+
+# --------------------------------------------------------------------------- complaints
+
+CCFG = KpiConfig(
+    complaint_close_target_days=20,
+    complaint_close_target_days_by_severity={"critical": 5, "major": 12},
+    repeat_window_days=40,
+)
+"""Per-severity close targets and a repeat window other than the defaults."""
+COMPLAINT_KPIS = kpis.pushed_down("complaints")
+CDATA = ("shipments",)
+
+
+def _duckdb_complaints(tmp_path: Path, frame: pl.DataFrame) -> str:
+    """A DuckDB file holding ``frame`` as table ``complaints``; its URL."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", frame.to_arrow())
+    con.execute("CREATE TABLE complaints AS SELECT * FROM frame")
+    con.close()
+    return f"duckdb:///{path}"
+
+
+def _random_complaints(n: int = 1200, seed: int = 31) -> pl.DataFrame:
+    """Complaints 2024-10 .. 2026-06 over few customer x product x category keys (so that
+    same-day complaints, repeats and recurrences are common), closed 0 to 120 days after
+    receipt or still open (20 %), some keys and severities null, units and costs partly
+    missing (costs in quarters: float sums exact in any order)."""
+    rng = np.random.default_rng(seed)
+    start = date(2024, 10, 1)
+    received = [start + timedelta(days=int(d)) for d in rng.integers(0, 638, n)]
+    closed = [
+        None if rng.random() < 0.2 else r + timedelta(days=int(x))
+        for r, x in zip(received, rng.integers(0, 121, n), strict=True)
+    ]
+
+    def pick(values: list[str | None], p_null: float) -> list[str | None]:
+        return [
+            None if rng.random() < p_null else values[i] for i in rng.integers(0, len(values), n)
+        ]
+
+    units = rng.integers(1, 500, n)
+    cost = np.where(rng.random(n) < 0.6, rng.integers(1, 8000, n) / 4, np.nan)
+    return pl.DataFrame(
+        {
+            "complaint_id": [f"C{i}" for i in range(n)],
+            "received_date": received,
+            "closed_date": closed,
+            "site": [RSITES[i] for i in rng.integers(0, 3, n)],
+            "customer": pick(["K1", "K2", "K3"], 0.03),
+            "product": pick(["P1", "P2"], 0.03),
+            "category": pick(["late", "damage", "wrong", " "], 0.0),
+            "severity": pick(["minor", "major", "critical"], 0.02),
+            "status": ["open" if c is None else "closed" for c in closed],
+            "units_affected": [None if rng.random() < 0.1 else int(u) for u in units],
+            "cost": pl.Series(cost).fill_nan(None),
+        },
+        schema_overrides={"units_affected": pl.Int64()},
+    )
+
+
+def _shipments() -> pl.DataFrame:
+    months = [f"{y}-{m:02d}" for y in (2024, 2025, 2026) for m in range(1, 13)]
+    return pl.DataFrame(
+        {
+            "month": [m for m in months for _ in RSITES],
+            "site": [s for _ in months for s in RSITES],
+            "product": "P1",
+            "units_shipped": [1000 + 37 * i for i in range(len(months) * len(RSITES))],
+        }
+    )
+
+
+def _complaint_levels(db: str | sa.Engine, query: str, period: str) -> list[kpis.FirstLevel]:
+    return [
+        level_sql(db, query, "complaints", lvl)
+        for lvl in kpis.pushdown_levels("complaints", CCFG, period=period)
+    ]
+
+
+def _check_complaints(com: pl.DataFrame, db: str | sa.Engine, query: str) -> None:
+    """Each first level equals polars' on the rows; every complaints KPI (a month, a quarter,
+    a year; the whole scope and a site; the 24-month series) and the ageing and category
+    tables equal the rows'."""
+    levels = _complaint_levels(db, query, "2026-03")
+    for lvl, got in zip(
+        kpis.pushdown_levels("complaints", CCFG, period="2026-03"), levels, strict=True
+    ):
+        assert got.frame.equals(level_of(com.lazy(), "complaints", lvl).frame), lvl.shape
+    rest = {"shipments": _shipments()}
+    data = {"complaints": com, **rest}
+    covered = pl.col("kpi").is_in(list(COMPLAINT_KPIS))
+    ageing = next(lvl for lvl in levels if lvl.open_until is not None)
+    category = next(lvl for lvl in levels if lvl.by == kpis.CATEGORY_BY)
+    for period in ("2026-03", "2026-Q1", "2025"):
+        for scope in ("all", "North"):
+            rows = kpis.compute_kpis(data, period, scope, config=CCFG)
+            pushed = kpis.compute_kpis(
+                rest, period, scope, config=CCFG, aggregates={"complaints": levels}
+            )
+            assert pushed.filter(covered).equals(rows.filter(covered)), (period, scope)
+            assert kpis.complaint_ageing(rest, period, scope, config=CCFG, aggregate=ageing).equals(
+                kpis.complaint_ageing(data, period, scope, config=CCFG)
+            ), (period, scope)
+            assert kpis.complaints_by_category(rest, period, scope, aggregate=category).equals(
+                kpis.complaints_by_category(data, period, scope)
+            ), (period, scope)
+    # the tables pick their level among all the complaint levels too
+    assert kpis.complaint_ageing(rest, "2026-03", config=CCFG, aggregate=levels).equals(
+        kpis.complaint_ageing(data, "2026-03", config=CCFG)
+    )
+    assert kpis.complaints_by_category(rest, "2026-03", aggregate=levels).equals(
+        kpis.complaints_by_category(data, "2026-03")
+    )
+    series = kpis.kpi_series(data, "2026-03", months=24, config=CCFG)
+    from_db = kpis.kpi_series(
+        rest, "2026-03", months=24, config=CCFG, aggregates={"complaints": levels}
+    )
+    assert from_db.filter(covered).equals(series.filter(covered))
+    # not vacuous: the random data makes every kind of value
+    values = series.filter(covered & (pl.col("scope") == "all")).drop_nulls("value")
+    got = values.group_by("kpi").agg(pl.col("value").max())
+    assert set(got["kpi"]) == set(COMPLAINT_KPIS) - {"copq_total"}  # needs inspections too
+    assert got.filter(pl.col("value") <= 0).is_empty(), got.filter(pl.col("value") <= 0)
+
+
+def test_complaint_kpis_all_pushed_down() -> None:
+    complaint_kpis = {k for k, d in kpis.REGISTRY.items() if "complaints" in d.datasets}
+    assert set(COMPLAINT_KPIS) == complaint_kpis
+    assert "complaints_open_age_over_90" in complaint_kpis  # open at period ends
+    assert "copq_external" in complaint_kpis  # conformity's
+    shapes = [lvl.shape for lvl in kpis.pushdown_levels("complaints", CCFG)]
+    days = kpis.customers.DAYS_TO_CLOSE.by
+    assert shapes == [
+        ("received_date", None, False, False),  # the records, first: coverage counts them
+        ("closed_date", None, False, False),
+        ("closed_date", days, False, False),
+        ("received_date", None, False, False, "closed_date"),
+        ("received_date", "category", False, True),
+    ]
+
+
+def test_random_complaints_have_the_edge_cases() -> None:
+    com = _random_complaints()
+    days = (com["closed_date"] - com["received_date"]).dt.total_days()
+    assert {0, 5, 6, 12, 13, 20, 21} <= set(days.drop_nulls().to_list())  # each target's edge
+    assert com["closed_date"].null_count() > 0
+    same_day = com.group_by("customer", "product", "category", "received_date").len()
+    assert same_day["len"].max() > 1  # type: ignore[operator]
+    assert com["customer"].null_count() > 0
+    assert com["severity"].null_count() > 0
+
+
+def test_complaints_duckdb_equals_polars(tmp_path: Path) -> None:
+    com = _random_complaints()
+    url = _duckdb_complaints(tmp_path, com)
+    engine = sa.create_engine(url, connect_args={"read_only": True})
+    _check_complaints(com, engine, "SELECT * FROM complaints")
+    engine.dispose()
+
+
+def test_complaints_sqlite_equals_polars(tmp_path: Path) -> None:
+    com = _random_complaints()
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "complaints", com)
+    _check_complaints(com, url, "SELECT * FROM complaints")
+
+
+@pytest.mark.postgres
+def test_complaints_postgresql_equals_polars(pg_table: PgTable) -> None:
+    com = _random_complaints()
+    query = pg_table.load(com)
+    _check_complaints(com, pg_table.url, query)
+
+
+def test_complaints_duckdb_hand_checked(
+    tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    url = _duckdb_complaints(tmp_path, data["complaints"].drop("source_row"))
+    levels = [
+        level_sql(url, "SELECT * FROM complaints", "complaints", lvl)
+        for lvl in kpis.pushdown_levels("complaints", period="2026-03")
+    ]
+    rest = {k: v for k, v in data.items() if k != "complaints"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"complaints": levels})
+    # the numbers of test_customers.py, now from the database's aggregates: days to close
+    # all [3, 23, 49, 54, 88] -> median 49, p90 at 0.9 x 4 = 3.6 -> 54 + 0.6 x 34 = 74.4
+    assert kpi_row(march, "complaint_days_to_close_median")["value"] == 49
+    assert kpi_row(march, "complaint_days_to_close_p90")["value"] == pytest.approx(74.4)
+    # South [23, 88]: (23 + 88) / 2
+    assert kpi_row(march, "complaint_days_to_close_median", "South")["value"] == 55.5
+    assert kpi_row(march, "complaints_repeat_share")["value"] == 0.5  # c03, c04, c11 of 6
+    assert kpi_row(march, "complaints_recurrence_share")["numerator"] == 2  # c04, c11
+    covered = pl.col("kpi").is_in(list(COMPLAINT_KPIS))
+    assert march.filter(covered).equals(kpis.compute_kpis(data, "2026-03").filter(covered))
+    ageing = next(lvl for lvl in levels if lvl.open_until is not None)
+    assert kpis.complaint_ageing(rest, "2026-03", aggregate=ageing).equals(
+        kpis.complaint_ageing(data, "2026-03")
+    )
+
+
+def test_open_counts_at_ends_not_pushed_down_are_an_error() -> None:
+    com = _random_complaints(300)
+    levels = [
+        level_of(com.lazy(), "complaints", lvl)
+        for lvl in kpis.pushdown_levels("complaints", CCFG, period="2025-06", months=3)
+    ]
+    rest = {"shipments": _shipments()}
+    ok = kpis.compute_kpis(rest, "2025-Q2", config=CCFG, aggregates={"complaints": levels})
+    assert ok.filter(pl.col("kpi") == "complaints_open")["value"].null_count() == 0
+    # ends 2025-01-31 .. 2025-06-30 (three trend months and the year to date): not 2025-07-31
+    with pytest.raises(KpiError, match=r"2025-07-31.*period=") as err:
+        kpis.compute_kpis(rest, "2025-07", config=CCFG, aggregates={"complaints": levels})
+    assert "2025-01-31 to 2025-06-30" in str(err.value)
+    ageing = next(lvl for lvl in levels if lvl.open_until is not None)
+    with pytest.raises(KpiError, match="2025-07-31"):
+        kpis.complaint_ageing(rest, "2025-07", config=CCFG, aggregate=ageing)
+    with pytest.raises(KpiError, match="not this table's"):
+        kpis.complaint_ageing(rest, "2025-06", config=CCFG, aggregate=levels[0])
+
+
+def test_run_ends_cover_the_trend_window_and_the_year_to_date() -> None:
+    ends = kpis.run_ends("2026-Q1", 3)
+    # trend months 2026-01 .. 2026-03; the year to date adds nothing more
+    assert ends == (date(2026, 1, 31), date(2026, 2, 28), date(2026, 3, 31))
+    ends = kpis.run_ends("2026-05", 2)  # 2026-04, 2026-05 and January to March
+    assert (ends[0], ends[-1], len(ends)) == (date(2026, 1, 31), date(2026, 5, 31), 5)
+    assert len(kpis.run_ends("2026-03")) == 24
+
+
+def _hand_levels() -> list[Level]:
+    keys = ("customer", "product", "category")
+    measures = (
+        count("n"),
+        count("repeat", flag=Earlier("repeat", keys, "received_date", "received_date", 30)),
+        count("recurs", flag=Earlier("recurs", keys, "received_date", "closed_date", 30)),
+        count(
+            "minor_fast",
+            ("severity", "minor"),
+            within=Within("closed_date", "received_date", None, 9),
+        ),
+        count("other", other=("severity", ("minor",))),
+        count("no_units", absent="units_affected"),
+    )
+    ages = (count("open"), count("aged", within=Within(AT_END, "received_date", 30, None)))
+    return [
+        Level("received_date", measures),
+        Level("closed_date", (count("n"),), Days("closed_date", "received_date")),
+        Level(
+            "received_date",
+            ages,
+            open_until="closed_date",
+            ends=(date(2026, 3, 31), date(2026, 4, 30)),
+        ),
+    ]
+
+
+def _hand_frame() -> pl.DataFrame:
+    sev = ["minor", "major", "minor", None, "minor", "critical", "minor"]
+    units = [None, 3, 4, None, 5, 6, 7]
+    return hand_complaints().with_columns(
+        severity=pl.Series(sev, dtype=pl.String()),
+        units_affected=pl.Series(units, dtype=pl.Int64()),
+    )
+
+
+def _check_hand(db: str | sa.Engine, query: str) -> None:
+    frame = _hand_frame()
+    for lvl in _hand_levels():
+        got = level_sql(db, query, "complaints", lvl).frame
+        assert got.equals(level_of(frame.lazy(), "complaints", lvl).frame), lvl.shape
+    first = level_sql(db, query, "complaints", _hand_levels()[0]).frame
+    north = first.filter(pl.col("site") == "N").sort("month")
+    # March: a b c d e; repeats c d; recurrences c d; minor closed within 9 days: a (9), c (0);
+    # severity null or not minor: b, d; without units: a, d. April: f recurs, critical (not
+    # minor), 6 units
+    assert north.select("n", "repeat", "recurs", "minor_fast", "other", "no_units").rows() == [
+        (5, 2, 2, 2, 2, 2),
+        (1, 0, 1, 0, 1, 0),
+    ]
+
+
+def test_hand_complaints_duckdb(tmp_path: Path) -> None:
+    _check_hand(_duckdb_complaints(tmp_path, _hand_frame()), "SELECT * FROM complaints")
+
+
+def test_hand_complaints_sqlite(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "complaints", _hand_frame())
+    _check_hand(url, "SELECT * FROM complaints")
+
+
+@pytest.mark.postgres
+def test_hand_complaints_postgresql(pg_table: PgTable) -> None:
+    _check_hand(pg_table.url, pg_table.load(_hand_frame()))
+
+
+def test_sample_complaints_pushed_down_equal_pulled(tmp_path: Path) -> None:
+    """The synthetic sample (`qmskpi sample`) under the sample configuration (per-severity
+    close targets): every complaint KPI of the last month, its quarter, a year, a site and
+    the 24-month series from DuckDB's first levels equals the pulled result."""
+    from conftest import SAMPLE_CONFIG
+    from qmskpi.config import load_config
+    from qmskpi.synthetic import generate
+
+    cfg = load_config(SAMPLE_CONFIG).kpis
+    assert cfg.complaint_close_target_days_by_severity  # the per-severity measures are used
+    data = generate()
+    com = data["complaints"]
+    url = _duckdb_complaints(tmp_path, com)
+    last = com["received_date"].max()
+    assert isinstance(last, date)
+    month = f"{last.year}-{last.month:02d}"
+    levels = [
+        level_sql(url, "SELECT * FROM complaints", "complaints", lvl)
+        for lvl in kpis.pushdown_levels("complaints", cfg, period=month)
+    ]
+    rest = {k: v for k, v in data.items() if k != "complaints"}
+    covered = pl.col("kpi").is_in(list(COMPLAINT_KPIS))
+    site = sorted(set(com["site"]))[0]
+    quarter = period_containing(last, "quarter").previous().label  # ends inside the window
+    for period, scope in (
+        (month, "all"),
+        (month, site),
+        (quarter, "all"),
+        (str(last.year - 1), "all"),
+    ):
+        rows = kpis.compute_kpis(data, period, scope, config=cfg).filter(covered)
+        pushed = kpis.compute_kpis(
+            rest, period, scope, config=cfg, aggregates={"complaints": levels}
+        )
+        assert pushed.filter(covered).equals(rows), (period, scope)
+    series = kpis.kpi_series(data, month, months=24, config=cfg).filter(covered)
+    from_db = kpis.kpi_series(rest, month, months=24, config=cfg, aggregates={"complaints": levels})
+    assert from_db.filter(covered).equals(series)
+    assert series["value"].null_count() < series.height / 4  # the sample has complaints

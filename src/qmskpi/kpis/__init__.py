@@ -23,6 +23,7 @@ sorted order), then period. Conventions are in ``docs/kpis.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -48,7 +49,13 @@ from qmskpi.kpis._common import (
 from qmskpi.kpis.actions import overdue_items
 from qmskpi.kpis.capa import capa_effectiveness
 from qmskpi.kpis.conformity import PARETO_BY, PARETO_MEASURES, defect_pareto
-from qmskpi.kpis.customers import complaint_ageing, complaints_by_category, repeat_complaints
+from qmskpi.kpis.customers import (
+    CATEGORY_BY,
+    CATEGORY_MEASURES,
+    complaint_ageing,
+    complaints_by_category,
+    repeat_complaints,
+)
 from qmskpi.kpis.firstlevel import Aggregates, FirstLevel, Level, Measure
 from qmskpi.kpis.objectives import objective_attainment, objective_trend
 from qmskpi.kpis.suppliers import SUPPLIER_BY, supplier_scorecard
@@ -56,6 +63,7 @@ from qmskpi.periods import Period, parse_period, trailing_months
 
 __all__ = [
     "BREAKDOWNS",
+    "CATEGORY_BY",
     "COLUMNS",
     "PARETO_BY",
     "PARETO_MEASURES",
@@ -82,6 +90,7 @@ __all__ = [
     "pushed_down",
     "records_level",
     "repeat_complaints",
+    "run_ends",
     "supplier_scorecard",
 ]
 
@@ -94,44 +103,78 @@ _GROUPS: tuple[Group, ...] = tuple(g for area in _AREAS for g in area.GROUPS)
 _GROUP_OF: dict[str, Group] = {k.id: g for g in _GROUPS for k in g.kpis}
 
 BREAKDOWNS: dict[str, dict[str, tuple[Measure, ...]]] = {
-    "inspections": {PARETO_BY: PARETO_MEASURES}
+    "inspections": {PARETO_BY: PARETO_MEASURES},
+    "complaints": {CATEGORY_BY: CATEGORY_MEASURES},
 }
 """By dataset, the first levels of the pack's tables that no KPI reads, by the column each
-breaks down by (the defect Pareto's: :func:`defect_pareto` with ``aggregate=``), computed
-with ``pushdown``. (The supplier scorecard reads the receipts' level per supplier and day
-that ``receipts_from_unapproved`` reads: :data:`SUPPLIER_BY`.)"""
+breaks down by (the defect Pareto's: :func:`defect_pareto` with ``aggregate=``; complaints
+per category: :func:`complaints_by_category` with ``aggregate=``), computed with
+``pushdown``. (The supplier scorecard reads the receipts' level per supplier and day that
+``receipts_from_unapproved`` reads: :data:`SUPPLIER_BY`; the complaint ageing the
+complaints open at period ends that ``complaints_open`` reads.)"""
+
+_BLANKS = {("complaints", CATEGORY_BY)}
+"""Breakdowns that keep every value, blank and null included (a complaint's category is
+counted as recorded, as the table from rows does)."""
 
 
 def _merged(levels: list[Level]) -> tuple[Level, ...]:
     """Levels of the same date, breakdown and grain as one (measures in first-seen order,
     record measures before lot measures)."""
-    shapes: dict[tuple[str, str | None, bool, bool], list[Measure]] = {}
+    shapes: dict[tuple[object, ...], tuple[Level, list[Measure]]] = {}
     for lvl in levels:
-        shapes.setdefault(lvl.shape, []).extend(lvl.measures)
+        shapes.setdefault(lvl.shape, (lvl, []))[1].extend(lvl.measures)
     return tuple(
-        Level(
-            date,
-            tuple(sorted(dict.fromkeys(ms), key=lambda m: m.lots is not None)),
-            by,
-            daily,
-            blanks,
+        dataclasses.replace(
+            lvl, measures=tuple(sorted(dict.fromkeys(ms), key=lambda m: m.lots is not None))
         )
-        for (date, by, daily, blanks), ms in shapes.items()
+        for lvl, ms in shapes.values()
     )
 
 
-def pushdown_levels(dataset: str, config: KpiConfig | None = None) -> tuple[Level, ...]:
+def run_ends(period: Period | str, months: int = 24) -> tuple[date, ...]:
+    """The period ends a run for ``period`` counts open items at (the ``ends`` of an
+    open-at-ends first level): the end of every month of the ``months``-month trend window
+    ending with ``period``'s last month (:func:`kpi_series`) and of every month since 1
+    January of its year (the year to date), so the period's, the quarter's, the year to
+    date's and each trend month's end are all there."""
+    p = parse_period(period)
+    window = trailing_months(p, months)
+    ytd = p.year_to_date().months()
+    return tuple(sorted({m.end for m in (*window, *ytd)}))
+
+
+def pushdown_levels(
+    dataset: str,
+    config: KpiConfig | None = None,
+    *,
+    period: Period | str | None = None,
+    months: int = 24,
+) -> tuple[Level, ...]:
     """The first levels the database computes for ``dataset`` with ``pushdown``: the KPI
     groups' (:attr:`Group.pushdown` under ``config``; levels of the same date, breakdown and
     grain merged), the one counting records by the period field first, then the tables'
-    (:data:`BREAKDOWNS`). Empty for a dataset no KPI reads from aggregates."""
+    (:data:`BREAKDOWNS`). Empty for a dataset no KPI reads from aggregates.
+
+    ``period`` (with the trend window's ``months``): the ends of open-at-ends levels
+    (``Level.open_until``, e.g. the complaints open at each period end) are those a run of
+    that period needs (:func:`run_ends`). Without it they have no ends (a definition, not
+    something to run): computing one raises :class:`~qmskpi.errors.KpiError`."""
     cfg = config or KpiConfig()
     pf = DATASETS[dataset].period_field or ""
     found = [lvl for g in _GROUPS for lvl in g.pushdown(cfg).get(dataset, ())]
     if not found:
         return ()
-    found += [Level(pf, m, by) for by, m in BREAKDOWNS.get(dataset, {}).items()]
-    return tuple(sorted(_merged(found), key=lambda lvl: lvl.shape != (pf, None, False, False)))
+    found += [
+        Level(pf, m, by, blanks=(dataset, by) in _BLANKS)
+        for by, m in BREAKDOWNS.get(dataset, {}).items()
+    ]
+    ends = run_ends(period, months) if period is not None else ()
+    merged = (
+        dataclasses.replace(lvl, ends=ends) if lvl.open_until is not None else lvl
+        for lvl in _merged(found)
+    )
+    return tuple(sorted(merged, key=lambda lvl: lvl.shape != (pf, None, False, False)))
 
 
 PUSHDOWN: dict[str, tuple[Measure, ...]] = {

@@ -27,6 +27,7 @@ from qmskpi.config import WHOLE_SCOPE, KpiConfig
 from qmskpi.datasets import DATASETS, Dataset
 from qmskpi.errors import KpiError, PeriodError, did_you_mean
 from qmskpi.kpis.firstlevel import (
+    AT_END,
     DAY,
     MONTH,
     Aggregates,
@@ -36,8 +37,11 @@ from qmskpi.kpis.firstlevel import (
     as_levels,
     first_level,
     level_of,
+    open_rows,
     polars_agg,
+    quantile_of_counts,
     split,
+    with_flags,
 )
 from qmskpi.periods import Period, month, parse_period
 
@@ -185,22 +189,10 @@ class Buckets:
         ``close > end``). Adds columns ``key`` and ``end``. Cost is the number
         of (item, end) pairs that are open, not items x buckets.
         """
-        ends = pl.Series("ends", self.ends, dtype=pl.Date())
-        n = len(self.periods)
-        lo = pl.lit(ends).search_sorted(pl.col(start), side="left").cast(pl.Int32)
-        hi = (
-            pl.when(pl.col(close).is_null())
-            .then(pl.lit(n, dtype=pl.Int32))
-            .otherwise(pl.lit(ends).search_sorted(pl.col(close), side="left").cast(pl.Int32))
-        )
         return (
-            lf.filter(pl.col(start).is_not_null() & (pl.col(start) <= self.end))
-            .with_columns(_lo=lo, _hi=hi)
-            .filter(pl.col("_lo") < pl.col("_hi"))
-            .with_columns(key=pl.int_ranges("_lo", "_hi", dtype=pl.Int32))
-            .explode("key")
-            .drop("_lo", "_hi")
-            .join(self.ends_frame(), on="key", how="inner")
+            open_rows(lf, start, close, self.ends)
+            .rename({AT_END: "end"})
+            .join(self.ends_frame(), on="end", how="inner")
         )
 
 
@@ -510,9 +502,21 @@ def records_level(name: str, levels: Sequence[FirstLevel]) -> FirstLevel | None:
     (monthly, no breakdown): what says which months and sites it has, and how many rows."""
     pf = DATASETS[name].period_field if name in DATASETS else None
     return next(
-        (a for a in levels if a.date_field == pf and a.by is None and not a.daily),
+        (
+            a
+            for a in levels
+            if a.date_field == pf and a.by is None and not a.daily and a.open_until is None
+        ),
         None,
     )
+
+
+def _closed_levels(levels: Sequence[FirstLevel]) -> list[FirstLevel]:
+    """Of a dataset's first levels, those dated by ``closed_date`` per month (what the
+    profile of rows reads as months with activity and as the newest date too)."""
+    return [
+        a for a in levels if a.date_field == "closed_date" and not a.daily and a.open_until is None
+    ]
 
 
 def _with_aggregates(
@@ -537,11 +541,13 @@ def _with_aggregates(
     for name, (agg, levels) in extra.items():
         for level in levels:
             sites.update(level.sites)
-        months[name] = agg.months
+        closed = _closed_levels(levels)
+        months[name] = agg.months.union(*(c.months for c in closed))
         if agg.first is not None:
             first[name] = agg.first
-        if agg.last is not None and (newest is None or agg.last > newest):
-            newest = agg.last
+        for last in (agg.last, *(c.last for c in closed)):
+            if last is not None and (newest is None or last > newest):
+                newest = last
     return DataProfile(tuple(sorted(sites)), first, newest, months)
 
 
@@ -600,7 +606,7 @@ def measured(
         assert isinstance(level, FirstLevel)
         lf = ctx.buckets.assign(level.frame.lazy(), MONTH)
         return rollup(ctx, lf, [pl.col(m.name).sum() for m in measures])
-    lf = ctx.buckets.assign(rows, date_col)
+    lf = ctx.buckets.assign(with_flags(rows, measures), date_col)
     return rollup(ctx, lf, [polars_agg(m) for m in measures])
 
 
@@ -614,20 +620,69 @@ def level_rows(ctx: Context, dataset: str, level: Level) -> pl.LazyFrame:
 
     From the aggregates the database computed when they hold ``level``, else computed
     from the rows (once per eager frame, :data:`MEMO`): the same frame. A daily level is
-    bucketed by its day, a monthly one by its month.
+    bucketed by its day, a monthly one by its month. An open-at-ends level
+    (``open_until``) gives, for each bucket, the rows counted at the bucket's end; from
+    aggregates that do not hold every bucket end it raises :class:`KpiError`.
     """
     agg = held(ctx, dataset, level)
+    b = ctx.buckets
     if agg is None:
+        if level.open_until is not None:
+            level = dataclasses.replace(level, ends=tuple(b.ends))
         rows = ctx.frame(dataset)
+        lvl = level
 
         def compute() -> FirstLevel:
-            return level_of(rows, dataset, level)
+            return level_of(rows, dataset, lvl)
 
         src = ctx.eager.get(dataset)
         got = MEMO.get(src, ("level", level), compute) if src is not None else compute()
         assert isinstance(got, FirstLevel)
         agg = got
-    return ctx.buckets.assign(agg.frame.lazy(), DAY if level.daily else MONTH)
+    if level.open_until is None:
+        return b.assign(agg.frame.lazy(), DAY if level.daily else MONTH)
+    missing = sorted(set(b.ends) - set(agg.ends))
+    if missing:
+        held_ends = f"{agg.ends[0]} to {agg.ends[-1]}" if agg.ends else "no period end"
+        raise KpiError(
+            f"the first-level aggregates of {dataset!r} count open items at {held_ends}, "
+            f"not at {', '.join(d.isoformat() for d in missing)}: push them down for this "
+            "period (kpis.pushdown_levels(..., period=...))"
+        )
+    at = pl.LazyFrame(
+        {"key": range(len(b.ends)), MONTH: [date(e.year, e.month, 1) for e in b.ends]},
+        schema={"key": pl.Int32(), MONTH: pl.Date()},
+    )
+    return agg.frame.lazy().join(at, on=MONTH, how="inner")
+
+
+def pooled_counts(
+    ctx: Context, lf: pl.LazyFrame, value: str, n: str, quantiles: Mapping[str, float]
+) -> pl.LazyFrame:
+    """Quantiles per (scope, key) of ``value`` counted ``n`` times in each row of ``lf``
+    (a histogram: ``key``, ``site``, ``value``, ``n``), as :func:`pooled`: the whole scope's
+    from every site's counts at once, never from site results; missing groups stay null.
+    Exactly the quantiles of the rows counted (:func:`~qmskpi.kpis.firstlevel.quantile_of_counts`).
+    """
+    scoped = ctx.in_scope(lf)
+    parts = [scoped.group_by("key", "site", value).agg(pl.col(n).sum()).rename({"site": "scope"})]
+    if ctx.include_all:
+        parts.append(
+            scoped.group_by("key", value)
+            .agg(pl.col(n).sum())
+            .with_columns(scope=pl.lit(WHOLE_SCOPE, pl.String()))
+        )
+    cols = [pl.col("scope").cast(pl.String()), pl.col("key").cast(pl.Int32()), value, n]
+    stats = (
+        pl.concat([p.select(cols) for p in parts], how="vertical_relaxed")
+        .sort("scope", "key", value)
+        .group_by("scope", "key", maintain_order=True)
+        .agg(
+            quantile_of_counts(pl.col(value), pl.col(n), q).alias(name)
+            for name, q in quantiles.items()
+        )
+    )
+    return ctx.grid().join(stats, on=["scope", "key"], how="left")
 
 
 def rollup_whole(ctx: Context, lf: pl.LazyFrame, aggs: Sequence[pl.Expr]) -> pl.LazyFrame:

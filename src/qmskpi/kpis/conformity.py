@@ -438,14 +438,24 @@ def internal_cost(ctx: Context) -> pl.LazyFrame:
     return _cost_rows(COPQ_INTERNAL.id, sums, "internal", "inspection")
 
 
-@group(COPQ_EXTERNAL)
+EXTERNAL_COST = _cost_measures("external")
+"""First aggregation level of the external cost of poor quality (complaints with a cost)."""
+
+
+@group(COPQ_EXTERNAL, pushdown={"complaints": Level("received_date", EXTERNAL_COST)})
 def external_cost(ctx: Context) -> pl.LazyFrame:
     """External failure cost recorded on the period's complaints."""
     sums = _cost_sums(ctx, "complaints", "received_date", "external")
     return _cost_rows(COPQ_EXTERNAL.id, sums, "external", "complaint")
 
 
-@group(COPQ_TOTAL, pushdown={"inspections": Level("inspection_date", COST_MEASURES)})
+@group(
+    COPQ_TOTAL,
+    pushdown={
+        "inspections": Level("inspection_date", COST_MEASURES),
+        "complaints": Level("received_date", EXTERNAL_COST),
+    },
+)
 def total_cost(ctx: Context) -> pl.LazyFrame:
     """Internal plus external failure cost."""
     both = _cost_sums(ctx, "inspections", "inspection_date", "internal").join(

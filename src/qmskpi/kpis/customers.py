@@ -5,13 +5,13 @@ Tables for the pack: :func:`complaint_ageing` and :func:`repeat_complaints`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
 
 from qmskpi.config import KpiConfig
 from qmskpi.datasets import SEVERITIES
+from qmskpi.errors import KpiError
 from qmskpi.kpis._common import (
     PPM,
     Context,
@@ -19,12 +19,27 @@ from qmskpi.kpis._common import (
     count_rows,
     days_between,
     group,
+    held,
+    level_rows,
     make_context,
-    pooled,
+    measured,
+    pooled_counts,
     ratio_rows,
     rollup,
     stat_rows,
     value_rows,
+)
+from qmskpi.kpis.firstlevel import (
+    AT_END,
+    Days,
+    Earlier,
+    FirstLevel,
+    Level,
+    Measure,
+    Within,
+    by_name,
+    count,
+    total,
 )
 from qmskpi.periods import Period, parse_period
 
@@ -344,111 +359,115 @@ KPIS: tuple[KpiDef, ...] = (
     NPS,
 )
 
-_KEYS = ["customer", "product", "category"]
+_KEYS = ("customer", "product", "category")
 
 
-def _repeat_flags(ctx: Context) -> pl.LazyFrame:
-    """Complaints received in the buckets, with a boolean ``repeat`` column.
-
-    One sort by (customer, product, category, received_date) over complaints
-    of every site from ``repeat_window_days`` before the first bucket: a row
-    repeats when the latest strictly earlier date of its group is at most the
-    window before it. Rows on the same day share that earlier date, so
-    same-day complaints are not repeats of each other.
-    """
-    window = ctx.config.repeat_window_days
-    b = ctx.buckets
-    d = pl.col("received_date")
-    same_group = pl.all_horizontal(
-        [(pl.col(k) == pl.col(k).shift(1)).fill_null(False) for k in _KEYS]
-    )
-    run_start = ~(same_group & (d == d.shift(1)).fill_null(False))
-    # at the first row of a (group, day) run the row above, if in the group, is the latest
-    # strictly earlier day; spread it over the run (a sentinel stands for "none")
-    none = pl.lit(date(1, 1, 1))
-    earlier = pl.when(run_start).then(pl.when(same_group).then(d.shift(1)).otherwise(none))
-    prev = earlier.forward_fill()
-    repeat = pl.when(prev != none).then((d - prev).dt.total_days() <= window).otherwise(False)
-    lookback = ctx.frame("complaints").filter(
-        d.is_between(pl.lit(b.start) - pl.duration(days=window), pl.lit(b.end), closed="both")
-    )
-    flagged = (
-        lookback.select("complaint_id", *_KEYS, "received_date", "site", "severity")
-        .sort(*_KEYS, "received_date")
-        .with_columns(repeat=repeat.fill_null(False))
-    )
-    return b.assign(ctx.in_scope(flagged), "received_date")
+def repeat_flag(config: KpiConfig) -> Earlier:
+    """A complaint repeats (``complaints_repeat_share``): another with the same customer,
+    product and category (none null; any site) was received 1 to ``repeat_window_days``
+    days before it. Same-day complaints are 0 days apart: not repeats of each other."""
+    return Earlier("repeat", _KEYS, "received_date", "received_date", config.repeat_window_days)
 
 
-def _recurring_ids(ctx: Context) -> pl.LazyFrame:
-    """complaint_id (with ``recurs`` true) of complaints received in the buckets that recur.
+def recurrence_flag(config: KpiConfig) -> Earlier:
+    """A complaint recurs (``complaints_recurrence_share``): another with the same
+    customer, product and category was closed 1 to ``repeat_window_days`` days before it
+    was received (one still open, or closed the same day, makes no recurrence)."""
+    return Earlier("recurs", _KEYS, "received_date", "closed_date", config.repeat_window_days)
 
-    A complaint recurs when another with the same customer, product and
-    category was closed 1 to ``repeat_window_days`` days before it was received.
-    One as-of join finds, per complaint, the latest such closure on or before
-    the day before it was received: it recurs when that closure is within the
-    window (an older one cannot be, and a later one is not "before"). A join on
-    the keys alone would pair every complaint with every earlier one of the
-    same customer, product and category (quadratic over a 24-month series).
-    """
-    window = ctx.config.repeat_window_days
-    b = ctx.buckets
-    lf = ctx.frame("complaints")
-    keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in _KEYS])
-    current = (
-        lf.filter(b.contains(pl.col("received_date")) & keyed)
-        .select("complaint_id", *_KEYS, "received_date")
-        .with_columns(_probe=pl.col("received_date") - pl.duration(days=1))
-        .sort("_probe")
-    )
-    earlier = (
-        lf.filter(
-            pl.col("closed_date").is_between(
-                pl.lit(b.start) - pl.duration(days=window), pl.lit(b.end), closed="both"
-            )
-            & keyed
-        )
-        .select(*_KEYS, _prev_closed=pl.col("closed_date"))
-        .sort("_prev_closed")
-    )
-    gap = days_between("_prev_closed", "received_date")
+
+def received_measures(config: KpiConfig) -> tuple[Measure, ...]:
+    """First level of the complaints received (by received_date): all, per severity,
+    repeats and recurrences (:func:`repeat_flag`, :func:`recurrence_flag`)."""
     return (
-        current.join_asof(
-            earlier,
-            left_on="_probe",
-            right_on="_prev_closed",
-            by=_KEYS,
-            strategy="backward",
-            check_sortedness=False,  # both sides sorted above; polars cannot check within `by`
-        )
-        .filter(gap.is_between(1, window, closed="both"))
-        .select("complaint_id")
-        .unique()
-        .with_columns(recurs=pl.lit(True))
+        count("received"),
+        *SEVERITY_MEASURES,
+        count("repeats", flag=repeat_flag(config)),
+        count("recurrences", flag=recurrence_flag(config)),
     )
 
 
-def _received(ctx: Context) -> pl.LazyFrame:
-    flags = _repeat_flags(ctx).join(_recurring_ids(ctx), on="complaint_id", how="left")
-    return rollup(
-        ctx,
-        flags,
-        [
-            pl.len().alias("received"),
-            pl.col("repeat").sum().alias("repeats"),
-            pl.col("recurs").fill_null(False).sum().alias("recurrences"),
-            *[(pl.col("severity") == sev).sum().alias(f"sev_{sev}") for sev in SEVERITIES],
-        ],
-    )
+SEVERITY_MEASURES = tuple(count(f"sev_{sev}", ("severity", sev)) for sev in SEVERITIES)
+"""Complaints of each severity (``sev_<severity>``)."""
+
+RATE_MEASURES = (
+    count("received"),
+    total("affected", "units_affected"),
+    count("unknown", absent="units_affected"),
+)
+"""First level of :func:`complaint_rate`: complaints received, the units they affected (a
+complaint without units_affected adds 0) and how many have none."""
+
+CATEGORY_MEASURES = (count("received"), *SEVERITY_MEASURES)
+"""First level of :func:`complaints_by_category`, per category (:data:`CATEGORY_BY`)."""
+CATEGORY_BY = "category"
+CATEGORY_LEVEL = Level("received_date", CATEGORY_MEASURES, CATEGORY_BY, blanks=True)
 
 
-def close_target(config: KpiConfig) -> pl.Expr:
-    """Each complaint's close target in days (per severity where configured)."""
-    default = pl.lit(config.complaint_close_target_days, dtype=pl.Int64())
+def _by_target(config: KpiConfig, name: str, within: Callable[[int], Within]) -> list[Measure]:
+    """Complaints meeting ``within(target)`` for their close target: one measure per
+    severity with its own target (``<name>_<severity>``) and one for the rest
+    (``<name>_other``: the default target), or one (``name``) when no severity has its own;
+    their sum is the count (:func:`_targeted`)."""
+    default = config.complaint_close_target_days
     by_sev = dict(config.complaint_close_target_days_by_severity)
     if not by_sev:
-        return default
-    return pl.col("severity").replace_strict(by_sev, default=default, return_dtype=pl.Int64())
+        return [count(name, within=within(default))]
+    return [
+        *(count(f"{name}_{sev}", ("severity", sev), within=within(t)) for sev, t in by_sev.items()),
+        count(f"{name}_other", other=("severity", tuple(by_sev)), within=within(default)),
+    ]
+
+
+def _targeted(measures: Sequence[Measure], name: str) -> pl.Expr:
+    """The sum of :func:`_by_target`'s measures ``name``."""
+    cols = [m.name for m in measures if m.name == name or m.name.startswith(f"{name}_")]
+    return pl.sum_horizontal(cols).alias(name)
+
+
+def closed_measures(config: KpiConfig) -> tuple[Measure, ...]:
+    """First level of the complaints closed (by closed_date): all, and those closed
+    within their close target (``on_time``)."""
+    return (
+        count("closed"),
+        *_by_target(config, "on_time", lambda t: Within("closed_date", "received_date", None, t)),
+    )
+
+
+DAYS_TO_CLOSE = Level("closed_date", (count("n"),), Days("closed_date", "received_date"))
+"""Complaints closed per (month closed, site, whole days from received_date to
+closed_date): the histogram the median and 90th percentile are computed from, exactly."""
+
+OPEN_MEASURES = (
+    count("open"),
+    *(
+        count(kpi_id, within=Within(AT_END, "received_date", lo, hi))
+        for kpi_id, _, lo, hi in AGE_BUCKETS
+    ),
+)
+"""Complaints open at a period end, and per age bucket (end - received_date)."""
+
+
+def late_measures(config: KpiConfig) -> tuple[Measure, ...]:
+    """Complaints open at a period end past their close target (``late``)."""
+    return tuple(_by_target(config, "late", lambda t: Within(AT_END, "received_date", t + 1, None)))
+
+
+def open_level(measures: tuple[Measure, ...]) -> Level:
+    """Complaints open at each period end (received_date <= end, closed_date null or
+    after it), per site: ``measures`` of them (the ends are the run's)."""
+    return Level("received_date", measures, open_until="closed_date")
+
+
+def _flow_levels(config: KpiConfig) -> dict[str, tuple[Level, ...]]:
+    return {
+        "complaints": (
+            Level("received_date", received_measures(config)),
+            Level("closed_date", closed_measures(config)),
+            DAYS_TO_CLOSE,
+            open_level(late_measures(config)),
+        )
+    }
 
 
 @group(
@@ -460,35 +479,37 @@ def close_target(config: KpiConfig) -> pl.Expr:
     ON_TIME_BACKLOG,
     REPEAT,
     RECURRENCE,
+    pushdown=_flow_levels,
 )
 def complaint_flow(ctx: Context) -> pl.LazyFrame:
-    """Complaints received and closed in each period, per site and for the whole scope."""
-    b = ctx.buckets
-    target = close_target(ctx.config)
-    received = _received(ctx)
-    closed = b.assign(ctx.in_scope(ctx.frame("complaints")), "closed_date").with_columns(
-        days=days_between("received_date", "closed_date")
+    """Complaints received and closed in each period, per site and for the whole scope.
+
+    From first levels (:func:`_flow_levels`): counts per month and site, the histogram
+    of days to close (:data:`DAYS_TO_CLOSE`, median and p90 pooled from it) and the
+    complaints open past target at each period end.
+    """
+    c = ctx.config
+    received = measured(ctx, "complaints", "received_date", received_measures(c))
+    closing = closed_measures(c)
+    counts = measured(ctx, "complaints", "closed_date", closing).with_columns(
+        _targeted(closing, "on_time")
     )
-    counts = rollup(
-        ctx, closed, [pl.len().alias("closed"), (pl.col("days") <= target).sum().alias("on_time")]
-    )
+    late = late_measures(c)
     late_open = rollup(
         ctx,
-        _open_with_age(ctx).filter(pl.col("age") > target),
-        [pl.len().alias("late_open")],
+        level_rows(ctx, "complaints", open_level(late)),
+        [_targeted(late, "late").sum().alias("late_open")],
     )
     backlog = counts.join(late_open, on=["scope", "key"], how="left").with_columns(
         judged=pl.col("closed") + pl.col("late_open")
     )
-    stats = pooled(
+    stats = pooled_counts(
         ctx,
-        closed,
-        [
-            pl.col("days").median().alias("median"),
-            pl.col("days").quantile(0.9, interpolation="linear").alias("p90"),
-            pl.len().alias("n"),
-        ],
-    )
+        level_rows(ctx, "complaints", DAYS_TO_CLOSE),
+        "days",
+        "n",
+        {"median": 0.5, "p90": 0.9},
+    ).join(counts.select("scope", "key", pl.col("closed").alias("n")), on=["scope", "key"])
     none_closed = "no complaints closed in period"
     none_received = "no complaints received in period: share undefined"
     return pl.concat(
@@ -522,19 +543,15 @@ def complaint_flow(ctx: Context) -> pl.LazyFrame:
     )
 
 
-@group(COMPLAINT_RATE_PPM, REJECT_PPM)
+@group(
+    COMPLAINT_RATE_PPM,
+    REJECT_PPM,
+    pushdown={"complaints": Level("received_date", RATE_MEASURES)},
+)
 def complaint_rate(ctx: Context) -> pl.LazyFrame:
     """Complaints and units affected per million units shipped."""
     b = ctx.buckets
-    complaints = rollup(
-        ctx,
-        b.assign(ctx.frame("complaints"), "received_date"),
-        [
-            pl.len().alias("received"),
-            pl.col("units_affected").fill_null(0).sum().alias("affected"),
-            pl.col("units_affected").is_null().sum().alias("unknown"),
-        ],
-    )
+    complaints = measured(ctx, "complaints", "received_date", RATE_MEASURES)
     shipped = rollup(
         ctx,
         ctx.frame("shipments")
@@ -573,23 +590,16 @@ def complaint_rate(ctx: Context) -> pl.LazyFrame:
     )
 
 
-def _open_with_age(ctx: Context) -> pl.LazyFrame:
-    return ctx.buckets.open_at_ends(
-        ctx.in_scope(ctx.frame("complaints")), "received_date", "closed_date"
-    ).with_columns(age=days_between("received_date", "end"))
+def _open_counts(ctx: Context) -> pl.LazyFrame:
+    """Per (scope, key): complaints open at the bucket's end, and per age bucket."""
+    rows = level_rows(ctx, "complaints", open_level(OPEN_MEASURES))
+    return rollup(ctx, rows, [pl.col(m.name).sum() for m in OPEN_MEASURES])
 
 
-def _in_bucket(age: pl.Expr, lo: int, hi: int | None) -> pl.Expr:
-    return (age >= lo) if hi is None else age.is_between(lo, hi, closed="both")
-
-
-@group(COMPLAINTS_OPEN, *OPEN_AGE)
+@group(COMPLAINTS_OPEN, *OPEN_AGE, pushdown={"complaints": open_level(OPEN_MEASURES)})
 def complaints_open(ctx: Context) -> pl.LazyFrame:
     """Complaints open at each period end, and their age at that end."""
-    aggs = [pl.len().alias("open")] + [
-        _in_bucket(pl.col("age"), lo, hi).sum().alias(kpi_id) for kpi_id, _, lo, hi in AGE_BUCKETS
-    ]
-    counts = rollup(ctx, _open_with_age(ctx), aggs)
+    counts = _open_counts(ctx)
     return pl.concat(
         [count_rows(COMPLAINTS_OPEN.id, counts, "open")]
         + [count_rows(kpi_id, counts, kpi_id) for kpi_id, *_ in AGE_BUCKETS]
@@ -727,6 +737,7 @@ def complaint_ageing(
     scope: str = "all",
     *,
     config: KpiConfig | None = None,
+    aggregate: FirstLevel | Sequence[FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """Complaints open at the period's end by age bucket, per scope.
 
@@ -735,25 +746,26 @@ def complaint_ageing(
     ``lowest_days``, ``highest_days`` (null for ``>90``), ``open`` (Int64),
     ``share`` (of the scope's open complaints; null when none are open). The
     ``open`` counts equal the ``complaints_open_age_*`` KPIs.
+
+    ``aggregate``: without complaint rows in ``data``, the complaints open at period
+    ends the database computed (``pushdown``: the open-at-ends level of
+    :func:`~qmskpi.kpis.pushdown_levels` with ``period``, alone or among the other
+    complaint levels); the same table.
     """
-    p = parse_period(period)
-    ctx, _ = make_context(data, [p], scope, config, asked=p)
-    aggs = [pl.len().alias("open")] + [
-        _in_bucket(pl.col("age"), lo, hi).sum().alias(label) for _, label, lo, hi in AGE_BUCKETS
-    ]
-    counts = rollup(ctx, _open_with_age(ctx), aggs).collect()
+    ctx = _table_context(data, period, scope, config, aggregate, open_level(OPEN_MEASURES))
+    counts = _open_counts(ctx).collect()
     order = {s: i for i, s in enumerate(ctx.scopes)}
     rows = []
     for r in sorted(counts.iter_rows(named=True), key=lambda r: order[r["scope"]]):
-        for _, label, lo, hi in AGE_BUCKETS:
+        for kpi_id, label, lo, hi in AGE_BUCKETS:
             rows.append(
                 {
                     "scope": r["scope"],
                     "bucket": label,
                     "lowest_days": lo,
                     "highest_days": hi,
-                    "open": int(r[label]),
-                    "share": r[label] / r["open"] if r["open"] else None,
+                    "open": int(r[kpi_id]),
+                    "share": r[kpi_id] / r["open"] if r["open"] else None,
                 }
             )
     return pl.DataFrame(
@@ -820,10 +832,35 @@ def repeat_complaints(
     )
 
 
+def _table_context(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str,
+    config: KpiConfig | None,
+    aggregate: FirstLevel | Sequence[FirstLevel] | None,
+    level: Level,
+) -> Context:
+    """The context of a complaints table of one period: from ``aggregate`` when ``data``
+    has no complaint rows (it must hold ``level``, else :class:`KpiError`)."""
+    p = parse_period(period)
+    pushed = (
+        {"complaints": aggregate} if aggregate is not None and "complaints" not in data else None
+    )
+    ctx, _ = make_context(data, [p], scope, config, asked=p, aggregates=pushed)
+    if pushed is not None and held(ctx, "complaints", level) is None:
+        raise KpiError(
+            "the aggregate given is not this table's first level of complaints "
+            f"(dated by {level.date_field}, by {by_name(level.by) or 'month and site'})"
+        )
+    return ctx
+
+
 def complaints_by_category(
     data: Mapping[str, pl.DataFrame],
     period: Period | str,
     scope: str = "all",
+    *,
+    aggregate: FirstLevel | Sequence[FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """Complaints received in the period by category and severity, largest category first.
 
@@ -833,18 +870,19 @@ def complaints_by_category(
     then critical, then category; a last row ``category = "all"`` holds the totals
     (its severity counts equal the ``complaints_received_<severity>`` KPIs). Empty
     period: only the ``all`` row, with zeros and a null share.
+
+    ``aggregate``: without complaint rows in ``data``, the complaints per category the
+    database computed (``pushdown``, by :data:`CATEGORY_BY`; alone or among the other
+    complaint levels); the same table.
     """
-    p = parse_period(period)
-    ctx, _ = make_context(data, [p], scope, None, asked=p)
+    ctx = _table_context(data, period, scope, None, aggregate, CATEGORY_LEVEL)
     counts = ["received", *SEVERITIES]
     schema = {"category": pl.String(), **dict.fromkeys(counts, pl.Int64()), "share": pl.Float64()}
-    if "complaints" not in ctx.frames:
+    if "complaints" not in ctx.frames and "complaints" not in ctx.aggregates:
         return pl.DataFrame(schema=schema)
-    rows = ctx.in_scope(ctx.frame("complaints")).filter(
-        ctx.buckets.contains(pl.col("received_date"))
-    )
-    aggs = [pl.len().cast(pl.Int64()).alias("received")] + [
-        (pl.col("severity") == sev).sum().cast(pl.Int64()).alias(sev) for sev in SEVERITIES
+    rows = ctx.in_scope(level_rows(ctx, "complaints", CATEGORY_LEVEL))
+    aggs = [pl.col("received").sum().cast(pl.Int64()).alias("received")] + [
+        pl.col(f"sev_{sev}").sum().cast(pl.Int64()).alias(sev) for sev in SEVERITIES
     ]
     by_category = (
         rows.group_by("category")

@@ -39,6 +39,9 @@ from qmskpi.errors import KpiError
 Value = str | bool
 """A condition's value: text, or a boolean (``first_pass`` of a lot)."""
 
+AT_END = "at_end"
+"""Column of an open-at-ends level's rows (:class:`Level` ``open_until``): the period end."""
+
 
 @dataclass(frozen=True)
 class Lots:
@@ -73,6 +76,44 @@ class Within:
 
 
 @dataclass(frozen=True)
+class Days:
+    """A breakdown by whole days from ``ref`` to ``column`` (a histogram: one group per
+    day count), in a column named ``name``; rows where either date is null are left out."""
+
+    column: str
+    ref: str
+    name: str = "days"
+
+
+Breakdown = str | Days
+"""What a first level breaks down by: a column, or a day difference (:class:`Days`)."""
+
+
+def by_name(by: Breakdown | None) -> str | None:
+    """The column a breakdown ``by`` takes in a first level's frame."""
+    return by.name if isinstance(by, Days) else by
+
+
+@dataclass(frozen=True)
+class Earlier:
+    """A row flag, named ``name``: another row with the same ``keys`` (none of them null)
+    has its ``earlier`` date 1 to ``window`` days before this row's ``date``.
+
+    A repeat complaint: another one *received* 1 to 90 days before this one was received
+    (``Earlier("repeat", keys, "received_date", "received_date", 90)``; same-day
+    complaints are 0 days apart, so not repeats of each other); a recurrence: another one
+    *closed* 1 to 90 days before (``earlier="closed_date"``). Compiled to polars by
+    :func:`with_flags` (an as-of join) and to SQL as ``EXISTS`` (:mod:`qmskpi.kpis.sql`).
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    date: str
+    earlier: str
+    window: int
+
+
+@dataclass(frozen=True)
 class Measure:
     """``count`` of rows (``column`` None) or ``sum`` of ``column``, over matching rows."""
 
@@ -86,6 +127,12 @@ class Measure:
     """Count lot rows (:class:`Lots`) instead of records."""
     within: tuple[Within, ...] = ()
     """Date differences that must hold too (:class:`Within`)."""
+    absent: str | None = None
+    """Only rows where this column is null."""
+    other: tuple[str, tuple[str, ...]] | None = None
+    """``(column, values)``: only rows where the column is null or none of the values."""
+    flag: Earlier | None = None
+    """Only rows with this flag (:class:`Earlier`)."""
 
 
 def count(
@@ -94,9 +141,22 @@ def count(
     present: str | None = None,
     lots: Lots | None = None,
     within: Within | None = None,
+    absent: str | None = None,
+    other: tuple[str, tuple[str, ...]] | None = None,
+    flag: Earlier | None = None,
 ) -> Measure:
-    """Rows (or lots) matching every ``(column, value)`` (and ``within``)."""
-    return Measure(name, None, tuple(equals), present, lots, (within,) if within else ())
+    """Rows (or lots) matching every ``(column, value)`` (and the other conditions)."""
+    return Measure(
+        name,
+        None,
+        tuple(equals),
+        present,
+        lots,
+        (within,) if within else (),
+        absent,
+        other,
+        flag,
+    )
 
 
 def total(name: str, column: str, *equals: tuple[str, str], present: str | None = None) -> Measure:
@@ -155,6 +215,13 @@ def _condition(m: Measure) -> pl.Expr | None:
     parts = [pl.col(c) == pl.lit(v) for c, v in m.equals]
     if m.present is not None:
         parts.append(pl.col(m.present).is_not_null())
+    if m.absent is not None:
+        parts.append(pl.col(m.absent).is_null())
+    if m.other is not None:
+        col, values = m.other
+        parts.append(pl.col(col).is_null() | ~pl.col(col).is_in(list(values)))
+    if m.flag is not None:
+        parts.append(pl.col(m.flag.name))
     parts += [days_apart(w) for w in m.within]
     if not parts:
         return None
@@ -162,6 +229,93 @@ def _condition(m: Measure) -> pl.Expr | None:
     for p in parts[1:]:
         cond = cond & p
     return cond
+
+
+def with_flags(lf: pl.LazyFrame, measures: Sequence[Measure]) -> pl.LazyFrame:
+    """``lf`` with a boolean column for each :class:`Earlier` flag ``measures`` count.
+
+    One as-of join per flag: per row with every key (and its date), the latest
+    ``earlier`` date of a row with the same keys on or before the day before its
+    ``date``; the flag holds when that date is at most ``window`` days before (an
+    older one cannot be, and a later one is not "before"). A join on the keys alone
+    would pair every row with every other of its keys (quadratic).
+    """
+    flags = list(dict.fromkeys(m.flag for m in measures if m.flag is not None))
+    if not flags:
+        return lf
+    lf = lf.with_row_index("_row")
+    for f in flags:
+        keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in f.keys])
+        probe = (
+            lf.filter(keyed & pl.col(f.date).is_not_null())
+            .select("_row", *f.keys, _d=pl.col(f.date), _probe=pl.col(f.date) - pl.duration(days=1))
+            .sort("_probe")
+        )
+        before = (
+            lf.filter(keyed & pl.col(f.earlier).is_not_null())
+            .select(*f.keys, _prev=pl.col(f.earlier))
+            .sort("_prev")
+        )
+        hits = (
+            probe.join_asof(
+                before,
+                left_on="_probe",
+                right_on="_prev",
+                by=list(f.keys),
+                strategy="backward",
+                check_sortedness=False,  # both sides sorted; polars cannot check within `by`
+            )
+            .filter((pl.col("_d") - pl.col("_prev")).dt.total_days() <= f.window)
+            .select("_row", pl.lit(True).alias(f.name))
+        )
+        lf = lf.join(hits, on="_row", how="left", maintain_order="left").with_columns(
+            pl.col(f.name).fill_null(False)
+        )
+    return lf.drop("_row")
+
+
+def open_rows(lf: pl.LazyFrame, start: str, until: str, ends: Sequence[date]) -> pl.LazyFrame:
+    """One row per (row, end of ``ends``) at which the row is open, the end as ``at_end``.
+
+    Open at ``end``: ``start <= end`` and (``until`` is null or ``until > end``). Cost is
+    the number of (row, end) pairs open, not rows x ends."""
+    ends_s = pl.Series("ends", sorted(set(ends)), dtype=pl.Date())
+    n = len(ends_s)
+    if n == 0:
+        raise KpiError("an open-at-ends level needs at least one end")
+    lo = pl.lit(ends_s).search_sorted(pl.col(start), side="left").cast(pl.Int32)
+    hi = (
+        pl.when(pl.col(until).is_null())
+        .then(pl.lit(n, dtype=pl.Int32))
+        .otherwise(pl.lit(ends_s).search_sorted(pl.col(until), side="left").cast(pl.Int32))
+    )
+    return (
+        lf.filter(pl.col(start).is_not_null() & (pl.col(start) <= ends_s[-1]))
+        .with_columns(_lo=lo, _hi=hi)
+        .filter(pl.col("_lo") < pl.col("_hi"))
+        .with_columns(_at=pl.int_ranges("_lo", "_hi", dtype=pl.Int32))
+        .explode("_at")
+        .with_columns(pl.lit(ends_s).gather(pl.col("_at")).alias(AT_END))
+        .drop("_lo", "_hi", "_at")
+    )
+
+
+def quantile_of_counts(value: pl.Expr, n: pl.Expr, q: float) -> pl.Expr:
+    """The ``q`` quantile (linear interpolation, numpy's default and polars'
+    ``quantile(q, "linear")``) of the values ``value`` repeated ``n`` times each, as an
+    aggregation over rows sorted by ``value`` (inside ``group_by().agg``): exactly the
+    quantile of the expanded values. Null when the counts add up to 0.
+
+    Position ``q x (N - 1)`` in the sorted values (N the total count); the values at its
+    floor and ceiling are the first whose running count exceeds those positions.
+    """
+    total = n.sum()
+    pos = (total - 1).cast(pl.Float64()) * q
+    lower, upper = pos.floor(), pos.ceil()
+    running = n.cum_sum()
+    low = value.filter(running > lower).first().cast(pl.Float64())
+    high = value.filter(running > upper).first().cast(pl.Float64())
+    return pl.when(total > 0).then((pos - lower) * (high - low) + low)
 
 
 def polars_agg(m: Measure) -> pl.Expr:
@@ -195,28 +349,42 @@ class FirstLevel:
 
     ``frame`` has ``month`` (Date, first day), ``day`` (Date) when ``daily``,
     ``site`` (String), the ``by`` column when there is one (String; rows where
-    it is blank are left out unless ``blanks``), one Float64 column per measure,
-    and ``first``/``last`` (Date: the group's earliest and latest
-    ``date_field``). Rows with a null ``date_field`` are not in it.
+    it is blank are left out unless ``blanks``; Int64 for a :class:`Days` breakdown),
+    one Float64 column per measure, and ``first``/``last`` (Date: the group's earliest
+    and latest ``date_field``). Rows with a null ``date_field`` are not in it.
+
+    An open-at-ends level (``open_until``): ``month`` is that of each end in ``ends``,
+    the rows counted those open at that end (:func:`open_rows`), ``first``/``last`` the
+    end itself; only the ends in ``ends`` are held.
     """
 
     dataset: str
     date_field: str
     measures: tuple[Measure, ...]
     frame: pl.DataFrame
-    by: str | None = None
+    by: Breakdown | None = None
     daily: bool = False
     blanks: bool = False
+    open_until: str | None = None
+    ends: tuple[date, ...] = ()
 
     @property
     def keys(self) -> tuple[str, ...]:
         """The group columns: ``month``, ``day`` when daily, ``site``, ``by`` when given."""
-        return group_keys(self.by, daily=self.daily)
+        return group_keys(by_name(self.by), daily=self.daily)
 
     @property
     def level(self) -> Level:
         """What this first level computes."""
-        return Level(self.date_field, self.measures, self.by, self.daily, self.blanks)
+        return Level(
+            self.date_field,
+            self.measures,
+            self.by,
+            self.daily,
+            self.blanks,
+            self.open_until,
+            self.ends,
+        )
 
     def holds(self, level: Level) -> bool:
         """Whether this is ``level``'s first level (same date, breakdown and grain; every
@@ -262,14 +430,23 @@ class Level:
 
     date_field: str
     measures: tuple[Measure, ...]
-    by: str | None = None
+    by: Breakdown | None = None
     daily: bool = False
     blanks: bool = False
+    open_until: str | None = None
+    """The rows open at each end of ``ends`` instead of those dated in each month:
+    ``date_field <= end`` and (``open_until`` null or after the end); the measures see
+    the end as column ``at_end`` (:data:`AT_END`), grouped by its month."""
+    ends: tuple[date, ...] = ()
+    """The period ends an open-at-ends level counts at: a run's parameter, not part of
+    the definition (:attr:`shape` leaves it out); the KPI engine checks that the ends it
+    needs are held."""
 
     @property
-    def shape(self) -> tuple[str, str | None, bool, bool]:
-        """What tells two levels apart besides their measures."""
-        return (self.date_field, self.by, self.daily, self.blanks)
+    def shape(self) -> tuple[object, ...]:
+        """What tells two levels apart besides their measures (and ends)."""
+        base = (self.date_field, self.by, self.daily, self.blanks)
+        return base if self.open_until is None else (*base, self.open_until)
 
 
 Aggregates = Mapping[str, FirstLevel | Sequence[FirstLevel]]
@@ -296,9 +473,11 @@ def first_level(
     date_field: str,
     measures: Sequence[Measure],
     *,
-    by: str | None = None,
+    by: Breakdown | None = None,
     daily: bool = False,
     blanks: bool = False,
+    open_until: str | None = None,
+    ends: Sequence[date] = (),
 ) -> FirstLevel:
     """The :class:`FirstLevel` of rows in polars (the reference the database must equal).
 
@@ -306,18 +485,30 @@ def first_level(
     group always has records too (the first day is a record's date). ``by``: a
     breakdown by that column too (record measures only), blank values left out
     unless ``blanks`` (then every value, null included, is a group). ``daily``:
-    per day too (record measures only).
+    per day too (record measures only). ``open_until``: the rows open at each of
+    ``ends`` instead (:class:`Level`).
     """
     recs, lots, per_lot = split(measures)
-    if (by is not None or daily) and lots is not None:
-        raise KpiError("a breakdown or a daily level takes record measures only")
-    d = pl.col(date_field)
-    keep = d.is_not_null() if by is None or blanks else d.is_not_null() & nonblank(by)
+    if (by is not None or daily or open_until) and lots is not None:
+        raise KpiError("a breakdown, daily or open-at-ends level takes record measures only")
+    lf = with_flags(lf, recs)
+    if open_until is not None:
+        lf = open_rows(lf, date_field, open_until, ends)
+    d = pl.col(AT_END if open_until is not None else date_field)
+    keep = d.is_not_null()
+    group_by: list[pl.Expr | str] = []
+    if isinstance(by, Days):
+        diff = (pl.col(by.column) - pl.col(by.ref)).dt.total_days()
+        keep = keep & diff.is_not_null()
+        group_by.append(diff.alias(by.name))
+    elif by is not None:
+        keep = keep if blanks else keep & nonblank(by)
+        group_by.append(by)
     groups = [
         d.dt.truncate("1mo").alias(MONTH),
         *((d.alias(DAY),) if daily else ()),
         "site",
-        *((by,) if by else ()),
+        *group_by,
     ]
     frame = (
         lf.filter(keep)
@@ -338,14 +529,15 @@ def first_level(
         frame = frame.join(by_lot, on=[MONTH, "site"], how="left", nulls_equal=True)
     ordered = (*recs, *per_lot)
     names = [m.name for m in ordered]
-    keys = list(group_keys(by, daily=daily))
+    keys = list(group_keys(by_name(by), daily=daily))
     out = (
         frame.with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
         .select(*keys, *names, "first", "last")
         .sort(keys, nulls_last=True)
         .collect()
     )
-    return FirstLevel(dataset, date_field, ordered, out, by, daily, blanks)
+    held = tuple(sorted(set(ends))) if open_until is not None else ()
+    return FirstLevel(dataset, date_field, ordered, out, by, daily, blanks, open_until, held)
 
 
 def level_of(lf: pl.LazyFrame, dataset: str, level: Level) -> FirstLevel:
@@ -358,4 +550,6 @@ def level_of(lf: pl.LazyFrame, dataset: str, level: Level) -> FirstLevel:
         by=level.by,
         daily=level.daily,
         blanks=level.blanks,
+        open_until=level.open_until,
+        ends=level.ends,
     )

@@ -40,6 +40,7 @@ from sqlalchemy import (
     case,
     column,
     create_engine,
+    exists,
     extract,
     func,
     literal,
@@ -47,6 +48,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union_all,
 )
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.compiler import compiles
@@ -56,12 +58,17 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from qmskpi.errors import KpiError
 from qmskpi.kpis.firstlevel import (
+    AT_END,
     DAY,
     MONTH,
+    Breakdown,
+    Days,
+    Earlier,
     FirstLevel,
     Level,
     Measure,
     Within,
+    by_name,
     group_keys,
     split,
 )
@@ -123,6 +130,13 @@ def _condition(m: Measure, src: Any) -> ColumnElement[bool] | None:
     parts: list[ColumnElement[bool]] = [src.c[c] == literal(v) for c, v in m.equals]
     if m.present is not None:
         parts.append(src.c[m.present].is_not(None))
+    if m.absent is not None:
+        parts.append(src.c[m.absent].is_(None))
+    if m.other is not None:
+        col, values = m.other
+        parts.append(or_(src.c[col].is_(None), src.c[col].not_in(list(values))))
+    if m.flag is not None:
+        parts.append(src.c[m.flag.name] == 1)
     for w in m.within:
         parts += _within(w, src)
     if not parts:
@@ -161,19 +175,73 @@ def _source(
 
 
 def _columns(measures: Sequence[Measure]) -> list[str]:
-    return (
-        [m.column for m in measures if m.column]
-        + [c for m in measures for c, _ in m.equals if c != "first_pass"]
-        + [m.present for m in measures if m.present]
-        + [c for m in measures for w in m.within for c in (w.column, w.ref)]
+    return [
+        c
+        for c in (
+            [m.column for m in measures if m.column]
+            + [c for m in measures for c, _ in m.equals if c != "first_pass"]
+            + [m.present for m in measures if m.present]
+            + [m.absent for m in measures if m.absent]
+            + [m.other[0] for m in measures if m.other]
+            + [c for m in measures if m.flag for c in (*m.flag.keys, m.flag.date, m.flag.earlier)]
+            + [c for m in measures for w in m.within for c in (w.column, w.ref)]
+        )
+        if c != AT_END
+    ]
+
+
+def _flagged(src: Any, measures: Sequence[Measure]) -> Any:
+    """``src`` with a 0/1 column per :class:`~qmskpi.kpis.firstlevel.Earlier` flag the
+    measures count: ``EXISTS`` another row of ``src`` with the same keys (a null key
+    equals nothing) whose ``earlier`` date is 1 to ``window`` days before the row's date."""
+    flags = list(dict.fromkeys(m.flag for m in measures if m.flag is not None))
+    if not flags:
+        return src
+
+    def flag(f: Earlier) -> ColumnElement[int]:
+        other = src.alias(f"_{f.name}")
+        gap = days_between(src.c[f.date], other.c[f.earlier])
+        found = exists(
+            select(literal(1))
+            .select_from(other)
+            .where(*(other.c[k] == src.c[k] for k in f.keys), gap >= literal(1))
+            .where(gap <= literal(f.window))
+        )
+        return case((found, 1), else_=0).label(f.name)
+
+    return select(src, *(flag(f) for f in flags)).subquery("flagged")
+
+
+def _open_at(src: Any, start: str, until: str, ends: Sequence[date]) -> Any:
+    """The rows of ``src`` open at each end (bound values, one SELECT each, UNION ALL),
+    with the end as ``at_end``: ``start <= end`` and (``until`` null or after it)."""
+    if not ends:
+        raise KpiError("an open-at-ends level needs at least one end")
+    at = union_all(*(select(literal(e, Date()).label(AT_END)) for e in sorted(set(ends)))).subquery(
+        "ends"
     )
+    end = at.c[AT_END]
+    return (
+        select(src, end)
+        .select_from(src.join(at, true()))
+        .where(src.c[start].is_not(None), src.c[start] <= end)
+        .where(or_(src.c[until].is_(None), src.c[until] > end))
+        .subquery("open")
+    )
+
+
+def _by_expr(rows: Any, by: Breakdown) -> Any:
+    """A breakdown's group expression: the column, or a day difference."""
+    if isinstance(by, Days):
+        return days_between(rows.c[by.column], rows.c[by.ref])
+    return rows.c[by]
 
 
 def _per_month(
     rows: Any,
     date_field: str,
     aggs: Sequence[Any],
-    by: str | None = None,
+    by: Breakdown | None = None,
     *,
     daily: bool = False,
     blanks: bool = False,
@@ -182,17 +250,21 @@ def _per_month(
     year = extract("year", d).cast(Integer)
     mon = extract("month", d).cast(Integer)
     days = (d,) if daily else ()
-    groups = [year, mon, *days, rows.c.site, *((rows.c[by],) if by else ())]
+    split_by = [_by_expr(rows, by)] if by is not None else []
+    groups = [year, mon, *days, rows.c.site, *split_by]
     keep = d.is_not(None)
-    if by is not None and not blanks:  # firstlevel.nonblank
+    if isinstance(by, Days):
+        keep = and_(keep, split_by[0].is_not(None))
+    elif by is not None and not blanks:  # firstlevel.nonblank
         keep = and_(keep, func.length(func.trim(rows.c[by])) > 0)
+    name = by_name(by)
     return (
         select(
             year.label("_year"),
             mon.label("_month"),
             *(x.label("_day") for x in days),
             rows.c.site.label("site"),
-            *((rows.c[by].label(by),) if by else ()),
+            *(x.label(name) for x in split_by),
             *aggs,
         )
         .where(keep)
@@ -207,16 +279,23 @@ def statement(
     *,
     bind_types: Mapping[str, Any] | None = None,
     exclude: Exclude | None = None,
-    by: str | None = None,
+    by: Breakdown | None = None,
     daily: bool = False,
     blanks: bool = False,
+    open_until: str | None = None,
+    ends: Sequence[date] = (),
 ) -> Any:
     """The SELECT of :mod:`this module's <qmskpi.kpis.sql>` docstring over ``query``
     (record measures only; :func:`lot_statement` for lot measures), ``by`` a column too
-    (blank values left out unless ``blanks``), per day too when ``daily``."""
+    (blank values left out unless ``blanks``), per day too when ``daily``; the rows
+    open at each of ``ends`` (grouped by the end) when ``open_until``."""
     recs, _, _ = split(measures)
-    names = [date_field, "site", *((by,) if by else ()), *_columns(recs)]
-    src = _source(query, names, bind_types, exclude)
+    by_cols = [by] if isinstance(by, str) else [by.column, by.ref] if by is not None else []
+    names = [date_field, "site", *by_cols, *([open_until] if open_until else []), *_columns(recs)]
+    src = _flagged(_source(query, names, bind_types, exclude), recs)
+    if open_until is not None:
+        src = _open_at(src, date_field, open_until, ends)
+        date_field = AT_END
     d = src.c[date_field]
     aggs = [sql_agg(m, src) for m in recs]
     return _per_month(
@@ -299,9 +378,11 @@ def first_level_sql(
     params: Mapping[str, Any] | None = None,
     bind_types: Mapping[str, Any] | None = None,
     exclude: Exclude | None = None,
-    by: str | None = None,
+    by: Breakdown | None = None,
     daily: bool = False,
     blanks: bool = False,
+    open_until: str | None = None,
+    ends: Sequence[date] = (),
 ) -> FirstLevel:
     """Run the first level of ``measures`` in the database behind ``db`` over ``query``.
 
@@ -311,7 +392,9 @@ def first_level_sql(
     quarantined (by key), left out so that the aggregates are those of the rows used.
     ``by``, ``daily``, ``blanks``: a breakdown by that column, per day (record
     measures only; as :func:`~qmskpi.kpis.firstlevel.first_level`). ``date_field``
-    must hold dates (not timestamps) for ``daily``.
+    must hold dates (not timestamps) for ``daily``. ``open_until``, ``ends``: the rows
+    open at each end instead (:class:`~qmskpi.kpis.firstlevel.Level`; the ends are bound
+    values).
     """
     if bind_types is None:  # the source's binds; any other (a backfill's as-of day) by value
         bind_types = {
@@ -319,8 +402,8 @@ def first_level_sql(
             for k, v in (params or {}).items()
         }
     recs, lots, per_lot = split(measures)
-    if (by is not None or daily) and lots is not None:
-        raise KpiError("a breakdown or a daily level takes record measures only")
+    if (by is not None or daily or open_until) and lots is not None:
+        raise KpiError("a breakdown, daily or open-at-ends level takes record measures only")
     stmt = statement(
         query,
         date_field,
@@ -330,6 +413,8 @@ def first_level_sql(
         by=by,
         daily=daily,
         blanks=blanks,
+        open_until=open_until,
+        ends=ends,
     )
     engine = db if isinstance(db, Engine) else create_engine(db)
     try:
@@ -345,7 +430,9 @@ def first_level_sql(
     finally:
         if not isinstance(db, Engine):
             engine.dispose()
-    return _frame(rows, lot_rows, dataset, Level(date_field, (*recs, *per_lot), by, daily, blanks))
+    held = tuple(sorted(set(ends))) if open_until is not None else ()
+    level = Level(date_field, (*recs, *per_lot), by, daily, blanks, open_until, held)
+    return _frame(rows, lot_rows, dataset, level)
 
 
 def level_sql(
@@ -369,6 +456,8 @@ def level_sql(
         by=level.by,
         daily=level.daily,
         blanks=level.blanks,
+        open_until=level.open_until,
+        ends=level.ends,
     )
 
 
@@ -390,9 +479,11 @@ def _frame(rows: Sequence[Any], lot_rows: Sequence[Any], dataset: str, level: Le
     A row is year, month, [day,] site, [by,] the record measures, first, last."""
     recs = [m for m in level.measures if m.lots is None]
     per_lot = [m for m in level.measures if m.lots is not None]
-    keys = list(group_keys(level.by, daily=level.daily))
+    keys = list(group_keys(by_name(level.by), daily=level.daily))
+    days = by_name(level.by) if isinstance(level.by, Days) else None
     schema: dict[str, pl.DataType] = {
-        k: pl.Date() if k in (MONTH, DAY) else pl.String() for k in keys
+        k: pl.Date() if k in (MONTH, DAY) else pl.Int64() if k == days else pl.String()
+        for k in keys
     }
     main: dict[str, list[Any]] = {**{k: [] for k in schema}, "first": [], "last": []}
     main.update({m.name: [] for m in recs})
@@ -400,7 +491,15 @@ def _frame(rows: Sequence[Any], lot_rows: Sequence[Any], dataset: str, level: Le
     for r in rows:
         main[MONTH].append(date(int(r[0]), int(r[1]), 1))
         for i, k in enumerate(keys[1:], start=2):
-            main[k].append(_as_date(r[i]) if k == DAY else None if r[i] is None else str(r[i]))
+            main[k].append(
+                _as_date(r[i])
+                if k == DAY
+                else None
+                if r[i] is None
+                else int(r[i])
+                if k == days
+                else str(r[i])
+            )
         for i, m in enumerate(recs):
             main[m.name].append(float(r[at + i]))
         main["first"].append(_as_date(r[at + len(recs)]))
@@ -433,4 +532,6 @@ def _frame(rows: Sequence[Any], lot_rows: Sequence[Any], dataset: str, level: Le
         level.by,
         level.daily,
         level.blanks,
+        level.open_until,
+        level.ends,
     )
