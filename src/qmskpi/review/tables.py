@@ -126,7 +126,7 @@ _SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2}
 
 
 def _critical_complaints(ctx: Context) -> Table | None:
-    f = ctx.frame("complaints")
+    f = ctx.frame("complaints", listed=True)
     if f is None:
         return None
     f = f.filter(
