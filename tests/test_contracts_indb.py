@@ -26,8 +26,8 @@ from qmskpi.contracts.indb import (
     check_references,
     count_after,
     known_on_query,
-    query_columns,
     literal_query,
+    query_columns,
     validate_in_database,
 )
 from qmskpi.contracts.loader import configured_contracts
@@ -225,15 +225,17 @@ def test_known_on_query_undoes_later_dates(tmp_path: Path, dialect: str) -> None
                 for i, o, c, s in rows
             ],
         )
-    query = 'SELECT * FROM t'
+    query = "SELECT * FROM t"
     columns = query_columns(url, query, {})
     assert columns == ("id", "opened", "closed", "status", "odd name")
     known = sa.text(known_on_query(query, "opened", later=["closed"], columns=columns))
     with engine.connect() as conn:
         got = [tuple(r) for r in conn.execute(known, {AS_OF_BIND: AS_OF}).fetchall()]
     engine.dispose()
-    got = [(i, c if c is None or isinstance(c, date) else date.fromisoformat(c), s, x)
-           for i, _, c, s, x in got]
+    got = [
+        (i, c if c is None or isinstance(c, date) else date.fromisoformat(c), s, x)
+        for i, _, c, s, x in got
+    ]
     assert sorted(got) == [
         ("a", date(2026, 4, 5), "closed", "xa"),
         ("b", None, "open", "xb"),

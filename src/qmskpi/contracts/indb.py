@@ -166,7 +166,7 @@ def known_on_query(
         else:
             picked.append(f"{ref} AS {quoted}")
     listed = ",\n  ".join(picked)
-    return f"SELECT\n  {listed}\nFROM (\n{inner}\n) AS qmskpi_known\n{where}"  # noqa: S608
+    return f"SELECT\n  {listed}\nFROM (\n{inner}\n) AS qmskpi_known\n{where}"
 
 
 def query_columns(url: str, query: str, params: Mapping[str, Any]) -> tuple[str, ...]:
