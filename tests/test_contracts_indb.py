@@ -27,6 +27,7 @@ from qmskpi.contracts.indb import (
     count_after,
     known_on_query,
     literal_query,
+    query_columns,
     validate_in_database,
 )
 from qmskpi.contracts.loader import configured_contracts
@@ -188,6 +189,60 @@ def test_known_on_query_and_count_after(tmp_path: Path, dialect: str) -> None:
     assert sorted(ids) == ["r1", "r4"]  # on the day itself stays; no date stays (quarantined)
     with pytest.raises(QmsKpiError, match="not a column name"):
         known_on_query(query, "d; DROP TABLE t")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "duckdb"])
+def test_known_on_query_undoes_later_dates(tmp_path: Path, dialect: str) -> None:
+    """A closure after the as-of day had not happened yet: its date reads as empty and the
+    status as open, as ``contracts.prepare.known_on`` does for pulled rows; other columns
+    (an odd name included) pass through unchanged."""
+    import sqlalchemy as sa
+
+    url = f"{dialect}:///{tmp_path / 'q.db'}"
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    t = sa.Table(
+        "t",
+        meta,
+        sa.Column("id", sa.String),
+        sa.Column("opened", sa.Date),
+        sa.Column("closed", sa.Date),
+        sa.Column("status", sa.String),
+        sa.Column("odd name", sa.String),
+    )
+    rows = [
+        ("a", date(2026, 3, 1), date(2026, 4, 5), "closed"),  # closed on the day: stays
+        ("b", date(2026, 3, 1), date(2026, 4, 6), "closed"),  # closed after: open then
+        ("c", date(2026, 3, 1), None, "open"),
+        ("d", date(2026, 4, 6), date(2026, 4, 7), "closed"),  # opened after: not known
+    ]
+    with engine.begin() as conn:
+        meta.create_all(conn)
+        conn.execute(
+            t.insert(),
+            [
+                {"id": i, "opened": o, "closed": c, "status": s, "odd name": f"x{i}"}
+                for i, o, c, s in rows
+            ],
+        )
+    query = "SELECT * FROM t"
+    columns = query_columns(url, query, {})
+    assert columns == ("id", "opened", "closed", "status", "odd name")
+    known = sa.text(known_on_query(query, "opened", later=["closed"], columns=columns))
+    with engine.connect() as conn:
+        got = [tuple(r) for r in conn.execute(known, {AS_OF_BIND: AS_OF}).fetchall()]
+    engine.dispose()
+    got = [
+        (i, c if c is None or isinstance(c, date) else date.fromisoformat(c), s, x)
+        for i, _, c, s, x in got
+    ]
+    assert sorted(got) == [
+        ("a", date(2026, 4, 5), "closed", "xa"),
+        ("b", None, "open", "xb"),
+        ("c", None, "open", "xc"),
+    ]
+    with pytest.raises(QmsKpiError, match="not a column name"):
+        known_on_query(query, "opened", later=["closed OR 1=1"], columns=columns)
 
 
 # --------------------------------------------------------------------------- references

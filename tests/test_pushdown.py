@@ -563,3 +563,235 @@ def test_a_run_asks_the_database_once_for_all_scopes(
     # a later run asks again (the database may have changed since)
     pipeline.run_scheduled(config, scopes=["all"], force=True)
     assert calls == ["inspections", "inspections"]
+
+
+# --------------------------------------------------------------------------- complaints
+
+
+def _dirty_complaints() -> pl.DataFrame:
+    """400 complaints (3 sites, 2024-10 .. 2026-03; 4 customers x 3 products x 3 categories,
+    so repeats and recurrences happen) with faulty rows 0-8.
+
+    Row 0 no id; 1 and 2 share an id (both quarantined); 3 site Mars; 4 severity bogus;
+    5 closed before received; 6 closed without a closed date; 7 open with one; 8 received
+    2026-05-01 (after the period: outside the query). Edges: 9 and 10 the same customer,
+    product and category received the same day (not repeats of each other); 11 closed on
+    the last day of March (not open at its end); 12 received on it (open, age 0); 13 closed
+    2026-04-04, after the period (open at March's end, closed in April: a later export's
+    view); 14 a critical one in March whose text is markup."""
+    rng = np.random.default_rng(19)
+    rows = []
+    for i in range(400):
+        received = date(2024, 10, 1) + timedelta(days=int(rng.integers(0, 547)))
+        open_ = rng.random() < 0.15
+        closed = None if open_ else received + timedelta(days=int(rng.integers(0, 120)))
+        if closed is not None and closed > AS_OF:
+            closed = None
+        rows.append(
+            {
+                "complaint_id": f"C{i:04d}",
+                "received_date": received,
+                "closed_date": closed,
+                "site": ("North", "South", "East")[int(rng.integers(0, 3))],
+                "customer": f"K{int(rng.integers(1, 5))}",
+                "product": f"P{int(rng.integers(1, 4))}",
+                "category": ("delivery", "quality", "documentation")[int(rng.integers(0, 3))],
+                "severity": ("minor", "minor", "major", "critical")[int(rng.integers(0, 4))],
+                "status": "open" if closed is None else "closed",
+                "description": f"complaint {i}",
+                "units_affected": None if rng.random() < 0.2 else int(rng.integers(1, 50)),
+                "cost": None if rng.random() < 0.3 else float(rng.integers(0, 5000)),
+            }
+        )
+    same = {"customer": "K1", "product": "P1", "category": "quality"}
+    faults: dict[int, dict[str, object]] = {
+        0: {"complaint_id": None},
+        2: {"complaint_id": "C0001"},
+        3: {"site": "Mars"},
+        4: {"severity": "bogus"},
+        5: {"received_date": date(2026, 3, 10), "closed_date": date(2026, 3, 9)},
+        6: {"status": "closed", "closed_date": None},
+        7: {"status": "open", "closed_date": date(2026, 2, 1)},
+        8: {"received_date": date(2026, 5, 1), "closed_date": None, "status": "open"},
+        9: {**same, "received_date": date(2026, 3, 17), "closed_date": None, "status": "open"},
+        10: {**same, "received_date": date(2026, 3, 17), "closed_date": None, "status": "open"},
+        11: {
+            "received_date": date(2026, 3, 2),
+            "closed_date": date(2026, 3, 31),
+            "status": "closed",
+        },
+        12: {"received_date": date(2026, 3, 31), "closed_date": None, "status": "open"},
+        13: {
+            "received_date": date(2026, 3, 20),
+            "closed_date": date(2026, 4, 4),
+            "status": "closed",
+        },
+        14: {
+            "received_date": date(2026, 3, 5),
+            "severity": "critical",
+            "description": '<script>alert(1)</script> =HYPERLINK("x")',
+        },
+    }
+    for i, change in faults.items():
+        rows[i] |= change
+    return pl.DataFrame(rows, schema={f.name: f.dtype for f in DATASETS["complaints"].fields})
+
+
+def _complaints_config(tmp_path: Path, db: str, tables: tuple[str, ...], *, pushdown: bool) -> Path:
+    """Inspections, receipts and complaints in the database (pushed down or pulled), the
+    shipments (the complaint rate's denominator) in a CSV file."""
+    path = _both_config(tmp_path, db, tables[:2], pushdown=pushdown)
+    months = [f"2025-{m:02d}" for m in range(1, 13)] + [f"2026-{m:02d}" for m in range(1, 4)]
+    (tmp_path / "shipments.csv").write_text(
+        "site,product,month,units_shipped\n"
+        + "".join(
+            f"{s},P{p},{m},{1000 * p + 10 * i}\n"
+            for i, m in enumerate(months)
+            for s in ("North", "South", "East")
+            for p in (1, 2, 3)
+        ),
+        encoding="utf-8",
+    )
+    text = (
+        path.read_text("utf-8")
+        + f"""
+[sources.complaints]
+database = "qms"
+query = "SELECT * FROM {tables[2]} WHERE received_date <= :period_end"
+pushdown = {"true" if pushdown else "false"}
+[sources.shipments]
+path = "shipments.csv"
+format = "csv"
+"""
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(("period", "scope"), [("2026-03", "all"), ("2026-Q1", "South")])
+def test_pack_with_complaints_pushed_equals_pulled_duckdb(
+    dirty_inspections: pl.DataFrame, tmp_path: Path, period: str, scope: str
+) -> None:
+    """Inspections, receipts and complaints pushed down to DuckDB: every KPI (medians, p90,
+    open counts and their ages, repeats and recurrences included), every table (the
+    critical complaints list from the bounded query of the period's rows), coverage,
+    trends and narrative as pulled."""
+    db = _duckdb(
+        tmp_path,
+        inspections=_with_codes(dirty_inspections),
+        receipts=_dirty_receipts(),
+        complaints=_dirty_complaints(),
+    )
+    _check_complaints(tmp_path, db, ("inspections", "receipts", "complaints"), period, scope)
+
+
+@pytest.mark.postgres
+def test_pack_with_complaints_pushed_equals_pulled_postgresql(
+    pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    import sqlalchemy as sa
+
+    pg_table.load(_with_codes(dirty_inspections))
+    receipts, complaints = f"{pg_table.name}_r", f"{pg_table.name}_c"
+    create_table(pg_table.url, receipts, _dirty_receipts())
+    create_table(pg_table.url, complaints, _dirty_complaints())
+    try:
+        db = 'url_env = "QMSKPI_TEST_PG_URL"'
+        tables = (pg_table.name, receipts, complaints)
+        _check_complaints(tmp_path, db, tables, "2026-03", "all")
+        _check_complaints(tmp_path, db, tables, "2026-Q1", "North")
+    finally:
+        engine = sa.create_engine(pg_table.url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {receipts}"))
+            conn.execute(sa.text(f"DROP TABLE {complaints}"))
+        engine.dispose()
+
+
+def _check_complaints(
+    tmp_path: Path, db: str, tables: tuple[str, ...], period: str, scope: str
+) -> pipeline.Prepared:
+    pulled = pipeline.prepare(
+        _complaints_config(tmp_path, db, tables, pushdown=False), period, scope
+    )
+    pushed = pipeline.prepare(
+        _complaints_config(tmp_path, db, tables, pushdown=True), period, scope
+    )
+    assert "complaints" not in pushed.validation.clean
+    assert pushed.kpis.equals(pulled.kpis)
+    mine = pushed.kpis.filter(
+        pl.col("kpi").is_in(list(kpis.pushed_down("complaints"))), pl.col("scope") == scope
+    )
+    every = [k for k, d in kpis.REGISTRY.items() if "complaints" in d.datasets]
+    assert sorted(mine["kpi"].to_list()) == sorted(every)  # every complaints KPI pushed down
+    for kpi in ("complaint_days_to_close_median", "complaint_days_to_close_p90", "complaints_open"):
+        assert mine.filter(pl.col("kpi") == kpi)["value"][0] is not None, kpi  # not empty
+    a, b = pulled.validation.datasets["complaints"], pushed.validation.datasets["complaints"]
+    assert (b.rows_in, b.rows_used, b.rows_quarantined) == (a.rows_in, a.rows_used, 8)
+    assert b.rows_in == 399  # row 8 is after the period: not in the query
+    judged = {r.rule_id: (r.success, r.unexpected_count) for r in b.rules}
+    assert judged == {
+        r.rule_id: (r.success, r.unexpected_count) for r in a.rules if r.rule_id in judged
+    }
+    assert sorted(pushed.validation.quarantine["rule"].to_list()) == sorted(
+        pulled.validation.quarantine["rule"].to_list()
+    )
+    tables_ = {t.id: t for t in pushed.review.tables}
+    critical = tables_["critical_complaints"]
+    assert critical.rows
+    assert "C0014" in [str(r[0]) for r in critical.rows]
+    for part in ("kpis", "trends", "coverage", "tiles", "exceptions", "narrative", "opportunities"):
+        assert getattr(pushed.review, part) == getattr(pulled.review, part), part
+    differ = [t.id for t in pulled.review.tables if t != tables_[t.id]]
+    assert differ == [], differ
+    assert pushed.registers.keys() == pulled.registers.keys()
+    for name, frame in pulled.registers.items():
+        assert pushed.registers[name].equals(frame), name
+    # the notebook's list of repeat complaints, from the rows of the period that travelled
+    p = pushed.period
+    listed = pushed.listed["complaints"]
+    assert listed["received_date"].min() >= p.start - timedelta(days=90)
+    assert listed.height < pulled.validation.clean["complaints"].height
+    cfg = pushed.config.kpis
+    assert kpis.repeat_complaints(pushed.rows(), period, scope, config=cfg).equals(
+        kpis.repeat_complaints(pulled.rows(), period, scope, config=cfg)
+    )
+    return pushed
+
+
+def test_backfill_as_of_with_complaints_pushed_equals_pulled_duckdb(
+    dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    """A backfill with complaints pushed down: a complaint received after the as-of day did
+    not exist yet, one closed after it was still open then (its closure undone in the
+    database, not quarantined as a closure in the future); KPIs, open counts and the
+    critical list as pulled."""
+    db = _duckdb(
+        tmp_path,
+        inspections=_with_codes(dirty_inspections),
+        receipts=_dirty_receipts(),
+        complaints=_dirty_complaints(),
+    )
+    tables = ("inspections", "receipts", "complaints")
+    as_of = date(2026, 3, 10)
+    pulled = pipeline.prepare(
+        _complaints_config(tmp_path, db, tables, pushdown=False), "2026-02", as_of=as_of
+    )
+    pushed = pipeline.prepare(
+        _complaints_config(tmp_path, db, tables, pushdown=True), "2026-02", as_of=as_of
+    )
+    fixture = _dirty_complaints().filter(pl.col("received_date") <= date(2026, 3, 31))
+    later = fixture.filter(pl.col("received_date") > as_of).height
+    reopened = fixture.filter(
+        pl.col("received_date") <= as_of, pl.col("closed_date") > as_of
+    ).height
+    assert later > 5  # by hand from the fixture: both cases are there
+    assert reopened > 5
+    a, b = pulled.validation.datasets["complaints"], pushed.validation.datasets["complaints"]
+    assert b.excluded_by == a.excluded_by == {"after_as_of": later}
+    assert (b.rows_used, b.rows_quarantined) == (a.rows_used, a.rows_quarantined)
+    quarantined = pushed.validation.quarantine["rule"].to_list()
+    assert "closed_date_not_future" not in quarantined
+    assert pushed.kpis.equals(pulled.kpis)
+    tables_ = {t.id: t for t in pushed.review.tables}
+    assert [t for t in pulled.review.tables if t != tables_[t.id]] == []

@@ -171,7 +171,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from qmskpi import contracts, pipeline, progress, pushdown, sources
+    from qmskpi import contracts, pipeline, progress, sources
     from qmskpi.config import load_config
     from qmskpi.periods import last_complete, parse_period
 
@@ -182,7 +182,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     )
     with _progress(args):
         progress.emit("load", period=period.label, rows=0)
-        loaded = sources.load_all(cfg, period=period, skip=pushdown.pushed_sources(cfg))
+        # the pushed-down sources are not read (qmskpi.pushdown, SQLAlchemy, only for them)
+        pushed_names = [n for n, s in cfg.sources.items() if s.pushdown]
+        loaded = sources.load_all(cfg, period=period, skip=pushed_names)
         pushed = pipeline.push_inputs(
             cfg, period, as_of=as_of, loaded=loaded, backfill=args.as_of is not None
         )

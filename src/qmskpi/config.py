@@ -486,12 +486,12 @@ class SourceTable(StrictTable):
     pushdown: bool = Field(
         default=False,
         description=(
-            "validate and aggregate in the database (SQL sources of inspections or receipts)"
+            "validate and aggregate in the database (SQL sources of inspections, receipts or complaints)"
         ),
     )
 
 
-PUSHDOWN_DATASETS = ("inspections", "receipts")
+PUSHDOWN_DATASETS = ("inspections", "receipts", "complaints")
 """Datasets whose first KPI aggregation levels can run in the database
 (``kpis.pushdown_levels``)."""
 

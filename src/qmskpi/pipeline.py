@@ -113,6 +113,16 @@ class Prepared:
     """The day the data was judged on (``--as-of``, else ``[review] as_of``; None: the newest
     record): pass it on (``kpis.objective_attainment(..., as_of=prepared.as_of)``) to get
     the pack's figures."""
+    listed: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    """Of a pushed-down source whose rows the pack lists (complaints), the validated rows
+    of the period and the repeat look-back before it (``pushdown.listed_rows``): what
+    ``kpis.repeat_complaints(prepared.rows(), ...)`` needs, not the whole history."""
+
+    def rows(self) -> dict[str, pl.DataFrame]:
+        """The validated rows by dataset (``validation.clean``), with the listed rows of
+        pushed-down sources (:attr:`listed`) for those not pulled: the ``data`` of the
+        table functions that list rows."""
+        return {**self.listed, **self.validation.clean}
 
     def aggregate(self, dataset: str, by: str | None = None) -> FirstLevel | None:
         """The pushed-down first level of ``dataset`` (``by`` a column: a table's), or None.
@@ -216,6 +226,7 @@ def prepare(
             in_database={n: (x.validation, x.origin) for n, x in pushed.items()},
         )
     aggregates = tuple(a for x in pushed.values() for a in x.first_levels)
+    listed = {n: x.listed for n, x in pushed.items() if x.listed is not None}
     progress.emit("compute", period=p.label, scope=scope)
     with t.stage("compute"):
         table = kpis.compute_kpis(
@@ -239,6 +250,7 @@ def prepare(
             kpi_table=table,
             as_of=as_of,
             aggregates=aggregates,
+            listed=listed,
         )
     prepared = Prepared(
         cfg,
@@ -252,6 +264,7 @@ def prepare(
         built.registers,
         aggregates,
         as_of or cfg.review.as_of,
+        listed,
     )
     if save_to is not None:
         save_prepared(prepared, save_to, as_of=as_of)

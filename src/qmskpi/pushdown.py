@@ -31,6 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 
+import polars as pl
+
 from qmskpi import contracts, kpis, sources
 from qmskpi.config import PUSHDOWN_DATASETS, Config
 from qmskpi.contracts.indb import (
@@ -41,6 +43,7 @@ from qmskpi.contracts.indb import (
     count_after,
     known_on_query,
     literal_query,
+    query_columns,
     validate_in_database,
 )
 from qmskpi.contracts.loader import configured_contracts
@@ -66,6 +69,9 @@ class Pushed:
     breakdowns: tuple[FirstLevel, ...] = ()
     """The other first levels, same rows: by another date (receipts by promised_date), by a
     column (the defect Pareto's by ``defect_code``), per day (receipts per supplier)."""
+    listed: pl.DataFrame | None = None
+    """The rows the pack lists (:func:`listed_rows`: the period's complaints and the
+    repeat look-back before it), validated; None for a dataset the pack lists no rows of."""
 
     @property
     def first_levels(self) -> tuple[FirstLevel, ...]:
@@ -86,7 +92,12 @@ class Pushed:
             "not_checked": [list(n) for n in v.not_checked],
         }
         h.update(json.dumps(head, sort_keys=True).encode("utf-8"))
-        for frame in (*(r.failing for r in v.rules), *(a.frame for a in self.first_levels)):
+        listed = () if self.listed is None else (self.listed,)
+        for frame in (
+            *(r.failing for r in v.rules),
+            *(a.frame for a in self.first_levels),
+            *listed,
+        ):
             h.update(frame.write_csv().encode("utf-8"))
         return h.hexdigest()
 
@@ -200,9 +211,10 @@ def push_down(
     contract = configured_contracts(config)[dataset]
     query, after = bare_query(src.query), 0  # a trailing ; would end the statements built on it
     if as_of is not None and contract.dated_by_as_of:  # a backfill: the data as known on as_of
-        record = contract.dated_by_as_of[0]
+        record, *later = contract.dated_by_as_of
         after = count_after(rendered, query, record, as_of, params)
-        query = known_on_query(query, record)
+        columns = query_columns(rendered, query, params) if later else ()
+        query = known_on_query(query, record, later=later, columns=columns)
         params = {**params, AS_OF_BIND: as_of}
     found = validate_in_database(rendered, literal_query(query, params, rendered), contract, run)
     found = replace(found, rows_after_as_of=after)
@@ -220,4 +232,65 @@ def push_down(
             dataset, config.kpis, period=p, months=config.review.trend_months
         )
     )
-    return Pushed(dataset, found, primary, f"sql:{src.database}", tuple(others))
+    listed = None
+    if dataset in LISTED:
+        listed = listed_rows(config, dataset, p, exclude=exclude, as_of=as_of, site=site)
+    return Pushed(dataset, found, primary, f"sql:{src.database}", tuple(others), listed)
+
+
+LISTED: dict[str, str] = {"complaints": "received_date"}
+"""Pushed-down datasets whose rows the pack lists, by the date that places them: the
+critical and major complaints of the period (and, in the complaints notebook, the repeat
+complaints: the look-back of ``[kpis] repeat_window_days`` before the period too)."""
+
+
+def listed_rows(
+    config: Config,
+    dataset: str,
+    period: Period,
+    *,
+    exclude: Exclude,
+    as_of: date | None = None,
+    site: str | None = None,
+) -> pl.DataFrame:
+    """The validated rows of ``dataset`` a list of the pack shows, fetched by a bounded query.
+
+    Only the rows of the source's query dated (:data:`LISTED`) from ``[kpis]
+    repeat_window_days`` before the period's start to its end travel; they are typed,
+    mapped and validated as pulled rows are (a backfill's ``as_of`` applied the same
+    way), and the rows the database's validation quarantined (``exclude``: a key
+    duplicated outside these dates too) are left out. Their number grows with a
+    period's records, not with the history's.
+    """
+    field = LISTED[dataset]
+    src = config.sources[dataset]
+    assert src.query is not None
+    # the configuration's own query and a canonical column name; the dates are binds
+    bounded = (
+        f"SELECT * FROM (\n{bare_query(src.query)}\n) AS qmskpi_listed\n"  # noqa: S608
+        f"WHERE qmskpi_listed.{field} >= :period_start AND qmskpi_listed.{field} <= :period_end"
+    )
+    narrowed = replace(
+        config, sources={**config.sources, dataset: replace(src, query=bounded, pushdown=False)}
+    )
+    loaded = sources.load_dataset(
+        narrowed,
+        dataset,
+        period=period,
+        trend_months=len(period.months()),
+        lookback_days=config.kpis.repeat_window_days,
+        site=site,
+    )
+    report = contracts.validate(
+        {dataset: loaded},
+        period=period,
+        config=narrowed,
+        as_of=as_of,
+        backfill=as_of is not None,
+    )
+    rows = report.clean[dataset]
+    key = pl.col(DATASETS[dataset].key[0])
+    gone = key.cast(pl.String).is_in(list(exclude.values))
+    if exclude.null:
+        gone = gone | key.is_null()
+    return rows.filter(~gone.fill_null(False))

@@ -124,21 +124,65 @@ def bare_query(query: str) -> str:
     return query.strip().rstrip(";").rstrip()
 
 
-def known_on_query(query: str, record: str) -> str:
+def known_on_query(
+    query: str,
+    record: str,
+    *,
+    later: Sequence[str] = (),
+    columns: Sequence[str] = (),
+) -> str:
     """``query`` restricted to the records known on the as-of day (bound as ``:qmskpi_as_of``).
 
     A backfill run on a later export (``--as-of``) must see the data as it was on that
     day, as :func:`~qmskpi.contracts.prepare.known_on` does for pulled rows: a row whose
     ``record`` date (the contract's first ``max: as_of`` field) is after it did not
     exist yet. A row without a date stays (its ``required`` rule quarantines it, as pulled).
-    ``record`` is a canonical column name from the contract, never a source value.
+    ``later``: the contract's other ``max: as_of`` dates (a complaint's ``closed_date``):
+    one after the as-of day had not happened yet, so it reads as empty, a ``status`` as
+    ``open`` and ``effectiveness_verified`` as false (``columns``, the query's result
+    columns, :func:`query_columns`, are then listed one by one). ``record`` and ``later``
+    are canonical column names from the contract, never source values.
     """
-    if not record.isidentifier():
-        raise QmsKpiError(f"not a column name: {record!r}")
+    for name in (record, *later):
+        if not name.isidentifier():
+            raise QmsKpiError(f"not a column name: {name!r}")
     inner = bare_query(query)
-    # the configuration's own query, a checked identifier and a bind: no source value in it
+    # the configuration's own query, checked identifiers and a bind: no source value in it
     where = f"WHERE qmskpi_known.{record} IS NULL OR qmskpi_known.{record} <= :{AS_OF_BIND}"
-    return f"SELECT * FROM (\n{inner}\n) AS qmskpi_known\n{where}"  # noqa: S608
+    undo = [c for c in later if c in columns]
+    if not undo:
+        return f"SELECT * FROM (\n{inner}\n) AS qmskpi_known\n{where}"  # noqa: S608
+    late = " OR ".join(f"qmskpi_known.{c} > :{AS_OF_BIND}" for c in undo)
+    picked = []
+    for c in columns:
+        quoted = '"' + c.replace('"', '""') + '"'
+        ref = f"qmskpi_known.{quoted}"
+        if c in undo:
+            picked.append(f"CASE WHEN {ref} > :{AS_OF_BIND} THEN NULL ELSE {ref} END AS {quoted}")
+        elif c == "status":
+            picked.append(f"CASE WHEN {late} THEN 'open' ELSE {ref} END AS {quoted}")
+        elif c == "effectiveness_verified":
+            picked.append(f"CASE WHEN {late} THEN FALSE ELSE {ref} END AS {quoted}")
+        else:
+            picked.append(f"{ref} AS {quoted}")
+    listed = ",\n  ".join(picked)
+    return f"SELECT\n  {listed}\nFROM (\n{inner}\n) AS qmskpi_known\n{where}"
+
+
+def query_columns(url: str, query: str, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The names of ``query``'s result columns (the database runs it with no row wanted)."""
+    from sqlalchemy import bindparam, create_engine, text
+
+    stmt = text(f"SELECT * FROM (\n{bare_query(query)}\n) AS qmskpi_cols WHERE 1 = 0")  # noqa: S608
+    stmt = stmt.bindparams(*(bindparam(k, v) for k, v in params.items()))
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = tuple(str(k) for k in conn.execute(stmt).keys())  # noqa: SIM118
+            conn.rollback()
+    finally:
+        engine.dispose()
+    return names
 
 
 def count_after(url: str, query: str, record: str, as_of: date, params: Mapping[str, Any]) -> int:

@@ -85,6 +85,7 @@ def build_pack(
     kpi_table: pl.DataFrame | None = None,
     as_of: date | None = None,
     aggregates: Sequence[FirstLevel] = (),
+    listed: Mapping[str, pl.DataFrame] | None = None,
 ) -> Built:
     """Compute everything the management-review pack shows for one period and scope.
 
@@ -104,6 +105,8 @@ def build_pack(
     ``aggregates``: first levels computed in the database (``pushdown``) of datasets
     not in ``data`` (``Pushed.aggregates`` and ``Pushed.breakdowns``): the KPIs, trends,
     coverage and the defect Pareto table read them instead of rows.
+    ``listed``: of those datasets, the rows the pack lists (``Pushed.listed``: the period's
+    complaints), validated; the critical complaints list reads them.
     """
     p = parse_period(period)
     scope = config.check_scope(scope)
@@ -121,6 +124,7 @@ def build_pack(
         kpi_frame=kpi_table,
         as_of=as_of or config.review.as_of,
         aggregates=tuple(aggregates),
+        listed=listed or {},
     )
     # ``based on ... of ...`` notes; a duck-typed report without them gives none.
     notes = getattr(validation, "set_aside_notes", None)

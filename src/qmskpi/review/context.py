@@ -49,6 +49,8 @@ class Context:
     """Every row of each bounded table, by table id (the pack shows the first rows)."""
     aggregates: tuple[kpis.FirstLevel, ...] = ()
     """First levels computed in the database (``pushdown``) of datasets not in :attr:`data`."""
+    listed: Frames = field(default_factory=dict)
+    """Of those, the rows the pack lists (the period's complaints), validated."""
 
     def first_levels(self) -> dict[str, tuple[kpis.FirstLevel, ...]]:
         """The first-level aggregates by dataset (``compute_kpis(aggregates=)``)."""
@@ -143,8 +145,12 @@ class Context:
             register=sheet,
         )
 
-    def frame(self, name: str) -> pl.DataFrame | None:
+    def frame(self, name: str, *, listed: bool = False) -> pl.DataFrame | None:
+        """The rows of ``name`` in the scope; ``listed``: of a pushed-down dataset, the rows
+        the pack lists (:attr:`listed`) when its rows are not here."""
         f = self.data.get(name)
+        if f is None and listed:
+            f = self.listed.get(name)
         if f is None:
             return None
         if self.scope != WHOLE_SCOPE and "site" in f.columns:

@@ -126,7 +126,7 @@ _SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2}
 
 
 def _critical_complaints(ctx: Context) -> Table | None:
-    f = ctx.frame("complaints")
+    f = ctx.frame("complaints", listed=True)
     if f is None:
         return None
     f = f.filter(
@@ -157,10 +157,20 @@ def _critical_complaints(ctx: Context) -> Table | None:
     )
 
 
-def _complaint_ageing(ctx: Context) -> Table | None:
-    if ctx.data.get("complaints") is None:
+def _pushed_complaints(ctx: Context) -> tuple[kpis.FirstLevel, ...] | None:
+    """The complaints' first levels when they were pushed down (no rows here), else None."""
+    if ctx.data.get("complaints") is not None:
         return None
-    f = kpis.complaint_ageing(ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis)
+    return ctx.first_levels().get("complaints") or None
+
+
+def _complaint_ageing(ctx: Context) -> Table | None:
+    pushed = _pushed_complaints(ctx)
+    if ctx.data.get("complaints") is None and pushed is None:
+        return None
+    f = kpis.complaint_ageing(
+        ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis, aggregate=pushed
+    )
     buckets = list(dict.fromkeys(f["bucket"].to_list()))
     rows: list[tuple[Scalar, ...]] = []
     for s in ctx.scopes:
@@ -198,9 +208,10 @@ def _complaint_ageing(ctx: Context) -> Table | None:
 
 
 def _complaints_by_category(ctx: Context) -> Table | None:
-    if ctx.data.get("complaints") is None:
+    pushed = _pushed_complaints(ctx)
+    if ctx.data.get("complaints") is None and pushed is None:
         return None
-    f = kpis.complaints_by_category(ctx.data, ctx.period, ctx.scope).with_columns(
+    f = kpis.complaints_by_category(ctx.data, ctx.period, ctx.scope, aggregate=pushed).with_columns(
         pl.when(pl.col("category") == "all")
         .then(pl.lit("All categories"))
         .otherwise(pl.col("category"))
