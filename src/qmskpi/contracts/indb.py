@@ -268,7 +268,7 @@ def validate_in_database(
             warnings.simplefilter("ignore")
             res = vd.run(result_format=result_format)
     finally:
-        source.get_engine().dispose()  # close GX's pooled connections now, not at exit
+        _close(source)
     rows_in, rules = _read_results(res, contract, max_failing_rows, not_checked)
     return InDatabaseValidation(
         dataset=name,
@@ -278,6 +278,21 @@ def validate_in_database(
         not_checked=tuple(not_checked),
         engine=f"great_expectations {gx.__version__} (SQL)",
     )
+
+
+def _close(source: Any) -> None:
+    """Close GX's connections to the database now, not at exit.
+
+    Disposing the engine closes only the pooled connections; GX's execution engine keeps
+    the one it runs on (temporary tables live in a connection). On DuckDB a connection left
+    open pins the database file: this process could then not open it again read-only
+    (pulling another source from the same file: "a different configuration")."""
+    engine = source.get_execution_engine()
+    conn = getattr(engine, "_connection", None)
+    if conn is not None:
+        conn.close()
+    engine.close()
+    source.get_engine().dispose()
 
 
 def _engine_kwargs(url: str) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from qmskpi.kpis.customers import (
     complaints_by_category,
     repeat_complaints,
 )
-from qmskpi.kpis.firstlevel import Aggregates, FirstLevel, Level, Measure
+from qmskpi.kpis.firstlevel import Aggregates, FirstLevel, Level, Measure, count
 from qmskpi.kpis.objectives import objective_attainment, objective_trend
 from qmskpi.kpis.suppliers import SUPPLIER_BY, supplier_scorecard
 from qmskpi.periods import Period, parse_period, trailing_months
@@ -169,6 +169,9 @@ def pushdown_levels(
         Level(pf, m, by, blanks=(dataset, by) in _BLANKS)
         for by, m in BREAKDOWNS.get(dataset, {}).items()
     ]
+    # the records per month and site (``n``): what the coverage matrix and the "no usable
+    # rows" check read of a dataset known only by its aggregates
+    found.append(Level(pf, (count("n"),)))
     ends = run_ends(period, months) if period is not None else ()
     merged = (
         dataclasses.replace(lvl, ends=ends) if lvl.open_until is not None else lvl
