@@ -356,3 +356,39 @@ def test_a_deep_dive_started_by_another_notebook_reuses_its_prepared_review(
     # the section exactly as the saved review draws it (pinned ids; plotly.js in its first chart)
     assert str(charts.Pack(prepared.review).section("c1")) in joined
     assert "Repeat complaints received in the period" in joined
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(600)
+def test_complaints_notebook_with_complaints_pushed_down_shows_what_pulling_shows(
+    tmp_path: Path, dirty_inspections: object
+) -> None:
+    """The complaints deep dive on a config whose complaints (and inspections and receipts)
+    are pushed down to a DuckDB file: every table and chart it displays (trends from the
+    aggregates, repeat complaints from the period's rows, ageing from the open counts) is
+    the one it displays when the same rows are pulled."""
+    import polars as pl
+    from test_pushdown import _complaints_config, _dirty_complaints, _dirty_receipts, _duckdb
+    from test_pushdown import _with_codes
+
+    assert isinstance(dirty_inspections, pl.DataFrame)
+    db = _duckdb(
+        tmp_path,
+        inspections=_with_codes(dirty_inspections),
+        receipts=_dirty_receipts(),
+        complaints=_dirty_complaints(),
+    )
+    tables = ("inspections", "receipts", "complaints")
+    shown = {}
+    for pushdown in (False, True):
+        config = _complaints_config(tmp_path, db, tables, pushdown=pushdown)
+        name = config.stem
+        shown[name] = _execute(
+            NOTEBOOK_DIR / "complaints.ipynb",
+            tmp_path / f"complaints-{name}.ipynb",
+            tmp_path,
+            config_path=str(config),
+            period="2026-03",
+        )
+    assert "Repeat complaints received in the period" in shown["pushed"]
+    assert shown["pushed"] == shown["pulled"]
