@@ -368,8 +368,14 @@ def test_complaints_notebook_with_complaints_pushed_down_shows_what_pulling_show
     aggregates, repeat complaints from the period's rows, ageing from the open counts) is
     the one it displays when the same rows are pulled."""
     import polars as pl
-    from test_pushdown import _complaints_config, _dirty_complaints, _dirty_receipts, _duckdb
-    from test_pushdown import _with_codes
+
+    from test_pushdown import (
+        _complaints_config,
+        _dirty_complaints,
+        _dirty_receipts,
+        _duckdb,
+        _with_codes,
+    )
 
     assert isinstance(dirty_inspections, pl.DataFrame)
     db = _duckdb(
