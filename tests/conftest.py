@@ -98,12 +98,17 @@ class PgTable:
 
 
 def create_table(url: str, name: str, frame: Any) -> str:
-    """Table ``name`` in the database at ``url`` from a polars frame (dates, Int64, Float64,
-    text), created through SQLAlchemy; returns ``SELECT * FROM name``."""
+    """Table ``name`` in the database at ``url`` from a polars frame (dates, timestamps, Int64,
+    Float64, text), created through SQLAlchemy; returns ``SELECT * FROM name``."""
     import polars as pl
     import sqlalchemy as sa
 
-    types = {pl.Date(): sa.Date(), pl.Int64(): sa.BigInteger(), pl.Float64(): sa.Float()}
+    types = {
+        pl.Date(): sa.Date(),
+        pl.Datetime("us"): sa.DateTime(),
+        pl.Int64(): sa.BigInteger(),
+        pl.Float64(): sa.Float(),
+    }
     table = sa.Table(
         name,
         sa.MetaData(),

@@ -807,3 +807,68 @@ def test_backfill_as_of_with_complaints_pushed_equals_pulled_duckdb(
     assert pushed.kpis.equals(pulled.kpis)
     tables_ = {t.id: t for t in pushed.review.tables}
     assert [t for t in pulled.review.tables if t != tables_[t.id]] == []
+
+
+def _timestamped_complaints() -> pl.DataFrame:
+    """:func:`_dirty_complaints` with its dates as timestamps, late in the day."""
+    return _dirty_complaints().with_columns(
+        pl.col("received_date").cast(pl.Datetime("us")) + pl.duration(hours=16, minutes=30),
+        pl.col("closed_date").cast(pl.Datetime("us")) + pl.duration(hours=9),
+    )
+
+
+def test_dates_stored_as_timestamps_push_down_as_pulled_duckdb(
+    dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    """A database keeping the complaints' dates as timestamps (late in the day, too): pulled,
+    each is read as its day; pushed down, the query's date fields are cut to dates in the
+    database first, so days to close, open at period end (a complaint received at 16:30 on
+    the period's last day is open at its end) and repeats are the pulled ones."""
+    db = _duckdb(
+        tmp_path,
+        inspections=_with_codes(dirty_inspections),
+        receipts=_dirty_receipts(),
+        complaints=_timestamped_complaints(),
+    )
+    _check_timestamps(tmp_path, db, ("inspections", "receipts", "complaints"))
+
+
+@pytest.mark.postgres
+def test_dates_stored_as_timestamps_push_down_as_pulled_postgresql(
+    pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    """The same on PostgreSQL, where a timestamp minus a timestamp is an interval."""
+    import sqlalchemy as sa
+
+    pg_table.load(_with_codes(dirty_inspections))
+    receipts, complaints = f"{pg_table.name}_r", f"{pg_table.name}_t"
+    create_table(pg_table.url, receipts, _dirty_receipts())
+    create_table(pg_table.url, complaints, _timestamped_complaints())
+    try:
+        db = 'url_env = "QMSKPI_TEST_PG_URL"'
+        _check_timestamps(tmp_path, db, (pg_table.name, receipts, complaints))
+    finally:
+        engine = sa.create_engine(pg_table.url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {receipts}"))
+            conn.execute(sa.text(f"DROP TABLE {complaints}"))
+        engine.dispose()
+
+
+def _check_timestamps(tmp_path: Path, db: str, tables: tuple[str, ...]) -> None:
+    where = ""  # the whole table (row 8, received after the as-of day, is quarantined)
+    pulled = pipeline.prepare(
+        _complaints_config(tmp_path, db, tables, pushdown=False, where=where), "2026-03"
+    )
+    pushed = pipeline.prepare(
+        _complaints_config(tmp_path, db, tables, pushdown=True, where=where), "2026-03"
+    )
+    assert pushed.kpis.equals(pulled.kpis)
+    opened = pushed.kpis.filter(pl.col("kpi") == "complaints_open", pl.col("scope") == "all")
+    # row 12, received on 2026-03-31 at 16:30, is open at March's end (age 0)
+    young = pushed.kpis.filter(
+        pl.col("kpi") == "complaints_open_age_0_30", pl.col("scope") == "all"
+    )
+    assert opened["value"][0] >= young["value"][0] >= 1
+    a, b = pulled.validation.datasets["complaints"], pushed.validation.datasets["complaints"]
+    assert (b.rows_in, b.rows_used) == (a.rows_in, a.rows_used) == (400, 391)

@@ -41,6 +41,8 @@ from qmskpi.contracts.indb import (
     bare_query,
     check_references,
     count_after,
+    dated_query,
+    identifier_quoter,
     known_on_query,
     literal_query,
     query_columns,
@@ -210,11 +212,16 @@ def push_down(
     )
     contract = configured_contracts(config)[dataset]
     query, after = bare_query(src.query), 0  # a trailing ; would end the statements built on it
+    # date fields as dates, whatever the database stores them as (a timestamp: its day)
+    columns = query_columns(rendered, query, params)
+    dates = {f.name for f in ds.fields if f.type == "date"}
+    query = dated_query(query, columns, dates, rendered)
     if as_of is not None and contract.dated_by_as_of:  # a backfill: the data as known on as_of
         record, *later = contract.dated_by_as_of
         after = count_after(rendered, query, record, as_of, params)
-        columns = query_columns(rendered, query, params) if later else ()
-        query = known_on_query(query, record, later=later, columns=columns)
+        query = known_on_query(
+            query, record, later=later, columns=columns, quote=identifier_quoter(rendered)
+        )
         params = {**params, AS_OF_BIND: as_of}
     found = validate_in_database(rendered, literal_query(query, params, rendered), contract, run)
     found = replace(found, rows_after_as_of=after)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -130,6 +130,7 @@ def known_on_query(
     *,
     later: Sequence[str] = (),
     columns: Sequence[str] = (),
+    quote: Callable[[str], str] | None = None,
 ) -> str:
     """``query`` restricted to the records known on the as-of day (bound as ``:qmskpi_as_of``).
 
@@ -140,8 +141,9 @@ def known_on_query(
     ``later``: the contract's other ``max: as_of`` dates (a complaint's ``closed_date``):
     one after the as-of day had not happened yet, so it reads as empty, a ``status`` as
     ``open`` and ``effectiveness_verified`` as false (``columns``, the query's result
-    columns, :func:`query_columns`, are then listed one by one). ``record`` and ``later``
-    are canonical column names from the contract, never source values.
+    columns, :func:`query_columns`, are then listed one by one, quoted by ``quote``: the
+    database's :func:`identifier_quoter`). ``record`` and ``later`` are canonical column
+    names from the contract, never source values.
     """
     for name in (record, *later):
         if not name.isidentifier():
@@ -155,7 +157,7 @@ def known_on_query(
     late = " OR ".join(f"qmskpi_known.{c} > :{AS_OF_BIND}" for c in undo)
     picked = []
     for c in columns:
-        quoted = '"' + c.replace('"', '""') + '"'
+        quoted = (quote or _double_quoted)(c)
         ref = f"qmskpi_known.{quoted}"
         if c in undo:
             picked.append(f"CASE WHEN {ref} > :{AS_OF_BIND} THEN NULL ELSE {ref} END AS {quoted}")
@@ -167,6 +169,49 @@ def known_on_query(
             picked.append(f"{ref} AS {quoted}")
     listed = ",\n  ".join(picked)
     return f"SELECT\n  {listed}\nFROM (\n{inner}\n) AS qmskpi_known\n{where}"
+
+
+def _double_quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def identifier_quoter(url: str) -> Callable[[str], str]:
+    """How the database behind ``url`` quotes a column name (its SQLAlchemy dialect's)."""
+    from sqlalchemy.engine import make_url
+
+    preparer = make_url(url).get_dialect()().identifier_preparer
+    return preparer.quote  # type: ignore[no-any-return]
+
+
+def dated_query(
+    query: str,
+    columns: Sequence[str],
+    dates: Collection[str],
+    url: str,
+) -> str:
+    """``query`` with its ``dates`` columns cut to dates by the database.
+
+    The pulled path reads a date field stored as a timestamp (or as ISO text) as its day;
+    in the database, a timestamp minus a timestamp is an interval, not days, and a
+    timestamp later in the day is after the day's date. So every date field of the
+    query's result (``columns``, :func:`query_columns`) is ``CAST(... AS DATE)``
+    (``date(...)`` on SQLite, which keeps dates as ISO text) before anything runs on it:
+    validation, aggregation, a backfill's cut. Column names come from the query's own
+    result and the dataset's schema, quoted by the dialect; no source value is in it.
+    """
+    quote = identifier_quoter(url)
+    sqlite = url.startswith("sqlite")
+    picked = []
+    for c in columns:
+        ref = f"qmskpi_dated.{quote(c)}"
+        if c in dates:
+            cast = f"date({ref})" if sqlite else f"CAST({ref} AS DATE)"
+            picked.append(f"{cast} AS {quote(c)}")
+        else:
+            picked.append(f"{ref} AS {quote(c)}")
+    listed = ",\n  ".join(picked)
+    inner = bare_query(query)
+    return f"SELECT\n  {listed}\nFROM (\n{inner}\n) AS qmskpi_dated"
 
 
 def query_columns(url: str, query: str, params: Mapping[str, Any]) -> tuple[str, ...]:
