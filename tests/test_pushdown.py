@@ -639,6 +639,45 @@ def _dirty_complaints() -> pl.DataFrame:
     return pl.DataFrame(rows, schema={f.name: f.dtype for f in DATASETS["complaints"].fields})
 
 
+def _dirty_surveys() -> pl.DataFrame:
+    """300 survey responses (3 sites, 2025-01 .. 2026-03) on a 0-10 scale (scale_min 0, or
+    none) and a 1-5 one, scores whole, halves and tenths, with faulty rows 0-7.
+
+    Row 0 no id; 1 and 2 share an id (both quarantined); 3 site Mars; 4 score 11 of 10;
+    5 scale_min 10 of 10; 6 score -1 (no scale_min); 7 answered 2026-05-01 (after the
+    period: outside the query)."""
+    rng = np.random.default_rng(23)
+    rows = []
+    for i in range(300):
+        five = rng.random() < 0.3
+        top = 5 if five else 10
+        score = float(rng.integers(1 if five else 0, top + 1))
+        score = min(score + float(rng.choice([0.0, 0.5, 0.1, 0.3])), top)
+        rows.append(
+            {
+                "response_id": f"S{i:04d}",
+                "response_date": date(2025, 1, 1) + timedelta(days=int(rng.integers(0, 455))),
+                "site": ("North", "South", "East")[int(rng.integers(0, 3))],
+                "customer": f"K{int(rng.integers(1, 5))}",
+                "score": score,
+                "scale_max": top,
+                "scale_min": 1 if five else (None if rng.random() < 0.3 else 0),
+            }
+        )
+    faults: dict[int, dict[str, object]] = {
+        0: {"response_id": None},
+        2: {"response_id": "S0001"},
+        3: {"site": "Mars"},
+        4: {"score": 11.0, "scale_max": 10, "scale_min": 0},
+        5: {"score": 10.0, "scale_max": 10, "scale_min": 10},
+        6: {"score": -1.0, "scale_max": 10, "scale_min": None},
+        7: {"response_date": date(2026, 5, 1)},
+    }
+    for i, change in faults.items():
+        rows[i] |= change
+    return pl.DataFrame(rows, schema={f.name: f.dtype for f in DATASETS["surveys"].fields})
+
+
 def _complaints_config(
     tmp_path: Path,
     db: str,
@@ -647,8 +686,9 @@ def _complaints_config(
     pushdown: bool,
     where: str = " WHERE received_date <= :period_end",
 ) -> Path:
-    """Inspections, receipts and complaints in the database (pushed down or pulled), the
-    shipments (the complaint rate's denominator) in a CSV file."""
+    """Inspections, receipts, complaints (and survey responses, a fourth table) in the
+    database (pushed down or pulled), the shipments (the complaint rate's denominator) in a
+    CSV file."""
     path = _both_config(tmp_path, db, tables[:2], pushdown=pushdown)
     months = [f"2025-{m:02d}" for m in range(1, 13)] + [f"2026-{m:02d}" for m in range(1, 4)]
     (tmp_path / "shipments.csv").write_text(
@@ -673,6 +713,14 @@ path = "shipments.csv"
 format = "csv"
 """
     )
+    if len(tables) > 3:
+        where_s = where.replace("received_date", "response_date")
+        text += f"""
+[sources.surveys]
+database = "qms"
+query = "SELECT * FROM {tables[3]}{where_s}"
+pushdown = {"true" if pushdown else "false"}
+"""
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -681,17 +729,19 @@ format = "csv"
 def test_pack_with_complaints_pushed_equals_pulled_duckdb(
     dirty_inspections: pl.DataFrame, tmp_path: Path, period: str, scope: str
 ) -> None:
-    """Inspections, receipts and complaints pushed down to DuckDB: every KPI (medians, p90,
-    open counts and their ages, repeats and recurrences included), every table (the
-    critical complaints list from the bounded query of the period's rows), coverage,
-    trends and narrative as pulled."""
+    """Inspections, receipts, complaints and surveys pushed down to DuckDB: every KPI
+    (medians, p90, open counts and their ages, repeats and recurrences, satisfaction and
+    NPS included), every table (the critical complaints list from the bounded query of the
+    period's rows), coverage, trends and narrative as pulled."""
     db = _duckdb(
         tmp_path,
         inspections=_with_codes(dirty_inspections),
         receipts=_dirty_receipts(),
         complaints=_dirty_complaints(),
+        surveys=_dirty_surveys(),
     )
-    _check_complaints(tmp_path, db, ("inspections", "receipts", "complaints"), period, scope)
+    tables = ("inspections", "receipts", "complaints", "surveys")
+    _check_complaints(tmp_path, db, tables, period, scope)
 
 
 @pytest.mark.postgres
@@ -702,11 +752,13 @@ def test_pack_with_complaints_pushed_equals_pulled_postgresql(
 
     pg_table.load(_with_codes(dirty_inspections))
     receipts, complaints = f"{pg_table.name}_r", f"{pg_table.name}_c"
+    surveys = f"{pg_table.name}_s"
     create_table(pg_table.url, receipts, _dirty_receipts())
     create_table(pg_table.url, complaints, _dirty_complaints())
+    create_table(pg_table.url, surveys, _dirty_surveys())
     try:
         db = 'url_env = "QMSKPI_TEST_PG_URL"'
-        tables = (pg_table.name, receipts, complaints)
+        tables = (pg_table.name, receipts, complaints, surveys)
         _check_complaints(tmp_path, db, tables, "2026-03", "all")
         _check_complaints(tmp_path, db, tables, "2026-Q1", "North")
     finally:
@@ -714,6 +766,7 @@ def test_pack_with_complaints_pushed_equals_pulled_postgresql(
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP TABLE {receipts}"))
             conn.execute(sa.text(f"DROP TABLE {complaints}"))
+            conn.execute(sa.text(f"DROP TABLE {surveys}"))
         engine.dispose()
 
 
@@ -758,6 +811,8 @@ def _check_complaints(
     assert pushed.registers.keys() == pulled.registers.keys()
     for name, frame in pulled.registers.items():
         assert pushed.registers[name].equals(frame), name
+    if len(tables) > 3:
+        _check_surveys(pulled, pushed, scope)
     # the notebook's list of repeat complaints, from the rows of the period that travelled
     p = pushed.period
     listed = pushed.listed["complaints"]
@@ -770,20 +825,43 @@ def _check_complaints(
     return pushed
 
 
+def _check_surveys(pulled: pipeline.Prepared, pushed: pipeline.Prepared, scope: str) -> None:
+    """The surveys pushed down: none of their rows travelled, every survey KPI has a value,
+    the ledger is the hand-counted one."""
+    assert "surveys" not in pushed.validation.clean
+    assert "surveys" not in pushed.loaded
+    mine = pushed.kpis.filter(
+        pl.col("kpi").is_in(list(kpis.pushed_down("surveys"))), pl.col("scope") == scope
+    )
+    every = [k for k, d in kpis.REGISTRY.items() if "surveys" in d.datasets]
+    assert sorted(mine["kpi"].to_list()) == sorted(every)
+    for kpi in ("satisfaction_mean", "satisfaction_range_share", "nps", "survey_responses"):
+        assert mine.filter(pl.col("kpi") == kpi)["value"][0] is not None, kpi  # not empty
+    a, b = pulled.validation.datasets["surveys"], pushed.validation.datasets["surveys"]
+    # row 7 is after the period: not in the query; rows 0-6 quarantined
+    assert (b.rows_in, b.rows_used, b.rows_quarantined) == (a.rows_in, a.rows_used, 7)
+    assert b.rows_in == 299
+    judged = {r.rule_id: (r.success, r.unexpected_count) for r in b.rules}
+    assert judged == {
+        r.rule_id: (r.success, r.unexpected_count) for r in a.rules if r.rule_id in judged
+    }
+
+
 def test_backfill_as_of_with_complaints_pushed_equals_pulled_duckdb(
     dirty_inspections: pl.DataFrame, tmp_path: Path
 ) -> None:
     """A backfill with complaints pushed down: a complaint received after the as-of day did
     not exist yet, one closed after it was still open then (its closure undone in the
     database, not quarantined as a closure in the future); KPIs, open counts and the
-    critical list as pulled."""
+    critical list as pulled; survey responses after the as-of day left out as pulled."""
     db = _duckdb(
         tmp_path,
         inspections=_with_codes(dirty_inspections),
         receipts=_dirty_receipts(),
         complaints=_dirty_complaints(),
+        surveys=_dirty_surveys(),
     )
-    tables = ("inspections", "receipts", "complaints")
+    tables = ("inspections", "receipts", "complaints", "surveys")
     as_of = date(2026, 3, 10)
     # the whole export, as a later one would be: the query does not stop at the period end
     pulled = pipeline.prepare(
@@ -801,6 +879,12 @@ def test_backfill_as_of_with_complaints_pushed_equals_pulled_duckdb(
     assert reopened > 5
     a, b = pulled.validation.datasets["complaints"], pushed.validation.datasets["complaints"]
     assert b.excluded_by == a.excluded_by == {"after_as_of": later}
+    assert (b.rows_used, b.rows_quarantined) == (a.rows_used, a.rows_quarantined)
+    responses = _dirty_surveys()
+    a, b = pulled.validation.datasets["surveys"], pushed.validation.datasets["surveys"]
+    after = responses.filter(pl.col("response_date") > as_of).height
+    assert after > 5  # row 7 and the responses of March 11-31
+    assert b.excluded_by == a.excluded_by == {"after_as_of": after}
     assert (b.rows_used, b.rows_quarantined) == (a.rows_used, a.rows_quarantined)
     quarantined = pushed.validation.quarantine["rule"].to_list()
     assert "closed_date_not_future" not in quarantined

@@ -222,8 +222,8 @@ def test_kpis_the_aggregates_do_not_cover_need_rows(data: dict[str, pl.DataFrame
 
 def test_unknown_aggregates_dataset_is_an_error(data: dict[str, pl.DataFrame]) -> None:
     agg = first_level(data["inspections"].lazy(), "inspections", "inspection_date", MEASURES)
-    with pytest.raises(KpiError, match="surveys"):
-        kpis.compute_kpis(data, "2026-03", aggregates={"surveys": agg})
+    with pytest.raises(KpiError, match="shipments"):
+        kpis.compute_kpis(data, "2026-03", aggregates={"shipments": agg})
 
 
 def test_sqlite_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
@@ -861,3 +861,149 @@ def test_sample_complaints_pushed_down_equal_pulled(tmp_path: Path) -> None:
     from_db = kpis.kpi_series(rest, month, months=24, config=cfg, aggregates={"complaints": levels})
     assert from_db.filter(covered).equals(series)
     assert series["value"].null_count() < series.height / 4  # the sample has complaints
+
+
+# --------------------------------------------------------------------------- surveys
+
+SURVEY_KPIS = kpis.pushed_down("surveys")
+
+
+def _random_surveys(n: int = 1500, seed: int = 37) -> pl.DataFrame:
+    """Responses 2024-10 .. 2026-06 on a 0-10 scale (scale_min 0, or none), a 1-5 scale
+    and a 1-7 one (East answers 0-10 with scale_min 0 only: one scale, the others mixed);
+    scores whole, halves and a few tenths (not exact in binary: the sums must still be
+    the rows')."""
+    rng = np.random.default_rng(seed)
+    start = date(2024, 10, 1)
+    days = rng.integers(0, 638, n)
+    kind = rng.choice(3, n, p=[0.6, 0.3, 0.1])
+    top = np.array([10, 5, 7])[kind]
+    sites = np.array(["North", "South", "East"])[rng.integers(0, 3, n)]
+    sites[(kind != 0) & (sites == "East")] = "North"  # East answers the 0-10 survey only
+    bottom = np.array([0, 1, 1])[kind].astype(object)
+    bottom[(kind == 0) & (sites != "East") & (rng.random(n) < 0.3)] = None  # no scale_min
+    whole = np.array(
+        [rng.integers(0 if k == 0 else 1, t + 1) for k, t in zip(kind, top, strict=True)]
+    )
+    frac = rng.choice([0.0, 0.5, 0.1, 0.3], n, p=[0.7, 0.2, 0.05, 0.05])
+    score = np.minimum(whole + frac, top)
+    return pl.DataFrame(
+        {
+            "response_id": [f"S{i}" for i in range(n)],
+            "response_date": [start + timedelta(days=int(d)) for d in days],
+            "site": sites.tolist(),
+            "customer": [f"K{i % 9}" for i in range(n)],
+            "score": score.tolist(),
+            "scale_max": top.tolist(),
+            "scale_min": bottom.tolist(),
+        },
+        schema_overrides={"score": pl.Float64(), "scale_max": pl.Int64(), "scale_min": pl.Int64()},
+    )
+
+
+def _check_surveys(sur: pl.DataFrame, db: str | sa.Engine, query: str) -> None:
+    """Each first level equals polars' on the rows; every survey KPI (a month, a quarter,
+    a year; the whole scope and a site; the 24-month series) equals the rows'."""
+    wanted = kpis.pushdown_levels("surveys")
+    levels = [level_sql(db, query, "surveys", lvl) for lvl in wanted]
+    for lvl, got in zip(wanted, levels, strict=True):
+        assert got.frame.equals(level_of(sur.lazy(), "surveys", lvl).frame), lvl.shape
+    data = {"surveys": sur}
+    covered = pl.col("kpi").is_in(list(SURVEY_KPIS))
+    for period in ("2026-03", "2026-Q1", "2025"):
+        for scope in ("all", "North", "East"):
+            rows = kpis.compute_kpis(data, period, scope)
+            pushed = kpis.compute_kpis({}, period, scope, aggregates={"surveys": levels})
+            assert pushed.filter(covered).equals(rows.filter(covered)), (period, scope)
+    series = kpis.kpi_series(data, "2026-03", months=24)
+    from_db = kpis.kpi_series({}, "2026-03", months=24, aggregates={"surveys": levels})
+    assert from_db.filter(covered).equals(series.filter(covered))
+    # not vacuous: every KPI has values, and the one-scale mean is null in some months
+    values = series.filter(covered).drop_nulls("value")
+    assert set(values["kpi"]) == set(SURVEY_KPIS)
+    means = series.filter(pl.col("kpi") == "satisfaction_score_mean")
+    assert means["value"].null_count() > 0
+    assert means["value"].drop_nulls().len() > 0
+
+
+def test_survey_kpis_all_pushed_down() -> None:
+    survey_kpis = {k for k, d in kpis.REGISTRY.items() if "surveys" in d.datasets}
+    assert (
+        set(SURVEY_KPIS)
+        == survey_kpis
+        == {
+            "satisfaction_mean",
+            "satisfaction_score_mean",
+            "satisfaction_range_share",
+            "survey_responses",
+            "nps",
+        }
+    )
+    shapes = [lvl.shape for lvl in kpis.pushdown_levels("surveys")]
+    assert shapes == [
+        ("response_date", None, False, False),  # the records, first: coverage counts them
+        ("response_date", kpis.customers.SURVEY_LEVEL.by, False, False),
+    ]
+
+
+def test_random_surveys_have_the_edge_cases() -> None:
+    sur = _random_surveys()
+    assert sur["scale_min"].null_count() > 0
+    assert set(sur["scale_max"].unique()) == {5, 7, 10}
+    assert {0.0, 6.0, 6.5, 9.0, 10.0} <= set(sur.filter(pl.col("scale_max") == 10)["score"])
+    assert (sur["score"] % 0.5 > 0).any()  # tenths: 0.1 and 0.3 are not exact in binary
+
+
+def test_surveys_duckdb_equals_polars(tmp_path: Path) -> None:
+    sur = _random_surveys()
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", sur.to_arrow())
+    con.execute("CREATE TABLE surveys AS SELECT * FROM frame")
+    con.close()
+    engine = sa.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    _check_surveys(sur, engine, "SELECT * FROM surveys")
+    engine.dispose()
+
+
+def test_surveys_sqlite_equals_polars(tmp_path: Path) -> None:
+    sur = _random_surveys()
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, "surveys", sur)
+    _check_surveys(sur, url, "SELECT * FROM surveys")
+
+
+@pytest.mark.postgres
+def test_surveys_postgresql_equals_polars(pg_table: PgTable) -> None:
+    sur = _random_surveys()
+    query = pg_table.load(sur)
+    _check_surveys(sur, pg_table.url, query)
+
+
+def test_surveys_duckdb_hand_checked(
+    tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", data["surveys"].drop("source_row").to_arrow())
+    con.execute("CREATE TABLE surveys AS SELECT * FROM frame")
+    con.close()
+    url = f"duckdb:///{path}"
+    levels = [
+        level_sql(url, "SELECT * FROM surveys", "surveys", lvl)
+        for lvl in kpis.pushdown_levels("surveys")
+    ]
+    rest = {k: v for k, v in data.items() if k != "surveys"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"surveys": levels})
+    # the numbers of test_customers.py, now from the database's counts: North 9/10, 6/10,
+    # 4/5 -> 2.3 / 3; all 4.8 / 6; NPS North (1 - 1) / 2, all 100 x (2 - 1) / 5
+    assert kpi_row(march, "satisfaction_mean", "North")["value"] == pytest.approx(2.3 / 3)
+    assert kpi_row(march, "satisfaction_mean")["value"] == pytest.approx(0.8)
+    assert kpi_row(march, "nps", "North")["value"] == 0.0
+    assert kpi_row(march, "nps")["value"] == pytest.approx(20.0)
+    assert kpi_row(march, "survey_responses")["value"] == 6
+    south = kpi_row(march, "satisfaction_score_mean", "South")
+    assert (south["numerator"], south["denominator"]) == (25.0, 3)
+    assert kpi_row(march, "satisfaction_score_mean", "North")["value"] is None  # two scales
+    covered = pl.col("kpi").is_in(list(SURVEY_KPIS))
+    assert march.filter(covered).equals(kpis.compute_kpis(data, "2026-03").filter(covered))

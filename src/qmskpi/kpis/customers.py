@@ -5,6 +5,7 @@ Tables for the pack: :func:`complaint_ageing` and :func:`repeat_complaints`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
@@ -36,8 +37,9 @@ from qmskpi.kpis.firstlevel import (
     FirstLevel,
     Level,
     Measure,
+    Values,
     Within,
-    by_name,
+    by_names,
     count,
     total,
 )
@@ -606,14 +608,20 @@ def complaints_open(ctx: Context) -> pl.LazyFrame:
     )
 
 
+SURVEY_SCALE = ("scale_min", "scale_max", "score")
+SURVEY_LEVEL = Level("response_date", (count("n"),), Values(SURVEY_SCALE))
+"""Survey responses per (month, site, scale_min, scale_max, score): every satisfaction
+KPI is computed from these counts (:func:`_survey_sums`), the same whether the rows or the
+database counted them."""
+
+
 def _survey_sums(ctx: Context) -> pl.LazyFrame:
     """Per (scope, period key): response counts and score sums on each kind of scale."""
-    b = ctx.buckets
-    scale = ["scale_min", "scale_max", "score"]
+    scale = list(SURVEY_SCALE)
     counts = (
-        b.assign(ctx.in_scope(ctx.frame("surveys")), "response_date")
+        ctx.in_scope(level_rows(ctx, "surveys", SURVEY_LEVEL))
         .group_by("key", "site", *scale)
-        .agg(n=pl.len().cast(pl.Int64()))
+        .agg(pl.col("n").sum())
         .cache()
     )
     parts = [counts.rename({"site": "scope"})]
@@ -627,31 +635,39 @@ def _survey_sums(ctx: Context) -> pl.LazyFrame:
     n, score, lo, hi = pl.col("n"), pl.col("score"), pl.col("scale_min"), pl.col("scale_max")
     ten = hi == 10
     ranged = lo.is_not_null() & (hi > lo)
-    return (
+    exact = {  # float terms, summed exactly (math.fsum): no order of the counts changes them
+        "score_sum": (n * score / hi).filter(hi > 0),
+        "raw_sum": (n * score).drop_nulls(),
+        "range_sum": (n * (score - lo) / (hi - lo)).filter(ranged),
+    }
+    sums = (
         pl.concat([p.select(cols) for p in parts])
-        .sort("scope", "key", *scale, nulls_last=True)
-        .group_by("scope", "key", maintain_order=True)
+        .group_by("scope", "key")
         .agg(
             responses=n.sum(),
             scaled=n.filter(hi > 0).sum(),
-            score_sum=(n * score / hi).filter(hi > 0).sum(),
-            raw_sum=(n * score).sum(),
             scales=pl.struct(lo, hi).n_unique(),
             ranged_n=n.filter(ranged).sum(),
-            range_sum=(n * (score - lo) / (hi - lo)).filter(ranged).sum(),
             nps_n=n.filter(ten).sum(),
             net=n.filter(ten & (score >= 9)).sum() - n.filter(ten & (score <= 6)).sum(),
+            **{name: term.drop_nulls() for name, term in exact.items()},
         )
+        .collect()  # a few rows per scope and period
     )
+    return sums.with_columns(
+        pl.Series(name, [math.fsum(v) for v in sums[name].to_list()], pl.Float64())
+        for name in exact
+    ).lazy()
 
 
-@group(SATISFACTION, SCORE_MEAN, RANGE_SHARE, RESPONSES, NPS)
+@group(SATISFACTION, SCORE_MEAN, RANGE_SHARE, RESPONSES, NPS, pushdown={"surveys": SURVEY_LEVEL})
 def satisfaction(ctx: Context) -> pl.LazyFrame:
     """Survey responses in each period: mean scores on three scales, responses, NPS.
 
-    Responses are first counted per distinct (scale_min, scale_max, score); sums
-    run over those counts in sorted order, so the result does not depend on row
-    order.
+    Responses are first counted per distinct (scale_min, scale_max, score) and month
+    (:data:`SURVEY_LEVEL`, a first level the database can compute); sums run over those
+    counts, the scores' exactly (``math.fsum``), so the result does not depend on the
+    order of rows or counts.
     """
     sums = _survey_sums(ctx)
     names = ["responses", "scaled", "score_sum", "raw_sum", "ranged_n", "range_sum", "nps_n", "net"]
@@ -850,7 +866,7 @@ def _table_context(
     if pushed is not None and held(ctx, "complaints", level) is None:
         raise KpiError(
             "the aggregate given is not this table's first level of complaints "
-            f"(dated by {level.date_field}, by {by_name(level.by) or 'month and site'})"
+            f"(dated by {level.date_field}, by {', '.join(by_names(level.by)) or 'month and site'})"
         )
     return ctx
 
