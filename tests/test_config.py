@@ -422,7 +422,7 @@ def _pushdown_toml(source: str) -> dict[str, object]:
         (
             '[sources.shipments]\ndatabase = "qms"\nquery = "SELECT 1"\npushdown = true',
             "sources.shipments.pushdown",
-            "pushdown works for: inspections, receipts, complaints, surveys",
+            "pushdown works for: inspections, receipts, complaints, surveys, capa",
         ),
     ],
 )

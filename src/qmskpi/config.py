@@ -487,12 +487,12 @@ class SourceTable(StrictTable):
         default=False,
         description=(
             "validate and aggregate in the database (SQL sources of inspections, receipts, "
-            "complaints or surveys)"
+            "complaints, surveys or capa)"
         ),
     )
 
 
-PUSHDOWN_DATASETS = ("inspections", "receipts", "complaints", "surveys")
+PUSHDOWN_DATASETS = ("inspections", "receipts", "complaints", "surveys", "capa")
 """Datasets whose first KPI aggregation levels can run in the database
 (``kpis.pushdown_levels``)."""
 

@@ -12,7 +12,6 @@ import polars as pl
 
 from qmskpi.config import KpiConfig
 from qmskpi.datasets import SEVERITIES
-from qmskpi.errors import KpiError
 from qmskpi.kpis._common import (
     PPM,
     Context,
@@ -20,7 +19,6 @@ from qmskpi.kpis._common import (
     count_rows,
     days_between,
     group,
-    held,
     level_rows,
     make_context,
     measured,
@@ -28,6 +26,7 @@ from qmskpi.kpis._common import (
     ratio_rows,
     rollup,
     stat_rows,
+    table_context,
     value_rows,
 )
 from qmskpi.kpis.firstlevel import (
@@ -39,7 +38,6 @@ from qmskpi.kpis.firstlevel import (
     Measure,
     Values,
     Within,
-    by_names,
     count,
     total,
 )
@@ -768,7 +766,9 @@ def complaint_ageing(
     :func:`~qmskpi.kpis.pushdown_levels` with ``period``, alone or among the other
     complaint levels); the same table.
     """
-    ctx = _table_context(data, period, scope, config, aggregate, open_level(OPEN_MEASURES))
+    ctx = table_context(
+        data, period, scope, config, aggregate, "complaints", open_level(OPEN_MEASURES)
+    )
     counts = _open_counts(ctx).collect()
     order = {s: i for i, s in enumerate(ctx.scopes)}
     rows = []
@@ -848,29 +848,6 @@ def repeat_complaints(
     )
 
 
-def _table_context(
-    data: Mapping[str, pl.DataFrame],
-    period: Period | str,
-    scope: str,
-    config: KpiConfig | None,
-    aggregate: FirstLevel | Sequence[FirstLevel] | None,
-    level: Level,
-) -> Context:
-    """The context of a complaints table of one period: from ``aggregate`` when ``data``
-    has no complaint rows (it must hold ``level``, else :class:`KpiError`)."""
-    p = parse_period(period)
-    pushed = (
-        {"complaints": aggregate} if aggregate is not None and "complaints" not in data else None
-    )
-    ctx, _ = make_context(data, [p], scope, config, asked=p, aggregates=pushed)
-    if pushed is not None and held(ctx, "complaints", level) is None:
-        raise KpiError(
-            "the aggregate given is not this table's first level of complaints "
-            f"(dated by {level.date_field}, by {', '.join(by_names(level.by)) or 'month and site'})"
-        )
-    return ctx
-
-
 def complaints_by_category(
     data: Mapping[str, pl.DataFrame],
     period: Period | str,
@@ -891,7 +868,7 @@ def complaints_by_category(
     database computed (``pushdown``, by :data:`CATEGORY_BY`; alone or among the other
     complaint levels); the same table.
     """
-    ctx = _table_context(data, period, scope, None, aggregate, CATEGORY_LEVEL)
+    ctx = table_context(data, period, scope, None, aggregate, "complaints", CATEGORY_LEVEL)
     counts = ["received", *SEVERITIES]
     schema = {"category": pl.String(), **dict.fromkeys(counts, pl.Int64()), "share": pl.Float64()}
     if "complaints" not in ctx.frames and "complaints" not in ctx.aggregates:

@@ -78,11 +78,13 @@ class Within:
 @dataclass(frozen=True)
 class Days:
     """A breakdown by whole days from ``ref`` to ``column`` (a histogram: one group per
-    day count), in a column named ``name``; rows where either date is null are left out."""
+    day count), in a column named ``name``; rows where either date is null are left out.
+    ``per``: per value of that column too (every value, null included; before ``name``)."""
 
     column: str
     ref: str
     name: str = "days"
+    per: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +108,9 @@ def by_names(by: Breakdown | None) -> tuple[str, ...]:
         return ()
     if isinstance(by, Values):
         return by.columns
-    return (by.name,) if isinstance(by, Days) else (by,)
+    if isinstance(by, Days):
+        return (*((by.per,) if by.per else ()), by.name)
+    return (by,)
 
 
 @dataclass(frozen=True)
@@ -516,7 +520,7 @@ def first_level(
     if isinstance(by, Days):
         diff = (pl.col(by.column) - pl.col(by.ref)).dt.total_days()
         keep = keep & diff.is_not_null()
-        group_by.append(diff.alias(by.name))
+        group_by += [*((by.per,) if by.per else ()), diff.alias(by.name)]
     elif isinstance(by, Values):
         group_by += [pl.col(c).cast(pl.Float64()) for c in by.columns]
     elif by is not None:

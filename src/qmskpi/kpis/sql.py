@@ -234,7 +234,8 @@ def _open_at(src: Any, start: str, until: str, ends: Sequence[date]) -> Any:
 def _by_exprs(rows: Any, by: Breakdown) -> list[Any]:
     """A breakdown's group expressions: the column, a day difference, or the columns."""
     if isinstance(by, Days):
-        return [days_between(rows.c[by.column], rows.c[by.ref])]
+        per = [rows.c[by.per]] if by.per else []
+        return [*per, days_between(rows.c[by.column], rows.c[by.ref])]
     if isinstance(by, Values):
         return [rows.c[c] for c in by.columns]
     return [rows.c[by]]
@@ -257,7 +258,7 @@ def _per_month(
     groups = [year, mon, *days, rows.c.site, *split_by]
     keep = d.is_not(None)
     if isinstance(by, Days):
-        keep = and_(keep, split_by[0].is_not(None))
+        keep = and_(keep, split_by[-1].is_not(None))
     elif isinstance(by, str) and not blanks:  # firstlevel.nonblank
         keep = and_(keep, func.length(func.trim(rows.c[by])) > 0)
     return (
@@ -295,7 +296,7 @@ def statement(
     by_cols = (
         [by]
         if isinstance(by, str)
-        else [by.column, by.ref]
+        else [by.column, by.ref, *([by.per] if by.per else [])]
         if isinstance(by, Days)
         else list(by.columns)
         if by is not None
@@ -502,7 +503,7 @@ def _frame(rows: Sequence[Any], lot_rows: Sequence[Any], dataset: str, level: Le
     recs = [m for m in level.measures if m.lots is None]
     per_lot = [m for m in level.measures if m.lots is not None]
     keys = list(group_keys(by_names(level.by), daily=level.daily))
-    days = by_names(level.by) if isinstance(level.by, Days) else ()
+    days = (level.by.name,) if isinstance(level.by, Days) else ()
     values = by_names(level.by) if isinstance(level.by, Values) else ()
     schema: dict[str, pl.DataType] = {
         k: pl.Date()
