@@ -99,7 +99,7 @@ class PgTable:
 
 def create_table(url: str, name: str, frame: Any) -> str:
     """Table ``name`` in the database at ``url`` from a polars frame (dates, timestamps, Int64,
-    Float64, text), created through SQLAlchemy; returns ``SELECT * FROM name``."""
+    Float64, booleans, text), created through SQLAlchemy; returns ``SELECT * FROM name``."""
     import polars as pl
     import sqlalchemy as sa
 
@@ -108,6 +108,7 @@ def create_table(url: str, name: str, frame: Any) -> str:
         pl.Datetime("us"): sa.DateTime(),
         pl.Int64(): sa.BigInteger(),
         pl.Float64(): sa.Float(),
+        pl.Boolean(): sa.Boolean(),
     }
     table = sa.Table(
         name,

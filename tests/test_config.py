@@ -420,9 +420,9 @@ def _pushdown_toml(source: str) -> dict[str, object]:
             "cannot be used with pushdown",
         ),
         (
-            '[sources.complaints]\ndatabase = "qms"\nquery = "SELECT 1"\npushdown = true',
-            "sources.complaints.pushdown",
-            "pushdown works for: inspections, receipts",
+            '[sources.shipments]\ndatabase = "qms"\nquery = "SELECT 1"\npushdown = true',
+            "sources.shipments.pushdown",
+            "pushdown works for: inspections, receipts, complaints, surveys, capa",
         ),
     ],
 )

@@ -639,6 +639,114 @@ def _dirty_complaints() -> pl.DataFrame:
     return pl.DataFrame(rows, schema={f.name: f.dtype for f in DATASETS["complaints"].fields})
 
 
+def _dirty_surveys() -> pl.DataFrame:
+    """300 survey responses (3 sites, 2025-01 .. 2026-03) on a 0-10 scale (scale_min 0, or
+    none) and a 1-5 one, scores whole, halves and tenths, with faulty rows 0-7.
+
+    Row 0 no id; 1 and 2 share an id (both quarantined); 3 site Mars; 4 score 11 of 10;
+    5 scale_min 10 of 10; 6 score -1 (no scale_min); 7 answered 2026-05-01 (after the
+    period: outside the query)."""
+    rng = np.random.default_rng(23)
+    rows = []
+    for i in range(300):
+        five = rng.random() < 0.3
+        top = 5 if five else 10
+        score = float(rng.integers(1 if five else 0, top + 1))
+        score = min(score + float(rng.choice([0.0, 0.5, 0.1, 0.3])), top)
+        rows.append(
+            {
+                "response_id": f"S{i:04d}",
+                "response_date": date(2025, 1, 1) + timedelta(days=int(rng.integers(0, 455))),
+                "site": ("North", "South", "East")[int(rng.integers(0, 3))],
+                "customer": f"K{int(rng.integers(1, 5))}",
+                "score": score,
+                "scale_max": top,
+                "scale_min": 1 if five else (None if rng.random() < 0.3 else 0),
+            }
+        )
+    faults: dict[int, dict[str, object]] = {
+        0: {"response_id": None},
+        2: {"response_id": "S0001"},
+        3: {"site": "Mars"},
+        4: {"score": 11.0, "scale_max": 10, "scale_min": 0},
+        5: {"score": 10.0, "scale_max": 10, "scale_min": 10},
+        6: {"score": -1.0, "scale_max": 10, "scale_min": None},
+        7: {"response_date": date(2026, 5, 1)},
+    }
+    for i, change in faults.items():
+        rows[i] |= change
+    return pl.DataFrame(rows, schema={f.name: f.dtype for f in DATASETS["surveys"].fields})
+
+
+def _dirty_capa() -> pl.DataFrame:
+    """300 CAPAs (3 sites, opened 2025-01 .. 2026-03, due 10 to 90 days later, closed 0 to
+    150 days after opening or still open) with faulty rows 0-9.
+
+    Row 0 no id; 1 and 2 share an id (both quarantined); 3 site Mars; 4 source bogus;
+    5 closed before opened; 6 closed without a closed date; 7 open with one; 8 opened
+    2026-05-01 (after the period: outside the query); 9 due before opened. Edges: 10 open,
+    due 2026-03-30 (overdue at March's end by a day); 11 open, due 2026-03-31 (not
+    overdue); 12 closed 2026-03-31 (not open at its end); 13 closed 2026-04-04 (open at
+    March's end, overdue); 14 open and verified effective (a warning: still used)."""
+    rng = np.random.default_rng(29)
+    rows = []
+    for i in range(300):
+        opened = date(2025, 1, 1) + timedelta(days=int(rng.integers(0, 455)))
+        closed = opened + timedelta(days=int(rng.integers(0, 150)))
+        if rng.random() < 0.25 or closed > AS_OF:
+            closed = None
+        verified = None if closed is None or rng.random() < 0.3 else bool(rng.random() < 0.7)
+        rows.append(
+            {
+                "capa_id": f"K{i:04d}",
+                "source": ("complaint", "audit", "inspection", "supplier", "internal")[
+                    int(rng.integers(0, 5))
+                ],
+                "site": ("North", "South", "East")[int(rng.integers(0, 3))],
+                "opened_date": opened,
+                "due_date": opened + timedelta(days=int(rng.integers(10, 91))),
+                "closed_date": closed,
+                "status": "open" if closed is None else "closed",
+                "effectiveness_verified": verified,
+            }
+        )
+    open_ = {"closed_date": None, "status": "open", "effectiveness_verified": None}
+    faults: dict[int, dict[str, object]] = {
+        0: {"capa_id": None},
+        2: {"capa_id": "K0001"},
+        3: {"site": "Mars"},
+        4: {"source": "bogus"},
+        5: {
+            "opened_date": date(2026, 3, 10),
+            "due_date": date(2026, 3, 20),
+            "closed_date": date(2026, 3, 9),
+            "status": "closed",
+        },
+        6: {"status": "closed", "closed_date": None},
+        7: {"status": "open", "closed_date": date(2026, 2, 1), "opened_date": date(2026, 1, 5)},
+        8: {**open_, "opened_date": date(2026, 5, 1), "due_date": date(2026, 6, 1)},
+        9: {**open_, "opened_date": date(2026, 2, 10), "due_date": date(2026, 2, 1)},
+        10: {**open_, "opened_date": date(2026, 1, 20), "due_date": date(2026, 3, 30)},
+        11: {**open_, "opened_date": date(2026, 1, 20), "due_date": date(2026, 3, 31)},
+        12: {
+            "opened_date": date(2026, 2, 2),
+            "due_date": date(2026, 3, 1),
+            "closed_date": date(2026, 3, 31),
+            "status": "closed",
+        },
+        13: {
+            "opened_date": date(2026, 1, 2),
+            "due_date": date(2026, 2, 1),
+            "closed_date": date(2026, 4, 4),
+            "status": "closed",
+        },
+        14: {**open_, "effectiveness_verified": True},
+    }
+    for i, change in faults.items():
+        rows[i] |= change
+    return pl.DataFrame(rows, schema={f.name: f.dtype for f in DATASETS["capa"].fields})
+
+
 def _complaints_config(
     tmp_path: Path,
     db: str,
@@ -647,8 +755,9 @@ def _complaints_config(
     pushdown: bool,
     where: str = " WHERE received_date <= :period_end",
 ) -> Path:
-    """Inspections, receipts and complaints in the database (pushed down or pulled), the
-    shipments (the complaint rate's denominator) in a CSV file."""
+    """Inspections, receipts, complaints (and survey responses, a fourth table) in the
+    database (pushed down or pulled), the shipments (the complaint rate's denominator) in a
+    CSV file."""
     path = _both_config(tmp_path, db, tables[:2], pushdown=pushdown)
     months = [f"2025-{m:02d}" for m in range(1, 13)] + [f"2026-{m:02d}" for m in range(1, 4)]
     (tmp_path / "shipments.csv").write_text(
@@ -673,6 +782,14 @@ path = "shipments.csv"
 format = "csv"
 """
     )
+    more = (("surveys", "response_date"), ("capa", "opened_date"))  # tables[3], tables[4]
+    for table, (name, field) in zip(tables[3:], more, strict=False):
+        text += f"""
+[sources.{name}]
+database = "qms"
+query = "SELECT * FROM {table}{where.replace("received_date", field)}"
+pushdown = {"true" if pushdown else "false"}
+"""
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -681,17 +798,20 @@ format = "csv"
 def test_pack_with_complaints_pushed_equals_pulled_duckdb(
     dirty_inspections: pl.DataFrame, tmp_path: Path, period: str, scope: str
 ) -> None:
-    """Inspections, receipts and complaints pushed down to DuckDB: every KPI (medians, p90,
-    open counts and their ages, repeats and recurrences included), every table (the
-    critical complaints list from the bounded query of the period's rows), coverage,
-    trends and narrative as pulled."""
+    """Inspections, receipts, complaints and surveys pushed down to DuckDB: every KPI
+    (medians, p90, open counts and their ages, repeats and recurrences, satisfaction and
+    NPS included), every table (the critical complaints list from the bounded query of the
+    period's rows), coverage, trends and narrative as pulled."""
     db = _duckdb(
         tmp_path,
         inspections=_with_codes(dirty_inspections),
         receipts=_dirty_receipts(),
         complaints=_dirty_complaints(),
+        surveys=_dirty_surveys(),
+        capa=_dirty_capa(),
     )
-    _check_complaints(tmp_path, db, ("inspections", "receipts", "complaints"), period, scope)
+    tables = ("inspections", "receipts", "complaints", "surveys", "capa")
+    _check_complaints(tmp_path, db, tables, period, scope)
 
 
 @pytest.mark.postgres
@@ -702,11 +822,14 @@ def test_pack_with_complaints_pushed_equals_pulled_postgresql(
 
     pg_table.load(_with_codes(dirty_inspections))
     receipts, complaints = f"{pg_table.name}_r", f"{pg_table.name}_c"
+    surveys, capa = f"{pg_table.name}_s", f"{pg_table.name}_k"
     create_table(pg_table.url, receipts, _dirty_receipts())
     create_table(pg_table.url, complaints, _dirty_complaints())
+    create_table(pg_table.url, surveys, _dirty_surveys())
+    create_table(pg_table.url, capa, _dirty_capa())
     try:
         db = 'url_env = "QMSKPI_TEST_PG_URL"'
-        tables = (pg_table.name, receipts, complaints)
+        tables = (pg_table.name, receipts, complaints, surveys, capa)
         _check_complaints(tmp_path, db, tables, "2026-03", "all")
         _check_complaints(tmp_path, db, tables, "2026-Q1", "North")
     finally:
@@ -714,6 +837,8 @@ def test_pack_with_complaints_pushed_equals_pulled_postgresql(
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP TABLE {receipts}"))
             conn.execute(sa.text(f"DROP TABLE {complaints}"))
+            conn.execute(sa.text(f"DROP TABLE {surveys}"))
+            conn.execute(sa.text(f"DROP TABLE {capa}"))
         engine.dispose()
 
 
@@ -758,6 +883,10 @@ def _check_complaints(
     assert pushed.registers.keys() == pulled.registers.keys()
     for name, frame in pulled.registers.items():
         assert pushed.registers[name].equals(frame), name
+    if len(tables) > 3:
+        _check_surveys(pulled, pushed, scope)
+    if len(tables) > 4:
+        _check_capa(pulled, pushed, scope)
     # the notebook's list of repeat complaints, from the rows of the period that travelled
     p = pushed.period
     listed = pushed.listed["complaints"]
@@ -770,20 +899,87 @@ def _check_complaints(
     return pushed
 
 
+def _same_ledger(
+    pulled: pipeline.Prepared,
+    pushed: pipeline.Prepared,
+    dataset: str,
+    *,
+    rows_in: int,
+    quarantined: int,
+) -> None:
+    """The database's ledger and rule verdicts of ``dataset`` are the pulled ones, and the
+    hand-counted ``rows_in`` and ``quarantined``."""
+    a, b = pulled.validation.datasets[dataset], pushed.validation.datasets[dataset]
+    assert (b.rows_in, b.rows_used, b.rows_quarantined) == (a.rows_in, a.rows_used, quarantined)
+    assert b.rows_in == rows_in
+    judged = {r.rule_id: (r.success, r.unexpected_count) for r in b.rules}
+    assert judged == {
+        r.rule_id: (r.success, r.unexpected_count) for r in a.rules if r.rule_id in judged
+    }
+
+
+def _pushed_dataset(
+    pulled: pipeline.Prepared,
+    pushed: pipeline.Prepared,
+    scope: str,
+    dataset: str,
+    nonempty: tuple[str, ...],
+) -> None:
+    """``dataset`` pushed down: none of its rows were loaded, every KPI reading it is pushed
+    down, and those of ``nonempty`` have a value."""
+    assert dataset not in pushed.validation.clean
+    assert dataset not in pushed.loaded
+    mine = pushed.kpis.filter(
+        pl.col("kpi").is_in(list(kpis.pushed_down(dataset))), pl.col("scope") == scope
+    )
+    every = [k for k, d in kpis.REGISTRY.items() if dataset in d.datasets]
+    assert sorted(mine["kpi"].to_list()) == sorted(every)
+    for kpi in nonempty:
+        assert mine.filter(pl.col("kpi") == kpi)["value"][0] is not None, kpi  # not empty
+
+
+def _check_surveys(pulled: pipeline.Prepared, pushed: pipeline.Prepared, scope: str) -> None:
+    """The surveys pushed down, with the hand-counted ledger."""
+    kpi_ids = ("satisfaction_mean", "satisfaction_range_share", "nps", "survey_responses")
+    _pushed_dataset(pulled, pushed, scope, "surveys", kpi_ids)
+    # row 7 is after the period: not in the query; rows 0-6 quarantined
+    _same_ledger(pulled, pushed, "surveys", rows_in=299, quarantined=7)
+
+
+def _check_capa(pulled: pipeline.Prepared, pushed: pipeline.Prepared, scope: str) -> None:
+    """CAPAs pushed down, with the hand-counted ledger; the overdue list comes from the rows
+    open in the period (a bounded query)."""
+    kpi_ids = ("capa_days_to_close_median", "capa_open", "capa_open_overdue")
+    _pushed_dataset(pulled, pushed, scope, "capa", kpi_ids)
+    # row 8 is after the period: not in the query; rows 0-7 and 9 quarantined
+    _same_ledger(pulled, pushed, "capa", rows_in=299, quarantined=9)
+    overdue = pushed.registers["overdue_capa"]
+    assert overdue.equals(pulled.registers["overdue_capa"])
+    listed = pushed.listed["capa"]
+    assert listed.height < pulled.validation.clean["capa"].height  # not the whole history
+    if pushed.period.label == "2026-03" and scope == "all":
+        ids = overdue["item_id"].to_list()
+        assert {"K0010", "K0013"} <= set(ids)  # due 03-30; closed after the period
+        assert not {"K0011", "K0012"} & set(ids)  # due on the end; closed on it
+
+
 def test_backfill_as_of_with_complaints_pushed_equals_pulled_duckdb(
     dirty_inspections: pl.DataFrame, tmp_path: Path
 ) -> None:
     """A backfill with complaints pushed down: a complaint received after the as-of day did
     not exist yet, one closed after it was still open then (its closure undone in the
     database, not quarantined as a closure in the future); KPIs, open counts and the
-    critical list as pulled."""
+    critical list as pulled; survey responses and CAPAs after the as-of day left out, CAPAs
+    closed after it open (in the overdue list too), as pulled."""
     db = _duckdb(
         tmp_path,
         inspections=_with_codes(dirty_inspections),
         receipts=_dirty_receipts(),
         complaints=_dirty_complaints(),
+        surveys=_dirty_surveys(),
+        capa=_dirty_capa(),
     )
-    tables = ("inspections", "receipts", "complaints")
+    tables = ("inspections", "receipts", "complaints", "surveys", "capa")
     as_of = date(2026, 3, 10)
     # the whole export, as a later one would be: the query does not stop at the period end
     pulled = pipeline.prepare(
@@ -802,6 +998,21 @@ def test_backfill_as_of_with_complaints_pushed_equals_pulled_duckdb(
     a, b = pulled.validation.datasets["complaints"], pushed.validation.datasets["complaints"]
     assert b.excluded_by == a.excluded_by == {"after_as_of": later}
     assert (b.rows_used, b.rows_quarantined) == (a.rows_used, a.rows_quarantined)
+    responses = _dirty_surveys()
+    a, b = pulled.validation.datasets["surveys"], pushed.validation.datasets["surveys"]
+    after = responses.filter(pl.col("response_date") > as_of).height
+    assert after > 5  # row 7 and the responses of March 11-31
+    assert b.excluded_by == a.excluded_by == {"after_as_of": after}
+    assert (b.rows_used, b.rows_quarantined) == (a.rows_used, a.rows_quarantined)
+    capa = _dirty_capa()
+    a, b = pulled.validation.datasets["capa"], pushed.validation.datasets["capa"]
+    after = capa.filter(pl.col("opened_date") > as_of).height
+    reopened = capa.filter(pl.col("opened_date") <= as_of, pl.col("closed_date") > as_of).height
+    assert after >= 3  # row 8 and the CAPAs opened March 11-31
+    assert reopened >= 3  # rows 12, 13 and others: open on the as-of day
+    assert b.excluded_by == a.excluded_by == {"after_as_of": after}
+    assert (b.rows_used, b.rows_quarantined) == (a.rows_used, a.rows_quarantined)
+    assert pushed.registers["overdue_capa"].equals(pulled.registers["overdue_capa"])
     quarantined = pushed.validation.quarantine["rule"].to_list()
     assert "closed_date_not_future" not in quarantined
     assert pushed.kpis.equals(pulled.kpis)

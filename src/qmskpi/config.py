@@ -486,12 +486,13 @@ class SourceTable(StrictTable):
     pushdown: bool = Field(
         default=False,
         description=(
-            "validate and aggregate in the database (SQL sources of inspections, receipts or complaints)"
+            "validate and aggregate in the database (SQL sources of inspections, receipts, "
+            "complaints, surveys or capa)"
         ),
     )
 
 
-PUSHDOWN_DATASETS = ("inspections", "receipts", "complaints")
+PUSHDOWN_DATASETS = ("inspections", "receipts", "complaints", "surveys", "capa")
 """Datasets whose first KPI aggregation levels can run in the database
 (``kpis.pushdown_levels``)."""
 

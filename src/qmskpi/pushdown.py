@@ -72,8 +72,9 @@ class Pushed:
     """The other first levels, same rows: by another date (receipts by promised_date), by a
     column (the defect Pareto's by ``defect_code``), per day (receipts per supplier)."""
     listed: pl.DataFrame | None = None
-    """The rows the pack lists (:func:`listed_rows`: the period's complaints and the
-    repeat look-back before it), validated; None for a dataset the pack lists no rows of."""
+    """The rows the pack lists (:func:`listed_rows`, :data:`LISTED`: the period's complaints
+    and the repeat look-back before it; the CAPAs open in the period), validated; None for a
+    dataset the pack lists no rows of."""
 
     @property
     def first_levels(self) -> tuple[FirstLevel, ...]:
@@ -245,10 +246,31 @@ def push_down(
     return Pushed(dataset, found, primary, f"sql:{src.database}", tuple(others), listed)
 
 
-LISTED: dict[str, str] = {"complaints": "received_date"}
-"""Pushed-down datasets whose rows the pack lists, by the date that places them: the
-critical and major complaints of the period (and, in the complaints notebook, the repeat
-complaints: the look-back of ``[kpis] repeat_window_days`` before the period too)."""
+@dataclass(frozen=True)
+class Listing:
+    """Which rows of a pushed-down dataset the pack lists: those of the source's query
+    meeting ``where``, a condition on its canonical columns with the period's dates as binds
+    (``:period_start``, ``:period_end``: never formatted in)."""
+
+    where: str
+    lookback: bool = False
+    """Whether ``:period_start`` is moved back by ``[kpis] repeat_window_days`` (the repeat
+    complaints' look-back)."""
+
+
+LISTED: dict[str, Listing] = {
+    "complaints": Listing(
+        "received_date >= :period_start AND received_date <= :period_end", lookback=True
+    ),
+    "capa": Listing(
+        "opened_date <= :period_end AND (closed_date IS NULL OR closed_date >= :period_start)"
+    ),
+}
+"""Pushed-down datasets whose rows the pack lists, and which: the critical and major
+complaints of the period (and, in the complaints notebook, the repeat complaints: the
+look-back of ``[kpis] repeat_window_days`` before the period too); the CAPAs open past due
+at the period end (the overdue list): those open at some time in the period, a superset
+that stays right in a backfill, where a closure after the as-of day is undone."""
 
 
 def listed_rows(
@@ -262,20 +284,22 @@ def listed_rows(
 ) -> pl.DataFrame:
     """The validated rows of ``dataset`` a list of the pack shows, fetched by a bounded query.
 
-    Only the rows of the source's query dated (:data:`LISTED`) from ``[kpis]
-    repeat_window_days`` before the period's start to its end travel; they are typed,
-    mapped and validated as pulled rows are (a backfill's ``as_of`` applied the same
-    way), and the rows the database's validation quarantined (``exclude``: a key
-    duplicated outside these dates too) are left out. Their number grows with a
-    period's records, not with the history's.
+    Only the rows of the source's query meeting the dataset's :data:`LISTED` condition
+    travel (complaints: received from ``[kpis] repeat_window_days`` before the period's
+    start to its end; CAPAs: open at some time in the period); they are typed, mapped and
+    validated as pulled rows are (a backfill's ``as_of`` applied the same way), and the
+    rows the database's validation quarantined (``exclude``: a key duplicated outside
+    these rows too) are left out. Their number grows with a period's records, not with
+    the history's.
     """
-    field = LISTED[dataset]
+    listing = LISTED[dataset]
     src = config.sources[dataset]
     assert src.query is not None
-    # the configuration's own query and a canonical column name; the dates are binds
+    # the configuration's own query and a fixed condition on canonical columns; the dates
+    # are binds
     bounded = (
         f"SELECT * FROM (\n{bare_query(src.query)}\n) AS qmskpi_listed\n"  # noqa: S608
-        f"WHERE qmskpi_listed.{field} >= :period_start AND qmskpi_listed.{field} <= :period_end"
+        f"WHERE {listing.where}"
     )
     narrowed = replace(
         config, sources={**config.sources, dataset: replace(src, query=bounded, pushdown=False)}
@@ -285,7 +309,7 @@ def listed_rows(
         dataset,
         period=period,
         trend_months=len(period.months()),
-        lookback_days=config.kpis.repeat_window_days,
+        lookback_days=config.kpis.repeat_window_days if listing.lookback else 0,
         site=site,
     )
     report = contracts.validate(

@@ -15,6 +15,7 @@ from qmskpi.kpis.firstlevel import (
     Days,
     Earlier,
     FirstLevel,
+    Values,
     Within,
     count,
     first_level,
@@ -251,6 +252,60 @@ def test_days_histogram_by_hand() -> None:
         (D(2026, 3, 1), 9, 1),
         (D(2026, 3, 1), 20, 1),
         (D(2026, 4, 1), 20, 1),
+    ]
+
+
+def test_days_histogram_per_a_column_by_hand() -> None:
+    rows = pl.LazyFrame(
+        {
+            "opened_date": [*(D(2026, 3, d) for d in (1, 2, 1, 5)), None],
+            "closed_date": [D(2026, 3, d) for d in (11, 12, 11, 5, 9)],
+            "site": ["N", "N", "N", "N", "N"],
+            "source": ["audit", "audit", None, "audit", "audit"],
+        }
+    )
+    fl = first_level(
+        rows,
+        "capa",
+        "closed_date",
+        (count("n"),),
+        by=Days("closed_date", "opened_date", per="source"),
+    )
+    assert fl.keys == ("month", "site", "source", "days")
+    got = [(r["source"], r["days"], r["n"]) for r in fl.frame.iter_rows(named=True)]
+    # audit: 10 days twice, 0 days once; no source: 10 days; no opened date: left out
+    assert got == [("audit", 0, 1), ("audit", 10, 2), (None, 10, 1)]
+
+
+def test_values_histogram_keeps_nulls_as_values() -> None:
+    rows = pl.LazyFrame(
+        {
+            "response_date": [D(2026, 3, 1)] * 4 + [D(2026, 4, 2)],
+            "site": ["N"] * 5,
+            "scale_min": [0, None, 0, None, 0],
+            "scale_max": [10, 10, 10, 10, 5],
+            "score": [9.0, 9.0, 9.0, 2.5, 5.0],
+        },
+        schema_overrides={"scale_min": pl.Int64(), "scale_max": pl.Int64()},
+    )
+    fl = first_level(
+        rows,
+        "surveys",
+        "response_date",
+        (count("n"),),
+        by=Values(("scale_min", "scale_max", "score")),
+    )
+    assert fl.keys == ("month", "site", "scale_min", "scale_max", "score")
+    assert fl.frame["scale_max"].dtype == pl.Float64()
+    got = [
+        (r["month"].month, r["scale_min"], r["scale_max"], r["score"], r["n"])
+        for r in fl.frame.iter_rows(named=True)
+    ]
+    assert got == [
+        (3, 0.0, 10.0, 9.0, 2),
+        (3, None, 10.0, 2.5, 1),
+        (3, None, 10.0, 9.0, 1),
+        (4, 0.0, 5.0, 5.0, 1),
     ]
 
 

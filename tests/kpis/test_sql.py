@@ -222,8 +222,8 @@ def test_kpis_the_aggregates_do_not_cover_need_rows(data: dict[str, pl.DataFrame
 
 def test_unknown_aggregates_dataset_is_an_error(data: dict[str, pl.DataFrame]) -> None:
     agg = first_level(data["inspections"].lazy(), "inspections", "inspection_date", MEASURES)
-    with pytest.raises(KpiError, match="surveys"):
-        kpis.compute_kpis(data, "2026-03", aggregates={"surveys": agg})
+    with pytest.raises(KpiError, match="shipments"):
+        kpis.compute_kpis(data, "2026-03", aggregates={"shipments": agg})
 
 
 def test_sqlite_equals_polars(tmp_path: Path, data: dict[str, pl.DataFrame]) -> None:
@@ -548,6 +548,16 @@ def _duckdb_complaints(tmp_path: Path, frame: pl.DataFrame) -> str:
     return f"duckdb:///{path}"
 
 
+def _duckdb_table(tmp_path: Path, name: str, frame: pl.DataFrame) -> str:
+    """A DuckDB file holding ``frame`` as table ``name``; its URL."""
+    path = tmp_path / "qms.duckdb"
+    con = duckdb.connect(str(path))
+    con.register("frame", frame.to_arrow())
+    con.execute(f"CREATE TABLE {name} AS SELECT * FROM frame")
+    con.close()
+    return f"duckdb:///{path}"
+
+
 def _random_complaints(n: int = 1200, seed: int = 31) -> pl.DataFrame:
     """Complaints 2024-10 .. 2026-06 over few customer x product x category keys (so that
     same-day complaints, repeats and recurrences are common), closed 0 to 120 days after
@@ -861,3 +871,292 @@ def test_sample_complaints_pushed_down_equal_pulled(tmp_path: Path) -> None:
     from_db = kpis.kpi_series(rest, month, months=24, config=cfg, aggregates={"complaints": levels})
     assert from_db.filter(covered).equals(series)
     assert series["value"].null_count() < series.height / 4  # the sample has complaints
+
+
+# --------------------------------------------------------------------------- surveys
+
+SURVEY_KPIS = kpis.pushed_down("surveys")
+
+
+def _random_surveys(n: int = 1500, seed: int = 37) -> pl.DataFrame:
+    """Responses 2024-10 .. 2026-06 on a 0-10 scale (scale_min 0, or none), a 1-5 scale
+    and a 1-7 one (East answers 0-10 with scale_min 0 only: one scale, the others mixed);
+    scores whole, halves and a few tenths (not exact in binary: the sums must still be
+    the rows')."""
+    rng = np.random.default_rng(seed)
+    start = date(2024, 10, 1)
+    days = rng.integers(0, 638, n)
+    kind = rng.choice(3, n, p=[0.6, 0.3, 0.1])
+    top = np.array([10, 5, 7])[kind]
+    sites = np.array(["North", "South", "East"])[rng.integers(0, 3, n)]
+    sites[(kind != 0) & (sites == "East")] = "North"  # East answers the 0-10 survey only
+    bottom = np.array([0, 1, 1])[kind].astype(object)
+    bottom[(kind == 0) & (sites != "East") & (rng.random(n) < 0.3)] = None  # no scale_min
+    whole = np.array(
+        [rng.integers(0 if k == 0 else 1, t + 1) for k, t in zip(kind, top, strict=True)]
+    )
+    frac = rng.choice([0.0, 0.5, 0.1, 0.3], n, p=[0.7, 0.2, 0.05, 0.05])
+    score = np.minimum(whole + frac, top)
+    return pl.DataFrame(
+        {
+            "response_id": [f"S{i}" for i in range(n)],
+            "response_date": [start + timedelta(days=int(d)) for d in days],
+            "site": sites.tolist(),
+            "customer": [f"K{i % 9}" for i in range(n)],
+            "score": score.tolist(),
+            "scale_max": top.tolist(),
+            "scale_min": bottom.tolist(),
+        },
+        schema_overrides={"score": pl.Float64(), "scale_max": pl.Int64(), "scale_min": pl.Int64()},
+    )
+
+
+def _levels_equal(
+    rows: pl.DataFrame, db: str | sa.Engine, query: str, dataset: str
+) -> list[kpis.FirstLevel]:
+    """Every first level of ``dataset`` for 2026-03 from the database, each asserted equal
+    to polars' on ``rows``."""
+    wanted = kpis.pushdown_levels(dataset, period="2026-03")
+    levels = [level_sql(db, query, dataset, lvl) for lvl in wanted]
+    for lvl, got in zip(wanted, levels, strict=True):
+        assert got.frame.equals(level_of(rows.lazy(), dataset, lvl).frame), lvl.shape
+    return levels
+
+
+def _check_surveys(sur: pl.DataFrame, db: str | sa.Engine, query: str) -> None:
+    """Each first level equals polars' on the rows; every survey KPI (a month, a quarter,
+    a year; the whole scope and a site; the 24-month series) equals the rows'."""
+    levels = _levels_equal(sur, db, query, "surveys")
+    data = {"surveys": sur}
+    covered = pl.col("kpi").is_in(list(SURVEY_KPIS))
+    for period in ("2026-03", "2026-Q1", "2025"):
+        for scope in ("all", "North", "East"):
+            rows = kpis.compute_kpis(data, period, scope)
+            pushed = kpis.compute_kpis({}, period, scope, aggregates={"surveys": levels})
+            assert pushed.filter(covered).equals(rows.filter(covered)), (period, scope)
+    series = kpis.kpi_series(data, "2026-03", months=24)
+    from_db = kpis.kpi_series({}, "2026-03", months=24, aggregates={"surveys": levels})
+    assert from_db.filter(covered).equals(series.filter(covered))
+    # not vacuous: every KPI has values, and the one-scale mean is null in some months
+    values = series.filter(covered).drop_nulls("value")
+    assert set(values["kpi"]) == set(SURVEY_KPIS)
+    means = series.filter(pl.col("kpi") == "satisfaction_score_mean")
+    assert means["value"].null_count() > 0
+    assert means["value"].drop_nulls().len() > 0
+
+
+def test_survey_kpis_all_pushed_down() -> None:
+    survey_kpis = {k for k, d in kpis.REGISTRY.items() if "surveys" in d.datasets}
+    assert (
+        set(SURVEY_KPIS)
+        == survey_kpis
+        == {
+            "satisfaction_mean",
+            "satisfaction_score_mean",
+            "satisfaction_range_share",
+            "survey_responses",
+            "nps",
+        }
+    )
+    shapes = [lvl.shape for lvl in kpis.pushdown_levels("surveys")]
+    assert shapes == [
+        ("response_date", None, False, False),  # the records, first: coverage counts them
+        ("response_date", kpis.customers.SURVEY_LEVEL.by, False, False),
+    ]
+
+
+def test_random_surveys_have_the_edge_cases() -> None:
+    sur = _random_surveys()
+    assert sur["scale_min"].null_count() > 0
+    assert set(sur["scale_max"].unique()) == {5, 7, 10}
+    assert {0.0, 6.0, 6.5, 9.0, 10.0} <= set(sur.filter(pl.col("scale_max") == 10)["score"])
+    assert (sur["score"] % 0.5 > 0).any()  # tenths: 0.1 and 0.3 are not exact in binary
+
+
+def test_surveys_duckdb_hand_checked(
+    tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    url = _duckdb_table(tmp_path, "surveys", data["surveys"].drop("source_row"))
+    levels = [
+        level_sql(url, "SELECT * FROM surveys", "surveys", lvl)
+        for lvl in kpis.pushdown_levels("surveys")
+    ]
+    rest = {k: v for k, v in data.items() if k != "surveys"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"surveys": levels})
+    # the numbers of test_customers.py, now from the database's counts: North 9/10, 6/10,
+    # 4/5 -> 2.3 / 3; all 4.8 / 6; NPS North (1 - 1) / 2, all 100 x (2 - 1) / 5
+    assert kpi_row(march, "satisfaction_mean", "North")["value"] == pytest.approx(2.3 / 3)
+    assert kpi_row(march, "satisfaction_mean")["value"] == pytest.approx(0.8)
+    assert kpi_row(march, "nps", "North")["value"] == 0.0
+    assert kpi_row(march, "nps")["value"] == pytest.approx(20.0)
+    assert kpi_row(march, "survey_responses")["value"] == 6
+    south = kpi_row(march, "satisfaction_score_mean", "South")
+    assert (south["numerator"], south["denominator"]) == (25.0, 3)
+    assert kpi_row(march, "satisfaction_score_mean", "North")["value"] is None  # two scales
+    covered = pl.col("kpi").is_in(list(SURVEY_KPIS))
+    assert march.filter(covered).equals(kpis.compute_kpis(data, "2026-03").filter(covered))
+
+
+# --------------------------------------------------------------------------- CAPA
+
+CAPA_KPIS = kpis.pushed_down("capa")
+
+
+def _random_capa(n: int = 1200, seed: int = 41) -> pl.DataFrame:
+    """CAPAs opened 2024-10 .. 2026-06, due 0 to 60 days later, closed 0 to 150 days after
+    opening (some on their due date, some after it) or still open (25 %), verification
+    true, false or none, a few without a due date or site, an unknown or no source."""
+    rng = np.random.default_rng(seed)
+    start = date(2024, 10, 1)
+    opened = [start + timedelta(days=int(d)) for d in rng.integers(0, 638, n)]
+    due = [
+        None if rng.random() < 0.03 else o + timedelta(days=int(x))
+        for o, x in zip(opened, rng.integers(0, 61, n), strict=True)
+    ]
+    closed = [
+        None if rng.random() < 0.25 else o + timedelta(days=int(x))
+        for o, x in zip(opened, rng.integers(0, 151, n), strict=True)
+    ]
+    closed = [
+        d if c is not None and rng.random() < 0.1 else c for c, d in zip(closed, due, strict=True)
+    ]
+    return pl.DataFrame(
+        {
+            "capa_id": [f"K{i}" for i in range(n)],
+            "source": [
+                ["complaint", "audit", "inspection", "supplier", "internal", "other", None][i]
+                for i in rng.choice(7, n, p=[0.2, 0.2, 0.2, 0.2, 0.14, 0.03, 0.03])
+            ],
+            "site": [None if rng.random() < 0.02 else RSITES[i] for i in rng.integers(0, 3, n)],
+            "opened_date": opened,
+            "due_date": due,
+            "closed_date": closed,
+            "status": ["open" if c is None else "closed" for c in closed],
+            "effectiveness_verified": [
+                None if c is None or rng.random() < 0.3 else bool(rng.random() < 0.6)
+                for c in closed
+            ],
+        },
+        schema={f.name: f.dtype for f in DATASETS["capa"].fields},
+    )
+
+
+def _check_capa(capa: pl.DataFrame, db: str | sa.Engine, query: str) -> None:
+    """Each first level equals polars' on the rows; every CAPA KPI (a month, a quarter, a
+    year; the whole scope and a site; the 24-month series) equals the rows'."""
+    levels = _levels_equal(capa, db, query, "capa")
+    data = {"capa": capa}
+    covered = pl.col("kpi").is_in(list(CAPA_KPIS))
+    for period in ("2026-03", "2026-Q1", "2025"):
+        for scope in ("all", "North"):
+            rows = kpis.compute_kpis(data, period, scope)
+            pushed = kpis.compute_kpis({}, period, scope, aggregates={"capa": levels})
+            assert pushed.filter(covered).equals(rows.filter(covered)), (period, scope)
+            assert kpis.capa_effectiveness({}, period, scope, aggregate=levels).equals(
+                kpis.capa_effectiveness(data, period, scope)
+            ), (period, scope)
+    series = kpis.kpi_series(data, "2026-03", months=24)
+    from_db = kpis.kpi_series({}, "2026-03", months=24, aggregates={"capa": levels})
+    assert from_db.filter(covered).equals(series.filter(covered))
+    # not vacuous: every KPI has values above zero somewhere
+    values = series.filter(covered & (pl.col("scope") == "all")).drop_nulls("value")
+    got = values.group_by("kpi").agg(pl.col("value").max())
+    assert set(got["kpi"]) == set(CAPA_KPIS)
+    assert got.filter(pl.col("value") <= 0).is_empty(), got.filter(pl.col("value") <= 0)
+
+
+def test_capa_kpis_all_pushed_down() -> None:
+    capa_kpis = {k for k, d in kpis.REGISTRY.items() if "capa" in d.datasets}
+    assert set(CAPA_KPIS) == capa_kpis
+    assert len(capa_kpis) == 9
+    shapes = [lvl.shape for lvl in kpis.pushdown_levels("capa")]
+    assert shapes == [
+        ("opened_date", None, False, False),  # the records, first: coverage counts them
+        ("closed_date", None, False, False),
+        ("closed_date", kpis.capa.DAYS_TO_CLOSE.by, False, False),
+        ("opened_date", None, False, False, "closed_date"),
+        # the effectiveness table's, per source
+        ("closed_date", "source", False, True),
+        ("closed_date", kpis.capa.DAYS_BY_SOURCE.by, False, False),
+    ]
+
+
+def test_random_capa_have_the_edge_cases() -> None:
+    capa = _random_capa()
+    assert (capa["closed_date"] == capa["due_date"]).sum() > 5  # on time on the due date
+    assert (capa["closed_date"] > capa["due_date"]).sum() > 5
+    assert capa["closed_date"].null_count() > 0
+    assert capa["due_date"].null_count() > 0
+    assert capa["effectiveness_verified"].value_counts().height == 3  # true, false, null
+
+
+def test_capa_duckdb_hand_checked(
+    tmp_path: Path, data: dict[str, pl.DataFrame], kpi_row: Row
+) -> None:
+    url = _duckdb_table(tmp_path, "capa", data["capa"].drop("source_row"))
+    levels = [
+        level_sql(url, "SELECT * FROM capa", "capa", lvl)
+        for lvl in kpis.pushdown_levels("capa", period="2026-03")
+    ]
+    rest = {k: v for k, v in data.items() if k != "capa"}
+    march = kpis.compute_kpis(rest, "2026-03", aggregates={"capa": levels})
+    # the numbers of test_capa.py, now from the database's aggregates: days to close
+    # North [13, 69] -> 41, all [13, 69, 120] -> 69; open past due at 03-31: K3, K6
+    north = kpi_row(march, "capa_days_to_close_median", "North")
+    assert (north["value"], north["denominator"]) == (41.0, 2)
+    assert kpi_row(march, "capa_days_to_close_median")["value"] == 69.0
+    assert kpi_row(march, "capa_open_overdue")["value"] == 2
+    assert kpi_row(march, "capa_open")["value"] == 3
+    backlog = kpi_row(march, "capa_on_time_incl_backlog_share")
+    assert (backlog["numerator"], backlog["denominator"]) == (1, 5)
+    assert kpi_row(march, "capa_effective_share")["value"] == pytest.approx(1 / 3)
+    covered = pl.col("kpi").is_in(list(CAPA_KPIS))
+    assert march.filter(covered).equals(kpis.compute_kpis(data, "2026-03").filter(covered))
+    # the effectiveness table of test_capa.py: K1 complaint effective, K2 audit not, K5
+    # inspection not verified; the median of [13, 69, 120] is 69, of the audit's [69] 69
+    table = kpis.capa_effectiveness(rest, "2026-03", aggregate=levels)
+    assert table.equals(kpis.capa_effectiveness(data, "2026-03"))
+    got = {r["source"]: r for r in table.iter_rows(named=True)}
+    assert (got["complaint"]["closed"], got["complaint"]["effective"]) == (1, 1)
+    assert (got["audit"]["not_effective"], got["audit"]["days_to_close_median"]) == (1, 69.0)
+    assert got["inspection"]["not_verified"] == 1
+    assert (got["all"]["closed_on_time"], got["all"]["days_to_close_median"]) == (1, 69.0)
+    with pytest.raises(KpiError, match="not this table's first level of capa"):
+        kpis.capa_effectiveness(rest, "2026-03", aggregate=levels[0])
+
+
+# --------------------------------------------------------------------------- surveys, CAPA
+
+_RANDOM: dict[str, tuple[Callable[[], pl.DataFrame], Callable[..., None]]] = {
+    "surveys": (_random_surveys, _check_surveys),
+    "capa": (_random_capa, _check_capa),
+}
+"""By dataset, its random rows and the check that every first level, KPI and table of it
+from the database equals polars' on the rows."""
+
+
+@pytest.mark.parametrize("dataset", list(_RANDOM))
+def test_more_datasets_duckdb_equal_polars(tmp_path: Path, dataset: str) -> None:
+    make, check = _RANDOM[dataset]
+    rows = make()
+    url = _duckdb_table(tmp_path, dataset, rows)
+    engine = sa.create_engine(url, connect_args={"read_only": True})
+    check(rows, engine, f"SELECT * FROM {dataset}")
+    engine.dispose()
+
+
+@pytest.mark.parametrize("dataset", list(_RANDOM))
+def test_more_datasets_sqlite_equal_polars(tmp_path: Path, dataset: str) -> None:
+    make, check = _RANDOM[dataset]
+    rows = make()
+    url = f"sqlite:///{tmp_path / 'qms.db'}"
+    create_table(url, dataset, rows)
+    check(rows, url, f"SELECT * FROM {dataset}")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("dataset", list(_RANDOM))
+def test_more_datasets_postgresql_equal_polars(pg_table: PgTable, dataset: str) -> None:
+    make, check = _RANDOM[dataset]
+    rows = make()
+    check(rows, pg_table.url, pg_table.load(rows))

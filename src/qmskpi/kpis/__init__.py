@@ -70,6 +70,7 @@ __all__ = [
     "PUSHDOWN",
     "REGISTRY",
     "SUPPLIER_BY",
+    "TABLE_LEVELS",
     "Direction",
     "FirstLevel",
     "Kind",
@@ -112,6 +113,11 @@ per category: :func:`complaints_by_category` with ``aggregate=``), computed with
 ``pushdown``. (The supplier scorecard reads the receipts' level per supplier and day that
 ``receipts_from_unapproved`` reads: :data:`SUPPLIER_BY`; the complaint ageing the
 complaints open at period ends that ``complaints_open`` reads.)"""
+
+TABLE_LEVELS: dict[str, tuple[Level, ...]] = {"capa": capa.TABLE_LEVELS}
+"""By dataset, other first levels of the pack's tables that no KPI reads, dated by another
+field than the period field (the CAPA effectiveness table's, by ``closed_date``:
+:func:`capa_effectiveness` with ``aggregate=``)."""
 
 _BLANKS = {("complaints", CATEGORY_BY)}
 """Breakdowns that keep every value, blank and null included (a complaint's category is
@@ -169,6 +175,7 @@ def pushdown_levels(
         Level(pf, m, by, blanks=(dataset, by) in _BLANKS)
         for by, m in BREAKDOWNS.get(dataset, {}).items()
     ]
+    found += TABLE_LEVELS.get(dataset, ())
     # the records per month and site (``n``): what the coverage matrix and the "no usable
     # rows" check read of a dataset known only by its aggregates
     found.append(Level(pf, (count("n"),)))

@@ -35,6 +35,7 @@ from qmskpi.kpis.firstlevel import (
     Level,
     Measure,
     as_levels,
+    by_names,
     first_level,
     level_of,
     open_rows,
@@ -858,3 +859,25 @@ def group(
         return Group(tuple(kpis), fn, levels)
 
     return wrap
+
+
+def table_context(
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str,
+    config: KpiConfig | None,
+    aggregate: FirstLevel | Sequence[FirstLevel] | None,
+    dataset: str,
+    level: Level,
+) -> Context:
+    """The context of a table of one period reading ``dataset``: from ``aggregate`` when
+    ``data`` has no rows of it (it must hold ``level``, else :class:`KpiError`)."""
+    p = parse_period(period)
+    pushed = {dataset: aggregate} if aggregate is not None and dataset not in data else None
+    ctx, _ = make_context(data, [p], scope, config, asked=p, aggregates=pushed)
+    if pushed is not None and held(ctx, dataset, level) is None:
+        raise KpiError(
+            f"the aggregate given is not this table's first level of {dataset} "
+            f"(dated by {level.date_field}, by {', '.join(by_names(level.by)) or 'month and site'})"
+        )
+    return ctx

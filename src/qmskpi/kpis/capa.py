@@ -5,7 +5,7 @@ Table for the pack: :func:`capa_effectiveness`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -14,15 +14,25 @@ from qmskpi.kpis._common import (
     Context,
     KpiDef,
     count_rows,
-    days_between,
     group,
-    make_context,
-    pooled,
+    level_rows,
+    measured,
+    pooled_counts,
     ratio_rows,
     rollup,
     stat_rows,
+    table_context,
 )
-from qmskpi.periods import Period, parse_period
+from qmskpi.kpis.firstlevel import (
+    AT_END,
+    Days,
+    FirstLevel,
+    Level,
+    Within,
+    count,
+    quantile_of_counts,
+)
+from qmskpi.periods import Period
 
 _CAPA = ("capa",)
 
@@ -165,34 +175,49 @@ KPIS: tuple[KpiDef, ...] = (
     EFFECTIVE_VERIFIED,
 )
 
-_VERIFIED = pl.col("effectiveness_verified").fill_null(False)
-_ON_TIME = (pl.col("closed_date") <= pl.col("due_date")).fill_null(False)
+OPENED_LEVEL = Level("opened_date", (count("opened"),))
+"""CAPAs opened per month and site."""
+
+ON_TIME_MEASURE = count("on_time", within=Within("due_date", "closed_date", 0, None))
+"""Closed on or before the due date (``closed_date <= due_date``; no due date: not on time)."""
+
+CLOSED_MEASURES = (
+    count("closed"),
+    count("effective", ("effectiveness_verified", True)),
+    count("verified", present="effectiveness_verified"),
+    ON_TIME_MEASURE,
+)
+"""CAPAs closed per month and site: all, verified effective (a null counts as not), with a
+verification result, closed on time."""
+CLOSED_LEVEL = Level("closed_date", CLOSED_MEASURES)
+
+DAYS_TO_CLOSE = Level("closed_date", (count("n"),), Days("closed_date", "opened_date"))
+"""CAPAs closed per (month closed, site, whole days from opened_date to closed_date): the
+histogram the median is computed from, exactly (``pooled_counts``)."""
+
+OPEN_MEASURES = (count("open"), count("overdue", within=Within(AT_END, "due_date", 1, None)))
+"""CAPAs open at a period end, and those of them past due (``due_date < end``)."""
+OPEN_LEVEL = Level("opened_date", OPEN_MEASURES, open_until="closed_date")
+"""CAPAs open at each period end (opened_date <= end, closed_date null or after it)."""
 
 
-@group(OPENED, CLOSED, DAYS_MEDIAN, CLOSED_ON_TIME, EFFECTIVE, EFFECTIVE_VERIFIED)
+@group(
+    OPENED,
+    CLOSED,
+    DAYS_MEDIAN,
+    CLOSED_ON_TIME,
+    EFFECTIVE,
+    EFFECTIVE_VERIFIED,
+    pushdown={"capa": (OPENED_LEVEL, CLOSED_LEVEL, DAYS_TO_CLOSE)},
+)
 def capa_flow(ctx: Context) -> pl.LazyFrame:
-    """CAPAs opened and closed in each period."""
-    b = ctx.buckets
-    lf = ctx.frame("capa")
-    opened = rollup(
-        ctx,
-        b.assign(lf, "opened_date"),
-        [pl.len().alias("opened")],
-    )
-    closed_rows = b.assign(lf, "closed_date").with_columns(
-        days=days_between("opened_date", "closed_date")
-    )
-    closed = rollup(
-        ctx,
-        closed_rows,
-        [
-            pl.len().alias("closed"),
-            _VERIFIED.sum().alias("effective"),
-            pl.col("effectiveness_verified").is_not_null().sum().alias("verified"),
-            _ON_TIME.sum().alias("on_time"),
-        ],
-    )
-    stats = pooled(ctx, closed_rows, [pl.col("days").median().alias("median"), pl.len().alias("n")])
+    """CAPAs opened and closed in each period (first levels: counts per month and site, the
+    histogram of days to close)."""
+    opened = measured(ctx, "capa", "opened_date", OPENED_LEVEL.measures)
+    closed = measured(ctx, "capa", "closed_date", CLOSED_MEASURES)
+    stats = pooled_counts(
+        ctx, level_rows(ctx, "capa", DAYS_TO_CLOSE), "days", "n", {"median": 0.5}
+    ).join(closed.select("scope", "key", pl.col("closed").alias("n")), on=["scope", "key"])
     return pl.concat(
         [
             count_rows(OPENED.id, opened, "opened"),
@@ -223,28 +248,30 @@ def capa_flow(ctx: Context) -> pl.LazyFrame:
     )
 
 
-@group(OPEN, OPEN_OVERDUE, ON_TIME_BACKLOG)
+_BACKLOG_CLOSED = (count("closed"), ON_TIME_MEASURE)
+
+
+@group(
+    OPEN,
+    OPEN_OVERDUE,
+    ON_TIME_BACKLOG,
+    pushdown={"capa": (OPEN_LEVEL, Level("closed_date", _BACKLOG_CLOSED))},
+)
 def capa_backlog(ctx: Context) -> pl.LazyFrame:
     """CAPAs open, and open past their due date, at each period end; on time with backlog."""
-    b = ctx.buckets
-    lf = ctx.frame("capa")
     at_end = rollup(
         ctx,
-        b.open_at_ends(lf, "opened_date", "closed_date"),
-        [pl.len().alias("open"), (pl.col("due_date") < pl.col("end")).sum().alias("n")],
+        level_rows(ctx, "capa", OPEN_LEVEL),
+        [pl.col(m.name).sum() for m in OPEN_MEASURES],
     )
-    closed = rollup(
-        ctx,
-        b.assign(lf, "closed_date"),
-        [pl.len().alias("closed"), _ON_TIME.sum().alias("on_time")],
-    )
+    closed = measured(ctx, "capa", "closed_date", _BACKLOG_CLOSED)
     judged = at_end.join(closed, on=["scope", "key"], how="left").with_columns(
-        judged=pl.col("closed") + pl.col("n")
+        judged=pl.col("closed") + pl.col("overdue")
     )
     return pl.concat(
         [
             count_rows(OPEN.id, at_end, "open"),
-            count_rows(OPEN_OVERDUE.id, at_end, "n"),
+            count_rows(OPEN_OVERDUE.id, at_end, "overdue"),
             ratio_rows(
                 ON_TIME_BACKLOG.id,
                 judged,
@@ -259,8 +286,40 @@ def capa_backlog(ctx: Context) -> pl.LazyFrame:
 GROUPS = (capa_flow, capa_backlog)
 
 
+EFFECT_MEASURES = (
+    count("closed"),
+    count("effective", ("effectiveness_verified", True)),
+    count("not_effective", ("effectiveness_verified", False)),
+    count("not_verified", absent="effectiveness_verified"),
+    ON_TIME_MEASURE,
+)
+"""CAPAs closed, by their verification, and closed on time (:func:`capa_effectiveness`)."""
+SOURCE_BY = "source"
+EFFECT_LEVEL = Level("closed_date", EFFECT_MEASURES, SOURCE_BY, blanks=True)
+"""CAPAs closed per month, site and source (every source value kept, null included)."""
+DAYS_BY_SOURCE = Level(
+    "closed_date", (count("n"),), Days("closed_date", "opened_date", per=SOURCE_BY)
+)
+"""CAPAs closed per month, site, source and whole days to close: the medians per source."""
+TABLE_LEVELS = (EFFECT_LEVEL, DAYS_BY_SOURCE)
+"""The first levels of :func:`capa_effectiveness` (no KPI reads them)."""
+
+
+def _median(hist: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+    """The median days to close per ``keys`` (none: over all) of a days histogram."""
+    counts = hist.group_by(*keys, "days").agg(pl.col("n").sum()).sort(*keys, "days")
+    median = quantile_of_counts(pl.col("days"), pl.col("n"), 0.5).alias("days_to_close_median")
+    if not keys:
+        return counts.select(median)
+    return counts.group_by(*keys, maintain_order=True).agg(median)
+
+
 def capa_effectiveness(
-    data: Mapping[str, pl.DataFrame], period: Period | str, scope: str = "all"
+    data: Mapping[str, pl.DataFrame],
+    period: Period | str,
+    scope: str = "all",
+    *,
+    aggregate: FirstLevel | Sequence[FirstLevel] | None = None,
 ) -> pl.DataFrame:
     """CAPAs closed in the period, by source, with a total row (``source`` = ``all``).
 
@@ -271,9 +330,12 @@ def capa_effectiveness(
     ``effective_share`` (effective / closed, as ``capa_effective_share``),
     ``on_time_share``, ``days_to_close_median`` (Float64, null when none closed).
     Every known source has a row, zero when none closed.
+
+    ``aggregate``: without CAPA rows in ``data``, the CAPA first levels the database
+    computed (``pushdown``: :data:`TABLE_LEVELS` among :func:`~qmskpi.kpis.pushdown_levels`);
+    the same table.
     """
-    p = parse_period(period)
-    ctx, _ = make_context(data, [p], scope, None, asked=p)
+    ctx = table_context(data, period, scope, None, aggregate, "capa", EFFECT_LEVEL)
     schema = {
         "source": pl.String(),
         "closed": pl.Int64(),
@@ -285,30 +347,25 @@ def capa_effectiveness(
         "on_time_share": pl.Float64(),
         "days_to_close_median": pl.Float64(),
     }
-    if "capa" not in ctx.frames:
+    if "capa" not in ctx.frames and "capa" not in ctx.aggregates:
         return pl.DataFrame(schema=schema)
-    rows = ctx.in_scope(ctx.frame("capa")).filter(ctx.buckets.contains(pl.col("closed_date")))
-    verified = pl.col("effectiveness_verified")
-    aggs = [
-        pl.len().cast(pl.Int64()).alias("closed"),
-        verified.fill_null(False).sum().cast(pl.Int64()).alias("effective"),
-        (~verified).fill_null(False).sum().cast(pl.Int64()).alias("not_effective"),
-        verified.is_null().sum().cast(pl.Int64()).alias("not_verified"),
-        (pl.col("closed_date") <= pl.col("due_date"))
-        .fill_null(False)
-        .sum()
-        .cast(pl.Int64())
-        .alias("closed_on_time"),
-        days_between("opened_date", "closed_date")
-        .median()
-        .cast(pl.Float64())
-        .alias("days_to_close_median"),
-    ]
-    by_source = rows.group_by("source").agg(aggs).collect()
-    total = rows.select(aggs).collect().with_columns(source=pl.lit("all", pl.String()))
-    extra = sorted(set(by_source["source"].drop_nulls()) - set(CAPA_SOURCES))
-    order = pl.DataFrame({"source": [*CAPA_SOURCES, *extra]}, schema={"source": pl.String()})
     counts = ["closed", "effective", "not_effective", "not_verified", "closed_on_time"]
+    rows = ctx.in_scope(level_rows(ctx, "capa", EFFECT_LEVEL)).rename({"on_time": "closed_on_time"})
+    hist = ctx.in_scope(level_rows(ctx, "capa", DAYS_BY_SOURCE))
+    aggs = [pl.col(c).sum().cast(pl.Int64()) for c in counts]
+    by_source = (
+        rows.group_by(SOURCE_BY)
+        .agg(aggs)
+        .join(_median(hist, [SOURCE_BY]), on=SOURCE_BY, how="left", nulls_equal=True)
+        .collect()
+    )
+    total = (
+        pl.concat([rows.select(aggs), _median(hist, [])], how="horizontal")
+        .collect()
+        .with_columns(source=pl.lit("all", pl.String()))
+    )
+    extra = sorted(set(by_source[SOURCE_BY].drop_nulls()) - set(CAPA_SOURCES))
+    order = pl.DataFrame({"source": [*CAPA_SOURCES, *extra]}, schema={"source": pl.String()})
     table = order.join(by_source, on="source", how="left", maintain_order="left").with_columns(
         pl.col(counts).fill_null(0)
     )

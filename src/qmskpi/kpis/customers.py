@@ -5,13 +5,13 @@ Tables for the pack: :func:`complaint_ageing` and :func:`repeat_complaints`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import polars as pl
 
 from qmskpi.config import KpiConfig
 from qmskpi.datasets import SEVERITIES
-from qmskpi.errors import KpiError
 from qmskpi.kpis._common import (
     PPM,
     Context,
@@ -19,7 +19,6 @@ from qmskpi.kpis._common import (
     count_rows,
     days_between,
     group,
-    held,
     level_rows,
     make_context,
     measured,
@@ -27,6 +26,7 @@ from qmskpi.kpis._common import (
     ratio_rows,
     rollup,
     stat_rows,
+    table_context,
     value_rows,
 )
 from qmskpi.kpis.firstlevel import (
@@ -36,8 +36,8 @@ from qmskpi.kpis.firstlevel import (
     FirstLevel,
     Level,
     Measure,
+    Values,
     Within,
-    by_name,
     count,
     total,
 )
@@ -606,14 +606,20 @@ def complaints_open(ctx: Context) -> pl.LazyFrame:
     )
 
 
+SURVEY_SCALE = ("scale_min", "scale_max", "score")
+SURVEY_LEVEL = Level("response_date", (count("n"),), Values(SURVEY_SCALE))
+"""Survey responses per (month, site, scale_min, scale_max, score): every satisfaction
+KPI is computed from these counts (:func:`_survey_sums`), the same whether the rows or the
+database counted them."""
+
+
 def _survey_sums(ctx: Context) -> pl.LazyFrame:
     """Per (scope, period key): response counts and score sums on each kind of scale."""
-    b = ctx.buckets
-    scale = ["scale_min", "scale_max", "score"]
+    scale = list(SURVEY_SCALE)
     counts = (
-        b.assign(ctx.in_scope(ctx.frame("surveys")), "response_date")
+        ctx.in_scope(level_rows(ctx, "surveys", SURVEY_LEVEL))
         .group_by("key", "site", *scale)
-        .agg(n=pl.len().cast(pl.Int64()))
+        .agg(pl.col("n").sum())
         .cache()
     )
     parts = [counts.rename({"site": "scope"})]
@@ -627,31 +633,39 @@ def _survey_sums(ctx: Context) -> pl.LazyFrame:
     n, score, lo, hi = pl.col("n"), pl.col("score"), pl.col("scale_min"), pl.col("scale_max")
     ten = hi == 10
     ranged = lo.is_not_null() & (hi > lo)
-    return (
+    exact = {  # float terms, summed exactly (math.fsum): no order of the counts changes them
+        "score_sum": (n * score / hi).filter(hi > 0),
+        "raw_sum": (n * score).drop_nulls(),
+        "range_sum": (n * (score - lo) / (hi - lo)).filter(ranged),
+    }
+    sums = (
         pl.concat([p.select(cols) for p in parts])
-        .sort("scope", "key", *scale, nulls_last=True)
-        .group_by("scope", "key", maintain_order=True)
+        .group_by("scope", "key")
         .agg(
             responses=n.sum(),
             scaled=n.filter(hi > 0).sum(),
-            score_sum=(n * score / hi).filter(hi > 0).sum(),
-            raw_sum=(n * score).sum(),
             scales=pl.struct(lo, hi).n_unique(),
             ranged_n=n.filter(ranged).sum(),
-            range_sum=(n * (score - lo) / (hi - lo)).filter(ranged).sum(),
             nps_n=n.filter(ten).sum(),
             net=n.filter(ten & (score >= 9)).sum() - n.filter(ten & (score <= 6)).sum(),
+            **{name: term.drop_nulls() for name, term in exact.items()},
         )
+        .collect()  # a few rows per scope and period
     )
+    return sums.with_columns(
+        pl.Series(name, [math.fsum(v) for v in sums[name].to_list()], pl.Float64())
+        for name in exact
+    ).lazy()
 
 
-@group(SATISFACTION, SCORE_MEAN, RANGE_SHARE, RESPONSES, NPS)
+@group(SATISFACTION, SCORE_MEAN, RANGE_SHARE, RESPONSES, NPS, pushdown={"surveys": SURVEY_LEVEL})
 def satisfaction(ctx: Context) -> pl.LazyFrame:
     """Survey responses in each period: mean scores on three scales, responses, NPS.
 
-    Responses are first counted per distinct (scale_min, scale_max, score); sums
-    run over those counts in sorted order, so the result does not depend on row
-    order.
+    Responses are first counted per distinct (scale_min, scale_max, score) and month
+    (:data:`SURVEY_LEVEL`, a first level the database can compute); sums run over those
+    counts, the scores' exactly (``math.fsum``), so the result does not depend on the
+    order of rows or counts.
     """
     sums = _survey_sums(ctx)
     names = ["responses", "scaled", "score_sum", "raw_sum", "ranged_n", "range_sum", "nps_n", "net"]
@@ -752,7 +766,9 @@ def complaint_ageing(
     :func:`~qmskpi.kpis.pushdown_levels` with ``period``, alone or among the other
     complaint levels); the same table.
     """
-    ctx = _table_context(data, period, scope, config, aggregate, open_level(OPEN_MEASURES))
+    ctx = table_context(
+        data, period, scope, config, aggregate, "complaints", open_level(OPEN_MEASURES)
+    )
     counts = _open_counts(ctx).collect()
     order = {s: i for i, s in enumerate(ctx.scopes)}
     rows = []
@@ -832,29 +848,6 @@ def repeat_complaints(
     )
 
 
-def _table_context(
-    data: Mapping[str, pl.DataFrame],
-    period: Period | str,
-    scope: str,
-    config: KpiConfig | None,
-    aggregate: FirstLevel | Sequence[FirstLevel] | None,
-    level: Level,
-) -> Context:
-    """The context of a complaints table of one period: from ``aggregate`` when ``data``
-    has no complaint rows (it must hold ``level``, else :class:`KpiError`)."""
-    p = parse_period(period)
-    pushed = (
-        {"complaints": aggregate} if aggregate is not None and "complaints" not in data else None
-    )
-    ctx, _ = make_context(data, [p], scope, config, asked=p, aggregates=pushed)
-    if pushed is not None and held(ctx, "complaints", level) is None:
-        raise KpiError(
-            "the aggregate given is not this table's first level of complaints "
-            f"(dated by {level.date_field}, by {by_name(level.by) or 'month and site'})"
-        )
-    return ctx
-
-
 def complaints_by_category(
     data: Mapping[str, pl.DataFrame],
     period: Period | str,
@@ -875,7 +868,7 @@ def complaints_by_category(
     database computed (``pushdown``, by :data:`CATEGORY_BY`; alone or among the other
     complaint levels); the same table.
     """
-    ctx = _table_context(data, period, scope, None, aggregate, CATEGORY_LEVEL)
+    ctx = table_context(data, period, scope, None, aggregate, "complaints", CATEGORY_LEVEL)
     counts = ["received", *SEVERITIES]
     schema = {"category": pl.String(), **dict.fromkeys(counts, pl.Int64()), "share": pl.Float64()}
     if "complaints" not in ctx.frames and "complaints" not in ctx.aggregates:

@@ -78,20 +78,39 @@ class Within:
 @dataclass(frozen=True)
 class Days:
     """A breakdown by whole days from ``ref`` to ``column`` (a histogram: one group per
-    day count), in a column named ``name``; rows where either date is null are left out."""
+    day count), in a column named ``name``; rows where either date is null are left out.
+    ``per``: per value of that column too (every value, null included; before ``name``)."""
 
     column: str
     ref: str
     name: str = "days"
+    per: str | None = None
 
 
-Breakdown = str | Days
-"""What a first level breaks down by: a column, or a day difference (:class:`Days`)."""
+@dataclass(frozen=True)
+class Values:
+    """A breakdown by the values of numeric ``columns``: a histogram with one group per
+    distinct combination (a null is a value of its own), in Float64 columns of the same
+    names. Survey responses per (scale_min, scale_max, score): every mean and share is then
+    computed from the counts, exactly as from the rows (sums of scores in one order)."""
+
+    columns: tuple[str, ...]
 
 
-def by_name(by: Breakdown | None) -> str | None:
-    """The column a breakdown ``by`` takes in a first level's frame."""
-    return by.name if isinstance(by, Days) else by
+Breakdown = str | Days | Values
+"""What a first level breaks down by: a column, a day difference (:class:`Days`), or the
+values of numeric columns (:class:`Values`)."""
+
+
+def by_names(by: Breakdown | None) -> tuple[str, ...]:
+    """The columns a breakdown ``by`` takes in a first level's frame."""
+    if by is None:
+        return ()
+    if isinstance(by, Values):
+        return by.columns
+    if isinstance(by, Days):
+        return (*((by.per,) if by.per else ()), by.name)
+    return (by,)
 
 
 @dataclass(frozen=True)
@@ -349,7 +368,8 @@ class FirstLevel:
 
     ``frame`` has ``month`` (Date, first day), ``day`` (Date) when ``daily``,
     ``site`` (String), the ``by`` column when there is one (String; rows where
-    it is blank are left out unless ``blanks``; Int64 for a :class:`Days` breakdown),
+    it is blank are left out unless ``blanks``; Int64 for a :class:`Days` breakdown,
+    Float64 columns for a :class:`Values` one),
     one Float64 column per measure, and ``first``/``last`` (Date: the group's earliest
     and latest ``date_field``). Rows with a null ``date_field`` are not in it.
 
@@ -371,7 +391,7 @@ class FirstLevel:
     @property
     def keys(self) -> tuple[str, ...]:
         """The group columns: ``month``, ``day`` when daily, ``site``, ``by`` when given."""
-        return group_keys(by_name(self.by), daily=self.daily)
+        return group_keys(by_names(self.by), daily=self.daily)
 
     @property
     def level(self) -> Level:
@@ -462,9 +482,9 @@ def as_levels(aggregates: Aggregates | None) -> dict[str, tuple[FirstLevel, ...]
     }
 
 
-def group_keys(by: str | None, *, daily: bool = False) -> tuple[str, ...]:
-    """The group columns of a first level: ``month``, ``day`` when daily, ``site``, ``by``."""
-    return (MONTH, *((DAY,) if daily else ()), "site", *((by,) if by else ()))
+def group_keys(by: Sequence[str] = (), *, daily: bool = False) -> tuple[str, ...]:
+    """The group columns of a first level: ``month``, ``day`` when daily, ``site``, ``by``'s."""
+    return (MONTH, *((DAY,) if daily else ()), "site", *by)
 
 
 def first_level(
@@ -500,7 +520,9 @@ def first_level(
     if isinstance(by, Days):
         diff = (pl.col(by.column) - pl.col(by.ref)).dt.total_days()
         keep = keep & diff.is_not_null()
-        group_by.append(diff.alias(by.name))
+        group_by += [*((by.per,) if by.per else ()), diff.alias(by.name)]
+    elif isinstance(by, Values):
+        group_by += [pl.col(c).cast(pl.Float64()) for c in by.columns]
     elif by is not None:
         keep = keep if blanks else keep & nonblank(by)
         group_by.append(by)
@@ -529,7 +551,7 @@ def first_level(
         frame = frame.join(by_lot, on=[MONTH, "site"], how="left", nulls_equal=True)
     ordered = (*recs, *per_lot)
     names = [m.name for m in ordered]
-    keys = list(group_keys(by_name(by), daily=daily))
+    keys = list(group_keys(by_names(by), daily=daily))
     out = (
         frame.with_columns(pl.col(names).cast(pl.Float64()).fill_null(0.0))
         .select(*keys, *names, "first", "last")

@@ -67,8 +67,9 @@ from qmskpi.kpis.firstlevel import (
     FirstLevel,
     Level,
     Measure,
+    Values,
     Within,
-    by_name,
+    by_names,
     group_keys,
     split,
 )
@@ -230,11 +231,14 @@ def _open_at(src: Any, start: str, until: str, ends: Sequence[date]) -> Any:
     )
 
 
-def _by_expr(rows: Any, by: Breakdown) -> Any:
-    """A breakdown's group expression: the column, or a day difference."""
+def _by_exprs(rows: Any, by: Breakdown) -> list[Any]:
+    """A breakdown's group expressions: the column, a day difference, or the columns."""
     if isinstance(by, Days):
-        return days_between(rows.c[by.column], rows.c[by.ref])
-    return rows.c[by]
+        per = [rows.c[by.per]] if by.per else []
+        return [*per, days_between(rows.c[by.column], rows.c[by.ref])]
+    if isinstance(by, Values):
+        return [rows.c[c] for c in by.columns]
+    return [rows.c[by]]
 
 
 def _per_month(
@@ -250,21 +254,20 @@ def _per_month(
     year = extract("year", d).cast(Integer)
     mon = extract("month", d).cast(Integer)
     days = (d,) if daily else ()
-    split_by = [_by_expr(rows, by)] if by is not None else []
+    split_by = _by_exprs(rows, by) if by is not None else []
     groups = [year, mon, *days, rows.c.site, *split_by]
     keep = d.is_not(None)
     if isinstance(by, Days):
-        keep = and_(keep, split_by[0].is_not(None))
-    elif by is not None and not blanks:  # firstlevel.nonblank
+        keep = and_(keep, split_by[-1].is_not(None))
+    elif isinstance(by, str) and not blanks:  # firstlevel.nonblank
         keep = and_(keep, func.length(func.trim(rows.c[by])) > 0)
-    name = by_name(by)
     return (
         select(
             year.label("_year"),
             mon.label("_month"),
             *(x.label("_day") for x in days),
             rows.c.site.label("site"),
-            *(x.label(name) for x in split_by),
+            *(x.label(name) for x, name in zip(split_by, by_names(by), strict=True)),
             *aggs,
         )
         .where(keep)
@@ -290,7 +293,15 @@ def statement(
     (blank values left out unless ``blanks``), per day too when ``daily``; the rows
     open at each of ``ends`` (grouped by the end) when ``open_until``."""
     recs, _, _ = split(measures)
-    by_cols = [by] if isinstance(by, str) else [by.column, by.ref] if by is not None else []
+    by_cols = (
+        [by]
+        if isinstance(by, str)
+        else [by.column, by.ref, *([by.per] if by.per else [])]
+        if isinstance(by, Days)
+        else list(by.columns)
+        if by is not None
+        else []
+    )
     names = [date_field, "site", *by_cols, *([open_until] if open_until else []), *_columns(recs)]
     src = _flagged(_source(query, names, bind_types, exclude), recs)
     if open_until is not None:
@@ -473,16 +484,35 @@ def _as_date(v: Any) -> date | None:
     return date.fromisoformat(str(v)[:10])
 
 
+def _key_value(v: Any, dtype: pl.DataType) -> Any:
+    """A group key from what the driver returns, as the frame's column ``dtype`` holds it
+    (a Decimal or an integer score as a float, a date from ISO text)."""
+    if v is None:
+        return None
+    if dtype == pl.Date():
+        return _as_date(v)
+    if dtype == pl.Int64():
+        return int(v)
+    return float(v) if dtype == pl.Float64() else str(v)
+
+
 def _frame(rows: Sequence[Any], lot_rows: Sequence[Any], dataset: str, level: Level) -> FirstLevel:
     """Driver rows -> the FirstLevel frame; lot counts joined on (month, site), 0 where none.
 
     A row is year, month, [day,] site, [by,] the record measures, first, last."""
     recs = [m for m in level.measures if m.lots is None]
     per_lot = [m for m in level.measures if m.lots is not None]
-    keys = list(group_keys(by_name(level.by), daily=level.daily))
-    days = by_name(level.by) if isinstance(level.by, Days) else None
+    keys = list(group_keys(by_names(level.by), daily=level.daily))
+    days = (level.by.name,) if isinstance(level.by, Days) else ()
+    values = by_names(level.by) if isinstance(level.by, Values) else ()
     schema: dict[str, pl.DataType] = {
-        k: pl.Date() if k in (MONTH, DAY) else pl.Int64() if k == days else pl.String()
+        k: pl.Date()
+        if k in (MONTH, DAY)
+        else pl.Int64()
+        if k in days
+        else pl.Float64()
+        if k in values
+        else pl.String()
         for k in keys
     }
     main: dict[str, list[Any]] = {**{k: [] for k in schema}, "first": [], "last": []}
@@ -491,15 +521,7 @@ def _frame(rows: Sequence[Any], lot_rows: Sequence[Any], dataset: str, level: Le
     for r in rows:
         main[MONTH].append(date(int(r[0]), int(r[1]), 1))
         for i, k in enumerate(keys[1:], start=2):
-            main[k].append(
-                _as_date(r[i])
-                if k == DAY
-                else None
-                if r[i] is None
-                else int(r[i])
-                if k == days
-                else str(r[i])
-            )
+            main[k].append(_key_value(r[i], schema[k]))
         for i, m in enumerate(recs):
             main[m.name].append(float(r[at + i]))
         main["first"].append(_as_date(r[at + len(recs)]))

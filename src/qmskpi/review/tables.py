@@ -360,9 +360,12 @@ _OVERDUE_TITLES = {
 
 
 def _overdue(ctx: Context) -> list[Table]:
-    if not any(ctx.data.get(n) is not None for n in ("capa", "audit_findings", "review_actions")):
+    data = dict(ctx.data)
+    if data.get("capa") is None and "capa" in ctx.listed:  # pushed down: its listed rows
+        data["capa"] = ctx.listed["capa"]
+    if not any(data.get(n) is not None for n in ("capa", "audit_findings", "review_actions")):
         return []
-    f = kpis.overdue_items(ctx.data, ctx.period, ctx.scope, config=ctx.config.kpis)
+    f = kpis.overdue_items(data, ctx.period, ctx.scope, config=ctx.config.kpis)
     out = []
     for item_type, (table_id, title, sheet) in _OVERDUE_TITLES.items():
         g = f.filter(pl.col("item_type") == item_type)
