@@ -1277,6 +1277,64 @@ def test_the_trend_window_is_pushed_into_the_parquet_scan_and_counted(tmp_path: 
     assert (r.rows_excluded, r.frame.height) == (0, 5)
 
 
+def _receipts_in_row_groups(path: Path, received: list[dt.date]) -> None:
+    """A receipts file, one receipt per date in ``received``, in row groups of three rows."""
+    n = len(received)
+    table = pa.table(
+        {
+            "receipt_id": [f"R-{k + 1}" for k in range(n)],
+            "supplier_id": ["S-1"] * n,
+            "site": ["Leeds"] * n,
+            "promised_date": pa.array(received),
+            "received_date": pa.array(received),
+            "qty_received": [10] * n,
+            "qty_rejected": [0] * n,
+        }
+    )
+    pq.write_table(table, path / "receipts.parquet", row_group_size=3)
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        {0, 1, 4, 5, 6, 11},  # the first rows, a run across a row group's end, the last row
+        set(),  # none
+        set(range(12)),  # all
+        {2, 3, 8},  # a row group's last and the next one's first row, one alone
+    ],
+)
+def test_rows_outside_the_window_are_the_exact_rows_of_a_file_in_row_groups(
+    tmp_path: Path, old: set[int]
+) -> None:
+    # 12 receipts in 4 row groups; those in ``old`` are wholly before the window start
+    # (2024-08-03 for 2026-10), the others inside it
+    received = [D(2024, 8, 2) if k in old else D(2026, 10, 2) for k in range(12)]
+    _receipts_in_row_groups(tmp_path, received)
+    assert pq.ParquetFile(tmp_path / "receipts.parquet").num_row_groups == 4
+    cfg = _config('[sources.receipts]\npath = "receipts.parquet"\n', base=tmp_path)
+    r = load_dataset(cfg, "receipts", period="2026-10")
+    _canonical(r)
+    # row k of the file (from 0) is source row k + 2 (row 1 holds the column names)
+    assert r.excluded.select(SOURCE_ROW, "rule").rows() == [
+        (k + 2, "outside_window") for k in sorted(old)
+    ]
+    kept = [k for k in range(12) if k not in old]
+    assert r.frame.select("receipt_id", SOURCE_ROW).rows() == [(f"R-{k + 1}", k + 2) for k in kept]
+    assert (r.rows_in, r.frame.height, r.rows_excluded) == (12, len(kept), len(old))
+    # the loaded frame is whole: one chunk per column, not one per row group
+    assert set(r.frame.n_chunks("all")) <= {1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.integers(2, 60)), st.integers(0, 3))
+def test_missing_rows_are_the_numbers_not_returned(present: set[int], after: int) -> None:
+    end = max(present, default=1) + 1 + after  # rows 2 .. end - 1; none when end is 2
+    rows = pl.Series(SOURCE_ROW, sorted(present), dtype=pl.Int64)
+    expected = [k for k in range(2, end) if k not in present]
+    assert sources._missing_rows(rows, end).to_list() == expected
+    assert rows.to_list() == sorted(present)  # the row numbers given are left as they were
+
+
 # --------------------------------------------------------------------------- odds and ends
 
 
