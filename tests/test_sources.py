@@ -443,6 +443,79 @@ def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     assert fast.frame["root_cause"].to_list() == ["wet é", "été", None, "x", "y", "z"]
 
 
+def _column_of_few(n: int, common: list[str | None], rare: dict[int, str]) -> list[str | None]:
+    """``n`` values cycling through ``common``, with ``rare`` values at the given rows."""
+    values = [common[k % len(common)] for k in range(n)]
+    for row, value in rare.items():
+        values[row] = value
+    return values
+
+
+def test_columns_of_few_values_are_checked_through_their_values_with_the_same_answers() -> None:
+    n = 50_000  # sampled every 5th row: the rare values below (rows not divisible by 5) are not
+    columns = {
+        "edge": _column_of_few(n, ["North", "South", "East"], {3: " North"}),
+        "inner": _column_of_few(n, ["North East", "South"], {}),  # whitespace, none at an edge
+        "word": _column_of_few(n, ["open", "closed", None], {7: "n/a"}),
+        "empty": _column_of_few(n, ["minor", "major"], {11: ""}),
+        "wide": _column_of_few(n, [f"code-{k}" for k in range(9)], {13: "code-1\u3000"}),
+        "clean": _column_of_few(n, [f"code-{k}" for k in range(9)], {17: "code-77"}),
+        "ids": [f"I-{k}" for k in range(n - 1)] + [" I-x"],  # many values: every one checked
+        "nulls": _column_of_few(n, [None], {}),
+    }
+    frame = pl.DataFrame({k: pl.Series(v, dtype=pl.String) for k, v in columns.items()})
+    names = list(columns)
+    nulls = {k: ["", "n/a"] for k in names}
+    few = sources._few_values(frame, names)
+    assert set(few) == set(names) - {"ids"}  # the fast path is the one under test
+    for name, values in few.items():  # every distinct value is among those checked
+        assert set(values.to_list()) == set(columns[name]) - {None}
+    found = sources._text_facts(frame, names, nulls)
+    assert found == sources._value_facts_of(frame, names, nulls)  # every value, as before
+    assert [k for k in names if found[f"trim:{k}"]] == ["edge", "wide", "ids"]
+    assert [k for k in names if found[f"nulls:{k}"]] == ["word", "empty"]
+    assert [k for k in names if found[f"blank:{k}"]] == ["empty"]
+
+
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_a_rare_value_to_trim_in_a_column_of_few_values_is_trimmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dictionary: bool
+) -> None:
+    n = 45_000  # 10,000 rows a row group; the values to trim lie in one row group only
+    site = _column_of_few(n, ["Leeds", "York"], {20_001: " York", 20_003: "Leeds\t"})
+    status = _column_of_few(n, ["open", "closed"], {30_002: "n/a"})
+    table = pa.table(
+        {
+            "complaint_id": [f"C-{k}" for k in range(n)],
+            "received_date": ["2026-10-01"] * n,
+            "site": site,
+            "customer": _column_of_few(n, ["A", "B"], {}),
+            "product": ["P"] * n,
+            "category": ["c"] * n,
+            "severity": _column_of_few(n, ["minor", "major"], {}),
+            "status": status,
+        }
+    )
+    pq.write_table(table, tmp_path / "c.parquet", row_group_size=10_000, use_dictionary=dictionary)
+    toml = '[sources.complaints]\npath = "c.parquet"\nnull_values = { status = ["n/a"] }'
+    fast = _load(toml, base=tmp_path)
+    with monkeypatch.context() as m:  # every column trimmed and checked value by value
+        m.setattr(
+            sources, "_text_facts", lambda frame, names, nulls: dict.fromkeys(
+                [f"{k}:{n}" for n in names for k in ("trim", "nulls", "blank")], True
+            )
+        )  # fmt: skip
+        full = _load(toml, base=tmp_path)
+    assert fast.frame.equals(full.frame)
+    sites = fast.frame["site"]
+    assert (sites[20_001], sites[20_003]) == ("York", "Leeds")
+    # rows alternate Leeds (even) and York (odd); row 20,003 was York, now Leeds
+    assert sites.value_counts().sort("site").rows() == [("Leeds", 22_501), ("York", 22_499)]
+    assert fast.frame["status"][30_002] is None
+    assert fast.frame["status"].null_count() == 1
+    assert fast.rows_in == fast.frame.height == n
+
+
 def _load_as_text(toml: str, base: Path, monkeypatch: pytest.MonkeyPatch) -> LoadedDataset:
     """The load with every number cell read as text and parsed by the text path, as before."""
     with monkeypatch.context() as m:
