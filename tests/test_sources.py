@@ -406,6 +406,19 @@ def test_cheap_checks_agree_with_the_full_trim(values: list[str | None]) -> None
     assert sources._blank_mask(frame["v"]).to_list() == full.to_list()
 
 
+def _load_with_every_text_step(
+    toml: str, base: Path, monkeypatch: pytest.MonkeyPatch
+) -> LoadedDataset:
+    """The load with every text column trimmed and checked for null words and blanks."""
+    with monkeypatch.context() as m:
+        m.setattr(
+            sources, "_text_facts", lambda frame, names, nulls: dict.fromkeys(
+                [f"{k}:{n}" for n in names for k in ("trim", "nulls", "blank")], True
+            )
+        )  # fmt: skip
+        return _load(toml, base=base)
+
+
 def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -427,13 +440,7 @@ def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     pq.write_table(table, tmp_path / "c.parquet")
     toml = '[sources.complaints]\npath = "c.parquet"'
     fast = _load(toml, base=tmp_path)
-    with monkeypatch.context() as m:  # the full trim of every text column, as before
-        m.setattr(
-            sources, "_text_facts", lambda frame, names, nulls: dict.fromkeys(
-                [f"{k}:{n}" for n in names for k in ("trim", "nulls", "blank")], True
-            )
-        )  # fmt: skip
-        full = _load(toml, base=tmp_path)
+    full = _load_with_every_text_step(toml, tmp_path, monkeypatch)  # the full trim, as before
     assert fast.frame.equals(full.frame)
     _canonical(fast)
     assert fast.frame["site"].to_list() == ["Leeds", "York", "Leeds", "York", "Leeds", "York"]
@@ -499,13 +506,7 @@ def test_a_rare_value_to_trim_in_a_column_of_few_values_is_trimmed(
     pq.write_table(table, tmp_path / "c.parquet", row_group_size=10_000, use_dictionary=dictionary)
     toml = '[sources.complaints]\npath = "c.parquet"\nnull_values = { status = ["n/a"] }'
     fast = _load(toml, base=tmp_path)
-    with monkeypatch.context() as m:  # every column trimmed and checked value by value
-        m.setattr(
-            sources, "_text_facts", lambda frame, names, nulls: dict.fromkeys(
-                [f"{k}:{n}" for n in names for k in ("trim", "nulls", "blank")], True
-            )
-        )  # fmt: skip
-        full = _load(toml, base=tmp_path)
+    full = _load_with_every_text_step(toml, tmp_path, monkeypatch)
     assert fast.frame.equals(full.frame)
     sites = fast.frame["site"]
     assert (sites[20_001], sites[20_003]) == ("York", "Leeds")
