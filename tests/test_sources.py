@@ -406,6 +406,19 @@ def test_cheap_checks_agree_with_the_full_trim(values: list[str | None]) -> None
     assert sources._blank_mask(frame["v"]).to_list() == full.to_list()
 
 
+def _load_with_every_text_step(
+    toml: str, base: Path, monkeypatch: pytest.MonkeyPatch
+) -> LoadedDataset:
+    """The load with every text column trimmed and checked for null words and blanks."""
+    with monkeypatch.context() as m:
+        m.setattr(
+            sources, "_text_facts", lambda frame, names, nulls: dict.fromkeys(
+                [f"{k}:{n}" for n in names for k in ("trim", "nulls", "blank")], True
+            )
+        )  # fmt: skip
+        return _load(toml, base=base)
+
+
 def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -427,13 +440,7 @@ def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     pq.write_table(table, tmp_path / "c.parquet")
     toml = '[sources.complaints]\npath = "c.parquet"'
     fast = _load(toml, base=tmp_path)
-    with monkeypatch.context() as m:  # the full trim of every text column, as before
-        m.setattr(
-            sources, "_text_facts", lambda frame, names, nulls: dict.fromkeys(
-                [f"{k}:{n}" for n in names for k in ("trim", "nulls", "blank")], True
-            )
-        )  # fmt: skip
-        full = _load(toml, base=tmp_path)
+    full = _load_with_every_text_step(toml, tmp_path, monkeypatch)  # the full trim, as before
     assert fast.frame.equals(full.frame)
     _canonical(fast)
     assert fast.frame["site"].to_list() == ["Leeds", "York", "Leeds", "York", "Leeds", "York"]
@@ -441,6 +448,73 @@ def test_values_are_trimmed_the_same_on_the_cheap_path_and_the_full_trim(
     # inner spaces kept; whitespace-only and empty become null (a blank cell)
     assert fast.frame["description"].to_list() == ["Box  dented", None, None, "Wet", None, "é"]
     assert fast.frame["root_cause"].to_list() == ["wet é", "été", None, "x", "y", "z"]
+
+
+def _column_of_few(n: int, common: list[str | None], rare: dict[int, str]) -> list[str | None]:
+    """``n`` values cycling through ``common``, with ``rare`` values at the given rows."""
+    values = [common[k % len(common)] for k in range(n)]
+    for row, value in rare.items():
+        values[row] = value
+    return values
+
+
+def test_columns_of_few_values_are_checked_through_their_values_with_the_same_answers() -> None:
+    n = 50_000  # sampled every 5th row: the rare values below (rows not divisible by 5) are not
+    columns = {
+        "edge": _column_of_few(n, ["North", "South", "East"], {3: " North"}),
+        "inner": _column_of_few(n, ["North East", "South"], {}),  # whitespace, none at an edge
+        "word": _column_of_few(n, ["open", "closed", None], {7: "n/a"}),
+        "empty": _column_of_few(n, ["minor", "major"], {11: ""}),
+        "wide": _column_of_few(n, [f"code-{k}" for k in range(9)], {13: "code-1\u3000"}),
+        "clean": _column_of_few(n, [f"code-{k}" for k in range(9)], {17: "code-77"}),
+        "ids": [f"I-{k}" for k in range(n - 1)] + [" I-x"],  # many values: every one checked
+        "nulls": _column_of_few(n, [None], {}),
+    }
+    frame = pl.DataFrame({k: pl.Series(v, dtype=pl.String) for k, v in columns.items()})
+    names = list(columns)
+    nulls = {k: ["", "n/a"] for k in names}
+    few = sources._few_values(frame, names)
+    assert set(few) == set(names) - {"ids"}  # the fast path is the one under test
+    for name, values in few.items():  # every distinct value is among those checked
+        assert set(values.to_list()) == set(columns[name]) - {None}
+    found = sources._text_facts(frame, names, nulls)
+    assert found == sources._value_facts_of(frame, names, nulls)  # every value, as before
+    assert [k for k in names if found[f"trim:{k}"]] == ["edge", "wide", "ids"]
+    assert [k for k in names if found[f"nulls:{k}"]] == ["word", "empty"]
+    assert [k for k in names if found[f"blank:{k}"]] == ["empty"]
+
+
+@pytest.mark.parametrize("dictionary", [True, False])
+def test_a_rare_value_to_trim_in_a_column_of_few_values_is_trimmed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dictionary: bool
+) -> None:
+    n = 45_000  # 10,000 rows a row group; the values to trim lie in one row group only
+    site = _column_of_few(n, ["Leeds", "York"], {20_001: " York", 20_003: "Leeds\t"})
+    status = _column_of_few(n, ["open", "closed"], {30_002: "n/a"})
+    table = pa.table(
+        {
+            "complaint_id": [f"C-{k}" for k in range(n)],
+            "received_date": ["2026-10-01"] * n,
+            "site": site,
+            "customer": _column_of_few(n, ["A", "B"], {}),
+            "product": ["P"] * n,
+            "category": ["c"] * n,
+            "severity": _column_of_few(n, ["minor", "major"], {}),
+            "status": status,
+        }
+    )
+    pq.write_table(table, tmp_path / "c.parquet", row_group_size=10_000, use_dictionary=dictionary)
+    toml = '[sources.complaints]\npath = "c.parquet"\nnull_values = { status = ["n/a"] }'
+    fast = _load(toml, base=tmp_path)
+    full = _load_with_every_text_step(toml, tmp_path, monkeypatch)
+    assert fast.frame.equals(full.frame)
+    sites = fast.frame["site"]
+    assert (sites[20_001], sites[20_003]) == ("York", "Leeds")
+    # rows alternate Leeds (even) and York (odd); row 20,003 was York, now Leeds
+    assert sites.value_counts().sort("site").rows() == [("Leeds", 22_501), ("York", 22_499)]
+    assert fast.frame["status"][30_002] is None
+    assert fast.frame["status"].null_count() == 1
+    assert fast.rows_in == fast.frame.height == n
 
 
 def _load_as_text(toml: str, base: Path, monkeypatch: pytest.MonkeyPatch) -> LoadedDataset:
@@ -1275,6 +1349,64 @@ def test_the_trend_window_is_pushed_into_the_parquet_scan_and_counted(tmp_path: 
     r = load_dataset(_config(toml, base=tmp_path), "receipts", period="2026-10")
     _canonical(r)
     assert (r.rows_excluded, r.frame.height) == (0, 5)
+
+
+def _receipts_in_row_groups(path: Path, received: list[dt.date]) -> None:
+    """A receipts file, one receipt per date in ``received``, in row groups of three rows."""
+    n = len(received)
+    table = pa.table(
+        {
+            "receipt_id": [f"R-{k + 1}" for k in range(n)],
+            "supplier_id": ["S-1"] * n,
+            "site": ["Leeds"] * n,
+            "promised_date": pa.array(received),
+            "received_date": pa.array(received),
+            "qty_received": [10] * n,
+            "qty_rejected": [0] * n,
+        }
+    )
+    pq.write_table(table, path / "receipts.parquet", row_group_size=3)
+
+
+@pytest.mark.parametrize(
+    "old",
+    [
+        {0, 1, 4, 5, 6, 11},  # the first rows, a run across a row group's end, the last row
+        set(),  # none
+        set(range(12)),  # all
+        {2, 3, 8},  # a row group's last and the next one's first row, one alone
+    ],
+)
+def test_rows_outside_the_window_are_the_exact_rows_of_a_file_in_row_groups(
+    tmp_path: Path, old: set[int]
+) -> None:
+    # 12 receipts in 4 row groups; those in ``old`` are wholly before the window start
+    # (2024-08-03 for 2026-10), the others inside it
+    received = [D(2024, 8, 2) if k in old else D(2026, 10, 2) for k in range(12)]
+    _receipts_in_row_groups(tmp_path, received)
+    assert pq.ParquetFile(tmp_path / "receipts.parquet").num_row_groups == 4
+    cfg = _config('[sources.receipts]\npath = "receipts.parquet"\n', base=tmp_path)
+    r = load_dataset(cfg, "receipts", period="2026-10")
+    _canonical(r)
+    # row k of the file (from 0) is source row k + 2 (row 1 holds the column names)
+    assert r.excluded.select(SOURCE_ROW, "rule").rows() == [
+        (k + 2, "outside_window") for k in sorted(old)
+    ]
+    kept = [k for k in range(12) if k not in old]
+    assert r.frame.select("receipt_id", SOURCE_ROW).rows() == [(f"R-{k + 1}", k + 2) for k in kept]
+    assert (r.rows_in, r.frame.height, r.rows_excluded) == (12, len(kept), len(old))
+    # the loaded frame is whole: one chunk per column, not one per row group
+    assert set(r.frame.n_chunks("all")) <= {1}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.integers(2, 60)), st.integers(0, 3))
+def test_missing_rows_are_the_numbers_not_returned(present: set[int], after: int) -> None:
+    end = max(present, default=1) + 1 + after  # rows 2 .. end - 1; none when end is 2
+    rows = pl.Series(SOURCE_ROW, sorted(present), dtype=pl.Int64)
+    expected = [k for k in range(2, end) if k not in present]
+    assert sources._missing_rows(rows, end).to_list() == expected
+    assert rows.to_list() == sorted(present)  # the row numbers given are left as they were
 
 
 # --------------------------------------------------------------------------- odds and ends
