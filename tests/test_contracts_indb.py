@@ -35,7 +35,7 @@ from qmskpi.contracts.schema import Run
 from qmskpi.datasets import DATASETS
 from qmskpi.errors import QmsKpiError
 from qmskpi.periods import parse_period
-from qmskpi.sources import load_dataset
+from qmskpi.sources import load_dataset, read_only_kwargs
 
 AS_OF = date(2026, 4, 5)
 SITES = ("North", "South", "East")
@@ -178,6 +178,8 @@ def test_known_on_query_and_count_after(tmp_path: Path, dialect: str) -> None:
     with engine.begin() as conn:
         meta.create_all(conn)
         conn.execute(t.insert(), [{"id": f"r{i}", "d": d} for i, d in enumerate(days)])
+    engine.dispose()  # qmskpi reads a DuckDB file read-only: no writer may hold it
+    engine = sa.create_engine(url, **read_only_kwargs(url))
     query = "SELECT id, d FROM t WHERE d IS NULL OR d >= :period_start;"
     params = {"period_start": date(2026, 4, 1)}
     # by hand: from 2026-04-01 on, after 2026-04-05: 04-06 and 05-01
@@ -225,6 +227,8 @@ def test_known_on_query_undoes_later_dates(tmp_path: Path, dialect: str) -> None
                 for i, o, c, s in rows
             ],
         )
+    engine.dispose()  # qmskpi reads a DuckDB file read-only: no writer may hold it
+    engine = sa.create_engine(url, **read_only_kwargs(url))
     query = "SELECT * FROM t"
     columns = query_columns(url, query, {})
     assert columns == ("id", "opened", "closed", "status", "odd name")

@@ -1083,3 +1083,22 @@ def _check_timestamps(tmp_path: Path, db: str, tables: tuple[str, ...]) -> None:
     assert opened["value"][0] >= young["value"][0] >= 1
     a, b = pulled.validation.datasets["complaints"], pushed.validation.datasets["complaints"]
     assert (b.rows_in, b.rows_used) == (a.rows_in, a.rows_used) == (400, 391)
+
+
+def test_scopes_in_parallel_workers_push_down_to_the_same_duckdb_file(
+    dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    """``qmskpi run --jobs 2``: two worker processes push their scopes down to one DuckDB
+    file at the same time. DuckDB lets one process write a file or many read it; pushdown
+    opens it read-only (GX's temporary tables live in memory), so no worker is locked out."""
+    db = _duckdb(
+        tmp_path,
+        inspections=_with_codes(dirty_inspections),
+        receipts=_dirty_receipts(),
+        complaints=_dirty_complaints(),
+    )
+    tables = ("inspections", "receipts", "complaints")
+    config = _complaints_config(tmp_path, db, tables, pushdown=True)
+    outcomes = pipeline.run_scheduled(config, scopes=["all", "North", "South", "East"], jobs=2)
+    assert {o.status for o in outcomes} == {"published"}, [o.error for o in outcomes]
+    assert len(outcomes) == 4

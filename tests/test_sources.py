@@ -2121,3 +2121,15 @@ def test_loaded_dataset_repr_is_short_and_html_escapes_the_file_name(tmp_path: P
     assert "&lt;img src=x onerror=alert(1)&gt;.csv" in page
     assert r.sha256[:16] in page
     assert r.sha256 not in page
+
+
+def test_read_only_kwargs_open_duckdb_files_read_only_only() -> None:
+    """A DuckDB file is opened read-only (many processes may then read it at once); DuckDB
+    in memory cannot be, and other databases take no such argument."""
+    from qmskpi.sources import read_only_kwargs
+
+    assert read_only_kwargs("duckdb:////tmp/qms.duckdb") == {"connect_args": {"read_only": True}}
+    assert read_only_kwargs("duckdb:///:memory:") == {}
+    assert read_only_kwargs("duckdb://") == {}
+    assert read_only_kwargs("postgresql+psycopg://u@h/db") == {}
+    assert read_only_kwargs("sqlite:////tmp/q.db") == {}

@@ -2646,6 +2646,22 @@ def _key_mapped(table: _Table, src: SourceConfig, ds: Dataset) -> bool:
 # --------------------------------------------------------------------------- SQL
 
 
+def read_only_kwargs(url: Any) -> dict[str, Any]:
+    """``create_engine`` arguments that open a DuckDB file read-only (none for any other
+    database, nor for DuckDB in memory).
+
+    DuckDB lets one process write a file, or many read it: pushdown only reads (its GX
+    temporary tables live in memory), so scopes rendered in parallel (``--jobs``, Dask
+    workers) can all query the same file, as pulling does."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    memory = parsed.database in (None, "", ":memory:")
+    if parsed.get_backend_name() != "duckdb" or memory:
+        return {}
+    return {"connect_args": {"read_only": True}}
+
+
 def db_url(config: Config, name: str) -> Any:
     """The SQLAlchemy URL of ``[databases.NAME]`` (relative SQLite/DuckDB files beside the config)."""
     from sqlalchemy.engine import make_url
@@ -2709,14 +2725,11 @@ def _load_sql(
         site=site,
     )
     url = db_url(config, src.database)
-    connect_args: dict[str, Any] = {}
-    if url.get_backend_name() == "duckdb":
-        connect_args["read_only"] = True
     # Typed binds: PostgreSQL can then type ":site IS NULL", SQLite gets ISO date text.
     types: dict[str, Any] = {"period_start": Date(), "period_end": Date(), "site": String()}
     statement = text(query).bindparams(*(bindparam(k, type_=types[k]) for k in params))
     try:
-        engine = create_engine(url, connect_args=connect_args)
+        engine = create_engine(url, **read_only_kwargs(url))
     except Exception as exc:
         raise SourceError(
             f"cannot open database '{src.database}': {type(exc).__name__}: {exc}",

@@ -46,6 +46,7 @@ from qmskpi.contracts.report import (
 from qmskpi.contracts.schema import Contract, Rule, Run
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import QmsKpiError
+from qmskpi.sources import read_only_kwargs
 
 DEFAULT_MAX_FAILING_ROWS = 100_000
 """Failing rows (keys and checked values) one rule may bring back before the run stops."""
@@ -220,7 +221,7 @@ def query_columns(url: str, query: str, params: Mapping[str, Any]) -> tuple[str,
 
     stmt = text(f"SELECT * FROM (\n{bare_query(query)}\n) AS qmskpi_cols WHERE 1 = 0")  # noqa: S608
     stmt = stmt.bindparams(*(bindparam(k, v) for k, v in params.items()))
-    engine = create_engine(url)
+    engine = create_engine(url, **read_only_kwargs(url))
     try:
         with engine.connect() as conn:
             names = tuple(str(k) for k in conn.execute(stmt).keys())  # noqa: SIM118
@@ -246,7 +247,7 @@ def count_after(url: str, query: str, record: str, as_of: date, params: Mapping[
         .select_from(src)
         .where(src.c[record] > bindparam(AS_OF_BIND, as_of, type_=Date()))
     )
-    engine = create_engine(url)
+    engine = create_engine(url, **read_only_kwargs(url))
     try:
         with engine.connect() as conn:
             n = conn.execute(stmt).scalar_one()
@@ -262,7 +263,7 @@ def literal_query(query: str, params: Mapping[str, Any], url: str) -> str:
         return query
     from sqlalchemy import bindparam, create_engine, text
 
-    engine = create_engine(url)
+    engine = create_engine(url, **read_only_kwargs(url))
     try:
         stmt = text(query).bindparams(*(bindparam(k, v) for k, v in params.items()))
         return str(stmt.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
@@ -361,6 +362,7 @@ def _engine_kwargs(url: str) -> dict[str, Any]:
 
     dialect = Dialect()
     cargs, cparams = dialect.create_connect_args(parsed)
+    cparams.update(read_only_kwargs(url).get("connect_args", {}))
     return {"creator": lambda: _Buffered(dialect.connect(*cargs, **cparams))}
 
 
@@ -473,7 +475,7 @@ def check_references(
 
     key = list(found.key)
     checked: list[InDatabaseRule] = []
-    engine = create_engine(url)
+    engine = create_engine(url, **read_only_kwargs(url))
     try:
         with engine.connect() as conn:
             for rule in rules:

@@ -73,6 +73,7 @@ from qmskpi.kpis.firstlevel import (
     group_keys,
     split,
 )
+from qmskpi.sources import read_only_kwargs
 
 SOURCE_BINDS: dict[str, Any] = {"period_start": Date(), "period_end": Date(), "site": String()}
 """Types of the binds a SQL source's query may name (as :mod:`qmskpi.sources` binds them)."""
@@ -427,7 +428,7 @@ def first_level_sql(
         open_until=open_until,
         ends=ends,
     )
-    engine = db if isinstance(db, Engine) else create_engine(db)
+    engine = db if isinstance(db, Engine) else create_engine(db, **read_only_kwargs(db))
     try:
         with engine.connect() as conn:
             rows = conn.execute(stmt, dict(params or {})).fetchall()
