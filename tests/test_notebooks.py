@@ -369,22 +369,10 @@ def test_complaints_notebook_with_complaints_pushed_down_shows_what_pulling_show
     the one it displays when the same rows are pulled."""
     import polars as pl
 
-    from test_pushdown import (
-        _complaints_config,
-        _dirty_complaints,
-        _dirty_receipts,
-        _duckdb,
-        _with_codes,
-    )
+    from test_pushdown import _complaints_config, _every_pushable
 
     assert isinstance(dirty_inspections, pl.DataFrame)
-    db = _duckdb(
-        tmp_path,
-        inspections=_with_codes(dirty_inspections),
-        receipts=_dirty_receipts(),
-        complaints=_dirty_complaints(),
-    )
-    tables = ("inspections", "receipts", "complaints")
+    db, tables = _every_pushable(tmp_path, dirty_inspections)
     shown = {}
     for pushdown in (False, True):
         config = _complaints_config(tmp_path, db, tables, pushdown=pushdown)

@@ -794,6 +794,21 @@ pushdown = {"true" if pushdown else "false"}
     return path
 
 
+def _every_pushable(
+    tmp_path: Path, dirty_inspections: pl.DataFrame, complaints: pl.DataFrame | None = None
+) -> tuple[str, tuple[str, ...]]:
+    """A DuckDB file holding the dirty fixture of every pushable dataset (``complaints``:
+    another complaints table); its ``[databases]`` line and its tables' names."""
+    frames = {
+        "inspections": _with_codes(dirty_inspections),
+        "receipts": _dirty_receipts(),
+        "complaints": _dirty_complaints() if complaints is None else complaints,
+        "surveys": _dirty_surveys(),
+        "capa": _dirty_capa(),
+    }
+    return _duckdb(tmp_path, **frames), tuple(frames)
+
+
 @pytest.mark.parametrize(("period", "scope"), [("2026-03", "all"), ("2026-Q1", "South")])
 def test_pack_with_complaints_pushed_equals_pulled_duckdb(
     dirty_inspections: pl.DataFrame, tmp_path: Path, period: str, scope: str
@@ -802,15 +817,7 @@ def test_pack_with_complaints_pushed_equals_pulled_duckdb(
     (medians, p90, open counts and their ages, repeats and recurrences, satisfaction and
     NPS included), every table (the critical complaints list from the bounded query of the
     period's rows), coverage, trends and narrative as pulled."""
-    db = _duckdb(
-        tmp_path,
-        inspections=_with_codes(dirty_inspections),
-        receipts=_dirty_receipts(),
-        complaints=_dirty_complaints(),
-        surveys=_dirty_surveys(),
-        capa=_dirty_capa(),
-    )
-    tables = ("inspections", "receipts", "complaints", "surveys", "capa")
+    db, tables = _every_pushable(tmp_path, dirty_inspections)
     _check_complaints(tmp_path, db, tables, period, scope)
 
 
@@ -971,15 +978,7 @@ def test_backfill_as_of_with_complaints_pushed_equals_pulled_duckdb(
     database, not quarantined as a closure in the future); KPIs, open counts and the
     critical list as pulled; survey responses and CAPAs after the as-of day left out, CAPAs
     closed after it open (in the overdue list too), as pulled."""
-    db = _duckdb(
-        tmp_path,
-        inspections=_with_codes(dirty_inspections),
-        receipts=_dirty_receipts(),
-        complaints=_dirty_complaints(),
-        surveys=_dirty_surveys(),
-        capa=_dirty_capa(),
-    )
-    tables = ("inspections", "receipts", "complaints", "surveys", "capa")
+    db, tables = _every_pushable(tmp_path, dirty_inspections)
     as_of = date(2026, 3, 10)
     # the whole export, as a later one would be: the query does not stop at the period end
     pulled = pipeline.prepare(
@@ -1035,13 +1034,8 @@ def test_dates_stored_as_timestamps_push_down_as_pulled_duckdb(
     each is read as its day; pushed down, the query's date fields are cut to dates in the
     database first, so days to close, open at period end (a complaint received at 16:30 on
     the period's last day is open at its end) and repeats are the pulled ones."""
-    db = _duckdb(
-        tmp_path,
-        inspections=_with_codes(dirty_inspections),
-        receipts=_dirty_receipts(),
-        complaints=_timestamped_complaints(),
-    )
-    _check_timestamps(tmp_path, db, ("inspections", "receipts", "complaints"))
+    db, tables = _every_pushable(tmp_path, dirty_inspections, _timestamped_complaints())
+    _check_timestamps(tmp_path, db, tables)
 
 
 @pytest.mark.postgres
@@ -1091,13 +1085,7 @@ def test_scopes_in_parallel_workers_push_down_to_the_same_duckdb_file(
     """``qmskpi run --jobs 2``: two worker processes push their scopes down to one DuckDB
     file at the same time. DuckDB lets one process write a file or many read it; pushdown
     opens it read-only (GX's temporary tables live in memory), so no worker is locked out."""
-    db = _duckdb(
-        tmp_path,
-        inspections=_with_codes(dirty_inspections),
-        receipts=_dirty_receipts(),
-        complaints=_dirty_complaints(),
-    )
-    tables = ("inspections", "receipts", "complaints")
+    db, tables = _every_pushable(tmp_path, dirty_inspections)
     config = _complaints_config(tmp_path, db, tables, pushdown=True)
     outcomes = pipeline.run_scheduled(config, scopes=["all", "North", "South", "East"], jobs=2)
     assert {o.status for o in outcomes} == {"published"}, [o.error for o in outcomes]
