@@ -450,6 +450,11 @@ class StartedKernel:
             for kc in self._clients:
                 with contextlib.suppress(Exception):
                     kc.stop_channels()
+                # jupyter-client < 8.1 leaves a client's own zmq context open on stop_channels
+                # (a ResourceWarning when it is collected); later versions destroy it there
+                with contextlib.suppress(Exception):
+                    if getattr(kc, "_created_context", False) and not kc.context.closed:
+                        kc.context.destroy(linger=0)
             with contextlib.suppress(Exception):
                 run_sync(self._km.shutdown_kernel)(now=True)
             with contextlib.suppress(Exception):
