@@ -193,6 +193,10 @@ def _kernel_manager_class(socket_dir: Path) -> type[Any]:
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import CaselessStrEnum
 
+    # ipykernel 6 starts debugpy, which prints eight lines of "frozen modules" warnings to
+    # the kernel's stderr (which is the CLI's) at every start; the kernel inherits this.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+
     class IpcKernelManager(AsyncKernelManager):  # type: ignore[misc]
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
 

@@ -889,6 +889,7 @@ def _read_parquet(
     try:
         schema = pl.read_parquet_schema(path)
         headers = list(schema)
+        _check_parquet_names(path, headers)
         read = _parquet_columns(headers, src, ds)
         outside = _outside_window(window, headers, schema, src, ds)
         # With the window, the date (and lot) columns are read first and only the rows
@@ -962,6 +963,26 @@ def _missing_rows(rows: pl.Series, end: int) -> pl.Series:
     return (
         gaps.select(pl.int_ranges("start", "end").explode().alias(SOURCE_ROW)).collect().to_series()
     )
+
+
+_POLARS_DEDUPS_PARQUET = tuple(int(p) for p in pl.__version__.split(".")[:2]) < (2, 0)
+"""Polars 1.x reads a Parquet file with a repeated column name as if it had one (the last):
+its schema has one entry. Polars 2 raises :class:`polars.exceptions.DuplicateError`."""
+
+
+def _check_parquet_names(path: Path, headers: Sequence[str]) -> None:
+    """A column name repeated in the file's own schema is a duplicate header, whichever
+    polars reads it (the file's footer, read by pyarrow, lists every column)."""
+    if not _POLARS_DEDUPS_PARQUET:
+        return
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    if len(names) != len(headers):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise pl.exceptions.DuplicateError(
+            f"column with name {repeated[0]!r} has more than one occurrence"
+        )
 
 
 def _parquet_columns(headers: Sequence[str], src: SourceConfig, ds: Dataset) -> set[int]:
