@@ -576,7 +576,7 @@ def _dirty_complaints() -> pl.DataFrame:
     5 closed before received; 6 closed without a closed date; 7 open with one; 8 received
     2026-05-01 (after the period: outside the query). Edges: 9 and 10 the same customer,
     product and category received the same day (not repeats of each other); 11 closed on
-    the last day of March (not open at its end); 12 received on it (open, age 0); 13 closed
+    the last day of March (not open at its end); 12 a major one received on it (open, age 0); 13 closed
     2026-04-04, after the period (open at March's end, closed in April: a later export's
     view); 14 a critical one in March whose text is markup."""
     rng = np.random.default_rng(19)
@@ -620,7 +620,12 @@ def _dirty_complaints() -> pl.DataFrame:
             "closed_date": date(2026, 3, 31),
             "status": "closed",
         },
-        12: {"received_date": date(2026, 3, 31), "closed_date": None, "status": "open"},
+        12: {
+            "received_date": date(2026, 3, 31),
+            "closed_date": None,
+            "status": "open",
+            "severity": "major",
+        },
         13: {
             "received_date": date(2026, 3, 20),
             "closed_date": date(2026, 4, 4),
@@ -1077,6 +1082,12 @@ def _check_timestamps(tmp_path: Path, db: str, tables: tuple[str, ...]) -> None:
     assert opened["value"][0] >= young["value"][0] >= 1
     a, b = pulled.validation.datasets["complaints"], pushed.validation.datasets["complaints"]
     assert (b.rows_in, b.rows_used) == (a.rows_in, a.rows_used) == (400, 391)
+    # the lists from the period's rows: the same rows (a critical complaint received late on
+    # the period's last day included)
+    tables_ = {t.id: t for t in pushed.review.tables}
+    assert [t.id for t in pulled.review.tables if t != tables_[t.id]] == []
+    for name, frame in pulled.registers.items():
+        assert pushed.registers[name].equals(frame), name
 
 
 def test_scopes_in_parallel_workers_push_down_to_the_same_duckdb_file(

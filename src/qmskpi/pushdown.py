@@ -216,7 +216,7 @@ def push_down(
     # date fields as dates, whatever the database stores them as (a timestamp: its day)
     columns = query_columns(rendered, query, params)
     dates = {f.name for f in ds.fields if f.type == "date"}
-    query = dated_query(query, columns, dates, rendered)
+    query = dated = dated_query(query, columns, dates, rendered)
     if as_of is not None and contract.dated_by_as_of:  # a backfill: the data as known on as_of
         record, *later = contract.dated_by_as_of
         after = count_after(rendered, query, record, as_of, params)
@@ -242,7 +242,9 @@ def push_down(
     )
     listed = None
     if dataset in LISTED:
-        listed = listed_rows(config, dataset, p, exclude=exclude, as_of=as_of, site=site)
+        listed = listed_rows(
+            config, dataset, p, exclude=exclude, as_of=as_of, site=site, query=dated
+        )
     return Pushed(dataset, found, primary, f"sql:{src.database}", tuple(others), listed)
 
 
@@ -281,8 +283,13 @@ def listed_rows(
     exclude: Exclude,
     as_of: date | None = None,
     site: str | None = None,
+    query: str | None = None,
 ) -> pl.DataFrame:
     """The validated rows of ``dataset`` a list of the pack shows, fetched by a bounded query.
+
+    ``query``: the source's query as :func:`push_down` reads it (its date fields cut to
+    dates: a complaint received at 16:30 on the period's last day is in the period);
+    default the configured one.
 
     Only the rows of the source's query meeting the dataset's :data:`LISTED` condition
     travel (complaints: received from ``[kpis] repeat_window_days`` before the period's
@@ -298,7 +305,7 @@ def listed_rows(
     # the configuration's own query and a fixed condition on canonical columns; the dates
     # are binds
     bounded = (
-        f"SELECT * FROM (\n{bare_query(src.query)}\n) AS qmskpi_listed\n"  # noqa: S608
+        f"SELECT * FROM (\n{bare_query(query or src.query)}\n) AS qmskpi_listed\n"  # noqa: S608
         f"WHERE {listing.where}"
     )
     narrowed = replace(
