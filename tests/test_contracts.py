@@ -36,6 +36,7 @@ from qmskpi import contracts
 from qmskpi.config import Config, from_dict
 from qmskpi.contracts import ValidationReport, validate
 from qmskpi.contracts import gx as contracts_gx
+from qmskpi.contracts import prepare as contracts_prepare
 from qmskpi.contracts import report as contracts_report
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import ConfigError, ContractError, HeaderError, QmsKpiError, SourceError
@@ -1901,3 +1902,48 @@ def test_validation_report_repr_is_a_few_counts_not_the_frames(corpus: Corpus) -
     for name in report.unsound_datasets:
         assert f"<td>{name}</td>" in page
     assert page.count("<td>NO</td>") == len(report.unsound_datasets)
+
+
+# --------------------------------------------------------------------------- frames in chunks
+
+
+def test_a_frame_in_row_group_chunks_is_judged_as_the_same_frame_whole_and_stays_lined_up() -> None:
+    # A loaded Parquet frame keeps a chunk per row group. Nine inspections in chunks of
+    # 3, 4 and 2 rows: row 5 (second chunk) has more defective than inspected units
+    # (quarantined), row 9 (last chunk) is a pass with defects (a warning only).
+    rows = [inspection(str(k)) for k in range(1, 10)]
+    rows[4] = {**rows[4], "qty_inspected": 5, "qty_defective": 7, "result": "fail"}
+    rows[8] = {**rows[8], "qty_defective": 2}
+    whole = loaded("inspections", rows)
+    chunked = LoadedDataset(
+        dataset="inspections",
+        frame=pl.concat(
+            [whole.frame.slice(0, 3), whole.frame.slice(3, 4), whole.frame.slice(7, 2)],
+            rechunk=False,
+        ),
+        rejects=whole.rejects,
+        origin=whole.origin,
+        sha256=whole.sha256,
+        rows_in=whole.rows_in,
+    )
+    assert chunked.frame.n_chunks() == 3
+    a, b = run({"inspections": chunked}), run({"inspections": whole})
+    assert a.quarantine.equals(b.quarantine)
+    assert a.findings.equals(b.findings)
+    assert a.clean["inspections"].equals(b.clean["inspections"])
+    # source row 6 is the fifth inspection (row 1 holds the column names)
+    assert a.quarantine.select(SOURCE_ROW, "rule").rows() == [(6, "defective_not_above_inspected")]
+    assert a.clean["inspections"]["inspection_id"].to_list() == [
+        f"I-{k}" for k in (1, 2, 3, 4, 6, 7, 8, 9)
+    ]
+
+    # the prepared frame numbers its rows 0..8 in the loaded frame's chunks: polars has
+    # no column to line up, so it never copies the frame whole
+    contract = contracts.load_contracts(datasets=["inspections"])["inspections"]
+    prep = contracts_prepare.prepare("inspections", chunked, contract)
+    assert prep.frame[contracts_prepare.ROW].to_list() == list(range(9))
+    assert {tuple(c.chunk_lengths()) for c in prep.frame.get_columns()} == {(3, 4, 2)}
+    # so does the frame known on an as-of date (rows dated after it left out: none here)
+    known = contracts_prepare.known_on(prep, AS_OF)
+    assert known.frame[contracts_prepare.ROW].to_list() == list(range(9))
+    assert len({tuple(c.chunk_lengths()) for c in known.frame.get_columns()}) == 1

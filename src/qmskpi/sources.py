@@ -45,6 +45,7 @@ skipped and not counted in ``rows_in``, but they keep their place in the
 from __future__ import annotations
 
 import codecs
+import concurrent.futures
 import csv
 import datetime as dt
 import decimal
@@ -57,6 +58,7 @@ import json
 import math
 import operator
 import re
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -291,20 +293,54 @@ def load_all(
     lists them (``skip``: sources with ``pushdown = true`` the caller validates and
     aggregates in their database instead, :mod:`qmskpi.pushdown`).
 
+    Parquet and CSV files are read two at a time (:data:`_FILE_READERS`): much of a file's
+    mapping (the text checks) runs on one core, and the next file's scan uses the other.
+    Excel files and SQL sources are read one after the other, in this thread, meanwhile. The datasets, and
+    the first error in the config's order, are those a one-by-one read gives.
+
     Reports each dataset read to :mod:`qmskpi.progress` (``load``, rows read so far).
     """
-    loaded: LoadedData = {}
+    names = [n for n in config.sources if n not in skip]
     rows = 0
-    for name in config.sources:
-        if name in skip:
-            continue
-        progress.emit("load", detail=name, rows=rows)
-        loaded[name] = load_dataset(
-            config, name, period=period, site=site, on_bad_value=on_bad_value
-        )
-        rows += loaded[name].rows_in
+    lock = threading.Lock()
+
+    def one(name: str) -> LoadedDataset:
+        nonlocal rows
+        with lock:
+            progress.emit("load", detail=name, rows=rows)
+        data = load_dataset(config, name, period=period, site=site, on_bad_value=on_bad_value)
+        with lock:
+            rows += data.rows_in
+        return data
+
+    files = [n for n in names if _concurrent(config.sources[n])]
+    if len(files) < 2:
+        loaded = {n: one(n) for n in names}
+    else:
+        with concurrent.futures.ThreadPoolExecutor(
+            _FILE_READERS, thread_name_prefix="qmskpi-load"
+        ) as pool:
+            futures = {n: pool.submit(one, n) for n in files}
+            try:
+                loaded = {n: futures[n].result() if n in futures else one(n) for n in names}
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
     progress.emit("load", detail="", rows=rows)
     return loaded
+
+
+_FILE_READERS = 2
+"""Files read at once by :func:`load_all` (polars' own threads work inside each)."""
+
+
+def _concurrent(src: SourceConfig) -> bool:
+    """May ``src`` be read beside another file? Parquet and CSV files: yes. Not Excel
+    (openpyxl's warnings are silenced through the process-wide filters) nor SQL."""
+    if src.kind != "file" or src.path is None:
+        return False
+    fmt = src.format or _FORMATS.get(Path(src.path).suffix.lower())
+    return fmt in ("parquet", "csv")
 
 
 def sql_window(
@@ -901,11 +937,11 @@ def _read_parquet(
             parallel="auto" if outside is None else "prefiltered",
         ).select(pl.col(_ROW_INDEX).cast(pl.Int64), *(headers[j] for j in read))
         if outside is None:
-            frame, total = _single_chunks(scan.collect()), None
+            frame, total = scan.collect(), None
         else:  # one filtered scan; the rows left out are the row numbers it did not return
             both = pl.collect_all([scan.filter(~outside), pl.scan_parquet(path).select(pl.len())])
             total = both.pop()
-            frame = _single_chunks(both.pop())
+            frame = both.pop()
     except (SourceError, HeaderError):
         raise
     except pl.exceptions.DuplicateError as exc:
@@ -932,19 +968,6 @@ def _read_parquet(
         table.outside = _missing_rows(rows, total.item() + 2)
         table.outside_note = window.note
     return table
-
-
-def _single_chunks(frame: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with one chunk per column (a Parquet scan gives one per row group).
-
-    Done once, right after the scan, not on the loaded frame: every step in between
-    then works on whole columns (none copies a column to line up its chunks with another's,
-    as the duplicate check's comparison of a column with itself shifted by a row did:
-    0.1 s at 10M inspections), and the loaded frame is already whole (validation adds
-    columns to it: a frame in row-group chunks would be copied whole while the loaded
-    one is still held, +2.4 GB at 10M inspections).
-    """
-    return frame.rechunk()
 
 
 def _missing_rows(rows: pl.Series, end: int) -> pl.Series:
@@ -2242,9 +2265,27 @@ def _may_repeat(frame: pl.DataFrame, columns: list[str]) -> bool:
     """
     if len(columns) == 1:
         s = frame.get_column(columns[0])
-        if not s.null_count() and bool((s.slice(1) > s.slice(0, len(s) - 1)).all()):
+        if not s.null_count() and _rising(s):
             return False
     return frame.select(columns).hash_rows().n_unique() < frame.height
+
+
+def _rising(s: pl.Series) -> bool:
+    """Does every value of ``s`` (no nulls) exceed the one before?
+
+    Chunk by chunk (a Parquet frame keeps one chunk per row group): a column compared
+    with itself shifted by a row would line up the chunks with a copy of the column.
+    """
+    last: Any = None
+    for chunk in s.get_chunks():
+        if not len(chunk):
+            continue
+        if last is not None and not chunk[0] > last:
+            return False
+        if not bool((chunk.slice(1) > chunk.slice(0, len(chunk) - 1)).all()):
+            return False
+        last = chunk[-1]
+    return True
 
 
 def _map_table(
@@ -2635,11 +2676,7 @@ def _load_files(
         origin = files[0].path
     return LoadedDataset(
         dataset=ds.name,
-        # One chunk per column, as later steps want it (the first column added to a frame in
-        # chunks, validation's row number, would copy it whole while the loaded one is still
-        # held: +2.4 GB at 10M inspections). A Parquet file's frame is made whole right after
-        # the scan (_single_chunks); this copies only what is still in pieces (a glob's files).
-        frame=frame.rechunk(),
+        frame=_lined_up(frame),
         rejects=pl.concat(rejects, how="vertical") if rejects else _empty_rejects(),
         origin=origin,
         sha256=sha256,
@@ -2647,6 +2684,21 @@ def _load_files(
         files=tuple(files),
         excluded=pl.concat(excluded, how="vertical"),
     )
+
+
+def _lined_up(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame``, its columns in the same chunks.
+
+    A Parquet file's columns come in a chunk per row group, and every step of the
+    mapping keeps them so: they are left so (one chunk per column would copy the whole
+    frame, about as long as reading it: 0.5 s and +1.2 GB at 10M inspections). Steps
+    after loading keep the chunks lined up too (``contracts.prepare``); polars would
+    otherwise copy the whole frame. A frame whose columns are chunked differently (a
+    column added whole) is made one chunk per column.
+    """
+    if frame.width and len({tuple(c.chunk_lengths()) for c in frame.get_columns()}) > 1:
+        return frame.rechunk()
+    return frame
 
 
 def _key_mapped(table: _Table, src: SourceConfig, ds: Dataset) -> bool:

@@ -104,9 +104,23 @@ def _cast_fields(
         *[pl.col(f"_cast_{f.name}").alias(f.name) for f in present],
         pl.col(SOURCE_ROW),
         *([pl.col("file")] if has_file else []),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW),
     )
-    return frame, conform_rejects
+    return frame.with_columns(_row_ids(frame)), conform_rejects
+
+
+def _row_ids(frame: pl.DataFrame) -> pl.Series:
+    """``0 .. height - 1`` in the chunks of ``frame``'s columns (the :data:`ROW` column).
+
+    A loaded Parquet frame keeps a chunk per row group. A column in other chunks
+    (``pl.int_range`` gives one) would make polars copy the whole frame into one chunk
+    per column while the loaded frame is still held: +1.1 GB at 10M inspections.
+    """
+    lengths = frame.get_column(frame.columns[0]).chunk_lengths() if frame.width else []
+    parts, start = [], 0
+    for n in lengths or [frame.height]:
+        parts.append(pl.int_range(start, start + n, dtype=pl.Int64, eager=True))
+        start += n
+    return pl.concat(parts, rechunk=False).alias(ROW)
 
 
 def prepare(name: str, loaded: LoadedLike, contract: Contract) -> Prepared:
@@ -207,7 +221,7 @@ def known_on(prep: Prepared, as_of: date) -> Prepared:
                 .alias("effectiveness_verified")
             )
         frame = frame.with_columns(undo)
-    frame = frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW))
+    frame = frame.with_columns(_row_ids(frame))
     excluded = (
         pl.concat([prep.excluded, after.cast(prep.excluded.schema)])
         if after.height
