@@ -58,7 +58,6 @@ import json
 import math
 import operator
 import re
-import threading
 import warnings
 from collections import Counter
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -295,37 +294,33 @@ def load_all(
 
     Parquet and CSV files are read two at a time (:data:`_FILE_READERS`): much of a file's
     mapping (the text checks) runs on one core, and the next file's scan uses the other.
-    Excel files and SQL sources are read one after the other, in this thread, meanwhile. The datasets, and
-    the first error in the config's order, are those a one-by-one read gives.
+    Excel files and SQL sources are read one after the other, in this thread, meanwhile.
+    The datasets, and the first error in the config's order, are those a one-by-one read
+    gives.
 
-    Reports each dataset read to :mod:`qmskpi.progress` (``load``, rows read so far).
+    Reports each dataset, in the config's order, to :mod:`qmskpi.progress` as it is
+    awaited (``load``, rows read so far).
     """
     names = [n for n in config.sources if n not in skip]
-    rows = 0
-    lock = threading.Lock()
 
     def one(name: str) -> LoadedDataset:
-        nonlocal rows
-        with lock:
-            progress.emit("load", detail=name, rows=rows)
-        data = load_dataset(config, name, period=period, site=site, on_bad_value=on_bad_value)
-        with lock:
-            rows += data.rows_in
-        return data
+        return load_dataset(config, name, period=period, site=site, on_bad_value=on_bad_value)
 
     files = [n for n in names if _concurrent(config.sources[n])]
-    if len(files) < 2:
-        loaded = {n: one(n) for n in names}
-    else:
-        with concurrent.futures.ThreadPoolExecutor(
-            _FILE_READERS, thread_name_prefix="qmskpi-load"
-        ) as pool:
-            futures = {n: pool.submit(one, n) for n in files}
-            try:
-                loaded = {n: futures[n].result() if n in futures else one(n) for n in names}
-            except BaseException:
-                pool.shutdown(cancel_futures=True)
-                raise
+    loaded: LoadedData = {}
+    rows = 0
+    with concurrent.futures.ThreadPoolExecutor(
+        _FILE_READERS, thread_name_prefix="qmskpi-load"
+    ) as pool:
+        futures = {n: pool.submit(one, n) for n in files} if len(files) > 1 else {}
+        try:
+            for name in names:  # each dataset reported in the config's order, as it is awaited
+                progress.emit("load", detail=name, rows=rows)
+                loaded[name] = futures[name].result() if name in futures else one(name)
+                rows += loaded[name].rows_in
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
     progress.emit("load", detail="", rows=rows)
     return loaded
 
