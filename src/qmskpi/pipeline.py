@@ -1067,7 +1067,7 @@ def _run_locked(
     try:
         prepared = prepare(cfg, p, scope, as_of=as_of, loaded=loaded, pushed=pushed)
         if own_browser is not None and not small:
-            own_browser.start_soon()  # no page ahead: the memory peak at 10M rows is close
+            own_browser.start_soon()  # its page once the frames are let go (below)
         for name, seconds in prepared.timings.items():
             t.seconds[name] = seconds
         inputs = _input_records(cfg, loaded, prepared.validation, pushed)
@@ -1097,6 +1097,8 @@ def _run_locked(
             # notebook and Chromium run (the process tree's peak at 10M rows would
             # otherwise hold both).
             del prepared, loaded
+            if own_browser is not None and not small:
+                own_browser.open_page_soon()  # the frames are let go: off the print's path
             if exports is None:
                 hook("exported")
 

@@ -1309,6 +1309,11 @@ class ThreadedPrinter(PdfPrinter):
             if warm_up:
                 self._submit(self._warm_up_quietly)
 
+    def open_page_soon(self) -> None:
+        """Open the page the next print uses, in the background (after :meth:`start_soon`)."""
+        if self._pool is not None:
+            self._submit(self._warm_up_quietly)
+
     def _warm_up_quietly(self) -> None:
         if self._browser is None:
             return  # the launch failed: start() raises that
