@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import polars as pl
 import pytest
@@ -15,10 +16,12 @@ from qmskpi.kpis.firstlevel import (
     Days,
     Earlier,
     FirstLevel,
+    Lots,
     Values,
     Within,
     count,
     first_level,
+    lot_rows,
     open_rows,
     quantile_of_counts,
     total,
@@ -337,3 +340,50 @@ def test_quantiles_of_counts_equal_polars_on_the_values(values: list[int]) -> No
         series.median(),
         series.quantile(0.9, interpolation="linear"),
     )
+
+
+_LOTS = Lots(
+    key=("site", "stage", "lot_id"), record="inspection_id", date="d", passed=("result", "pass")
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B"]),
+            st.sampled_from(["final", "incoming"]),
+            st.sampled_from(["L1", "L2", "L3", None]),
+            st.one_of(st.none(), st.dates(D(2026, 1, 1), D(2026, 1, 4))),
+            st.sampled_from(["pass", "fail", "rework", None]),
+        ),
+        max_size=40,
+    )
+)
+def test_a_lot_passes_first_time_when_no_record_of_its_first_day_failed(
+    records: list[tuple[str, str, str | None, date | None, str | None]],
+) -> None:
+    frame = pl.DataFrame(
+        records,
+        schema={
+            "site": pl.String,
+            "stage": pl.String,
+            "lot_id": pl.String,
+            "d": pl.Date,
+            "result": pl.String,
+        },
+        orient="row",
+    ).with_row_index("inspection_id")
+    got = sorted(lot_rows(frame.lazy(), _LOTS).collect().rows(), key=lambda r: tuple(map(str, r)))
+    # by hand: a lot's first day is its earliest date; it passed first time unless a record
+    # of that day has a result other than "pass" (a null result fails nothing)
+    expected: list[tuple[Any, ...]] = []
+    dated = [r for r in records if r[3] is not None]
+    for key in sorted({r[:3] for r in dated if r[2] is not None}, key=str):
+        mine = [r for r in dated if r[:3] == key]
+        first = min(r[3] for r in mine if r[3] is not None)
+        fails = [r for r in mine if r[3] == first and r[4] is not None and r[4] != "pass"]
+        expected.append((*key, first, not fails))
+    # a record without a lot is a lot of its own
+    expected += [(*r[:3], r[3], r[4] in (None, "pass")) for r in dated if r[2] is None]
+    assert got == sorted(expected, key=lambda r: tuple(map(str, r)))
