@@ -23,6 +23,7 @@ from conftest import PgTable, create_table
 from qmskpi import cli, contracts, kpis, pipeline
 from qmskpi.config import PUSHDOWN_DATASETS, Config, from_dict
 from qmskpi.datasets import DATASETS
+from qmskpi.errors import SourceError
 from qmskpi.pushdown import push_down, pushed_sources
 from qmskpi.sources import load_dataset
 
@@ -800,16 +801,19 @@ pushdown = {"true" if pushdown else "false"}
 
 
 def _every_pushable(
-    tmp_path: Path, dirty_inspections: pl.DataFrame, complaints: pl.DataFrame | None = None
+    tmp_path: Path,
+    dirty_inspections: pl.DataFrame,
+    complaints: pl.DataFrame | None = None,
+    capa: pl.DataFrame | None = None,
 ) -> tuple[str, tuple[str, ...]]:
-    """A DuckDB file holding the dirty fixture of every pushable dataset (``complaints``:
-    another complaints table); its ``[databases]`` line and its tables' names."""
+    """A DuckDB file holding the dirty fixture of every pushable dataset (``complaints``,
+    ``capa``: another table of those); its ``[databases]`` line and its tables' names."""
     frames = {
         "inspections": _with_codes(dirty_inspections),
         "receipts": _dirty_receipts(),
         "complaints": _dirty_complaints() if complaints is None else complaints,
         "surveys": _dirty_surveys(),
-        "capa": _dirty_capa(),
+        "capa": _dirty_capa() if capa is None else capa,
     }
     return _duckdb(tmp_path, **frames), tuple(frames)
 
@@ -1088,6 +1092,95 @@ def _check_timestamps(tmp_path: Path, db: str, tables: tuple[str, ...]) -> None:
     assert [t.id for t in pulled.review.tables if t != tables_[t.id]] == []
     for name, frame in pulled.registers.items():
         assert pushed.registers[name].equals(frame), name
+
+
+def _capa_verified_as_text(bad: dict[int, str] | None = None) -> pl.DataFrame:
+    """:func:`_dirty_capa` with ``effectiveness_verified`` as an old system keeps it: ``Y``,
+    ``n `` (lower case, a trailing space), an empty text for some unverified CAPAs; ``bad``:
+    other words in those rows."""
+    capa = _dirty_capa()
+    words = [
+        "" if v is None and i % 7 == 0 else None if v is None else "Y" if v else "n "
+        for i, v in enumerate(capa["effectiveness_verified"].to_list())
+    ]
+    for i, word in (bad or {}).items():
+        words[i] = word
+    return capa.with_columns(pl.Series("effectiveness_verified", words, dtype=pl.String))
+
+
+def _check_text_booleans(tmp_path: Path, db: str, tables: tuple[str, ...]) -> None:
+    pulled = pipeline.prepare(_complaints_config(tmp_path, db, tables, pushdown=False), "2026-03")
+    pushed = pipeline.prepare(_complaints_config(tmp_path, db, tables, pushdown=True), "2026-03")
+    assert pushed.kpis.equals(pulled.kpis)
+    # the words read as the booleans they stand for: the effectiveness KPIs have values
+    verified = _dirty_capa()["effectiveness_verified"]
+    assert verified.sum() > 0
+    assert (~verified.drop_nulls()).sum() > 0
+    _check_capa(pulled, pushed, "all")
+
+
+def test_booleans_stored_as_text_push_down_as_pulled_duckdb(
+    dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    """A CAPA table keeping ``effectiveness_verified`` as text (``Y``/``n ``/empty): pulled,
+    the source's true and false words read it; pushed down, the database reads it by the
+    same words, so every KPI, list and ledger is the pulled one."""
+    db, tables = _every_pushable(tmp_path, dirty_inspections, capa=_capa_verified_as_text())
+    _check_text_booleans(tmp_path, db, tables)
+
+
+@pytest.mark.postgres
+def test_booleans_stored_as_text_push_down_as_pulled_postgresql(
+    pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    """The same on PostgreSQL, where a text column is no boolean in a condition."""
+    import sqlalchemy as sa
+
+    pg_table.load(_with_codes(dirty_inspections))
+    names = {n: f"{pg_table.name}_{n[0]}" for n in ("receipts", "complaints", "surveys")}
+    capa = f"{pg_table.name}_k"
+    create_table(pg_table.url, names["receipts"], _dirty_receipts())
+    create_table(pg_table.url, names["complaints"], _dirty_complaints())
+    create_table(pg_table.url, names["surveys"], _dirty_surveys())
+    create_table(pg_table.url, capa, _capa_verified_as_text())
+    try:
+        db = 'url_env = "QMSKPI_TEST_PG_URL"'
+        tables = (pg_table.name, *names.values(), capa)
+        _check_text_booleans(tmp_path, db, tables)
+    finally:
+        engine = sa.create_engine(pg_table.url)
+        with engine.begin() as conn:
+            for table in (*names.values(), capa):
+                conn.execute(sa.text(f"DROP TABLE {table}"))
+        engine.dispose()
+
+
+def test_a_boolean_word_nobody_declared_is_one_clear_error_naming_column_and_key(
+    dirty_inspections: pl.DataFrame, tmp_path: Path
+) -> None:
+    # rows 31, 20 and 40 hold words neither true nor false: K0020 comes first by key
+    bad = {31: "maybe", 20: " Maybe", 40: "N/A"}
+    db, tables = _every_pushable(tmp_path, dirty_inspections, capa=_capa_verified_as_text(bad))
+    with pytest.raises(SourceError) as err:
+        pipeline.prepare(_complaints_config(tmp_path, db, tables, pushdown=True), "2026-03")
+    e = err.value
+    assert (e.dataset, e.column, e.path) == ("capa", "effectiveness_verified", "sql:qms")
+    assert "3 row(s)" in str(e)
+    assert "' Maybe' in capa_id 'K0020'" in str(e)
+    assert "true_values or false_values" in str(e)
+    # "maybe" declared a false word and "N/A" a null word, they read so (as pulled)
+    query = 'query = "SELECT * FROM capa WHERE opened_date <= :period_end"\n'
+    words = 'false_values = ["n", "maybe"]\nna_values = ["", "N/A"]\n'
+    prepared = []
+    for pushdown in (True, False):
+        path = _complaints_config(tmp_path, db, tables, pushdown=pushdown)
+        text = path.read_text("utf-8")
+        assert query in text
+        path.write_text(text.replace(query, query + words), "utf-8")
+        prepared.append(pipeline.prepare(path, "2026-03"))
+    pushed, pulled = prepared
+    assert pushed.kpis.equals(pulled.kpis)
+    _check_capa(pulled, pushed, "all")
 
 
 def test_scopes_in_parallel_workers_push_down_to_the_same_duckdb_file(

@@ -34,9 +34,10 @@ from datetime import date
 import polars as pl
 
 from qmskpi import contracts, kpis, sources
-from qmskpi.config import PUSHDOWN_DATASETS, Config
+from qmskpi.config import PUSHDOWN_DATASETS, Config, SourceConfig
 from qmskpi.contracts.indb import (
     AS_OF_BIND,
+    BoolWords,
     InDatabaseValidation,
     bare_query,
     check_references,
@@ -46,12 +47,13 @@ from qmskpi.contracts.indb import (
     known_on_query,
     literal_query,
     query_columns,
+    unreadable_booleans,
     validate_in_database,
 )
 from qmskpi.contracts.loader import configured_contracts
 from qmskpi.contracts.schema import Run
 from qmskpi.datasets import DATASETS
-from qmskpi.errors import ConfigError, did_you_mean
+from qmskpi.errors import ConfigError, SourceError, did_you_mean
 from qmskpi.kpis.firstlevel import FirstLevel
 from qmskpi.kpis.sql import Exclude, level_sql
 from qmskpi.periods import Period, parse_period
@@ -216,7 +218,23 @@ def push_down(
     # date fields as dates, whatever the database stores them as (a timestamp: its day)
     columns = query_columns(rendered, query, params)
     dates = {f.name for f in ds.fields if f.type == "date"}
-    query = dated = dated_query(query, columns, dates, rendered)
+    # bool fields as the pulled path reads them (Y/N, 1/0, true/false: the source's words)
+    booleans = {f.name: bool_words(src, f.name) for f in ds.fields if f.type == "bool"}
+    booleans = {c: w for c, w in booleans.items() if c in columns}
+    for c, (n, first, value) in unreadable_booleans(
+        rendered, query, params, ds.key[0], booleans
+    ).items():
+        w = booleans[c]
+        raise SourceError(
+            f"{n:,} row(s) hold a value that is neither a true value ({', '.join(w.trues)}) "
+            f"nor a false value ({', '.join(w.falses)}), e.g. {str(value)[:40]!r} in "
+            f"{ds.key[0]} {str(first)[:40]!r}; add the word to [sources.{dataset}] "
+            "true_values or false_values, or convert it in the query",
+            path=f"sql:{src.database}",
+            dataset=dataset,
+            column=c,
+        )
+    query = dated = dated_query(query, columns, dates, rendered, booleans)
     if as_of is not None and contract.dated_by_as_of:  # a backfill: the data as known on as_of
         record, *later = contract.dated_by_as_of
         after = count_after(rendered, query, record, as_of, params)
@@ -246,6 +264,14 @@ def push_down(
             config, dataset, p, exclude=exclude, as_of=as_of, site=site, query=dated
         )
     return Pushed(dataset, found, primary, f"sql:{src.database}", tuple(others), listed)
+
+
+def bool_words(src: SourceConfig, column: str) -> BoolWords:
+    """The words a bool ``column`` of ``src`` reads as, as the pulled path reads them."""
+    trues = sorted({v.strip().lower() for v in (*src.true_values, "true")})
+    falses = sorted({v.strip().lower() for v in (*src.false_values, "false")} - set(trues))
+    nulls = sorted({v.strip() for v in (*src.na_values, *src.null_values.get(column, ()))})
+    return BoolWords(tuple(trues), tuple(falses), tuple(nulls))
 
 
 @dataclass(frozen=True)

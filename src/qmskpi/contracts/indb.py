@@ -184,21 +184,40 @@ def identifier_quoter(url: str) -> Callable[[str], str]:
     return preparer.quote  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class BoolWords:
+    """How a bool field's stored values read (a source's ``true_values``/``false_values``).
+
+    Compared lower-cased and trimmed; ``nulls`` (``na_values``, compared trimmed) and the
+    empty text stand for no value, as on the pulled path.
+    """
+
+    trues: tuple[str, ...]
+    falses: tuple[str, ...]
+    nulls: tuple[str, ...] = ()
+
+
 def dated_query(
     query: str,
     columns: Sequence[str],
     dates: Collection[str],
     url: str,
+    booleans: Mapping[str, BoolWords] | None = None,
 ) -> str:
-    """``query`` with its ``dates`` columns cut to dates by the database.
+    """``query`` with its ``dates`` columns cut to dates, its ``booleans`` read as booleans,
+    by the database.
 
     The pulled path reads a date field stored as a timestamp (or as ISO text) as its day;
     in the database, a timestamp minus a timestamp is an interval, not days, and a
     timestamp later in the day is after the day's date. So every date field of the
     query's result (``columns``, :func:`query_columns`) is ``CAST(... AS DATE)``
     (``date(...)`` on SQLite, which keeps dates as ISO text) before anything runs on it:
-    validation, aggregation, a backfill's cut. Column names come from the query's own
-    result and the dataset's schema, quoted by the dialect; no source value is in it.
+    validation, aggregation, a backfill's cut. A bool field stored as text (``Y``/``N``)
+    or a number (1/0) reads as the pulled path reads it (:class:`BoolWords`); a real
+    boolean reads as itself. A value none of the words match reads as null here:
+    :func:`unreadable_booleans` finds such values first. Column names come from the
+    query's own result and the dataset's schema, quoted by the dialect; the words are
+    the configuration's, rendered as literals by the dialect; no source value is in it.
     """
     quote = identifier_quoter(url)
     sqlite = url.startswith("sqlite")
@@ -208,11 +227,81 @@ def dated_query(
         if c in dates:
             cast = f"date({ref})" if sqlite else f"CAST({ref} AS DATE)"
             picked.append(f"{cast} AS {quote(c)}")
+        elif booleans and c in booleans:
+            picked.append(f"{_bool_case(ref, booleans[c], url)} AS {quote(c)}")
         else:
             picked.append(f"{ref} AS {quote(c)}")
     listed = ",\n  ".join(picked)
     inner = bare_query(query)
     return f"SELECT\n  {listed}\nFROM (\n{inner}\n) AS qmskpi_dated"
+
+
+def _stored_word(ref: Any) -> Any:
+    """A stored value as the text it is compared as: trimmed (and lower-cased: :func:`_word`)."""
+    from sqlalchemy import String, cast, func
+
+    return func.trim(cast(ref, String()))
+
+
+def _bool_case(ref: str, words: BoolWords, url: str) -> str:
+    """SQL reading the column ``ref`` (quoted) as a boolean by ``words``; null otherwise."""
+    from sqlalchemy import case, false, func, literal_column, null, true
+    from sqlalchemy.engine import make_url
+
+    stored = _stored_word(literal_column(ref))
+    word = func.lower(stored)
+    whens: list[tuple[Any, Any]] = [(stored.in_(words.nulls), null())] if words.nulls else []
+    whens += [(word.in_(words.trues), true()), (word.in_(words.falses), false())]
+    expr = case(*whens, else_=null())
+    dialect = make_url(url).get_dialect()()
+    return str(expr.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+def unreadable_booleans(
+    url: str,
+    query: str,
+    params: Mapping[str, Any],
+    key: str,
+    booleans: Mapping[str, BoolWords],
+) -> dict[str, tuple[int, Any, Any]]:
+    """By bool column, (rows, first key, its value) of the values ``booleans`` cannot read.
+
+    A value that is not null, not blank, not a null word and not a true or false word
+    (the pulled path would reject its row as not a true or false value). Counted by the
+    database over ``query`` (its binds ``params``), the first by key; the words are
+    bound, never formatted into the SQL. Columns with none are left out.
+    """
+    if not booleans:
+        return {}
+    from sqlalchemy import bindparam, case, column, create_engine, func, literal, select, text
+
+    names = list(dict.fromkeys([key, *booleans]))
+    found: dict[str, tuple[int, Any, Any]] = {}
+    engine = create_engine(url, **read_only_kwargs(url))
+    try:
+        with engine.connect() as conn:
+            inner = text(query).bindparams(*(bindparam(k, v) for k, v in params.items()))
+            src = inner.columns(*(column(n) for n in names)).subquery("src")
+            for c, words in booleans.items():
+                stored = _stored_word(src.c[c])
+                known = [*words.trues, *words.falses]
+                bad = (
+                    src.c[c].is_not(None)
+                    & (stored != literal(""))
+                    & func.lower(stored).not_in(known)
+                )
+                if words.nulls:
+                    bad = bad & stored.not_in(list(words.nulls))
+                count = int(conn.execute(select(func.sum(case((bad, 1), else_=0)))).scalar() or 0)
+                if count:
+                    first = conn.execute(
+                        select(src.c[key], src.c[c]).where(bad).order_by(src.c[key]).limit(1)
+                    ).one()
+                    found[c] = (count, first[0], first[1])
+            conn.rollback()
+    finally:
+        engine.dispose()
+    return found
 
 
 def query_columns(url: str, query: str, params: Mapping[str, Any]) -> tuple[str, ...]:
