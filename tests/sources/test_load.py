@@ -34,7 +34,7 @@ from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import ConfigError, HeaderError, SourceError
 from qmskpi.sources import REJECT_SCHEMA, LoadedDataset, load_all, load_dataset, sql_window
 
-FIX = Path(__file__).resolve().parent / "fixtures" / "sources"
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
 D = dt.date
 
 
