@@ -17,7 +17,7 @@ How a source is read, in order (``docs/sources.md`` has every mapping key):
    the :mod:`csv` module takes over for rows polars refuses). Parquet is
    scanned for the mapped columns only, with the period's trend window pushed
    into the scan (rows wholly before it are excluded as ``outside_window``,
-   see :data:`_WINDOWED`).
+   see :data:`~qmskpi.sources.window._WINDOWED`).
    Typed values (Parquet, Excel cells, SQL values all of one type) of a
    field's kind stay typed; others are rendered as text in the form the
    mapping expects (a native date in the column's declared date format, a
