@@ -1,4 +1,9 @@
-"""Shared helpers of the qmskpi.sources tests: configs from TOML, loads, ledger and schema checks."""
+"""Shared helpers of the qmskpi.sources tests: configs from TOML, loads, ledger and schema checks.
+
+Fixture files live in ``tests/fixtures/sources/`` (byte-exact: see the
+``.gitattributes`` there); workbooks, Parquet files and databases are made in
+``tmp_path``. The PostgreSQL test needs ``QMSKPI_TEST_PG_URL`` (set by ``make test``).
+"""
 
 from __future__ import annotations
 
@@ -12,16 +17,9 @@ import polars as pl
 
 from qmskpi.config import Config, from_dict
 from qmskpi.datasets import DATASETS, SOURCE_ROW
-from qmskpi.sources import (
-    REJECT_SCHEMA,
-    SOURCE_FILE,
-    LoadedDataset,
-    load_dataset,
-)
+from qmskpi.sources import REJECT_SCHEMA, SOURCE_FILE, LoadedDataset, load_dataset
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "sources"
-
-
 D = dt.date
 
 
@@ -60,3 +58,15 @@ def check_canonical(r: LoadedDataset, *, glob: bool = False) -> None:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+ERP_TOML = """
+[sources.complaints]
+path = "erp_title_block.csv"
+delimiter = ";"
+header_row = 4
+skip_footer_rows = 1
+date_formats = { received_date = "%d/%m/%Y", closed_date = "%d/%m/%Y" }
+columns = { complaint_id = "Complaint No", received_date = "Date Received", closed_date = "Date Closed", site = "Plant", customer = "Customer Name", product = "Item", category = "Complaint Type", severity = "Severity", status = "Status", description = "Details" }
+"""
+"""The ERP export of ``erp_title_block.csv``: title block, semicolons, footer, day-first dates."""

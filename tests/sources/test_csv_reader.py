@@ -12,19 +12,9 @@ from hypothesis import strategies as st
 
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import HeaderError, SourceError
-from qmskpi.sources import (
-    LoadedDataset,
-    SourceFile,
-)
+from qmskpi.sources import LoadedDataset, SourceFile
 from qmskpi.sources.csv_reader import _read_csv
-from sources.helpers import (
-    FIX,
-    D,
-    check_canonical,
-    load_source,
-    make_config,
-    sha256_of,
-)
+from sources.helpers import ERP_TOML, FIX, D, check_canonical, load_source, make_config, sha256_of
 
 
 def test_canonical_csv_loads_with_canonical_dtypes_and_source_rows() -> None:
@@ -46,14 +36,8 @@ def test_canonical_csv_loads_with_canonical_dtypes_and_source_rows() -> None:
 
 def test_erp_export_with_title_block_footer_semicolons_and_value_maps() -> None:
     r = load_source(
-        """
-[sources.complaints]
-path = "erp_title_block.csv"
-delimiter = ";"
-header_row = 4
-skip_footer_rows = 1
-date_formats = { received_date = "%d/%m/%Y", closed_date = "%d/%m/%Y" }
-columns = { complaint_id = "Complaint No", received_date = "Date Received", closed_date = "Date Closed", site = "Plant", customer = "Customer Name", product = "Item", category = "Complaint Type", severity = "Severity", status = "Status", description = "Details" }
+        ERP_TOML
+        + """
 [sources.complaints.value_maps]
 status = { Closed = "closed", "Closed - verified" = "closed", "In progress" = "open", New = "open" }
 severity = { Minor = "minor", Major = "major", Critical = "critical" }

@@ -12,13 +12,7 @@ import pytest
 
 from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import ConfigError, HeaderError, SourceError
-from sources.helpers import (
-    D,
-    check_canonical,
-    check_ledger,
-    load_source,
-    sha256_of,
-)
+from sources.helpers import D, check_canonical, check_ledger, load_source, sha256_of
 
 
 def _workbook(path: Path) -> None:

@@ -10,12 +10,7 @@ import pytest
 from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import ConfigError
 from qmskpi.sources import LoadedDataset, load_dataset
-from sources.helpers import (
-    D,
-    check_canonical,
-    load_source,
-    make_config,
-)
+from sources.helpers import D, check_canonical, load_source, make_config
 
 
 def test_one_column_feeds_two_fields_and_headerless_derive(tmp_path: Path) -> None:

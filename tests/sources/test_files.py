@@ -13,13 +13,7 @@ import pytest
 from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import SourceError
 from qmskpi.sources.files import _concurrent
-from sources.helpers import (
-    FIX,
-    check_canonical,
-    load_source,
-    make_config,
-    sha256_of,
-)
+from sources.helpers import FIX, check_canonical, load_source, make_config, sha256_of
 
 
 def test_missing_file_and_empty_glob() -> None:

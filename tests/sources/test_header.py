@@ -11,11 +11,7 @@ import pytest
 
 from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import HeaderError
-from sources.helpers import (
-    D,
-    check_canonical,
-    load_source,
-)
+from sources.helpers import D, check_canonical, load_source
 
 
 def test_tab_separated_file_without_header_maps_by_position_with_constants() -> None:

@@ -14,13 +14,7 @@ from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import ConfigError, HeaderError
 from qmskpi.sources import load_dataset
 from qmskpi.sources.keys import _rising
-from sources.helpers import (
-    FIX,
-    D,
-    check_canonical,
-    load_source,
-    make_config,
-)
+from sources.helpers import FIX, D, check_canonical, load_source, make_config
 
 _NO_ID = (
     '[sources.complaints]\npath = "no_id.csv"\nsurrogate_key = true\nconstants = { site = "Leeds" }'

@@ -13,13 +13,7 @@ from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import ConfigError, HeaderError
 from qmskpi.sources import load_all, load_dataset
 from qmskpi.sources.files import _concurrent
-from sources.helpers import (
-    FIX,
-    D,
-    check_canonical,
-    load_source,
-    make_config,
-)
+from sources.helpers import FIX, D, check_canonical, load_source, make_config
 
 
 @pytest.mark.parametrize(

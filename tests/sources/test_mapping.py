@@ -14,11 +14,7 @@ from hypothesis import strategies as st
 
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import SourceError
-from sources.helpers import (
-    check_canonical,
-    check_ledger,
-    load_source,
-)
+from sources.helpers import ERP_TOML, check_canonical, check_ledger, load_source
 
 
 def test_optional_fields_absent_from_the_file_are_null_columns() -> None:
@@ -50,21 +46,10 @@ def test_raise_mode_names_file_column_row_value_and_format() -> None:
     )
 
 
-_ERP = """
-[sources.complaints]
-path = "erp_title_block.csv"
-delimiter = ";"
-header_row = 4
-skip_footer_rows = 1
-date_formats = { received_date = "%d/%m/%Y", closed_date = "%d/%m/%Y" }
-columns = { complaint_id = "Complaint No", received_date = "Date Received", closed_date = "Date Closed", site = "Plant", customer = "Customer Name", product = "Item", category = "Complaint Type", severity = "Severity", status = "Status", description = "Details" }
-"""
-
-
 def test_raise_mode_names_the_file_header_when_it_differs() -> None:
     # received_date wrongly declared month-first: 01/10, 03/10 and 12/10 parse (as
     # January, March, December); 28/10/2026 in row 8 cannot.
-    month_first = _ERP.replace('received_date = "%d/%m/%Y"', 'received_date = "%m/%d/%Y"')
+    month_first = ERP_TOML.replace('received_date = "%d/%m/%Y"', 'received_date = "%m/%d/%Y"')
     with pytest.raises(SourceError) as info:
         load_source(month_first, on_bad_value="raise")
     assert str(info.value) == (

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sources.helpers import (
-    FIX,
-    load_source,
-)
+from sources.helpers import FIX, load_source
 
 
 def test_loaded_dataset_repr_is_short_and_html_escapes_the_file_name(tmp_path: Path) -> None:

@@ -16,12 +16,7 @@ from hypothesis import strategies as st
 from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import HeaderError, SourceError
 from qmskpi.sources.parquet_reader import _missing_rows
-from sources.helpers import (
-    D,
-    check_canonical,
-    load_source,
-    sha256_of,
-)
+from sources.helpers import D, check_canonical, load_source, sha256_of
 
 
 def _parquet(path: Path) -> None:

@@ -13,12 +13,7 @@ from qmskpi.config import from_dict
 from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import ConfigError
 from qmskpi.sources import load_dataset
-from sources.helpers import (
-    D,
-    check_canonical,
-    check_ledger,
-    load_source,
-)
+from sources.helpers import D, check_canonical, check_ledger, load_source
 
 
 def test_us_and_day_first_dates_are_declared_per_column_and_never_guessed() -> None:

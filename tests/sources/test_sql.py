@@ -11,11 +11,7 @@ import sqlalchemy as sa
 
 from qmskpi.datasets import SOURCE_ROW
 from qmskpi.errors import ConfigError, HeaderError, SourceError
-from sources.helpers import (
-    D,
-    check_canonical,
-    load_source,
-)
+from sources.helpers import D, check_canonical, load_source
 
 _SQL_ROWS = [
     # (id, received, closed, site, units)

@@ -21,11 +21,7 @@ from qmskpi.sources.text import (
     _text_facts,
     _value_facts_of,
 )
-from sources.helpers import (
-    check_canonical,
-    check_ledger,
-    load_source,
-)
+from sources.helpers import check_canonical, check_ledger, load_source
 
 
 def test_value_maps_and_thousands_separators() -> None:

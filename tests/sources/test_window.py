@@ -11,11 +11,7 @@ import pytest
 
 from qmskpi.datasets import SOURCE_ROW
 from qmskpi.sources import load_dataset, sql_window
-from sources.helpers import (
-    D,
-    check_canonical,
-    make_config,
-)
+from sources.helpers import D, check_canonical, make_config
 
 
 def _windowed(path: Path) -> None:
