@@ -2,7 +2,7 @@
 
 These tests use cheap fake pack contents: they are about the archive, not the
 render. The pipeline's end-to-end and fault-injection tests are in
-``test_pipeline.py``.
+``tests/pipeline/``.
 """
 
 from __future__ import annotations

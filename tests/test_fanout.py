@@ -2,8 +2,8 @@
 
 Load, validate, compute, the lock per scope, staging and the atomic publish are
 real and run on the Dask workers; the notebook, HTML and PDF come from
-test_pipeline's fake renderer (rendering is the same function under either
-executor, and is tested in test_render / test_pipeline). The data are a tiny
+the pipeline tests' fake renderer (rendering is the same function under either
+executor, and is tested in test_render / tests/pipeline). The data are a tiny
 synthetic set: one site, three months.
 """
 
@@ -23,11 +23,7 @@ import pytest
 from distributed import LocalCluster
 
 import qmskpi
-from qmskpi import archive, pipeline, render, synthetic
-from qmskpi.cli import main
-from qmskpi.config import Config, load_config
-from qmskpi.errors import EXIT_FAILED, EXIT_INPUT, ConfigError
-from test_pipeline import (
+from pipeline.helpers import (
     AS_OF,
     DETERMINISTIC_FILES,
     PERIOD,
@@ -36,6 +32,11 @@ from test_pipeline import (
     renders,
     without_volatile,
 )
+from qmskpi import archive, pipeline, render, synthetic
+from qmskpi.cli import main
+from qmskpi.config import Config, load_config
+from qmskpi.errors import EXIT_FAILED, EXIT_INPUT, ConfigError
+from qmskpi.pipeline import schedule
 
 SITE = "North"  # the generator's first site name
 
@@ -240,7 +241,7 @@ def test_config_run_table_selects_the_dask_executor(cfg_path: Path, scheduler: s
 
     text = cfg_path.read_text() + f'\n[run]\nexecutor = "dask"\nscheduler = "{scheduler}"\n'
     cfg_path.write_text(text)
-    pool = pipeline._scope_pool(load_config(cfg_path), jobs=None, executor=None, scheduler=None)
+    pool = schedule._scope_pool(load_config(cfg_path), jobs=None, executor=None, scheduler=None)
     assert isinstance(pool, fanout.DaskExecutor)
     with pool:
         assert pool.cluster is None  # connected to the running cluster, did not start one
@@ -248,7 +249,7 @@ def test_config_run_table_selects_the_dask_executor(cfg_path: Path, scheduler: s
         assert pool.submit(pow, 2, 10).result() == 1024
     # The command line wins over the config.
     assert (
-        pipeline._scope_pool(load_config(cfg_path), jobs=1, executor="local", scheduler=None)
+        schedule._scope_pool(load_config(cfg_path), jobs=1, executor="local", scheduler=None)
         is None
     )
 

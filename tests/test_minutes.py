@@ -29,6 +29,7 @@ from browser import offline_page
 from qmskpi import archive, minutes, pipeline, render
 from qmskpi.cli import main
 from qmskpi.minutes import MinutesError
+from qmskpi.periods import parse_period
 from qmskpi.review import ReviewModel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,7 @@ EVIL = '<img src=x onerror=alert("img")><script>alert("script")</script> & Co'
 def fake_render(
     stage_dir: Path, /, *, parameters: Mapping[str, object], pdf: bool, **_: object
 ) -> render.RenderResult:
-    """A notebook and HTML stand-in: the pack's render is tested in test_render/test_pipeline."""
+    """A notebook and HTML stand-in: the pack's render is tested in test_render/tests/pipeline."""
     nb = Path(stage_dir) / "management-review.ipynb"
     nb.write_text("{}")
     page = Path(stage_dir) / "management-review.html"
@@ -438,7 +439,7 @@ def test_analyst_row_wins_over_the_register_and_the_duplicate_is_quarantined(
         "closed,2026-10-28\n"
     )
     c = pipeline.as_config(cfg)
-    loaded = pipeline.load_inputs(c, pipeline.parse_period(NEXT))["review_actions"]
+    loaded = pipeline.load_inputs(c, parse_period(NEXT))["review_actions"]
     frame = loaded.frame.filter(loaded.frame["action_id"] == "MR-2026-09-all-E01")
     assert frame["status"].to_list() == ["closed"]
     assert frame["source_file"].to_list() == ["review_actions.csv"]
