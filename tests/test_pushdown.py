@@ -9,8 +9,10 @@ pushdown cannot do, naming the key.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tomllib
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -466,19 +468,8 @@ def test_pack_with_inspections_and_receipts_pushed_equals_pulled_duckdb(
 def test_pack_with_inspections_and_receipts_pushed_equals_pulled_postgresql(
     pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
 ) -> None:
-    import sqlalchemy as sa
-
-    pg_table.load(_with_codes(dirty_inspections))
-    receipts = f"{pg_table.name}_r"
-    create_table(pg_table.url, receipts, _dirty_receipts())
-    try:
-        db = 'url_env = "QMSKPI_TEST_PG_URL"'
-        _check_both(tmp_path, db, (pg_table.name, receipts), "2026-03", "all")
-    finally:
-        engine = sa.create_engine(pg_table.url)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP TABLE {receipts}"))
-        engine.dispose()
+    with _pg_tables(pg_table, dirty_inspections, r=_dirty_receipts()) as (tables, db):
+        _check_both(tmp_path, db, tables, "2026-03", "all")
 
 
 def _check_both(tmp_path: Path, db: str, tables: tuple[str, str], period: str, scope: str) -> None:
@@ -800,6 +791,29 @@ pushdown = {"true" if pushdown else "false"}
     return path
 
 
+@contextlib.contextmanager
+def _pg_tables(
+    pg_table: PgTable, inspections: pl.DataFrame, **frames: pl.DataFrame
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    """The inspections in ``pg_table`` and each of ``frames`` in a table named after it
+    (``pg_table``'s name + ``_`` + its keyword), dropped afterwards: (the tables' names,
+    inspections first; the ``[databases]`` line)."""
+    import sqlalchemy as sa
+
+    pg_table.load(_with_codes(inspections))
+    names = {k: f"{pg_table.name}_{k}" for k in frames}
+    for k, frame in frames.items():
+        create_table(pg_table.url, names[k], frame)
+    try:
+        yield (pg_table.name, *names.values()), 'url_env = "QMSKPI_TEST_PG_URL"'
+    finally:
+        engine = sa.create_engine(pg_table.url)
+        with engine.begin() as conn:
+            for name in names.values():
+                conn.execute(sa.text(f"DROP TABLE {name}"))
+        engine.dispose()
+
+
 def _every_pushable(
     tmp_path: Path,
     dirty_inspections: pl.DataFrame,
@@ -834,28 +848,15 @@ def test_pack_with_complaints_pushed_equals_pulled_duckdb(
 def test_pack_with_complaints_pushed_equals_pulled_postgresql(
     pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
 ) -> None:
-    import sqlalchemy as sa
-
-    pg_table.load(_with_codes(dirty_inspections))
-    receipts, complaints = f"{pg_table.name}_r", f"{pg_table.name}_c"
-    surveys, capa = f"{pg_table.name}_s", f"{pg_table.name}_k"
-    create_table(pg_table.url, receipts, _dirty_receipts())
-    create_table(pg_table.url, complaints, _dirty_complaints())
-    create_table(pg_table.url, surveys, _dirty_surveys())
-    create_table(pg_table.url, capa, _dirty_capa())
-    try:
-        db = 'url_env = "QMSKPI_TEST_PG_URL"'
-        tables = (pg_table.name, receipts, complaints, surveys, capa)
+    frames = {
+        "r": _dirty_receipts(),
+        "c": _dirty_complaints(),
+        "s": _dirty_surveys(),
+        "k": _dirty_capa(),
+    }
+    with _pg_tables(pg_table, dirty_inspections, **frames) as (tables, db):
         _check_complaints(tmp_path, db, tables, "2026-03", "all")
         _check_complaints(tmp_path, db, tables, "2026-Q1", "North")
-    finally:
-        engine = sa.create_engine(pg_table.url)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP TABLE {receipts}"))
-            conn.execute(sa.text(f"DROP TABLE {complaints}"))
-            conn.execute(sa.text(f"DROP TABLE {surveys}"))
-            conn.execute(sa.text(f"DROP TABLE {capa}"))
-        engine.dispose()
 
 
 def _check_complaints(
@@ -1052,21 +1053,9 @@ def test_dates_stored_as_timestamps_push_down_as_pulled_postgresql(
     pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
 ) -> None:
     """The same on PostgreSQL, where a timestamp minus a timestamp is an interval."""
-    import sqlalchemy as sa
-
-    pg_table.load(_with_codes(dirty_inspections))
-    receipts, complaints = f"{pg_table.name}_r", f"{pg_table.name}_t"
-    create_table(pg_table.url, receipts, _dirty_receipts())
-    create_table(pg_table.url, complaints, _timestamped_complaints())
-    try:
-        db = 'url_env = "QMSKPI_TEST_PG_URL"'
-        _check_timestamps(tmp_path, db, (pg_table.name, receipts, complaints))
-    finally:
-        engine = sa.create_engine(pg_table.url)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"DROP TABLE {receipts}"))
-            conn.execute(sa.text(f"DROP TABLE {complaints}"))
-        engine.dispose()
+    frames = {"r": _dirty_receipts(), "t": _timestamped_complaints()}
+    with _pg_tables(pg_table, dirty_inspections, **frames) as (tables, db):
+        _check_timestamps(tmp_path, db, tables)
 
 
 def _check_timestamps(tmp_path: Path, db: str, tables: tuple[str, ...]) -> None:
@@ -1134,25 +1123,14 @@ def test_booleans_stored_as_text_push_down_as_pulled_postgresql(
     pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
 ) -> None:
     """The same on PostgreSQL, where a text column is no boolean in a condition."""
-    import sqlalchemy as sa
-
-    pg_table.load(_with_codes(dirty_inspections))
-    names = {n: f"{pg_table.name}_{n[0]}" for n in ("receipts", "complaints", "surveys")}
-    capa = f"{pg_table.name}_k"
-    create_table(pg_table.url, names["receipts"], _dirty_receipts())
-    create_table(pg_table.url, names["complaints"], _dirty_complaints())
-    create_table(pg_table.url, names["surveys"], _dirty_surveys())
-    create_table(pg_table.url, capa, _capa_verified_as_text())
-    try:
-        db = 'url_env = "QMSKPI_TEST_PG_URL"'
-        tables = (pg_table.name, *names.values(), capa)
+    frames = {
+        "r": _dirty_receipts(),
+        "c": _dirty_complaints(),
+        "s": _dirty_surveys(),
+        "k": _capa_verified_as_text(),
+    }
+    with _pg_tables(pg_table, dirty_inspections, **frames) as (tables, db):
         _check_text_booleans(tmp_path, db, tables)
-    finally:
-        engine = sa.create_engine(pg_table.url)
-        with engine.begin() as conn:
-            for table in (*names.values(), capa):
-                conn.execute(sa.text(f"DROP TABLE {table}"))
-        engine.dispose()
 
 
 def test_a_boolean_word_nobody_declared_is_one_clear_error_naming_column_and_key(
