@@ -544,7 +544,8 @@ def _traces(fig: Any) -> dict[str, Any]:
 def test_control_chart_draws_a_chart_the_analyst_computed() -> None:
     from qmskpi import spc
 
-    values = [9.0, 11.0] * 10 + [30.0]  # limits 3.371 and 18.53 (tests/spc/test_results.py works them out)
+    # limits 3.371 and 18.53 (tests/spc/test_results.py works them out)
+    values = [9.0, 11.0] * 10 + [30.0]
     c = spc.xmr(values)
     fig = charts.control_chart(c, title=XSS[1], direction="lower_is_better")
     traces = _traces(fig)
