@@ -36,7 +36,8 @@ import polars as pl
 
 from qmskpi.datasets import DATASETS, SOURCE_ROW
 from qmskpi.errors import SourceError, did_you_mean
-from qmskpi.render import PACK_CSS, _fix_zip_times, neutralise_formula
+from qmskpi.render import PACK_CSS, neutralise_formula
+from qmskpi.render.files import _fix_zip_times
 from qmskpi.review import ReviewModel
 from qmskpi.sources import REJECT_SCHEMA, SOURCE_FILE, LoadedData, LoadedDataset, SourceFile
 from qmskpi.templating import esc
