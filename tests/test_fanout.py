@@ -3,7 +3,7 @@
 Load, validate, compute, the lock per scope, staging and the atomic publish are
 real and run on the Dask workers; the notebook, HTML and PDF come from
 the pipeline tests' fake renderer (rendering is the same function under either
-executor, and is tested in test_render / tests/pipeline). The data are a tiny
+executor, and is tested in tests/render and tests/pipeline). The data are a tiny
 synthetic set: one site, three months.
 """
 

@@ -42,7 +42,7 @@ EVIL = '<img src=x onerror=alert("img")><script>alert("script")</script> & Co'
 def fake_render(
     stage_dir: Path, /, *, parameters: Mapping[str, object], pdf: bool, **_: object
 ) -> render.RenderResult:
-    """A notebook and HTML stand-in: the pack's render is tested in test_render/tests/pipeline."""
+    """A notebook and HTML stand-in: the pack's render is tested in tests/render and tests/pipeline."""
     nb = Path(stage_dir) / "management-review.ipynb"
     nb.write_text("{}")
     page = Path(stage_dir) / "management-review.html"

@@ -4,7 +4,7 @@ Run with a ``PATH`` that holds only what a test puts there, installing switched
 off (``QMSKPI_SYSTEM_INSTALL=0``) and the platform read from a small
 ``os-release`` file: nothing on the machine is installed or changed. Which
 browser the script finds is checked against ``render.find_chromium`` in
-``tests/test_render.py``.
+``tests/render/test_chromium.py``.
 """
 
 from __future__ import annotations
