@@ -149,3 +149,55 @@ def killed_then_run_again(tmp: Path, out: Path) -> None:
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert list(tmp.iterdir()) == []
+
+
+SWEEP = "import sys; from pathlib import Path; from qmskpi import runtemp; runtemp.sweep(Path(sys.argv[1]))"
+
+
+def test_a_run_sweeping_while_another_creates_its_folder_leaves_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another run sweeps (in another process) at the worst moment: the folder and its
+    # owner file exist, the lock is not taken yet. The folder must survive.
+    real_flock = runtemp.fcntl.flock
+
+    def flock_after_a_sweep(fd: int, op: int) -> None:
+        subprocess.run([sys.executable, "-c", SWEEP, str(tmp_path)], check=True)
+        real_flock(fd, op)
+
+    monkeypatch.setattr(runtemp.fcntl, "flock", flock_after_a_sweep)
+    with runtemp.run_tmpdir(tmp_path) as folder:
+        monkeypatch.setattr(runtemp.fcntl, "flock", real_flock)
+        assert folder.is_dir()
+        assert runtemp.lock_held(folder / runtemp.OWNER) is True
+        (folder / "kernel-connection.json").write_text("{}")  # still usable
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_runs_in_threads_of_one_process_share_the_folder_until_the_last_ends(
+    tmp_path: Path,
+) -> None:
+    # A Dask worker with two threads runs two scopes at once: $TMPDIR is the process's, so
+    # the first run to end must not remove the folder (or restore $TMPDIR) under the other.
+    import threading
+
+    old_env = os.environ.get("TMPDIR")
+    entered, first_done, seen = threading.Event(), threading.Event(), {}
+
+    def second() -> None:
+        with runtemp.run_tmpdir(tmp_path) as folder:
+            seen["second"] = folder
+            entered.set()
+            first_done.wait(30)
+            seen["after_first"] = (folder.is_dir(), os.environ.get("TMPDIR"))
+
+    with runtemp.run_tmpdir(tmp_path) as folder:
+        t = threading.Thread(target=second)
+        t.start()
+        assert entered.wait(30)
+    first_done.set()
+    t.join(30)
+    assert seen["second"] == folder
+    assert seen["after_first"] == (True, str(folder))  # the first ended; still there
+    assert list(tmp_path.iterdir()) == []  # the last one out removed it
+    assert os.environ.get("TMPDIR") == old_env

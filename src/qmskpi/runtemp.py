@@ -24,8 +24,10 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, ParamSpec, TypeVar
 
@@ -98,46 +100,92 @@ def _active() -> Path | None:
     return None
 
 
+@dataclass
+class _Owned:
+    """This process's run folder: its owner lock, what it replaced, how many runs use it."""
+
+    path: Path
+    fd: int
+    saved: dict[str, str | None]
+    saved_tempdir: str | None
+    users: int = 1
+
+
+_OWNED: _Owned | None = None
+_OWNED_LOCK: Final = threading.Lock()
+"""Runs in threads of one process (a Dask worker with several threads runs several scopes)
+share the process's folder, as ``$TMPDIR`` is the process's: the last to end removes it."""
+
+
 @contextlib.contextmanager
 def run_tmpdir(root: Path | None = None) -> Iterator[Path]:
     """A private temporary folder for one run; ``$TMPDIR`` and :mod:`tempfile` point at it.
 
     ``root`` defaults to :func:`tempfile.gettempdir`. Runs nest: inside a run
-    (or in a worker process it started) the run's folder is reused. The
-    environment is changed for the whole process while the run lasts (child
-    processes, Chromium and the kernel, inherit it) and restored afterwards.
-    Raises :class:`~qmskpi.errors.DiskFullError` naming ``root`` when it is full.
+    (or in a worker process it started) the run's folder is reused, and runs in
+    threads of one process share it until the last ends. The environment is
+    changed for the whole process while a run lasts (child processes, Chromium
+    and the kernel, inherit it) and restored afterwards. Raises
+    :class:`~qmskpi.errors.DiskFullError` naming ``root`` when it is full.
     """
-    active = _active()
-    if active is not None:
-        yield active
+    global _OWNED
+    owned: _Owned | None
+    with _OWNED_LOCK:
+        if _OWNED is not None:
+            _OWNED.users += 1
+            owned = _OWNED
+        else:
+            active = _active()
+            owned = None if active is not None else _own(root)
+            _OWNED = owned
+    if owned is None:
+        assert active is not None
+        yield active  # a parent process's run: its folder, its to remove
         return
+    try:
+        yield owned.path
+    finally:
+        with _OWNED_LOCK:
+            owned.users -= 1
+            if not owned.users:
+                _OWNED = None
+                _release(owned)
+
+
+def _own(root: Path | None) -> _Owned:
+    """A new run folder, its owner lock taken, ``$TMPDIR`` and :mod:`tempfile` pointed at it.
+
+    The lock is taken on a file of another name, then renamed ``.owner``: a run sweeping at
+    that moment sees a young folder without its owner file (left alone), never an owner
+    file nobody holds yet (which it would take for a killed run's and remove).
+    """
     base = Path(root) if root is not None else Path(tempfile.gettempdir())
     sweep(base)
     try:
         path = Path(tempfile.mkdtemp(prefix=PREFIX, dir=base))
-        fd = os.open(path / OWNER, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path / f"{OWNER}.new", os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             raise DiskFullError(base, exc) from exc
         raise
     fcntl.flock(fd, fcntl.LOCK_EX)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    saved = {key: os.environ.get(key) for key in ("TMPDIR", ENV)}
-    saved_tempdir = tempfile.tempdir
+    os.replace(path / f"{OWNER}.new", path / OWNER)
+    owned = _Owned(path, fd, {k: os.environ.get(k) for k in ("TMPDIR", ENV)}, tempfile.tempdir)
     os.environ["TMPDIR"] = os.environ[ENV] = str(path)
     tempfile.tempdir = str(path)
-    try:
-        yield path
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        tempfile.tempdir = saved_tempdir
-        shutil.rmtree(path, ignore_errors=True)
-        os.close(fd)
+    return owned
+
+
+def _release(owned: _Owned) -> None:
+    for key, value in owned.saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    tempfile.tempdir = owned.saved_tempdir
+    shutil.rmtree(owned.path, ignore_errors=True)
+    os.close(owned.fd)
 
 
 def in_run_tmpdir(fn: Callable[_P, _R]) -> Callable[_P, _R]:
