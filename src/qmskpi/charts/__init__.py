@@ -201,7 +201,9 @@ class Fragment:
         return self.html
 
 
-PLOTLYJS_BUNDLE: Final = Path(__file__).with_name("templates") / "plotly" / "plotly-finance.min.js"
+PLOTLYJS_BUNDLE: Final = (
+    Path(__file__).parent.with_name("templates") / "plotly" / "plotly-finance.min.js"
+)
 """The partial plotly.js the pack inlines (``templates/plotly/README.md``): 1.3 MB, not 4.8."""
 BUNDLE_TRACES: Final = frozenset(
     {
