@@ -43,7 +43,7 @@ def spc_spec(trend: Trend, *, width: int = HALF_WIDTH, height: int = 215) -> dic
 
     Building it costs ~0.5 ms, against ~14 ms for the validated figure (plotly
     checks every property): the pack draws ~40 of them in the notebook.
-    ``go.Figure(spc_spec(t))`` is the validated figure (``tests/test_charts.py``).
+    ``go.Figure(spc_spec(t))`` is the validated figure (``tests/charts/test_spc_chart.py``).
     """
     x = _month_labels(trend.months)
     unit = trend.unit
