@@ -1,29 +1,7 @@
-"""Keeping packs as quality records: staging, one atomic publish, manifest, index.
+"""The reports folder (:class:`Archive`): stage, publish atomically, find, chain, verify, clean and index packs.
 
-A run writes its pack into a hidden staging folder, seals it (fsync), moves it
-into ``.packs/`` under a fresh id and then makes it visible with **one**
-``rename(2)``: a new relative symlink is renamed onto ``<period>/<scope>``.
-Readers therefore see either the previous pack or the new one, never a mix and
-never a half-written file, whatever happens to the run (SIGKILL, a failing
-cell, a browser crash, a full disk). The layout of the reports folder::
-
-    reports/
-      index.html                       every published pack (rewritten atomically)
-      2026-10/
-        all -> ../.packs/2026-10--all--20261101T060000Z--3f9a2c
-        plant-a -> ../.packs/2026-10--plant-a--20261101T060012Z--b81e07
-      .packs/<pack id>/                immutable packs: current and superseded
-      .staging/<period>--<slug>--<random>/   runs in progress (each holds .stage.lock)
-      .locks/<period>--<slug>.lock     one run per period and scope at a time
-      .lock                            short critical sections (stage, publish, clean, index)
-
-Everything hidden (a name starting with ``.``) is machinery; everything visible
-is complete. :meth:`Archive.clean_stale` removes what a killed run left behind:
-staging folders whose owner no longer holds their lock, temporary links and
-index files, and packs no link or manifest refers to.
-
-This module knows nothing of the stages before it: the pipeline hands it files
-and plain records. See ``docs/scheduling.md`` for the operator's view.
+Also a pack being written (:class:`Stage`), its manifest (:func:`build_manifest`)
+and the index page (:func:`render_index`).
 """
 
 from __future__ import annotations
@@ -37,382 +15,48 @@ import io
 import json
 import logging
 import os
-import platform
-import re
 import secrets
 import shutil
-import unicodedata
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
-from importlib import metadata
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import quote
 
-import polars as pl
-
-from qmskpi.config import SITE_PATTERN, SITE_RULE_TEXT, WHOLE_SCOPE, Config
-from qmskpi.errors import ConfigError, PublishError
-from qmskpi.periods import Period, parse_period
+from qmskpi.archive.files import _dirs, _files, _fsync_dir, dumps, sha256_file, write_bytes_atomic
+from qmskpi.archive.manifest import InputRecord, iso_utc, package_versions, utc_now
+from qmskpi.archive.names import (
+    _FILE_NAME,
+    _PACK_ID,
+    _SLUG,
+    CHAIN_DIR,
+    GLOBAL_LOCK,
+    INDEX,
+    LOCKS_DIR,
+    MANIFEST,
+    MANIFEST_SCHEMA,
+    MINUTES_DIR,
+    MINUTES_LINKS,
+    PACKS_DIR,
+    REGISTER,
+    STAGE_LOCK,
+    STAGING_DIR,
+    Kind,
+    StageHook,
+    period_label,
+    scope_slug,
+)
+from qmskpi.archive.pack import Pack
+from qmskpi.archive.verify import FolderCheck, VerifyReport, _entry_id, verify_folder
+from qmskpi.config import WHOLE_SCOPE
+from qmskpi.errors import PublishError
+from qmskpi.periods import parse_period
 from qmskpi.render import neutralise_formula
 from qmskpi.runtemp import lock_held
 from qmskpi.templating import render as render_template
 
-log = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-MANIFEST_SCHEMA = "qmskpi.manifest/1"
-INDEX = "index.html"
-PACKS_DIR = ".packs"
-STAGING_DIR = ".staging"
-LOCKS_DIR = ".locks"
-GLOBAL_LOCK = ".lock"
-STAGE_LOCK = ".stage.lock"
-MINUTES_DIR = ".minutes"
-"""Published minutes (every version kept when approved), beside ``.packs``."""
-MINUTES_LINKS = "_minutes"
-"""``<period>/_minutes/<slug>``: the visible link to the current minutes of a pack."""
-CHAIN_DIR = ".manifests"
-"""``.manifests/<slug>/<seq>--<id>.json``: a copy of every manifest published for a scope, in order."""
-REGISTER = "review-actions.csv"
-"""The review-actions register: accepted actions of approved minutes, read by the next pack."""
-MINUTES_SCHEMA = "qmskpi.minutes-manifest/1"
-
-Kind = Literal["pack", "minutes"]
-
-VERSIONED_PACKAGES = (
-    "qmskpi",
-    "polars",
-    "pandas",
-    "great-expectations",
-    "papermill",
-    "nbconvert",
-    "plotly",
-)
-"""Distributions whose versions every manifest records (plus ``python``)."""
-
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_PACK_ID = re.compile(
-    r"^(?P<period>\d{4}(?:-\d{2}|-Q[1-4])?)--(?P<slug>[a-z0-9][a-z0-9._-]{0,63})"
-    r"--\d{8}T\d{6}Z--[0-9a-f]{6}$"
-)
-_STAGE_NAME = re.compile(r"^(?P<key>.+)--[0-9a-f]{12}$")
-
-StageHook = Callable[[str], None]
-"""Called with a step name as publishing progresses (fault injection, progress)."""
-
-
-# --------------------------------------------------------------------------- names
-
-
-def period_label(period: Period | str) -> str:
-    """The canonical label of ``period``; raises :class:`~qmskpi.errors.PeriodError`."""
-    return parse_period(period).label
-
-
-def scope_slug(scope: str) -> str:
-    """The path component of a scope: ``all`` or a site name, lower-cased, ``-`` for spaces.
-
-    >>> scope_slug("Plant A")
-    'plant-a'
-    >>> scope_slug("Côte d'Ivoire")
-    'cote-d-ivoire'
-
-    Accents are dropped (Unicode NFKD); a name with no Latin letter or digit
-    left (``東京``) gets ``site-`` and 10 hex digits of its sha256, so the
-    folder is stable and never holds anything taken verbatim from the name.
-    """
-    if scope != WHOLE_SCOPE and not SITE_PATTERN.fullmatch(scope):
-        raise ConfigError(
-            f"scope {scope!r} is not a valid site name ({SITE_RULE_TEXT})",
-            key="organisation.sites",
-        )
-    plain = unicodedata.normalize("NFKD", scope).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9._-]+", "-", plain.lower()).strip("-._")[:64].rstrip("-._")
-    if not slug:
-        slug = "site-" + hashlib.sha256(scope.encode("utf-8")).hexdigest()[:10]
-    if not _SLUG.match(slug):  # pragma: no cover - the lines above make this unreachable
-        raise ConfigError(f"scope {scope!r} gives no usable folder name", key="organisation.sites")
-    return slug
-
-
-def check_scope(config: Config, scope: str) -> str:
-    """Validate ``scope`` against the config and return its slug.
-
-    Raises :class:`~qmskpi.errors.ConfigError` for an unknown scope or when two
-    configured scopes would share a folder (``Plant A`` and ``plant-a``).
-    """
-    config.check_scope(scope)
-    slug = scope_slug(scope)
-    for other in config.scopes:
-        if other != scope and scope_slug(other) == slug:
-            raise ConfigError(
-                f"scopes {scope!r} and {other!r} would share the folder {slug!r}; rename one",
-                path=config.path,
-                key="organisation.sites",
-            )
-    return slug
-
-
-# --------------------------------------------------------------------------- files
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a hidden temporary file, fsync and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        with tmp.open("xb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def dumps(obj: Any) -> str:
-    """Canonical JSON as every qmskpi record file is written: sorted keys, 2-space indent."""
-    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
-
-
-# --------------------------------------------------------------------------- manifest
-
-
-@dataclass(frozen=True)
-class InputRecord:
-    """One input of a run, as the manifest lists it.
-
-    ``origin`` is the file path or ``sql:<database>``; ``query`` the SQL text of
-    a query source. ``sha256`` was taken before the input was read (for a query:
-    of the query, its bound parameters and the result).
-    """
-
-    dataset: str
-    origin: str
-    sha256: str
-    rows_in: int
-    rows_used: int | None = None
-    rows_quarantined: int | None = None
-    query: str | None = None
-    files: tuple[Mapping[str, Any], ...] = ()
-    """Each file read (path, sha256, rows_in): several for a glob, none for a query."""
-    pushdown: bool = False
-    """Validated and aggregated in its database (``pushdown = true``), its rows not read:
-    ``sha256`` is then of what the database returned (counts, failing keys, aggregates)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "dataset": self.dataset,
-            "origin": self.origin,
-            "query": self.query,
-            "files": [dict(f) for f in self.files],
-            "sha256": self.sha256,
-            "rows_in": self.rows_in,
-            "rows_used": self.rows_used,
-            "rows_quarantined": self.rows_quarantined,
-        }
-        if self.pushdown:
-            out["pushdown"] = True
-        return out
-
-
-def inputs_digest(
-    inputs: Sequence[InputRecord],
-    *,
-    config_digest: str,
-    version: str,
-    period: str,
-    scope: str,
-    as_of: date | None = None,
-) -> str:
-    """sha256 over what decides a pack's content: input hashes, config, qmskpi version, period, scope.
-
-    A published pack with the same digest need not be rendered again. An explicit
-    ``as_of`` (a backfill: later rows are left out) is part of it too.
-    """
-    blob: dict[str, object] = {
-        "inputs": sorted([i.dataset, i.sha256] for i in inputs),
-        "config": config_digest,
-        "qmskpi": version,
-        "period": period,
-        "scope": scope,
-    }
-    if as_of is not None:
-        blob["as_of"] = as_of.isoformat()
-    return hashlib.sha256(
-        json.dumps(blob, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
-
-
-def package_versions() -> dict[str, str | None]:
-    """Versions of the packages that shape a pack (None when one is not installed)."""
-    out: dict[str, str | None] = {}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    out["python"] = platform.python_version()
-    return out
-
-
-def utc_now() -> datetime:
-    """The current time in UTC, to the second (the only clock a pack records)."""
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --------------------------------------------------------------------------- restatement
-
-
-RESTATEMENT_COLUMNS = (
-    "kpi",
-    "scope",
-    "period",
-    "old_value",
-    "new_value",
-    "old_sound",
-    "new_sound",
-)
-
-
-def _read_kpis(path: Path) -> pl.DataFrame:
-    frame = pl.read_csv(path, infer_schema=False)
-    missing = {"kpi", "scope", "period", "value"} - set(frame.columns)
-    if missing:
-        raise PublishError(f"{path}: not a kpis.csv (missing {', '.join(sorted(missing))})")
-    sound = (
-        pl.col("sound").str.to_lowercase().is_in(["true", "1"])
-        if "sound" in frame.columns
-        else pl.lit(None, dtype=pl.Boolean)
-    )
-    return frame.select(
-        pl.col("kpi"),
-        pl.col("scope"),
-        pl.col("period"),
-        pl.col("value").cast(pl.Float64, strict=False).alias("value"),
-        sound.alias("sound"),
-    )
-
-
-def compare_kpis(old_csv: Path, new_csv: Path) -> pl.DataFrame:
-    """Rows of ``kpis.csv`` whose value or soundness differs, matched by kpi + scope + period.
-
-    A row present on one side only appears with a null on the other. The result
-    has :data:`RESTATEMENT_COLUMNS`, sorted by kpi, scope and period.
-    """
-    key = ["kpi", "scope", "period"]
-    old = _read_kpis(old_csv).rename({"value": "old_value", "sound": "old_sound"})
-    new = _read_kpis(new_csv).rename({"value": "new_value", "sound": "new_sound"})
-    joined = old.join(new, on=key, how="full", coalesce=True, nulls_equal=True)
-    value_changed = (pl.col("old_value").is_null() != pl.col("new_value").is_null()) | (
-        pl.col("old_value") != pl.col("new_value")
-    ).fill_null(False)
-    sound_changed = (pl.col("old_sound") != pl.col("new_sound")).fill_null(False) | (
-        pl.col("old_sound").is_null() != pl.col("new_sound").is_null()
-    )
-    return (
-        joined.filter(value_changed | sound_changed)
-        .select(RESTATEMENT_COLUMNS)
-        .sort(key, nulls_last=True)
-    )
-
-
-def changed_inputs(
-    old_manifest: Mapping[str, Any], new_inputs: Sequence[InputRecord]
-) -> list[dict[str, Any]]:
-    """Inputs whose sha256 differs between a published pack and a new run (added/removed too)."""
-    old = {str(i["dataset"]): i for i in old_manifest.get("inputs", [])}
-    new = {i.dataset: i for i in new_inputs}
-    out: list[dict[str, Any]] = []
-    for name in sorted(set(old) | set(new)):
-        o, n = old.get(name), new.get(name)
-        old_sha = o.get("sha256") if o else None
-        new_sha = n.sha256 if n else None
-        if old_sha != new_sha:
-            out.append(
-                {
-                    "dataset": name,
-                    "old_sha256": old_sha,
-                    "new_sha256": new_sha,
-                    "old_rows_in": o.get("rows_in") if o else None,
-                    "new_rows_in": n.rows_in if n else None,
-                }
-            )
-    return out
-
-
-# --------------------------------------------------------------------------- packs
-
-
-@dataclass(frozen=True)
-class Pack:
-    """A pack in ``.packs/``: its id, folder and manifest."""
-
-    id: str
-    path: Path
-    manifest: Mapping[str, Any]
-
-    @property
-    def period(self) -> str:
-        return str(self.manifest.get("period", ""))
-
-    @property
-    def scope(self) -> str:
-        return str(self.manifest.get("scope", ""))
-
-    @property
-    def created_at(self) -> str:
-        return str(self.manifest.get("created_at", ""))
-
-    @property
-    def inputs_digest(self) -> str | None:
-        value = self.manifest.get("inputs_digest")
-        return str(value) if value is not None else None
-
-    @property
-    def superseded(self) -> list[dict[str, Any]]:
-        """Packs this one superseded (restatements), newest first."""
-        return list(self.manifest.get("supersedes", []))
-
-    def file(self, name: str) -> Path:
-        return self.path / name
-
-    def verify(self) -> list[str]:
-        """Problems with the pack's files against its manifest (empty when intact)."""
-        problems: list[str] = []
-        outputs = self.manifest.get("outputs", {})
-        for name, meta in sorted(outputs.items()):
-            p = self.path / name
-            if not p.is_file():
-                problems.append(f"{name}: missing")
-            elif sha256_file(p) != meta.get("sha256"):
-                problems.append(f"{name}: sha256 differs from the manifest")
-        return problems
+log = logging.getLogger("qmskpi.archive")  # one logger for the package, as before its split
 
 
 @dataclass
@@ -502,9 +146,6 @@ def build_manifest(
         "replaces": dict(replaces) if replaces is not None else None,
         "restatement": dict(restatement) if restatement is not None else None,
     }
-
-
-# --------------------------------------------------------------------------- archive
 
 
 class Archive:
@@ -1055,88 +696,6 @@ class Archive:
         return path
 
 
-def _entry_id(entry: Path) -> str:
-    """The pack or minutes id of a chain entry ``<seq>--<id>.json``."""
-    return entry.name.split("--", 1)[1].removesuffix(".json")
-
-
-@dataclass(frozen=True)
-class FolderCheck:
-    """One pack or minutes folder checked against its manifest."""
-
-    path: Path
-    manifest_sha256: str | None
-    changed: tuple[str, ...] = ()
-    missing: tuple[str, ...] = ()
-    added: tuple[str, ...] = ()
-    unreadable: bool = False
-    unchained: bool = False
-    """Published but absent from the chain of records (published before chains existed)."""
-
-    @property
-    def intact(self) -> bool:
-        return not (self.changed or self.missing or self.added or self.unreadable)
-
-    def problems(self) -> list[str]:
-        if self.unreadable:
-            return [f"{self.path.name}: no readable {MANIFEST}"]
-        return [
-            *(f"{self.path.name}/{n}: changed since publication" for n in self.changed),
-            *(f"{self.path.name}/{n}: missing" for n in self.missing),
-            *(f"{self.path.name}/{n}: added after publication" for n in self.added),
-        ]
-
-
-def verify_folder(folder: Path) -> FolderCheck:
-    """Recompute every sha256 a folder's manifest lists; name changed, missing and added files."""
-    folder = Path(folder)
-    manifest_path = folder / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        outputs = dict(manifest["outputs"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return FolderCheck(folder, None, unreadable=True)
-    changed, missing = [], []
-    for name, meta in sorted(outputs.items()):
-        p = folder / name
-        if not p.is_file():
-            missing.append(name)
-        elif sha256_file(p) != (meta or {}).get("sha256"):
-            changed.append(name)
-    present = {p.relative_to(folder).as_posix() for p in _files(folder)}
-    added = sorted(present - set(outputs) - {MANIFEST, STAGE_LOCK})
-    return FolderCheck(
-        folder, sha256_file(manifest_path), tuple(changed), tuple(missing), tuple(added)
-    )
-
-
-@dataclass(frozen=True)
-class VerifyReport:
-    """What ``qmskpi verify`` found: each folder checked and each scope's chain."""
-
-    folders: tuple[FolderCheck, ...]
-    chains: Mapping[str, list[str]]
-
-    @property
-    def intact(self) -> bool:
-        return all(f.intact for f in self.folders) and not any(self.chains.values())
-
-    def problems(self) -> list[str]:
-        out = [p for f in self.folders for p in f.problems()]
-        for slug, chain in self.chains.items():
-            out.extend(f"chain of scope {slug}: {p}" for p in chain)
-        return out
-
-
-def _files(root: Path) -> list[Path]:
-    """Regular files under ``root`` (symlinks are not followed), sorted."""
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def _dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())
-
-
 def _stage_is_live(stage_dir: Path) -> bool:
     """True when a live process holds the stage's lock (caller holds the global lock)."""
     # created and locked under the global lock: a missing lock is a dead run
@@ -1240,34 +799,3 @@ def render_index(
         )
     title = f"{organisation} — management-review packs"
     return render_template("reports_index.html.j2", title=title, rows=rows)
-
-
-__all__ = [
-    "CHAIN_DIR",
-    "INDEX",
-    "MANIFEST",
-    "MINUTES_SCHEMA",
-    "REGISTER",
-    "RESTATEMENT_COLUMNS",
-    "Archive",
-    "FolderCheck",
-    "InputRecord",
-    "Pack",
-    "Stage",
-    "VerifyReport",
-    "build_manifest",
-    "changed_inputs",
-    "check_scope",
-    "compare_kpis",
-    "dumps",
-    "inputs_digest",
-    "iso_utc",
-    "package_versions",
-    "period_label",
-    "register_actions",
-    "scope_slug",
-    "sha256_file",
-    "utc_now",
-    "verify_folder",
-    "write_bytes_atomic",
-]
