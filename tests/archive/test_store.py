@@ -1,4 +1,4 @@
-"""archive: staging, one atomic publish, locks, stale clean-up, restatement diff, index.
+"""archive.store: staging, one atomic publish, chain of records, locks, stale clean-up, index.
 
 These tests use cheap fake pack contents: they are about the archive, not the
 render. The pipeline's end-to-end and fault-injection tests are in
@@ -9,125 +9,26 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import html
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from archive.helpers import manifest_sha, stage_pack, visible
 from browser import offline_page
 from conftest import mounted_tmpfs
 from qmskpi import archive
-from qmskpi.archive import Archive, InputRecord
-from qmskpi.config import Config, SourceConfig
-from qmskpi.errors import ConfigError, PeriodError, PublishError
+from qmskpi.archive import Archive
+from qmskpi.errors import PeriodError, PublishError
 from qmskpi.render import PdfPrinter
-
-KPIS_HEADER = "kpi,scope,period,value,numerator,denominator,unit,sound\n"
-
-
-def make_config(tmp_path: Path, *, organisation: str = "Acme", sites=("Plant A", "B2")) -> Config:
-    return Config(
-        organisation=organisation,
-        sites=tuple(sites),
-        sources={"complaints": SourceConfig("complaints", path="c.csv")},
-        path=tmp_path / "qmskpi.toml",
-    )
-
-
-def stage_pack(
-    arch: Archive,
-    period: str = "2026-10",
-    scope: str = "all",
-    *,
-    kpis: str = "complaints_received,all,2026-10,12,,,count,true\n",
-    extra: dict[str, bytes] | None = None,
-    created_at: datetime | None = None,
-    supersedes: list[dict[str, object]] | None = None,
-    restatement: dict[str, object] | None = None,
-    keep_previous: bool = False,
-) -> archive.Pack:
-    """Stage a fake pack and publish it."""
-    with arch.stage(period, scope, created_at=created_at) as st:
-        st.file("kpis.csv").write_text(KPIS_HEADER + kpis)
-        st.file("management-review.html").write_text("<html>pack</html>")
-        st.file("management-review.pdf").write_bytes(b"%PDF-1.7 fake")
-        for name, data in (extra or {}).items():
-            st.file(name).write_bytes(data)
-        st.write_manifest(
-            archive.build_manifest(
-                st,
-                organisation="Acme",
-                inputs=[InputRecord("complaints", "c.csv", "ab" * 32, 3, 3, 0)],
-                inputs_digest="d" * 64,
-                config_digest="c" * 64,
-                config_path=None,
-                parameters={"period": period, "scope": scope},
-                timings={"render": 1.0},
-                outcome="restated" if restatement else "published",
-                supersedes=supersedes or [],
-                restatement=restatement,
-                versions={"qmskpi": "0.1.0", "python": "3.11"},
-            )
-        )
-        return arch.publish(st, keep_previous=keep_previous)
-
-
-def visible(root: Path) -> list[str]:
-    """Every path a reader sees (nothing hidden), following the pack links."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if not name.startswith("."):
-                out.append(str(Path(dirpath, name).relative_to(root)))
-    return sorted(out)
-
-
-@pytest.fixture
-def arch(tmp_path: Path) -> Archive:
-    return Archive(tmp_path / "reports")
-
-
-# --------------------------------------------------------------------------- names
-
-
-def test_scope_slug() -> None:
-    assert archive.scope_slug("all") == "all"
-    assert archive.scope_slug("Plant A") == "plant-a"
-    assert archive.scope_slug("Site_3.north") == "site_3.north"
-    assert archive.scope_slug("Côte d'Ivoire") == "cote-d-ivoire"
-    assert archive.scope_slug("Congo, DRC") == "congo-drc"
-    tokyo = archive.scope_slug("東京")
-    assert tokyo == "site-" + hashlib.sha256("東京".encode()).hexdigest()[:10]
-    assert archive.scope_slug("東京") == tokyo  # stable
-    assert archive.scope_slug("大阪") != tokyo
-
-
-@pytest.mark.parametrize("scope", ["../etc", "", ".hidden", "a/b", "x" * 65, "<b>"])
-def test_scope_slug_refuses_what_is_not_a_site(scope: str) -> None:
-    with pytest.raises(ConfigError):
-        archive.scope_slug(scope)
-
-
-def test_check_scope_refuses_unknown_and_colliding_scopes(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path)
-    assert archive.check_scope(cfg, "Plant A") == "plant-a"
-    with pytest.raises(ConfigError, match="unknown scope"):
-        archive.check_scope(cfg, "Plant C")
-    clash = make_config(tmp_path, sites=("Plant A", "plant-a"))
-    with pytest.raises(ConfigError, match="share the folder"):
-        archive.check_scope(clash, "Plant A")
 
 
 @pytest.mark.parametrize(
@@ -232,23 +133,7 @@ def test_publish_refuses_to_replace_a_folder_it_did_not_make(arch: Archive) -> N
     assert list(arch.staging_dir.iterdir()) == []
 
 
-def test_verify_detects_a_tampered_pack(arch: Archive) -> None:
-    pack = stage_pack(arch)
-    target = pack.path / "kpis.csv"
-    target.chmod(0o644)
-    target.write_text(KPIS_HEADER + "complaints_received,all,2026-10,1,,,count,true\n")
-    (pack.path / "management-review.pdf").unlink()
-    assert pack.verify() == [
-        "kpis.csv: sha256 differs from the manifest",
-        "management-review.pdf: missing",
-    ]
-
-
 # --------------------------------------------------------------------------- chain and verify
-
-
-def manifest_sha(pack: archive.Pack) -> str:
-    return hashlib.sha256((pack.path / "manifest.json").read_bytes()).hexdigest()
 
 
 def test_each_manifest_records_the_previous_manifest_of_its_scope(arch: Archive) -> None:
@@ -267,34 +152,6 @@ def test_each_manifest_records_the_previous_manifest_of_its_scope(arch: Archive)
     assert report.intact, report.problems()
     assert sorted(f.path.name for f in report.folders) == sorted([a.id, c.id, site.id])
     assert set(report.chains) == {"all", "plant-a"}
-
-
-def test_packs_published_before_chains_are_verified_and_marked_unchained(arch: Archive) -> None:
-    pack = stage_pack(arch)
-    shutil.rmtree(arch.root / archive.CHAIN_DIR / "all")
-    report = arch.verify()
-    assert [(f.path.name, f.unchained, f.intact) for f in report.folders] == [(pack.id, True, True)]
-    assert report.intact
-
-
-def test_verify_folder_names_changed_missing_and_added_files(arch: Archive) -> None:
-    pack = stage_pack(arch)
-    (pack.path / "kpis.csv").chmod(0o644)
-    (pack.path / "kpis.csv").write_text(KPIS_HEADER)
-    (pack.path / "management-review.pdf").unlink()
-    (pack.path / "notes.txt").write_text("added later")
-    check = archive.verify_folder(pack.path)
-    assert (check.changed, check.missing, check.added) == (
-        ("kpis.csv",),
-        ("management-review.pdf",),
-        ("notes.txt",),
-    )
-    assert not check.intact
-    assert arch.verify("all").problems() == [
-        f"{pack.id}/kpis.csv: changed since publication",
-        f"{pack.id}/management-review.pdf: missing",
-        f"{pack.id}/notes.txt: added after publication",
-    ]
 
 
 def test_verify_names_the_first_broken_link_of_the_chain(arch: Archive) -> None:
@@ -535,110 +392,6 @@ def test_full_disk_while_staging_leaves_the_published_pack(tiny_disk: Path) -> N
     assert list(arch.staging_dir.iterdir()) == []
     # The index can still be rewritten once the space is back.
     assert arch.write_index("Acme").is_file()
-
-
-# --------------------------------------------------------------------------- restatement diff
-
-
-def write_kpis(path: Path, rows: str) -> Path:
-    path.write_text(KPIS_HEADER + rows)
-    return path
-
-
-def test_compare_kpis_lists_changed_added_removed_and_soundness(tmp_path: Path) -> None:
-    old = write_kpis(
-        tmp_path / "old.csv",
-        "a,all,2026-03,10,,,count,true\n"
-        "b,all,2026-03,0.5,1,2,share,true\n"
-        "c,all,2026-03,,,,count,false\n"
-        "d,all,2026-03,7,,,count,true\n"
-        "e,all,2026-03,3,,,count,true\n",
-    )
-    new = write_kpis(
-        tmp_path / "new.csv",
-        "a,all,2026-03,10,,,count,true\n"  # unchanged
-        "b,all,2026-03,0.25,1,4,share,true\n"  # value changed
-        "c,all,2026-03,,,,count,false\n"  # both null: unchanged
-        "d,all,2026-03,7,,,count,false\n"  # soundness changed
-        "f,all,2026-03,1,,,count,true\n",  # added; e removed
-    )
-    diff = archive.compare_kpis(old, new)
-    assert diff.columns == list(archive.RESTATEMENT_COLUMNS)
-    assert diff.rows() == [
-        ("b", "all", "2026-03", 0.5, 0.25, True, True),
-        ("d", "all", "2026-03", 7.0, 7.0, True, False),
-        ("e", "all", "2026-03", 3.0, None, True, None),
-        ("f", "all", "2026-03", None, 1.0, None, True),
-    ]
-    assert archive.compare_kpis(old, old).height == 0
-
-
-def test_changed_inputs_names_each_dataset_with_both_hashes() -> None:
-    old_manifest = {
-        "inputs": [
-            {"dataset": "complaints", "sha256": "1" * 64, "rows_in": 10},
-            {"dataset": "receipts", "sha256": "2" * 64, "rows_in": 5},
-            {"dataset": "capa", "sha256": "3" * 64, "rows_in": 4},
-        ]
-    }
-    new = [
-        InputRecord("complaints", "c.csv", "1" * 64, 10),
-        InputRecord("receipts", "r.csv", "9" * 64, 6),
-        InputRecord("surveys", "s.csv", "8" * 64, 2),
-    ]
-    assert archive.changed_inputs(old_manifest, new) == [
-        {
-            "dataset": "capa",
-            "old_sha256": "3" * 64,
-            "new_sha256": None,
-            "old_rows_in": 4,
-            "new_rows_in": None,
-        },
-        {
-            "dataset": "receipts",
-            "old_sha256": "2" * 64,
-            "new_sha256": "9" * 64,
-            "old_rows_in": 5,
-            "new_rows_in": 6,
-        },
-        {
-            "dataset": "surveys",
-            "old_sha256": None,
-            "new_sha256": "8" * 64,
-            "old_rows_in": None,
-            "new_rows_in": 2,
-        },
-    ]
-
-
-def test_inputs_digest_covers_inputs_config_version_period_and_scope() -> None:
-    a = InputRecord("complaints", "c.csv", "1" * 64, 10)
-    b = InputRecord("receipts", "r.csv", "2" * 64, 5)
-    base = {"config_digest": "c", "version": "0.1.0", "period": "2026-10", "scope": "all"}
-    d = archive.inputs_digest([a, b], **base)
-    assert archive.inputs_digest([b, a], **base) == d  # order does not matter
-    # Row counts and origin do not decide; content does.
-    assert archive.inputs_digest([InputRecord("complaints", "x.csv", "1" * 64, 0), b], **base) == d
-    for key, value in [
-        ("config_digest", "c2"),
-        ("version", "0.2.0"),
-        ("period", "2026-09"),
-        ("scope", "B2"),
-    ]:
-        assert archive.inputs_digest([a, b], **{**base, key: value}) != d
-    changed = InputRecord("complaints", "c.csv", "3" * 64, 10)
-    assert archive.inputs_digest([changed, b], **base) != d
-
-
-def test_manifest_records_versions_and_timestamps_only_in_created_at(arch: Archive) -> None:
-    moment = datetime(2026, 11, 1, 6, 0, 5, tzinfo=UTC)
-    pack = stage_pack(arch, created_at=moment)
-    m = pack.manifest
-    assert m["created_at"] == "2026-11-01T06:00:05Z"
-    assert pack.id.startswith("2026-10--all--20261101T060005Z--")
-    versions = archive.package_versions()
-    assert set(versions) == {*archive.VERSIONED_PACKAGES, "python"}
-    assert versions["qmskpi"] is not None
 
 
 # --------------------------------------------------------------------------- index
