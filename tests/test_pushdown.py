@@ -814,6 +814,17 @@ def _pg_tables(
         engine.dispose()
 
 
+def _pg_frames(capa: pl.DataFrame | None = None) -> dict[str, pl.DataFrame]:
+    """Receipts, complaints, survey responses and CAPAs (``capa``: another CAPA table) for
+    :func:`_pg_tables`, keyed by their tables' suffixes, in :func:`_complaints_config`'s order."""
+    return {
+        "r": _dirty_receipts(),
+        "c": _dirty_complaints(),
+        "s": _dirty_surveys(),
+        "k": _dirty_capa() if capa is None else capa,
+    }
+
+
 def _every_pushable(
     tmp_path: Path,
     dirty_inspections: pl.DataFrame,
@@ -848,13 +859,7 @@ def test_pack_with_complaints_pushed_equals_pulled_duckdb(
 def test_pack_with_complaints_pushed_equals_pulled_postgresql(
     pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
 ) -> None:
-    frames = {
-        "r": _dirty_receipts(),
-        "c": _dirty_complaints(),
-        "s": _dirty_surveys(),
-        "k": _dirty_capa(),
-    }
-    with _pg_tables(pg_table, dirty_inspections, **frames) as (tables, db):
+    with _pg_tables(pg_table, dirty_inspections, **_pg_frames()) as (tables, db):
         _check_complaints(tmp_path, db, tables, "2026-03", "all")
         _check_complaints(tmp_path, db, tables, "2026-Q1", "North")
 
@@ -1123,12 +1128,7 @@ def test_booleans_stored_as_text_push_down_as_pulled_postgresql(
     pg_table: PgTable, dirty_inspections: pl.DataFrame, tmp_path: Path
 ) -> None:
     """The same on PostgreSQL, where a text column is no boolean in a condition."""
-    frames = {
-        "r": _dirty_receipts(),
-        "c": _dirty_complaints(),
-        "s": _dirty_surveys(),
-        "k": _capa_verified_as_text(),
-    }
+    frames = _pg_frames(capa=_capa_verified_as_text())
     with _pg_tables(pg_table, dirty_inspections, **frames) as (tables, db):
         _check_text_booleans(tmp_path, db, tables)
 

@@ -268,8 +268,7 @@ def push_down(
 
 def bool_words(src: SourceConfig, column: str) -> BoolWords:
     """The words a bool ``column`` of ``src`` reads as, as the pulled path reads them."""
-    trues = sorted({v.strip().lower() for v in (*src.true_values, "true")})
-    falses = sorted({v.strip().lower() for v in (*src.false_values, "false")} - set(trues))
+    trues, falses = sources.bool_words(src)
     nulls = sorted({v.strip() for v in (*src.na_values, *src.null_values.get(column, ()))})
     return BoolWords(tuple(trues), tuple(falses), tuple(nulls))
 

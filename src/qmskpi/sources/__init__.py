@@ -74,6 +74,7 @@ from qmskpi.sources.model import (
     OnBadValue,
     SourceFile,
 )
+from qmskpi.sources.parse import bool_words
 from qmskpi.sources.sql import db_url, read_only_kwargs, sql_params
 from qmskpi.sources.window import sql_window
 
@@ -88,6 +89,7 @@ __all__ = [
     "LoadedDataset",
     "OnBadValue",
     "SourceFile",
+    "bool_words",
     "db_url",
     "load_all",
     "load_dataset",

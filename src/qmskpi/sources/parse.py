@@ -82,6 +82,15 @@ class _Parsed:
     """Text after the quoted value in a reject message."""
 
 
+def bool_words(src: SourceConfig) -> tuple[list[str], list[str]]:
+    """The lower-case words a bool field of ``src`` reads as true, and as false (a word in
+    both is true): ``true_values``/``false_values`` and the canonical ``true``/``false``.
+    A value is compared trimmed and lower-cased (pushdown reads them the same way)."""
+    trues = sorted({v.lower() for v in (*src.true_values, _CANONICAL_TRUE)})
+    falses = sorted({v.lower() for v in (*src.false_values, _CANONICAL_FALSE)} - set(trues))
+    return trues, falses
+
+
 def _parser(fld: Field, src: SourceConfig, e: pl.Expr, *, site_names: bool = False) -> _Parsed:
     """How ``fld`` is parsed from the text ``e``.
 
@@ -107,8 +116,7 @@ def _parser(fld: Field, src: SourceConfig, e: pl.Expr, *, site_names: bool = Fal
     if fld.type == "float":
         parsed = e.cast(pl.Float64, strict=False)
         return _Parsed(parsed, parsed.is_finite().fill_null(False), " is not a number")
-    trues = sorted({v.lower() for v in (*src.true_values, _CANONICAL_TRUE)})
-    falses = sorted({v.lower() for v in (*src.false_values, _CANONICAL_FALSE)} - set(trues))
+    trues, falses = bool_words(src)
     low = e.str.to_lowercase()
     parsed = pl.when(low.is_in(trues)).then(True).when(low.is_in(falses)).then(False)
     return _Parsed(
